@@ -1,0 +1,84 @@
+// The one table of wsgate error codes. Every failure a user can meet has a stable code here, a message
+// template, a hint, and where it applies the HTTP status or WebSocket close code it maps to.
+// Tests assert `code`; logs carry it; the CLI prints message and hint.
+
+export type ErrorSpec = {
+  readonly message: string;
+  readonly hint?: string;
+  readonly status?: number;
+  readonly closeCode?: number;
+  readonly exitCode?: number;
+};
+
+export const ERRORS = {
+  WSG_USAGE: { message: '{detail}', hint: 'Run `wsgate --help` for the commands and options.', exitCode: 2 },
+  WSG_CONFIG_INVALID: {
+    message: '{detail}',
+    hint: 'Fix the listed keys; `wsgate check -c FILE` validates without starting.',
+    exitCode: 2,
+  },
+  WSG_CONFIG_READ: { message: 'cannot read config file {file}: {detail}', exitCode: 2 },
+  WSG_CONFIG_TOO_LARGE: { message: 'config file {file} is {size} bytes; the limit is {limit} bytes', exitCode: 2 },
+  WSG_LISTEN_FAILED: {
+    message: 'cannot listen on {address}: {detail}',
+    hint: 'Another process may hold the port, or binding it needs privileges.',
+    exitCode: 1,
+  },
+  WSG_NO_ROUTE: {
+    message: 'no route matches host "{host}" path "{path}"',
+    hint: 'Add a route to this listener or check its match keys.',
+    status: 404,
+  },
+  WSG_UPSTREAM_REFUSED: { message: 'upstream {upstream} refused the connection', status: 502 },
+  WSG_UPSTREAM_DNS: { message: 'upstream host {host} could not be resolved', status: 502 },
+  WSG_UPSTREAM_UNREACHABLE: { message: 'upstream {upstream} is unreachable: {detail}', status: 502 },
+  WSG_UPSTREAM_TIMEOUT: { message: 'upstream {upstream} did not answer within {timeout}', status: 504 },
+  WSG_UPSTREAM_RESET: { message: 'upstream {upstream} closed the connection: {detail}', status: 502 },
+  WSG_UPSTREAM_BAD_RESPONSE: { message: 'upstream {upstream} sent an invalid response: {detail}', status: 502 },
+  WSG_ORIGIN_DENIED: {
+    message: 'origin "{origin}" is not allowed on this route',
+    hint: 'Add the origin to the route’s allowOrigins.',
+    status: 403,
+  },
+  WSG_HANDSHAKE_INVALID: { message: 'invalid WebSocket handshake: {detail}', status: 400 },
+  WSG_HANDSHAKE_TIMEOUT: { message: 'upstream {upstream} did not complete the WebSocket handshake within {timeout}', status: 504 },
+  WSG_SHUTTING_DOWN: { message: 'wsgate is shutting down', status: 503, closeCode: 1001 },
+  WSG_INTERNAL: { message: 'internal error: {detail}', status: 500, exitCode: 1 },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export type ErrorParams = Record<string, string | number>;
+
+function fill(template: string, params: ErrorParams): string {
+  return template.replace(/\{(\w+)\}/g, (all, key: string) => (key in params ? String(params[key]) : all));
+}
+
+/** The only error class in wsgate: a code from the table plus the values that filled its template. */
+export class WsgateError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly status: number | undefined;
+  readonly closeCode: number | undefined;
+  readonly exitCode: number;
+  readonly params: ErrorParams;
+  /** Structured details, e.g. every config issue with its file:line:col. */
+  readonly details: readonly unknown[];
+
+  constructor(code: ErrorCode, params: ErrorParams = {}, options: { cause?: unknown; details?: readonly unknown[] } = {}) {
+    const spec: ErrorSpec = ERRORS[code];
+    super(fill(spec.message, params), options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WsgateError';
+    this.code = code;
+    this.hint = spec.hint;
+    this.status = spec.status;
+    this.closeCode = spec.closeCode;
+    this.exitCode = spec.exitCode ?? 1;
+    this.params = params;
+    this.details = options.details ?? [];
+  }
+}
+
+export function isWsgateError(err: unknown): err is WsgateError {
+  return err instanceof WsgateError;
+}
