@@ -41,7 +41,10 @@ export const ERRORS = {
     status: 403,
   },
   WSG_HANDSHAKE_INVALID: { message: 'invalid WebSocket handshake: {detail}', status: 400 },
-  WSG_HANDSHAKE_TIMEOUT: { message: 'upstream {upstream} did not complete the WebSocket handshake within {timeout}', status: 504 },
+  WSG_HANDSHAKE_TIMEOUT: {
+    message: 'upstream {upstream} did not complete the WebSocket handshake within {timeout}',
+    status: 504,
+  },
   WSG_SHUTTING_DOWN: { message: 'wsgate is shutting down', status: 503, closeCode: 1001 },
   WSG_INTERNAL: { message: 'internal error: {detail}', status: 500, exitCode: 1 },
 } as const satisfies Record<string, ErrorSpec>;
@@ -65,7 +68,11 @@ export class WsgateError extends Error {
   /** Structured details, e.g. every config issue with its file:line:col. */
   readonly details: readonly unknown[];
 
-  constructor(code: ErrorCode, params: ErrorParams = {}, options: { cause?: unknown; details?: readonly unknown[] } = {}) {
+  constructor(
+    code: ErrorCode,
+    params: ErrorParams = {},
+    options: { cause?: unknown; details?: readonly unknown[] } = {},
+  ) {
     const spec: ErrorSpec = ERRORS[code];
     super(fill(spec.message, params), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'WsgateError';

@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# wsgate container: build the published JavaScript, then run it on a slim Node 24 image as a non-root user.
+
+FROM node:24-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.json
+
+FROM node:24-slim AS runtime
+ENV NODE_ENV=production \
+    # The default config binds ${WSGATE_HOST:-127.0.0.1}; inside a container it must listen on all interfaces.
+    WSGATE_HOST=0.0.0.0
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY config/wsgate.yaml config/wsgate.schema.json ./config/
+USER node
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD node -e "require('node:net').connect(8080,'127.0.0.1').on('connect',function(){this.end();process.exit(0)}).on('error',()=>process.exit(1))"
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "dist/cli/main.js"]
+CMD ["run", "-c", "config/wsgate.yaml"]

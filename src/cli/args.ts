@@ -1,0 +1,36 @@
+// Shared pieces of the CLI: argument parsing with usage errors that carry the right exit code, and how an
+// error is printed (message, hint, and for config errors every issue on its own line).
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { isWsgateError, WsgateError } from '../errors.ts';
+
+export type Output = { out: (text: string) => void; err: (text: string) => void };
+
+export const stdio: Output = {
+  out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+  err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+};
+
+/** parseArgs, with its TypeErrors turned into WSG_USAGE (exit 2) naming the command. */
+export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(
+  command: string,
+  argv: string[],
+  options: T,
+  allowPositionals = false,
+) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new WsgateError('WSG_USAGE', { detail: `${command}: ${(err as Error).message}` });
+  }
+}
+
+/** Prints an error for a person and returns the exit code: 2 for usage and config errors, 1 otherwise. */
+export function reportError(err: unknown, io: Output): number {
+  if (isWsgateError(err)) {
+    io.err(`wsgate: ${err.message.includes('\n') ? `invalid configuration\n${err.message}` : err.message}`);
+    if (err.hint) io.err(`hint: ${err.hint}`);
+    return err.exitCode;
+  }
+  io.err(`wsgate: unexpected error: ${(err as Error)?.stack ?? String(err)}`);
+  return 1;
+}

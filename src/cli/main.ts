@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// wsgate's command line: picks the command, runs it, and turns what happened into an exit code
+// (0 ok, 1 runtime failure, 2 usage or config error).
+import { type Output, reportError, stdio } from './args.ts';
+import { checkCommand } from './check.ts';
+import { echoCommand } from './echo.ts';
+import { runCommand } from './run.ts';
+import { packageVersion } from './version.ts';
+
+export const MAIN_HELP = `Usage: wsgate [command] [options]
+
+A WebSocket-aware HTTP proxy: a reverse proxy in front of app servers that shows
+every WebSocket handshake and connection it carries.
+
+Commands:
+  run      start wsgate (the default command)       wsgate run [-c FILE]
+  check    validate a config file and print it       wsgate check -c FILE
+  echo     run the built-in echo server alone        wsgate echo [--port P]
+
+Options:
+  -h, --help      show help (also: wsgate COMMAND --help)
+  -v, --version   print the version
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+`;
+
+type Command = (argv: string[], io: Output) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = { run: runCommand, check: checkCommand, echo: echoCommand };
+
+export async function main(argv: string[], io: Output = stdio): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === '-h' || first === '--help' || first === 'help') {
+    io.out(MAIN_HELP);
+    return 0;
+  }
+  if (first === '-v' || first === '--version') {
+    io.out(packageVersion());
+    return 0;
+  }
+  const command = first !== undefined && !first.startsWith('-') ? COMMANDS[first] : runCommand;
+  if (!command) {
+    io.err(`wsgate: unknown command "${first}"\n\n${MAIN_HELP}`);
+    return 2;
+  }
+  const args = first !== undefined && !first.startsWith('-') ? rest : argv;
+  try {
+    return await command(args, io);
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

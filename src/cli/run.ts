@@ -1,0 +1,122 @@
+// `wsgate run`: starts wsgate from a config file (default config/wsgate.yaml), or from --listen/--upstream
+// as a one-route reverse proxy. Reloads on SIGHUP and on file change; stops gracefully on SIGINT/SIGTERM.
+import { existsSync } from 'node:fs';
+import { configFromObject, loadConfigFile } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { watchConfig } from '../config/watch.ts';
+import { WsgateError } from '../errors.ts';
+import { createLogger, type LogFormat, type LogLevel } from '../log/logger.ts';
+import { startWsgate } from '../server/app.ts';
+import { type Output, parseCommandArgs } from './args.ts';
+import { waitForStopSignal } from './signals.ts';
+
+export const DEFAULT_CONFIG = 'config/wsgate.yaml';
+
+export const RUN_HELP = `Usage: wsgate run [-c FILE] [options]
+       wsgate run --listen HOST:PORT --upstream URL [options]
+
+Starts wsgate. With a config file (default ${DEFAULT_CONFIG}) it runs the listeners and routes
+the file describes, and reloads it on SIGHUP or when the file changes (an invalid file is
+reported and the running config stays). Without one, --listen and --upstream run a single
+reverse route: every request and WebSocket handshake on HOST:PORT goes to URL.
+
+Options:
+  -c, --config FILE      YAML config file (default ${DEFAULT_CONFIG})
+      --listen HOST:PORT  listen address for a one-route reverse proxy (no config file)
+      --upstream URL      ws://, wss://, http:// or https:// upstream for --listen
+      --log-level LEVEL   fatal, error, warn, info (default), debug, trace or silent
+      --log-format FMT    auto (pretty on a TTY, default), json or pretty
+  -h, --help             show this help
+
+Signals: SIGHUP reloads the config; SIGINT/SIGTERM stop accepting, let connections in
+flight finish within shutdown.grace, and exit 0.
+
+Examples:
+  wsgate run                                   # config/wsgate.yaml: echo on ws://127.0.0.1:8080/echo
+  wsgate run -c my.yaml
+  wsgate run --listen 127.0.0.1:8080 --upstream ws://127.0.0.1:3000
+`;
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const FORMATS = new Set(['auto', 'json', 'pretty']);
+
+function withLogOverrides(config: Config, level: string | undefined, format: string | undefined): Config {
+  if (level !== undefined && !LEVELS.has(level)) {
+    throw new WsgateError('WSG_USAGE', { detail: `run: --log-level must be one of ${[...LEVELS].join(', ')}` });
+  }
+  if (format !== undefined && !FORMATS.has(format)) {
+    throw new WsgateError('WSG_USAGE', { detail: `run: --log-format must be one of ${[...FORMATS].join(', ')}` });
+  }
+  return {
+    ...config,
+    log: {
+      ...config.log,
+      level: (level ?? config.log.level) as LogLevel,
+      format: (format ?? config.log.format) as LogFormat,
+    },
+  };
+}
+
+export async function runCommand(argv: string[], io: Output): Promise<number> {
+  const { values } = parseCommandArgs('run', argv, {
+    config: { type: 'string', short: 'c' },
+    listen: { type: 'string' },
+    upstream: { type: 'string' },
+    'log-level': { type: 'string' },
+    'log-format': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.out(RUN_HELP);
+    return 0;
+  }
+  const oneRoute = values.listen !== undefined || values.upstream !== undefined;
+  if (oneRoute && values.config !== undefined) {
+    throw new WsgateError('WSG_USAGE', { detail: 'run: use either --config or --listen/--upstream, not both' });
+  }
+  if (oneRoute && (values.listen === undefined || values.upstream === undefined)) {
+    throw new WsgateError('WSG_USAGE', { detail: 'run: --listen and --upstream go together' });
+  }
+  const file = oneRoute ? undefined : (values.config ?? DEFAULT_CONFIG);
+  if (file !== undefined && values.config === undefined && !existsSync(file)) {
+    throw new WsgateError('WSG_USAGE', {
+      detail: `run: no config file given and ${DEFAULT_CONFIG} does not exist here; use -c FILE or --listen/--upstream`,
+    });
+  }
+  const logLevel = values['log-level'];
+  const logFormat = values['log-format'];
+  const loaded = file
+    ? await loadConfigFile(file)
+    : configFromObject({
+        listeners: [{ name: 'cli', bind: values.listen, routes: [{ name: 'cli', upstream: values.upstream }] }],
+      });
+  const config = withLogOverrides(loaded, logLevel, logFormat);
+  const log = createLogger(config.log);
+  const running = await startWsgate(config, log);
+  io.err(
+    [...running.listeners].map(([name, a]) => `wsgate: ${name} listening on ${a.host}:${a.port}`).join('\n') +
+      (running.echo ? `\nwsgate: echo server on ${running.echo.url}` : ''),
+  );
+
+  let watcher: { reload(): Promise<void>; close(): void } | undefined;
+  const onHangup = () => void watcher?.reload();
+  if (file) {
+    watcher = watchConfig(file, {
+      onReload: (next) => void running.reload(withLogOverrides(next, logLevel, logFormat)),
+      onError: (err) =>
+        log.error(
+          { event: 'config.reload_failed', code: err.code, file, issues: err.details },
+          `config reload failed; keeping the running config:\n${err.message}`,
+        ),
+    });
+    process.on('SIGHUP', onHangup);
+  }
+
+  const signal = await waitForStopSignal();
+  log.info({ event: 'signal', signal }, `received ${signal}`);
+  watcher?.close();
+  process.off('SIGHUP', onHangup);
+  await running.shutdown();
+  log.flush();
+  return 0;
+}

@@ -1,0 +1,227 @@
+// Route matching for reverse listeners: {host, path, headers} of one request → the first route whose match list
+// accepts it, plus a sentence saying why. Pure (no sockets, timers or file system): regexes and host patterns are
+// compiled once per config snapshot by `compileRoutes`, then `matchRoute` runs per request.
+
+import { WsgateError } from '../errors.ts';
+
+/** One match object: its keys are ANDed. Produced already validated (and lower-cased) by the config module. */
+export type RouteMatch = {
+  /** Lower-case; exact, or `*.example.com` for any subdomain (not the apex). */
+  host?: string;
+  /** Exact path, compared without the query string. */
+  path?: string;
+  /** Prefix on a segment boundary: `/api` matches `/api` and `/api/x`, not `/apix`. */
+  pathPrefix?: string;
+  /** Lower-case header name → exact value, or `/regex/flags`. */
+  headers?: Record<string, string>;
+};
+
+/** The slice of a route that matching needs; the config module's route objects have (at least) this shape. */
+export type RouteLike = {
+  name: string;
+  /** ORed: the route matches when any object matches. `[{}]` matches every request. */
+  match: readonly RouteMatch[];
+};
+
+export type RouteRequest = {
+  /** The Host header as received: may carry `:port`, may be a bracketed IPv6 literal, may be missing or empty. */
+  host: string | undefined;
+  /** The request target as received, possibly with `?query`. */
+  path: string;
+  /** Node-style headers: lower-case names, repeated values as arrays. */
+  headers: Record<string, string | string[] | undefined>;
+};
+
+export type RouteResult<R> = { route: R; why: string } | { route: undefined; why: string };
+
+type HostTest = { kind: 'exact'; value: string } | { kind: 'wildcard'; suffix: string };
+type HeaderTest = { name: string; kind: 'equals'; value: string } | { name: string; kind: 'regex'; regex: RegExp };
+
+type CompiledMatch = {
+  readonly host: HostTest | undefined;
+  readonly path: string | undefined;
+  readonly pathPrefix: string | undefined;
+  readonly headers: readonly HeaderTest[];
+  readonly explanation: string;
+};
+
+type CompiledRoute<R> = { readonly route: R; readonly matches: readonly CompiledMatch[] };
+
+export type CompiledRoutes<R extends RouteLike> = { readonly routes: readonly CompiledRoute<R>[] };
+
+// Request-controlled values go into `why`, which lands in logs and `check --explain`; a long Host header must not
+// turn one log line into kilobytes.
+const MAX_QUOTED = 200;
+
+/** Compile a listener's routes once; the result is frozen and safe to share across requests. */
+export function compileRoutes<R extends RouteLike>(routes: readonly R[]): CompiledRoutes<R> {
+  const compiled = routes.map((route) =>
+    Object.freeze({ route, matches: Object.freeze(route.match.map((m, i) => compileMatch(route.name, i, m))) }),
+  );
+  return Object.freeze({ routes: Object.freeze(compiled) });
+}
+
+/** The first route (in order) whose match list accepts the request, and why; or why none did. */
+export function matchRoute<R extends RouteLike>(compiled: CompiledRoutes<R>, req: RouteRequest): RouteResult<R> {
+  const host = normalizeHost(req.host);
+  const path = stripQuery(req.path);
+  for (const { route, matches } of compiled.routes) {
+    for (let i = 0; i < matches.length; i++) {
+      const m = matches[i]!;
+      if (matchesOne(m, host, path, req.headers)) {
+        const which = matches.length > 1 ? ` (match ${i + 1} of ${matches.length})` : '';
+        return { route, why: `route ${quote(route.name)}: ${m.explanation}${which}` };
+      }
+    }
+  }
+  const n = compiled.routes.length;
+  const shownHost = host === undefined ? '(none)' : quote(host);
+  return {
+    route: undefined,
+    why: `no route matched: host ${shownHost} path ${quote(path)} (tried ${n} route${n === 1 ? '' : 's'})`,
+  };
+}
+
+/** A route's match list in words, e.g. `host is "*.example.com" and path starts with "/api"; or header x-canary is "1"`. */
+export function explainRoute(route: RouteLike): string {
+  if (route.match.length === 0) return 'matches no request (empty match list)';
+  return route.match.map(explainMatch).join('; or ');
+}
+
+function explainMatch(m: RouteMatch): string {
+  const parts: string[] = [];
+  if (m.host !== undefined) parts.push(`host is ${quote(m.host)}`);
+  if (m.path !== undefined) parts.push(`path is ${quote(m.path)}`);
+  if (m.pathPrefix !== undefined) parts.push(`path starts with ${quote(m.pathPrefix)}`);
+  for (const [name, value] of Object.entries(m.headers ?? {})) {
+    parts.push(parseRegexLiteral(value) ? `header ${name} matches ${value}` : `header ${name} is ${quote(value)}`);
+  }
+  return parts.length === 0 ? 'any request' : parts.join(' and ');
+}
+
+function compileMatch(routeName: string, index: number, m: RouteMatch): CompiledMatch {
+  const headers: HeaderTest[] = [];
+  for (const [rawName, value] of Object.entries(m.headers ?? {})) {
+    const name = rawName.toLowerCase();
+    const literal = parseRegexLiteral(value);
+    if (!literal) {
+      headers.push({ name, kind: 'equals', value });
+      continue;
+    }
+    // `g` and `y` make RegExp#test stateful through lastIndex, so one request would change the next one's result.
+    const flags = literal.flags.replace(/[gy]/g, '');
+    try {
+      headers.push({ name, kind: 'regex', regex: new RegExp(literal.source, flags) });
+    } catch (err) {
+      throw new WsgateError(
+        'WSG_CONFIG_INVALID',
+        { detail: `route ${quote(routeName)} match ${index + 1}: header ${name}: ${(err as Error).message}` },
+        { cause: err },
+      );
+    }
+  }
+  return Object.freeze({
+    host: m.host === undefined ? undefined : compileHost(m.host),
+    path: m.path,
+    pathPrefix: m.pathPrefix,
+    headers: Object.freeze(headers),
+    explanation: explainMatch(m),
+  });
+}
+
+function compileHost(pattern: string): HostTest {
+  const p = normalizeHost(pattern) ?? '';
+  // Keep the leading dot in the suffix so `*.example.com` cannot match `badexample.com` or the apex itself.
+  if (p.startsWith('*.')) return { kind: 'wildcard', suffix: p.slice(1) };
+  return { kind: 'exact', value: p };
+}
+
+function matchesOne(
+  m: CompiledMatch,
+  host: string | undefined,
+  path: string,
+  headers: Record<string, string | string[] | undefined>,
+): boolean {
+  if (m.host !== undefined) {
+    if (host === undefined) return false;
+    if (m.host.kind === 'exact' ? host !== m.host.value : !isSubdomain(host, m.host.suffix)) return false;
+  }
+  // The raw path is compared undecoded: decoding would let `/api%2Fadmin` and `/api/admin` route alike here while
+  // the upstream may see them as different resources (or the reverse), so a route could be bypassed.
+  if (m.path !== undefined && path !== m.path) return false;
+  if (m.pathPrefix !== undefined && !hasPathPrefix(path, m.pathPrefix)) return false;
+  for (const test of m.headers) {
+    if (!matchesHeader(test, headerValues(headers, test.name))) return false;
+  }
+  return true;
+}
+
+function isSubdomain(host: string, suffix: string): boolean {
+  return host.length > suffix.length && host.endsWith(suffix);
+}
+
+function hasPathPrefix(path: string, prefix: string): boolean {
+  if (!path.startsWith(prefix)) return false;
+  // A prefix that already ends in `/` marks its own boundary; otherwise the next character must start a new segment
+  // (as nginx-style proxies do), so `/api` does not capture `/apix`.
+  if (prefix.endsWith('/') || path.length === prefix.length) return true;
+  return path[prefix.length] === '/';
+}
+
+function matchesHeader(test: HeaderTest, values: readonly string[]): boolean {
+  if (values.length === 0) return false;
+  // Repeated headers are tried one by one and also joined as a comma list (RFC 9110 §5.3), because Node joins most
+  // repeats itself and a config author cannot tell which form will arrive.
+  const candidates = values.length > 1 ? [...values, values.join(', ')] : values;
+  if (test.kind === 'equals') return candidates.includes(test.value);
+  return candidates.some((v) => test.regex.test(v));
+}
+
+function headerValues(headers: Record<string, string | string[] | undefined>, name: string): readonly string[] {
+  let value = headers[name];
+  if (value === undefined) {
+    // Node gives lower-case names; callers building headers by hand may not, so fall back to a scan.
+    for (const key of Object.keys(headers)) {
+      if (key.toLowerCase() === name) {
+        value = headers[key];
+        break;
+      }
+    }
+  }
+  if (value === undefined) return [];
+  return typeof value === 'string' ? [value] : value;
+}
+
+/** Host header → lower-case host without port, brackets or trailing dot; undefined when missing or empty. */
+function normalizeHost(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let host = raw.trim().toLowerCase();
+  if (host.startsWith('[')) {
+    // RFC 3986 §3.2.2: an IPv6 literal is bracketed, so its colons are not a port separator.
+    const end = host.indexOf(']');
+    host = end === -1 ? host : host.slice(1, end);
+  } else {
+    const colon = host.indexOf(':');
+    // More than one colon without brackets is not a host:port at all; leave it whole so it matches nothing by accident.
+    if (colon !== -1 && colon === host.lastIndexOf(':')) host = host.slice(0, colon);
+  }
+  // `example.com.` is the same fully qualified name as `example.com`.
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  return host === '' ? undefined : host;
+}
+
+function stripQuery(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
+}
+
+function parseRegexLiteral(value: string): { source: string; flags: string } | undefined {
+  const m = /^\/(.+)\/([a-z]*)$/s.exec(value);
+  return m ? { source: m[1]!, flags: m[2]! } : undefined;
+}
+
+function quote(value: string): string {
+  const shown = value.length > MAX_QUOTED ? value.slice(0, MAX_QUOTED) + '…' : value;
+  // JSON quoting escapes control characters, so request data cannot forge extra log lines.
+  return JSON.stringify(shown);
+}

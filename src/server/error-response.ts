@@ -1,0 +1,47 @@
+// Writes wsgate's own error responses: the status from the error table, an `x-wsgate-error` header with
+// the stable code, and a short plain-text body that says what happened and what to do.
+import type http from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type net from 'node:net';
+import type { WsgateError } from '../errors.ts';
+import { serializeResponseHead } from '../websocket/handshake.ts';
+
+export function errorBody(err: WsgateError): string {
+  return `wsgate: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}code: ${err.code}\n`;
+}
+
+/** For plain HTTP requests answered through http.ServerResponse. */
+export function sendErrorResponse(res: http.ServerResponse, err: WsgateError): void {
+  const status = err.status ?? 502;
+  if (res.headersSent) {
+    // Too late for a status: cut the response so the client sees it was incomplete.
+    res.destroy();
+    return;
+  }
+  const body = errorBody(err);
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-wsgate-error': err.code,
+  });
+  res.end(body);
+}
+
+/** For upgrade requests, where we only have the raw socket. The connection is closed after the response. */
+export function writeErrorToSocket(socket: net.Socket, err: WsgateError): void {
+  if (socket.destroyed || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = err.status ?? 502;
+  const body = errorBody(err);
+  const head = serializeResponseHead(status, STATUS_CODES[status] ?? 'Error', [
+    ['Content-Type', 'text/plain; charset=utf-8'],
+    ['Content-Length', String(Buffer.byteLength(body))],
+    ['Connection', 'close'],
+    ['X-Wsgate-Error', err.code],
+  ]);
+  socket.end(head + body);
+  // A client that never reads must not keep the socket open forever.
+  socket.setTimeout(5000, () => socket.destroy());
+}

@@ -1,0 +1,117 @@
+// Whole-message assembly on top of FrameDecoder, for the terminating relay (RFC 6455 §5.4: a message is its
+// frames' payloads concatenated in order; control frames may arrive between them). The passthrough tap does not
+// use this: it never copies payloads.
+
+import type { FrameHandler, FrameHeader, Violation } from './codec.ts';
+import { createViolation, OPCODE, unmaskRange } from './codec.ts';
+
+/** A complete data message, unmasked. `data` is still compressed when `compressed` (RFC 7692 §6). */
+export type Message = {
+  readonly opcode: number;
+  readonly data: Buffer;
+  readonly compressed: boolean;
+  readonly fragments: number;
+};
+
+export interface MessageSink {
+  onMessage(m: Message): void;
+  /** A control frame and its unmasked payload (≤ 125 bytes; parse close bodies with parseClosePayload). */
+  onControl(h: Readonly<FrameHeader>, payload: Uint8Array): void;
+  onViolation(v: Violation): void;
+}
+
+export type MessageAssemblerOptions = {
+  /** Messages above this many bytes are not buffered: fatal-style WSG_WS_MESSAGE_TOO_LARGE, then nothing more. */
+  maxMessageBytes: number;
+};
+
+/**
+ * A FrameHandler that buffers data messages (copying and unmasking each piece once) and hands them to a sink.
+ * Recovery follows the decoder's: a new TEXT/BINARY frame abandons an open message; a continuation without one
+ * is ignored. Give the decoder the same maxMessageBytes so the limit is reported before the payload arrives; the
+ * assembler checks it again so it can never buffer more than the limit on its own.
+ */
+export class MessageAssembler implements FrameHandler {
+  #sink: MessageSink;
+  #max: number;
+  #stopped = false;
+  #collecting = false;
+  #inFrame = false;
+  #maskKey = new Uint8Array(4);
+  #masked = false;
+  #opcode = 0;
+  #compressed = false;
+  #fragments = 0;
+  #size = 0;
+  #parts: Buffer[] = [];
+  #frame: Buffer | undefined;
+
+  constructor(options: MessageAssemblerOptions, sink: MessageSink) {
+    this.#max = options.maxMessageBytes;
+    this.#sink = sink;
+  }
+
+  onFrameHeader(h: Readonly<FrameHeader>): void {
+    if (this.#stopped) return;
+    const op = h.opcode;
+    if (op === OPCODE.TEXT || op === OPCODE.BINARY) {
+      this.#collecting = true;
+      this.#opcode = op;
+      this.#compressed = h.rsv1;
+      this.#fragments = 0;
+      this.#size = 0;
+      this.#parts = [];
+    } else if (op !== OPCODE.CONTINUATION || !this.#collecting) {
+      this.#inFrame = false;
+      return;
+    }
+    this.#fragments++;
+    this.#size += h.payloadLength;
+    if (this.#size > this.#max) {
+      this.#stop();
+      this.#sink.onViolation(createViolation('WSG_WS_MESSAGE_TOO_LARGE', { length: this.#size, limit: this.#max }));
+      return;
+    }
+    this.#inFrame = true;
+    this.#masked = h.maskKey !== undefined;
+    if (h.maskKey !== undefined) this.#maskKey.set(h.maskKey);
+    // Bounded by #max above, so allocating the declared length up front is safe.
+    this.#frame = h.payloadLength > 0 ? Buffer.allocUnsafe(h.payloadLength) : undefined;
+  }
+
+  onPayload(slice: Uint8Array, offsetInFrame: number): void {
+    if (!this.#inFrame || this.#frame === undefined) return;
+    if (this.#masked) unmaskRange(this.#frame, offsetInFrame, slice, 0, slice.length, this.#maskKey, offsetInFrame);
+    else this.#frame.set(slice, offsetInFrame);
+  }
+
+  onFrameEnd(h: Readonly<FrameHeader>): void {
+    if (!this.#inFrame) return;
+    this.#inFrame = false;
+    if (this.#frame !== undefined) this.#parts.push(this.#frame);
+    this.#frame = undefined;
+    if (!h.fin) return;
+    const parts = this.#parts;
+    this.#parts = [];
+    this.#collecting = false;
+    const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.#size);
+    this.#sink.onMessage({ opcode: this.#opcode, data, compressed: this.#compressed, fragments: this.#fragments });
+  }
+
+  onViolation(v: Violation): void {
+    if (v.fatal) this.#stop();
+    this.#sink.onViolation(v);
+  }
+
+  onControl(h: Readonly<FrameHeader>, payload: Uint8Array): void {
+    if (!this.#stopped) this.#sink.onControl(h, payload);
+  }
+
+  #stop(): void {
+    this.#stopped = true;
+    this.#collecting = false;
+    this.#inFrame = false;
+    this.#parts = [];
+    this.#frame = undefined;
+  }
+}

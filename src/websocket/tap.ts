@@ -1,0 +1,126 @@
+// Joins a client socket and an upstream socket after a 101: every byte is forwarded unchanged, in order,
+// with backpressure both ways (pause the reader when the writer's buffer is full, resume on 'drain').
+// Observers see the same chunks after they have been written onward; they must not keep or mutate them.
+// The join also records who ended the connection first and how, because a bare 1006 tells a user nothing.
+import type net from 'node:net';
+
+export type Direction = 'toUpstream' | 'toClient';
+
+export type EndCause = {
+  /** Who ended the connection first. */
+  by: 'client' | 'upstream' | 'wsgate';
+  /** How: a TCP FIN, a reset or socket error, an idle timeout, a limit, or wsgate shutting down. */
+  how: 'fin' | 'rst' | 'error' | 'idle' | 'shutdown' | 'limit';
+  detail?: string;
+};
+
+export type JoinStats = {
+  bytesToUpstream: number;
+  bytesToClient: number;
+  durationMs: number;
+  cause: EndCause;
+};
+
+export type JoinOptions = {
+  /** No bytes either way for this long ends the connection (0 = off). */
+  idleTimeout: number;
+  /** After one side has sent FIN, how long the other may keep sending before both are destroyed. */
+  halfCloseLinger: number;
+  onChunk?: ((direction: Direction, chunk: Buffer) => void) | undefined;
+};
+
+export type Joined = {
+  /** Resolves once both sockets are closed. */
+  done: Promise<JoinStats>;
+  /** Ends both sides now, recording wsgate as the one that ended it. */
+  terminate(how: EndCause['how'], detail?: string): void;
+};
+
+const RST_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+export function joinSockets(client: net.Socket, upstream: net.Socket, options: JoinOptions): Joined {
+  const started = performance.now();
+  let bytesToUpstream = 0;
+  let bytesToClient = 0;
+  let cause: EndCause | undefined;
+  let linger: NodeJS.Timeout | undefined;
+  const onChunk = options.onChunk;
+
+  const record = (c: EndCause) => {
+    cause ??= c;
+  };
+
+  const pump = (from: net.Socket, to: net.Socket, direction: Direction) => {
+    from.on('data', (chunk: Buffer) => {
+      if (direction === 'toUpstream') bytesToUpstream += chunk.length;
+      else bytesToClient += chunk.length;
+      if (!to.write(chunk)) {
+        from.pause();
+      }
+      if (onChunk) onChunk(direction, chunk);
+    });
+    to.on('drain', () => from.resume());
+    from.on('end', () => {
+      record({ by: from === client ? 'client' : 'upstream', how: 'fin' });
+      // Propagate the half-close; the other side may still send its remaining frames.
+      if (!to.destroyed) to.end();
+      if (!linger) {
+        linger = setTimeout(() => {
+          client.destroy();
+          upstream.destroy();
+        }, options.halfCloseLinger);
+        linger.unref();
+      }
+    });
+    from.on('error', (err: NodeJS.ErrnoException) => {
+      record({
+        by: from === client ? 'client' : 'upstream',
+        how: err.code !== undefined && RST_CODES.has(err.code) ? 'rst' : 'error',
+        detail: err.code ?? err.message,
+      });
+      to.destroy();
+    });
+  };
+
+  pump(client, upstream, 'toUpstream');
+  pump(upstream, client, 'toClient');
+
+  if (options.idleTimeout > 0) {
+    // Socket timeouts count reads and writes, and every byte passes the client socket one way or the other.
+    client.setTimeout(options.idleTimeout, () => {
+      record({ by: 'wsgate', how: 'idle', detail: `no traffic for ${options.idleTimeout} ms` });
+      client.destroy();
+      upstream.destroy();
+    });
+  }
+
+  const closed = (s: net.Socket) =>
+    new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve())));
+  client.once('close', () => {
+    record({ by: 'client', how: 'rst' });
+    upstream.destroy();
+  });
+  upstream.once('close', () => {
+    record({ by: 'upstream', how: 'rst' });
+    client.destroy();
+  });
+
+  const done = Promise.all([closed(client), closed(upstream)]).then(() => {
+    if (linger) clearTimeout(linger);
+    return {
+      bytesToUpstream,
+      bytesToClient,
+      durationMs: Math.round(performance.now() - started),
+      cause: cause ?? { by: 'wsgate', how: 'error' },
+    } satisfies JoinStats;
+  });
+
+  return {
+    done,
+    terminate(how, detail) {
+      record(detail === undefined ? { by: 'wsgate', how } : { by: 'wsgate', how, detail });
+      client.destroy();
+      upstream.destroy();
+    },
+  };
+}

@@ -1,0 +1,296 @@
+// wsgate's own Upgrade forwarder: sends the client's handshake to the upstream, reads the upstream's answer,
+// and either joins the two sockets after a valid 101 or relays the refusal exactly and closes.
+// It is ours rather than http-proxy-3's because the frame tap, corporate-proxy tunnels and exact relays of
+// failed handshakes all need the raw sockets and the raw response head.
+import type http from 'node:http';
+import type net from 'node:net';
+import { WsgateError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import { redactRawHeaders } from '../log/redact.ts';
+import { writeErrorToSocket } from '../server/error-response.ts';
+import { connectUpstream, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
+import {
+  checkUpgradeResponse,
+  type HeaderPairs,
+  headerValue,
+  parseResponseHead,
+  type ResponseHead,
+  rawToPairs,
+  serializeRequestHead,
+  serializeResponseHead,
+  stripHopByHop,
+} from './handshake.ts';
+import { type Joined, joinSockets } from './tap.ts';
+
+export type UpgradeRoute = {
+  name: string;
+  upstream: { name: string; url: string };
+  changeOrigin: boolean;
+};
+
+export type UpgradeLimits = {
+  connectTimeout: number;
+  handshakeTimeout: number;
+  idleTimeout: number;
+  maxHeaderBytes: number;
+};
+
+export type UpgradeContext = {
+  connId: string;
+  log: Logger;
+  route: UpgradeRoute;
+  limits: UpgradeLimits;
+  showSecrets: boolean;
+  /** Scheme the client used to reach wsgate, for X-Forwarded-Proto. */
+  clientScheme: 'http' | 'https';
+  /** Sec-WebSocket-Key from the already validated request. */
+  key: string;
+  /** Called with the live connection so shutdown can end it. */
+  onJoined?: (joined: Joined) => void;
+};
+
+const HALF_CLOSE_LINGER_MS = 30_000;
+
+/** Joins the upstream's base path and the client's request target, as http-proxy-3 does for web requests. */
+export function upstreamTarget(upstream: URL, requestTarget: string): string {
+  const base = upstream.pathname === '/' ? '' : upstream.pathname.replace(/\/$/, '');
+  const target = requestTarget.startsWith('/') ? requestTarget : `/${requestTarget}`;
+  const query = upstream.search && !target.includes('?') ? upstream.search : '';
+  return base + target + query;
+}
+
+/** The handshake as it leaves wsgate: hop-by-hop headers replaced, X-Forwarded-* appended, Host per route. */
+export function buildUpstreamHandshake(req: http.IncomingMessage, ctx: UpgradeContext, upstream: URL): HeaderPairs {
+  const pairs = stripHopByHop(rawToPairs(req.rawHeaders)).filter(([name]) => {
+    const lower = name.toLowerCase();
+    return lower !== 'host' || !ctx.route.changeOrigin;
+  });
+  if (ctx.route.changeOrigin) pairs.unshift(['Host', upstream.host]);
+  const clientIp = req.socket.remoteAddress ?? '';
+  const appendTo = (name: string, value: string) => {
+    const existing = pairs.findIndex(([n]) => n.toLowerCase() === name);
+    if (existing === -1) pairs.push([name, value]);
+    else pairs[existing] = [pairs[existing]![0], `${pairs[existing]![1]}, ${value}`];
+  };
+  appendTo('x-forwarded-for', clientIp);
+  if (!pairs.some(([n]) => n.toLowerCase() === 'x-forwarded-proto'))
+    pairs.push(['x-forwarded-proto', ctx.clientScheme]);
+  if (!pairs.some(([n]) => n.toLowerCase() === 'x-forwarded-host') && req.headers.host) {
+    pairs.push(['x-forwarded-host', req.headers.host]);
+  }
+  pairs.push(['Connection', 'Upgrade'], ['Upgrade', 'websocket']);
+  return pairs;
+}
+
+/** Reads bytes until the upstream's response head is complete. */
+function readResponseHead(upstream: net.Socket, maxBytes: number): Promise<{ head: ResponseHead; buffered: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let buffered: Buffer = Buffer.alloc(0);
+    const cleanup = () => {
+      upstream.off('data', onData);
+      upstream.off('end', onEnd);
+      upstream.off('error', onError);
+      upstream.off('close', onEnd);
+    };
+    const onData = (chunk: Buffer) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      const result = parseResponseHead(buffered, maxBytes);
+      if (result.state === 'incomplete') return;
+      cleanup();
+      upstream.pause();
+      if (result.state === 'invalid') reject(new Error(result.detail));
+      else resolve({ head: result.head, buffered });
+    };
+    const onEnd = () => {
+      cleanup();
+      reject(Object.assign(new Error('closed before answering the handshake'), { code: 'ECONNRESET' }));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    upstream.on('data', onData);
+    upstream.once('end', onEnd);
+    upstream.once('error', onError);
+    upstream.once('close', onEnd);
+  });
+}
+
+/**
+ * Relays a non-101 answer to the client and closes both connections: after a refused upgrade the client's
+ * socket must not be reused, or bytes the client sends next could reach the upstream as a second request.
+ */
+function relayRefusal(
+  client: net.Socket,
+  upstream: net.Socket,
+  head: ResponseHead,
+  rest: Buffer,
+  timeout: number,
+): void {
+  const headers = head.headers.filter(([n]) => {
+    const lower = n.toLowerCase();
+    return lower !== 'connection' && lower !== 'keep-alive';
+  });
+  headers.push(['Connection', 'close']);
+  client.write(serializeResponseHead(head.statusCode, head.statusMessage, headers));
+  const length = Number(headerValue(head.headers, 'content-length'));
+  let remaining = Number.isFinite(length) && length >= 0 ? length : Number.POSITIVE_INFINITY;
+  const finish = () => {
+    upstream.destroy();
+    client.end();
+    client.setTimeout(5000, () => client.destroy());
+  };
+  const forward = (chunk: Buffer) => {
+    const part = chunk.subarray(0, Math.min(chunk.length, remaining));
+    remaining -= part.length;
+    if (part.length > 0) client.write(part);
+    if (remaining <= 0) finish();
+  };
+  // A body without Content-Length runs until the upstream closes; bound that wait.
+  const timer = setTimeout(finish, timeout);
+  timer.unref();
+  upstream.on('end', () => {
+    clearTimeout(timer);
+    finish();
+  });
+  upstream.on('close', () => clearTimeout(timer));
+  if (rest.length > 0) forward(rest);
+  if (remaining > 0) {
+    upstream.on('data', forward);
+    upstream.resume();
+  } else {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Handles one upgrade request end to end. Resolves when the connection is over (or refused); never rejects:
+ * every failure becomes a response to the client and a log line.
+ */
+export async function forwardUpgrade(
+  req: http.IncomingMessage,
+  client: net.Socket,
+  clientHead: Buffer,
+  ctx: UpgradeContext,
+): Promise<void> {
+  const { log, route, limits } = ctx;
+  const url = new URL(route.upstream.url);
+  const target: UpstreamTarget = { name: route.upstream.name, url };
+  const started = performance.now();
+  let upstream: net.Socket | undefined;
+  let clientGone = false;
+  const onClientClose = () => {
+    clientGone = true;
+    upstream?.destroy();
+  };
+  client.once('close', onClientClose);
+
+  let timedOut = false;
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    const err = new WsgateError('WSG_HANDSHAKE_TIMEOUT', {
+      upstream: target.name,
+      timeout: formatDuration(limits.handshakeTimeout),
+    });
+    log.warn({ event: 'ws.handshake_timeout', code: err.code, upstream: target.name }, err.message);
+    upstream?.destroy();
+    writeErrorToSocket(client, err);
+  }, limits.handshakeTimeout);
+
+  try {
+    upstream = await connectUpstream(target, { connectTimeout: limits.connectTimeout });
+    if (clientGone || timedOut) {
+      upstream.destroy();
+      return;
+    }
+    const path = upstreamTarget(url, req.url ?? '/');
+    const headers = buildUpstreamHandshake(req, ctx, url);
+    upstream.write(serializeRequestHead('GET', path, headers));
+    if (clientHead.length > 0) upstream.write(clientHead);
+    const { head, buffered } = await readResponseHead(upstream, limits.maxHeaderBytes);
+    clearTimeout(deadline);
+    if (client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    const rest = buffered.subarray(head.length);
+    if (head.statusCode !== 101) {
+      log.info(
+        {
+          event: 'ws.refused',
+          route: route.name,
+          upstream: target.name,
+          status: head.statusCode,
+          ms: Math.round(performance.now() - started),
+        },
+        `upstream refused the WebSocket upgrade with ${head.statusCode}`,
+      );
+      relayRefusal(client, upstream, head, rest, limits.handshakeTimeout);
+      return;
+    }
+    const check = checkUpgradeResponse(head, ctx.key);
+    if (!check.ok) {
+      const err = new WsgateError('WSG_UPSTREAM_BAD_RESPONSE', { upstream: target.name, detail: check.detail });
+      log.warn({ event: 'ws.handshake.bad_accept', code: err.code, upstream: target.name }, err.message);
+      upstream.destroy();
+      writeErrorToSocket(client, err);
+      return;
+    }
+    client.off('close', onClientClose);
+    client.setNoDelay(true);
+    // The 101 goes back byte for byte as the upstream wrote it: header case, order and extensions intact.
+    client.write(buffered.subarray(0, head.length));
+    if (rest.length > 0) client.write(rest);
+    const protocol = headerValue(head.headers, 'sec-websocket-protocol');
+    const extensions = headerValue(head.headers, 'sec-websocket-extensions');
+    log.info(
+      {
+        event: 'ws.open',
+        route: route.name,
+        upstream: target.name,
+        path: req.url,
+        protocol,
+        extensions,
+        handshakeMs: Math.round(performance.now() - started),
+        request: log.isLevelEnabled('debug') ? redactRawHeaders(req.rawHeaders, ctx.showSecrets) : undefined,
+      },
+      `WebSocket open ${req.url} → ${target.name}`,
+    );
+    const joined = joinSockets(client, upstream, {
+      idleTimeout: limits.idleTimeout,
+      halfCloseLinger: HALF_CLOSE_LINGER_MS,
+    });
+    ctx.onJoined?.(joined);
+    upstream.resume();
+    const stats = await joined.done;
+    log.info(
+      {
+        event: 'ws.close',
+        route: route.name,
+        upstream: target.name,
+        protocol,
+        extensions,
+        bytesToUpstream: stats.bytesToUpstream,
+        bytesToClient: stats.bytesToClient,
+        durationMs: stats.durationMs,
+        endedBy: stats.cause.by,
+        how: stats.cause.how,
+        detail: stats.cause.detail,
+      },
+      `WebSocket closed by ${stats.cause.by} (${stats.cause.how}) after ${stats.durationMs} ms`,
+    );
+  } catch (error) {
+    clearTimeout(deadline);
+    client.off('close', onClientClose);
+    upstream?.destroy();
+    const err =
+      error instanceof WsgateError
+        ? error
+        : new WsgateError('WSG_UPSTREAM_BAD_RESPONSE', {
+            upstream: target.name,
+            detail: (error as Error).message,
+          });
+    log.warn({ event: 'ws.upstream_error', code: err.code, route: route.name, upstream: target.name }, err.message);
+    if (!clientGone && !timedOut) writeErrorToSocket(client, err);
+  }
+}

@@ -1,0 +1,76 @@
+// Small real servers for tests, all on 127.0.0.1 port 0: an HTTP upstream with a handler, a TCP sink that
+// accepts and never answers, and a way to get a port nothing listens on.
+import http from 'node:http';
+import net from 'node:net';
+import type { TestContext } from 'node:test';
+
+export type TestHttpServer = { server: http.Server; port: number; url: string; accepted: () => number };
+
+export async function startHttpServer(t: TestContext, handler: http.RequestListener): Promise<TestHttpServer> {
+  const server = http.createServer(handler);
+  let accepted = 0;
+  server.on('connection', () => {
+    accepted += 1;
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return { server, port, url: `http://127.0.0.1:${port}`, accepted: () => accepted };
+}
+
+/** Accepts TCP connections and never writes a byte: for timeouts. */
+export async function startSilentServer(t: TestContext): Promise<{ port: number; accepted: () => number }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return { port: (server.address() as net.AddressInfo).port, accepted: () => sockets.size };
+}
+
+/** A loopback port that was just free: bound, then released. */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Sends raw bytes and collects everything until the server closes (or the time limit). */
+export function rawExchange(port: number, data: string | Buffer, timeoutMs = 5000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(Buffer.concat(chunks));
+    }, timeoutMs);
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      if (chunks.length > 0) resolve(Buffer.concat(chunks));
+      else reject(err);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    socket.write(data);
+  });
+}

@@ -1,0 +1,83 @@
+// The CLI as a user meets it: help for every command, the version, exit codes, and config errors
+// reported with file, line, column and key.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ROOT, runCli } from '../../helpers/cli.ts';
+
+const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+test('--version prints the package version', async () => {
+  const r = await runCli(['--version']);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.trim(), version);
+});
+
+test('every command has --help with a usage line, exit 0', async () => {
+  for (const args of [['--help'], ['run', '--help'], ['check', '--help'], ['echo', '--help']]) {
+    const r = await runCli(args);
+    assert.equal(r.code, 0, args.join(' '));
+    assert.match(r.stdout, /^Usage: wsgate/m, args.join(' '));
+  }
+});
+
+test('unknown commands and options are usage errors, exit 2', async () => {
+  const unknown = await runCli(['frobnicate']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command "frobnicate"/);
+  const badOption = await runCli(['check', '--nope']);
+  assert.equal(badOption.code, 2);
+  assert.match(badOption.stderr, /check: .*--nope/);
+  const half = await runCli(['run', '--listen', '127.0.0.1:0']);
+  assert.equal(half.code, 2);
+  assert.match(half.stderr, /--listen and --upstream go together/);
+});
+
+test('check prints the resolved default config and exits 0', async () => {
+  const r = await runCli(['check', '-c', 'config/wsgate.yaml']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /is valid/);
+  assert.match(r.stdout, /ws:\/\/127\.0\.0\.1:9998/);
+});
+
+test('check --explain names the route a URL would take', async () => {
+  const r = await runCli(['check', '-c', 'config/wsgate.yaml', '--explain', 'http://127.0.0.1:8080/echo']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /web: .*echo.* → ws:\/\/127\.0\.0\.1:9998/);
+});
+
+test('a bad config is reported with file:line:col and key, exit 2, for check and for run', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-cli-'));
+  const file = join(dir, 'bad.yaml');
+  writeFileSync(
+    file,
+    [
+      'listeners:',
+      '  - name: web',
+      '    bind: 127.0.0.1:0',
+      '    routes:',
+      '      - match: { path: /x }',
+      '        upstream: ftp://nope',
+      '        upstrem: ws://typo',
+      '',
+    ].join('\n'),
+  );
+  for (const command of ['check', 'run']) {
+    const r = await runCli([command, '-c', file]);
+    assert.equal(r.code, 2, `${command}: ${r.stderr}`);
+    assert.match(
+      r.stderr,
+      new RegExp(`${file.replace(/[.]/g, '\\.')}:6:19 listeners\\[0\\]\\.routes\\[0\\]\\.upstream: `),
+    );
+    assert.match(r.stderr, /:7:9 listeners\[0\]\.routes\[0\]\.upstrem: .*did you mean "upstream"/);
+    assert.doesNotMatch(r.stderr, /listening/);
+  }
+});
+
+test('a missing config file is exit 2 naming the file', async () => {
+  const r = await runCli(['check', '-c', '/nonexistent/wsgate.yaml']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\/nonexistent\/wsgate\.yaml/);
+});

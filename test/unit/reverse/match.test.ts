@@ -1,0 +1,355 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { WsgateError } from '../../../src/errors.ts';
+import {
+  compileRoutes,
+  explainRoute,
+  matchRoute,
+  type RouteLike,
+  type RouteMatch,
+  type RouteRequest,
+} from '../../../src/reverse/match.ts';
+
+type Headers = RouteRequest['headers'];
+
+function req(host: string | undefined, path = '/', headers: Headers = {}): RouteRequest {
+  return { host, path, headers };
+}
+
+/** Does a single route with this one match object accept the request? */
+function accepts(match: RouteMatch, request: RouteRequest): boolean {
+  const compiled = compileRoutes([{ name: 'r', match: [match] }]);
+  return matchRoute(compiled, request).route !== undefined;
+}
+
+type Case = { name: string; match: RouteMatch; req: RouteRequest; want: boolean };
+
+function runTable(cases: readonly Case[]): void {
+  for (const c of cases) {
+    test(c.name, () => {
+      assert.equal(accepts(c.match, c.req), c.want);
+    });
+  }
+}
+
+describe('host', () => {
+  runTable([
+    { name: 'exact', match: { host: 'a.test' }, req: req('a.test'), want: true },
+    { name: 'exact, other host', match: { host: 'a.test' }, req: req('b.test'), want: false },
+    { name: 'uppercase Host header', match: { host: 'a.test' }, req: req('A.TEST'), want: true },
+    {
+      name: 'uppercase pattern is compared case-insensitively',
+      match: { host: 'A.Test' },
+      req: req('a.test'),
+      want: true,
+    },
+    { name: 'port stripped', match: { host: 'a.test' }, req: req('a.test:8080'), want: true },
+    { name: 'trailing dot ignored', match: { host: 'a.test' }, req: req('a.test.'), want: true },
+    { name: 'trailing dot with port', match: { host: 'a.test' }, req: req('a.test.:443'), want: true },
+    { name: 'trailing dot in pattern', match: { host: 'a.test.' }, req: req('a.test'), want: true },
+    { name: 'suffix is not the host', match: { host: 'a.test' }, req: req('xa.test'), want: false },
+    { name: 'missing Host', match: { host: 'a.test' }, req: req(undefined), want: false },
+    { name: 'empty Host', match: { host: 'a.test' }, req: req(''), want: false },
+    { name: 'empty Host, no host key', match: { path: '/' }, req: req(''), want: true },
+    { name: 'IPv6 with port', match: { host: '::1' }, req: req('[::1]:8080'), want: true },
+    { name: 'IPv6 without port', match: { host: '::1' }, req: req('[::1]'), want: true },
+    { name: 'IPv6 pattern in brackets', match: { host: '[::1]' }, req: req('[::1]:8080'), want: true },
+    { name: 'IPv6 other address', match: { host: '::1' }, req: req('[::2]:8080'), want: false },
+    { name: 'IPv6 uppercase hex', match: { host: 'fe80::a' }, req: req('[FE80::A]'), want: true },
+    { name: 'IPv4 with port', match: { host: '127.0.0.1' }, req: req('127.0.0.1:9000'), want: true },
+    { name: 'wildcard, one label', match: { host: '*.example.com' }, req: req('a.example.com'), want: true },
+    { name: 'wildcard, two labels', match: { host: '*.example.com' }, req: req('a.b.example.com'), want: true },
+    { name: 'wildcard, apex', match: { host: '*.example.com' }, req: req('example.com'), want: false },
+    { name: 'wildcard, empty label', match: { host: '*.example.com' }, req: req('.example.com'), want: false },
+    { name: 'wildcard, lookalike', match: { host: '*.example.com' }, req: req('badexample.com'), want: false },
+    {
+      name: 'wildcard, uppercase + port',
+      match: { host: '*.example.com' },
+      req: req('A.Example.COM:8443'),
+      want: true,
+    },
+    { name: 'wildcard, trailing dot', match: { host: '*.example.com' }, req: req('a.example.com.'), want: true },
+  ]);
+});
+
+describe('path', () => {
+  runTable([
+    { name: 'exact', match: { path: '/echo' }, req: req('h', '/echo'), want: true },
+    { name: 'exact ignores query', match: { path: '/echo' }, req: req('h', '/echo?room=1'), want: true },
+    { name: 'exact, empty query', match: { path: '/echo' }, req: req('h', '/echo?'), want: true },
+    { name: 'exact, trailing slash differs', match: { path: '/echo' }, req: req('h', '/echo/'), want: false },
+    { name: 'exact, longer', match: { path: '/echo' }, req: req('h', '/echo/x'), want: false },
+    { name: 'exact is case-sensitive', match: { path: '/echo' }, req: req('h', '/ECHO'), want: false },
+    { name: 'exact, not decoded', match: { path: '/a/b' }, req: req('h', '/a%2Fb'), want: false },
+    { name: 'exact, encoded pattern', match: { path: '/a%2Fb' }, req: req('h', '/a%2Fb'), want: true },
+    { name: 'prefix, equal', match: { pathPrefix: '/api' }, req: req('h', '/api'), want: true },
+    { name: 'prefix, slash', match: { pathPrefix: '/api' }, req: req('h', '/api/'), want: true },
+    { name: 'prefix, below', match: { pathPrefix: '/api' }, req: req('h', '/api/x/y'), want: true },
+    { name: 'prefix, query', match: { pathPrefix: '/api' }, req: req('h', '/api?x=1'), want: true },
+    { name: 'prefix, segment boundary', match: { pathPrefix: '/api' }, req: req('h', '/apix'), want: false },
+    { name: 'prefix, query is not a segment', match: { pathPrefix: '/api' }, req: req('h', '/apix?/'), want: false },
+    { name: 'prefix, shorter', match: { pathPrefix: '/api' }, req: req('h', '/ap'), want: false },
+    { name: 'slash prefix, below', match: { pathPrefix: '/api/' }, req: req('h', '/api/x'), want: true },
+    { name: 'slash prefix, bare', match: { pathPrefix: '/api/' }, req: req('h', '/api'), want: false },
+    { name: 'root prefix', match: { pathPrefix: '/' }, req: req('h', '/anything'), want: true },
+    { name: 'prefix, not decoded', match: { pathPrefix: '/api/' }, req: req('h', '/api%2Fx'), want: false },
+  ]);
+});
+
+describe('headers', () => {
+  runTable([
+    { name: 'equals', match: { headers: { 'x-canary': '1' } }, req: req('h', '/', { 'x-canary': '1' }), want: true },
+    {
+      name: 'equals, other',
+      match: { headers: { 'x-canary': '1' } },
+      req: req('h', '/', { 'x-canary': '0' }),
+      want: false,
+    },
+    {
+      name: 'equals is case-sensitive',
+      match: { headers: { 'x-env': 'Blue' } },
+      req: req('h', '/', { 'x-env': 'blue' }),
+      want: false,
+    },
+    {
+      name: 'equals, no substring',
+      match: { headers: { 'x-canary': '1' } },
+      req: req('h', '/', { 'x-canary': '10' }),
+      want: false,
+    },
+    { name: 'missing', match: { headers: { 'x-canary': '1' } }, req: req('h', '/', {}), want: false },
+    {
+      name: 'undefined value',
+      match: { headers: { 'x-canary': '1' } },
+      req: req('h', '/', { 'x-canary': undefined }),
+      want: false,
+    },
+    { name: 'empty value equals ""', match: { headers: { 'x-e': '' } }, req: req('h', '/', { 'x-e': '' }), want: true },
+    {
+      name: 'mixed-case request name (hand-built headers)',
+      match: { headers: { 'x-canary': '1' } },
+      req: req('h', '/', { 'X-Canary': '1' }),
+      want: true,
+    },
+    {
+      name: 'equals, repeated: any value',
+      match: { headers: { 'x-t': 'b' } },
+      req: req('h', '/', { 'x-t': ['a', 'b'] }),
+      want: true,
+    },
+    {
+      name: 'equals, repeated: joined',
+      match: { headers: { 'x-t': 'a, b' } },
+      req: req('h', '/', { 'x-t': ['a', 'b'] }),
+      want: true,
+    },
+    { name: 'equals, empty array', match: { headers: { 'x-t': 'a' } }, req: req('h', '/', { 'x-t': [] }), want: false },
+    {
+      name: 'regex',
+      match: { headers: { 'user-agent': '/firefox/i' } },
+      req: req('h', '/', { 'user-agent': 'Mozilla/5.0 Firefox/130' }),
+      want: true,
+    },
+    {
+      name: 'regex, no match',
+      match: { headers: { 'user-agent': '/firefox/' } },
+      req: req('h', '/', { 'user-agent': 'Mozilla/5.0 Firefox/130' }),
+      want: false,
+    },
+    {
+      name: 'regex, anchored',
+      match: { headers: { 'x-v': '/^v[0-9]+$/' } },
+      req: req('h', '/', { 'x-v': 'v12' }),
+      want: true,
+    },
+    {
+      name: 'regex, repeated: one value',
+      match: { headers: { 'x-v': '/^b$/' } },
+      req: req('h', '/', { 'x-v': ['a', 'b'] }),
+      want: true,
+    },
+    {
+      name: 'regex, repeated: joined',
+      match: { headers: { 'x-v': '/^a, b$/' } },
+      req: req('h', '/', { 'x-v': ['a', 'b'] }),
+      want: true,
+    },
+    {
+      name: 'regex containing slashes',
+      match: { headers: { referer: '/^https:\\/\\/a\\.test\\//' } },
+      req: req('h', '/', { referer: 'https://a.test/page' }),
+      want: true,
+    },
+    {
+      name: 'regex, missing header',
+      match: { headers: { 'x-v': '/.*/' } },
+      req: req('h', '/', {}),
+      want: false,
+    },
+    {
+      name: 'a lone slash is a literal',
+      match: { headers: { 'x-p': '/' } },
+      req: req('h', '/', { 'x-p': '/' }),
+      want: true,
+    },
+    {
+      name: 'two headers are ANDed',
+      match: { headers: { 'x-a': '1', 'x-b': '2' } },
+      req: req('h', '/', { 'x-a': '1' }),
+      want: false,
+    },
+    {
+      name: 'two headers, both present',
+      match: { headers: { 'x-a': '1', 'x-b': '2' } },
+      req: req('h', '/', { 'x-a': '1', 'x-b': '2' }),
+      want: true,
+    },
+  ]);
+
+  test('a g or y flag does not make matching stateful', () => {
+    for (const flags of ['g', 'y', 'gy']) {
+      const compiled = compileRoutes([{ name: 'r', match: [{ headers: { 'x-v': `/a/${flags}` } }] }]);
+      for (let i = 0; i < 3; i++) {
+        assert.ok(matchRoute(compiled, req('h', '/', { 'x-v': 'a' })).route, `flags ${flags}, try ${i}`);
+      }
+    }
+  });
+
+  test('an invalid regex is a config error with a code', () => {
+    assert.throws(
+      () => compileRoutes([{ name: 'web/bad', match: [{ headers: { 'x-v': '/(/' } }] }]),
+      (err: unknown) => err instanceof WsgateError && err.code === 'WSG_CONFIG_INVALID' && /web\/bad/.test(err.message),
+    );
+    assert.throws(
+      () => compileRoutes([{ name: 'r', match: [{ headers: { 'x-v': '/a/q' } }] }]),
+      (err: unknown) => err instanceof WsgateError && err.code === 'WSG_CONFIG_INVALID',
+    );
+  });
+});
+
+describe('AND inside a match, OR across the list', () => {
+  const both: RouteMatch = { host: 'a.test', pathPrefix: '/api' };
+  runTable([
+    { name: 'host and prefix', match: both, req: req('a.test', '/api/x'), want: true },
+    { name: 'host only', match: both, req: req('a.test', '/web'), want: false },
+    { name: 'prefix only', match: both, req: req('b.test', '/api/x'), want: false },
+    { name: '{} matches everything', match: {}, req: req(undefined, '*'), want: true },
+  ]);
+
+  test('any object of the list may match', () => {
+    const compiled = compileRoutes([
+      { name: 'r', match: [{ host: 'a.test', pathPrefix: '/socket' }, { headers: { 'x-canary': '1' } }] },
+    ]);
+    assert.ok(matchRoute(compiled, req('a.test', '/socket')).route);
+    assert.ok(matchRoute(compiled, req('z.test', '/', { 'x-canary': '1' })).route);
+    assert.equal(matchRoute(compiled, req('z.test', '/socket')).route, undefined);
+  });
+
+  test('an empty match list matches nothing', () => {
+    const compiled = compileRoutes([{ name: 'r', match: [] }]);
+    assert.equal(matchRoute(compiled, req('a.test', '/')).route, undefined);
+  });
+});
+
+describe('route order', () => {
+  type Route = RouteLike & { upstream: string };
+  const routes: Route[] = [
+    { name: 'web/echo', match: [{ path: '/echo' }], upstream: 'echo' },
+    { name: 'web/api', match: [{ pathPrefix: '/api' }], upstream: 'api' },
+    { name: 'web/api-v2', match: [{ pathPrefix: '/api/v2' }], upstream: 'never' },
+    { name: 'web/all', match: [{}], upstream: 'default' },
+  ];
+  const compiled = compileRoutes(routes);
+
+  const cases: [path: string, want: string][] = [
+    ['/echo', 'web/echo'],
+    ['/echo?x', 'web/echo'],
+    ['/api/v2/x', 'web/api'],
+    ['/apix', 'web/all'],
+    ['/', 'web/all'],
+  ];
+  for (const [path, want] of cases) {
+    test(`${path} → ${want}`, () => {
+      const result = matchRoute(compiled, req('a.test', path));
+      assert.equal(result.route?.name, want);
+    });
+  }
+
+  test('the matched route is the caller’s own object, with its extra fields', () => {
+    const result = matchRoute(compiled, req('a.test', '/echo'));
+    assert.equal(result.route, routes[0]);
+    assert.equal(result.route?.upstream, 'echo');
+  });
+
+  test('no routes → no match', () => {
+    const result = matchRoute(compileRoutes([]), req('a.test', '/'));
+    assert.equal(result.route, undefined);
+    assert.equal(result.why, 'no route matched: host "a.test" path "/" (tried 0 routes)');
+  });
+});
+
+describe('why', () => {
+  const compiled = compileRoutes([
+    { name: 'web/echo', match: [{ path: '/echo' }] },
+    { name: 'web/chat', match: [{ host: 'chat.test', pathPrefix: '/socket' }, { headers: { 'x-canary': '1' } }] },
+    { name: 'web/ua', match: [{ headers: { 'user-agent': '/curl/i' } }] },
+  ]);
+
+  const cases: [request: RouteRequest, want: string][] = [
+    [req('a.test', '/echo?x=1'), 'route "web/echo": path is "/echo"'],
+    [
+      req('chat.test', '/socket/1'),
+      'route "web/chat": host is "chat.test" and path starts with "/socket" (match 1 of 2)',
+    ],
+    [req('x.test', '/', { 'x-canary': '1' }), 'route "web/chat": header x-canary is "1" (match 2 of 2)'],
+    [req('x.test', '/', { 'user-agent': 'curl/8' }), 'route "web/ua": header user-agent matches /curl/i'],
+    [req('A.Test:80', '/x?q=1'), 'no route matched: host "a.test" path "/x" (tried 3 routes)'],
+    [req(undefined, '/x'), 'no route matched: host (none) path "/x" (tried 3 routes)'],
+    [req('[::1]:8080', '/x'), 'no route matched: host "::1" path "/x" (tried 3 routes)'],
+    [req('a\nb', '/x"y'), 'no route matched: host "a\\nb" path "/x\\"y" (tried 3 routes)'],
+  ];
+  for (const [request, want] of cases) {
+    test(want, () => {
+      assert.equal(matchRoute(compiled, request).why, want);
+    });
+  }
+
+  test('one route is "route", not "routes"', () => {
+    const one = compileRoutes([{ name: 'r', match: [{ path: '/a' }] }]);
+    assert.match(matchRoute(one, req('h', '/b')).why, /\(tried 1 route\)$/);
+  });
+
+  test('long request values are truncated', () => {
+    const why = matchRoute(compiled, req('h'.repeat(5000), '/')).why;
+    assert.ok(why.length < 400, `why is ${why.length} chars`);
+    assert.match(why, /…"/);
+  });
+});
+
+describe('explainRoute', () => {
+  const cases: [match: RouteMatch[], want: string][] = [
+    [
+      [{ host: '*.example.com', pathPrefix: '/api' }, { headers: { 'x-canary': '1' } }],
+      'host is "*.example.com" and path starts with "/api"; or header x-canary is "1"',
+    ],
+    [[{ path: '/echo' }], 'path is "/echo"'],
+    [[{ headers: { 'user-agent': '/curl/i', 'x-a': 'b' } }], 'header user-agent matches /curl/i and header x-a is "b"'],
+    [[{}], 'any request'],
+    [[], 'matches no request (empty match list)'],
+  ];
+  for (const [match, want] of cases) {
+    test(want, () => {
+      assert.equal(explainRoute({ name: 'r', match }), want);
+    });
+  }
+});
+
+test('match.ts stays pure: no sockets, file system or timers', () => {
+  const source = readFileSync(new URL('../../../src/reverse/match.ts', import.meta.url), 'utf8');
+  const imports = [...source.matchAll(/from\s+'([^']+)'/g)].map((m) => m[1]);
+  for (const spec of imports) {
+    assert.doesNotMatch(spec ?? '', /^(node:)?(net|http|https|http2|tls|fs|dgram|timers)(\/|$)/, spec);
+  }
+  assert.doesNotMatch(source, /\b(setTimeout|setInterval|setImmediate)\(/);
+});
