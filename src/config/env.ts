@@ -44,12 +44,12 @@ export function expandEnv(text: string, env: Env): ExpandResult {
     i = end + 1;
     if (!NAME.test(name)) {
       messages.push(
-        `invalid variable reference "\${${body}}": a name is letters, digits and _ (write "$\${" for a literal "\${")`,
+        `invalid variable reference ${JSON.stringify(`\${${body}}`)}: a name is letters, digits and _ (write "$\${" for a literal "\${")`,
       );
       continue;
     }
     if (fallback?.includes('${')) {
-      messages.push(`nested references are not supported in the default of "\${${body}}"`);
+      messages.push(`nested references are not supported in the default of ${JSON.stringify(`\${${body}}`)}`);
       continue;
     }
     const value = env[name];

@@ -35,8 +35,6 @@ export type ParsedConfigText = {
 // Aliases are expanded by toJS; a few nested anchors can otherwise expand to billions of nodes ("billion laughs").
 export const MAX_ALIAS_COUNT = 100;
 
-type YamlNode = NonNullable<Document.Parsed['contents']>;
-
 function keyOf(key: unknown): string | undefined {
   if (isScalar(key)) return String(key.value);
   return typeof key === 'string' || typeof key === 'number' ? String(key) : undefined;
@@ -133,7 +131,7 @@ export function parseConfigText(text: string, file: string): ParsedConfigText {
       add(offset, path, `duplicate key ${JSON.stringify(String(path.at(-1) ?? ''))}: each key may appear only once`);
     } else if (err.code === 'TAG_RESOLVE_FAILED') {
       const tag = text.slice(err.pos[0], err.pos[1]);
-      add(offset, path, `unknown tag "${tag}": only YAML's standard tags (such as !!str) are allowed`);
+      add(offset, path, `unknown tag ${JSON.stringify(tag)}: only YAML's standard tags (such as !!str) are allowed`);
     } else {
       add(offset, path, firstLine(err));
     }
@@ -164,17 +162,14 @@ export function parseConfigText(text: string, file: string): ParsedConfigText {
   function aliasFailure(d: Document.Parsed, err: unknown): [number, PathSegment[], string] {
     const message = err instanceof Error ? err.message : String(err);
     const unresolved = /^Unresolved alias.*: (.+)$/.exec(message)?.[1];
-    let alias: YamlNode | undefined;
+    let offset = 0;
     visit(d, {
       Alias(_, node) {
-        if (unresolved === undefined || node.source === unresolved) {
-          alias = node;
-          return visit.BREAK;
-        }
-        return undefined;
+        if (unresolved !== undefined && node.source !== unresolved) return undefined;
+        offset = startOf(node) ?? 0;
+        return visit.BREAK;
       },
     });
-    const offset = startOf(alias) ?? 0;
     const path = pathAt(d, offset);
     if (unresolved !== undefined) {
       return [offset, path, `unknown alias "*${unresolved}": the anchor "&${unresolved}" must be defined before it`];

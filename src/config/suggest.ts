@@ -25,8 +25,11 @@ export function closest(word: string, candidates: Iterable<string>): string | un
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const candidate of candidates) {
-    const d = editDistance(w, candidate.toLowerCase());
-    if (d < bestDistance && d <= Math.max(1, Math.floor(candidate.length / 3))) {
+    const c = candidate.toLowerCase();
+    const d = editDistance(w, c);
+    // A prefix either way ("warning" for "warn", "listener" for "listeners") is a likely slip even when far apart.
+    const prefix = Math.min(w.length, c.length) >= 3 && (w.startsWith(c) || c.startsWith(w));
+    if (d < bestDistance && (d <= Math.max(1, Math.floor(c.length / 3)) || prefix)) {
       best = candidate;
       bestDistance = d;
     }
@@ -37,5 +40,5 @@ export function closest(word: string, candidates: Iterable<string>): string | un
 /** `; did you mean "upstream"?` or the empty string. */
 export function didYouMean(word: string, candidates: Iterable<string>): string {
   const match = closest(word, candidates);
-  return match === undefined ? '' : `; did you mean "${match}"?`;
+  return match === undefined ? '' : `; did you mean ${JSON.stringify(match)}?`;
 }

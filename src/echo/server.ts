@@ -104,7 +104,7 @@ export async function startEchoServer(options: EchoServerOptions): Promise<EchoS
 
     await new Promise<void>((resolve) => wss.close(() => resolve()));
     // Anything still open (a request mid-flight, a socket that never sent a request) would hold server.close().
-
+    server.closeAllConnections();
     await serverClosed;
   }
 

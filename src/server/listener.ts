@@ -27,6 +27,7 @@ export type ListenerLimits = {
   handshakeTimeout: number;
   responseTimeout: number;
   idleTimeout: number;
+  maxBufferedBytes: number;
 };
 
 export type ListenerSpec = {
@@ -90,6 +91,8 @@ export class ReverseListener {
       // headersTimeout is only checked this often; Node's default of 30 s would make it 40 s in practice.
       connectionsCheckingInterval: Math.min(1000, settings.limits.headersTimeout),
       keepAliveTimeout: 5000,
+      // Per-socket write buffer: a relay pauses its reader once the other side holds this much unsent.
+      highWaterMark: settings.limits.maxBufferedBytes,
     });
     this.#server.on('request', (req, res) => this.#onRequest(req, res));
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket as net.Socket, head));

@@ -61,6 +61,8 @@ export type ConnectOptions = {
   /** Extra trusted CAs and SNI override for TLS upstreams. */
   ca?: string | Buffer | undefined;
   servername?: string | undefined;
+  /** Unsent bytes the socket holds before write() asks the writer to wait. */
+  highWaterMark?: number | undefined;
 };
 
 /**
@@ -72,15 +74,18 @@ export function connectUpstream(target: UpstreamTarget, options: ConnectOptions)
     const host = socketHost(target.url);
     const port = defaultPort(target.url);
     const secure = isTlsUrl(target.url);
-    const socket: net.Socket = secure
-      ? tls.connect({
-          host,
-          port,
-          servername: options.servername ?? (net.isIP(host) ? undefined : host),
-          ca: options.ca,
-          ALPNProtocols: ['http/1.1'],
-        })
-      : net.connect({ host, port });
+    // highWaterMark is a stream option that net/tls pass through; @types/node does not declare it there.
+    const buffering = options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark };
+    const tlsOptions: tls.ConnectionOptions = {
+      host,
+      port,
+      servername: options.servername ?? (net.isIP(host) ? undefined : host),
+      ca: options.ca,
+      ALPNProtocols: ['http/1.1'],
+      ...buffering,
+    };
+    const tcpOptions: net.TcpNetConnectOpts = { host, port, ...buffering };
+    const socket: net.Socket = secure ? tls.connect(tlsOptions) : net.connect(tcpOptions);
     const timer = setTimeout(() => {
       const error = Object.assign(new Error('connect timeout'), { code: 'ECONNECT_TIMEOUT' });
       socket.destroy(error);

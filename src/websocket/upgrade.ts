@@ -33,6 +33,7 @@ export type UpgradeLimits = {
   handshakeTimeout: number;
   idleTimeout: number;
   maxHeaderBytes: number;
+  maxBufferedBytes: number;
 };
 
 export type UpgradeContext = {
@@ -198,7 +199,10 @@ export async function forwardUpgrade(
   }, limits.handshakeTimeout);
 
   try {
-    upstream = await connectUpstream(target, { connectTimeout: limits.connectTimeout });
+    upstream = await connectUpstream(target, {
+      connectTimeout: limits.connectTimeout,
+      highWaterMark: limits.maxBufferedBytes,
+    });
     if (clientGone || timedOut) {
       upstream.destroy();
       return;

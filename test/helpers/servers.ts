@@ -9,15 +9,19 @@ export type TestHttpServer = { server: http.Server; port: number; url: string; a
 export async function startHttpServer(t: TestContext, handler: http.RequestListener): Promise<TestHttpServer> {
   const server = http.createServer(handler);
   let accepted = 0;
-  server.on('connection', () => {
+  // Upgraded sockets leave the server's own bookkeeping, so closeAllConnections() misses them: track every socket.
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
     accepted += 1;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
   t.after(
     () =>
       new Promise<void>((resolve) => {
-        server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
         server.close(() => resolve());
       }),
   );

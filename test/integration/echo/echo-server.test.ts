@@ -9,7 +9,10 @@ import { WebSocket } from 'ws';
 import { type EchoServer, startEchoServer } from '../../../src/echo/server.ts';
 import { WsgateError } from '../../../src/errors.ts';
 
-const TIMEOUT = { timeout: 60_000 };
+const TIMEOUT = { timeout: 30_000 };
+// close() must not wait out ws's 30 s close timer or node's 60 s headers timeout; this guard sits well above the
+// server's own 2 s grace and well below both, so a hanging close() fails instead of passing slowly.
+const HANG_GUARD = { timeout: 10_000 };
 
 async function start(t: TestContext): Promise<EchoServer> {
   const server = await startEchoServer({ host: '127.0.0.1', port: 0 });
@@ -181,7 +184,7 @@ test('other methods answer 405 with Allow', TIMEOUT, async (t) => {
   await assertNoOpenSockets(server);
 });
 
-test('close() with an open client resolves, and the client sees 1001', TIMEOUT, async (t) => {
+test('close() with an open client resolves, and the client sees 1001', HANG_GUARD, async (t) => {
   const server = await start(t);
   const ws = await open(t, server.url, { deflate: true });
   const closed = once(ws, 'close');
@@ -194,7 +197,7 @@ test('close() with an open client resolves, and the client sees 1001', TIMEOUT, 
   await assertNoOpenSockets(server);
 });
 
-test('close() does not wait on a client that never answers the close frame', TIMEOUT, async (t) => {
+test('close() does not wait on a client that never answers the close frame', HANG_GUARD, async (t) => {
   const server = await start(t);
   // A raw handshake, then silence: the server's close frame is read by the kernel but never answered.
   const socket = connect(server.address.port, '127.0.0.1');
@@ -213,7 +216,7 @@ test('close() does not wait on a client that never answers the close frame', TIM
   await assertNoOpenSockets(server);
 });
 
-test('close() also ends idle plain-HTTP connections', TIMEOUT, async (t) => {
+test('close() also ends idle plain-HTTP connections', HANG_GUARD, async (t) => {
   const server = await start(t);
   const socket = connect(server.address.port, '127.0.0.1');
   socket.on('error', () => {});

@@ -1,0 +1,87 @@
+// `host:port` addresses for listeners ("127.0.0.1:8080", "[::1]:8080", "localhost:0"). Pure: URL is the only
+// helper, so no node:net import is needed to recognise an IPv6 literal.
+
+import type { UnitResult } from './units.ts';
+
+export type HostPort = { host: string; port: number };
+
+export type HostPortResult = { ok: true; value: HostPort } | { ok: false; message: string };
+
+const EXAMPLE = 'e.g. "127.0.0.1:8080", "0.0.0.0:8080" or "[::1]:8080"';
+
+// DNS labels, plus "_" which some internal names use; an IPv4 literal also matches.
+const HOSTNAME = /^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*$/;
+
+function isIPv6(host: string): boolean {
+  return /^[0-9A-Fa-f:.]+$/.test(host) && URL.canParse(`http://[${host}]/`);
+}
+
+function checkHost(host: string): string | undefined {
+  if (host === '') return `the host is required, ${EXAMPLE}`;
+  if (host.includes(':')) return isIPv6(host) ? undefined : `invalid IPv6 address ${JSON.stringify(host)}`;
+  if (!HOSTNAME.test(host)) return `invalid host ${JSON.stringify(host)}: expected a host name or an IP address`;
+  return undefined;
+}
+
+function checkPort(port: unknown): UnitResult {
+  const n = typeof port === 'string' && /^\d{1,5}$/.test(port) ? Number(port) : port;
+  if (typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 65535) return { ok: true, value: n };
+  return {
+    ok: false,
+    message: `invalid port ${JSON.stringify(port)}: expected a number from 0 to 65535 (0 picks a free port)`,
+  };
+}
+
+/** Parses `"host:port"` (IPv6 in brackets), or checks a `{ host, port }` object built in code. */
+export function parseHostPort(input: unknown): HostPortResult {
+  if (input !== null && typeof input === 'object' && !Array.isArray(input)) {
+    const { host, port, ...rest } = input as Record<string, unknown>;
+    const extra = Object.keys(rest);
+    if (extra.length > 0)
+      return { ok: false, message: `unknown key ${JSON.stringify(extra[0])} in an address: expected { host, port }` };
+    if (typeof host !== 'string') return { ok: false, message: `the host is required, ${EXAMPLE}` };
+    const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+    const hostError = checkHost(bare);
+    if (hostError !== undefined) return { ok: false, message: hostError };
+    const p = checkPort(port);
+    return p.ok ? { ok: true, value: { host: bare, port: p.value } } : p;
+  }
+  if (typeof input !== 'string') {
+    return { ok: false, message: `expected "host:port", ${EXAMPLE}; got ${JSON.stringify(input) ?? 'nothing'}` };
+  }
+  let host: string;
+  let portText: string;
+  if (input.startsWith('[')) {
+    const close = input.indexOf(']');
+    if (close === -1 || input[close + 1] !== ':') {
+      return {
+        ok: false,
+        message: `invalid address ${JSON.stringify(input)}: expected "[ipv6]:port", e.g. "[::1]:8080"`,
+      };
+    }
+    host = input.slice(1, close);
+    portText = input.slice(close + 2);
+    if (host === '' || !isIPv6(host)) return { ok: false, message: `invalid IPv6 address ${JSON.stringify(host)}` };
+  } else {
+    const colon = input.lastIndexOf(':');
+    if (colon === -1)
+      return { ok: false, message: `invalid address ${JSON.stringify(input)}: the port is missing, ${EXAMPLE}` };
+    host = input.slice(0, colon);
+    portText = input.slice(colon + 1);
+    if (host.includes(':')) {
+      return {
+        ok: false,
+        message: `invalid address ${JSON.stringify(input)}: write an IPv6 address in brackets, e.g. "[::1]:8080"`,
+      };
+    }
+    const hostError = checkHost(host);
+    if (hostError !== undefined) return { ok: false, message: hostError };
+  }
+  const p = checkPort(portText);
+  return p.ok ? { ok: true, value: { host, port: p.value } } : p;
+}
+
+/** `{ host: '::1', port: 80 }` → `"[::1]:80"`, for messages and logs. */
+export function formatHostPort({ host, port }: HostPort): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -1,0 +1,504 @@
+// The config schema: every key, its type, default and description (which also feed the generated JSON Schema),
+// the checks that span keys (unique names, upstream references), and the resolved Config the rest of wsgate
+// reads. Pure: values in, values out.
+//
+// The input side is what people write (durations as "10s", `match` as one object or a list, an upstream as a URL
+// or a name); the output side is resolved (milliseconds, always a list, always { name, url }).
+
+import { z } from 'zod';
+import { type HostPort, parseHostPort } from './address.ts';
+import { didYouMean } from './suggest.ts';
+import { parseDuration, parseSize } from './units.ts';
+
+export type { HostPort } from './address.ts';
+
+export const MISSING_KEY = 'required key is missing';
+
+export const UPSTREAM_URL_MESSAGE = 'expected a ws://, wss://, http:// or https:// URL';
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
+
+// Lets editors accept "${VAR}" where the JSON Schema would otherwise demand a number or a unit.
+const ENV_REF = '.*\\$\\{[^}]*\\}.*';
+
+/**
+ * A value checked by a hand-written parser, so messages say what is wrong in the config's own terms;
+ * `jsonSchema` describes the accepted input for editors.
+ */
+function parsed<T>(parse: (input: unknown) => Parsed<T>, jsonSchema: Record<string, unknown>) {
+  return z
+    .unknown()
+    .transform((input, ctx): T => {
+      const r = input === undefined ? ({ ok: false, message: MISSING_KEY } as const) : parse(input);
+      if (r.ok) return r.value;
+      ctx.issues.push({ code: 'custom', message: r.message, input });
+      return z.NEVER;
+    })
+    .meta(jsonSchema);
+}
+
+const durationJson = {
+  anyOf: [
+    { type: 'string', pattern: `^(?:\\d+(?:\\.\\d+)?(?:ms|s|m|h)|0|${ENV_REF})$` },
+    { type: 'integer', const: 0 },
+  ],
+  examples: ['500ms', '10s', '5m'],
+};
+
+const duration = () => parsed(parseDuration, durationJson);
+
+const positiveSize = () =>
+  parsed(
+    (input): Parsed<number> => {
+      const r = parseSize(input);
+      return r.ok && r.value === 0 ? { ok: false, message: 'must be at least 1 byte' } : r;
+    },
+    {
+      anyOf: [
+        { type: 'integer', minimum: 1 },
+        { type: 'string', pattern: `^(?:\\d+(?:\\.\\d+)?(?:B|KB|MB|GB|KiB|MiB|GiB)|\\d+|${ENV_REF})$` },
+      ],
+      examples: ['16KiB', '1MiB'],
+    },
+  );
+
+const hostPort = () =>
+  parsed<HostPort>(parseHostPort, {
+    anyOf: [
+      { type: 'string', examples: ['127.0.0.1:8080', '0.0.0.0:8080', '[::1]:8080'] },
+      {
+        type: 'object',
+        properties: {
+          host: { type: 'string', description: 'A host name or IP address (IPv6 without brackets).' },
+          port: { type: 'integer', minimum: 0, maximum: 65535, description: 'The port; 0 picks a free port.' },
+        },
+        required: ['host', 'port'],
+        additionalProperties: false,
+      },
+    ],
+  });
+
+// `${VAR}` substitution yields strings, so "true" and "false" count as booleans too.
+const flag = () =>
+  parsed(
+    (input): Parsed<boolean> => {
+      if (typeof input === 'boolean') return { ok: true, value: input };
+      if (input === 'true' || input === 'false') return { ok: true, value: input === 'true' };
+      return { ok: false, message: `expected true or false; got ${JSON.stringify(input)}` };
+    },
+    { type: 'boolean' },
+  );
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const NAME_MESSAGE = 'a name is letters, digits, ".", "_" and "-", starting with a letter or digit';
+
+const name = () => z.string().regex(NAME, { error: NAME_MESSAGE });
+
+const routeName = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, { error: `${NAME_MESSAGE} (and "/")` });
+
+const PROXYABLE = new Set(['ws:', 'wss:', 'http:', 'https:']);
+
+function checkUpstreamUrl(text: string): string | undefined {
+  const url = URL.parse(text);
+  if (url === null || !PROXYABLE.has(url.protocol) || url.hostname === '') return UPSTREAM_URL_MESSAGE;
+  // RFC 6455 §3: a WebSocket URI has no fragment; for HTTP one would never reach the upstream anyway.
+  if (url.hash !== '' || text.includes('#')) return 'an upstream URL must not have a #fragment';
+  return undefined;
+}
+
+const upstreamUrl = () =>
+  z
+    .string()
+    .superRefine((text, ctx) => {
+      const message = checkUpstreamUrl(text);
+      if (message !== undefined) ctx.addIssue({ code: 'custom', message, input: text });
+    })
+    .meta({ examples: ['ws://127.0.0.1:9998', 'https://app.internal:8443'] });
+
+// Host header matching: exact names or a leading "*." label; DNS names are case-insensitive (RFC 4343).
+const MATCH_HOST = /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
+
+const matchHost = z
+  .string()
+  .superRefine((host, ctx) => {
+    const lower = host.toLowerCase();
+    if (MATCH_HOST.test(lower) || /^\[[0-9a-f:.]+\]$/.test(lower)) return;
+    const message = /:\d+$/.test(host)
+      ? `invalid host ${JSON.stringify(host)}: match the host name without a port`
+      : `invalid host ${JSON.stringify(host)}: expected a host name such as "app.example.com" or "*.example.com"`;
+    ctx.addIssue({ code: 'custom', message, input: host });
+  })
+  .transform((host) => host.toLowerCase());
+
+const matchPath = (what: string) =>
+  z.string().superRefine((path, ctx) => {
+    const message = !path.startsWith('/')
+      ? `${what} must start with "/"`
+      : /[?#\s]/.test(path)
+        ? `${what} must not contain "?", "#" or whitespace (the query string is not matched)`
+        : undefined;
+    if (message !== undefined) ctx.addIssue({ code: 'custom', message, input: path });
+  });
+
+// RFC 9110 §5.1: a field name is a token.
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+// Issues with `params.atKey` are about a key (a header name, a conflicting key), so they point at the key.
+
+/** `"/regex/flags"` → its parts; any other string is an exact value. */
+export function regexOf(value: string): { source: string; flags: string } | undefined {
+  const m = /^\/(.+)\/([a-z]*)$/s.exec(value);
+  return m === null ? undefined : { source: m[1]!, flags: m[2]! };
+}
+
+const headerValue = z.string({ error: 'expected a string (quote numbers, e.g. "1")' }).superRefine((value, ctx) => {
+  const re = regexOf(value);
+  if (re === undefined) return;
+  let message: string | undefined;
+  // A global or sticky regex keeps lastIndex between test() calls, so the same header would match alternately.
+  if (/[gy]/.test(re.flags)) message = `regex flags "g" and "y" are not allowed (they make matching stateful)`;
+  else {
+    try {
+      new RegExp(re.source, re.flags);
+    } catch (err) {
+      // V8 says "Invalid regular expression: /(/: Unterminated group"; keep only the reason.
+      const reason = (err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
+      message = `invalid regular expression ${JSON.stringify(value)}: ${reason}`;
+    }
+  }
+  if (message !== undefined) ctx.addIssue({ code: 'custom', message, input: value });
+});
+
+const matchHeaders = z
+  .record(z.string(), headerValue)
+  .superRefine(
+    (headers, ctx) => {
+      if (!isRecord(headers)) return;
+      const seen = new Map<string, string>();
+      for (const key of Object.keys(headers)) {
+        const lower = key.toLowerCase();
+        if (!HEADER_NAME.test(key)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            params: { atKey: true },
+            message: `invalid header name ${JSON.stringify(key)}`,
+            input: key,
+          });
+        } else if (seen.has(lower)) {
+          const first = seen.get(lower);
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            params: { atKey: true },
+            message: `header ${JSON.stringify(key)} is listed twice (as ${JSON.stringify(first)} too; header names are case-insensitive)`,
+            input: key,
+          });
+        } else seen.set(lower, key);
+      }
+    },
+    // Names are checked even when a value is wrong, so both problems show up in one run.
+    { when: () => true },
+  )
+  .transform((headers) => Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])));
+
+const routeMatch = z
+  .strictObject({
+    host: matchHost
+      .optional()
+      .describe('The Host header, exact or "*.example.com" for any subdomain; case-insensitive, without the port.'),
+    path: matchPath('path').optional().describe('The exact request path (without the query string), e.g. "/echo".'),
+    pathPrefix: matchPath('pathPrefix')
+      .optional()
+      .describe('A prefix of the request path, e.g. "/socket"; cannot be combined with path.'),
+    headers: matchHeaders
+      .optional()
+      .describe(
+        'Request headers that must all be present: name (case-insensitive) → exact value, or "/regex/flags" for a regular expression.',
+      ),
+  })
+  .superRefine(
+    (m, ctx) => {
+      if (isRecord(m) && m['path'] !== undefined && m['pathPrefix'] !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pathPrefix'],
+          params: { atKey: true },
+          message: 'use either path or pathPrefix, not both',
+        });
+      }
+    },
+    { when: () => true },
+  )
+  .describe('Conditions that must all hold (AND). An empty mapping matches every request.');
+
+const route = z.strictObject({
+  name: routeName()
+    .optional()
+    .describe('Names the route in logs and `wsgate check --explain`. Default: "<listener name>/route-<index>".'),
+  match: z
+    .union([
+      routeMatch,
+      z
+        .array(routeMatch)
+        .min(1, { error: 'list at least one match, or leave out match to match every request' })
+        .describe('Alternatives: the route matches when any one of them does (OR).'),
+    ])
+    .optional()
+    .transform((m) => (m === undefined ? [{}] : Array.isArray(m) ? m : [m]))
+    .describe(
+      'Which requests take this route: one match object (its keys are ANDed) or a list of them (ORed). Leave out to match everything. The first matching route wins.',
+    ),
+  upstream: z
+    .string()
+    .min(1, { error: 'must not be empty' })
+    .superRefine((text, ctx) => {
+      if (!text.includes('://')) return; // a name: resolved against upstreams[] once the whole config is read
+      const message = checkUpstreamUrl(text);
+      if (message !== undefined) ctx.addIssue({ code: 'custom', message, input: text });
+    })
+    .describe(
+      'Where matching requests go: an inline URL (ws://, wss://, http:// or https://) or the name of an entry in upstreams.',
+    )
+    .meta({ examples: ['ws://127.0.0.1:9998', 'chat'] }),
+  changeOrigin: flag()
+    .prefault(false)
+    .describe("Set the Host header to the upstream's host instead of passing the client's on."),
+  allowOrigins: z
+    .array(
+      parsed(parseOrigin, {
+        type: 'string',
+        examples: ['https://app.example.com'],
+      }).describe('An exact origin: scheme://host[:port], no path.'),
+    )
+    .min(1, { error: 'list at least one origin, or leave out allowOrigins to accept any origin' })
+    .optional()
+    .describe(
+      'Browser origins allowed to open WebSockets on this route (the Origin header, compared exactly). Default: any origin.',
+    ),
+});
+
+function parseOrigin(input: unknown): Parsed<string> {
+  if (typeof input !== 'string')
+    return { ok: false, message: `expected an origin string; got ${JSON.stringify(input)}` };
+  if (input === '*') {
+    return {
+      ok: false,
+      message: '"*" is not allowed: list exact origins, or leave out allowOrigins to accept any origin',
+    };
+  }
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#\s]+)(.*)$/.exec(input);
+  if (m === null) {
+    return { ok: false, message: `invalid origin ${JSON.stringify(input)}: expected e.g. "https://app.example.com"` };
+  }
+  if (m[3] !== '') {
+    return {
+      ok: false,
+      message: `invalid origin ${JSON.stringify(input)}: an origin has no path; write "${m[1]}://${m[2]}"`,
+    };
+  }
+  // Browsers send the serialized origin (RFC 6454 §6.2): lower-case host, no default port.
+  const url = URL.parse(input);
+  if (url !== null && url.origin !== 'null') return { ok: true, value: url.origin };
+  return { ok: true, value: input.toLowerCase() };
+}
+
+const listener = z.strictObject({
+  name: name().optional().describe('Names the listener in logs. Default: "listener-<index>".'),
+  bind: hostPort().describe('The address to listen on, "host:port". Port 0 picks a free port.'),
+  routes: z
+    .array(route.describe('One route; the first whose match holds takes the request.'))
+    .min(1, { error: 'list at least one route' })
+    .describe('Routes tried top to bottom; the first match wins.'),
+});
+
+const upstream = z.strictObject({
+  name: name().describe('The name routes use to refer to this upstream.'),
+  url: upstreamUrl().describe('The upstream server: ws://, wss://, http:// or https:// URL.'),
+});
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const log = z.strictObject({
+  level: z.enum(LOG_LEVELS).default('info').describe('The lowest level written; "silent" turns logging off.'),
+  format: z
+    .enum(['auto', 'json', 'pretty'])
+    .default('auto')
+    .describe('"pretty" for people, "json" for machines; "auto" picks pretty on a terminal and JSON otherwise.'),
+  file: z
+    .string()
+    .min(1, { error: 'must not be empty' })
+    .optional()
+    .describe('Write logs to this file (relative to the working directory) instead of stdout.'),
+  showSecrets: flag()
+    .prefault(false)
+    .describe('Log Authorization, Cookie, Set-Cookie and Proxy-Authorization values instead of redacting them.'),
+});
+
+const limits = z.strictObject({
+  maxHeaderBytes: positiveSize().prefault('16KiB').describe('The largest request or response head accepted.'),
+  headersTimeout: duration()
+    .prefault('10s')
+    .describe('How long a client may take to send its request head; 0 turns the limit off.'),
+  connectTimeout: duration()
+    .prefault('10s')
+    .describe('How long to wait for a TCP (and TLS) connection to an upstream.'),
+  handshakeTimeout: duration()
+    .prefault('10s')
+    .describe("How long to wait for an upstream's answer to a WebSocket upgrade."),
+  responseTimeout: duration()
+    .prefault('60s')
+    .describe("How long to wait for an upstream's response head to a plain HTTP request."),
+  idleTimeout: duration()
+    .prefault(0)
+    .describe('Close a WebSocket when neither side has sent anything for this long; 0 turns it off.'),
+  maxBufferedBytes: positiveSize()
+    .prefault('64KiB')
+    .describe('Bytes buffered per connection and direction before reading from the faster side pauses.'),
+});
+
+const shutdown = z.strictObject({
+  grace: duration()
+    .prefault('10s')
+    .describe('On SIGTERM/SIGINT, how long open connections may finish before they are closed.'),
+});
+
+const echo = z.strictObject({
+  bind: hostPort().describe('The address of the built-in echo server (WebSocket and HTTP), "host:port".'),
+});
+
+function listOf(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+function looksLikeAddress(text: string): boolean {
+  return /^[\w.-]+:\d+(\/.*)?$/.test(text) || text.startsWith('localhost');
+}
+
+/**
+ * Checks across keys: unique names and upstream references. It also runs when other keys are invalid (so all
+ * issues are reported at once), so it reads the partly parsed value defensively.
+ */
+function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
+  if (!isRecord(value)) return;
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+
+  const upstreams = new Map<string, number>();
+  listOf(value['upstreams']).forEach((u, i) => {
+    if (!isRecord(u) || typeof u['name'] !== 'string') return;
+    const first = upstreams.get(u['name']);
+    if (first === undefined) upstreams.set(u['name'], i);
+    else
+      issue(
+        ['upstreams', i, 'name'],
+        `duplicate upstream name ${JSON.stringify(u['name'])} (also upstreams[${first}])`,
+      );
+  });
+
+  const listenerNames = new Map<string, number>();
+  const routeNames = new Map<string, string>();
+  listOf(value['listeners']).forEach((l, i) => {
+    if (!isRecord(l)) return;
+    const listenerName = typeof l['name'] === 'string' ? l['name'] : `listener-${i}`;
+    const first = listenerNames.get(listenerName);
+    if (first === undefined) listenerNames.set(listenerName, i);
+    else
+      issue(
+        ['listeners', i, 'name'],
+        `duplicate listener name ${JSON.stringify(listenerName)} (also listeners[${first}])`,
+      );
+
+    listOf(l['routes']).forEach((r, j) => {
+      if (!isRecord(r)) return;
+      const here = `listeners[${i}].routes[${j}]`;
+      const routeName = typeof r['name'] === 'string' ? r['name'] : `${listenerName}/route-${j}`;
+      const firstRoute = routeNames.get(routeName);
+      if (firstRoute === undefined) routeNames.set(routeName, here);
+      else
+        issue(
+          ['listeners', i, 'routes', j, 'name'],
+          `duplicate route name ${JSON.stringify(routeName)} (also ${firstRoute})`,
+        );
+
+      const ref = r['upstream'];
+      if (typeof ref !== 'string' || ref === '' || ref.includes('://') || upstreams.has(ref)) return;
+      const known = [...upstreams.keys()];
+      let hint = didYouMean(ref, known);
+      if (hint === '' && looksLikeAddress(ref)) hint = `; an inline upstream is a URL such as "ws://${ref}"`;
+      else if (hint === '' && known.length === 0) hint = '; no upstreams are defined';
+      else if (hint === '') hint = `; defined upstreams: ${known.join(', ')}`;
+      issue(['listeners', i, 'routes', j, 'upstream'], `unknown upstream ${JSON.stringify(ref)}${hint}`);
+    });
+  });
+}
+
+const configObject = z
+  .strictObject({
+    listeners: z
+      .array(listener.describe('A listener: an address and the routes for requests arriving there.'))
+      .min(1, { error: 'list at least one listener' })
+      .describe('Where wsgate accepts connections, each with its own routes.'),
+    upstreams: z
+      .array(upstream.describe('A named upstream server.'))
+      .default([])
+      .describe('Named upstream servers that routes refer to by name.'),
+    echo: echo
+      .optional()
+      .describe('The built-in echo server (WebSocket and HTTP), for trying wsgate out. Off when left out.'),
+    log: log.prefault({}).describe('Logging.'),
+    limits: limits.prefault({}).describe('Sizes and timeouts that bound each connection.'),
+    shutdown: shutdown.prefault({}).describe('Graceful shutdown.'),
+  })
+  .meta({
+    title: 'wsgate configuration',
+    description: 'Configuration of wsgate, a WebSocket-aware HTTP proxy.',
+  });
+
+/** The whole config: parsing it yields the resolved, ready-to-use Config. */
+export const configSchema = configObject.superRefine(crossCheck, { when: () => true }).transform((cfg) => {
+  const upstreams = cfg.upstreams.map((u) => ({ name: u.name, url: u.url }));
+  const byName = new Map(upstreams.map((u) => [u.name, u]));
+  const resolve = (ref: string): { name: string; url: string } => {
+    if (ref.includes('://')) return { name: new URL(ref).origin, url: ref };
+    const u = byName.get(ref);
+    if (u === undefined)
+      throw new Error(`unreachable: crossCheck lets unknown upstream ${JSON.stringify(ref)} through`);
+    return { name: u.name, url: u.url };
+  };
+  const listeners = cfg.listeners.map((l, i) => {
+    const listenerName = l.name ?? `listener-${i}`;
+    return {
+      name: listenerName,
+      bind: l.bind,
+      routes: l.routes.map((r, j) => ({
+        name: r.name ?? `${listenerName}/route-${j}`,
+        match: r.match,
+        upstream: resolve(r.upstream),
+        changeOrigin: r.changeOrigin,
+        allowOrigins: r.allowOrigins,
+      })),
+    };
+  });
+  return {
+    listeners,
+    upstreams,
+    echo: cfg.echo === undefined ? undefined : { bind: cfg.echo.bind },
+    log: { level: cfg.log.level, format: cfg.log.format, file: cfg.log.file, showSecrets: cfg.log.showSecrets },
+    limits: { ...cfg.limits },
+    shutdown: { grace: cfg.shutdown.grace },
+  };
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type Listener = Config['listeners'][number];
+export type Route = Listener['routes'][number];
+export type RouteMatch = Route['match'][number];
+export type Upstream = Config['upstreams'][number];
+export type LogConfig = Config['log'];
+export type LimitsConfig = Config['limits'];
+export type LogLevel = LogConfig['level'];
