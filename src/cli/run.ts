@@ -93,11 +93,6 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   const config = withLogOverrides(loaded, logLevel, logFormat);
   const log = createLogger(config.log);
   const running = await startWsgate(config, log);
-  io.err(
-    [...running.listeners].map(([name, a]) => `wsgate: ${name} listening on ${a.host}:${a.port}`).join('\n') +
-      (running.echo ? `\nwsgate: echo server on ${running.echo.url}` : ''),
-  );
-
   let watcher: { reload(): Promise<void>; close(): void } | undefined;
   const onHangup = () => void watcher?.reload();
   if (file) {
@@ -111,6 +106,12 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
     });
     process.on('SIGHUP', onHangup);
   }
+
+  // Announce only once the watcher is up, so an edit made right after this line is never missed.
+  io.err(
+    [...running.listeners].map(([name, a]) => `wsgate: ${name} listening on ${a.host}:${a.port}`).join('\n') +
+      (running.echo ? `\nwsgate: echo server on ${running.echo.url}` : ''),
+  );
 
   const signal = await waitForStopSignal();
   log.info({ event: 'signal', signal }, `received ${signal}`);

@@ -48,12 +48,22 @@ export type UpgradeContext = {
   key: string;
   /** Called with the live connection so shutdown can end it. */
   onJoined?: (joined: Joined) => void;
+  /**
+   * Opens the upstream socket (already connected, TLS done for wss). Defaults to a direct connection; forward
+   * mode and corporate-proxy chaining pass their own (e.g. a CONNECT tunnel through an upstream proxy).
+   */
+  dial?: (target: UpstreamTarget, options: { connectTimeout: number; highWaterMark: number }) => Promise<net.Socket>;
 };
 
 const HALF_CLOSE_LINGER_MS = 30_000;
 
 /** Joins the upstream's base path and the client's request target, as http-proxy-3 does for web requests. */
 export function upstreamTarget(upstream: URL, requestTarget: string): string {
+  // Forward proxies receive absolute-form targets (`GET http://host/path`); origin servers expect origin-form.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(requestTarget)) {
+    const absolute = new URL(requestTarget);
+    requestTarget = absolute.pathname + absolute.search;
+  }
   const base = upstream.pathname === '/' ? '' : upstream.pathname.replace(/\/$/, '');
   const target = requestTarget.startsWith('/') ? requestTarget : `/${requestTarget}`;
   const query = upstream.search && !target.includes('?') ? upstream.search : '';
@@ -199,10 +209,8 @@ export async function forwardUpgrade(
   }, limits.handshakeTimeout);
 
   try {
-    upstream = await connectUpstream(target, {
-      connectTimeout: limits.connectTimeout,
-      highWaterMark: limits.maxBufferedBytes,
-    });
+    const dial = ctx.dial ?? connectUpstream;
+    upstream = await dial(target, { connectTimeout: limits.connectTimeout, highWaterMark: limits.maxBufferedBytes });
     if (clientGone || timedOut) {
       upstream.destroy();
       return;
