@@ -236,6 +236,15 @@ const routeMatch = z
   )
   .describe('Conditions that must all hold (AND). An empty mapping matches every request.');
 
+const TAP_LEVELS = ['off', 'meta', 'frames', 'payload'] as const;
+
+const tapLevel = () =>
+  z
+    .enum(TAP_LEVELS)
+    .describe(
+      'How much of each WebSocket connection the traffic log shows: "off" (open and close lines only), "meta" (close codes, ping RTT, counts), "frames" (every frame and message), "payload" (plus payload previews, permessage-deflate decoded).',
+    );
+
 const route = z.strictObject({
   name: routeName()
     .optional()
@@ -280,6 +289,7 @@ const route = z.strictObject({
     .describe(
       'Browser origins allowed to open WebSockets on this route (the Origin header, compared exactly). Default: any origin.',
     ),
+  tap: tapLevel().optional().describe('The tap level for this route; overrides the listener and tap.level.'),
 });
 
 function parseOrigin(input: unknown): Parsed<string> {
@@ -314,6 +324,7 @@ const listener = z.strictObject({
     .array(route.describe('One route; the first whose match holds takes the request.'))
     .min(1, { error: 'list at least one route' })
     .describe('Routes tried top to bottom; the first match wins.'),
+  tap: tapLevel().optional().describe("The tap level for this listener's routes; overrides tap.level."),
 });
 
 const upstream = z.strictObject({
@@ -337,6 +348,44 @@ const log = z.strictObject({
   showSecrets: flag()
     .prefault(false)
     .describe('Log Authorization, Cookie, Set-Cookie and Proxy-Authorization values instead of redacting them.'),
+  traffic: z
+    .string()
+    .min(1, { error: 'must not be empty' })
+    .optional()
+    .describe(
+      'Write the traffic log (one JSON line per WebSocket event: open, frame, message, close, end) to this file. Default: the main log.',
+    ),
+});
+
+const tap = z.strictObject({
+  level: tapLevel().default('meta').describe('The default tap level for every route.'),
+  previewBytes: positiveSize()
+    .prefault('1KiB')
+    .describe('How much of each message payload a "payload" tap shows (text as UTF-8, binary as hex).'),
+  maxDecodedBytes: positiveSize()
+    .prefault('4MiB')
+    .describe(
+      'The most a permessage-deflate message is inflated for display; a larger one (a compression bomb) is flagged and its preview cut. The connection itself is never affected.',
+    ),
+  redactJsonKeys: z
+    .array(z.string().min(1))
+    .default([])
+    .describe('In payload previews, replace the values of these JSON keys (at any depth) with "[redacted]".'),
+  redactPatterns: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .superRefine((source, ctx) => {
+          try {
+            new RegExp(source, 'g');
+          } catch (err) {
+            ctx.addIssue({ code: 'custom', message: `invalid regular expression: ${(err as Error).message}`, input: source });
+          }
+        }),
+    )
+    .default([])
+    .describe('In payload previews, replace text matching these regular expressions with "[redacted]".'),
 });
 
 const limits = z.strictObject({
@@ -452,6 +501,7 @@ const configObject = z
     log: log.prefault({}).describe('Logging.'),
     limits: limits.prefault({}).describe('Sizes and timeouts that bound each connection.'),
     shutdown: shutdown.prefault({}).describe('Graceful shutdown.'),
+    tap: tap.prefault({}).describe('The frame tap: what the traffic log shows of each WebSocket connection.'),
   })
   .meta({
     title: 'wsgate configuration',
@@ -480,6 +530,7 @@ export const configSchema = configObject.superRefine(crossCheck, { when: () => t
         upstream: resolve(r.upstream),
         changeOrigin: r.changeOrigin,
         allowOrigins: r.allowOrigins,
+        tap: r.tap ?? l.tap ?? cfg.tap.level,
       })),
     };
   });
@@ -487,7 +538,20 @@ export const configSchema = configObject.superRefine(crossCheck, { when: () => t
     listeners,
     upstreams,
     echo: cfg.echo === undefined ? undefined : { bind: cfg.echo.bind },
-    log: { level: cfg.log.level, format: cfg.log.format, file: cfg.log.file, showSecrets: cfg.log.showSecrets },
+    log: {
+      level: cfg.log.level,
+      format: cfg.log.format,
+      file: cfg.log.file,
+      showSecrets: cfg.log.showSecrets,
+      traffic: cfg.log.traffic,
+    },
+    tap: {
+      level: cfg.tap.level,
+      previewBytes: cfg.tap.previewBytes,
+      maxDecodedBytes: cfg.tap.maxDecodedBytes,
+      redactJsonKeys: cfg.tap.redactJsonKeys,
+      redactPatterns: cfg.tap.redactPatterns,
+    },
     limits: { ...cfg.limits },
     shutdown: { grace: cfg.shutdown.grace },
   };
@@ -502,3 +566,5 @@ export type Upstream = Config['upstreams'][number];
 export type LogConfig = Config['log'];
 export type LimitsConfig = Config['limits'];
 export type LogLevel = LogConfig['level'];
+export type TapConfig = Config['tap'];
+export type TapLevel = TapConfig['level'];

@@ -31,13 +31,14 @@ test('a minimal config gets every default', () => {
             upstream: { name: 'ws://127.0.0.1:9998', url: 'ws://127.0.0.1:9998/base' },
             changeOrigin: false,
             allowOrigins: undefined,
+            tap: 'meta',
           },
         ],
       },
     ],
     upstreams: [],
     echo: undefined,
-    log: { level: 'info', format: 'auto', file: undefined, showSecrets: false },
+    log: { level: 'info', format: 'auto', file: undefined, showSecrets: false, traffic: undefined },
     limits: {
       maxHeaderBytes: 16_384,
       headersTimeout: 10_000,
@@ -48,6 +49,7 @@ test('a minimal config gets every default', () => {
       maxBufferedBytes: 65_536,
     },
     shutdown: { grace: 10_000 },
+    tap: { level: 'meta', previewBytes: 1024, maxDecodedBytes: 4 * 1024 * 1024, redactJsonKeys: [], redactPatterns: [] },
   };
   assert.deepEqual(config, expected);
   // Keys that are absent stay absent on match objects, so `'host' in m` means the user wrote it.
@@ -86,6 +88,7 @@ shutdown: { grace: 500ms }
     upstream: { name: 'chat', url: 'wss://chat.internal:9443' },
     changeOrigin: false,
     allowOrigins: ['https://app.example.test', 'http://localhost:5173'],
+    tap: 'meta',
   });
   assert.deepEqual(web!.routes[1]!.match, [{ pathPrefix: '/api' }, { path: '/v1' }]);
   assert.deepEqual(web!.routes[1]!.upstream, {
@@ -98,7 +101,13 @@ shutdown: { grace: 500ms }
   assert.equal(second!.routes[0]!.name, 'listener-1/route-0');
   assert.deepEqual(second!.bind, { host: '0.0.0.0', port: 80 });
   assert.deepEqual(config.echo, { bind: { host: 'localhost', port: 0 } });
-  assert.deepEqual(config.log, { level: 'debug', format: 'json', file: 'logs/wsgate.log', showSecrets: true });
+  assert.deepEqual(config.log, {
+    level: 'debug',
+    format: 'json',
+    file: 'logs/wsgate.log',
+    showSecrets: true,
+    traffic: undefined,
+  });
   assert.equal(config.limits.maxHeaderBytes, 32_768);
   assert.equal(config.limits.idleTimeout, 1_500);
   assert.equal(config.limits.maxBufferedBytes, 1_048_576);

@@ -18,6 +18,7 @@ type ExpectedConfig = {
       upstream: { name: string; url: string };
       changeOrigin: boolean;
       allowOrigins: string[] | undefined;
+      tap: 'off' | 'meta' | 'frames' | 'payload';
     }[];
   }[];
   upstreams: { name: string; url: string }[];
@@ -27,6 +28,7 @@ type ExpectedConfig = {
     format: 'auto' | 'json' | 'pretty';
     file: string | undefined;
     showSecrets: boolean;
+    traffic: string | undefined;
   };
   limits: {
     maxHeaderBytes: number;
@@ -38,6 +40,13 @@ type ExpectedConfig = {
     maxBufferedBytes: number;
   };
   shutdown: { grace: number };
+  tap: {
+    level: 'off' | 'meta' | 'frames' | 'payload';
+    previewBytes: number;
+    maxDecodedBytes: number;
+    redactJsonKeys: string[];
+    redactPatterns: string[];
+  };
 };
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const sameShape: Equal<Config, ExpectedConfig> = true;
