@@ -5,7 +5,8 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import pino from 'pino';
-import pretty from 'pino-pretty';
+import { prettyFactory } from 'pino-pretty';
+import { escapeEvent, escapeJsonLine } from './escape.ts';
 
 export type Logger = pino.Logger;
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -27,6 +28,8 @@ export function createLogger(options: LoggerOptions): Logger {
     messageKey: 'msg',
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
+    // Every line leaves through here: the JSON stays valid and one line, with nothing raw a terminal acts on.
+    hooks: { streamWrite: escapeJsonLine },
   } satisfies pino.LoggerOptions;
   const usePretty =
     options.format === 'pretty' ||
@@ -43,19 +46,20 @@ export function createLogger(options: LoggerOptions): Logger {
     destination = pino.destination({ dest: 1, sync: true });
   }
   if (usePretty) {
-    // pino-pretty escapes nothing by itself; the messages we log are built from values that
-    // went through JSON.stringify or safeText(), so control bytes are already escaped.
-    return pino(
-      base,
-      pretty({
-        colorize: !options.file && process.stdout.isTTY === true,
-        translateTime: 'HH:MM:ss.l',
-        ignore: 'pid,hostname',
-        messageKey: 'msg',
-        destination: destination as Writable,
-        sync: true,
-      }),
-    );
+    // pino-pretty prints the message and stacks as they are: a path or header with ESC or CR/LF in it would
+    // reach the terminal raw and could forge a line. Each event is parsed back and every string escaped first.
+    const prettify = prettyFactory({
+      colorize: !options.file && !options.stream && process.stdout.isTTY === true,
+      translateTime: 'HH:MM:ss.l',
+      ignore: 'pid,hostname',
+      messageKey: 'msg',
+    });
+    const out = destination;
+    return pino(base, {
+      write(line: string) {
+        out.write(prettify(escapeEvent(JSON.parse(line)) as Record<string, unknown>));
+      },
+    });
   }
   return pino(base, destination);
 }

@@ -3,7 +3,9 @@
 import type { Config } from '../config/schema.ts';
 import { type EchoServer, startEchoServer } from '../echo/server.ts';
 import type { Logger } from '../log/logger.ts';
+import { createTextRedactor } from '../log/redact.ts';
 import { createHttpForwarder } from '../reverse/http.ts';
+import { createTrafficLog, type TrafficLog } from '../traffic/traffic-log.ts';
 import { formatAddress, type ListenerSettings, ReverseListener } from './listener.ts';
 
 export type RunningWsgate = {
@@ -16,8 +18,17 @@ export type RunningWsgate = {
   shutdown(): Promise<void>;
 };
 
-function settingsOf(config: Config): ListenerSettings {
-  return { limits: config.limits, showSecrets: config.log.showSecrets };
+function settingsOf(config: Config, traffic: TrafficLog): ListenerSettings {
+  return {
+    limits: config.limits,
+    showSecrets: config.log.showSecrets,
+    tap: {
+      previewBytes: config.tap.previewBytes,
+      maxDecodedBytes: config.tap.maxDecodedBytes,
+      redactText: createTextRedactor(config.tap.redactJsonKeys, config.tap.redactPatterns),
+    },
+    emit: (event) => traffic.emit(event),
+  };
 }
 
 function sameBind(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
@@ -31,9 +42,10 @@ export async function startWsgate(initial: Config, log: Logger): Promise<Running
   const listeners = new Map<string, ReverseListener>();
   const addresses = new Map<string, { host: string; port: number }>();
   let echo: EchoServer | undefined;
+  let traffic = createTrafficLog({ file: config.log.traffic, main: log });
 
   const startListener = async (spec: Config['listeners'][number]) => {
-    const listener = new ReverseListener(spec, settingsOf(config), log, forwarder);
+    const listener = new ReverseListener(spec, settingsOf(config, traffic), log, forwarder);
     const address = await listener.listen();
     listeners.set(spec.name, listener);
     addresses.set(spec.name, address);
@@ -53,6 +65,7 @@ export async function startWsgate(initial: Config, log: Logger): Promise<Running
     await Promise.all([...listeners.values()].map((l) => l.close(0)));
     await echo?.close();
     forwarder.close();
+    await traffic.close();
     throw err;
   }
 
@@ -64,7 +77,12 @@ export async function startWsgate(initial: Config, log: Logger): Promise<Running
     async reload(next) {
       const previous = config;
       config = next;
-      const settings = settingsOf(next);
+      if (next.log.traffic !== previous.log.traffic) {
+        const old = traffic;
+        traffic = createTrafficLog({ file: next.log.traffic, main: log });
+        void old.close();
+      }
+      const settings = settingsOf(next, traffic);
       for (const spec of next.listeners) {
         const existing = listeners.get(spec.name);
         if (existing && sameBind(existing.bind, spec.bind)) {
@@ -98,6 +116,7 @@ export async function startWsgate(initial: Config, log: Logger): Promise<Running
       await Promise.all([...listeners.values()].map((l) => l.close(grace)));
       await echo?.close();
       forwarder.close();
+      await traffic.close();
       log.info({ event: 'shutdown.done' }, 'stopped');
     },
   };

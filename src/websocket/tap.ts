@@ -3,8 +3,9 @@
 // Observers see the same chunks after they have been written onward; they must not keep or mutate them.
 // The join also records who ended the connection first and how, because a bare 1006 tells a user nothing.
 import type net from 'node:net';
+import type { Direction } from '../events.ts';
 
-export type Direction = 'toUpstream' | 'toClient';
+export type { Direction } from '../events.ts';
 
 export type EndCause = {
   /** Who ended the connection first. */
@@ -34,6 +35,15 @@ export type Joined = {
   done: Promise<JoinStats>;
   /** Ends both sides now, recording wsgate as the one that ended it. */
   terminate(how: EndCause['how'], detail?: string): void;
+  /**
+   * Writes `bytes` to the receiver of `direction` and forwards nothing more in that direction (chunks still reach
+   * onChunk, so the observer sees the peer's answer). Shutdown uses it to send a Close frame between frames.
+   */
+  haltAndSend(direction: Direction, bytes: Buffer): void;
+  /** Records the cause if none is recorded yet (e.g. wsgate started a closing handshake). */
+  markCause(cause: EndCause): void;
+  /** Half-closes both sockets (FIN), once a closing handshake is complete. */
+  endBoth(): void;
 };
 
 const RST_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
@@ -50,11 +60,13 @@ export function joinSockets(client: net.Socket, upstream: net.Socket, options: J
     cause ??= c;
   };
 
+  const halted = { toUpstream: false, toClient: false };
+
   const pump = (from: net.Socket, to: net.Socket, direction: Direction) => {
     from.on('data', (chunk: Buffer) => {
       if (direction === 'toUpstream') bytesToUpstream += chunk.length;
       else bytesToClient += chunk.length;
-      if (!to.write(chunk)) {
+      if (!halted[direction] && !to.write(chunk)) {
         from.pause();
       }
       if (onChunk) onChunk(direction, chunk);
@@ -121,6 +133,17 @@ export function joinSockets(client: net.Socket, upstream: net.Socket, options: J
       record(detail === undefined ? { by: 'wsgate', how } : { by: 'wsgate', how, detail });
       client.destroy();
       upstream.destroy();
+    },
+    haltAndSend(direction, bytes) {
+      if (halted[direction]) return;
+      halted[direction] = true;
+      const to = direction === 'toUpstream' ? upstream : client;
+      if (!to.destroyed && to.writable) to.write(bytes);
+    },
+    markCause: record,
+    endBoth() {
+      if (!client.destroyed) client.end();
+      if (!upstream.destroyed) upstream.end();
     },
   };
 }

@@ -5,8 +5,9 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import { WsgateError } from '../errors.ts';
+import type { WsEvent } from '../events.ts';
 import type { Logger } from '../log/logger.ts';
-import { redactRawHeaders } from '../log/redact.ts';
+import { redactPairs } from '../log/redact.ts';
 import { writeErrorToSocket } from '../server/error-response.ts';
 import { connectUpstream, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
 import {
@@ -20,7 +21,7 @@ import {
   serializeResponseHead,
   stripHopByHop,
 } from './handshake.ts';
-import { type Joined, joinSockets } from './tap.ts';
+import { type LiveSession, type SessionTap, startSession } from './session.ts';
 
 export type UpgradeRoute = {
   name: string;
@@ -46,8 +47,12 @@ export type UpgradeContext = {
   clientScheme: 'http' | 'https';
   /** Sec-WebSocket-Key from the already validated request. */
   key: string;
+  /** How much of the connection the traffic log shows. */
+  tap: SessionTap;
+  /** The instance's traffic sink. */
+  emit: (event: WsEvent) => void;
   /** Called with the live connection so shutdown can end it. */
-  onJoined?: (joined: Joined) => void;
+  onSession?: (session: LiveSession) => void;
   /**
    * Opens the upstream socket (already connected, TLS done for wss). Defaults to a direct connection; forward
    * mode and corporate-proxy chaining pass their own (e.g. a CONNECT tunnel through an upstream proxy).
@@ -253,44 +258,28 @@ export async function forwardUpgrade(
     // The 101 goes back byte for byte as the upstream wrote it: header case, order and extensions intact.
     client.write(buffered.subarray(0, head.length));
     if (rest.length > 0) client.write(rest);
-    const protocol = headerValue(head.headers, 'sec-websocket-protocol');
-    const extensions = headerValue(head.headers, 'sec-websocket-extensions');
-    log.info(
+    const session = startSession(
+      client,
+      upstream,
       {
-        event: 'ws.open',
+        conn: ctx.connId,
         route: route.name,
         upstream: target.name,
-        path: req.url,
-        protocol,
-        extensions,
+        path: req.url ?? '/',
+        client: req.socket.remoteAddress,
         handshakeMs: Math.round(performance.now() - started),
-        request: log.isLevelEnabled('debug') ? redactRawHeaders(req.rawHeaders, ctx.showSecrets) : undefined,
+        request: redactPairs(rawToPairs(req.rawHeaders), ctx.showSecrets),
+        forwarded: redactPairs(headers, ctx.showSecrets),
+        response: redactPairs(head.headers, ctx.showSecrets),
+        protocol: headerValue(head.headers, 'sec-websocket-protocol'),
+        extensions: headerValue(head.headers, 'sec-websocket-extensions'),
       },
-      `WebSocket open ${req.url} → ${target.name}`,
+      { idleTimeout: limits.idleTimeout, halfCloseLinger: HALF_CLOSE_LINGER_MS, tap: ctx.tap, emit: ctx.emit },
+      { toUpstream: clientHead, toClient: rest },
     );
-    const joined = joinSockets(client, upstream, {
-      idleTimeout: limits.idleTimeout,
-      halfCloseLinger: HALF_CLOSE_LINGER_MS,
-    });
-    ctx.onJoined?.(joined);
+    ctx.onSession?.(session);
     upstream.resume();
-    const stats = await joined.done;
-    log.info(
-      {
-        event: 'ws.close',
-        route: route.name,
-        upstream: target.name,
-        protocol,
-        extensions,
-        bytesToUpstream: stats.bytesToUpstream,
-        bytesToClient: stats.bytesToClient,
-        durationMs: stats.durationMs,
-        endedBy: stats.cause.by,
-        how: stats.cause.how,
-        detail: stats.cause.detail,
-      },
-      `WebSocket closed by ${stats.cause.by} (${stats.cause.how}) after ${stats.durationMs} ms`,
-    );
+    await session.done;
   } catch (error) {
     clearTimeout(deadline);
     client.off('close', onClientClose);

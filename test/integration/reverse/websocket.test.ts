@@ -71,10 +71,19 @@ test('text and binary messages of 1 B, 64 KiB and 16 MiB come back identical', a
   assert.equal(code, 1000);
   const closed = await gw.logs.waitFor('ws.close');
   assert.equal(closed.route, 'test/route-0');
-  assert.ok((closed.bytesToUpstream as number) > 16 * 1024 * 1024);
-  assert.ok((closed.bytesToClient as number) > 16 * 1024 * 1024);
-  // At TCP level the echo server closes first after the close handshake; close frames come with the frame tap.
-  assert.equal(closed.how, 'fin');
+  const toUpstream = closed.toUpstream as { bytes: number; messages: number };
+  const toClient = closed.toClient as { bytes: number; messages: number };
+  assert.ok(toUpstream.bytes > 16 * 1024 * 1024);
+  assert.ok(toClient.bytes > 16 * 1024 * 1024);
+  assert.equal(toUpstream.messages, 4);
+  assert.equal(toClient.messages, 4);
+  // The echo server closes the TCP connection first, but the client's close frame came first: that is who ended it.
+  assert.equal(closed.endedBy, 'client');
+  assert.equal(closed.how, 'close');
+  assert.equal(closed.closeCode, 1000);
+  assert.equal(closed.closeReason, 'done');
+  assert.equal(closed.termination, 'CC');
+  assert.equal(closed.clean, true);
 });
 
 test('subprotocol and permessage-deflate are negotiated end to end', async (t) => {

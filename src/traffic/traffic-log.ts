@@ -1,0 +1,85 @@
+// The traffic log: one JSON line per WebSocket event (open, frame, message, violation, close), written through
+// pino to its own file (log.traffic) or into the main log. Each wsgate instance has its own sink; events also go to
+// the `wsgate:ws` diagnostics channel for other observers in the process.
+import pino from 'pino';
+import { CHANNELS, type Direction, publishWs, type WsEvent } from '../events.ts';
+import type { Logger } from '../log/logger.ts';
+
+export type TrafficLog = {
+  emit(event: WsEvent): void;
+  close(): Promise<void>;
+};
+
+const ARROW: Record<Direction, string> = { toUpstream: '→', toClient: '←' };
+
+/** The event name in log lines: the tap's end event is the connection's close line. */
+export function eventName(event: WsEvent): string {
+  return event.type === 'end' ? 'ws.close' : `ws.${event.type}`;
+}
+
+/** One line a person can read; previews are JSON-quoted so control bytes can never reach a terminal raw. */
+export function describeEvent(event: WsEvent): string {
+  switch (event.type) {
+    case 'open':
+      return `WebSocket open ${event.path} → ${event.upstream}`;
+    case 'frame':
+      return `${ARROW[event.dir]} frame ${event.opcode} ${event.length} B${event.fin ? '' : ' (more)'}${event.rsv1 ? ' rsv1' : ''}`;
+    case 'message': {
+      const extra =
+        event.code !== undefined
+          ? ` ${event.code}${event.reason ? ` ${JSON.stringify(event.reason)}` : ''}`
+          : event.rttMs !== undefined
+            ? ` rtt ${event.rttMs} ms`
+            : event.preview !== undefined
+              ? ` ${JSON.stringify(event.preview)}${event.truncated ? '…' : ''}`
+              : '';
+      return `${ARROW[event.dir]} ${event.kind} ${event.decodedSize ?? event.size} B${event.compressed ? ' (deflate)' : ''}${extra}`;
+    }
+    case 'violation':
+      return `${ARROW[event.dir]} protocol violation ${event.code}: ${event.message} (${event.rule})`;
+    case 'end':
+      return `WebSocket closed by ${event.endedBy} (${event.how}, ${event.termination}) code ${event.closeCode} after ${event.durationMs} ms`;
+  }
+}
+
+/**
+ * Builds the traffic sink. With a file, lines go through an asynchronous pino destination so the proxy never waits
+ * on the disk; without one they go to the main logger.
+ */
+export function createTrafficLog(options: { file: string | undefined; main: Logger }): TrafficLog {
+  let logger: Logger;
+  let destination: pino.DestinationStream | undefined;
+  if (options.file) {
+    destination = pino.destination({ dest: options.file, append: true, mkdir: true, sync: false, minLength: 4096 });
+    logger = pino(
+      {
+        base: null,
+        messageKey: 'msg',
+        timestamp: false,
+        formatters: { level: (label: string) => ({ level: label }) },
+      },
+      destination,
+    );
+  } else {
+    logger = options.main.child({});
+  }
+  return {
+    emit(event) {
+      const level = event.type === 'violation' ? 'warn' : 'info';
+      if (logger.isLevelEnabled(level)) {
+        const { type: _type, ...fields } = event;
+        logger[level]({ event: eventName(event), ...fields }, describeEvent(event));
+      }
+      if (CHANNELS.ws.hasSubscribers) publishWs(event);
+    },
+    async close() {
+      if (!destination) return;
+      // sonic-boom defers end() until its file is open, and emits close once everything is written.
+      const d = destination as unknown as { end(): void; once(event: string, cb: () => void): void };
+      await new Promise<void>((resolve) => {
+        d.once('close', () => resolve());
+        d.end();
+      });
+    },
+  };
+}
