@@ -41,6 +41,19 @@ export const ERRORS = {
     status: 403,
   },
   WSG_HANDSHAKE_INVALID: { message: 'invalid WebSocket handshake: {detail}', status: 400 },
+  WSG_BAD_REQUEST: { message: 'malformed HTTP request: {detail}', status: 400 },
+  WSG_URI_TOO_LONG: { message: 'the request line is longer than {limit} bytes', status: 414 },
+  WSG_HEADERS_TOO_LARGE: {
+    message: 'the request head is larger than {limit} bytes or has more than {count} header fields',
+    hint: 'Raise limits.maxHeaderBytes if the client is legitimate.',
+    status: 431,
+  },
+  WSG_HEADERS_TIMEOUT: {
+    message: 'the request head was not complete within {timeout}',
+    hint: 'Raise limits.headersTimeout if clients are legitimately this slow.',
+    status: 408,
+  },
+  WSG_TOO_MANY_CONNECTIONS: { message: 'too many connections {scope}; the limit is {limit}', status: 503 },
   WSG_HANDSHAKE_TIMEOUT: {
     message: 'upstream {upstream} did not complete the WebSocket handshake within {timeout}',
     status: 504,

@@ -5,6 +5,7 @@ import { type Output, reportError, stdio } from './args.ts';
 import { checkCommand } from './check.ts';
 import { echoCommand } from './echo.ts';
 import { runCommand } from './run.ts';
+import { tailCommand } from './tail.ts';
 import { packageVersion } from './version.ts';
 
 export const MAIN_HELP = `Usage: wsgate [command] [options]
@@ -16,6 +17,7 @@ Commands:
   run      start wsgate (the default command)       wsgate run [-c FILE]
   check    validate a config file and print it       wsgate check -c FILE
   echo     run the built-in echo server alone        wsgate echo [--port P]
+  tail     render a traffic log for people            wsgate tail [FILE] [-f]
 
 Options:
   -h, --help      show help (also: wsgate COMMAND --help)
@@ -26,7 +28,12 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
 
 type Command = (argv: string[], io: Output) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { run: runCommand, check: checkCommand, echo: echoCommand };
+const COMMANDS: Record<string, Command> = {
+  run: runCommand,
+  check: checkCommand,
+  echo: echoCommand,
+  tail: tailCommand,
+};
 
 export async function main(argv: string[], io: Output = stdio): Promise<number> {
   const [first, ...rest] = argv;

@@ -2,7 +2,7 @@
 // as a one-route reverse proxy. Reloads on SIGHUP and on file change; stops gracefully on SIGINT/SIGTERM.
 import { existsSync } from 'node:fs';
 import { configFromObject, loadConfigFile } from '../config/load.ts';
-import type { Config } from '../config/schema.ts';
+import type { Config, TapLevel } from '../config/schema.ts';
 import { watchConfig } from '../config/watch.ts';
 import { WsgateError } from '../errors.ts';
 import { createLogger, type LogFormat, type LogLevel } from '../log/logger.ts';
@@ -26,6 +26,8 @@ Options:
       --upstream URL      ws://, wss://, http:// or https:// upstream for --listen
       --log-level LEVEL   fatal, error, warn, info (default), debug, trace or silent
       --log-format FMT    auto (pretty on a TTY, default), json or pretty
+      --tap LEVEL         tap level for every route: off, meta, frames or payload
+                          (default: the config's tap.level, else meta)
   -h, --help             show this help
 
 Signals: SIGHUP reloads the config; SIGINT/SIGTERM stop accepting, let connections in
@@ -40,20 +42,33 @@ Examples:
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 const FORMATS = new Set(['auto', 'json', 'pretty']);
 
-function withLogOverrides(config: Config, level: string | undefined, format: string | undefined): Config {
-  if (level !== undefined && !LEVELS.has(level)) {
+const TAP_LEVELS = new Set(['off', 'meta', 'frames', 'payload']);
+
+type Overrides = { logLevel?: string | undefined; logFormat?: string | undefined; tap?: string | undefined };
+
+/** Command-line options win over the file, on start and on every reload. */
+function applyOverrides(config: Config, o: Overrides): Config {
+  if (o.logLevel !== undefined && !LEVELS.has(o.logLevel)) {
     throw new WsgateError('WSG_USAGE', { detail: `run: --log-level must be one of ${[...LEVELS].join(', ')}` });
   }
-  if (format !== undefined && !FORMATS.has(format)) {
+  if (o.logFormat !== undefined && !FORMATS.has(o.logFormat)) {
     throw new WsgateError('WSG_USAGE', { detail: `run: --log-format must be one of ${[...FORMATS].join(', ')}` });
   }
+  if (o.tap !== undefined && !TAP_LEVELS.has(o.tap)) {
+    throw new WsgateError('WSG_USAGE', { detail: `run: --tap must be one of ${[...TAP_LEVELS].join(', ')}` });
+  }
+  const tap = o.tap as TapLevel | undefined;
   return {
     ...config,
     log: {
       ...config.log,
-      level: (level ?? config.log.level) as LogLevel,
-      format: (format ?? config.log.format) as LogFormat,
+      level: (o.logLevel ?? config.log.level) as LogLevel,
+      format: (o.logFormat ?? config.log.format) as LogFormat,
     },
+    tap: { ...config.tap, level: tap ?? config.tap.level },
+    listeners: tap
+      ? config.listeners.map((l) => ({ ...l, routes: l.routes.map((r) => ({ ...r, tap })) }))
+      : config.listeners,
   };
 }
 
@@ -64,6 +79,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
     upstream: { type: 'string' },
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
+    tap: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -83,21 +99,20 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
       detail: `run: no config file given and ${DEFAULT_CONFIG} does not exist here; use -c FILE or --listen/--upstream`,
     });
   }
-  const logLevel = values['log-level'];
-  const logFormat = values['log-format'];
+  const overrides: Overrides = { logLevel: values['log-level'], logFormat: values['log-format'], tap: values.tap };
   const loaded = file
     ? await loadConfigFile(file)
     : configFromObject({
         listeners: [{ name: 'cli', bind: values.listen, routes: [{ name: 'cli', upstream: values.upstream }] }],
       });
-  const config = withLogOverrides(loaded, logLevel, logFormat);
+  const config = applyOverrides(loaded, overrides);
   const log = createLogger(config.log);
   const running = await startWsgate(config, log);
   let watcher: { reload(): Promise<void>; close(): void } | undefined;
   const onHangup = () => void watcher?.reload();
   if (file) {
     watcher = watchConfig(file, {
-      onReload: (next) => void running.reload(withLogOverrides(next, logLevel, logFormat)),
+      onReload: (next) => void running.reload(applyOverrides(next, overrides)),
       onError: (err) =>
         log.error(
           { event: 'config.reload_failed', code: err.code, file, issues: err.details },

@@ -8,7 +8,7 @@ import { WsgateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { sendErrorResponse } from '../server/error-response.ts';
 import { classifyUpstreamError, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
-import { HOP_BY_HOP, headerTokens } from '../websocket/handshake.ts';
+import { connectionOptions, HOP_BY_HOP } from '../websocket/handshake.ts';
 
 export type HttpRoute = {
   name: string;
@@ -35,12 +35,27 @@ function httpUrlOf(url: string): URL {
   return u;
 }
 
-/** RFC 9110 §7.6.1: hop-by-hop request headers, and whatever Connection names, stop here. */
+/**
+ * RFC 9110 §7.6.1: hop-by-hop request headers, and whatever Connection names (but Host), stop here. This runs
+ * before http-proxy-3 adds X-Forwarded-*, so a client that names X-Forwarded-For in Connection only removes its
+ * own value, never wsgate's.
+ */
 function stripRequestHopByHop(req: http.IncomingMessage): void {
-  const named = [...headerTokens(req.headers.connection), ...headerTokens(req.headers['proxy-connection'])];
+  const named = connectionOptions(req.headers.connection, req.headers['proxy-connection']);
   for (const name of [...HOP_BY_HOP, ...named]) {
     if (name !== 'te' || String(req.headers.te).toLowerCase() !== 'trailers') delete req.headers[name];
   }
+}
+
+/**
+ * The same for the upstream's response, which http-proxy-3 would copy to the client. Its `setConnection` pass then
+ * fills the missing Connection header from the (already stripped) request as "keep-alive", and an explicit header
+ * overrides Node's own decision, so a client's `Connection: close` would be ignored. Say what Node would say.
+ */
+function stripResponseHopByHop(proxyRes: http.IncomingMessage, res: http.ServerResponse): void {
+  const named = connectionOptions(proxyRes.headers.connection, proxyRes.headers['proxy-connection']);
+  for (const name of [...HOP_BY_HOP, ...named]) delete proxyRes.headers[name];
+  proxyRes.headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
 }
 
 type PendingRequest = { target: UpstreamTarget; options: HttpForwardOptions; started: number };
@@ -52,6 +67,10 @@ export function createHttpForwarder(): HttpForwarder {
   };
   const proxy = createProxyServer({ xfwd: true, ws: false });
   const pending = new WeakMap<http.IncomingMessage, PendingRequest>();
+
+  proxy.on('proxyRes', (proxyRes, _req, res) => {
+    stripResponseHopByHop(proxyRes, res);
+  });
 
   proxy.on('proxyReq', (proxyReq, req) => {
     const p = pending.get(req as http.IncomingMessage);

@@ -10,8 +10,11 @@ export function errorBody(err: WsgateError): string {
   return `wsgate: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}code: ${err.code}\n`;
 }
 
-/** For plain HTTP requests answered through http.ServerResponse. */
-export function sendErrorResponse(res: http.ServerResponse, err: WsgateError): void {
+/**
+ * For plain HTTP requests answered through http.ServerResponse. `close` ends the connection after the response,
+ * for requests whose body (if any) must not be read as the next request.
+ */
+export function sendErrorResponse(res: http.ServerResponse, err: WsgateError, options: { close?: boolean } = {}): void {
   const status = err.status ?? 502;
   if (res.headersSent) {
     // Too late for a status: cut the response so the client sees it was incomplete.
@@ -22,7 +25,10 @@ export function sendErrorResponse(res: http.ServerResponse, err: WsgateError): v
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
+    // The body may quote what the client sent (a host, a path, an origin): never let a browser sniff it as HTML.
+    'x-content-type-options': 'nosniff',
     'x-wsgate-error': err.code,
+    ...(options.close ? { connection: 'close' } : {}),
   });
   res.end(body);
 }
@@ -38,10 +44,13 @@ export function writeErrorToSocket(socket: net.Socket, err: WsgateError): void {
   const head = serializeResponseHead(status, STATUS_CODES[status] ?? 'Error', [
     ['Content-Type', 'text/plain; charset=utf-8'],
     ['Content-Length', String(Buffer.byteLength(body))],
+    ['X-Content-Type-Options', 'nosniff'],
     ['Connection', 'close'],
     ['X-Wsgate-Error', err.code],
   ]);
   socket.end(head + body);
-  // A client that never reads must not keep the socket open forever.
+  // Whatever the client sends after a refused request is read and dropped (never parsed), so its FIN is seen and
+  // the socket closes promptly; a client that never reads must not keep it open forever either.
+  socket.resume();
   socket.setTimeout(5000, () => socket.destroy());
 }

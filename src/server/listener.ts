@@ -1,14 +1,16 @@
 // A reverse listener: one HTTP server on one address, with a route table that can be swapped on reload.
 // It owns its connections: it gives each request an id and a log line, dispatches plain requests to
 // http-proxy-3 and Upgrade requests to wsgate's own forwarder, and drains everything on close.
-import http, { STATUS_CODES } from 'node:http';
+import http from 'node:http';
 import type net from 'node:net';
 import { WsgateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { HttpForwarder } from '../reverse/http.ts';
 import { type CompiledRoutes, compileRoutes, matchRoute, type RouteMatch } from '../reverse/match.ts';
-import { checkUpgradeRequest, serializeResponseHead } from '../websocket/handshake.ts';
-import type { Joined } from '../websocket/tap.ts';
+import { formatDuration } from '../upstream/connect.ts';
+import { checkUpgradeRequest, headerTokens } from '../websocket/handshake.ts';
+import type { TapLevel, WsEvent } from '../events.ts';
+import type { LiveSession } from '../websocket/session.ts';
 import { forwardUpgrade } from '../websocket/upgrade.ts';
 import { sendErrorResponse, writeErrorToSocket } from './error-response.ts';
 
@@ -18,6 +20,7 @@ export type ListenerRoute = {
   upstream: { name: string; url: string };
   changeOrigin: boolean;
   allowOrigins?: readonly string[] | undefined;
+  tap: TapLevel;
 };
 
 export type ListenerLimits = {
@@ -39,6 +42,14 @@ export type ListenerSpec = {
 export type ListenerSettings = {
   limits: ListenerLimits;
   showSecrets: boolean;
+  /** Tap settings shared by every route; each route names its level. */
+  tap: {
+    previewBytes: number;
+    maxDecodedBytes: number;
+    redactText: ((text: string) => string) | undefined;
+  };
+  /** The instance's traffic sink. */
+  emit: (event: WsEvent) => void;
 };
 
 let nextId = 0;
@@ -58,11 +69,41 @@ export function formatAddress(address: { host: string; port: number }): string {
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
 
-const CLIENT_ERROR_STATUS: Record<string, number> = {
-  HPE_HEADER_OVERFLOW: 431,
-  ERR_HTTP_REQUEST_TIMEOUT: 408,
-  HPE_URI_TOO_LONG: 414,
-};
+/**
+ * The longest request line accepted (method, target and version). RFC 9112 §3 sets no limit and recommends at
+ * least 8000 octets; Node has none of its own below maxHeaderSize, so it is checked here.
+ * TODO(config): limits.maxRequestLineBytes.
+ */
+export const MAX_REQUEST_LINE_BYTES = 8 * 1024;
+
+/**
+ * Header fields per request. Node 24 answers one field more with HPE_HEADER_OVERFLOW (431) rather than dropping
+ * the rest silently, as older Node did. TODO(config): limits.maxHeaderCount.
+ */
+export const MAX_HEADER_COUNT = 100;
+
+/** The request line as it arrived; Node keeps the target as latin1, so length is the byte count. */
+function requestLineLength(req: http.IncomingMessage): number {
+  return `${req.method ?? ''} ${req.url ?? ''} HTTP/${req.httpVersion}`.length;
+}
+
+/** Maps what Node's HTTP parser (or its headersTimeout) rejected to a coded error with the right status. */
+function clientErrorOf(err: NodeJS.ErrnoException, limits: ListenerLimits): WsgateError {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new WsgateError('WSG_HEADERS_TOO_LARGE', { limit: limits.maxHeaderBytes, count: MAX_HEADER_COUNT });
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new WsgateError('WSG_HEADERS_TIMEOUT', { timeout: formatDuration(limits.headersTimeout) });
+    case 'HPE_URI_TOO_LONG':
+      return new WsgateError('WSG_URI_TOO_LONG', { limit: MAX_REQUEST_LINE_BYTES });
+    default:
+      // llhttp's reasons are its own fixed texts ("Invalid header value char"), never the client's bytes.
+      return new WsgateError('WSG_BAD_REQUEST', { detail: err.message.replace(/^Parse Error: /, '') });
+  }
+}
+
+/** Socket errors that only mean the client went away: nothing to answer, nothing worth a warning. */
+const GONE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'HPE_CLOSED_CONNECTION']);
 
 export class ReverseListener {
   readonly name: string;
@@ -73,7 +114,9 @@ export class ReverseListener {
   #forwarder: HttpForwarder;
   #server: http.Server;
   #upgrades = new Set<net.Socket>();
-  #joined = new Set<Joined>();
+  #sessions = new Set<LiveSession>();
+  /** Responses still being written per socket: a parse error then must not write a second response into it. */
+  #inflight = new WeakMap<net.Socket, number>();
   #address: { host: string; port: number } | undefined;
 
   constructor(spec: ListenerSpec, settings: ListenerSettings, log: Logger, forwarder: HttpForwarder) {
@@ -94,6 +137,7 @@ export class ReverseListener {
       // Per-socket write buffer: a relay pauses its reader once the other side holds this much unsent.
       highWaterMark: settings.limits.maxBufferedBytes,
     });
+    this.#server.maxHeadersCount = MAX_HEADER_COUNT;
     this.#server.on('request', (req, res) => this.#onRequest(req, res));
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket as net.Socket, head));
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) =>
@@ -111,7 +155,7 @@ export class ReverseListener {
 
   /** Active WebSocket connections and handshakes in progress. */
   get webSocketCount(): number {
-    return this.#joined.size;
+    return this.#sessions.size;
   }
 
   listen(): Promise<{ host: string; port: number }> {
@@ -150,14 +194,16 @@ export class ReverseListener {
   async close(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
+    // WebSockets get a Close 1001 on both sides between frames; the grace timer bounds the closing handshake.
+    for (const session of this.#sessions) session.goingAway();
     const timer = setTimeout(() => {
       this.#server.closeAllConnections();
-      for (const joined of this.#joined) joined.terminate('shutdown', 'grace period over');
+      for (const session of this.#sessions) session.terminate('shutdown', 'grace period over');
       for (const socket of this.#upgrades) socket.destroy();
     }, graceMs);
     const idle = setInterval(() => this.#server.closeIdleConnections(), 100);
     await closed;
-    const left = [...this.#joined].map((j) => j.done);
+    const left = [...this.#sessions].map((j) => j.done);
     await Promise.all(left);
     while (this.#upgrades.size > 0) {
       await new Promise((r) => setTimeout(r, 20));
@@ -169,6 +215,15 @@ export class ReverseListener {
   #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const id = newId('r');
     const started = performance.now();
+    const socket = req.socket;
+    this.#inflight.set(socket, (this.#inflight.get(socket) ?? 0) + 1);
+    res.once('close', () => this.#inflight.set(socket, (this.#inflight.get(socket) ?? 1) - 1));
+    if (requestLineLength(req) > MAX_REQUEST_LINE_BYTES) {
+      const err = this.#rejectLongRequestLine(req);
+      // Close after the answer: a body that follows must not be read as the next request.
+      sendErrorResponse(res, err, { close: true });
+      return;
+    }
     const result = matchRoute(this.#routes, { host: req.headers.host, path: req.url ?? '/', headers: req.headers });
     const route = result.route;
     const log = this.#log.child({ id });
@@ -208,10 +263,29 @@ export class ReverseListener {
     const log = this.#log.child({ id });
     this.#upgrades.add(socket);
     socket.once('close', () => this.#upgrades.delete(socket));
+    // Bytes that came with the handshake (frames sent before the 101, which RFC 6455 §4.1 forbids, or a pipelined
+    // second request) go back into the client socket, unread. They are forwarded only once the upstream has
+    // answered 101 and the sockets are joined; after a refusal they are dropped with the connection, so they can
+    // never reach the upstream as a request wsgate did not route or check.
+    if (head.length > 0) socket.unshift(head);
+    const noHead = Buffer.alloc(0);
+    if (requestLineLength(req) > MAX_REQUEST_LINE_BYTES) {
+      writeErrorToSocket(socket, this.#rejectLongRequestLine(req));
+      return;
+    }
     const check = checkUpgradeRequest({ method: req.method, httpVersion: req.httpVersion, headers: req.headers });
     if (!check.ok) {
       const err = new WsgateError('WSG_HANDSHAKE_INVALID', { detail: check.detail });
-      log.warn({ event: 'upgrade.denied', code: err.code, path: req.url, upgrade: req.headers.upgrade }, err.message);
+      log.warn(
+        {
+          event: 'upgrade.denied',
+          code: err.code,
+          method: req.method,
+          path: req.url,
+          token: headerTokens(req.headers.upgrade).join(','),
+        },
+        err.message,
+      );
       writeErrorToSocket(socket, err);
       return;
     }
@@ -230,7 +304,7 @@ export class ReverseListener {
       writeErrorToSocket(socket, err);
       return;
     }
-    void forwardUpgrade(req, socket, head, {
+    void forwardUpgrade(req, socket, noHead, {
       connId: id,
       log,
       route,
@@ -238,28 +312,54 @@ export class ReverseListener {
       showSecrets: this.#settings.showSecrets,
       clientScheme: 'http',
       key: check.key,
-      onJoined: (joined) => {
-        this.#joined.add(joined);
-        void joined.done.then(() => this.#joined.delete(joined));
+      tap: { level: route.tap, ...this.#settings.tap },
+      emit: this.#settings.emit,
+      onSession: (session) => {
+        this.#sessions.add(session);
+        void session.done.then(() => this.#sessions.delete(session));
       },
     });
   }
 
-  #onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
-    const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? 400;
+  #rejectLongRequestLine(req: http.IncomingMessage): WsgateError {
+    const err = new WsgateError('WSG_URI_TOO_LONG', { limit: MAX_REQUEST_LINE_BYTES });
     this.#log.warn(
-      { event: 'http.client_error', code: err.code, status, client: socket.remoteAddress },
-      `rejected a malformed request: ${err.message}`,
+      {
+        event: 'http.client_error',
+        code: err.code,
+        status: err.status,
+        method: req.method,
+        bytes: requestLineLength(req),
+        client: req.socket.remoteAddress,
+      },
+      err.message,
     );
-    if (socket.writable && !socket.destroyed) {
-      socket.end(
-        serializeResponseHead(status, STATUS_CODES[status] ?? 'Bad Request', [
-          ['Connection', 'close'],
-          ['Content-Length', '0'],
-        ]),
-      );
-    } else {
+    return err;
+  }
+
+  #onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
+    if (GONE_CODES.has(err.code ?? '')) {
+      this.#log.debug({ event: 'http.client_gone', reason: err.code, client: socket.remoteAddress }, 'client left');
       socket.destroy();
+      return;
     }
+    const coded = clientErrorOf(err, this.#settings.limits);
+    this.#log.warn(
+      {
+        event: 'http.client_error',
+        code: coded.code,
+        status: coded.status,
+        reason: err.code,
+        client: socket.remoteAddress,
+      },
+      coded.message,
+    );
+    // A response still being written owns the socket: a second one written into it would be read as the answer
+    // to the wrong request. Cut the connection instead (Node's default handler does the same).
+    if ((this.#inflight.get(socket) ?? 0) > 0) {
+      socket.destroy();
+      return;
+    }
+    writeErrorToSocket(socket, coded);
   }
 }

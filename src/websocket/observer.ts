@@ -106,9 +106,9 @@ class DirectionObserver implements FrameHandler {
 
   onPayload(slice: Uint8Array, offsetInFrame: number): void {
     const message = this.decoder.message;
-    // Control payloads arrive whole through onControl; here only data messages are previewed.
-    if (!message || !this.decoder.midMessage) return;
     const header = this.#currentHeader;
+    // Control payloads arrive whole through onControl, also between fragments; here only data frames count.
+    if (!message || !this.decoder.midMessage || header === undefined || header.opcode >= OPCODE.CLOSE) return;
     if (message.compressed) {
       if (this.#compressedOverflow) return;
       this.#compressedSize += slice.length;
@@ -118,7 +118,7 @@ class DirectionObserver implements FrameHandler {
         return;
       }
       const copy = Buffer.allocUnsafe(slice.length);
-      if (header?.maskKey) unmaskInto(copy, slice, header.maskKey, offsetInFrame);
+      if (header.maskKey) unmaskInto(copy, slice, header.maskKey, offsetInFrame);
       else copy.set(slice);
       this.#compressed.push(copy);
       return;
@@ -127,7 +127,7 @@ class DirectionObserver implements FrameHandler {
     if (room <= 0) return;
     this.#preview ??= new Uint8Array(this.#settings.previewBytes);
     const part = slice.subarray(0, room);
-    if (header?.maskKey) unmaskInto(this.#preview, part, header.maskKey, offsetInFrame, this.#previewLength);
+    if (header.maskKey) unmaskInto(this.#preview, part, header.maskKey, offsetInFrame, this.#previewLength);
     else this.#preview.set(part, this.#previewLength);
     this.#previewLength += part.length;
   }

@@ -1,0 +1,69 @@
+// `wsgate tail` as a user runs it: on a file, following a growing file, and on standard input.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CLI, runCli, startCli } from '../../helpers/cli.ts';
+
+const time = '2026-11-26T12:00:01.020Z';
+const lines = [
+  {
+    event: 'ws.open',
+    conn: 'w1',
+    time,
+    path: '/echo',
+    upstream: 'ws://127.0.0.1:9998',
+    route: 'web/echo',
+    tap: 'payload',
+  },
+  { event: 'ws.message', conn: 'w1', time, dir: 'toUpstream', kind: 'text', size: 5, fragments: 1, preview: 'hello' },
+  { event: 'ws.message', conn: 'w2', time, dir: 'toClient', kind: 'text', size: 5, fragments: 1, preview: 'other' },
+  { event: 'http.access', time, msg: 'GET / 200' },
+].map((l) => JSON.stringify(l));
+
+test('tail renders a traffic file, filtered by connection', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-tail-'));
+  const file = join(dir, 'traffic.jsonl');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  const all = await runCli(['tail', file, '--no-color']);
+  assert.equal(all.code, 0, all.stderr);
+  assert.deepEqual(all.stdout.trim().split('\n'), [
+    '12:00:01.020 w1 ● open /echo → ws://127.0.0.1:9998 [web/echo, tap payload]',
+    '12:00:01.020 w1 → text         5 B "hello"',
+    '12:00:01.020 w2 ← text         5 B "other"',
+  ]);
+  const one = await runCli(['tail', file, '--no-color', '--conn', 'w2']);
+  assert.deepEqual(one.stdout.trim().split('\n'), ['12:00:01.020 w2 ← text         5 B "other"']);
+  const missing = await runCli(['tail', join(dir, 'nope.jsonl')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /nope\.jsonl/);
+});
+
+test('tail -f shows lines appended after it started, and stops on SIGTERM', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-tailf-'));
+  const file = join(dir, 'traffic.jsonl');
+  writeFileSync(file, `${lines[0]}\n`);
+  const cli = startCli(['tail', file, '-f', '--no-color']);
+  t.after(() => cli.child.kill('SIGKILL'));
+  await cli.waitForOutput(/● open/);
+  appendFileSync(file, `${lines[1]}\n`);
+  await cli.waitForOutput(/→ text .*"hello"/);
+  cli.child.kill('SIGTERM');
+  assert.equal((await cli.exited).code, 0);
+});
+
+test('tail reads standard input', async () => {
+  const child = spawn(process.execPath, [CLI, 'tail', '--no-color', '--grep', 'other'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stdin.end(`${lines.join('\n')}\n`);
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  assert.equal(code, 0);
+  assert.equal(out.trim(), '12:00:01.020 w2 ← text         5 B "other"');
+});

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { formatBytes, type RenderOptions, renderTrafficLine } from '../../../src/traffic/render.ts';
+import { describeEvent } from '../../../src/traffic/traffic-log.ts';
+
+const plain: RenderOptions = { color: false, frames: false };
+const line = (o: Record<string, unknown>) =>
+  JSON.stringify({ level: 'info', time: '2026-11-26T12:00:01.020Z', conn: 'w3', ...o });
+
+test('one readable line per message, with direction arrow, size and preview', () => {
+  assert.equal(
+    renderTrafficLine(
+      line({ event: 'ws.message', dir: 'toUpstream', kind: 'text', size: 11, fragments: 1, preview: 'hello world' }),
+      plain,
+    ),
+    '12:00:01.020 w3 → text        11 B "hello world"',
+  );
+  assert.equal(
+    renderTrafficLine(
+      line({
+        event: 'ws.message',
+        dir: 'toClient',
+        kind: 'binary',
+        size: 70000,
+        fragments: 3,
+        preview: '0001ff',
+        truncated: true,
+      }),
+      plain,
+    ),
+    '12:00:01.020 w3 ← binary  68.4 KiB 3 frames 0001ff…',
+  );
+  assert.match(
+    renderTrafficLine(
+      line({
+        event: 'ws.close',
+        endedBy: 'client',
+        how: 'close',
+        termination: 'CC',
+        closeCode: 1000,
+        clean: true,
+        durationMs: 12,
+        toUpstream: { messages: 2, bytes: 30 },
+        toClient: { messages: 2, bytes: 30 },
+      }),
+      plain,
+    ) ?? '',
+    /■ closed by client \(close, CC\) code 1000 after 12 ms/,
+  );
+});
+
+test('control bytes never reach the terminal raw', () => {
+  const out =
+    renderTrafficLine(
+      line({ event: 'ws.message', dir: 'toUpstream', kind: 'text', size: 9, fragments: 1, preview: 'a\x1b[2Jb\u2028' }),
+      plain,
+    ) ?? '';
+  assert.doesNotMatch(out, /\x1b/);
+  assert.doesNotMatch(out, /\u2028/);
+  assert.match(out, /\\u001b\[2Jb\\u2028/);
+  const open =
+    renderTrafficLine(
+      line({ event: 'ws.open', path: '/x\x1b]0;owned\x07', upstream: 'ws://u', route: 'r', tap: 'meta' }),
+      plain,
+    ) ?? '';
+  assert.doesNotMatch(open, /[\x07\x1b]/);
+});
+
+test('filters: connection, direction, text; frames only on request; other lines ignored', () => {
+  const msg = line({ event: 'ws.message', dir: 'toClient', kind: 'text', size: 2, fragments: 1, preview: 'hi' });
+  assert.equal(renderTrafficLine(msg, { ...plain, conn: 'w9' }), undefined);
+  assert.equal(renderTrafficLine(msg, { ...plain, dir: 'toUpstream' }), undefined);
+  assert.equal(renderTrafficLine(msg, { ...plain, grep: 'HI' })?.endsWith('"hi"'), true);
+  assert.equal(renderTrafficLine(msg, { ...plain, grep: 'nope' }), undefined);
+  const frame = line({ event: 'ws.frame', dir: 'toClient', opcode: 'text', length: 2, fin: true });
+  assert.equal(renderTrafficLine(frame, plain), undefined);
+  assert.match(renderTrafficLine(frame, { ...plain, frames: true }) ?? '', /frame text 2 B/);
+  assert.equal(renderTrafficLine(line({ event: 'http.access' }), plain), undefined);
+  assert.equal(renderTrafficLine('not json', plain), undefined);
+});
+
+test('colours only when asked', () => {
+  const msg = line({ event: 'ws.message', dir: 'toClient', kind: 'text', size: 2, fragments: 1, preview: 'hi' });
+  assert.match(renderTrafficLine(msg, { ...plain, color: true }) ?? '', /\x1b\[35m←/);
+});
+
+test('formatBytes and describeEvent', () => {
+  assert.equal(formatBytes(512), '512 B');
+  assert.equal(formatBytes(2048), '2.0 KiB');
+  assert.equal(formatBytes(3 * 1024 * 1024), '3.0 MiB');
+  assert.equal(
+    describeEvent({
+      type: 'message',
+      conn: 'w1',
+      route: 'r',
+      time: '',
+      dir: 'toClient',
+      kind: 'pong',
+      size: 3,
+      fragments: 1,
+      compressed: false,
+      rttMs: 1.5,
+    }),
+    '← pong 3 B rtt 1.5 ms',
+  );
+});
