@@ -72,6 +72,8 @@ export type WsViolationEvent = Base & {
 export type WsEndEvent = Base & {
   type: 'end';
   upstream: string;
+  protocol: string | undefined;
+  extensions: string | undefined;
   durationMs: number;
   /** Who ended the connection first: client, upstream or wsgate. */
   endedBy: string;

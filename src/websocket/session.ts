@@ -160,6 +160,8 @@ export function startSession(
       route: info.route,
       time: new Date().toISOString(),
       upstream: info.upstream,
+      protocol: info.protocol,
+      extensions: info.extensions,
       durationMs: stats.durationMs,
       ...end,
       toUpstream: { ...(observer?.counters('toUpstream') ?? { frames: 0, messages: 0 }), bytes: stats.bytesToUpstream },

@@ -1,0 +1,41 @@
+// The README's first command: `npm start` runs `wsgate run` on config/wsgate.yaml, which listens on
+// 127.0.0.1:8080 with the built-in echo server on 127.0.0.1:9998. These are the only fixed ports in the suite,
+// because they are what the default config promises.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { test } from 'node:test';
+import { request } from 'undici';
+import WebSocket from 'ws';
+import { startCli } from '../../helpers/cli.ts';
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+test('wsgate run with no arguments serves ws://127.0.0.1:8080/echo from the default config', async (t) => {
+  for (const port of [8080, 9998]) {
+    assert.ok(await portFree(port), `port ${port} must be free for the default config (something else holds it)`);
+  }
+  const cli = startCli(['run'], { env: { WSGATE_HOST: '' } });
+  t.after(() => cli.child.kill('SIGKILL'));
+  await cli.waitForOutput(/web listening on 127\.0\.0\.1:8080/);
+  await cli.waitForOutput(/echo server on ws:\/\/127\.0\.0\.1:9998\/echo/);
+  const ws = new WebSocket('ws://127.0.0.1:8080/echo');
+  await once(ws, 'open');
+  ws.send('out of the box');
+  const [reply] = await once(ws, 'message');
+  assert.equal(String(reply), 'out of the box');
+  ws.close(1000);
+  await once(ws, 'close');
+  const http = await request('http://127.0.0.1:8080/echo');
+  assert.equal(http.statusCode, 200);
+  assert.match(await http.body.text(), /echo/i);
+  cli.child.kill('SIGTERM');
+  assert.equal((await cli.exited).code, 0);
+  assert.match(cli.stdout(), /"event":"ws\.close"/);
+});
