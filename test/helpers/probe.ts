@@ -112,8 +112,8 @@ export function runProbe(port: number, path: string, c: ProbeCase): Promise<Prob
   return new Promise((resolve) => {
     const key = randomBytes(16).toString('base64');
     const sock = net.connect({ host: '127.0.0.1', port });
-    let hdrBuf = Buffer.alloc(0);
-    let rest = Buffer.alloc(0);
+    let hdrBuf: Buffer = Buffer.alloc(0);
+    let rest: Buffer = Buffer.alloc(0);
     const result: ProbeResult = { status: undefined, accepted: false, respHead: '', frames: [], closed: false };
     const headers: Record<string, string | null> = {
       Host: `127.0.0.1:${port}`,
