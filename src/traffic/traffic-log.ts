@@ -49,6 +49,7 @@ export function describeEvent(event: WsEvent): string {
 export function createTrafficLog(options: { file: string | undefined; main: Logger }): TrafficLog {
   let logger: Logger;
   let destination: pino.DestinationStream | undefined;
+  let closing: Promise<void> | undefined;
   if (options.file) {
     destination = pino.destination({ dest: options.file, append: true, mkdir: true, sync: false, minLength: 4096 });
     logger = pino(
@@ -72,14 +73,16 @@ export function createTrafficLog(options: { file: string | undefined; main: Logg
       }
       if (CHANNELS.ws.hasSubscribers) publishWs(event);
     },
-    async close() {
-      if (!destination) return;
-      // sonic-boom defers end() until its file is open, and emits close once everything is written.
+    close() {
+      if (!destination) return Promise.resolve();
+      // sonic-boom defers end() until its file is open and emits close once everything is written; a second
+      // close() (shutdown may be called twice) waits for the same promise instead of ending a destroyed stream.
       const d = destination as unknown as { end(): void; once(event: string, cb: () => void): void };
-      await new Promise<void>((resolve) => {
+      closing ??= new Promise<void>((resolve) => {
         d.once('close', () => resolve());
         d.end();
       });
+      return closing;
     },
   };
 }

@@ -16,7 +16,8 @@ import {
 import { type DeflateParams, DisplayInflater } from './deflate.ts';
 
 export type TapSettings = {
-  level: Exclude<TapLevel, 'off'>;
+  /** "off" still decodes headers (frame boundaries for shutdown, close codes for the end line) but reports nothing. */
+  level: TapLevel;
   previewBytes: number;
   maxDecodedBytes: number;
   /** Applied to text previews before they leave the process. */
@@ -91,7 +92,7 @@ class DirectionObserver implements FrameHandler {
   onFrameHeader(h: Readonly<FrameHeader>): void {
     this.counters.frames += 1;
     this.#currentHeader = h;
-    if (this.#settings.level === 'meta') return;
+    if (this.#settings.level === 'meta' || this.#settings.level === 'off') return;
     this.#owner.emit({
       ...this.#owner.base(),
       type: 'frame',
@@ -191,7 +192,7 @@ class DirectionObserver implements FrameHandler {
 
   onMessageEnd(m: Readonly<MessageInfo>): void {
     this.counters.messages += 1;
-    if (this.#settings.level === 'meta') return;
+    if (this.#settings.level === 'meta' || this.#settings.level === 'off') return;
     const event: WsMessageEvent = {
       ...this.#owner.base(),
       type: 'message',
@@ -257,6 +258,7 @@ export class ConnectionObserver {
   #sink: Sink;
   #dirs: { toUpstream: DirectionObserver; toClient: DirectionObserver };
   #firstClose: Direction | undefined;
+  #silent: boolean;
   /** Set by shutdown: called after a chunk that left this direction at a frame boundary. */
   onBoundary: ((direction: Direction) => void) | undefined;
   /** Called when a close frame is seen in a direction. */
@@ -265,6 +267,7 @@ export class ConnectionObserver {
   constructor(identity: ConnectionIdentity, settings: TapSettings, deflate: DeflateParams | undefined, sink: Sink) {
     this.identity = identity;
     this.#sink = sink;
+    this.#silent = settings.level === 'off';
     this.#dirs = {
       toUpstream: new DirectionObserver(this, 'toUpstream', settings, deflate),
       toClient: new DirectionObserver(this, 'toClient', settings, deflate),
@@ -276,7 +279,7 @@ export class ConnectionObserver {
   }
 
   emit(event: WsEvent): void {
-    this.#sink(event);
+    if (!this.#silent) this.#sink(event);
   }
 
   other(direction: Direction): DirectionObserver {

@@ -128,28 +128,25 @@ export function startSession(
     forwarded: info.forwarded,
     response: info.response,
   });
-  const observer =
-    tap.level === 'off'
-      ? undefined
-      : new ConnectionObserver(
-          { conn: info.conn, route: info.route },
-          {
-            level: tap.level,
-            previewBytes: tap.previewBytes,
-            maxDecodedBytes: tap.maxDecodedBytes,
-            redactText: tap.redactText,
-          },
-          parseDeflateResponse(info.extensions),
-          emit,
-        );
-  if (observer) {
-    if (early.toUpstream.length > 0) observer.push('toUpstream', early.toUpstream);
-    if (early.toClient.length > 0) observer.push('toClient', early.toClient);
-  }
+  // Even at tap "off" the headers are decoded: it costs a few ns per frame and gives shutdown its frame boundaries
+  // and the end line its close code; "off" only means nothing is reported in between.
+  const observer = new ConnectionObserver(
+    { conn: info.conn, route: info.route },
+    {
+      level: tap.level,
+      previewBytes: tap.previewBytes,
+      maxDecodedBytes: tap.maxDecodedBytes,
+      redactText: tap.redactText,
+    },
+    parseDeflateResponse(info.extensions),
+    emit,
+  );
+  if (early.toUpstream.length > 0) observer.push('toUpstream', early.toUpstream);
+  if (early.toClient.length > 0) observer.push('toClient', early.toClient);
   const joined = joinSockets(client, upstream, {
     idleTimeout: options.idleTimeout,
     halfCloseLinger: options.halfCloseLinger,
-    onChunk: observer ? (direction, chunk) => observer.push(direction, chunk) : undefined,
+    onChunk: (direction, chunk) => observer.push(direction, chunk),
   });
 
   const done = joined.done.then((stats) => {
@@ -164,8 +161,9 @@ export function startSession(
       extensions: info.extensions,
       durationMs: stats.durationMs,
       ...end,
-      toUpstream: { ...(observer?.counters('toUpstream') ?? { frames: 0, messages: 0 }), bytes: stats.bytesToUpstream },
-      toClient: { ...(observer?.counters('toClient') ?? { frames: 0, messages: 0 }), bytes: stats.bytesToClient },
+      // Frames that arrived with the handshake were forwarded before the join started counting.
+      toUpstream: { ...observer.counters('toUpstream'), bytes: stats.bytesToUpstream + early.toUpstream.length },
+      toClient: { ...observer.counters('toClient'), bytes: stats.bytesToClient + early.toClient.length },
     });
   });
 
@@ -174,13 +172,15 @@ export function startSession(
     done,
     terminate: joined.terminate,
     goingAway() {
-      // Without a decoder wsgate cannot tell where frames end, so a tap-off connection waits for the grace period.
-      if (!observer || closing) return;
+      if (closing) return;
       closing = true;
       joined.markCause({ by: 'wsgate', how: 'shutdown' });
       const pending = new Set<Direction>();
       const send = (direction: Direction) => {
         if (!pending.delete(direction)) return;
+        // The peer may have sent its own close in the very chunk that ended its frame: then the receiver already has
+        // a close frame, and a second one would break the closing handshake.
+        if (observer.closeSeen(direction) !== undefined) return;
         // RFC 6455 §5.3: frames toward a server are masked, frames toward a client are not.
         const frame =
           direction === 'toUpstream'

@@ -152,7 +152,10 @@ export type PeerOptions = {
   record?: boolean;
   /** Frame payloads above this many bytes are not kept by the frame reader (default 16 MiB). */
   maxKeep?: number;
-  /** Answer a close frame with a close frame of the same code (default true). */
+  /**
+   * Answer a close frame with a close frame of the same code (default true); the upstream then ends the TCP
+   * connection, also when the close frame answers its own.
+   */
   autoClose?: boolean;
 };
 
@@ -163,12 +166,8 @@ abstract class RawPeer {
   head = '';
   /** Answer a close frame with one of the same code; can be changed per connection. */
   autoClose: boolean;
-  /** Called for each frame received, after autoClose has had its turn. */
-  onFrame: ((frame: RawFrame) => void) | undefined;
   /** A close frame has been written by this peer. */
   closeSent = false;
-  /** The socket has closed. */
-  isClosed = false;
   readonly closed: Promise<void>;
   /** Bytes written after the handshake, in order. */
   readonly sent: Buffer[] = [];
@@ -179,20 +178,22 @@ abstract class RawPeer {
     this.socket = socket;
     this.autoClose = options.autoClose ?? true;
     this.#recorder = new Recorder(options.record ?? true, options.maxKeep ?? 16 * 1024 * 1024, (f) => {
-      if (f.opcode === OPCODE.CLOSE && this.autoClose && !this.closeSent) {
+      if (f.opcode === OPCODE.CLOSE && this.autoClose && this.closeSent) {
+        // The answer to our own close frame: the closing handshake is complete.
+        this.afterCloseAnswer();
+      } else if (f.opcode === OPCODE.CLOSE && this.autoClose && !this.closeSent) {
         const { code, reason } = closeBody(f.payload);
-        this.sendClose(code, reason);
+        try {
+          void this.sendClose(code, reason);
+        } catch {
+          // A code that may not be sent (or a reason too long): answer with an empty close body.
+          void this.sendClose();
+        }
         this.afterCloseAnswer();
       }
-      this.onFrame?.(f);
     });
     socket.on('error', () => {});
-    this.closed = new Promise((resolve) =>
-      socket.once('close', () => {
-        this.isClosed = true;
-        resolve();
-      }),
-    );
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
   }
 
@@ -265,16 +266,20 @@ abstract class RawPeer {
 export type UpstreamOptions = PeerOptions & {
   /** The Sec-WebSocket-Extensions value of the 101 (e.g. "permessage-deflate"); none when absent. */
   extensions?: string;
+  /** Frame bytes written in the same write as the 101, so they arrive together with the response head. */
+  greeting?: Buffer;
 };
 
 /** One connection accepted by a raw upstream. */
 export class RawUpstreamConnection extends RawPeer {
   #extensions: string | undefined;
+  #greeting: Buffer | undefined;
   #onUpgraded: (c: RawUpstreamConnection) => void;
 
   constructor(socket: net.Socket, options: UpstreamOptions, onUpgraded: (c: RawUpstreamConnection) => void) {
     super(socket, options);
     this.#extensions = options.extensions;
+    this.#greeting = options.greeting;
     this.#onUpgraded = onUpgraded;
   }
 
@@ -296,7 +301,9 @@ export class RawUpstreamConnection extends RawPeer {
       `Sec-WebSocket-Accept: ${computeAcceptKey(key)}`,
     ];
     if (this.#extensions !== undefined) lines.push(`Sec-WebSocket-Extensions: ${this.#extensions}`);
-    this.socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    const response = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+    if (this.#greeting) this.sent.push(this.#greeting);
+    this.socket.write(this.#greeting ? Buffer.concat([response, this.#greeting]) : response);
     this.#onUpgraded(this);
   }
 
