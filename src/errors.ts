@@ -35,6 +35,12 @@ export const ERRORS = {
   WSG_UPSTREAM_TIMEOUT: { message: 'upstream {upstream} did not answer within {timeout}', status: 504 },
   WSG_UPSTREAM_RESET: { message: 'upstream {upstream} closed the connection: {detail}', status: 502 },
   WSG_UPSTREAM_BAD_RESPONSE: { message: 'upstream {upstream} sent an invalid response: {detail}', status: 502 },
+  WSG_UPSTREAM_CERT: {
+    message:
+      'upstream {upstream} presented a certificate that failed verification: {reason} ({detail}); subject: {subject}; issuer: {issuer}',
+    hint: 'If a TLS inspector (a corporate proxy or antivirus) re-signs this connection, the issuer above is its CA: add that CA certificate as the upstream’s tls.ca. Otherwise fix the upstream’s certificate; tls.insecure: true skips the check for one named upstream (logged as a warning).',
+    status: 502,
+  },
   WSG_ORIGIN_DENIED: {
     message: 'origin "{origin}" is not allowed on this route',
     hint: 'Add the origin to the route’s allowOrigins.',
@@ -53,12 +59,34 @@ export const ERRORS = {
     hint: 'Raise limits.headersTimeout if clients are legitimately this slow.',
     status: 408,
   },
-  WSG_TOO_MANY_CONNECTIONS: { message: 'too many connections {scope}; the limit is {limit}', status: 503 },
   WSG_HANDSHAKE_TIMEOUT: {
     message: 'upstream {upstream} did not complete the WebSocket handshake within {timeout}',
     status: 504,
   },
   WSG_SHUTTING_DOWN: { message: 'wsgate is shutting down', status: 503, closeCode: 1001 },
+  WSG_TLS_CERT_READ: {
+    message: 'cannot use {what} {file}: {detail}',
+    hint: 'Certificates and keys are PEM files; a private key must not be encrypted.',
+    exitCode: 2,
+  },
+  WSG_TLS_KEY_MISMATCH: {
+    message: 'the private key in {key} does not belong to the certificate in {cert}',
+    hint: 'Pair each certificate with the key it was issued for: `openssl x509 -noout -pubkey -in CERT` and `openssl pkey -pubout -in KEY` must print the same key.',
+    exitCode: 2,
+  },
+  WSG_TLS_HANDSHAKE: { message: 'TLS handshake with {peer} failed: {detail}' },
+  WSG_CA_EXISTS: {
+    message: 'a CA already exists in {dir}',
+    hint: 'Keep it, or replace it with `wsgate ca init --force` (clients that trust the old CA must then trust the new one).',
+    exitCode: 2,
+  },
+  WSG_CA_MISSING: {
+    message: 'no CA in {dir} ({file} does not exist)',
+    hint: 'Create one with `wsgate ca init` (add --dir DIR for another place).',
+    exitCode: 2,
+  },
+  WSG_CA_INVALID: { message: 'CA file {file}: {detail}', exitCode: 2 },
+  WSG_CA_WRITE: { message: 'cannot write the CA to {dir}: {detail}', exitCode: 2 },
   WSG_INTERNAL: { message: 'internal error: {detail}', status: 500, exitCode: 1 },
 } as const satisfies Record<string, ErrorSpec>;
 

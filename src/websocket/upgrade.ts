@@ -149,9 +149,17 @@ function relayRefusal(
   });
   headers.push(['Connection', 'close']);
   client.write(serializeResponseHead(head.statusCode, head.statusMessage, headers));
-  const length = Number(headerValue(head.headers, 'content-length'));
-  let remaining = Number.isFinite(length) && length >= 0 ? length : Number.POSITIVE_INFINITY;
+  // RFC 9110 §6.4.1: 1xx, 204 and 304 responses never have a body, whatever their headers say.
+  const status = head.statusCode;
+  const noBody = (status >= 100 && status < 200) || status === 204 || status === 304;
+  const declared = headerValue(head.headers, 'content-length');
+  const length = declared === undefined ? Number.NaN : Number(declared);
+  let remaining = noBody ? 0 : Number.isFinite(length) && length >= 0 ? length : Number.POSITIVE_INFINITY;
+  let finished = false;
   const finish = () => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
     upstream.destroy();
     client.end();
     client.setTimeout(5000, () => client.destroy());
@@ -165,17 +173,14 @@ function relayRefusal(
   // A body without Content-Length runs until the upstream closes; bound that wait.
   const timer = setTimeout(finish, timeout);
   timer.unref();
-  upstream.on('end', () => {
-    clearTimeout(timer);
-    finish();
-  });
-  upstream.on('close', () => clearTimeout(timer));
-  if (rest.length > 0) forward(rest);
+  upstream.on('end', finish);
+  upstream.on('close', finish);
+  if (rest.length > 0 && remaining > 0) forward(rest);
   if (remaining > 0) {
     upstream.on('data', forward);
     upstream.resume();
   } else {
-    clearTimeout(timer);
+    finish();
   }
 }
 
@@ -223,7 +228,8 @@ export async function forwardUpgrade(
     const path = upstreamTarget(url, req.url ?? '/');
     const headers = buildUpstreamHandshake(req, ctx, url);
     upstream.write(serializeRequestHead('GET', path, headers));
-    if (clientHead.length > 0) upstream.write(clientHead);
+    // Bytes the client sent behind its handshake wait for a valid 101: after a refusal they could otherwise reach the
+    // upstream as a second, unrouted request (request smuggling).
     const { head, buffered } = await readResponseHead(upstream, limits.maxHeaderBytes);
     clearTimeout(deadline);
     if (client.destroyed) {
@@ -255,6 +261,7 @@ export async function forwardUpgrade(
     }
     client.off('close', onClientClose);
     client.setNoDelay(true);
+    if (clientHead.length > 0) upstream.write(clientHead);
     // The 101 goes back byte for byte as the upstream wrote it: header case, order and extensions intact.
     client.write(buffered.subarray(0, head.length));
     if (rest.length > 0) client.write(rest);
