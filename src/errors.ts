@@ -64,6 +64,36 @@ export const ERRORS = {
     status: 504,
   },
   WSG_SHUTTING_DOWN: { message: 'wsgate is shutting down', status: 503, closeCode: 1001 },
+  WSG_FORWARD_DENIED: {
+    message: '{target} is not allowed through this proxy: {reason}',
+    hint: 'The forward listener’s allowHosts, denyHosts, allowPorts and destinations decide what clients may reach.',
+    status: 403,
+  },
+  WSG_FORWARD_LOOP: {
+    message: 'request loop: {detail}',
+    hint: 'wsgate would be sending the request to itself; check HTTP_PROXY/HTTPS_PROXY and the proxies in the config.',
+    status: 508,
+  },
+  WSG_FORWARD_NOT_PROXY: {
+    message: 'this is a forward proxy: send "{method} http://host/path" or "CONNECT host:port", not "{target}"',
+    hint: 'Point HTTP_PROXY/HTTPS_PROXY or the browser’s proxy setting at this address; reverse routes live on listeners with routes.',
+    status: 400,
+  },
+  WSG_CONNECT_BAD_TARGET: {
+    message: 'invalid CONNECT target {target}: {detail}',
+    hint: 'CONNECT takes host:port, e.g. "CONNECT example.com:443" or "CONNECT [::1]:8443".',
+    status: 400,
+  },
+  WSG_PROXY_AUTH_REQUIRED: {
+    message: 'proxy authentication required: {detail}',
+    hint: 'Send Basic credentials of a user in forward.auth.users, e.g. curl --proxy-user NAME:PASSWORD, or HTTPS_PROXY=http://NAME:PASSWORD@host:port.',
+    status: 407,
+  },
+  WSG_UPSTREAM_PROXY_REFUSED: {
+    message: 'upstream {proxy} refused CONNECT {target}: {detail}',
+    hint: 'The upstream proxy comes from proxies[] and via: in the config, else from HTTP_PROXY/HTTPS_PROXY (NO_PROXY lists the exceptions).',
+    status: 502,
+  },
   WSG_TLS_CERT_READ: {
     message: 'cannot use {what} {file}: {detail}',
     hint: 'Certificates and keys are PEM files; a private key must not be encrypted.',
@@ -112,14 +142,15 @@ export class WsgateError extends Error {
   constructor(
     code: ErrorCode,
     params: ErrorParams = {},
-    options: { cause?: unknown; details?: readonly unknown[] } = {},
+    options: { cause?: unknown; details?: readonly unknown[]; status?: number } = {},
   ) {
     const spec: ErrorSpec = ERRORS[code];
     super(fill(spec.message, params), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'WsgateError';
     this.code = code;
     this.hint = spec.hint;
-    this.status = spec.status;
+    // A status passed in wins: an upstream proxy's 407 or 503 is relayed as it was given.
+    this.status = options.status ?? spec.status;
     this.closeCode = spec.closeCode;
     this.exitCode = spec.exitCode ?? 1;
     this.params = params;

@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import { loadConfigFile } from '../config/load.ts';
 import { WsgateError } from '../errors.ts';
 import { compileRoutes, matchRoute } from '../reverse/match.ts';
+import { loadConfigTls } from '../tls/config-tls.ts';
 import { type Output, parseCommandArgs } from './args.ts';
 import { DEFAULT_CONFIG } from './run.ts';
 
@@ -33,6 +34,8 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
   }
   const file = values.config ?? DEFAULT_CONFIG;
   const config = await loadConfigFile(file);
+  // The certificate, key and CA files it names must be readable and belong together, as `run` requires.
+  await loadConfigTls(config);
   if (values.explain !== undefined) {
     let url: URL;
     try {

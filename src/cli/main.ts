@@ -2,6 +2,7 @@
 // wsgate's command line: picks the command, runs it, and turns what happened into an exit code
 // (0 ok, 1 runtime failure, 2 usage or config error).
 import { type Output, reportError, stdio } from './args.ts';
+import { caCommand } from './ca.ts';
 import { checkCommand } from './check.ts';
 import { echoCommand } from './echo.ts';
 import { runCommand } from './run.ts';
@@ -18,6 +19,7 @@ Commands:
   check    validate a config file and print it       wsgate check -c FILE
   echo     run the built-in echo server alone        wsgate echo [--port P]
   tail     render a traffic log for people            wsgate tail [FILE] [-f]
+  ca       wsgate's CA for TLS interception          wsgate ca init | export | trust-help
 
 Options:
   -h, --help      show help (also: wsgate COMMAND --help)
@@ -33,6 +35,7 @@ const COMMANDS: Record<string, Command> = {
   check: checkCommand,
   echo: echoCommand,
   tail: tailCommand,
+  ca: caCommand,
 };
 
 export async function main(argv: string[], io: Output = stdio): Promise<number> {

@@ -1,12 +1,14 @@
 // `wsgate run`: starts wsgate from a config file (default config/wsgate.yaml), or from --listen/--upstream
-// as a one-route reverse proxy. Reloads on SIGHUP and on file change; stops gracefully on SIGINT/SIGTERM.
+// as a one-route reverse proxy and/or --forward as a forward proxy. Reloads on SIGHUP and on file change; stops gracefully on SIGINT/SIGTERM.
 import { existsSync } from 'node:fs';
+import { parseHostPort } from '../config/address.ts';
 import { configFromObject, loadConfigFile } from '../config/load.ts';
 import type { Config, TapLevel } from '../config/schema.ts';
 import { watchConfig } from '../config/watch.ts';
 import { WsgateError } from '../errors.ts';
 import { createLogger, type LogFormat, type LogLevel } from '../log/logger.ts';
 import { startWsgate } from '../server/app.ts';
+import { isLoopbackHost } from '../upstream/ip.ts';
 import { type Output, parseCommandArgs } from './args.ts';
 import { waitForStopSignal } from './signals.ts';
 
@@ -14,16 +16,20 @@ export const DEFAULT_CONFIG = 'config/wsgate.yaml';
 
 export const RUN_HELP = `Usage: wsgate run [-c FILE] [options]
        wsgate run --listen HOST:PORT --upstream URL [options]
+       wsgate run --forward HOST:PORT [options]
 
 Starts wsgate. With a config file (default ${DEFAULT_CONFIG}) it runs the listeners and routes
 the file describes, and reloads it on SIGHUP or when the file changes (an invalid file is
 reported and the running config stays). Without one, --listen and --upstream run a single
-reverse route: every request and WebSocket handshake on HOST:PORT goes to URL.
+reverse route: every request and WebSocket handshake on HOST:PORT goes to URL, and
+--forward runs a forward proxy (use it as HTTP_PROXY / HTTPS_PROXY); both may be given.
 
 Options:
   -c, --config FILE      YAML config file (default ${DEFAULT_CONFIG})
       --listen HOST:PORT  listen address for a one-route reverse proxy (no config file)
       --upstream URL      ws://, wss://, http:// or https:// upstream for --listen
+      --forward HOST:PORT a forward proxy on HOST:PORT (no config file); a loopback
+                          address only, as it has no authentication
       --log-level LEVEL   fatal, error, warn, info (default), debug, trace or silent
       --log-format FMT    auto (pretty on a TTY, default), json or pretty
       --tap LEVEL         tap level for every route: off, meta, frames or payload
@@ -37,6 +43,7 @@ Examples:
   wsgate run                                   # config/wsgate.yaml: echo on ws://127.0.0.1:8080/echo
   wsgate run -c my.yaml
   wsgate run --listen 127.0.0.1:8080 --upstream ws://127.0.0.1:3000
+  wsgate run --forward 127.0.0.1:8888             # then: HTTPS_PROXY=http://127.0.0.1:8888 curl …
 `;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -67,7 +74,11 @@ function applyOverrides(config: Config, o: Overrides): Config {
     },
     tap: { ...config.tap, level: tap ?? config.tap.level },
     listeners: tap
-      ? config.listeners.map((l) => ({ ...l, routes: l.routes.map((r) => ({ ...r, tap })) }))
+      ? config.listeners.map((l) => ({
+          ...l,
+          routes: l.routes.map((r) => ({ ...r, tap })),
+          forward: l.forward === undefined ? undefined : { ...l.forward, tap },
+        }))
       : config.listeners,
   };
 }
@@ -77,6 +88,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
     config: { type: 'string', short: 'c' },
     listen: { type: 'string' },
     upstream: { type: 'string' },
+    forward: { type: 'string' },
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
     tap: { type: 'string' },
@@ -87,13 +99,24 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
     return 0;
   }
   const oneRoute = values.listen !== undefined || values.upstream !== undefined;
-  if (oneRoute && values.config !== undefined) {
-    throw new WsgateError('WSG_USAGE', { detail: 'run: use either --config or --listen/--upstream, not both' });
+  const forward = values.forward;
+  if ((oneRoute || forward !== undefined) && values.config !== undefined) {
+    throw new WsgateError('WSG_USAGE', {
+      detail: 'run: use either --config or --listen/--upstream/--forward, not both',
+    });
   }
   if (oneRoute && (values.listen === undefined || values.upstream === undefined)) {
     throw new WsgateError('WSG_USAGE', { detail: 'run: --listen and --upstream go together' });
   }
-  const file = oneRoute ? undefined : (values.config ?? DEFAULT_CONFIG);
+  if (forward !== undefined) {
+    const bind = parseHostPort(forward);
+    if (bind.ok && !isLoopbackHost(bind.value.host)) {
+      throw new WsgateError('WSG_USAGE', {
+        detail: `run: --forward ${forward} would be an open proxy for every machine that can reach it; --forward takes a loopback address such as 127.0.0.1:8888 (for another address use a config file with forward.auth or forward.allowHosts)`,
+      });
+    }
+  }
+  const file = oneRoute || forward !== undefined ? undefined : (values.config ?? DEFAULT_CONFIG);
   if (file !== undefined && values.config === undefined && !existsSync(file)) {
     throw new WsgateError('WSG_USAGE', {
       detail: `run: no config file given and ${DEFAULT_CONFIG} does not exist here; use -c FILE or --listen/--upstream`,
@@ -103,7 +126,12 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   const loaded = file
     ? await loadConfigFile(file)
     : configFromObject({
-        listeners: [{ name: 'cli', bind: values.listen, routes: [{ name: 'cli', upstream: values.upstream }] }],
+        listeners: [
+          ...(oneRoute
+            ? [{ name: 'cli', bind: values.listen, routes: [{ name: 'cli', upstream: values.upstream }] }]
+            : []),
+          ...(forward !== undefined ? [{ name: 'proxy', bind: forward, forward: {} }] : []),
+        ],
       });
   const config = applyOverrides(loaded, overrides);
   const log = createLogger(config.log);

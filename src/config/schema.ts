@@ -6,6 +6,10 @@
 // or a name); the output side is resolved (milliseconds, always a list, always { name, url }).
 
 import { z } from 'zod';
+import { type PortRange, parseHostPattern, parsePortRule } from '../forward/policy.ts';
+import { isLoopbackHost } from '../upstream/ip.ts';
+import { parseNoProxy } from '../upstream/no-proxy.ts';
+import { parseProxyUrl } from '../upstream/proxy-config.ts';
 import { type HostPort, parseHostPort } from './address.ts';
 import { didYouMean } from './suggest.ts';
 import { parseDuration, parseSize } from './units.ts';
@@ -317,19 +321,236 @@ function parseOrigin(input: unknown): Parsed<string> {
   return { ok: true, value: input.toLowerCase() };
 }
 
+const filePath = () => z.string().min(1, { error: 'must not be empty' });
+
+const serverName = matchHost.describe('A server name, exact or "*.example.com" for any one-label subdomain.');
+
+const serverCert = z.strictObject({
+  cert: filePath().describe(
+    'PEM certificate file: the certificate, then any intermediate certificates. Relative to the working directory.',
+  ),
+  key: filePath().describe('PEM private key file of that certificate (not encrypted).'),
+  serverNames: z
+    .array(serverName)
+    .min(1, { error: 'list at least one name, or leave out serverNames to use the names in the certificate' })
+    .optional()
+    .describe('SNI names this certificate is served for. Default: the DNS names in the certificate.'),
+});
+
+const listenerTls = z
+  .strictObject({
+    cert: filePath()
+      .optional()
+      .describe(
+        'PEM certificate file: the certificate, then any intermediate certificates. Relative to the working directory.',
+      ),
+    key: filePath().optional().describe('PEM private key file of that certificate (not encrypted).'),
+    certs: z
+      .array(serverCert.describe('One certificate and its key.'))
+      .min(1, { error: 'list at least one certificate' })
+      .optional()
+      .describe(
+        'Several certificates, chosen by the server name (SNI) the client asks for; the first is served when none matches.',
+      ),
+  })
+  .superRefine(
+    (t, ctx) => {
+      if (!isRecord(t)) return;
+      const issue = (key: string, message: string) =>
+        ctx.addIssue({ code: 'custom', path: [key], params: { atKey: true }, message });
+      if (t.certs !== undefined) {
+        if (t.cert !== undefined) issue('cert', 'use either cert and key, or certs, not both');
+        if (t.key !== undefined) issue('key', 'use either cert and key, or certs, not both');
+      } else if (t.cert === undefined && t.key === undefined) {
+        ctx.addIssue({ code: 'custom', path: [], message: 'a TLS listener needs cert and key (or certs)' });
+      } else if (t.cert === undefined) issue('key', 'key needs its cert next to it');
+      else if (t.key === undefined) issue('cert', 'cert needs its key next to it');
+    },
+    { when: () => true },
+  )
+  .transform((t) => ({
+    certs: (t.certs ?? [{ cert: t.cert ?? '', key: t.key ?? '' }]).map((c) => ({
+      cert: c.cert,
+      key: c.key,
+      serverNames: 'serverNames' in c ? c.serverNames : undefined,
+    })),
+  }))
+  .describe(
+    'Serve HTTPS and WSS on this listener (TLS 1.2 or newer, ALPN http/1.1): cert and key, or certs chosen by SNI.',
+  );
+
+const upstreamTls = z
+  .strictObject({
+    ca: filePath()
+      .optional()
+      .describe(
+        "A PEM file of CA certificates trusted for this upstream, in addition to Node's roots and the system's.",
+      ),
+    servername: z
+      .string()
+      .min(1, { error: 'must not be empty' })
+      .optional()
+      .describe("The name sent as SNI and checked against the upstream's certificate. Default: the URL's host."),
+    insecure: flag()
+      .prefault(false)
+      .describe(
+        "Do not verify the upstream's certificate. Logged as a warning at start and on every connection; for testing only.",
+      ),
+  })
+  .describe('How wsgate verifies this wss:// or https:// upstream.');
+
+// Forward proxy listeners (forward/listener.ts) and upstream proxies (upstream/network.ts).
+
+const hostPattern = () =>
+  parsed<string>(
+    (input) => {
+      if (typeof input !== 'string')
+        return { ok: false, message: `expected a host pattern; got ${JSON.stringify(input)}` };
+      const r = parseHostPattern(input);
+      return r.ok ? { ok: true, value: input } : r;
+    },
+    { type: 'string', examples: ['example.com', '*.example.com', '.example.com', '10.0.0.0/8', '*'] },
+  ).describe(
+    'A host: "example.com" exactly, "*.example.com" any subdomain, ".example.com" both, an IP address or range ("10.0.0.0/8"), or "*".',
+  );
+
+const portRule = () =>
+  parsed<PortRange>((input) => parsePortRule(input), {
+    anyOf: [
+      { type: 'integer', minimum: 1, maximum: 65535 },
+      { type: 'string', pattern: '^\\d{1,5}(-\\d{1,5})?$' },
+    ],
+    examples: [443, '8000-8999'],
+  }).describe('A port (443) or a range ("8000-8999").');
+
+const proxyRef = () =>
+  z
+    .string()
+    .min(1, { error: 'must not be empty' })
+    .describe('The name of an entry in proxies, or "direct". Default: HTTP_PROXY / HTTPS_PROXY / NO_PROXY.');
+
+const forwardUser = z.strictObject({
+  name: z
+    .string()
+    .min(1, { error: 'must not be empty' })
+    .regex(/^[^:\s]+$/, { error: 'a user name has no ":" or whitespace (Basic credentials split at the first ":")' })
+    .describe('The user name clients send.'),
+  password: z
+    .string()
+    .min(1, { error: 'must not be empty' })
+    .describe(`The password; write "\${VAR}" to take it from the environment rather than the file.`),
+});
+
+const forwardAuth = z.strictObject({
+  realm: z
+    .string()
+    .regex(/^[^"\\\x00-\x1f]+$/, { error: 'a realm has no quotes, backslashes or control characters' })
+    .default('wsgate')
+    .describe('The realm named in the Proxy-Authenticate challenge (browsers show it in the login prompt).'),
+  users: z
+    .array(forwardUser.describe('One user.'))
+    .min(1, { error: 'list at least one user' })
+    .describe('Who may use the proxy (Basic proxy authentication; clients without valid credentials get 407).'),
+});
+
+const forwardBlock = z.strictObject({
+  allowHosts: z
+    .array(hostPattern())
+    .min(1, { error: 'list at least one host, or leave out allowHosts to allow any host' })
+    .optional()
+    .describe('Only these hosts may be reached. Default: any host (denyHosts and destinations still apply).'),
+  denyHosts: z
+    .array(hostPattern())
+    .default([])
+    .describe('These hosts (and, for addresses and ranges, names resolving into them) are refused with 403.'),
+  allowPorts: z
+    .array(portRule())
+    .min(1, { error: 'list at least one port, or leave out allowPorts for the default' })
+    .optional()
+    .describe(
+      'Ports clients may reach. Default on a loopback address: every port except the ones browsers block (22, 25, …); on any other address: 80 and 443.',
+    ),
+  destinations: z
+    .enum(['any', 'public'])
+    .optional()
+    .describe(
+      '"public" refuses loopback, private, link-local, CGNAT, unique-local and metadata addresses (checked after DNS, before dialing). Default: "any" on a loopback address, "public" otherwise.',
+    ),
+  auth: forwardAuth.optional().describe('Require Basic proxy authentication (Proxy-Authorization).'),
+  via: proxyRef().optional(),
+});
+
 const listener = z.strictObject({
   name: name().optional().describe('Names the listener in logs. Default: "listener-<index>".'),
   bind: hostPort().describe('The address to listen on, "host:port". Port 0 picks a free port.'),
   routes: z
     .array(route.describe('One route; the first whose match holds takes the request.'))
     .min(1, { error: 'list at least one route' })
-    .describe('Routes tried top to bottom; the first match wins.'),
+    .optional()
+    .describe('Routes tried top to bottom; the first match wins. A listener has routes (reverse proxy) or forward.'),
+  forward: forwardBlock
+    .optional()
+    .describe(
+      'Make this listener a forward proxy (HTTP_PROXY, CONNECT tunnels) instead of a reverse proxy with routes.',
+    ),
   tap: tapLevel().optional().describe("The tap level for this listener's routes; overrides tap.level."),
+  tls: listenerTls.optional(),
 });
 
 const upstream = z.strictObject({
   name: name().describe('The name routes use to refer to this upstream.'),
   url: upstreamUrl().describe('The upstream server: ws://, wss://, http:// or https:// URL.'),
+  tls: upstreamTls.optional(),
+  via: proxyRef().optional(),
+});
+
+const proxyUrl = () =>
+  z
+    .string()
+    .superRefine((text, ctx) => {
+      const r = parseProxyUrl(text);
+      if (!r.ok) ctx.addIssue({ code: 'custom', message: r.message, input: text });
+    })
+    .describe(
+      'The proxy: http://host:port or https://host:port, with user:password@ for Basic authentication (sent to this proxy only).',
+    )
+    .meta({ examples: ['http://proxy.corp.example:3128', `\${HTTPS_PROXY}`] });
+
+const noProxyList = () =>
+  z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .transform((v) => parseNoProxy(v).value.source.slice())
+    .superRefine((entries, ctx) => {
+      const r = parseNoProxy(entries);
+      if (!r.ok) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `invalid entries ${r.invalid.map((e) => JSON.stringify(e)).join(', ')}: expected host names, ".domain", "host:port", IP addresses, ranges (10.0.0.0/8) or "*"`,
+        });
+      }
+    })
+    .describe(
+      'Destinations that skip this proxy, as in NO_PROXY: a comma-separated string or a list. Loopback always does unless "<-loopback>" is listed.',
+    );
+
+const proxy = z.strictObject({
+  name: name().describe('The name upstreams and forward listeners use in via:.'),
+  url: proxyUrl(),
+  noProxy: noProxyList(),
+});
+
+const tlsSettings = z.strictObject({
+  caDir: filePath()
+    .default('~/.wsgate/ca')
+    .describe(
+      "The directory of wsgate's own CA (ca.pem, ca-key.pem, leaf-key.pem), as `wsgate ca init` creates it; ~ is the home directory.",
+    ),
+  keyLog: filePath()
+    .optional()
+    .describe(
+      'Append the TLS secrets of every connection (client and upstream side) to this file in NSS key-log format, for Wireshark. Default: the SSLKEYLOGFILE environment variable.',
+    ),
 });
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -380,7 +601,11 @@ const tap = z.strictObject({
           try {
             new RegExp(source, 'g');
           } catch (err) {
-            ctx.addIssue({ code: 'custom', message: `invalid regular expression: ${(err as Error).message}`, input: source });
+            ctx.addIssue({
+              code: 'custom',
+              message: `invalid regular expression: ${(err as Error).message}`,
+              input: source,
+            });
           }
         }),
     )
@@ -408,6 +633,9 @@ const limits = z.strictObject({
   maxBufferedBytes: positiveSize()
     .prefault('64KiB')
     .describe('Bytes buffered per connection and direction before reading from the faster side pauses.'),
+  tunnelIdleTimeout: duration()
+    .prefault('1h')
+    .describe('Close a CONNECT tunnel when neither side has sent anything for this long; 0 turns it off.'),
 });
 
 const shutdown = z.strictObject({
@@ -438,6 +666,9 @@ function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
 
   const upstreams = new Map<string, number>();
   listOf(value['upstreams']).forEach((u, i) => {
+    if (isRecord(u) && u['tls'] !== undefined && typeof u['url'] === 'string' && /^(ws|http):/i.test(u['url'])) {
+      issue(['upstreams', i, 'tls'], 'tls applies to wss:// and https:// upstreams only');
+    }
     if (!isRecord(u) || typeof u['name'] !== 'string') return;
     const first = upstreams.get(u['name']);
     if (first === undefined) upstreams.set(u['name'], i);
@@ -446,6 +677,26 @@ function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
         ['upstreams', i, 'name'],
         `duplicate upstream name ${JSON.stringify(u['name'])} (also upstreams[${first}])`,
       );
+  });
+
+  const proxies = new Map<string, number>();
+  listOf(value['proxies']).forEach((p, i) => {
+    if (!isRecord(p) || typeof p['name'] !== 'string') return;
+    const first = proxies.get(p['name']);
+    if (p['name'] === 'direct') issue(['proxies', i, 'name'], '"direct" is reserved: via: direct means no proxy');
+    else if (first === undefined) proxies.set(p['name'], i);
+    else issue(['proxies', i, 'name'], `duplicate proxy name ${JSON.stringify(p['name'])} (also proxies[${first}])`);
+  });
+  const checkVia = (ref: unknown, path: (string | number)[]) => {
+    if (typeof ref !== 'string' || ref === '' || ref === 'direct' || proxies.has(ref)) return;
+    const known = [...proxies.keys()];
+    const hint =
+      didYouMean(ref, [...known, 'direct']) ||
+      (known.length === 0 ? '; no proxies are defined' : `; defined proxies: ${known.join(', ')}`);
+    issue(path, `unknown proxy ${JSON.stringify(ref)}${hint}`);
+  };
+  listOf(value['upstreams']).forEach((u, i) => {
+    if (isRecord(u)) checkVia(u['via'], ['upstreams', i, 'via']);
   });
 
   const listenerNames = new Map<string, number>();
@@ -460,6 +711,7 @@ function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
         ['listeners', i, 'name'],
         `duplicate listener name ${JSON.stringify(listenerName)} (also listeners[${first}])`,
       );
+    checkForwardListener(l, i, issue, checkVia);
 
     listOf(l['routes']).forEach((r, j) => {
       if (!isRecord(r)) return;
@@ -485,6 +737,47 @@ function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
   });
 }
 
+/** A listener is a reverse proxy (routes) or a forward proxy (forward), and an exposed forward proxy is never open. */
+function checkForwardListener(
+  l: Record<string, unknown>,
+  i: number,
+  issue: (path: (string | number)[], message: string) => void,
+  checkVia: (ref: unknown, path: (string | number)[]) => void,
+): void {
+  const forward = l['forward'];
+  if (l['routes'] !== undefined && forward !== undefined) {
+    issue(
+      ['listeners', i, 'forward'],
+      'a listener has either routes (reverse proxy) or forward (forward proxy), not both',
+    );
+    return;
+  }
+  if (l['routes'] === undefined && forward === undefined) {
+    issue(
+      ['listeners', i, 'routes'],
+      `${MISSING_KEY}: a listener needs routes (reverse proxy) or forward (forward proxy)`,
+    );
+    return;
+  }
+  if (!isRecord(forward)) return;
+  if (l['tls'] !== undefined)
+    issue(['listeners', i, 'tls'], 'a forward listener does not serve TLS (yet): leave out tls');
+  checkVia(forward['via'], ['listeners', i, 'forward', 'via']);
+  const bind = l['bind'];
+  const host = isRecord(bind) && typeof bind['host'] === 'string' ? bind['host'] : undefined;
+  if (
+    host !== undefined &&
+    !isLoopbackHost(host) &&
+    forward['auth'] === undefined &&
+    forward['allowHosts'] === undefined
+  ) {
+    issue(
+      ['listeners', i, 'forward'],
+      `this forward listener binds ${host}, beyond loopback, with neither auth nor allowHosts: anyone who can reach it could use it as an open proxy. Add forward.auth (users), or forward.allowHosts, or bind 127.0.0.1`,
+    );
+  }
+}
+
 const configObject = z
   .strictObject({
     listeners: z
@@ -495,6 +788,12 @@ const configObject = z
       .array(upstream.describe('A named upstream server.'))
       .default([])
       .describe('Named upstream servers that routes refer to by name.'),
+    proxies: z
+      .array(proxy.describe('An upstream (corporate) proxy wsgate itself goes through.'))
+      .default([])
+      .describe(
+        'Upstream proxies, chosen with via: on upstreams and forward listeners. Without via:, HTTP_PROXY, HTTPS_PROXY and NO_PROXY apply.',
+      ),
     echo: echo
       .optional()
       .describe('The built-in echo server (WebSocket and HTTP), for trying wsgate out. Off when left out.'),
@@ -502,15 +801,41 @@ const configObject = z
     limits: limits.prefault({}).describe('Sizes and timeouts that bound each connection.'),
     shutdown: shutdown.prefault({}).describe('Graceful shutdown.'),
     tap: tap.prefault({}).describe('The frame tap: what the traffic log shows of each WebSocket connection.'),
+    tls: tlsSettings.prefault({}).describe("wsgate's own CA and the TLS key log."),
   })
   .meta({
     title: 'wsgate configuration',
     description: 'Configuration of wsgate, a WebSocket-aware HTTP proxy.',
   });
 
+/** Defaults that depend on the bind address: a listener reachable from other machines is locked down. */
+function resolveForward(
+  f: z.output<typeof forwardBlock>,
+  bindHost: string,
+  tap: z.output<ReturnType<typeof tapLevel>>,
+) {
+  const loopback = isLoopbackHost(bindHost);
+  return {
+    allowHosts: f.allowHosts,
+    denyHosts: f.denyHosts,
+    allowPorts:
+      f.allowPorts ??
+      (loopback
+        ? undefined
+        : [
+            { from: 80, to: 80 },
+            { from: 443, to: 443 },
+          ]),
+    destinations: f.destinations ?? (loopback ? 'any' : 'public'),
+    auth: f.auth === undefined ? undefined : { realm: f.auth.realm, users: f.auth.users.map((u) => ({ ...u })) },
+    via: f.via,
+    tap,
+  };
+}
+
 /** The whole config: parsing it yields the resolved, ready-to-use Config. */
 export const configSchema = configObject.superRefine(crossCheck, { when: () => true }).transform((cfg) => {
-  const upstreams = cfg.upstreams.map((u) => ({ name: u.name, url: u.url }));
+  const upstreams = cfg.upstreams.map((u) => ({ name: u.name, url: u.url, tls: u.tls, via: u.via }));
   const byName = new Map(upstreams.map((u) => [u.name, u]));
   const resolve = (ref: string): { name: string; url: string } => {
     if (ref.includes('://')) return { name: new URL(ref).origin, url: ref };
@@ -524,7 +849,9 @@ export const configSchema = configObject.superRefine(crossCheck, { when: () => t
     return {
       name: listenerName,
       bind: l.bind,
-      routes: l.routes.map((r, j) => ({
+      tls: l.tls,
+      forward: l.forward === undefined ? undefined : resolveForward(l.forward, l.bind.host, l.tap ?? cfg.tap.level),
+      routes: (l.routes ?? []).map((r, j) => ({
         name: r.name ?? `${listenerName}/route-${j}`,
         match: r.match,
         upstream: resolve(r.upstream),
@@ -537,6 +864,7 @@ export const configSchema = configObject.superRefine(crossCheck, { when: () => t
   return {
     listeners,
     upstreams,
+    proxies: cfg.proxies.map((p) => ({ name: p.name, url: p.url, noProxy: p.noProxy })),
     echo: cfg.echo === undefined ? undefined : { bind: cfg.echo.bind },
     log: {
       level: cfg.log.level,
@@ -554,6 +882,7 @@ export const configSchema = configObject.superRefine(crossCheck, { when: () => t
     },
     limits: { ...cfg.limits },
     shutdown: { grace: cfg.shutdown.grace },
+    tls: { caDir: cfg.tls.caDir, keyLog: cfg.tls.keyLog },
   };
 });
 
@@ -568,3 +897,8 @@ export type LimitsConfig = Config['limits'];
 export type LogLevel = LogConfig['level'];
 export type TapConfig = Config['tap'];
 export type TapLevel = TapConfig['level'];
+export type ListenerTlsConfig = NonNullable<Listener['tls']>;
+export type UpstreamTlsConfig = NonNullable<Upstream['tls']>;
+export type TlsConfig = Config['tls'];
+export type ForwardConfig = NonNullable<Listener['forward']>;
+export type ProxyConfig = Config['proxies'][number];

@@ -2,12 +2,17 @@
 // X-Forwarded-For/-Proto/-Host are added, Host follows the route's changeOrigin. Failures become coded
 // error responses (502 refused/unreachable/DNS, 504 timeout) with one log line each.
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
+import { TLSSocket } from 'node:tls';
 import { createProxyServer } from 'http-proxy-3';
 import { WsgateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { sendErrorResponse } from '../server/error-response.ts';
+import type { KeyLog } from '../tls/keylog.ts';
+import { createUpstreamAgent, defaultUpstreamTls, type UpstreamTls } from '../tls/upstream.ts';
 import { classifyUpstreamError, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
+import { registeredRoute } from '../upstream/network.ts';
+import { createTunnelAgent } from '../upstream/proxy-agent.ts';
 import { connectionOptions, HOP_BY_HOP } from '../websocket/handshake.ts';
 
 export type HttpRoute = {
@@ -20,6 +25,8 @@ export type HttpForwardOptions = {
   log: Logger;
   connectTimeout: number;
   responseTimeout: number;
+  /** How an https upstream is verified (its tls: settings); default: system roots, the URL's host. */
+  tls?: UpstreamTls | undefined;
 };
 
 export type HttpForwarder = {
@@ -60,10 +67,58 @@ function stripResponseHopByHop(proxyRes: http.IncomingMessage, res: http.ServerR
 
 type PendingRequest = { target: UpstreamTarget; options: HttpForwardOptions; started: number };
 
-export function createHttpForwarder(): HttpForwarder {
+/** tls.insecure: every new connection to the upstream gets a warning, with what verification would have said. */
+function warnInsecure(proxyReq: http.ClientRequest, socket: unknown, p: PendingRequest): void {
+  if (proxyReq.reusedSocket || !(socket instanceof TLSSocket)) return;
+  socket.once('secureConnect', () => {
+    p.options.log.warn(
+      {
+        event: 'tls.insecure_upstream',
+        upstream: p.target.name,
+        authorized: socket.authorized,
+        authorizationError: socket.authorizationError?.toString(),
+      },
+      `TLS verification is off for upstream ${p.target.name} (tls.insecure)`,
+    );
+  });
+}
+
+export function createHttpForwarder(settings: { keyLog?: KeyLog | undefined } = {}): HttpForwarder {
   const agents = {
     http: new http.Agent({ keepAlive: true, maxFreeSockets: 64 }),
-    https: new https.Agent({ keepAlive: true, maxFreeSockets: 64 }),
+    // One pool per upstream host and TLS setting (roots, servername, insecure): connections verified one way are
+    // never reused for an upstream that asks for another.
+    https: new Map<string, https.Agent>(),
+  };
+  const httpsAgent = (tls: UpstreamTls, host: string): https.Agent => {
+    const key = `${tls.key}|${host}`;
+    let agent = agents.https.get(key);
+    if (agent === undefined) {
+      agent = createUpstreamAgent(tls, host, settings.keyLog);
+      agents.https.set(key, agent);
+    }
+    return agent;
+  };
+  // Upstreams behind an upstream (corporate) proxy: one pool of CONNECT tunnels per proxy, upstream and TLS setting.
+  const tunnelAgents = new Map<string, http.Agent>();
+  const agentFor = (upstream: { name: string; url: string }, url: URL, options: HttpForwardOptions): http.Agent => {
+    const secure = url.protocol === 'https:';
+    const tls = options.tls ?? defaultUpstreamTls();
+    const route = registeredRoute({ name: upstream.name, url: new URL(upstream.url) });
+    if (route?.proxy === undefined) return secure ? httpsAgent(tls, url.hostname) : agents.http;
+    const key = `${route.proxy.url.href}|${route.proxy.authorization ?? ''}|${upstream.name}|${url.host}|${secure ? tls.key : ''}`;
+    let agent = tunnelAgents.get(key);
+    if (agent === undefined) {
+      agent = createTunnelAgent(secure, {
+        route,
+        upstream: upstream.name,
+        connectTimeout: options.connectTimeout,
+        tls,
+        keyLog: settings.keyLog,
+      });
+      tunnelAgents.set(key, agent);
+    }
+    return agent;
   };
   const proxy = createProxyServer({ xfwd: true, ws: false });
   const pending = new WeakMap<http.IncomingMessage, PendingRequest>();
@@ -72,9 +127,11 @@ export function createHttpForwarder(): HttpForwarder {
     stripResponseHopByHop(proxyRes, res);
   });
 
-  proxy.on('proxyReq', (proxyReq, req) => {
+  // http-proxy-3 emits proxyReq from the request's 'socket' event, with that socket.
+  proxy.on('proxyReq', (proxyReq, req, _res, _options, socket) => {
     const p = pending.get(req as http.IncomingMessage);
     if (!p) return;
+    if (p.options.tls?.insecure) warnInsecure(proxyReq, socket, p);
     // An idle timer on the upstream request, as nginx's proxy_read_timeout: no bytes for this long is a 504.
     proxyReq.setTimeout(p.options.responseTimeout, () => {
       proxyReq.destroy(
@@ -98,7 +155,7 @@ export function createHttpForwarder(): HttpForwarder {
         {
           target: url,
           changeOrigin: route.changeOrigin,
-          agent: url.protocol === 'https:' ? agents.https : agents.http,
+          agent: agentFor(route.upstream, url, options),
           connectTimeout: options.connectTimeout,
         },
         (error) => {
@@ -120,7 +177,8 @@ export function createHttpForwarder(): HttpForwarder {
     close() {
       proxy.close();
       agents.http.destroy();
-      agents.https.destroy();
+      for (const agent of agents.https.values()) agent.destroy();
+      for (const agent of tunnelAgents.values()) agent.destroy();
     },
   };
 }

@@ -1,12 +1,49 @@
 // One running wsgate: the listeners and the built-in echo server a Config asks for, reload that swaps in a new
 // config for new connections, and graceful shutdown. The CLI and the integration tests both start wsgate here.
+
+import type net from 'node:net';
 import type { Config } from '../config/schema.ts';
 import { type EchoServer, startEchoServer } from '../echo/server.ts';
+import { viaEntry } from '../forward/headers.ts';
+import { ForwardListener, type ForwardSpec, newPseudonym } from '../forward/listener.ts';
 import type { Logger } from '../log/logger.ts';
 import { createTextRedactor } from '../log/redact.ts';
 import { createHttpForwarder } from '../reverse/http.ts';
+import { type ConfigTls, insecureUpstreams, loadConfigTls } from '../tls/config-tls.ts';
+import { type KeyLog, keyLogFile, openKeyLog } from '../tls/keylog.ts';
 import { createTrafficLog, type TrafficLog } from '../traffic/traffic-log.ts';
+import { UpstreamNetwork } from '../upstream/network.ts';
+import type { Env } from '../upstream/proxy-config.ts';
 import { formatAddress, type ListenerSettings, ReverseListener } from './listener.ts';
+
+export type StartOptions = {
+  /** Where HTTP_PROXY, HTTPS_PROXY and NO_PROXY are read (default process.env); tests pass their own. */
+  env?: Env | undefined;
+  /** Name resolution for forward-mode dials (default dns.lookup); tests map names to 127.0.0.1 with it. */
+  lookup?: net.LookupFunction | undefined;
+};
+
+/** Every upstream a reverse route dials, with the `via:` of its named upstream (inline URLs use the environment). */
+function reverseUpstreams(config: Config): { name: string; url: string; via: string | undefined }[] {
+  const via = new Map(config.upstreams.map((u) => [u.name, u.via]));
+  return config.listeners.flatMap((l) =>
+    l.routes.map((r) => ({ name: r.upstream.name, url: r.upstream.url, via: via.get(r.upstream.name) })),
+  );
+}
+
+/** Logs the upstream proxies the environment gives wsgate, and what it could not use, once at start. */
+function logNetwork(network: UpstreamNetwork, log: Logger): void {
+  for (const warning of network.warnings) log.warn({ event: 'proxy.env_invalid' }, warning);
+  const { http, https } = network.envProxies;
+  for (const proxy of [http, https]) {
+    if (proxy !== undefined) {
+      log.info(
+        { event: 'proxy.env', variable: proxy.name, proxy: proxy.display, noProxy: proxy.noProxy.source.join(',') },
+        `upstream proxy from ${proxy.name}: ${proxy.display}`,
+      );
+    }
+  }
+}
 
 export type RunningWsgate = {
   /** Bound addresses by listener name (the real port when the config asked for port 0). */
@@ -18,17 +55,30 @@ export type RunningWsgate = {
   shutdown(): Promise<void>;
 };
 
-function settingsOf(config: Config, traffic: TrafficLog): ListenerSettings {
+function settingsOf(config: Config, traffic: TrafficLog, tls?: ConfigTls, keyLog?: KeyLog): ListenerSettings {
   return {
+    upstreamTls: tls?.upstreams,
+    keyLog,
     limits: config.limits,
     showSecrets: config.log.showSecrets,
     tap: {
       previewBytes: config.tap.previewBytes,
       maxDecodedBytes: config.tap.maxDecodedBytes,
       redactText: createTextRedactor(config.tap.redactJsonKeys, config.tap.redactPatterns),
+      active: () => traffic.active(),
     },
     emit: (event) => traffic.emit(event),
   };
+}
+
+/** tls.insecure is allowed, but never quietly. */
+function warnInsecure(config: Config, log: Logger): void {
+  for (const upstream of insecureUpstreams(config)) {
+    log.warn(
+      { event: 'tls.insecure_upstream', upstream },
+      `TLS verification is off for upstream ${upstream} (tls.insecure): anyone on the path can read and change its traffic`,
+    );
+  }
 }
 
 function sameBind(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
@@ -36,22 +86,70 @@ function sameBind(a: { host: string; port: number }, b: { host: string; port: nu
 }
 
 /** Starts everything the config names. Nothing is left half-started: on a failure, what did start is closed. */
-export async function startWsgate(initial: Config, log: Logger): Promise<RunningWsgate> {
+export async function startWsgate(initial: Config, log: Logger, options: StartOptions = {}): Promise<RunningWsgate> {
   let config = initial;
-  const forwarder = createHttpForwarder();
-  const listeners = new Map<string, ReverseListener>();
+  // Certificates, keys and CA files are read before anything listens: a bad one is an exit 2 naming the file.
+  let tls = await loadConfigTls(config);
+  warnInsecure(config, log);
+  const keyLogPath = keyLogFile(config.tls.keyLog);
+  const keyLog =
+    keyLogPath === undefined
+      ? undefined
+      : openKeyLog(keyLogPath, (err) =>
+          log.error(
+            { event: 'tls.keylog_failed', file: keyLogPath, err },
+            `cannot write the TLS key log ${keyLogPath}`,
+          ),
+        );
+  if (keyLog) {
+    log.info({ event: 'tls.keylog', file: keyLog.file }, `TLS secrets are appended to ${keyLog.file} (key log)`);
+  }
+  const forwarder = createHttpForwarder({ keyLog });
+  const listeners = new Map<string, ReverseListener | ForwardListener>();
+  // Upstream proxies (config and environment) for every listener of this instance; its Via pseudonym marks the
+  // requests it forwards, so one that comes back around is recognised as a loop.
+  const pseudonym = newPseudonym();
+  const network = new UpstreamNetwork({
+    proxies: config.proxies,
+    env: options.env ?? process.env,
+    via: viaEntry(pseudonym),
+  });
+  network.registerUpstreams(reverseUpstreams(config));
+  logNetwork(network, log);
   const addresses = new Map<string, { host: string; port: number }>();
   let echo: EchoServer | undefined;
   let traffic = createTrafficLog({ file: config.log.traffic, main: log });
+  let stopping: Promise<void> | undefined;
 
   const startListener = async (spec: Config['listeners'][number]) => {
-    const listener = new ReverseListener(spec, settingsOf(config, traffic), log, forwarder);
+    const listener =
+      spec.forward === undefined
+        ? new ReverseListener(
+            spec,
+            settingsOf(config, traffic, tls, keyLog),
+            log,
+            forwarder,
+            tls.listeners.get(spec.name),
+          )
+        : new ForwardListener(
+            spec as ForwardSpec,
+            { ...settingsOf(config, traffic, tls, keyLog), limits: config.limits },
+            log,
+            { network, pseudonym, lookup: options.lookup },
+          );
     const address = await listener.listen();
     listeners.set(spec.name, listener);
     addresses.set(spec.name, address);
     log.info(
-      { event: 'listener.start', listener: spec.name, address: formatAddress(address), routes: spec.routes.length },
-      `listening on http://${formatAddress(address)} (${spec.name})`,
+      {
+        event: 'listener.start',
+        listener: spec.name,
+        address: formatAddress(address),
+        ...(spec.forward === undefined ? { routes: spec.routes.length } : { mode: 'forward' }),
+      },
+      spec.forward === undefined
+        ? `listening on ${listener.scheme}://${formatAddress(address)} (${spec.name})`
+        : `forward proxy on http://${formatAddress(address)} (${spec.name}): use it as HTTP_PROXY / HTTPS_PROXY`,
     );
   };
 
@@ -65,7 +163,9 @@ export async function startWsgate(initial: Config, log: Logger): Promise<Running
     await Promise.all([...listeners.values()].map((l) => l.close(0)));
     await echo?.close();
     forwarder.close();
+    await network.close();
     await traffic.close();
+    await keyLog?.close();
     throw err;
   }
 
@@ -76,17 +176,43 @@ export async function startWsgate(initial: Config, log: Logger): Promise<Running
     },
     async reload(next) {
       const previous = config;
+      // Certificates are re-read, so a renewed one is served without a restart; a bad file keeps the old ones.
+      try {
+        tls = await loadConfigTls(next);
+      } catch (err) {
+        log.error(
+          { event: 'config.reload_failed', code: (err as { code?: string }).code },
+          `config reload failed; keeping the running config: ${(err as Error).message}`,
+        );
+        return;
+      }
       config = next;
+      warnInsecure(next, log);
+      if (keyLogFile(next.tls.keyLog) !== keyLogPath) {
+        log.warn({ event: 'tls.keylog_unchanged' }, 'a changed tls.keyLog applies after a restart');
+      }
       if (next.log.traffic !== previous.log.traffic) {
         const old = traffic;
         traffic = createTrafficLog({ file: next.log.traffic, main: log });
         void old.close();
       }
-      const settings = settingsOf(next, traffic);
+      const settings = settingsOf(next, traffic, tls, keyLog);
+      network.update(next.proxies);
+      network.registerUpstreams(reverseUpstreams(next));
       for (const spec of next.listeners) {
         const existing = listeners.get(spec.name);
-        if (existing && sameBind(existing.bind, spec.bind)) {
-          existing.update(spec, settings);
+        const scheme = spec.tls === undefined ? 'http' : 'https';
+        if (existing instanceof ForwardListener && spec.forward !== undefined && sameBind(existing.bind, spec.bind)) {
+          existing.update(spec as ForwardSpec, { ...settings, limits: next.limits });
+          continue;
+        }
+        if (
+          existing instanceof ReverseListener &&
+          spec.forward === undefined &&
+          sameBind(existing.bind, spec.bind) &&
+          existing.scheme === scheme
+        ) {
+          existing.update(spec, settings, tls.listeners.get(spec.name));
           continue;
         }
         if (existing) {
@@ -110,14 +236,24 @@ export async function startWsgate(initial: Config, log: Logger): Promise<Running
       }
       log.info({ event: 'config.reloaded', listeners: next.listeners.length }, 'configuration reloaded');
     },
-    async shutdown() {
+    shutdown() {
+      // Safe to call twice (a signal handler and a test's cleanup may both do it): the second call waits for the first.
+      stopping ??= stop();
+      return stopping;
+    },
+  };
+
+  async function stop(): Promise<void> {
+    {
       const grace = config.shutdown.grace;
       log.info({ event: 'shutdown.start', graceMs: grace }, `shutting down (grace ${grace} ms)`);
       await Promise.all([...listeners.values()].map((l) => l.close(grace)));
       await echo?.close();
       forwarder.close();
+      await network.close();
       await traffic.close();
+      await keyLog?.close();
       log.info({ event: 'shutdown.done' }, 'stopped');
-    },
-  };
+    }
+  }
 }

@@ -2,14 +2,19 @@
 // It owns its connections: it gives each request an id and a log line, dispatches plain requests to
 // http-proxy-3 and Upgrade requests to wsgate's own forwarder, and drains everything on close.
 import http from 'node:http';
+import https from 'node:https';
 import type net from 'node:net';
+import type tls from 'node:tls';
 import { WsgateError } from '../errors.ts';
+import type { TapLevel, WsEvent } from '../events.ts';
 import type { Logger } from '../log/logger.ts';
 import type { HttpForwarder } from '../reverse/http.ts';
 import { type CompiledRoutes, compileRoutes, matchRoute, type RouteMatch } from '../reverse/match.ts';
-import { formatDuration } from '../upstream/connect.ts';
+import type { KeyLog } from '../tls/keylog.ts';
+import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type ServerTls, selectServerCert } from '../tls/server-certs.ts';
+import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
+import { connectUpstream, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
 import { checkUpgradeRequest, headerTokens } from '../websocket/handshake.ts';
-import type { TapLevel, WsEvent } from '../events.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { forwardUpgrade } from '../websocket/upgrade.ts';
 import { sendErrorResponse, writeErrorToSocket } from './error-response.ts';
@@ -47,9 +52,15 @@ export type ListenerSettings = {
     previewBytes: number;
     maxDecodedBytes: number;
     redactText: ((text: string) => string) | undefined;
+    /** Whether tap events would be seen at all; see TrafficLog.active. */
+    active?: (() => boolean) | undefined;
   };
   /** The instance's traffic sink. */
   emit: (event: WsEvent) => void;
+  /** TLS settings of named upstreams (loaded before anything listens); others get the defaults. */
+  upstreamTls?: ReadonlyMap<string, UpstreamTls> | undefined;
+  /** The NSS key log (tls.keyLog or SSLKEYLOGFILE), when one is configured. */
+  keyLog?: KeyLog | undefined;
 };
 
 let nextId = 0;
@@ -118,15 +129,24 @@ export class ReverseListener {
   /** Responses still being written per socket: a parse error then must not write a second response into it. */
   #inflight = new WeakMap<net.Socket, number>();
   #address: { host: string; port: number } | undefined;
+  /** Certificates of a TLS listener (https and wss); undefined for plain HTTP. */
+  #tls: ServerTls | undefined;
 
-  constructor(spec: ListenerSpec, settings: ListenerSettings, log: Logger, forwarder: HttpForwarder) {
+  constructor(
+    spec: ListenerSpec,
+    settings: ListenerSettings,
+    log: Logger,
+    forwarder: HttpForwarder,
+    tls?: ServerTls | undefined,
+  ) {
     this.name = spec.name;
     this.#spec = spec;
     this.#routes = compileRoutes(spec.routes);
     this.#settings = settings;
     this.#log = log.child({ listener: spec.name });
     this.#forwarder = forwarder;
-    this.#server = http.createServer({
+    this.#tls = tls;
+    const serverOptions: http.ServerOptions = {
       maxHeaderSize: settings.limits.maxHeaderBytes,
       headersTimeout: settings.limits.headersTimeout,
       // Uploads and long polls may take long; the slowloris guard is headersTimeout.
@@ -136,13 +156,50 @@ export class ReverseListener {
       keepAliveTimeout: 5000,
       // Per-socket write buffer: a relay pauses its reader once the other side holds this much unsent.
       highWaterMark: settings.limits.maxBufferedBytes,
-    });
+    };
+    this.#server = tls === undefined ? http.createServer(serverOptions) : this.#createHttpsServer(serverOptions, tls);
     this.#server.maxHeadersCount = MAX_HEADER_COUNT;
     this.#server.on('request', (req, res) => this.#onRequest(req, res));
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket as net.Socket, head));
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) =>
       this.#onClientError(err, socket),
     );
+  }
+
+  /** https and wss: the first certificate is the default, the others are chosen by SNI. */
+  #createHttpsServer(options: http.ServerOptions, material: ServerTls): http.Server {
+    const first = material.certs[0]!;
+    const server = https.createServer({
+      ...options,
+      cert: first.cert,
+      key: first.key,
+      minVersion: MIN_TLS_VERSION,
+      ALPNProtocols: ALPN_PROTOCOLS,
+      // The TLS handshake is part of the request head a client owes us: the same slowloris guard.
+      handshakeTimeout: options.headersTimeout || 120_000,
+      SNICallback: (servername, cb) => cb(null, selectServerCert(this.#tls ?? material, servername).context),
+    });
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      this.#log.info(
+        {
+          event: 'tls.handshake_failed',
+          code: 'WSG_TLS_HANDSHAKE',
+          reason: err.code ?? err.message,
+          client: socket.remoteAddress,
+        },
+        `TLS handshake with ${socket.remoteAddress ?? 'a client'} failed: ${err.code ?? err.message}`,
+      );
+    });
+    if (this.#settings.keyLog !== undefined) {
+      server.on('keylog', (line: Buffer) => this.#settings.keyLog?.write(line));
+    }
+    // https.Server is an http.Server with a TLS front: requests, upgrades and client errors arrive the same way.
+    return server as unknown as http.Server;
+  }
+
+  /** "https" for a TLS listener. */
+  get scheme(): 'http' | 'https' {
+    return this.#tls === undefined ? 'http' : 'https';
   }
 
   get address(): { host: string; port: number } | undefined {
@@ -180,11 +237,55 @@ export class ReverseListener {
     });
   }
 
-  /** Applies a new route table and limits to connections that arrive from now on. */
-  update(spec: ListenerSpec, settings: ListenerSettings): void {
+  /**
+   * Applies a new route table and limits to connections that arrive from now on; for a TLS listener also the
+   * certificates as re-read on reload (a renewed certificate is served without a restart).
+   */
+  update(spec: ListenerSpec, settings: ListenerSettings, tls?: ServerTls | undefined): void {
     this.#spec = spec;
     this.#routes = compileRoutes(spec.routes);
     this.#settings = settings;
+    if (tls !== undefined && this.#tls !== undefined) {
+      this.#tls = tls;
+      const first = tls.certs[0]!;
+      (this.#server as unknown as https.Server).setSecureContext({
+        cert: first.cert,
+        key: first.key,
+        minVersion: MIN_TLS_VERSION,
+      });
+    }
+  }
+
+  /** The TLS settings of an upstream: its tls: block when it is a named upstream that has one. */
+  #upstreamTls(upstream: string): UpstreamTls {
+    return this.#settings.upstreamTls?.get(upstream) ?? defaultUpstreamTls();
+  }
+
+  /**
+   * Dials an upgrade's upstream with that upstream's TLS settings. With tls.insecure every connection is logged
+   * as a warning, with what verification would have said.
+   */
+  #dialUpstream(log: Logger, target: UpstreamTarget, options: { connectTimeout: number; highWaterMark: number }) {
+    const settings = this.#upstreamTls(target.name);
+    return connectUpstream(target, {
+      ...options,
+      ...upstreamTlsOptions(settings),
+      keyLog: this.#settings.keyLog,
+    }).then((socket) => {
+      if (settings.insecure && 'authorized' in socket) {
+        const tlsSocket = socket as tls.TLSSocket;
+        log.warn(
+          {
+            event: 'tls.insecure_upstream',
+            upstream: target.name,
+            authorized: tlsSocket.authorized,
+            authorizationError: tlsSocket.authorizationError?.toString(),
+          },
+          `TLS verification is off for upstream ${target.name} (tls.insecure)`,
+        );
+      }
+      return socket;
+    });
   }
 
   /**
@@ -253,6 +354,7 @@ export class ReverseListener {
       log,
       connectTimeout: this.#settings.limits.connectTimeout,
       responseTimeout: this.#settings.limits.responseTimeout,
+      tls: this.#upstreamTls(route.upstream.name),
     });
   }
 
@@ -310,7 +412,7 @@ export class ReverseListener {
       route,
       limits: this.#settings.limits,
       showSecrets: this.#settings.showSecrets,
-      clientScheme: 'http',
+      clientScheme: this.scheme,
       key: check.key,
       tap: { level: route.tap, ...this.#settings.tap },
       emit: this.#settings.emit,
@@ -318,6 +420,7 @@ export class ReverseListener {
         this.#sessions.add(session);
         void session.done.then(() => this.#sessions.delete(session));
       },
+      dial: (target, options) => this.#dialUpstream(log, target, options),
     });
   }
 

@@ -7,6 +7,8 @@ import type { Logger } from '../log/logger.ts';
 
 export type TrafficLog = {
   emit(event: WsEvent): void;
+  /** Whether frame and message events would be written or observed at all (so the tap can skip building them). */
+  active(): boolean;
   close(): Promise<void>;
 };
 
@@ -72,6 +74,9 @@ export function createTrafficLog(options: { file: string | undefined; main: Logg
         logger[level]({ event: eventName(event), ...fields }, describeEvent(event));
       }
       if (CHANNELS.ws.hasSubscribers) publishWs(event);
+    },
+    active() {
+      return logger.isLevelEnabled('info') || CHANNELS.ws.hasSubscribers;
     },
     close() {
       if (!destination) return Promise.resolve();

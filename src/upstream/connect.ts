@@ -1,8 +1,13 @@
 // Opens sockets to upstreams and turns the ways that can fail into coded errors a user can act on.
-// Corporate-proxy tunnels (CONNECT through an upstream proxy) will plug in here too.
+// An upstream is reached directly or through a CONNECT tunnel of an upstream (corporate) proxy; TLS for wss/https
+// runs over either the same way.
 import net from 'node:net';
 import tls from 'node:tls';
 import { WsgateError } from '../errors.ts';
+import { explainCertError, isCertVerificationCode } from '../tls/cert-error.ts';
+import type { KeyLog } from '../tls/keylog.ts';
+import { peerCertificateOf, watchPeerCertificate } from '../tls/upstream.ts';
+import { registeredRoute, type UpstreamRoute } from './network.ts';
 
 export type UpstreamTarget = {
   /** The name shown in logs and error bodies (a configured name or the URL's origin). */
@@ -29,11 +34,36 @@ export function isTlsUrl(url: URL): boolean {
   return url.protocol === 'https:' || url.protocol === 'wss:';
 }
 
+/**
+ * A failed certificate check as a 502 that says why (self-signed, expired, not yet valid, hostname mismatch,
+ * unknown issuer) and who issued the certificate: a corporate TLS inspector is recognised by that issuer.
+ */
+export function upstreamCertError(err: unknown, target: UpstreamTarget): WsgateError {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  // Node's hostname check puts the name it checked on the error (the servername override, else the URL's host).
+  const host = (err as { host?: unknown }).host;
+  const peer = peerCertificateOf(err);
+  const failure = explainCertError(code, peer, typeof host === 'string' ? host : socketHost(target.url));
+  return new WsgateError(
+    'WSG_UPSTREAM_CERT',
+    {
+      upstream: target.name,
+      reason: failure.reason,
+      detail: failure.detail,
+      subject: failure.subject,
+      issuer: failure.issuer,
+      tlsCode: failure.code,
+    },
+    { cause: err },
+  );
+}
+
 /** Maps a socket error from dialing an upstream to a WsgateError with the right code and status. */
 export function classifyUpstreamError(err: unknown, target: UpstreamTarget, timeoutMs: number): WsgateError {
   if (err instanceof WsgateError) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const upstream = target.name;
+  if (isCertVerificationCode(code)) return upstreamCertError(err, target);
   switch (code) {
     case 'ECONNREFUSED':
       return new WsgateError('WSG_UPSTREAM_REFUSED', { upstream }, { cause: err });
@@ -61,31 +91,116 @@ export type ConnectOptions = {
   /** Extra trusted CAs and SNI override for TLS upstreams. */
   ca?: string | Buffer | undefined;
   servername?: string | undefined;
+  /** Trusted roots built once per upstream (src/tls/upstream.ts); takes the place of `ca`. */
+  secureContext?: tls.SecureContext | undefined;
+  /** false only for an upstream with tls.insecure: the caller warns about every such connection. */
+  rejectUnauthorized?: boolean | undefined;
+  /** Where the TLS secrets of the connection go (SSLKEYLOGFILE / tls.keyLog). */
+  keyLog?: KeyLog | undefined;
   /** Unsent bytes the socket holds before write() asks the writer to wait. */
   highWaterMark?: number | undefined;
+  /**
+   * Direct, or through an upstream proxy. Default: the route the running wsgate registered for this upstream
+   * (upstream/network.ts), else direct.
+   */
+  route?: UpstreamRoute | undefined;
+  /** Name resolution for a direct connection (forward mode checks every address before it is dialed). */
+  lookup?: net.LookupFunction | undefined;
 };
+
+/** "host:port", IPv6 in brackets: the authority of a CONNECT request. */
+export function formatAuthority(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Dials the upstream directly or through an upstream proxy (see ConnectOptions.route), with TLS for https/wss,
+ * and resolves once the socket is ready for bytes. The socket comes back with an 'error' listener attached.
+ */
+export function connectUpstream(target: UpstreamTarget, options: ConnectOptions): Promise<net.Socket> {
+  const route = options.route ?? registeredRoute(target);
+  if (route?.proxy === undefined) return connectDirect(target, options);
+  return connectThroughProxy(target, route, options);
+}
+
+async function connectThroughProxy(
+  target: UpstreamTarget,
+  route: UpstreamRoute,
+  options: ConnectOptions,
+): Promise<net.Socket> {
+  const proxy = route.proxy!;
+  const host = socketHost(target.url);
+  const started = performance.now();
+  const raw = await route.tunnels.open(proxy, formatAuthority(host, defaultPort(target.url)), {
+    timeout: options.connectTimeout,
+    headers: route.headers,
+  });
+  if (!isTlsUrl(target.url)) return raw;
+  // TLS with the upstream runs inside the tunnel: the proxy sees only the CONNECT and encrypted bytes.
+  const remaining = Math.max(1, options.connectTimeout - (performance.now() - started));
+  return new Promise((resolve, reject) => {
+    const tlsSocket = tls.connect({
+      socket: raw,
+      servername: options.servername ?? (net.isIP(host) ? undefined : host),
+      ca: options.ca,
+      ALPNProtocols: ['http/1.1'],
+      ...(options.secureContext === undefined ? {} : { secureContext: options.secureContext }),
+      rejectUnauthorized: options.rejectUnauthorized ?? true,
+    });
+    watchPeerCertificate(tlsSocket);
+    options.keyLog?.attach(tlsSocket);
+    const timer = setTimeout(() => {
+      tlsSocket.destroy(Object.assign(new Error('TLS handshake timeout'), { code: 'ECONNECT_TIMEOUT' }));
+    }, remaining);
+    const onError = (err: Error) => {
+      clearTimeout(timer);
+      raw.destroy();
+      reject(classifyUpstreamError(err, target, options.connectTimeout));
+    };
+    tlsSocket.once('error', onError);
+    tlsSocket.once('secureConnect', () => {
+      clearTimeout(timer);
+      tlsSocket.off('error', onError);
+      tlsSocket.on('error', () => {});
+      tlsSocket.setNoDelay(true);
+      resolve(tlsSocket);
+    });
+  });
+}
 
 /**
  * Dials the upstream (TCP, or TLS for https/wss) and resolves once the socket is ready for bytes.
  * The socket comes back with an 'error' listener already attached, so a late error cannot crash the process.
  */
-export function connectUpstream(target: UpstreamTarget, options: ConnectOptions): Promise<net.Socket> {
+export function connectDirect(target: UpstreamTarget, options: ConnectOptions): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const host = socketHost(target.url);
     const port = defaultPort(target.url);
     const secure = isTlsUrl(target.url);
     // highWaterMark is a stream option that net/tls pass through; @types/node does not declare it there.
     const buffering = options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark };
+    const lookup = options.lookup === undefined ? {} : { lookup: options.lookup };
     const tlsOptions: tls.ConnectionOptions = {
       host,
       port,
       servername: options.servername ?? (net.isIP(host) ? undefined : host),
       ca: options.ca,
       ALPNProtocols: ['http/1.1'],
+      ...(options.secureContext === undefined ? {} : { secureContext: options.secureContext }),
+      rejectUnauthorized: options.rejectUnauthorized ?? true,
       ...buffering,
+      ...lookup,
     };
-    const tcpOptions: net.TcpNetConnectOpts = { host, port, ...buffering };
-    const socket: net.Socket = secure ? tls.connect(tlsOptions) : net.connect(tcpOptions);
+    const tcpOptions: net.TcpNetConnectOpts = { host, port, ...buffering, ...lookup };
+    let socket: net.Socket;
+    if (secure) {
+      const tlsSocket = tls.connect(tlsOptions);
+      watchPeerCertificate(tlsSocket);
+      options.keyLog?.attach(tlsSocket);
+      socket = tlsSocket;
+    } else {
+      socket = net.connect(tcpOptions);
+    }
     const timer = setTimeout(() => {
       const error = Object.assign(new Error('connect timeout'), { code: 'ECONNECT_TIMEOUT' });
       socket.destroy(error);

@@ -22,7 +22,24 @@ export type TapSettings = {
   maxDecodedBytes: number;
   /** Applied to text previews before they leave the process. */
   redactText?: ((text: string) => string) | undefined;
+  /**
+   * Whether anyone would see frame and message events right now (log level, channel subscribers). When not, the
+   * observer still counts and tracks closes but builds no events: building them costs more than decoding.
+   */
+  active?: (() => boolean) | undefined;
 };
+
+// One ISO timestamp string per millisecond, not one per event: formatting a Date is the costliest part of an event.
+let clockMs = 0;
+let clockIso = '';
+export function isoNow(): string {
+  const now = Date.now();
+  if (now !== clockMs) {
+    clockMs = now;
+    clockIso = new Date(now).toISOString();
+  }
+  return clockIso;
+}
 
 export type CloseSeen = { code: number | undefined; reason: string; at: number };
 
@@ -92,7 +109,7 @@ class DirectionObserver implements FrameHandler {
   onFrameHeader(h: Readonly<FrameHeader>): void {
     this.counters.frames += 1;
     this.#currentHeader = h;
-    if (this.#settings.level === 'meta' || this.#settings.level === 'off') return;
+    if (this.#settings.level === 'meta' || this.#settings.level === 'off' || !this.#owner.reporting) return;
     this.#owner.emit({
       ...this.#owner.base(),
       type: 'frame',
@@ -193,6 +210,13 @@ class DirectionObserver implements FrameHandler {
   onMessageEnd(m: Readonly<MessageInfo>): void {
     this.counters.messages += 1;
     if (this.#settings.level === 'meta' || this.#settings.level === 'off') return;
+    const reporting = this.#owner.reporting;
+    // A compressed message is still inflated when nobody is listening: later messages need its LZ77 window.
+    if (!reporting && !(this.#settings.level === 'payload' && m.compressed)) {
+      this.#preview = undefined;
+      this.#previewLength = 0;
+      return;
+    }
     const event: WsMessageEvent = {
       ...this.#owner.base(),
       type: 'message',
@@ -203,7 +227,7 @@ class DirectionObserver implements FrameHandler {
       compressed: m.compressed,
     };
     if (this.#settings.level === 'payload') this.#addPreview(event, m);
-    this.#owner.emit(event);
+    if (reporting) this.#owner.emit(event);
   }
 
   #addPreview(event: WsMessageEvent, m: Readonly<MessageInfo>): void {
@@ -259,6 +283,7 @@ export class ConnectionObserver {
   #dirs: { toUpstream: DirectionObserver; toClient: DirectionObserver };
   #firstClose: Direction | undefined;
   #silent: boolean;
+  #active: (() => boolean) | undefined;
   /** Set by shutdown: called after a chunk that left this direction at a frame boundary. */
   onBoundary: ((direction: Direction) => void) | undefined;
   /** Called when a close frame is seen in a direction. */
@@ -268,6 +293,7 @@ export class ConnectionObserver {
     this.identity = identity;
     this.#sink = sink;
     this.#silent = settings.level === 'off';
+    this.#active = settings.active;
     this.#dirs = {
       toUpstream: new DirectionObserver(this, 'toUpstream', settings, deflate),
       toClient: new DirectionObserver(this, 'toClient', settings, deflate),
@@ -275,11 +301,15 @@ export class ConnectionObserver {
   }
 
   base(): { conn: string; route: string; time: string } {
-    return { conn: this.identity.conn, route: this.identity.route, time: new Date().toISOString() };
+    return { conn: this.identity.conn, route: this.identity.route, time: isoNow() };
   }
 
   emit(event: WsEvent): void {
     if (!this.#silent) this.#sink(event);
+  }
+
+  get reporting(): boolean {
+    return !this.#silent && (this.#active === undefined || this.#active());
   }
 
   other(direction: Direction): DirectionObserver {

@@ -7,7 +7,7 @@ import type { Direction, TapLevel, WsEndEvent, WsEvent } from '../events.ts';
 import { encodeClose } from './codec.ts';
 import { parseDeflateResponse } from './deflate.ts';
 import type { HeaderPairs } from './handshake.ts';
-import { ConnectionObserver } from './observer.ts';
+import { ConnectionObserver, isoNow } from './observer.ts';
 import { type EndCause, type JoinStats, joinSockets } from './tap.ts';
 
 export type SessionTap = {
@@ -15,6 +15,7 @@ export type SessionTap = {
   previewBytes: number;
   maxDecodedBytes: number;
   redactText?: ((text: string) => string) | undefined;
+  active?: (() => boolean) | undefined;
 };
 
 /** What a listener holds for each live connection. */
@@ -116,7 +117,7 @@ export function startSession(
     type: 'open',
     conn: info.conn,
     route: info.route,
-    time: new Date().toISOString(),
+    time: isoNow(),
     upstream: info.upstream,
     path: info.path,
     client: info.client,
@@ -155,7 +156,7 @@ export function startSession(
       type: 'end',
       conn: info.conn,
       route: info.route,
-      time: new Date().toISOString(),
+      time: isoNow(),
       upstream: info.upstream,
       protocol: info.protocol,
       extensions: info.extensions,

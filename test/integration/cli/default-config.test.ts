@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
-import { request } from 'undici';
+import { ProxyAgent, request } from 'undici';
 import WebSocket from 'ws';
 import { startCli } from '../../helpers/cli.ts';
 
@@ -18,10 +18,12 @@ function portFree(port: number): Promise<boolean> {
 }
 
 test('wsgate run with no arguments serves ws://127.0.0.1:8080/echo from the default config', async (t) => {
-  for (const port of [8080, 9998]) {
+  for (const port of [8080, 9998, 8888]) {
     assert.ok(await portFree(port), `port ${port} must be free for the default config (something else holds it)`);
   }
-  const cli = startCli(['run'], { env: { WSGATE_HOST: '' } });
+  // The machine's proxy variables must not apply to the wsgate under test.
+  const noProxyEnv = { HTTP_PROXY: '', HTTPS_PROXY: '', http_proxy: '', https_proxy: '', NO_PROXY: '', no_proxy: '' };
+  const cli = startCli(['run'], { env: { WSGATE_HOST: '', ...noProxyEnv } });
   t.after(() => cli.child.kill('SIGKILL'));
   await cli.waitForOutput(/web listening on 127\.0\.0\.1:8080/);
   await cli.waitForOutput(/echo server on ws:\/\/127\.0\.0\.1:9998\/echo/);
@@ -35,6 +37,14 @@ test('wsgate run with no arguments serves ws://127.0.0.1:8080/echo from the defa
   const http = await request('http://127.0.0.1:8080/echo');
   assert.equal(http.statusCode, 200);
   assert.match(await http.body.text(), /echo/i);
+  // The forward proxy on 8888 relays to the echo server's HTTP side and says so in Via.
+  await cli.waitForOutput(/proxy listening on 127\.0\.0\.1:8888/);
+  const proxy = new ProxyAgent('http://127.0.0.1:8888');
+  t.after(() => proxy.close());
+  const proxied = await request('http://127.0.0.1:9998/', { dispatcher: proxy });
+  assert.equal(proxied.statusCode, 200);
+  assert.match(String(proxied.headers['via']), /^1\.1 wsgate-/);
+  await proxied.body.dump();
   cli.child.kill('SIGTERM');
   assert.equal((await cli.exited).code, 0);
   assert.match(cli.stdout(), /"event":"ws\.close"/);

@@ -24,6 +24,8 @@ test('a minimal config gets every default', () => {
       {
         name: 'listener-0',
         bind: { host: '127.0.0.1', port: 0 },
+        tls: undefined,
+        forward: undefined,
         routes: [
           {
             name: 'listener-0/route-0',
@@ -37,6 +39,7 @@ test('a minimal config gets every default', () => {
       },
     ],
     upstreams: [],
+    proxies: [],
     echo: undefined,
     log: { level: 'info', format: 'auto', file: undefined, showSecrets: false, traffic: undefined },
     limits: {
@@ -47,9 +50,17 @@ test('a minimal config gets every default', () => {
       responseTimeout: 60_000,
       idleTimeout: 0,
       maxBufferedBytes: 65_536,
+      tunnelIdleTimeout: 3_600_000,
     },
     shutdown: { grace: 10_000 },
-    tap: { level: 'meta', previewBytes: 1024, maxDecodedBytes: 4 * 1024 * 1024, redactJsonKeys: [], redactPatterns: [] },
+    tap: {
+      level: 'meta',
+      previewBytes: 1024,
+      maxDecodedBytes: 4 * 1024 * 1024,
+      redactJsonKeys: [],
+      redactPatterns: [],
+    },
+    tls: { caDir: '~/.wsgate/ca', keyLog: undefined },
   };
   assert.deepEqual(config, expected);
   // Keys that are absent stay absent on match objects, so `'host' in m` means the user wrote it.
@@ -161,7 +172,9 @@ test('configFromObject validates and fills defaults like a file, and leaves its 
 
 test('the default config/wsgate.yaml loads and routes /echo to the echo server', async () => {
   const config = await loadConfigFile('config/wsgate.yaml', {});
-  assert.equal(config.listeners.length, 1);
+  assert.equal(config.listeners.length, 2);
+  assert.deepEqual(config.listeners[1]!.bind, { host: '127.0.0.1', port: 8888 });
+  assert.equal(config.listeners[1]!.forward?.destinations, 'any');
   const web = config.listeners[0]!;
   assert.equal(web.name, 'web');
   assert.deepEqual(web.bind, { host: '127.0.0.1', port: 8080 });

@@ -12,6 +12,18 @@ type ExpectedConfig = {
   listeners: {
     name: string;
     bind: HostPort;
+    tls: { certs: { cert: string; key: string; serverNames: string[] | undefined }[] } | undefined;
+    forward:
+      | {
+          allowHosts: string[] | undefined;
+          denyHosts: string[];
+          allowPorts: { from: number; to: number }[] | undefined;
+          destinations: 'any' | 'public';
+          auth: { realm: string; users: { name: string; password: string }[] } | undefined;
+          via: string | undefined;
+          tap: 'off' | 'meta' | 'frames' | 'payload';
+        }
+      | undefined;
     routes: {
       name: string;
       match: ExpectedRouteMatch[];
@@ -21,7 +33,13 @@ type ExpectedConfig = {
       tap: 'off' | 'meta' | 'frames' | 'payload';
     }[];
   }[];
-  upstreams: { name: string; url: string }[];
+  upstreams: {
+    name: string;
+    url: string;
+    tls: { ca?: string; servername?: string; insecure: boolean } | undefined;
+    via: string | undefined;
+  }[];
+  proxies: { name: string; url: string; noProxy: string[] }[];
   echo: { bind: HostPort } | undefined;
   log: {
     level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -38,6 +56,7 @@ type ExpectedConfig = {
     responseTimeout: number;
     idleTimeout: number;
     maxBufferedBytes: number;
+    tunnelIdleTimeout: number;
   };
   shutdown: { grace: number };
   tap: {
@@ -47,6 +66,7 @@ type ExpectedConfig = {
     redactJsonKeys: string[];
     redactPatterns: string[];
   };
+  tls: { caDir: string; keyLog: string | undefined };
 };
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const sameShape: Equal<Config, ExpectedConfig> = true;

@@ -151,3 +151,14 @@ test('payload previews go through the redactor', () => {
   observer.push('toUpstream', encodeFrame({ opcode: OPCODE.TEXT, payload: '{"token":"s3cret"}', maskKey: KEY }));
   assert.equal(messages(events)[0]?.preview, '{"token":"[redacted]"}');
 });
+
+test('when nobody listens, frames and messages are counted but no events are built', () => {
+  let listening = false;
+  const { observer, events } = observe('frames', { active: () => listening });
+  observer.push('toUpstream', clientStream);
+  assert.equal(events.filter((e) => e.type === 'frame' || (e.type === 'message' && e.kind !== 'ping')).length, 0);
+  assert.deepEqual(observer.counters('toUpstream').messages, 2);
+  listening = true;
+  observer.push('toUpstream', encodeFrame({ opcode: OPCODE.TEXT, payload: 'now', maskKey: KEY }));
+  assert.equal(messages(events).at(-1)?.kind, 'text');
+});

@@ -1,0 +1,156 @@
+// Dialing the destinations forward-mode clients name: directly — resolving the name once, checking every address
+// against the listener's policy and against the listener itself (a loop), then dialing exactly those addresses —
+// or through the upstream proxy the network picks, which then does the resolving.
+import dns from 'node:dns';
+import type net from 'node:net';
+import os from 'node:os';
+import { WsgateError } from '../errors.ts';
+import { defaultUpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
+import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
+import { classifyIp, formatIp, parseIp } from '../upstream/ip.ts';
+import type { UpstreamNetwork, UpstreamRoute } from '../upstream/network.ts';
+import type { TrafficKind } from '../upstream/proxy-config.ts';
+import type { ForwardPolicy, Verdict } from './policy.ts';
+import { formatTargetAuthority } from './target.ts';
+
+export type DialDestination = { host: string; port: number };
+
+export type DialOptions = {
+  connectTimeout: number;
+  highWaterMark?: number | undefined;
+  /** https/wss: TLS with the destination after connecting (default trust, SNI from the host). */
+  secure?: boolean | undefined;
+  /** Which proxy variable applies when the environment decides: http, https, or a CONNECT tunnel. */
+  kind: TrafficKind;
+};
+
+export type ForwardDialerDeps = {
+  network: UpstreamNetwork;
+  /** Name resolution (default dns.lookup); tests map names to 127.0.0.1 without asking DNS. */
+  lookup?: net.LookupFunction | undefined;
+};
+
+export type ForwardDialerSpec = {
+  policy: ForwardPolicy;
+  /** The listener's `via:` (a proxy name, "direct", or undefined for the environment). */
+  via: string | undefined;
+  /** The listener's bound address, so a request to the listener itself is refused instead of looping. */
+  self: () => { host: string; port: number } | undefined;
+};
+
+export function deniedError(target: string, verdict: Exclude<Verdict, { ok: true }>): WsgateError {
+  return new WsgateError('WSG_FORWARD_DENIED', { target, reason: verdict.detail, denyReason: verdict.reason });
+}
+
+function localAddresses(): Set<string> {
+  const out = new Set<string>();
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const info of list ?? []) {
+      const ip = parseIp(info.address);
+      if (ip !== undefined) out.add(formatIp(ip));
+    }
+  }
+  return out;
+}
+
+/** Does `address:port` reach this very listener? */
+export function isSelf(self: { host: string; port: number } | undefined, address: string, port: number): boolean {
+  if (self === undefined || port !== self.port) return false;
+  const ip = parseIp(address);
+  if (ip === undefined) return false;
+  const canonical = formatIp(ip);
+  const bound = parseIp(self.host);
+  if (bound === undefined) return false;
+  if (formatIp(bound) === canonical) return true;
+  const cls = classifyIp(bound);
+  // A listener on 0.0.0.0 or :: answers on every local address, loopback included.
+  if (cls === 'unspecified')
+    return classifyIp(ip) === 'loopback' || classifyIp(ip) === 'unspecified' || localAddresses().has(canonical);
+  return false;
+}
+
+export class ForwardDialer {
+  #deps: ForwardDialerDeps;
+  #spec: ForwardDialerSpec;
+
+  constructor(deps: ForwardDialerDeps, spec: ForwardDialerSpec) {
+    this.#deps = deps;
+    this.#spec = spec;
+  }
+
+  update(spec: ForwardDialerSpec): void {
+    this.#spec = spec;
+  }
+
+  /** Direct or through which proxy, and why: decided before dialing so the log line can say it. */
+  route(dest: DialDestination, kind: TrafficKind): UpstreamRoute {
+    return this.#deps.network.route(this.#spec.via, kind, dest.host, dest.port);
+  }
+
+  /** Checks one resolved (or literal) address: the policy, then the loop. */
+  #checkAddress(dest: DialDestination, address: string): WsgateError | undefined {
+    const authority = formatTargetAuthority(dest.host, dest.port);
+    if (isSelf(this.#spec.self(), address, dest.port)) {
+      return new WsgateError('WSG_FORWARD_LOOP', {
+        detail: `${authority} is this proxy listener itself`,
+        denyReason: 'loop',
+      });
+    }
+    const verdict = this.#spec.policy.checkAddress(dest.host, address);
+    return verdict.ok ? undefined : deniedError(authority, verdict);
+  }
+
+  /** A lookup that checks every address before net.connect may use any of them. */
+  #checkedLookup(dest: DialDestination): net.LookupFunction {
+    const lookup = this.#deps.lookup ?? dns.lookup;
+    return ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
+      lookup(hostname, { ...options, all: true }, (err, result) => {
+        if (err) {
+          callback(err);
+          return;
+        }
+        const addresses = (
+          Array.isArray(result) ? result : [{ address: result as unknown as string, family: 4 }]
+        ) as dns.LookupAddress[];
+        if (addresses.length === 0) {
+          callback(Object.assign(new Error(`no addresses for ${hostname}`), { code: 'ENOTFOUND' }));
+          return;
+        }
+        // Every address must pass: a name that resolves to a public and a private address is refused.
+        for (const a of addresses) {
+          const denied = this.#checkAddress(dest, a.address);
+          if (denied !== undefined) {
+            callback(denied);
+            return;
+          }
+        }
+        if (options.all) callback(null, addresses);
+        else callback(null, addresses[0]!.address, addresses[0]!.family);
+      });
+    }) as net.LookupFunction;
+  }
+
+  /**
+   * Opens a socket to the destination (after TLS for `secure`). Rejects with a WsgateError: WSG_FORWARD_DENIED
+   * or WSG_FORWARD_LOOP for an address the policy refuses, else the dialing error with its code.
+   */
+  async dial(dest: DialDestination, options: DialOptions, route = this.route(dest, options.kind)): Promise<net.Socket> {
+    const authority = formatTargetAuthority(dest.host, dest.port);
+    const target: UpstreamTarget = {
+      name: authority,
+      url: new URL(`${options.secure ? 'https' : 'http'}://${authority}`),
+    };
+    const literal = parseIp(dest.host) !== undefined;
+    if (literal && route.proxy === undefined) {
+      const denied = this.#checkAddress(dest, dest.host);
+      if (denied !== undefined) throw denied;
+    }
+    return connectUpstream(target, {
+      connectTimeout: options.connectTimeout,
+      highWaterMark: options.highWaterMark,
+      route,
+      ...(options.secure ? upstreamTlsOptions(defaultUpstreamTls()) : {}),
+      ...(literal ? {} : { lookup: this.#checkedLookup(dest) }),
+    });
+  }
+}

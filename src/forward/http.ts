@@ -1,0 +1,183 @@
+// Plain HTTP through the forward proxy, with undici: absolute-form requests (`GET http://host/path`) and the
+// requests parsed inside a CONNECT tunnel. Bodies stream both ways with backpressure, hop-by-hop headers stop
+// here (Proxy-Authorization among them), Via is added on proxied requests and their responses. A destination
+// behind an upstream proxy is reached with absolute-form through it (what corporate proxies expect for http);
+// https destinations go through a CONNECT tunnel with TLS inside.
+import type http from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { Agent, type Dispatcher, ProxyAgent, request } from 'undici';
+import { WsgateError } from '../errors.ts';
+import { sendErrorResponse } from '../server/error-response.ts';
+import { classifyUpstreamError, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
+import type { UpstreamProxy } from '../upstream/proxy-config.ts';
+import { describeProxy, refusalDetail } from '../upstream/proxy-tunnel.ts';
+import type { ForwardDialer } from './dial.ts';
+import { appendVia, endToEndHeaders } from './headers.ts';
+
+export type RelayOptions = {
+  /** Where the request goes: the full URL (origin + path and query). */
+  url: URL;
+  /** Undefined: direct (or a CONNECT tunnel for https); a proxy: absolute-form through it. */
+  proxy: UpstreamProxy | undefined;
+  /** The Host header sent: the target's authority for absolute-form; the client's own inside a tunnel. */
+  host: string;
+  /** This instance's Via entry; undefined inside a tunnel, where wsgate stays invisible. */
+  via: string | undefined;
+  responseTimeout: number;
+  connectTimeout: number;
+  /** A dispatcher to use instead of the shared ones (a tunnel's own connection). */
+  dispatcher?: Dispatcher | undefined;
+};
+
+export type RelayResult = { status: number; error?: WsgateError };
+
+/** Methods whose requests carry no body unless the client says so with Content-Length or Transfer-Encoding. */
+function hasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** undici's errors, and our connector's, as the coded error the client sees. */
+export function classifyRelayError(err: unknown, target: UpstreamTarget, options: RelayOptions): WsgateError {
+  if (err instanceof WsgateError) return err;
+  const code = (err as { code?: string }).code;
+  const timeout = (ms: number) =>
+    new WsgateError('WSG_UPSTREAM_TIMEOUT', { upstream: target.name, timeout: formatDuration(ms) }, { cause: err });
+  switch (code) {
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return timeout(options.responseTimeout);
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return timeout(options.connectTimeout);
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return new WsgateError(
+        'WSG_UPSTREAM_RESET',
+        { upstream: target.name, detail: 'connection closed' },
+        { cause: err },
+      );
+    default:
+      break;
+  }
+  // undici's ProxyAgent reports a proxy's refusal as "Proxy response (403) !== 200 when HTTP Tunneling" or
+  // "Proxy Authentication Required (407)".
+  const proxied = /^Proxy (?:response|Authentication Required) \((\d{3})\)/.exec((err as Error).message ?? '');
+  if (proxied !== null && options.proxy !== undefined) {
+    const status = Number(proxied[1]);
+    return new WsgateError(
+      'WSG_UPSTREAM_PROXY_REFUSED',
+      {
+        proxy: describeProxy(options.proxy),
+        target: target.name,
+        detail: refusalDetail(options.proxy, status, undefined),
+      },
+      { cause: err, status },
+    );
+  }
+  // Errors while reaching the upstream proxy itself name the proxy.
+  const cause = (err as { cause?: { code?: string } }).cause;
+  if (options.proxy !== undefined && (cause?.code ?? code) === 'ECONNREFUSED') {
+    return new WsgateError('WSG_UPSTREAM_REFUSED', { upstream: describeProxy(options.proxy) }, { cause: err });
+  }
+  return classifyUpstreamError(cause?.code !== undefined ? cause : err, target, options.connectTimeout);
+}
+
+export class HttpRelay {
+  #direct: Agent;
+  #proxies = new Map<string, ProxyAgent>();
+
+  constructor(dialer: () => ForwardDialer, connectTimeout: () => number) {
+    // One pool per origin; every new connection is dialed by the forward dialer (policy checks, proxies, TLS).
+    this.#direct = new Agent({
+      keepAliveTimeout: 4000,
+      connect: (opts, callback) => {
+        const secure = opts.protocol === 'https:';
+        const port = opts.port === '' || opts.port === undefined ? (secure ? 443 : 80) : Number(opts.port);
+        dialer()
+          .dial(
+            { host: opts.hostname, port },
+            { connectTimeout: connectTimeout(), secure, kind: secure ? 'https' : 'http' },
+          )
+          .then(
+            (socket) => callback(null, socket),
+            (err: Error) => callback(err, null),
+          );
+      },
+    });
+  }
+
+  #dispatcherFor(options: RelayOptions): Dispatcher {
+    if (options.dispatcher !== undefined) return options.dispatcher;
+    if (options.proxy === undefined || options.url.protocol === 'https:') return this.#direct;
+    const key = `${options.proxy.url.href} ${options.proxy.authorization ?? ''}`;
+    let agent = this.#proxies.get(key);
+    if (agent === undefined) {
+      agent = new ProxyAgent({
+        uri: options.proxy.url.href,
+        ...(options.proxy.authorization === undefined ? {} : { token: options.proxy.authorization }),
+        keepAliveTimeout: 4000,
+      });
+      this.#proxies.set(key, agent);
+    }
+    return agent;
+  }
+
+  /** Relays one request and its response. Never rejects: a failure becomes a coded error response. */
+  async relay(req: http.IncomingMessage, res: http.ServerResponse, options: RelayOptions): Promise<RelayResult> {
+    const target: UpstreamTarget = { name: options.url.origin, url: options.url };
+    const headers = endToEndHeaders(req.headers, 'request');
+    headers['host'] = options.host;
+    if (options.via !== undefined) headers['via'] = appendVia(req.headers.via, options.via);
+    const controller = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) controller.abort();
+    };
+    res.once('close', onClose);
+    try {
+      const response = await request(options.url, {
+        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+        headers,
+        body: hasBody(req) ? req : null,
+        dispatcher: this.#dispatcherFor(options),
+        signal: controller.signal,
+        headersTimeout: options.responseTimeout,
+        bodyTimeout: options.responseTimeout,
+      });
+      // A proxy's own 407 to a forwarded request is about wsgate's credentials, not the client's: it must not reach
+      // the client as a challenge it would answer with its own.
+      if (response.statusCode === 407 && options.proxy !== undefined && options.dispatcher === undefined) {
+        await response.body.dump();
+        const challenge = response.headers['proxy-authenticate'];
+        throw new WsgateError(
+          'WSG_UPSTREAM_PROXY_REFUSED',
+          {
+            proxy: describeProxy(options.proxy),
+            target: target.name,
+            detail: refusalDetail(options.proxy, 407, Array.isArray(challenge) ? challenge.join(', ') : challenge),
+          },
+          { status: 407 },
+        );
+      }
+      const out = endToEndHeaders(response.headers, 'response');
+      if (options.via !== undefined) out['via'] = appendVia(response.headers['via'], options.via);
+      res.writeHead(response.statusCode, out);
+      await pipeline(response.body, res);
+      return { status: response.statusCode };
+    } catch (error) {
+      if (res.destroyed && !res.writableFinished) {
+        return { status: res.statusCode };
+      }
+      const err = classifyRelayError(error, target, options);
+      sendErrorResponse(res, err);
+      return { status: err.status ?? 502, error: err };
+    } finally {
+      res.off('close', onClose);
+    }
+  }
+
+  async close(): Promise<void> {
+    const all: Dispatcher[] = [this.#direct, ...this.#proxies.values()];
+    this.#proxies.clear();
+    await Promise.all(all.map((d) => d.destroy().catch(() => {})));
+  }
+}

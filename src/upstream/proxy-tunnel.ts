@@ -1,0 +1,155 @@
+// CONNECT tunnels through an upstream (corporate) proxy. A refused CONNECT is read like any response, so the client
+// can be told which proxy said no and why (407 and the scheme it asked for, 403, a 5xx). The exchange is written by
+// hand rather than with undici's Client#connect: undici keeps the connection to the proxy open when a CONNECT is
+// aborted before the proxy answers (a timeout), and a proxy that never answers would then hold a socket per attempt.
+import { STATUS_CODES } from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import { WsgateError } from '../errors.ts';
+import { headerValue, parseResponseHead, serializeRequestHead } from '../websocket/handshake.ts';
+import { classifyUpstreamError, formatDuration, type UpstreamTarget } from './connect.ts';
+import type { UpstreamProxy } from './proxy-config.ts';
+
+export type TunnelOptions = {
+  /** For the TCP connection to the proxy and its answer to CONNECT together. */
+  timeout: number;
+  /** Added to the CONNECT request (e.g. Via for loop detection). */
+  headers?: Record<string, string> | undefined;
+};
+
+/** The largest response head a proxy may send to CONNECT. */
+const MAX_PROXY_HEAD = 16 * 1024;
+
+/** The proxy as it appears in messages: its name and URL without credentials. */
+export function describeProxy(proxy: UpstreamProxy): string {
+  return proxy.name === proxy.display ? `proxy ${proxy.display}` : `proxy ${proxy.name} (${proxy.display})`;
+}
+
+/** Why a proxy refused, in words a user can act on. */
+export function refusalDetail(proxy: UpstreamProxy, status: number, challenge: string | undefined): string {
+  const reason = `${status} ${STATUS_CODES[status] ?? ''}`.trim();
+  if (status === 407) {
+    const scheme = challenge?.trim().split(/\s+/)[0];
+    if (proxy.authorization === undefined) {
+      return `${reason}: it requires authentication${challenge ? ` (${challenge})` : ''}; put user:password in the proxy URL (${proxy.name})`;
+    }
+    if (scheme !== undefined && scheme.toLowerCase() !== 'basic') {
+      return `${reason}: it asks for ${scheme} authentication, and wsgate sends Basic only`;
+    }
+    return `${reason}: it rejected the credentials in the proxy URL (${proxy.name})`;
+  }
+  if (status === 403) return `${reason}: its policy does not allow this destination`;
+  if (status >= 500) return `${reason}: the proxy could not reach the destination`;
+  return reason;
+}
+
+export class ProxyTunnels {
+  /** Tunnels being opened, so close() can cut them. */
+  #pending = new Set<net.Socket>();
+
+  /**
+   * Opens a tunnel to `host:port` through the proxy. Resolves with a socket whose bytes reach the destination;
+   * rejects with WSG_UPSTREAM_PROXY_REFUSED (carrying the proxy's status) or a dialing error that names the proxy.
+   */
+  open(proxy: UpstreamProxy, authority: string, options: TunnelOptions): Promise<net.Socket> {
+    const asTarget: UpstreamTarget = { name: describeProxy(proxy), url: proxy.url };
+    const host = proxy.url.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(proxy.url.port || (proxy.url.protocol === 'https:' ? 443 : 80));
+    const secure = proxy.url.protocol === 'https:';
+    // RFC 9110 §9.3.6: CONNECT names the authority, and Host repeats it.
+    const headers: [string, string][] = [['Host', authority]];
+    for (const [name, value] of Object.entries(options.headers ?? {})) headers.push([name, value]);
+    if (proxy.authorization !== undefined) headers.push(['Proxy-Authorization', proxy.authorization]);
+    const request = serializeRequestHead('CONNECT', authority, headers);
+    return new Promise((resolve, reject) => {
+      const socket: net.Socket = secure
+        ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'] })
+        : net.connect({ host, port });
+      this.#pending.add(socket);
+      let buffered: Buffer = Buffer.alloc(0);
+      let settled = false;
+      const settle = (err: Error | undefined) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#pending.delete(socket);
+        socket.off('data', onData);
+        socket.off('error', onError);
+        socket.off('close', onClose);
+        if (err === undefined) {
+          socket.on('error', () => {});
+          resolve(socket);
+        } else {
+          socket.on('error', () => {});
+          socket.destroy();
+          reject(err);
+        }
+      };
+      const timer = setTimeout(() => {
+        settle(
+          new WsgateError('WSG_UPSTREAM_TIMEOUT', {
+            upstream: `${authority} through ${describeProxy(proxy)}`,
+            timeout: formatDuration(options.timeout),
+          }),
+        );
+      }, options.timeout);
+      const onError = (err: Error) => settle(classifyUpstreamError(err, asTarget, options.timeout));
+      const onClose = () =>
+        settle(
+          new WsgateError(
+            'WSG_UPSTREAM_PROXY_REFUSED',
+            { proxy: describeProxy(proxy), target: authority, detail: 'it closed the connection without answering' },
+            { status: 502 },
+          ),
+        );
+      const onData = (chunk: Buffer) => {
+        buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+        const parsed = parseResponseHead(buffered, MAX_PROXY_HEAD);
+        if (parsed.state === 'incomplete') return;
+        if (parsed.state === 'invalid') {
+          settle(
+            new WsgateError(
+              'WSG_UPSTREAM_PROXY_REFUSED',
+              { proxy: describeProxy(proxy), target: authority, detail: `its answer is not HTTP: ${parsed.detail}` },
+              { status: 502 },
+            ),
+          );
+          return;
+        }
+        const { statusCode, headers: answer } = parsed.head;
+        if (statusCode >= 200 && statusCode <= 299) {
+          // The socket goes to its new owner as a fresh one would: flowing, read by whoever listens next (in the
+          // same tick). Bytes that came with the head (a destination that speaks first) are put back, and the
+          // socket is paused so they wait for the owner's resume().
+          const rest = buffered.subarray(parsed.head.length);
+          if (rest.length > 0) {
+            socket.pause();
+            socket.unshift(rest);
+          }
+          socket.setNoDelay(true);
+          settle(undefined);
+          return;
+        }
+        const challenge = headerValue(answer, 'proxy-authenticate');
+        settle(
+          new WsgateError(
+            'WSG_UPSTREAM_PROXY_REFUSED',
+            { proxy: describeProxy(proxy), target: authority, detail: refusalDetail(proxy, statusCode, challenge) },
+            // 407, 403 and 5xx reach the client as they are: they are the proxy's verdict, and tools know them.
+            { status: statusCode === 407 || statusCode === 403 || statusCode >= 500 ? statusCode : 502 },
+          ),
+        );
+      };
+      socket.on('error', onError);
+      socket.on('close', onClose);
+      socket.on('data', onData);
+      socket.write(request);
+    });
+  }
+
+  close(): Promise<void> {
+    for (const socket of this.#pending) socket.destroy();
+    this.#pending.clear();
+    return Promise.resolve();
+  }
+}
