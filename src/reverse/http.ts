@@ -11,7 +11,7 @@ import { sendErrorResponse } from '../server/error-response.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { createUpstreamAgent, defaultUpstreamTls, type UpstreamTls } from '../tls/upstream.ts';
 import { classifyUpstreamError, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
-import { registeredRoute } from '../upstream/network.ts';
+import type { UpstreamNetwork } from '../upstream/network.ts';
 import { createTunnelAgent } from '../upstream/proxy-agent.ts';
 import { connectionOptions, HOP_BY_HOP } from '../websocket/handshake.ts';
 
@@ -83,7 +83,9 @@ function warnInsecure(proxyReq: http.ClientRequest, socket: unknown, p: PendingR
   });
 }
 
-export function createHttpForwarder(settings: { keyLog?: KeyLog | undefined } = {}): HttpForwarder {
+export function createHttpForwarder(
+  settings: { keyLog?: KeyLog | undefined; network?: UpstreamNetwork | undefined } = {},
+): HttpForwarder {
   const agents = {
     http: new http.Agent({ keepAlive: true, maxFreeSockets: 64 }),
     // One pool per upstream host and TLS setting (roots, servername, insecure): connections verified one way are
@@ -104,7 +106,7 @@ export function createHttpForwarder(settings: { keyLog?: KeyLog | undefined } = 
   const agentFor = (upstream: { name: string; url: string }, url: URL, options: HttpForwardOptions): http.Agent => {
     const secure = url.protocol === 'https:';
     const tls = options.tls ?? defaultUpstreamTls();
-    const route = registeredRoute({ name: upstream.name, url: new URL(upstream.url) });
+    const route = settings.network?.routeFor({ name: upstream.name, url: new URL(upstream.url) });
     if (route?.proxy === undefined) return secure ? httpsAgent(tls, url.hostname) : agents.http;
     const key = `${route.proxy.url.href}|${route.proxy.authorization ?? ''}|${upstream.name}|${url.host}|${secure ? tls.key : ''}`;
     let agent = tunnelAgents.get(key);

@@ -55,10 +55,17 @@ export type RunningWsgate = {
   shutdown(): Promise<void>;
 };
 
-function settingsOf(config: Config, traffic: TrafficLog, tls?: ConfigTls, keyLog?: KeyLog): ListenerSettings {
+function settingsOf(
+  config: Config,
+  traffic: TrafficLog,
+  network: UpstreamNetwork,
+  tls?: ConfigTls,
+  keyLog?: KeyLog,
+): ListenerSettings {
   return {
     upstreamTls: tls?.upstreams,
     keyLog,
+    network,
     limits: config.limits,
     showSecrets: config.log.showSecrets,
     tap: {
@@ -104,7 +111,6 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   if (keyLog) {
     log.info({ event: 'tls.keylog', file: keyLog.file }, `TLS secrets are appended to ${keyLog.file} (key log)`);
   }
-  const forwarder = createHttpForwarder({ keyLog });
   const listeners = new Map<string, ReverseListener | ForwardListener>();
   // Upstream proxies (config and environment) for every listener of this instance; its Via pseudonym marks the
   // requests it forwards, so one that comes back around is recognised as a loop.
@@ -116,6 +122,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   });
   network.registerUpstreams(reverseUpstreams(config));
   logNetwork(network, log);
+  const forwarder = createHttpForwarder({ keyLog, network });
   const addresses = new Map<string, { host: string; port: number }>();
   let echo: EchoServer | undefined;
   let traffic = createTrafficLog({ file: config.log.traffic, main: log });
@@ -126,14 +133,14 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       spec.forward === undefined
         ? new ReverseListener(
             spec,
-            settingsOf(config, traffic, tls, keyLog),
+            settingsOf(config, traffic, network, tls, keyLog),
             log,
             forwarder,
             tls.listeners.get(spec.name),
           )
         : new ForwardListener(
             spec as ForwardSpec,
-            { ...settingsOf(config, traffic, tls, keyLog), limits: config.limits },
+            { ...settingsOf(config, traffic, network, tls, keyLog), limits: config.limits },
             log,
             { network, pseudonym, lookup: options.lookup },
           );
@@ -196,7 +203,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
         traffic = createTrafficLog({ file: next.log.traffic, main: log });
         void old.close();
       }
-      const settings = settingsOf(next, traffic, tls, keyLog);
+      const settings = settingsOf(next, traffic, network, tls, keyLog);
       network.update(next.proxies);
       network.registerUpstreams(reverseUpstreams(next));
       for (const spec of next.listeners) {

@@ -14,6 +14,7 @@ import type { KeyLog } from '../tls/keylog.ts';
 import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type ServerTls, selectServerCert } from '../tls/server-certs.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
 import { connectUpstream, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
+import type { UpstreamNetwork } from '../upstream/network.ts';
 import { checkUpgradeRequest, headerTokens } from '../websocket/handshake.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { forwardUpgrade } from '../websocket/upgrade.ts';
@@ -61,6 +62,8 @@ export type ListenerSettings = {
   upstreamTls?: ReadonlyMap<string, UpstreamTls> | undefined;
   /** The NSS key log (tls.keyLog or SSLKEYLOGFILE), when one is configured. */
   keyLog?: KeyLog | undefined;
+  /** Which upstreams go through an upstream proxy; direct when absent. */
+  network?: UpstreamNetwork | undefined;
 };
 
 let nextId = 0;
@@ -271,6 +274,7 @@ export class ReverseListener {
       ...options,
       ...upstreamTlsOptions(settings),
       keyLog: this.#settings.keyLog,
+      route: this.#settings.network?.routeFor(target),
     }).then((socket) => {
       if (settings.insecure && 'authorized' in socket) {
         const tlsSocket = socket as tls.TLSSocket;

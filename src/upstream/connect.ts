@@ -7,7 +7,7 @@ import { WsgateError } from '../errors.ts';
 import { explainCertError, isCertVerificationCode } from '../tls/cert-error.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { peerCertificateOf, watchPeerCertificate } from '../tls/upstream.ts';
-import { registeredRoute, type UpstreamRoute } from './network.ts';
+import type { UpstreamRoute } from './network.ts';
 
 export type UpstreamTarget = {
   /** The name shown in logs and error bodies (a configured name or the URL's origin). */
@@ -99,10 +99,7 @@ export type ConnectOptions = {
   keyLog?: KeyLog | undefined;
   /** Unsent bytes the socket holds before write() asks the writer to wait. */
   highWaterMark?: number | undefined;
-  /**
-   * Direct, or through an upstream proxy. Default: the route the running wsgate registered for this upstream
-   * (upstream/network.ts), else direct.
-   */
+  /** Direct (undefined), or through an upstream proxy: the caller asks its UpstreamNetwork for the route. */
   route?: UpstreamRoute | undefined;
   /** Name resolution for a direct connection (forward mode checks every address before it is dialed). */
   lookup?: net.LookupFunction | undefined;
@@ -118,7 +115,7 @@ export function formatAuthority(host: string, port: number): string {
  * and resolves once the socket is ready for bytes. The socket comes back with an 'error' listener attached.
  */
 export function connectUpstream(target: UpstreamTarget, options: ConnectOptions): Promise<net.Socket> {
-  const route = options.route ?? registeredRoute(target);
+  const route = options.route;
   if (route?.proxy === undefined) return connectDirect(target, options);
   return connectThroughProxy(target, route, options);
 }

@@ -1,9 +1,9 @@
 // How one running wsgate reaches the outside: the upstream proxies it knows (named in config, or from the
 // environment), the choice between them per destination, and the CONNECT tunnels it holds open through them.
 //
-// Reverse listeners dial through connectUpstream() without naming a route, so a running wsgate registers its
-// named and inline upstreams here and connectUpstream() asks the registry which route each one takes. Forward
-// mode passes its route explicitly.
+// Reverse listeners register their named and inline upstreams (with each one's `via`) and ask routeFor() which
+// way a target takes; forward mode asks route() per destination. Each running wsgate has its own network, so
+// several instances in one process (tests, workers) never see each other's routes.
 import type { UpstreamTarget } from './connect.ts';
 import { EMPTY_NO_PROXY, parseNoProxy } from './no-proxy.ts';
 import {
@@ -50,18 +50,6 @@ function namedProxies(specs: readonly ProxySpec[]): Map<string, UpstreamProxy> {
   return named;
 }
 
-type Resolver = (target: UpstreamTarget) => UpstreamRoute | undefined;
-const resolvers = new Set<Resolver>();
-
-/** The route a running wsgate registered for this upstream (latest registration first), if any. */
-export function registeredRoute(target: UpstreamTarget): UpstreamRoute | undefined {
-  for (const resolve of [...resolvers].reverse()) {
-    const route = resolve(target);
-    if (route !== undefined) return route;
-  }
-  return undefined;
-}
-
 const keyOf = (name: string, url: URL | string) => `${name}\n${typeof url === 'string' ? new URL(url).href : url.href}`;
 
 export class UpstreamNetwork {
@@ -69,7 +57,6 @@ export class UpstreamNetwork {
   #tunnels = new ProxyTunnels();
   #via: string | undefined;
   #upstreams = new Map<string, string | undefined>();
-  #resolver: Resolver;
   readonly warnings: readonly string[];
 
   constructor(options: NetworkOptions) {
@@ -77,12 +64,13 @@ export class UpstreamNetwork {
     this.warnings = env.warnings;
     this.#proxies = { named: namedProxies(options.proxies), env };
     this.#via = options.via;
-    this.#resolver = (target) => {
-      const key = keyOf(target.name, target.url);
-      if (!this.#upstreams.has(key)) return undefined;
-      return this.routeTo(this.#upstreams.get(key), target.url);
-    };
-    resolvers.add(this.#resolver);
+  }
+
+  /** The route a registered reverse upstream takes (its `via`, else the environment's proxies), if registered. */
+  routeFor(target: UpstreamTarget): UpstreamRoute | undefined {
+    const key = keyOf(target.name, target.url);
+    if (!this.#upstreams.has(key)) return undefined;
+    return this.routeTo(this.#upstreams.get(key), target.url);
   }
 
   /** The environment's proxies, for the start-up log line. */
@@ -124,7 +112,6 @@ export class UpstreamNetwork {
   }
 
   async close(): Promise<void> {
-    resolvers.delete(this.#resolver);
     await this.#tunnels.close();
   }
 }
