@@ -2,8 +2,11 @@
 // (defaults filled, ${VAR}s substituted) or every error with its file:line:col. With --explain URL it
 // also says which route each listener would pick for that URL, and why.
 import { stringify } from 'yaml';
+import { redactConfigForDisplay } from '../config/display.ts';
 import { loadConfigFile } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
 import { WsgateError } from '../errors.ts';
+import { compilePolicy } from '../forward/policy.ts';
 import { compileRoutes, matchRoute } from '../reverse/match.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
 import { type Output, parseCommandArgs } from './args.ts';
@@ -44,6 +47,10 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
       throw new WsgateError('WSG_USAGE', { detail: `check: --explain needs an absolute URL, not "${values.explain}"` });
     }
     for (const listener of config.listeners) {
+      if (listener.forward !== undefined) {
+        io.out(`${listener.name}: ${explainForward(listener.forward, url)}`);
+        continue;
+      }
       const result = matchRoute(compileRoutes<(typeof listener.routes)[number]>(listener.routes), {
         host: url.host,
         path: url.pathname + url.search,
@@ -53,6 +60,24 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
     }
     return 0;
   }
-  if (!values.quiet) io.out(`# ${file} is valid; resolved configuration:\n${stringify(config)}`);
+  if (!values.quiet) {
+    const shown = redactConfigForDisplay(config, config.log.showSecrets);
+    io.out(
+      `# ${file} is valid; resolved configuration (secrets redacted unless log.showSecrets):\n${stringify(shown)}`,
+    );
+  }
   return 0;
+}
+
+type ForwardBlock = NonNullable<Config['listeners'][number]['forward']>;
+
+/** What a forward listener would do with a request for this URL: the policy verdict for its host and port. */
+function explainForward(forward: ForwardBlock, url: URL): string {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = url.port !== '' ? Number(url.port) : url.protocol === 'https:' || url.protocol === 'wss:' ? 443 : 80;
+  const verdict = compilePolicy(forward).checkTarget(host, port);
+  const how = url.protocol === 'https:' || url.protocol === 'wss:' ? 'CONNECT tunnel' : 'absolute-form request';
+  return verdict.ok
+    ? `forward proxy: ${how} to ${host}:${port} is allowed (names are checked again once resolved)`
+    : `forward proxy: ${how} to ${host}:${port} is refused with 403 (${verdict.reason}: ${verdict.detail})`;
 }

@@ -81,3 +81,28 @@ test('a missing config file is exit 2 naming the file', async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /\/nonexistent\/wsgate\.yaml/);
 });
+
+test('check never prints passwords, and --explain covers forward listeners', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-check-'));
+  const file = join(dir, 'fwd.yaml');
+  writeFileSync(
+    file,
+    [
+      'listeners:',
+      '  - name: proxy',
+      '    bind: 127.0.0.1:0',
+      '    forward:',
+      '      auth: { users: [{ name: dev, password: hunter2 }] }',
+      '      via: corp',
+      'proxies:',
+      '  - { name: corp, url: "http://alice:s3cret@127.0.0.1:3128" }',
+      '',
+    ].join('\n'),
+  );
+  const r = await runCli(['check', '-c', file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /hunter2|s3cret/);
+  assert.match(r.stdout, /alice:\[redacted\]@127\.0\.0\.1:3128/);
+  const explain = await runCli(['check', '-c', file, '--explain', 'http://127.0.0.1:22/']);
+  assert.match(explain.stdout, /proxy: forward proxy: .*127\.0\.0\.1:22 is refused with 403 \(port/);
+});
