@@ -151,10 +151,7 @@ const CASES: ProbeCase[] = [
   {
     name: '28 permessage-deflate bomb (8 KiB -> 8 MiB) -> 1009',
     ext: 'permessage-deflate',
-    send: () => {
-      const z = deflateRawSync(Buffer.alloc(8 * 1048576), { finishFlush: zc.Z_SYNC_FLUSH });
-      return [frame({ op: BIN, rsv: 4, payload: z.subarray(0, z.length - 4) })];
-    },
+    send: () => [BOMB],
     expect: closeWith(1009),
   },
   {
@@ -172,7 +169,7 @@ const CASES: ProbeCase[] = [
     expect: (r) =>
       r.frames.some((f) => f.op === TXT && f.payload.toString() === 'alive') ||
       (r.closed && r.frames.filter((f) => f.op === PONG).length <= 100),
-    wait: 3000,
+    wait: 10_000,
   },
   {
     name: '30b 20000 one-byte fragments without FIN',
@@ -181,7 +178,7 @@ const CASES: ProbeCase[] = [
       Buffer.concat(Array.from({ length: 20000 }, () => frame({ op: CONT, fin: 0, payload: 'a' }))),
     ],
     expect: (r) => r.closed || r.frames.some((f) => f.op === CLOSE),
-    wait: 3000,
+    wait: 10_000,
   },
   {
     name: '30c close 1001 -> close reply',
@@ -224,6 +221,10 @@ const CASES: ProbeCase[] = [
   },
 ];
 
+// Built once: compressing 8 MiB inside send() would stall every other case running at the same time.
+const BOMB_DEFLATED = deflateRawSync(Buffer.alloc(8 * 1048576), { finishFlush: zc.Z_SYNC_FLUSH });
+const BOMB = frame({ op: BIN, rsv: 4, payload: BOMB_DEFLATED.subarray(0, BOMB_DEFLATED.length - 4) });
+
 const firstClose = (r: ProbeResult) => r.frames.find((f) => f.op === CLOSE)?.code;
 
 test('every probe case meets the same verdict through wsgate as directly', { timeout: 60_000 }, async (t) => {
@@ -250,7 +251,9 @@ test('every probe case meets the same verdict through wsgate as directly', { tim
   );
 
   const run = (port: number) => Promise.all(CASES.map((c) => runProbe(port, '/echo', c)));
-  const [direct, proxied] = await Promise.all([run(echoPort), run(gw.port)]);
+  // One target after the other: 80 hostile connections at once on 2 shared cores is a load test, not a probe.
+  const direct = await run(echoPort);
+  const proxied = await run(gw.port);
   const failures: string[] = [];
   CASES.forEach((c, i) => {
     const d = direct[i]!;
@@ -282,8 +285,7 @@ test('every probe case meets the same verdict through wsgate as directly', { tim
   const alive = await runProbe(gw.port, '/echo', {
     name: 'alive',
     send: () => [frame({ op: TXT, payload: 'ok' })],
-    expect: () => true,
-    wait: 500,
+    expect: (r) => r.frames[0]?.payload.toString() === 'ok',
   });
   assert.equal(alive.frames[0]?.payload.toString(), 'ok');
 });
