@@ -59,6 +59,11 @@ export const ERRORS = {
     hint: 'Raise limits.headersTimeout if clients are legitimately this slow.',
     status: 408,
   },
+  WSG_TOO_MANY_CONNECTIONS: {
+    message: 'too many connections {scope}; the limit is {limit}',
+    hint: 'Raise limits.maxConnectionsPerClient or limits.maxConnections if this client is legitimate.',
+    status: 503,
+  },
   WSG_HANDSHAKE_TIMEOUT: {
     message: 'upstream {upstream} did not complete the WebSocket handshake within {timeout}',
     status: 504,

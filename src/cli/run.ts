@@ -3,11 +3,12 @@
 import { existsSync } from 'node:fs';
 import { parseHostPort } from '../config/address.ts';
 import { configFromObject, loadConfigFile } from '../config/load.ts';
-import type { Config, TapLevel } from '../config/schema.ts';
+import { type Config, parseWorkers, type TapLevel } from '../config/schema.ts';
 import { watchConfig } from '../config/watch.ts';
 import { WsgateError } from '../errors.ts';
 import { createLogger, type LogFormat, type LogLevel } from '../log/logger.ts';
 import { startWsgate } from '../server/app.ts';
+import { isWorkerProcess, resolveWorkers, runPrimary, runWorker } from '../server/workers.ts';
 import { isLoopbackHost } from '../upstream/ip.ts';
 import { type Output, parseCommandArgs } from './args.ts';
 import { waitForStopSignal } from './signals.ts';
@@ -34,10 +35,14 @@ Options:
       --log-format FMT    auto (pretty on a TTY, default), json or pretty
       --tap LEVEL         tap level for every route: off, meta, frames or payload
                           (default: the config's tap.level, else meta)
+      --workers N|auto    worker processes sharing the listeners (default: the
+                          config's workers, else 1; auto = one per core)
   -h, --help             show this help
 
 Signals: SIGHUP reloads the config; SIGINT/SIGTERM stop accepting, let connections in
-flight finish within shutdown.grace, and exit 0.
+flight finish within shutdown.grace, and exit 0. With more than one worker, SIGHUP
+replaces the workers one at a time (each old one shuts down as on SIGTERM), a changed
+file is applied in place, and a worker that crashes is restarted.
 
 Examples:
   wsgate run                                   # config/wsgate.yaml: echo on ws://127.0.0.1:8080/echo
@@ -84,6 +89,8 @@ function applyOverrides(config: Config, o: Overrides): Config {
 }
 
 export async function runCommand(argv: string[], io: Output): Promise<number> {
+  // A worker of `--workers N`: its config comes from the primary, which checked the arguments.
+  if (isWorkerProcess()) return runWorker();
   const { values } = parseCommandArgs('run', argv, {
     config: { type: 'string', short: 'c' },
     listen: { type: 'string' },
@@ -92,6 +99,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
     tap: { type: 'string' },
+    workers: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -122,6 +130,12 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
       detail: `run: no config file given and ${DEFAULT_CONFIG} does not exist here; use -c FILE or --listen/--upstream`,
     });
   }
+  let workersFlag: number | undefined;
+  if (values.workers !== undefined) {
+    const parsed = parseWorkers(values.workers);
+    if (!parsed.ok) throw new WsgateError('WSG_USAGE', { detail: `run: --workers: ${parsed.message}` });
+    workersFlag = resolveWorkers(parsed.value);
+  }
   const overrides: Overrides = { logLevel: values['log-level'], logFormat: values['log-format'], tap: values.tap };
   const loaded = file
     ? await loadConfigFile(file)
@@ -134,13 +148,23 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
         ],
       });
   const config = applyOverrides(loaded, overrides);
+  const workers = workersFlag ?? resolveWorkers(config.workers);
+  if (workers > 1) {
+    const prepare = (next: Config) => applyOverrides(next, overrides);
+    return runPrimary({ config, workers: workersFlag, file, prepare, io });
+  }
   const log = createLogger(config.log);
   const running = await startWsgate(config, log);
   let watcher: { reload(): Promise<void>; close(): void } | undefined;
   const onHangup = () => void watcher?.reload();
   if (file) {
     watcher = watchConfig(file, {
-      onReload: (next) => void running.reload(applyOverrides(next, overrides)),
+      onReload: (next) => {
+        if (workersFlag === undefined && resolveWorkers(next.workers) !== 1) {
+          log.warn({ event: 'workers.unchanged' }, 'a changed workers count applies after a restart');
+        }
+        void running.reload(applyOverrides(next, overrides));
+      },
       onError: (err) =>
         log.error(
           { event: 'config.reload_failed', code: err.code, file, issues: err.details },

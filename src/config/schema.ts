@@ -478,6 +478,17 @@ const forwardBlock = z.strictObject({
     ),
   auth: forwardAuth.optional().describe('Require Basic proxy authentication (Proxy-Authorization).'),
   via: proxyRef().optional(),
+  intercept: z
+    .array(hostPattern())
+    .default([])
+    .describe(
+      "Decrypt CONNECT tunnels to these hosts (as the client names them in CONNECT) with leaf certificates from wsgate's CA (tls.caDir, created on first use), so their HTTP and WebSocket traffic is proxied and logged like a reverse listener's; other TLS tunnels pass blindly. Clients must trust the CA: `wsgate ca trust-help`.",
+    ),
+  upstreamCa: filePath()
+    .optional()
+    .describe(
+      "A PEM file of CA certificates trusted, in addition to Node's roots and the system's, for the TLS connections this listener opens to destinations (intercepted tunnels, https:// and wss:// requests).",
+    ),
 });
 
 const listener = z.strictObject({
@@ -636,6 +647,30 @@ const limits = z.strictObject({
   tunnelIdleTimeout: duration()
     .prefault('1h')
     .describe('Close a CONNECT tunnel when neither side has sent anything for this long; 0 turns it off.'),
+  maxRequestLineBytes: positiveSize()
+    .prefault('8KiB')
+    .describe('The longest request line (method, target, version) accepted; longer gets 414.'),
+  maxHeaderCount: z
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(100)
+    .describe('The most header fields a request may carry; more gets 431.'),
+  maxConnections: z
+    .number()
+    .int()
+    .min(1)
+    .default(10_000)
+    .describe('Connections one listener accepts at once; further ones are closed at once and logged.'),
+  maxConnectionsPerClient: z
+    .number()
+    .int()
+    .min(1)
+    .default(256)
+    .describe(
+      'Connections one client address may hold on a listener at once; more get 503. Loopback clients are exempt: on a developer machine every tool connects from 127.0.0.1.',
+    ),
 });
 
 const shutdown = z.strictObject({
@@ -643,6 +678,30 @@ const shutdown = z.strictObject({
     .prefault('10s')
     .describe('On SIGTERM/SIGINT, how long open connections may finish before they are closed.'),
 });
+
+/** More worker processes than this is likelier a typo than a machine that size. */
+export const MAX_WORKERS = 1024;
+
+/** `workers:` and `run --workers`: a count, or "auto" for one per core (resolved when wsgate starts, not here). */
+export function parseWorkers(input: unknown): { ok: true; value: number | 'auto' } | { ok: false; message: string } {
+  if (input === 'auto') return { ok: true, value: 'auto' };
+  const n =
+    typeof input === 'number' ? input : typeof input === 'string' && /^\d+$/.test(input) ? Number(input) : Number.NaN;
+  if (Number.isInteger(n) && n >= 1 && n <= MAX_WORKERS) return { ok: true, value: n };
+  return {
+    ok: false,
+    message: `expected a number of worker processes from 1 to ${MAX_WORKERS}, or "auto" (one per core); got ${JSON.stringify(input)}`,
+  };
+}
+
+const workers = () =>
+  parsed(parseWorkers, {
+    anyOf: [
+      { type: 'integer', minimum: 1, maximum: MAX_WORKERS },
+      { type: 'string', pattern: `^(?:auto|\\d+|${ENV_REF})$` },
+    ],
+    examples: [1, 'auto', 4],
+  });
 
 const echo = z.strictObject({
   bind: hostPort().describe('The address of the built-in echo server (WebSocket and HTTP), "host:port".'),
@@ -800,6 +859,11 @@ const configObject = z
     log: log.prefault({}).describe('Logging.'),
     limits: limits.prefault({}).describe('Sizes and timeouts that bound each connection.'),
     shutdown: shutdown.prefault({}).describe('Graceful shutdown.'),
+    workers: workers()
+      .prefault(1)
+      .describe(
+        'Worker processes sharing the listeners: a number, or "auto" for one per core. With more than one, a primary process hands connections to the workers in turn, restarts a worker that crashes, and on SIGHUP replaces them one at a time. `wsgate run --workers` overrides it.',
+      ),
     tap: tap.prefault({}).describe('The frame tap: what the traffic log shows of each WebSocket connection.'),
     tls: tlsSettings.prefault({}).describe("wsgate's own CA and the TLS key log."),
   })
@@ -830,6 +894,8 @@ function resolveForward(
     auth: f.auth === undefined ? undefined : { realm: f.auth.realm, users: f.auth.users.map((u) => ({ ...u })) },
     via: f.via,
     tap,
+    intercept: f.intercept,
+    upstreamCa: f.upstreamCa,
   };
 }
 
@@ -882,6 +948,7 @@ export const configSchema = configObject.superRefine(crossCheck, { when: () => t
     },
     limits: { ...cfg.limits },
     shutdown: { grace: cfg.shutdown.grace },
+    workers: cfg.workers,
     tls: { caDir: cfg.tls.caDir, keyLog: cfg.tls.keyLog },
   };
 });

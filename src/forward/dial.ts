@@ -5,7 +5,8 @@ import dns from 'node:dns';
 import type net from 'node:net';
 import os from 'node:os';
 import { WsgateError } from '../errors.ts';
-import { defaultUpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
+import type { KeyLog } from '../tls/keylog.ts';
+import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
 import { classifyIp, formatIp, parseIp } from '../upstream/ip.ts';
 import type { UpstreamNetwork, UpstreamRoute } from '../upstream/network.ts';
@@ -36,6 +37,10 @@ export type ForwardDialerSpec = {
   via: string | undefined;
   /** The listener's bound address, so a request to the listener itself is refused instead of looping. */
   self: () => { host: string; port: number } | undefined;
+  /** How TLS destinations are verified (forward.upstreamCa on top of the defaults). Default: the defaults. */
+  tls?: UpstreamTls | undefined;
+  /** Where the TLS secrets of connections to destinations go (SSLKEYLOGFILE / tls.keyLog). */
+  keyLog?: KeyLog | undefined;
 };
 
 export function deniedError(target: string, verdict: Exclude<Verdict, { ok: true }>): WsgateError {
@@ -149,7 +154,8 @@ export class ForwardDialer {
       connectTimeout: options.connectTimeout,
       highWaterMark: options.highWaterMark,
       route,
-      ...(options.secure ? upstreamTlsOptions(defaultUpstreamTls()) : {}),
+      ...(options.secure ? upstreamTlsOptions(this.#spec.tls ?? defaultUpstreamTls()) : {}),
+      keyLog: this.#spec.keyLog,
       ...(literal ? {} : { lookup: this.#checkedLookup(dest) }),
     });
   }

@@ -3,7 +3,9 @@
 //   - an absolute-form request with `Upgrade: websocket` is proxied by the same forwarder as a reverse route;
 //   - `CONNECT host:port` opens a tunnel: after the 200, the client's first bytes decide — an HTTP request line
 //     is parsed by an internal HTTP server, so a ws:// session inside the tunnel is observed like a reverse-proxied
-//     one; a TLS ClientHello is tunnelled blindly (the seam for interception is #interceptTls); anything else too.
+//     one; a TLS ClientHello to a host in forward.intercept is terminated with a leaf from wsgate's CA and the
+//     decrypted stream is parsed the same way (wsgate opens its own verified TLS to the destination); any other
+//     ClientHello, and anything else, is tunnelled blindly.
 // Access control (auth, host and port rules, destination classes, loops) runs before anything is dialed, and every
 // refusal is one coded log line naming the client, the target and the cause.
 import { randomBytes } from 'node:crypto';
@@ -15,6 +17,9 @@ import type { TapLevel } from '../events.ts';
 import type { Logger } from '../log/logger.ts';
 import { sendErrorResponse } from '../server/error-response.ts';
 import { formatAddress, type ListenerLimits, type ListenerSettings } from '../server/listener.ts';
+import type { LeafCache } from '../tls/leaf.ts';
+import { terminateTls } from '../tls/terminate.ts';
+import { defaultUpstreamTls, type UpstreamTls } from '../tls/upstream.ts';
 import { isLoopbackHost } from '../upstream/ip.ts';
 import type { UpstreamNetwork, UpstreamRoute } from '../upstream/network.ts';
 import { checkUpgradeRequest, headerTokens } from '../websocket/handshake.ts';
@@ -24,10 +29,10 @@ import { AUTH_REASONS, checkProxyAuthorization, type ProxyAuthSpec, proxyAuthent
 import { ForwardDialer, isSelf } from './dial.ts';
 import { viaEntry, viaNames } from './headers.ts';
 import { HttpRelay } from './http.ts';
-import { compilePolicy, type ForwardPolicy, type PortRange, type Verdict } from './policy.ts';
+import { compileHostMatcher, compilePolicy, type ForwardPolicy, type PortRange, type Verdict } from './policy.ts';
 import { writeProxyError } from './respond.ts';
 import { type ProxyTarget, parseAbsoluteTarget, parseConnectTarget } from './target.ts';
-import { sniffTunnel, spliceTunnel, TunnelUpstream } from './tunnel.ts';
+import { SNIFF_PATIENCE_MS, sniffTunnel, spliceTunnel, type TunnelContent, TunnelUpstream } from './tunnel.ts';
 
 export type ForwardConfig = {
   readonly allowHosts: readonly string[] | undefined;
@@ -37,6 +42,8 @@ export type ForwardConfig = {
   readonly auth: ProxyAuthSpec | undefined;
   readonly via: string | undefined;
   readonly tap: TapLevel;
+  /** Host patterns whose CONNECT tunnels are decrypted (TLS interception); none by default. */
+  readonly intercept?: readonly string[] | undefined;
 };
 
 export type ForwardSpec = {
@@ -45,8 +52,12 @@ export type ForwardSpec = {
   forward: ForwardConfig;
 };
 
-export type ForwardSettings = Pick<ListenerSettings, 'showSecrets' | 'tap' | 'emit'> & {
+export type ForwardSettings = Pick<ListenerSettings, 'showSecrets' | 'tap' | 'emit' | 'keyLog'> & {
   limits: ListenerLimits & { tunnelIdleTimeout: number };
+  /** Leaves signed by wsgate's CA: present when some forward listener intercepts (forward.intercept). */
+  leaves?: LeafCache | undefined;
+  /** How this listener verifies TLS destinations (forward.upstreamCa on top of the defaults). */
+  destinationTls?: UpstreamTls | undefined;
 };
 
 export type ForwardDeps = {
@@ -64,6 +75,46 @@ export function newPseudonym(): string {
 
 /** After one side of a blind tunnel has sent FIN, how long the other may still send (hostile-cases: 30 s). */
 const HALF_CLOSE_LINGER_MS = 30_000;
+
+/** An intercepted client's TLS handshake limit when limits.headersTimeout is off (as on TLS listeners). */
+const DEFAULT_TLS_HANDSHAKE_MS = 120_000;
+
+/** Why an intercepted client's handshake failed, in words, and how loud to say it. */
+function handshakeFailure(
+  detail: string,
+  refused: { name: string; detail: string } | undefined,
+  leaves: LeafCache,
+): { reason: string; level: 'info' | 'warn'; endedBy: 'client' | 'wsgate'; message: string } {
+  if (refused !== undefined) {
+    return {
+      reason: 'server_name_denied',
+      level: 'warn',
+      endedBy: 'wsgate',
+      message: `the client asked for ${refused.name} (SNI), which is refused: ${refused.detail}`,
+    };
+  }
+  if (/^no complete handshake within/.test(detail)) {
+    return { reason: 'timeout', level: 'info', endedBy: 'wsgate', message: detail };
+  }
+  // OpenSSL clients (curl) and browsers answer a certificate they do not trust with an alert.
+  if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR)/i.test(detail)) {
+    return {
+      reason: 'client_rejected_certificate',
+      level: 'warn',
+      endedBy: 'client',
+      message: `the client rejected wsgate's certificate (${detail}): it does not trust wsgate's CA ${leaves.ca.paths.cert}; \`wsgate ca trust-help --dir ${leaves.ca.paths.dir}\` shows how`,
+    };
+  }
+  if (/closed the connection/.test(detail)) {
+    return {
+      reason: 'client_closed',
+      level: 'info',
+      endedBy: 'client',
+      message: `${detail} (a client that does not trust wsgate's CA may hang up without saying why)`,
+    };
+  }
+  return { reason: 'protocol', level: 'info', endedBy: 'client', message: `not a valid TLS handshake: ${detail}` };
+}
 
 let nextId = 0;
 function newId(prefix: string): string {
@@ -99,6 +150,8 @@ export class ForwardListener {
   #tunnelServer: http.Server;
   #tunnelContexts = new WeakMap<net.Socket, TunnelContext>();
   #policy: ForwardPolicy;
+  /** Does a CONNECT host match forward.intercept? */
+  #intercepts: (host: string) => boolean;
   #dialer: ForwardDialer;
   #relay: HttpRelay;
   #address: { host: string; port: number } | undefined;
@@ -107,6 +160,7 @@ export class ForwardListener {
   #sessions = new Set<LiveSession>();
   #blind = new Set<{ terminate(detail: string): void }>();
   #closing = false;
+  #warnedNoCa = false;
 
   constructor(spec: ForwardSpec, settings: ForwardSettings, log: Logger, deps: ForwardDeps) {
     this.name = spec.name;
@@ -115,6 +169,7 @@ export class ForwardListener {
     this.#deps = deps;
     this.#log = log.child({ listener: spec.name });
     this.#policy = compilePolicy(spec.forward);
+    this.#intercepts = compileHostMatcher(spec.forward.intercept ?? []);
     this.#dialer = new ForwardDialer(deps, this.#dialerSpec());
     this.#relay = new HttpRelay(
       () => this.#dialer,
@@ -152,7 +207,13 @@ export class ForwardListener {
   }
 
   #dialerSpec() {
-    return { policy: this.#policy, via: this.#spec.forward.via, self: () => this.#address };
+    return {
+      policy: this.#policy,
+      via: this.#spec.forward.via,
+      self: () => this.#address,
+      tls: this.#settings.destinationTls,
+      keyLog: this.#settings.keyLog,
+    };
   }
 
   get address(): { host: string; port: number } | undefined {
@@ -215,6 +276,7 @@ export class ForwardListener {
     this.#spec = spec;
     this.#settings = settings;
     this.#policy = compilePolicy(spec.forward);
+    this.#intercepts = compileHostMatcher(spec.forward.intercept ?? []);
     this.#dialer.update(this.#dialerSpec());
   }
 
@@ -528,6 +590,8 @@ export class ForwardListener {
     key: string,
     how: {
       route: UpgradeRoute;
+      /** 'https' inside an intercepted tunnel (X-Forwarded-Proto). */
+      clientScheme?: 'http' | 'https';
       dial: (options: { connectTimeout: number; highWaterMark: number }) => Promise<net.Socket>;
     },
   ): void {
@@ -537,7 +601,7 @@ export class ForwardListener {
       route: how.route,
       limits: this.#settings.limits,
       showSecrets: this.#settings.showSecrets,
-      clientScheme: 'http',
+      clientScheme: how.clientScheme ?? 'http',
       key,
       tap: { level: this.#spec.forward.tap, ...this.#settings.tap },
       emit: this.#settings.emit,
@@ -621,35 +685,50 @@ export class ForwardListener {
       user: authed.user,
       via: route.proxy?.display ?? 'direct',
     };
+    // An intercepted host is dialed only after the client's TLS is done (or once it turns out not to start with
+    // TLS): a ClientHello that is garbage, names a refused host or never finishes costs the destination nothing.
+    const leaves = this.#intercepts(target.host) ? this.#interceptionLeaves() : undefined;
     void (async () => {
-      let upstream: net.Socket;
-      try {
-        upstream = await dial();
-      } catch (error) {
-        const err = error instanceof WsgateError ? error : new WsgateError('WSG_INTERNAL', { detail: String(error) });
-        const outcome: Outcome =
-          err.code === 'WSG_FORWARD_DENIED' ? 'denied' : err.code === 'WSG_FORWARD_LOOP' ? 'loop' : 'upstream_error';
-        const event =
-          outcome === 'denied' ? 'connect.denied' : outcome === 'loop' ? 'connect.loop' : 'connect.upstream_error';
-        log.warn(
-          {
-            event,
-            outcome,
-            code: err.code,
-            status: err.status,
-            reason: err.params['denyReason'],
-            ...base,
-            why: route.why,
-            cause: (err.cause as Error | undefined)?.message,
-            ms: Math.round(performance.now() - started),
-          },
-          `CONNECT ${target.authority}: ${err.message}`,
-        );
-        writeProxyError(client, err);
-        return;
+      /** Dials the destination; on failure logs it and answers (before the 200) or closes (after it). */
+      const dialed = async (afterOk: boolean): Promise<net.Socket | undefined> => {
+        try {
+          const socket = await dial();
+          socket.on('error', () => {});
+          return socket;
+        } catch (error) {
+          const err = error instanceof WsgateError ? error : new WsgateError('WSG_INTERNAL', { detail: String(error) });
+          const outcome: Outcome =
+            err.code === 'WSG_FORWARD_DENIED' ? 'denied' : err.code === 'WSG_FORWARD_LOOP' ? 'loop' : 'upstream_error';
+          const event =
+            outcome === 'denied' ? 'connect.denied' : outcome === 'loop' ? 'connect.loop' : 'connect.upstream_error';
+          log.warn(
+            {
+              event,
+              outcome,
+              code: err.code,
+              status: err.status,
+              reason: err.params['denyReason'],
+              ...base,
+              why: route.why,
+              cause: (err.cause as Error | undefined)?.message,
+              ms: Math.round(performance.now() - started),
+            },
+            `CONNECT ${target.authority}: ${err.message}`,
+          );
+          if (afterOk) client.destroy();
+          else writeProxyError(client, err);
+          return undefined;
+        }
+      };
+      let upstream: net.Socket | undefined;
+      let connectedMs: number | undefined;
+      if (leaves === undefined) {
+        upstream = await dialed(false);
+        if (upstream === undefined) return;
+        connectedMs = Math.round(performance.now() - started);
       }
       if (client.destroyed || this.#closing) {
-        upstream.destroy();
+        upstream?.destroy();
         client.destroy();
         log.info(
           {
@@ -665,13 +744,15 @@ export class ForwardListener {
         );
         return;
       }
-      upstream.on('error', () => {});
-      const connectedMs = Math.round(performance.now() - started);
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      log.debug({ event: 'connect.open', ...base, connectMs: connectedMs }, `CONNECT ${target.authority} established`);
+      log.debug(
+        { event: 'connect.open', ...base, connectMs: connectedMs, intercept: leaves !== undefined },
+        `CONNECT ${target.authority} established`,
+      );
       const bytesBefore = { read: client.bytesRead, written: client.bytesWritten };
       if (head.length > 0) client.unshift(head);
-      const content = await sniffTunnel(client, upstream, limits.tunnelIdleTimeout);
+      let content: TunnelContent = await sniffTunnel(client, upstream, limits.tunnelIdleTimeout, SNIFF_PATIENCE_MS);
+      let intercepted = false;
       const finishLine = (fields: Record<string, unknown>) => {
         log.info(
           {
@@ -679,16 +760,32 @@ export class ForwardListener {
             outcome: 'tunnel' as Outcome,
             ...base,
             content,
+            ...(leaves === undefined ? {} : { intercepted }),
             connectMs: connectedMs,
             durationMs: Math.round(performance.now() - started),
             ...fields,
           },
-          `CONNECT ${target.authority} (${content}) closed after ${Math.round(performance.now() - started)} ms`,
+          `CONNECT ${target.authority} (${content}${intercepted ? ', intercepted' : ''}) closed after ${Math.round(performance.now() - started)} ms`,
         );
       };
+      const transferred = () => ({
+        bytesToUpstream: client.bytesRead - bytesBefore.read,
+        bytesToClient: client.bytesWritten - bytesBefore.written,
+      });
+      if (leaves !== undefined && upstream === undefined && (content === 'opaque' || content === 'quiet')) {
+        // Intercepted host, but no ClientHello: another protocol, or a client waiting for a server that speaks
+        // first. Dial now and carry on as with any tunnel.
+        upstream = await dialed(true);
+        if (upstream === undefined) {
+          finishLine({ ...transferred(), endedBy: 'wsgate', how: 'upstream_error' });
+          return;
+        }
+        connectedMs = Math.round(performance.now() - started);
+        if (content === 'quiet') content = await sniffTunnel(client, upstream, limits.tunnelIdleTimeout);
+      }
       if (content === 'closed' || content === 'idle') {
         client.destroy();
-        upstream.destroy();
+        upstream?.destroy();
         // 'closed': one side hung up before either sent a byte.
         finishLine({
           bytesToUpstream: 0,
@@ -697,21 +794,28 @@ export class ForwardListener {
         });
         return;
       }
+      if (content === 'tls' && leaves !== undefined) {
+        intercepted = true;
+        this.#interceptTls(client, upstream, { id, log, target, dial, leaves }, (fields) =>
+          finishLine({ ...transferred(), ...fields }),
+        );
+        return;
+      }
       if (content === 'http') {
         this.#serveParsed(
           client,
           { id, log, target, scheme: 'http', upstream: new TunnelUpstream(upstream, dial), dispatcher: undefined },
-          () => {
-            finishLine({
-              bytesToUpstream: client.bytesRead - bytesBefore.read,
-              bytesToClient: client.bytesWritten - bytesBefore.written,
-            });
-          },
+          () => finishLine(transferred()),
         );
         return;
       }
-      if (content === 'tls' && this.#interceptTls(client, upstream, target)) return;
       // TLS not intercepted, another protocol, or an upstream that speaks first: bytes pass unread.
+      if (upstream === undefined) {
+        // Not reached: without an upstream every verdict is handled above.
+        client.destroy();
+        finishLine({ ...transferred(), endedBy: 'wsgate', how: 'internal' });
+        return;
+      }
       const tunnel = spliceTunnel(client, upstream, {
         idleTimeout: limits.tunnelIdleTimeout,
         halfCloseLinger: HALF_CLOSE_LINGER_MS,
@@ -729,12 +833,89 @@ export class ForwardListener {
     })();
   }
 
+  /** The CA's leaves for an intercepted CONNECT; without them (no CA loaded) the tunnel stays blind, with a warning. */
+  #interceptionLeaves(): LeafCache | undefined {
+    const leaves = this.#settings.leaves;
+    if (leaves === undefined && !this.#warnedNoCa) {
+      this.#warnedNoCa = true;
+      this.#log.warn(
+        { event: 'tls.intercept_unavailable' },
+        "forward.intercept is set but wsgate's CA is not loaded; matching tunnels pass blindly",
+      );
+    }
+    return leaves;
+  }
+
   /**
-   * The seam for TLS interception (a later change): terminate the client's TLS with a leaf from wsgate's CA and hand
-   * the decrypted socket to #serveParsed with scheme 'https'. Returns false to tunnel the bytes blindly, as now.
+   * TLS interception: completes the client's handshake with a leaf for its SNI name (the CONNECT host without
+   * SNI) and serves the decrypted stream like plain HTTP in a tunnel, with wsgate's own verified TLS toward the
+   * destination (servername: the same name). A failed handshake closes the tunnel with one tls.handshake_failed
+   * line; the destination is then never dialed (a parked socket, from a client that was slow to start, is closed).
    */
-  #interceptTls(_client: net.Socket, _upstream: net.Socket, _target: ProxyTarget): boolean {
-    return false;
+  #interceptTls(
+    client: net.Socket,
+    parked: net.Socket | undefined,
+    tunnel: { id: string; log: Logger; target: ProxyTarget; dial: () => Promise<net.Socket>; leaves: LeafCache },
+    finish: (fields: Record<string, unknown>) => void,
+  ): void {
+    const { id, log, target, leaves } = tunnel;
+    const limits = this.#settings.limits;
+    let refused: { name: string; reason: string; detail: string } | undefined;
+    void terminateTls(client, {
+      leaves,
+      connectHost: target.host,
+      // The handshake is part of what a client owes before its request head: the same slowloris guard.
+      handshakeTimeout: limits.headersTimeout || DEFAULT_TLS_HANDSHAKE_MS,
+      keyLog: this.#settings.keyLog,
+      // The SNI name is where the decrypted requests go (and the name checked upstream): the access rules apply.
+      allowServerName: (name) => {
+        const verdict = this.#policy.checkTarget(name, target.port);
+        if (!verdict.ok) refused = { name, reason: verdict.reason, detail: verdict.detail };
+        return verdict.ok;
+      },
+    }).then(
+      ({ socket, servername, sni, alpnProtocol }) => {
+        log.debug(
+          {
+            event: 'tls.intercepted',
+            target: target.authority,
+            servername,
+            sni,
+            alpn: alpnProtocol,
+            protocol: socket.getProtocol(),
+          },
+          `CONNECT ${target.authority}: TLS intercepted with a certificate for ${servername}`,
+        );
+        const upstream = new TunnelUpstream(parked, tunnel.dial, {
+          host: servername,
+          port: target.port,
+          settings: this.#settings.destinationTls ?? defaultUpstreamTls(),
+          keyLog: this.#settings.keyLog,
+          timeout: limits.connectTimeout,
+        });
+        this.#serveParsed(socket, { id, log, target, scheme: 'https', upstream, dispatcher: undefined }, () =>
+          finish({ servername }),
+        );
+      },
+      (error: unknown) => {
+        parked?.destroy();
+        const detail = error instanceof WsgateError ? String(error.params['detail'] ?? error.message) : String(error);
+        const why = handshakeFailure(detail, refused, leaves);
+        log[why.level](
+          {
+            event: 'tls.handshake_failed',
+            code: 'WSG_TLS_HANDSHAKE',
+            reason: why.reason,
+            detail,
+            client: client.remoteAddress,
+            target: target.authority,
+            ...(refused === undefined ? {} : { servername: refused.name, denyReason: refused.reason }),
+          },
+          `CONNECT ${target.authority}: TLS interception failed: ${why.message}`,
+        );
+        finish({ endedBy: why.endedBy, how: 'tls_handshake', detail: why.reason });
+      },
+    );
   }
 
   /** Hands a tunnel's client socket to the internal HTTP server; its requests go to the CONNECT target. */
@@ -841,6 +1022,7 @@ export class ForwardListener {
     const url = `${secure ? 'wss' : 'ws'}://${ctx.target.authority}/`;
     this.#startUpgrade(req, socket, log, id, check.key, {
       route: { name: this.#routeName('tunnel'), upstream: { name: ctx.target.authority, url }, changeOrigin: false },
+      clientScheme: ctx.scheme,
       dial: () => ctx.upstream.take(secure),
     });
   }

@@ -132,6 +132,19 @@ function compileList(texts: readonly string[] | undefined): { text: string; patt
   });
 }
 
+/**
+ * A predicate for a list of host patterns (forward.intercept), matched against a host as the client named it:
+ * a name against the name patterns, an IP literal against addresses and ranges. An empty list matches nothing.
+ */
+export function compileHostMatcher(texts: readonly string[]): (host: string) => boolean {
+  const list = compileList(texts) ?? [];
+  if (list.length === 0) return () => false;
+  return (host) => {
+    const canonical = canonicalHost(host);
+    return list.some((entry) => patternMatchesName(entry.pattern, canonical));
+  };
+}
+
 const CLASS_WORDS: Record<AddressClass, string> = {
   public: 'a public address',
   loopback: 'a loopback address',

@@ -19,12 +19,14 @@ export type LoggerOptions = {
   file?: string | undefined;
   /** A stream to write to instead (tests capture logs this way). */
   stream?: Writable;
+  /** The worker process id with `run --workers N`: every line of that worker carries `worker`. */
+  worker?: number | undefined;
 };
 
 export function createLogger(options: LoggerOptions): Logger {
   const base = {
     level: options.level,
-    base: { pid: process.pid },
+    base: options.worker === undefined ? { pid: process.pid } : { pid: process.pid, worker: options.worker },
     messageKey: 'msg',
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },

@@ -9,8 +9,10 @@ import { ForwardListener, type ForwardSpec, newPseudonym } from '../forward/list
 import type { Logger } from '../log/logger.ts';
 import { createTextRedactor } from '../log/redact.ts';
 import { createHttpForwarder } from '../reverse/http.ts';
+import { ensureCa, resolveCaDir } from '../tls/ca.ts';
 import { type ConfigTls, insecureUpstreams, loadConfigTls } from '../tls/config-tls.ts';
 import { type KeyLog, keyLogFile, openKeyLog } from '../tls/keylog.ts';
+import { LeafCache } from '../tls/leaf.ts';
 import { createTrafficLog, type TrafficLog } from '../traffic/traffic-log.ts';
 import { UpstreamNetwork } from '../upstream/network.ts';
 import type { Env } from '../upstream/proxy-config.ts';
@@ -88,6 +90,42 @@ function warnInsecure(config: Config, log: Logger): void {
   }
 }
 
+/**
+ * wsgate's CA, loaded — or created, on first use — when a forward listener intercepts TLS, and the cache of the
+ * leaves it signs. The one already loaded is kept while tls.caDir stays the same.
+ */
+async function interceptionLeaves(
+  config: Config,
+  current: LeafCache | undefined,
+  log: Logger,
+): Promise<LeafCache | undefined> {
+  const intercepting = config.listeners.filter((l) => (l.forward?.intercept.length ?? 0) > 0).map((l) => l.name);
+  if (intercepting.length === 0) return current;
+  if (current !== undefined && current.ca.paths.dir === resolveCaDir(config.tls.caDir)) return current;
+  const { ca, created } = await ensureCa(config.tls.caDir);
+  const { paths } = ca;
+  const trustHelp = `wsgate ca trust-help --dir ${paths.dir}`;
+  const fields = { cert: paths.cert, listeners: intercepting.join(','), leafSpki: ca.leafKey.spkiSha256 };
+  if (created) {
+    log.warn(
+      { event: 'tls.ca_created', dir: paths.dir, ...fields },
+      `created wsgate's CA for TLS interception in ${paths.dir}: clients see intercepted traffic only if they trust ${paths.cert}; \`${trustHelp}\` shows how`,
+    );
+  } else {
+    log.info(
+      { event: 'tls.ca', dir: paths.dir, ...fields },
+      `intercepting TLS (${intercepting.join(', ')}) with the CA ${paths.cert}; how to trust it: \`${trustHelp}\``,
+    );
+  }
+  if (!ca.leafKey.persisted) {
+    log.warn(
+      { event: 'tls.leaf_key_missing', file: paths.leafKey },
+      `${paths.leafKey} is missing: leaf certificates use a new key on every start (their SPKI hash changes)`,
+    );
+  }
+  return new LeafCache(ca);
+}
+
 function sameBind(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
   return a.host === b.host && a.port === b.port;
 }
@@ -97,6 +135,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   let config = initial;
   // Certificates, keys and CA files are read before anything listens: a bad one is an exit 2 naming the file.
   let tls = await loadConfigTls(config);
+  let leaves = await interceptionLeaves(config, undefined, log);
   warnInsecure(config, log);
   const keyLogPath = keyLogFile(config.tls.keyLog);
   const keyLog =
@@ -140,7 +179,12 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
           )
         : new ForwardListener(
             spec as ForwardSpec,
-            { ...settingsOf(config, traffic, network, tls, keyLog), limits: config.limits },
+            {
+              ...settingsOf(config, traffic, network, tls, keyLog),
+              limits: config.limits,
+              leaves,
+              destinationTls: tls.forward.get(spec.name),
+            },
             log,
             { network, pseudonym, lookup: options.lookup },
           );
@@ -185,7 +229,9 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       const previous = config;
       // Certificates are re-read, so a renewed one is served without a restart; a bad file keeps the old ones.
       try {
-        tls = await loadConfigTls(next);
+        const nextTls = await loadConfigTls(next);
+        leaves = await interceptionLeaves(next, leaves, log);
+        tls = nextTls;
       } catch (err) {
         log.error(
           { event: 'config.reload_failed', code: (err as { code?: string }).code },
@@ -210,7 +256,12 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
         const existing = listeners.get(spec.name);
         const scheme = spec.tls === undefined ? 'http' : 'https';
         if (existing instanceof ForwardListener && spec.forward !== undefined && sameBind(existing.bind, spec.bind)) {
-          existing.update(spec as ForwardSpec, { ...settings, limits: next.limits });
+          existing.update(spec as ForwardSpec, {
+            ...settings,
+            limits: next.limits,
+            leaves,
+            destinationTls: tls.forward.get(spec.name),
+          });
           continue;
         }
         if (

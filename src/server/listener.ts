@@ -18,6 +18,7 @@ import type { UpstreamNetwork } from '../upstream/network.ts';
 import { checkUpgradeRequest, headerTokens } from '../websocket/handshake.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { forwardUpgrade } from '../websocket/upgrade.ts';
+import { ClientCounter } from './admission.ts';
 import { sendErrorResponse, writeErrorToSocket } from './error-response.ts';
 
 export type ListenerRoute = {
@@ -37,6 +38,10 @@ export type ListenerLimits = {
   responseTimeout: number;
   idleTimeout: number;
   maxBufferedBytes: number;
+  maxRequestLineBytes: number;
+  maxHeaderCount: number;
+  maxConnections: number;
+  maxConnectionsPerClient: number;
 };
 
 export type ListenerSpec = {
@@ -84,15 +89,15 @@ export function formatAddress(address: { host: string; port: number }): string {
 }
 
 /**
- * The longest request line accepted (method, target and version). RFC 9112 §3 sets no limit and recommends at
- * least 8000 octets; Node has none of its own below maxHeaderSize, so it is checked here.
- * TODO(config): limits.maxRequestLineBytes.
+ * Default of limits.maxRequestLineBytes: the longest request line accepted (method, target and version). RFC 9112 §3
+ * sets no limit and recommends at least 8000 octets; Node has none of its own below maxHeaderSize, so it is checked
+ * here.
  */
 export const MAX_REQUEST_LINE_BYTES = 8 * 1024;
 
 /**
- * Header fields per request. Node 24 answers one field more with HPE_HEADER_OVERFLOW (431) rather than dropping
- * the rest silently, as older Node did. TODO(config): limits.maxHeaderCount.
+ * Default of limits.maxHeaderCount. Node 24 answers one field more with HPE_HEADER_OVERFLOW (431) rather than
+ * dropping the rest silently, as older Node did.
  */
 export const MAX_HEADER_COUNT = 100;
 
@@ -105,11 +110,11 @@ function requestLineLength(req: http.IncomingMessage): number {
 function clientErrorOf(err: NodeJS.ErrnoException, limits: ListenerLimits): WsgateError {
   switch (err.code) {
     case 'HPE_HEADER_OVERFLOW':
-      return new WsgateError('WSG_HEADERS_TOO_LARGE', { limit: limits.maxHeaderBytes, count: MAX_HEADER_COUNT });
+      return new WsgateError('WSG_HEADERS_TOO_LARGE', { limit: limits.maxHeaderBytes, count: limits.maxHeaderCount });
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return new WsgateError('WSG_HEADERS_TIMEOUT', { timeout: formatDuration(limits.headersTimeout) });
     case 'HPE_URI_TOO_LONG':
-      return new WsgateError('WSG_URI_TOO_LONG', { limit: MAX_REQUEST_LINE_BYTES });
+      return new WsgateError('WSG_URI_TOO_LONG', { limit: limits.maxRequestLineBytes });
     default:
       // llhttp's reasons are its own fixed texts ("Invalid header value char"), never the client's bytes.
       return new WsgateError('WSG_BAD_REQUEST', { detail: err.message.replace(/^Parse Error: /, '') });
@@ -129,6 +134,7 @@ export class ReverseListener {
   #server: http.Server;
   #upgrades = new Set<net.Socket>();
   #sessions = new Set<LiveSession>();
+  #perClient = new ClientCounter();
   /** Responses still being written per socket: a parse error then must not write a second response into it. */
   #inflight = new WeakMap<net.Socket, number>();
   #address: { host: string; port: number } | undefined;
@@ -161,7 +167,20 @@ export class ReverseListener {
       highWaterMark: settings.limits.maxBufferedBytes,
     };
     this.#server = tls === undefined ? http.createServer(serverOptions) : this.#createHttpsServer(serverOptions, tls);
-    this.#server.maxHeadersCount = MAX_HEADER_COUNT;
+    this.#server.maxHeadersCount = settings.limits.maxHeaderCount;
+    this.#server.maxConnections = settings.limits.maxConnections;
+    this.#server.on('drop', (data?: { remoteAddress?: string }) =>
+      this.#log.warn(
+        {
+          event: 'conn.limit',
+          scope: 'listener',
+          client: data?.remoteAddress,
+          limit: this.#settings.limits.maxConnections,
+        },
+        `connection refused: the listener holds limits.maxConnections (${this.#settings.limits.maxConnections})`,
+      ),
+    );
+    this.#server.on('connection', (socket: net.Socket) => this.#admit(socket));
     this.#server.on('request', (req, res) => this.#onRequest(req, res));
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket as net.Socket, head));
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) =>
@@ -245,6 +264,8 @@ export class ReverseListener {
    * certificates as re-read on reload (a renewed certificate is served without a restart).
    */
   update(spec: ListenerSpec, settings: ListenerSettings, tls?: ServerTls | undefined): void {
+    this.#server.maxHeadersCount = settings.limits.maxHeaderCount;
+    this.#server.maxConnections = settings.limits.maxConnections;
     this.#spec = spec;
     this.#routes = compileRoutes(spec.routes);
     this.#settings = settings;
@@ -317,13 +338,30 @@ export class ReverseListener {
     clearInterval(idle);
   }
 
+  /**
+   * limits.maxConnectionsPerClient: one address may not take every slot. Loopback is exempt, because on a
+   * developer machine every browser, CLI and test connects from 127.0.0.1.
+   */
+  #admit(socket: net.Socket): void {
+    const address = socket.remoteAddress;
+    if (address === undefined) return;
+    const limit = this.#settings.limits.maxConnectionsPerClient;
+    const admitted = this.#perClient.admit(address, limit);
+    socket.once('close', () => this.#perClient.release(address));
+    if (admitted) return;
+    const err = new WsgateError('WSG_TOO_MANY_CONNECTIONS', { scope: `from ${address}`, limit });
+    this.#log.warn({ event: 'conn.limit', scope: 'client', client: address, limit, code: err.code }, err.message);
+    socket.on('error', () => {});
+    writeErrorToSocket(socket, err);
+  }
+
   #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const id = newId('r');
     const started = performance.now();
     const socket = req.socket;
     this.#inflight.set(socket, (this.#inflight.get(socket) ?? 0) + 1);
     res.once('close', () => this.#inflight.set(socket, (this.#inflight.get(socket) ?? 1) - 1));
-    if (requestLineLength(req) > MAX_REQUEST_LINE_BYTES) {
+    if (requestLineLength(req) > this.#settings.limits.maxRequestLineBytes) {
       const err = this.#rejectLongRequestLine(req);
       // Close after the answer: a body that follows must not be read as the next request.
       sendErrorResponse(res, err, { close: true });
@@ -375,7 +413,7 @@ export class ReverseListener {
     // never reach the upstream as a request wsgate did not route or check.
     if (head.length > 0) socket.unshift(head);
     const noHead = Buffer.alloc(0);
-    if (requestLineLength(req) > MAX_REQUEST_LINE_BYTES) {
+    if (requestLineLength(req) > this.#settings.limits.maxRequestLineBytes) {
       writeErrorToSocket(socket, this.#rejectLongRequestLine(req));
       return;
     }
@@ -429,7 +467,7 @@ export class ReverseListener {
   }
 
   #rejectLongRequestLine(req: http.IncomingMessage): WsgateError {
-    const err = new WsgateError('WSG_URI_TOO_LONG', { limit: MAX_REQUEST_LINE_BYTES });
+    const err = new WsgateError('WSG_URI_TOO_LONG', { limit: this.#settings.limits.maxRequestLineBytes });
     this.#log.warn(
       {
         event: 'http.client_error',

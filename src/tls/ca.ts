@@ -16,7 +16,7 @@ import {
   type webcrypto,
   X509Certificate,
 } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir, hostname } from 'node:os';
 import path from 'node:path';
 import { WsgateError } from '../errors.ts';
@@ -302,11 +302,60 @@ export async function loadCa(dir: string, now: Date = new Date()): Promise<Loade
   };
 }
 
-/** Loads the CA in `dir`, or creates one there when there is none yet (first use of interception). */
+/** How long a process waits for another one that is creating the CA (`.init.lock`) before giving up. */
+const INIT_WAIT_MS = 15_000;
+/** A lock file older than this is left over from a process that died while creating the CA. */
+const STALE_LOCK_MS = 60_000;
+
+/**
+ * Loads the CA in `dir`, or creates one there when there is none yet (first use of interception). Safe when several
+ * processes start at once (`run --workers`): one creates the CA under an exclusive lock file, the others wait for
+ * its certificate and load the same CA.
+ */
 export async function ensureCa(dir: string): Promise<{ ca: LoadedCa; created: boolean }> {
   const paths = caPaths(dir);
-  if (!(await exists(paths.cert)) && !(await exists(paths.key))) {
-    return { ca: await createCa(dir), created: true };
+  const present = async () => (await exists(paths.cert)) || (await exists(paths.key));
+  if (await present()) return { ca: await loadCa(dir), created: false };
+  try {
+    await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    const detail = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new WsgateError('WSG_CA_WRITE', { dir: paths.dir, detail }, { cause: err });
   }
-  return { ca: await loadCa(dir), created: false };
+  const lock = path.join(paths.dir, '.init.lock');
+  const deadline = Date.now() + INIT_WAIT_MS;
+  for (;;) {
+    let handle: Awaited<ReturnType<typeof open>> | undefined;
+    try {
+      handle = await open(lock, 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        const detail = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        throw new WsgateError('WSG_CA_WRITE', { dir: paths.dir, detail }, { cause: err });
+      }
+    }
+    if (handle !== undefined) {
+      try {
+        // Another process may have finished between the first look and the lock.
+        if (await present()) return { ca: await loadCa(dir), created: false };
+        return { ca: await createCa(dir), created: true };
+      } finally {
+        await handle.close();
+        await rm(lock, { force: true });
+      }
+    }
+    // Someone else holds the lock: its certificate is written last, so once it exists the CA is complete.
+    if (await exists(paths.cert)) return { ca: await loadCa(dir), created: false };
+    const lockAge = await stat(lock).then(
+      (info) => Date.now() - info.mtimeMs,
+      () => 0,
+    );
+    if (lockAge > STALE_LOCK_MS) await rm(lock, { force: true });
+    else if (Date.now() > deadline) {
+      throw new WsgateError('WSG_CA_WRITE', {
+        dir: paths.dir,
+        detail: `another process has been creating the CA for ${INIT_WAIT_MS / 1000} s (${lock}); if none is running, delete that file`,
+      });
+    } else await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

@@ -1,6 +1,6 @@
 // The TLS files a config names, read and checked in one place before anything listens (and by `wsgate check`):
-// each TLS listener's certificates and keys, each named upstream's CA file. Any problem is a WsgateError with
-// exit code 2 that names the file.
+// each TLS listener's certificates and keys, each named upstream's CA file, each forward listener's upstreamCa.
+// Any problem is a WsgateError with exit code 2 that names the file.
 import type { Config } from '../config/schema.ts';
 import { loadServerTls, type ServerTls } from './server-certs.ts';
 import { loadUpstreamTls, type UpstreamTls } from './upstream.ts';
@@ -10,6 +10,8 @@ export type ConfigTls = {
   listeners: ReadonlyMap<string, ServerTls>;
   /** By upstream name, for every named upstream (defaults when it has no tls:). */
   upstreams: ReadonlyMap<string, UpstreamTls>;
+  /** By forward listener name: how it verifies TLS destinations (forward.upstreamCa; defaults without). */
+  forward: ReadonlyMap<string, UpstreamTls>;
 };
 
 export async function loadConfigTls(config: Pick<Config, 'listeners' | 'upstreams'>): Promise<ConfigTls> {
@@ -21,7 +23,13 @@ export async function loadConfigTls(config: Pick<Config, 'listeners' | 'upstream
   for (const upstream of config.upstreams) {
     if (/^(wss|https):/i.test(upstream.url)) upstreams.set(upstream.name, await loadUpstreamTls(upstream.tls));
   }
-  return { listeners, upstreams };
+  const forward = new Map<string, UpstreamTls>();
+  for (const listener of config.listeners) {
+    if (listener.forward !== undefined) {
+      forward.set(listener.name, await loadUpstreamTls({ ca: listener.forward.upstreamCa }));
+    }
+  }
+  return { listeners, upstreams, forward };
 }
 
 /** Named upstreams whose certificates are not verified (tls.insecure: true). */

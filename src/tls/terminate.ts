@@ -92,11 +92,15 @@ export async function terminateTls(socket: net.Socket, options: TerminateTlsOpti
     const onClose = () => fail('the client closed the connection during the handshake');
     tlsSocket.once('error', onError);
     tlsSocket.once('close', onClose);
+    // A socket from an http.Server (a CONNECT tunnel) allows half-open connections: the client's FIN alone would
+    // not close it, and the handshake would wait for its timeout.
+    tlsSocket.once('end', onClose);
     // 'secure' is the server-side TLSSocket's handshake-done event (tls.Server turns it into 'secureConnection').
     tlsSocket.once('secure', () => {
       clearTimeout(timer);
       tlsSocket.off('error', onError);
       tlsSocket.off('close', onClose);
+      tlsSocket.off('end', onClose);
       tlsSocket.on('error', () => {});
       const sniName = (tlsSocket as tls.TLSSocket & { servername?: string | false }).servername;
       const sni = typeof sniName === 'string' && sniName !== '';

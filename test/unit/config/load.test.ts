@@ -51,8 +51,13 @@ test('a minimal config gets every default', () => {
       idleTimeout: 0,
       maxBufferedBytes: 65_536,
       tunnelIdleTimeout: 3_600_000,
+      maxRequestLineBytes: 8192,
+      maxHeaderCount: 100,
+      maxConnections: 10_000,
+      maxConnectionsPerClient: 256,
     },
     shutdown: { grace: 10_000 },
+    workers: 1,
     tap: {
       level: 'meta',
       previewBytes: 1024,

@@ -22,6 +22,8 @@ type ExpectedConfig = {
           auth: { realm: string; users: { name: string; password: string }[] } | undefined;
           via: string | undefined;
           tap: 'off' | 'meta' | 'frames' | 'payload';
+          intercept: string[];
+          upstreamCa: string | undefined;
         }
       | undefined;
     routes: {
@@ -57,8 +59,13 @@ type ExpectedConfig = {
     idleTimeout: number;
     maxBufferedBytes: number;
     tunnelIdleTimeout: number;
+    maxRequestLineBytes: number;
+    maxHeaderCount: number;
+    maxConnections: number;
+    maxConnectionsPerClient: number;
   };
   shutdown: { grace: number };
+  workers: number | 'auto';
   tap: {
     level: 'off' | 'meta' | 'frames' | 'payload';
     previewBytes: number;

@@ -44,6 +44,8 @@ test('a forward listener on loopback: permissive defaults; users, patterns and p
     auth: { realm: 'wsgate', users: [{ name: 'dev', password: 'x' }] },
     via: 'corp',
     tap: 'frames',
+    intercept: [],
+    upstreamCa: undefined,
   });
   assert.deepEqual(config.listeners[0]!.routes, []);
   assert.deepEqual(config.proxies, [
@@ -67,7 +69,8 @@ test('mistakes are reported with their path', () => {
             denyHosts: ['a.test:80'],
             via: 'corpp',
             auth: { users: [{ name: 'a:b', password: '' }] },
-            intercept: ['*.test'],
+            intercept: ['https://x.test', '*.test'],
+            upstreamCa: '',
           },
         },
       ],
@@ -88,7 +91,8 @@ test('mistakes are reported with their path', () => {
     /listeners\[2\]\.forward\.via: unknown proxy "corpp"; did you mean "corp"\?/,
     /listeners\[2\]\.forward\.auth\.users\[0\]\.name: a user name has no ":"/,
     /listeners\[2\]\.forward\.auth\.users\[0\]\.password: must not be empty/,
-    /listeners\[2\]\.forward\.intercept: unknown key "intercept"/,
+    /listeners\[2\]\.forward\.intercept\[0\]: invalid host pattern "https:\/\/x\.test": a host, not a URL/,
+    /listeners\[2\]\.forward\.upstreamCa: must not be empty/,
     /upstreams\[0\]\.via: unknown proxy "nowhere"/,
     /proxies\[0\]\.url: socks5:\/\/ proxies are not supported/,
     /proxies\[1\]\.name: "direct" is reserved/,

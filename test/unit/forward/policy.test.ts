@@ -2,7 +2,13 @@
 // deny ranges applied to resolved addresses.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BAD_PORTS, compilePolicy, parseHostPattern, parsePortRule } from '../../../src/forward/policy.ts';
+import {
+  BAD_PORTS,
+  compileHostMatcher,
+  compilePolicy,
+  parseHostPattern,
+  parsePortRule,
+} from '../../../src/forward/policy.ts';
 
 test('host patterns: exact, *.sub, .domain, addresses, ranges, *', () => {
   const policy = (allowHosts: string[]) => compilePolicy({ allowHosts, destinations: 'any' });
@@ -119,4 +125,25 @@ test('destinations: public refuses every non-public class, literal or resolved',
   }
   const metadata = p.checkAddress('metadata.test', '169.254.169.254');
   assert.ok(!metadata.ok && /metadata\.test \(169\.254\.169\.254\) is a cloud metadata address/.test(metadata.detail));
+});
+
+test('forward.intercept patterns match the CONNECT host as named; an empty list matches nothing', () => {
+  const matches = compileHostMatcher(['chat.example.com', '*.example.test', '.corp.test', '10.0.0.0/8', '::1']);
+  const cases: [string, boolean][] = [
+    ['chat.example.com', true],
+    ['CHAT.example.com.', true],
+    ['www.chat.example.com', false],
+    ['a.example.test', true],
+    ['example.test', false],
+    ['corp.test', true],
+    ['x.y.corp.test', true],
+    ['10.1.2.3', true],
+    ['11.1.2.3', false],
+    ['[::1]', true],
+    ['::1', true],
+    ['other.test', false],
+  ];
+  for (const [host, expected] of cases) assert.equal(matches(host), expected, host);
+  assert.equal(compileHostMatcher([])('anything.test'), false);
+  assert.equal(compileHostMatcher(['*'])('anything.test'), true);
 });

@@ -89,6 +89,18 @@ test('no CA: WSG_CA_MISSING naming the directory; ensureCa creates one, then loa
   assert.equal(again.ca.certificate.fingerprint256, first.ca.certificate.fingerprint256);
 });
 
+test('ensureCa started many times at once (run --workers) creates one CA and all load it', async (t) => {
+  const dir = join(tempDir(t), 'ca');
+  const results = await Promise.all(Array.from({ length: 6 }, () => ensureCa(dir)));
+  assert.equal(results.filter((r) => r.created).length, 1, 'exactly one creates');
+  const fingerprints = new Set(results.map((r) => r.ca.certificate.fingerprint256));
+  const leafKeys = new Set(results.map((r) => r.ca.leafKey.spkiSha256));
+  assert.equal(fingerprints.size, 1, 'every caller has the same CA');
+  assert.equal(leafKeys.size, 1, 'and the same leaf key');
+  assert.equal((await loadCa(dir)).certificate.fingerprint256, [...fingerprints][0]);
+  assert.ok(!existsSync(join(dir, '.init.lock')), 'the lock file is gone');
+});
+
 test('a corrupt certificate or key is refused naming the file', async (t) => {
   const dir = tempDir(t);
   await createCa(dir);

@@ -1,0 +1,31 @@
+// Counts connections per client address so one address cannot take every slot of a listener
+// (limits.maxConnectionsPerClient). Pure bookkeeping; the listener does the I/O.
+
+/** Loopback clients are exempt: on a developer machine every browser, CLI and test connects from 127.0.0.1. */
+export function isLoopbackAddress(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+export class ClientCounter {
+  #counts = new Map<string, number>();
+
+  /** Counts a new connection; false when it is one over the limit (it must be refused, and released on close). */
+  admit(address: string, limit: number): boolean {
+    if (isLoopbackAddress(address)) return true;
+    const count = (this.#counts.get(address) ?? 0) + 1;
+    this.#counts.set(address, count);
+    return count <= limit;
+  }
+
+  release(address: string): void {
+    if (isLoopbackAddress(address)) return;
+    const left = (this.#counts.get(address) ?? 1) - 1;
+    if (left <= 0) this.#counts.delete(address);
+    else this.#counts.set(address, left);
+  }
+
+  /** Addresses currently counted (for tests and, later, metrics). */
+  get size(): number {
+    return this.#counts.size;
+  }
+}

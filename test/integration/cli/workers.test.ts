@@ -1,0 +1,292 @@
+// wsgate run --workers as a process tree: connections spread over the workers with every connection's open and
+// close line in the one log; SIGHUP replaces the workers one at a time while new connections keep being served and
+// the old workers' WebSockets work until their worker closes them with 1001; an invalid config on SIGHUP leaves the
+// workers alone; a killed worker is replaced; SIGTERM stops everything with exit 0.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import WebSocket, { WebSocketServer } from 'ws';
+import { type RunningCli, runCli, startCli } from '../../helpers/cli.ts';
+import { closedPort } from '../../helpers/servers.ts';
+
+type Line = Record<string, unknown> & { event?: string; worker?: number; conn?: string };
+
+/** Every stdout line is a whole JSON object: lines of different workers never interleave. */
+function logLines(cli: RunningCli): Line[] {
+  return cli
+    .stdout()
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Line;
+      } catch {
+        throw new Error(`a log line is not JSON (interleaved output?): ${l.slice(0, 300)}`);
+      }
+    });
+}
+
+function events(cli: RunningCli, name: string): Line[] {
+  return logLines(cli).filter((l) => l.event === name);
+}
+
+async function waitUntil(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function writeConfig(body: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'wsgate-workers-')), 'wsgate.yaml');
+  writeFileSync(file, body);
+  return file;
+}
+
+function configText(upstream: string, extra = ''): string {
+  return `listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - match: { path: /echo }
+        upstream: ${upstream}
+log: { format: json }
+shutdown: { grace: 3s }
+${extra}`;
+}
+
+/** An echo upstream in the test process, so restarting wsgate's workers never touches the upstream side. */
+async function startEcho(t: TestContext): Promise<string> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  wss.on('connection', (ws) => ws.on('message', (data, binary) => ws.send(data, { binary })));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => resolve());
+      }),
+  );
+  return `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
+}
+
+/** Starts wsgate; the cleanup asks for a graceful stop first so no worker outlives the test. */
+async function start(t: TestContext, args: string[]) {
+  const cli = startCli(['run', ...args]);
+  t.after(async () => {
+    if (cli.child.exitCode !== null || cli.child.signalCode !== null) return;
+    cli.child.kill('SIGTERM');
+    const timer = setTimeout(() => cli.child.kill('SIGKILL'), 10_000);
+    await cli.exited;
+    clearTimeout(timer);
+  });
+  const [, port] = await cli.waitForOutput(/web listening on 127\.0\.0\.1:(\d+)/, 20_000);
+  const [, pids] = await cli.waitForOutput(/(\d+) workers \(pids ([\d, ]+)\)/);
+  return { cli, url: `ws://127.0.0.1:${port}/echo`, workers: Number(pids) };
+}
+
+/** Opens a WebSocket and checks one echo round trip; rejects on any failure (with the close code), bounded in time. */
+function openEcho(url: string, timeoutMs = 5000): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      ws.terminate();
+      reject(new Error(why));
+    };
+    const timer = setTimeout(() => fail('no echo in time'), timeoutMs);
+    ws.once('open', () => ws.send('ping'));
+    ws.once('message', (data) => {
+      clearTimeout(timer);
+      if (String(data) === 'ping') resolve(ws);
+      else fail(`echo was ${String(data)}`);
+    });
+    ws.once('error', (err) => fail(`error: ${err.message}`));
+    ws.once('close', (code, reason) => fail(`closed before the echo: ${code} ${String(reason)}`));
+  });
+}
+
+async function closeWs(ws: WebSocket): Promise<void> {
+  if (ws.readyState === WebSocket.CLOSED) return;
+  const closed = once(ws, 'close');
+  ws.close(1000, 'done');
+  await closed;
+}
+
+test('--workers 2: connections spread over both workers; every connection has its open and close line', async (t) => {
+  const echoPort = await closedPort();
+  // The built-in echo server binds a fixed port, as the route must name it: one that was free a moment ago.
+  const file = writeConfig(configText(`ws://127.0.0.1:${echoPort}`, `echo: { bind: "127.0.0.1:${echoPort}" }\n`));
+  const { cli, url, workers } = await start(t, ['-c', file, '--workers', '2']);
+  assert.equal(workers, 2);
+
+  const sockets = await Promise.all(Array.from({ length: 20 }, () => openEcho(url)));
+  await Promise.all(sockets.map(closeWs));
+  await waitUntil('20 ws.close lines', () => events(cli, 'ws.close').length >= 20);
+
+  const opens = events(cli, 'ws.open');
+  const closes = events(cli, 'ws.close');
+  const key = (l: Line) => `${l.worker}/${l.conn}`;
+  assert.equal(opens.length, 20);
+  assert.equal(closes.length, 20);
+  for (const l of [...opens, ...closes]) assert.equal(typeof l.worker, 'number', 'every ws line names its worker');
+  assert.deepEqual(new Set(closes.map(key)), new Set(opens.map(key)), 'each open has its close, same worker');
+  assert.equal(new Set(opens.map(key)).size, 20, 'worker + conn identify a connection');
+  assert.equal(new Set(opens.map((l) => l.worker)).size, 2, 'both workers handled connections');
+
+  cli.child.kill('SIGTERM');
+  assert.deepEqual(await cli.exited, { code: 0, signal: null });
+  assert.equal(events(cli, 'worker.exit').length, 2);
+  assert.ok(events(cli, 'shutdown.done').length >= 3, 'both workers and the primary shut down');
+});
+
+test('SIGHUP: rolling restart; open WebSockets work until their worker closes them with 1001; new connections are served throughout', async (t) => {
+  const upstream = await startEcho(t);
+  const file = writeConfig(configText(upstream));
+  const { cli, url } = await start(t, ['-c', file, '--workers', '2']);
+  const oldWorkers = new Set(events(cli, 'worker.ready').map((l) => l.worker));
+  assert.equal(oldWorkers.size, 2);
+
+  // Held connections, chatting every 25 ms until wsgate closes them.
+  let hupAt = Number.POSITIVE_INFINITY;
+  const held = await Promise.all(Array.from({ length: 4 }, () => openEcho(url)));
+  const outcomes = held.map((ws) => {
+    let echoesAfterHup = 0;
+    ws.on('message', () => {
+      if (Date.now() > hupAt) echoesAfterHup += 1;
+    });
+    const timer = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send('still here'), 25);
+    return once(ws, 'close').then(([code, reason]) => {
+      clearInterval(timer);
+      return { code: code as number, reason: String(reason), echoesAfterHup };
+    });
+  });
+  hupAt = Date.now();
+  cli.child.kill('SIGHUP');
+
+  // New connections during the restart, one after another, until both old workers are gone (bounded). One that an
+  // old worker accepted just before it was told to stop is closed by its shutdown like every other connection it
+  // holds (1001, at most one per old worker as the loop is sequential); anything else is a failure.
+  const failures: string[] = [];
+  let served = 0;
+  let goingAway = 0;
+  const oldGone = () => events(cli, 'worker.exit').filter((l) => oldWorkers.has(l.worker)).length === 2;
+  const deadline = Date.now() + 20_000;
+  for (let i = 0; i < 400 && Date.now() < deadline && !(oldGone() && served > 5); i++) {
+    try {
+      await closeWs(await openEcho(url));
+      served += 1;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message === 'closed before the echo: 1001 wsgate is shutting down') goingAway += 1;
+      else failures.push(message);
+    }
+  }
+  assert.deepEqual(failures, [], 'no new connection failed during the restart');
+  assert.ok(goingAway <= 2, `${goingAway} new connections were closed by a stopping worker`);
+  assert.ok(oldGone(), 'both old workers exited');
+  assert.ok(served > 5);
+
+  for (const outcome of await Promise.all(outcomes)) {
+    assert.equal(outcome.code, 1001, 'closed by its draining worker, not dropped');
+    assert.equal(outcome.reason, 'wsgate is shutting down');
+    assert.ok(outcome.echoesAfterHup > 0, 'the connection kept working after SIGHUP');
+  }
+  assert.equal(events(cli, 'workers.restarted').length, 1);
+  const newWorkers = new Set(
+    events(cli, 'worker.ready')
+      .map((l) => l.worker)
+      .filter((w) => !oldWorkers.has(w)),
+  );
+  assert.equal(newWorkers.size, 2);
+  // One at a time: the primary's own lines show a new worker listening before each old one is told to stop.
+  const primary = logLines(cli).filter((l) => l['pid'] === cli.child.pid);
+  let listening = 0;
+  for (const l of primary) {
+    if (l.event === 'worker.ready' && newWorkers.has(l.worker)) listening += 1;
+    if (l.event === 'worker.stopping' && oldWorkers.has(l.worker)) {
+      assert.ok(listening >= 1, `a new worker listened before old worker ${l.worker} was stopped`);
+      assert.equal(l['reason'], 'rolling restart');
+      listening -= 1;
+    }
+  }
+  // Once the old workers are gone, every connection goes to a new one.
+  const sockets = await Promise.all(Array.from({ length: 6 }, () => openEcho(url)));
+  await Promise.all(sockets.map(closeWs));
+  await waitUntil('the last ws.close lines', () => events(cli, 'ws.close').length >= 4 + served + 6);
+  const lastOpens = events(cli, 'ws.open').slice(-6);
+  for (const l of lastOpens) assert.ok(newWorkers.has(l.worker), `worker ${l.worker} is a new one`);
+
+  cli.child.kill('SIGTERM');
+  assert.deepEqual(await cli.exited, { code: 0, signal: null });
+});
+
+test('workers from the config: SIGHUP with a config that is invalid or cannot start leaves the workers alone; a killed worker is replaced', async (t) => {
+  const upstream = await startEcho(t);
+  const file = writeConfig(configText(upstream, 'workers: 2\n'));
+  const { cli, url, workers } = await start(t, ['-c', file]);
+  assert.equal(workers, 2);
+  const ready = events(cli, 'worker.ready');
+
+  writeFileSync(file, configText(upstream, 'workers: 2\nlimits: { idleTimout: 5s }\n'));
+  cli.child.kill('SIGHUP');
+  await cli.waitForOutput(/keeping the running config and workers/);
+  assert.match(cli.stdout(), /idleTimout: unknown key/);
+  assert.equal(events(cli, 'worker.start').length, 2, 'no worker was started');
+  await closeWs(await openEcho(url));
+
+  // Valid, but its certificate cannot be read: refused before any worker sees it.
+  const tls = '    tls: { cert: /nonexistent/wsgate.pem, key: /nonexistent/wsgate-key.pem }\n    routes:';
+  writeFileSync(file, configText(upstream, 'workers: 2\n').replace('    routes:', tls));
+  cli.child.kill('SIGHUP');
+  await waitUntil('the refusal', () =>
+    events(cli, 'config.reload_failed').some((l) => String(l['msg']).includes('/nonexistent/wsgate.pem')),
+  );
+  assert.equal(events(cli, 'worker.start').length, 2, 'no worker was started');
+  writeFileSync(file, configText(upstream, 'workers: 2\n'));
+  await closeWs(await openEcho(url));
+
+  const victim = ready[0]!;
+  process.kill(victim['workerPid'] as number, 'SIGKILL');
+  await waitUntil('a replacement worker', () => events(cli, 'worker.ready').length === 3);
+  const exit = events(cli, 'worker.exit').find((l) => l.worker === victim.worker);
+  assert.equal(exit?.['signal'], 'SIGKILL');
+  assert.equal(exit?.['unexpected'], true);
+  assert.equal(events(cli, 'worker.restart').length, 1);
+  for (let i = 0; i < 4; i++) await closeWs(await openEcho(url));
+
+  // A config whose new listener cannot bind: the first new worker fails, the rolling restart stops there.
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.after(() => busy.close());
+  const busyPort = (busy.address() as net.AddressInfo).port;
+  const extra = `  - name: extra\n    bind: 127.0.0.1:${busyPort}\n    routes: [{ upstream: "${upstream}" }]\nlog:`;
+  writeFileSync(file, configText(upstream, 'workers: 2\n').replace('log:', extra));
+  const running = new Set(events(cli, 'worker.ready').map((l) => l.worker));
+  cli.child.kill('SIGHUP');
+  await waitUntil('the failed restart', () => events(cli, 'workers.restart_failed').length === 1);
+  assert.match(String(events(cli, 'workers.restart_failed')[0]!['msg']), /EADDRINUSE/);
+  const stopped = events(cli, 'worker.stopping').filter((l) => running.has(l.worker));
+  assert.deepEqual(stopped, [], 'the running workers were not stopped');
+  for (let i = 0; i < 4; i++) await closeWs(await openEcho(url));
+
+  cli.child.kill('SIGTERM');
+  assert.deepEqual(await cli.exited, { code: 0, signal: null });
+});
+
+test('--workers takes a count or auto; anything else is a usage error', async () => {
+  const file = writeConfig(configText('ws://127.0.0.1:9'));
+  for (const bad of ['0', 'many', '1.5']) {
+    const r = await runCli(['run', '-c', file, '--workers', bad]);
+    assert.equal(r.code, 2, bad);
+    assert.match(r.stderr, /--workers: expected a number of worker processes/);
+  }
+  const r = await runCli(['check', '-c', writeConfig(configText('ws://127.0.0.1:9', 'workers: none\n'))]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /workers: expected a number of worker processes from 1 to 1024, or "auto"/);
+});

@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ClientCounter, isLoopbackAddress } from '../../../src/server/admission.ts';
+
+test('one client address gets at most `limit` connections; closing frees a slot', () => {
+  const counter = new ClientCounter();
+  assert.equal(counter.admit('203.0.113.7', 2), true);
+  assert.equal(counter.admit('203.0.113.7', 2), true);
+  assert.equal(counter.admit('203.0.113.7', 2), false, 'the third is refused');
+  assert.equal(counter.admit('198.51.100.1', 2), true, 'other clients are not affected');
+  counter.release('203.0.113.7'); // the refused one closes
+  counter.release('203.0.113.7');
+  assert.equal(counter.admit('203.0.113.7', 2), true);
+  counter.release('203.0.113.7');
+  counter.release('203.0.113.7');
+  counter.release('198.51.100.1');
+  assert.equal(counter.size, 0, 'no entries left behind');
+});
+
+test('loopback clients are exempt and not even counted', () => {
+  const counter = new ClientCounter();
+  for (let i = 0; i < 10; i++) assert.equal(counter.admit('127.0.0.1', 1), true);
+  assert.equal(counter.admit('::1', 1), true);
+  assert.equal(counter.admit('::ffff:127.0.0.1', 1), true);
+  assert.equal(counter.size, 0);
+  assert.equal(isLoopbackAddress('128.0.0.1'), false);
+  assert.equal(isLoopbackAddress('::ffff:10.0.0.1'), false);
+});
