@@ -15,6 +15,7 @@ import { Client } from 'undici';
 import { WsgateError } from '../errors.ts';
 import type { TapLevel } from '../events.ts';
 import type { Logger } from '../log/logger.ts';
+import { newConnId } from '../server/conn-id.ts';
 import { sendErrorResponse } from '../server/error-response.ts';
 import { formatAddress, type ListenerLimits, type ListenerSettings } from '../server/listener.ts';
 import type { LeafCache } from '../tls/leaf.ts';
@@ -114,12 +115,6 @@ function handshakeFailure(
     };
   }
   return { reason: 'protocol', level: 'info', endedBy: 'client', message: `not a valid TLS handshake: ${detail}` };
-}
-
-let nextId = 0;
-function newId(prefix: string): string {
-  nextId += 1;
-  return `${prefix}${nextId.toString(36)}`;
 }
 
 const ABSOLUTE = /^[a-z][a-z0-9+.-]*:\/\//i;
@@ -359,7 +354,7 @@ export class ForwardListener {
   // ---------------------------------------------------------------- absolute-form HTTP
 
   #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const id = newId('f');
+    const id = newConnId('f');
     const log = this.#log.child({ id });
     const started = performance.now();
     const url = req.url ?? '';
@@ -501,7 +496,7 @@ export class ForwardListener {
 
   #onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
     socket.on('error', () => {});
-    const id = newId('w');
+    const id = newConnId('w');
     const log = this.#log.child({ id });
     this.#trackSocket(socket);
     // As on a reverse listener: bytes sent with the handshake wait in the socket until the upstream said 101.
@@ -607,6 +602,8 @@ export class ForwardListener {
       emit: this.#settings.emit,
       onSession: (session) => {
         this.#sessions.add(session);
+        // A handshake that completes while the listener is closing still gets its Close 1001.
+        if (this.#closing) session.goingAway();
         void session.done.then(() => this.#sessions.delete(session));
       },
       dial: (_target, options) => how.dial(options),
@@ -617,7 +614,7 @@ export class ForwardListener {
 
   #onConnect(req: http.IncomingMessage, client: net.Socket, head: Buffer): void {
     client.on('error', () => {});
-    const id = newId('c');
+    const id = newConnId('c');
     const log = this.#log.child({ id });
     const started = performance.now();
     this.#trackSocket(client);
@@ -1001,7 +998,7 @@ export class ForwardListener {
       return;
     }
     if (head.length > 0) socket.unshift(head);
-    const id = newId('w');
+    const id = newConnId('w');
     const log = ctx.log.child({ ws: id });
     const check = checkUpgradeRequest({ method: req.method, httpVersion: req.httpVersion, headers: req.headers });
     if (!check.ok) {

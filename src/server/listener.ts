@@ -19,6 +19,7 @@ import { checkUpgradeRequest, headerTokens } from '../websocket/handshake.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { forwardUpgrade } from '../websocket/upgrade.ts';
 import { ClientCounter } from './admission.ts';
+import { newConnId } from './conn-id.ts';
 import { sendErrorResponse, writeErrorToSocket } from './error-response.ts';
 
 export type ListenerRoute = {
@@ -70,13 +71,6 @@ export type ListenerSettings = {
   /** Which upstreams go through an upstream proxy; direct when absent. */
   network?: UpstreamNetwork | undefined;
 };
-
-let nextId = 0;
-/** Ids are short and unique per process; they tie a request's log lines together. */
-function newId(prefix: string): string {
-  nextId += 1;
-  return `${prefix}${nextId.toString(36)}`;
-}
 
 /** Browsers always send Origin on a WebSocket handshake; non-browser clients often send none and are not at risk. */
 function originAllowed(origin: string | undefined, allowed: readonly string[] | undefined): boolean {
@@ -135,6 +129,7 @@ export class ReverseListener {
   #upgrades = new Set<net.Socket>();
   #sessions = new Set<LiveSession>();
   #perClient = new ClientCounter();
+  #closing = false;
   /** Responses still being written per socket: a parse error then must not write a second response into it. */
   #inflight = new WeakMap<net.Socket, number>();
   #address: { host: string; port: number } | undefined;
@@ -318,6 +313,7 @@ export class ReverseListener {
    * then closes what is left.
    */
   async close(graceMs: number): Promise<void> {
+    this.#closing = true;
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
     // WebSockets get a Close 1001 on both sides between frames; the grace timer bounds the closing handshake.
@@ -356,7 +352,7 @@ export class ReverseListener {
   }
 
   #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const id = newId('r');
+    const id = newConnId('r');
     const started = performance.now();
     const socket = req.socket;
     this.#inflight.set(socket, (this.#inflight.get(socket) ?? 0) + 1);
@@ -403,7 +399,7 @@ export class ReverseListener {
   #onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
     // Guard first: an error before any other listener is attached would otherwise crash the process.
     socket.on('error', () => {});
-    const id = newId('w');
+    const id = newConnId('w');
     const log = this.#log.child({ id });
     this.#upgrades.add(socket);
     socket.once('close', () => this.#upgrades.delete(socket));
@@ -460,6 +456,8 @@ export class ReverseListener {
       emit: this.#settings.emit,
       onSession: (session) => {
         this.#sessions.add(session);
+        // A handshake that completes while the listener is closing still gets its Close 1001.
+        if (this.#closing) session.goingAway();
         void session.done.then(() => this.#sessions.delete(session));
       },
       dial: (target, options) => this.#dialUpstream(log, target, options),

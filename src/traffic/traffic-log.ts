@@ -44,6 +44,11 @@ export function describeEvent(event: WsEvent): string {
   }
 }
 
+function workerBinding(main: Logger): Record<string, unknown> | null {
+  const worker = (main.bindings() as { worker?: unknown }).worker;
+  return worker === undefined ? null : { worker };
+}
+
 /**
  * Builds the traffic sink. With a file, lines go through an asynchronous pino destination so the proxy never waits
  * on the disk; without one they go to the main logger.
@@ -56,7 +61,8 @@ export function createTrafficLog(options: { file: string | undefined; main: Logg
     destination = pino.destination({ dest: options.file, append: true, mkdir: true, sync: false, minLength: 4096 });
     logger = pino(
       {
-        base: null,
+        // Only the worker number carries over from the main log: it tells `--workers` processes apart.
+        base: workerBinding(options.main),
         messageKey: 'msg',
         timestamp: false,
         formatters: { level: (label: string) => ({ level: label }) },
