@@ -17,7 +17,8 @@ import type { TapLevel } from '../events.ts';
 import type { Logger } from '../log/logger.ts';
 import { newConnId } from '../server/conn-id.ts';
 import { sendErrorResponse } from '../server/error-response.ts';
-import { formatAddress, type ListenerLimits, type ListenerSettings } from '../server/listener.ts';
+import { listenOn } from '../server/listen.ts';
+import type { ListenerLimits, ListenerSettings } from '../server/listener.ts';
 import type { LeafCache } from '../tls/leaf.ts';
 import { terminateTls } from '../tls/terminate.ts';
 import { defaultUpstreamTls, type UpstreamTls } from '../tls/upstream.ts';
@@ -223,27 +224,10 @@ export class ForwardListener {
     return this.#sessions.size;
   }
 
-  listen(): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        reject(
-          new WsgateError(
-            'WSG_LISTEN_FAILED',
-            { address: formatAddress(this.#spec.bind), detail: err.code ?? err.message },
-            { cause: err },
-          ),
-        );
-      };
-      this.#server.once('error', onError);
-      this.#server.listen({ host: this.#spec.bind.host, port: this.#spec.bind.port }, () => {
-        this.#server.off('error', onError);
-        this.#server.on('error', (err) => this.#log.error({ event: 'listener.error', err }, 'listener error'));
-        const info = this.#server.address() as net.AddressInfo;
-        this.#address = { host: info.address, port: info.port };
-        this.#dropSelfProxies();
-        resolve(this.#address);
-      });
-    });
+  async listen(): Promise<{ host: string; port: number }> {
+    this.#address = await listenOn(this.#server, this.#spec.bind, this.#log);
+    this.#dropSelfProxies();
+    return this.#address;
   }
 
   /** HTTP_PROXY pointing at this listener (a shell that exported it for clients) would make wsgate loop. */

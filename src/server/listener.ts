@@ -21,6 +21,7 @@ import { forwardUpgrade } from '../websocket/upgrade.ts';
 import { ClientCounter } from './admission.ts';
 import { newConnId } from './conn-id.ts';
 import { sendErrorResponse, writeErrorToSocket } from './error-response.ts';
+import { listenOn } from './listen.ts';
 
 export type ListenerRoute = {
   name: string;
@@ -78,9 +79,7 @@ function originAllowed(origin: string | undefined, allowed: readonly string[] | 
   return allowed.includes(origin);
 }
 
-export function formatAddress(address: { host: string; port: number }): string {
-  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
-}
+export { formatAddress } from './listen.ts';
 
 /**
  * Default of limits.maxRequestLineBytes: the longest request line accepted (method, target and version). RFC 9112 §3
@@ -232,26 +231,9 @@ export class ReverseListener {
     return this.#sessions.size;
   }
 
-  listen(): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        reject(
-          new WsgateError(
-            'WSG_LISTEN_FAILED',
-            { address: formatAddress(this.#spec.bind), detail: err.code ?? err.message },
-            { cause: err },
-          ),
-        );
-      };
-      this.#server.once('error', onError);
-      this.#server.listen({ host: this.#spec.bind.host, port: this.#spec.bind.port }, () => {
-        this.#server.off('error', onError);
-        this.#server.on('error', (err) => this.#log.error({ event: 'listener.error', err }, 'listener error'));
-        const info = this.#server.address() as net.AddressInfo;
-        this.#address = { host: info.address, port: info.port };
-        resolve(this.#address);
-      });
-    });
+  async listen(): Promise<{ host: string; port: number }> {
+    this.#address = await listenOn(this.#server, this.#spec.bind, this.#log);
+    return this.#address;
   }
 
   /**

@@ -106,7 +106,7 @@ log: { format: json }
   assert.match(output, /"event":"tls\.ca".*intercepting TLS \(proxy\) with the CA /);
   assert.equal(readFileSync(join(caDir, 'ca.pem'), 'utf8'), pem, 'the same CA, not a new one');
   second.child.kill('SIGTERM');
-  assert.equal((await second.exited).code, 0);
+  assert.deepEqual(await second.exited, { code: 0, signal: null }, second.stdout() + second.stderr());
 });
 
 test('a reload that adds forward.intercept loads (or creates) the CA and intercepts new tunnels', async (t) => {

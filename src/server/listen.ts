@@ -1,0 +1,35 @@
+// Binding a listener's server: a bind failure becomes WSG_LISTEN_FAILED naming the address; later server errors
+// are logged, never thrown (an 'error' with no listener would crash the process).
+import type http from 'node:http';
+import type net from 'node:net';
+import { WsgateError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+
+export function formatAddress(address: { host: string; port: number }): string {
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+export function listenOn(
+  server: http.Server | net.Server,
+  bind: { host: string; port: number },
+  log: Logger,
+): Promise<{ host: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      reject(
+        new WsgateError(
+          'WSG_LISTEN_FAILED',
+          { address: formatAddress(bind), detail: err.code ?? err.message },
+          { cause: err },
+        ),
+      );
+    };
+    server.once('error', onError);
+    server.listen({ host: bind.host, port: bind.port }, () => {
+      server.off('error', onError);
+      server.on('error', (err) => log.error({ event: 'listener.error', err }, 'listener error'));
+      const info = server.address() as net.AddressInfo;
+      resolve({ host: info.address, port: info.port });
+    });
+  });
+}
