@@ -14,7 +14,8 @@
 // the codec micro-bench), BENCH_TRAFFIC_LOG (tap levels that also run with the traffic log written to a file,
 // default "frames payload", "none" for none), BENCH_CPU_PROF=1 (CPU profiles of every wsgate process),
 // BENCH_WSGATE_DIR (run wsgate from another checkout, e.g. a snapshot of HEAD while the work tree changes),
-// BENCH_CERTS=0 (skip the leaf certificate micro-bench), BENCH_LABEL (free text for the header), BENCH_RESULTS_DIR (default scripts/bench/results).
+// BENCH_CERTS=0 (skip the leaf certificate micro-bench), BENCH_INTERCEPT=1 (append the TLS interception
+// throughput table, scripts/bench/intercept.ts), BENCH_LABEL (free text for the header), BENCH_RESULTS_DIR (default scripts/bench/results).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -182,6 +183,24 @@ function runCerts(): Promise<CertOutcome> {
   });
 }
 
+/** BENCH_INTERCEPT=1: wss through wsgate's TLS interception vs direct wss (its own processes and reps). */
+function interceptSection(): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [path.join(BENCH_DIR, 'intercept.ts'), ...(settings.quick ? ['--quick'] : [])],
+      { timeout: 15 * 60_000, maxBuffer: 1 << 20 },
+      (err, stdout) => {
+        resolve(
+          String(stdout).trim()
+            ? `${String(stdout).trim()}\n`
+            : `intercept bench failed: ${err?.message ?? 'no output'}\n`,
+        );
+      },
+    );
+  });
+}
+
 function codecSection(): Promise<string> {
   return new Promise((resolve) => {
     execFile(
@@ -288,6 +307,7 @@ async function main(): Promise<void> {
   const targets = evaluateTargets({ summary, raw, proxies: names, scenarios, skipped, certs });
   let md = markdown(meta, summary, names, scenarios, targets, certs);
   if (env['BENCH_CODEC'] === '1') md += `\n${await codecSection()}`;
+  if (env['BENCH_INTERCEPT'] === '1') md += `\n${await interceptSection()}`;
 
   mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `${fileStamp}.json`);
