@@ -17,6 +17,7 @@ import type { TapLevel } from '../events.ts';
 import type { Logger } from '../log/logger.ts';
 import { newConnId } from '../server/conn-id.ts';
 import { sendErrorResponse } from '../server/error-response.ts';
+import { admitHandshake } from '../server/handshake-gate.ts';
 import { listenOn } from '../server/listen.ts';
 import type { ListenerLimits, ListenerSettings } from '../server/listener.ts';
 import type { LeafCache } from '../tls/leaf.ts';
@@ -24,7 +25,6 @@ import { terminateTls } from '../tls/terminate.ts';
 import { defaultUpstreamTls, type UpstreamTls } from '../tls/upstream.ts';
 import { isLoopbackHost } from '../upstream/ip.ts';
 import type { UpstreamNetwork, UpstreamRoute } from '../upstream/network.ts';
-import { checkUpgradeRequest, headerTokens } from '../websocket/handshake.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { forwardUpgrade, type UpgradeRoute } from '../websocket/upgrade.ts';
 import { AUTH_REASONS, checkProxyAuthorization, type ProxyAuthSpec, proxyAuthenticate } from './auth.ts';
@@ -507,19 +507,9 @@ export class ForwardListener {
       refuse(loop);
       return;
     }
-    const check = checkUpgradeRequest({ method: req.method, httpVersion: req.httpVersion, headers: req.headers });
-    if (!check.ok) {
-      const err = new WsgateError('WSG_HANDSHAKE_INVALID', { detail: check.detail });
-      log.warn(
-        {
-          event: 'upgrade.denied',
-          code: err.code,
-          method: req.method,
-          token: headerTokens(req.headers.upgrade).join(','),
-        },
-        err.message,
-      );
-      refuse(err);
+    const check = admitHandshake(req, log);
+    if (check instanceof WsgateError) {
+      refuse(check);
       return;
     }
     const parsed = parseAbsoluteTarget(url);
@@ -984,19 +974,9 @@ export class ForwardListener {
     if (head.length > 0) socket.unshift(head);
     const id = newConnId('w');
     const log = ctx.log.child({ ws: id });
-    const check = checkUpgradeRequest({ method: req.method, httpVersion: req.httpVersion, headers: req.headers });
-    if (!check.ok) {
-      const err = new WsgateError('WSG_HANDSHAKE_INVALID', { detail: check.detail });
-      log.warn(
-        {
-          event: 'upgrade.denied',
-          code: err.code,
-          method: req.method,
-          token: headerTokens(req.headers.upgrade).join(','),
-        },
-        err.message,
-      );
-      writeProxyError(socket, err);
+    const check = admitHandshake(req, log);
+    if (check instanceof WsgateError) {
+      writeProxyError(socket, check);
       return;
     }
     const secure = ctx.scheme === 'https';

@@ -15,12 +15,12 @@ import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type ServerTls, selectServerCert } fro
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
 import { connectUpstream, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
-import { checkUpgradeRequest, headerTokens } from '../websocket/handshake.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { forwardUpgrade } from '../websocket/upgrade.ts';
 import { ClientCounter } from './admission.ts';
 import { newConnId } from './conn-id.ts';
 import { sendErrorResponse, writeErrorToSocket } from './error-response.ts';
+import { admitHandshake } from './handshake-gate.ts';
 import { listenOn } from './listen.ts';
 
 export type ListenerRoute = {
@@ -395,20 +395,9 @@ export class ReverseListener {
       writeErrorToSocket(socket, this.#rejectLongRequestLine(req));
       return;
     }
-    const check = checkUpgradeRequest({ method: req.method, httpVersion: req.httpVersion, headers: req.headers });
-    if (!check.ok) {
-      const err = new WsgateError('WSG_HANDSHAKE_INVALID', { detail: check.detail });
-      log.warn(
-        {
-          event: 'upgrade.denied',
-          code: err.code,
-          method: req.method,
-          path: req.url,
-          token: headerTokens(req.headers.upgrade).join(','),
-        },
-        err.message,
-      );
-      writeErrorToSocket(socket, err);
+    const check = admitHandshake(req, log);
+    if (check instanceof WsgateError) {
+      writeErrorToSocket(socket, check);
       return;
     }
     const result = matchRoute(this.#routes, { host: req.headers.host, path: req.url ?? '/', headers: req.headers });
