@@ -3,21 +3,14 @@
 // ws:// connection to the echo server. Chromium tunnels every WebSocket through CONNECT, even ws://; wsgate sees
 // plain HTTP inside that tunnel and logs the handshake and each message like a reverse-proxied session.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { startEchoServer } from '../../src/echo/server.ts';
+import { CHROMIUM, chromiumSkip, launchThroughProxy } from '../helpers/chromium.ts';
 import { startHttpServer } from '../helpers/servers.ts';
 import { eventually, forwardConfig, startProxy } from '../integration/forward/helpers.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-
-// .ci/run installs chromium; on a developer machine without it the test is skipped, in CI it must run.
-const missing = !existsSync(CHROMIUM);
-const skip =
-  missing && process.env['CI'] === undefined ? `${CHROMIUM} not installed (apt-get install chromium)` : false;
+const skip = chromiumSkip;
 
 const page = (echoPort: number) => `<!doctype html>
 <meta charset="utf-8"><title>loading</title>
@@ -31,7 +24,7 @@ const page = (echoPort: number) => `<!doctype html>
 test('Chromium with --proxy-server: the page and its ws:// session go through wsgate, which logs the messages', {
   skip,
 }, async (t) => {
-  assert.ok(!missing, `${CHROMIUM} is required in CI`);
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is required in CI`);
   const echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
   t.after(() => echo.close());
   const site = await startHttpServer(t, (_req, res) => {
@@ -40,25 +33,7 @@ test('Chromium with --proxy-server: the page and its ws:// session go through ws
   });
   const gw = await startProxy(t, forwardConfig({}, { listener: { tap: 'payload' } }));
 
-  const profile = mkdtempSync(join(tmpdir(), 'wsgate-chromium-'));
-  t.after(() => rmSync(profile, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      `--proxy-server=127.0.0.1:${gw.port()}`,
-      // Chromium sends loopback destinations directly unless told otherwise.
-      '--proxy-bypass-list=<-loopback>',
-    ],
-  });
-  t.after(() => context.close());
+  const context = await launchThroughProxy(t, gw.port());
   const tab = await context.newPage();
   await tab.goto(`${site.url}/`);
   // A string, evaluated in the page (the test's own tsconfig has no DOM types).

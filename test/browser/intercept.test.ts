@@ -6,21 +6,15 @@
 // page request and the WebSocket's messages in plain text.
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { spkiSha256 } from '../../src/tls/ca.ts';
+import { CHROMIUM, chromiumSkip, launchThroughProxy } from '../helpers/chromium.ts';
 import { eventually } from '../integration/forward/helpers.ts';
 import { startInterceptProxy, startRecordingTlsServer, upstreamCa } from '../integration/intercept/helpers.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-
-// .ci/run installs chromium; on a developer machine without it the test is skipped, in CI it must run.
-const missing = !existsSync(CHROMIUM);
-const skip =
-  missing && process.env['CI'] === undefined ? `${CHROMIUM} not installed (apt-get install chromium)` : false;
+const skip = chromiumSkip;
 
 const page = `<!doctype html>
 <meta charset="utf-8"><title>loading</title>
@@ -34,7 +28,7 @@ const page = `<!doctype html>
 test('Chromium trusting wsgate’s leaf key (SPKI) opens a wss:// echo through interception; frames are logged', {
   skip,
 }, async (t) => {
-  assert.ok(!missing, `${CHROMIUM} is required in CI`);
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is required in CI`);
   const site = await startRecordingTlsServer(t, await (await upstreamCa()).issue({ names: ['site.test'] }), (path) =>
     path === '/' ? { type: 'text/html; charset=utf-8', body: page } : undefined,
   );
@@ -44,25 +38,7 @@ test('Chromium trusting wsgate’s leaf key (SPKI) opens a wss:// echo through i
   const spki = spkiSha256(leafKey);
   assert.equal(spki, gw.logs.events('tls.ca_created')[0]?.leafSpki, 'the hash wsgate logs at start');
 
-  const profile = mkdtempSync(join(tmpdir(), 'wsgate-chromium-'));
-  t.after(() => rmSync(profile, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      `--proxy-server=127.0.0.1:${gw.port()}`,
-      '--proxy-bypass-list=<-loopback>',
-      `--ignore-certificate-errors-spki-list=${spki}`,
-    ],
-  });
-  t.after(() => context.close());
+  const context = await launchThroughProxy(t, gw.port(), [`--ignore-certificate-errors-spki-list=${spki}`]);
   const tab = await context.newPage();
   const url = `https://site.test:${site.port}/`;
   const response = await tab.goto(url);
