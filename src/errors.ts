@@ -38,7 +38,7 @@ export const ERRORS = {
   WSG_UPSTREAM_CERT: {
     message:
       'upstream {upstream} presented a certificate that failed verification: {reason} ({detail}); subject: {subject}; issuer: {issuer}',
-    hint: 'If a TLS inspector (a corporate proxy or antivirus) re-signs this connection, the issuer above is its CA: add that CA certificate as the upstream’s tls.ca. Otherwise fix the upstream’s certificate; tls.insecure: true skips the check for one named upstream (logged as a warning).',
+    hint: 'If a TLS inspector (a corporate proxy or antivirus) re-signs this connection, the issuer above is its CA: add that CA certificate as the upstream’s tls.ca (reverse routes) or as forward.upstreamCa (forward proxy). Otherwise fix the upstream’s certificate; on a named reverse upstream tls.insecure: true skips the check (logged as a warning).',
     status: 502,
   },
   WSG_ORIGIN_DENIED: {
