@@ -331,6 +331,18 @@ export class ForwardListener {
     return this.#policy.checkTarget(target.host, target.port);
   }
 
+  /** The policy's verdict for an absolute-form request: undefined when allowed, else the 403 to send (logged). */
+  #denial(target: ProxyTarget, client: string | undefined, log: Logger): WsgateError | undefined {
+    const verdict = this.#checkTarget(target);
+    if (verdict.ok) return undefined;
+    const err = new WsgateError('WSG_FORWARD_DENIED', { target: target.authority, reason: verdict.detail });
+    log.warn(
+      { event: 'forward.denied', code: err.code, reason: verdict.reason, client, target: target.authority },
+      err.message,
+    );
+    return err;
+  }
+
   #routeName(kind: 'forward' | 'tunnel'): string {
     return `${this.name}/${kind}`;
   }
@@ -407,20 +419,9 @@ export class ForwardListener {
     }
     const target = parsed.target;
     upstream = target.url.origin;
-    const verdict = this.#checkTarget(target);
-    if (!verdict.ok) {
-      const err = new WsgateError('WSG_FORWARD_DENIED', { target: target.authority, reason: verdict.detail });
-      log.warn(
-        {
-          event: 'forward.denied',
-          code: err.code,
-          reason: verdict.reason,
-          client: req.socket.remoteAddress,
-          target: target.authority,
-        },
-        err.message,
-      );
-      refuse(err);
+    const denied = this.#denial(target, req.socket.remoteAddress, log);
+    if (denied) {
+      refuse(denied);
       return;
     }
     // ws:// and wss:// in a plain request are the same origins as http:// and https://.
@@ -520,20 +521,9 @@ export class ForwardListener {
       return;
     }
     const target = parsed.target;
-    const verdict = this.#checkTarget(target);
-    if (!verdict.ok) {
-      const err = new WsgateError('WSG_FORWARD_DENIED', { target: target.authority, reason: verdict.detail });
-      log.warn(
-        {
-          event: 'forward.denied',
-          code: err.code,
-          reason: verdict.reason,
-          client: socket.remoteAddress,
-          target: target.authority,
-        },
-        err.message,
-      );
-      refuse(err);
+    const denied = this.#denial(target, socket.remoteAddress, log);
+    if (denied) {
+      refuse(denied);
       return;
     }
     const secure = target.scheme === 'https' || target.scheme === 'wss';

@@ -1,13 +1,13 @@
 // WebSocket through a reverse listener: bytes identical end to end, negotiation passes through,
 // and every way a handshake can fail gives the client the right status and a log line.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type net from 'node:net';
 import { test } from 'node:test';
-import WebSocket from 'ws';
 import { type EchoServer, startEchoServer } from '../../../src/echo/server.ts';
 import { closedPort, rawExchange, startHttpServer, startSilentServer } from '../../helpers/servers.ts';
+import { openWs, refusedHandshake, roundTrip, sha256Hex } from '../../helpers/ws-client.ts';
 import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
 
 async function echo(t: import('node:test').TestContext): Promise<EchoServer> {
@@ -16,45 +16,10 @@ async function echo(t: import('node:test').TestContext): Promise<EchoServer> {
   return server;
 }
 
-function open(url: string, options: WebSocket.ClientOptions = {}, protocols?: string[]): Promise<WebSocket> {
-  const ws = new WebSocket(url, protocols, { maxPayload: 64 * 1024 * 1024, ...options });
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-function roundTrip(ws: WebSocket, data: Buffer | string): Promise<{ data: Buffer; isBinary: boolean }> {
-  return new Promise((resolve) => {
-    ws.once('message', (d: Buffer, isBinary: boolean) => resolve({ data: d, isBinary }));
-    ws.send(data);
-  });
-}
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/** The status line and headers a client gets when the handshake is refused. */
-async function refusedHandshake(url: string, headers: Record<string, string> = {}) {
-  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>(
-    (resolve, reject) => {
-      const ws = new WebSocket(url, { headers });
-      ws.on('unexpected-response', (_req, res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => {
-          body += c.toString();
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      });
-      ws.on('open', () => reject(new Error('handshake unexpectedly succeeded')));
-      ws.on('error', () => {});
-    },
-  );
-}
-
 test('text and binary messages of 1 B, 64 KiB and 16 MiB come back identical', async (t) => {
   const upstream = await echo(t);
   const gw = await startTestWsgate(t, reverseConfig([{ match: { path: '/echo' }, upstream: upstream.url }]));
-  const ws = await open(`${gw.ws}/echo`);
+  const ws = await openWs(`${gw.ws}/echo`);
   t.after(() => ws.terminate());
   const text = await roundTrip(ws, 'hello wsgate ✓');
   assert.equal(text.isBinary, false);
@@ -64,7 +29,7 @@ test('text and binary messages of 1 B, 64 KiB and 16 MiB come back identical', a
     const reply = await roundTrip(ws, payload);
     assert.equal(reply.isBinary, true);
     assert.equal(reply.data.length, size);
-    assert.equal(sha(reply.data), sha(payload), `binary ${size} bytes`);
+    assert.equal(sha256Hex(reply.data), sha256Hex(payload), `binary ${size} bytes`);
   }
   ws.close(1000, 'done');
   const [code] = await once(ws, 'close');
@@ -89,7 +54,7 @@ test('text and binary messages of 1 B, 64 KiB and 16 MiB come back identical', a
 test('subprotocol and permessage-deflate are negotiated end to end', async (t) => {
   const upstream = await echo(t);
   const gw = await startTestWsgate(t, reverseConfig([{ upstream: upstream.url }]));
-  const ws = await open(`${gw.ws}/chat`, { perMessageDeflate: true }, ['chat.v1', 'chat.v0']);
+  const ws = await openWs(`${gw.ws}/chat`, { perMessageDeflate: true }, ['chat.v1', 'chat.v0']);
   t.after(() => ws.terminate());
   assert.equal(ws.protocol, 'chat.v1');
   assert.match(ws.extensions, /permessage-deflate/);
@@ -105,7 +70,7 @@ test('subprotocol and permessage-deflate are negotiated end to end', async (t) =
 test('a client without deflate gets no extension even though the upstream supports it', async (t) => {
   const upstream = await echo(t);
   const gw = await startTestWsgate(t, reverseConfig([{ upstream: upstream.url }]));
-  const ws = await open(`${gw.ws}/echo`, { perMessageDeflate: false });
+  const ws = await openWs(`${gw.ws}/echo`, { perMessageDeflate: false });
   t.after(() => ws.terminate());
   assert.equal(ws.extensions, '');
   ws.close();
@@ -124,7 +89,7 @@ test('an Origin not in allowOrigins gets 403 and never reaches the upstream', as
   assert.match(denied.body, /evil\.example\.test/);
   assert.equal((await gw.logs.waitFor('ws.origin_denied')).code, 'WSG_ORIGIN_DENIED');
   assert.equal(gw.logs.events('ws.open').length, upgrades);
-  const ok = await open(`${gw.ws}/echo`, { headers: { Origin: 'https://app.example.test' } });
+  const ok = await openWs(`${gw.ws}/echo`, { headers: { Origin: 'https://app.example.test' } });
   upgrades += 1;
   assert.equal((await roundTrip(ok, 'hi')).data.toString(), 'hi');
   ok.close();

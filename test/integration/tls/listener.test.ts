@@ -16,6 +16,7 @@ import { startEchoServer } from '../../../src/echo/server.ts';
 import { computeAcceptKey } from '../../../src/websocket/handshake.ts';
 import { rawExchange, startHttpServer } from '../../helpers/servers.ts';
 import { type CertAndKey, makeTestCa, type TestCa, tempDir, writePair } from '../../helpers/tls.ts';
+import { openWs, roundTrip } from '../../helpers/ws-client.ts';
 import { startTestWsgate } from '../../helpers/wsgate.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -39,21 +40,6 @@ async function withCert(t: TestContext, pair?: CertAndKey) {
   const ca = await testCa();
   const dir = tempDir(t);
   return { ca, dir, files: writePair(dir, 'site', pair ?? (await ca.issue())) };
-}
-
-function openWss(url: string, ca: string): Promise<WebSocket> {
-  const ws = new WebSocket(url, { ca, maxPayload: 64 * 1024 * 1024 });
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-function roundTrip(ws: WebSocket, data: Buffer | string): Promise<{ data: Buffer; isBinary: boolean }> {
-  return new Promise((resolve) => {
-    ws.once('message', (d: Buffer, isBinary: boolean) => resolve({ data: d, isBinary }));
-    ws.send(data);
-  });
 }
 
 function httpsGet(
@@ -88,7 +74,7 @@ test('wss client → TLS listener → ws upstream: text and binary echo identica
   const echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
   t.after(() => echo.close());
   const gw = await tlsGateway(t, [{ upstream: echo.url }], files);
-  const ws = await openWss(`${gw.wss}/echo`, ca.cert);
+  const ws = await openWs(`${gw.wss}/echo`, { ca: ca.cert });
   t.after(() => ws.terminate());
   const text = await roundTrip(ws, 'hello over wss ✓');
   assert.equal(text.isBinary, false);
@@ -135,7 +121,7 @@ test('https requests and wss handshakes reach the upstream with X-Forwarded-Prot
   assert.equal(res.status, 200);
   assert.equal((JSON.parse(res.body) as Record<string, string>)['x-forwarded-proto'], 'https');
 
-  const ws = await openWss(`${gw.wss}/ws`, ca.cert);
+  const ws = await openWs(`${gw.wss}/ws`, { ca: ca.cert });
   ws.terminate();
   assert.match(heads[0] ?? '', /^x-forwarded-proto: https\r$/im);
 });

@@ -2,12 +2,11 @@
 // servername override; certificate failures become 502 WSG_UPSTREAM_CERT naming the reason and the issuer, for
 // WebSocket handshakes and plain requests alike; tls.insecure works but is warned about on every connection.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import WebSocket from 'ws';
 import {
   type CertAndKey,
   makeSelfSigned,
@@ -17,42 +16,10 @@ import {
   tempDir,
   writePem,
 } from '../../helpers/tls.ts';
+import { openWs, type Refusal, refusedHandshake, roundTrip, sha256Hex } from '../../helpers/ws-client.ts';
 import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-function open(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url, { maxPayload: 64 * 1024 * 1024 });
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-function roundTrip(ws: WebSocket, data: Buffer | string): Promise<{ data: Buffer; isBinary: boolean }> {
-  return new Promise((resolve) => {
-    ws.once('message', (d: Buffer, isBinary: boolean) => resolve({ data: d, isBinary }));
-    ws.send(data);
-  });
-}
-
-type Refusal = { status: number; headers: Record<string, string | string[] | undefined>; body: string };
-
-function refusedHandshake(url: string): Promise<Refusal> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.on('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => {
-        body += c.toString();
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    ws.on('open', () => reject(new Error('handshake unexpectedly succeeded')));
-    ws.on('error', () => {});
-  });
-}
 
 async function get(url: string): Promise<Refusal> {
   const res = await fetch(url);
@@ -82,7 +49,7 @@ test('ws client → wsgate → wss upstream trusted through tls.ca: text and bin
   const dir = tempDir(t);
   const upstream = await upstreamWith(t, await ca.issue());
   const gw = await gatewayTo(t, upstream.wss, { ca: writePem(dir, 'ca.pem', ca.cert) });
-  const ws = await open(`${gw.ws}/chat`);
+  const ws = await openWs(`${gw.ws}/chat`);
   t.after(() => ws.terminate());
   const text = await roundTrip(ws, 'hello over wss ✓');
   assert.equal(text.isBinary, false);
@@ -91,7 +58,7 @@ test('ws client → wsgate → wss upstream trusted through tls.ca: text and bin
     const payload = randomBytes(size);
     const reply = await roundTrip(ws, payload);
     assert.equal(reply.isBinary, true);
-    assert.equal(sha(reply.data), sha(payload), `binary ${size} bytes`);
+    assert.equal(sha256Hex(reply.data), sha256Hex(payload), `binary ${size} bytes`);
   }
   ws.close(1000);
   await once(ws, 'close');
@@ -117,7 +84,7 @@ test('tls.servername sets the name sent and checked (an upstream reached by IP, 
   const upstream = await upstreamWith(t, await ca.issue({ names: ['internal.wsgate.test'] }));
   const caFile = writePem(dir, 'ca.pem', ca.cert);
   const gw = await gatewayTo(t, upstream.wss, { ca: caFile, servername: 'internal.wsgate.test' });
-  const ws = await open(`${gw.ws}/x`);
+  const ws = await openWs(`${gw.ws}/x`);
   t.after(() => ws.terminate());
   assert.equal((await roundTrip(ws, 'sni')).data.toString(), 'sni');
   const res = await get(`${gw.http}/y`);
@@ -225,7 +192,7 @@ test('tls.insecure connects to a self-signed upstream, warned at start and on ev
   assert.equal(started.length, 1, 'one warning at start');
   assert.equal(started[0]!.level, 'warn');
   for (const n of [1, 2]) {
-    const ws = await open(`${gw.ws}/x`);
+    const ws = await openWs(`${gw.ws}/x`);
     assert.equal((await roundTrip(ws, `insecure ${n}`)).data.toString(), `insecure ${n}`);
     ws.terminate();
   }
@@ -258,7 +225,7 @@ test('upstream-side TLS secrets go to the key log (tls.keyLog)', async (t) => {
       tls: { keyLog },
     }),
   );
-  const ws = await open(`${gw.ws}/x`);
+  const ws = await openWs(`${gw.ws}/x`);
   await roundTrip(ws, 'k');
   ws.terminate();
   assert.equal((await get(`${gw.http}/p`)).status, 200);
