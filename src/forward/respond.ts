@@ -3,7 +3,7 @@
 import { STATUS_CODES } from 'node:http';
 import type net from 'node:net';
 import type { WsgateError } from '../errors.ts';
-import { errorBody } from '../server/error-response.ts';
+import { errorBody } from '../front/error-response.ts';
 import { type HeaderPairs, serializeResponseHead } from '../websocket/handshake.ts';
 
 export function writeProxyError(socket: net.Socket, err: WsgateError, extra: HeaderPairs = []): void {

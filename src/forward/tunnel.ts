@@ -7,7 +7,7 @@ import type { KeyLog } from '../tls/keylog.ts';
 import { isIpAddress, normalizeHost } from '../tls/names.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions, watchPeerCertificate } from '../tls/upstream.ts';
 import { classifyUpstreamError, formatAuthority, type UpstreamTarget } from '../upstream/connect.ts';
-import { type JoinStats, joinSockets } from '../websocket/tap.ts';
+import { type JoinStats, joinSockets } from '../websocket/joiner.ts';
 import { MAX_SNIFF_BYTES, sniffFirstBytes } from './sniff.ts';
 
 /**

@@ -7,7 +7,7 @@ import { TLSSocket } from 'node:tls';
 import { createProxyServer } from 'http-proxy-3';
 import { WsgateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
-import { sendErrorResponse } from '../server/error-response.ts';
+import { sendErrorResponse } from '../front/error-response.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { createUpstreamAgent, defaultUpstreamTls, type UpstreamTls } from '../tls/upstream.ts';
 import { classifyUpstreamError, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';

@@ -8,7 +8,7 @@ import { encodeClose } from './codec.ts';
 import { parseDeflateResponse } from './deflate.ts';
 import type { HeaderPairs } from './handshake.ts';
 import { ConnectionObserver, isoNow } from './observer.ts';
-import { type EndCause, type JoinStats, joinSockets } from './tap.ts';
+import { type EndCause, type JoinStats, joinSockets } from './joiner.ts';
 
 export type SessionTap = {
   level: TapLevel;

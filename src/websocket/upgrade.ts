@@ -8,7 +8,7 @@ import { WsgateError } from '../errors.ts';
 import type { WsEvent } from '../events.ts';
 import type { Logger } from '../log/logger.ts';
 import { redactPairs } from '../log/redact.ts';
-import { writeErrorToSocket } from '../server/error-response.ts';
+import { writeErrorToSocket } from '../front/error-response.ts';
 import { connectUpstream, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
 import {
   checkUpgradeResponse,

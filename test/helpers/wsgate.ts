@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import { configFromObject } from '../../src/config/load.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { type RunningWsgate, startWsgate } from '../../src/server/app.ts';
+import { type RunningWsgate, startWsgate } from '../../src/app/app.ts';
 
 export type LogLine = Record<string, unknown> & { event?: string; msg?: string; level?: string };
 

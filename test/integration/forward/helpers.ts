@@ -7,7 +7,7 @@ import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { configFromObject } from '../../../src/config/load.ts';
 import { createLogger } from '../../../src/log/logger.ts';
-import { type RunningWsgate, startWsgate } from '../../../src/server/app.ts';
+import { type RunningWsgate, startWsgate } from '../../../src/app/app.ts';
 import { LogCapture } from '../../helpers/wsgate.ts';
 
 export type TestProxy = {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { configFromObject } from '../../../src/config/load.ts';
 import { createLogger } from '../../../src/log/logger.ts';
-import { startWsgate } from '../../../src/server/app.ts';
+import { startWsgate } from '../../../src/app/app.ts';
 import { encodeFrame } from '../../../src/websocket/codec.ts';
 import { OPCODE, type RawUpstream, RawWsClient, startRawUpstream, waitUntil } from '../../helpers/raw-ws.ts';
 import { LogCapture, type LogLine, reverseConfig, startTestWsgate, type TestWsgate } from '../../helpers/wsgate.ts';

@@ -16,7 +16,7 @@ import { LeafCache } from '../tls/leaf.ts';
 import { createTrafficLog, type TrafficLog } from '../traffic/traffic-log.ts';
 import { UpstreamNetwork } from '../upstream/network.ts';
 import type { Env } from '../upstream/proxy-config.ts';
-import { formatAddress, type ListenerSettings, ReverseListener } from './listener.ts';
+import { formatAddress, type ListenerSettings, ReverseListener } from '../reverse/listener.ts';
 
 export type StartOptions = {
   /** Where HTTP_PROXY, HTTPS_PROXY and NO_PROXY are read (default process.env); tests pass their own. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ClientCounter, isLoopbackAddress } from '../../../src/server/admission.ts';
+import { ClientCounter, isLoopbackAddress } from '../../../src/front/admission.ts';
 
 test('one client address gets at most `limit` connections; closing frees a slot', () => {
   const counter = new ClientCounter();

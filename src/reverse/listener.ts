@@ -8,8 +8,8 @@ import type tls from 'node:tls';
 import { WsgateError } from '../errors.ts';
 import type { TapLevel, WsEvent } from '../events.ts';
 import type { Logger } from '../log/logger.ts';
-import type { HttpForwarder } from '../reverse/http.ts';
-import { type CompiledRoutes, compileRoutes, matchRoute, type RouteMatch } from '../reverse/match.ts';
+import type { HttpForwarder } from './http.ts';
+import { type CompiledRoutes, compileRoutes, matchRoute, type RouteMatch } from './match.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type ServerTls, selectServerCert } from '../tls/server-certs.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
@@ -17,11 +17,11 @@ import { connectUpstream, formatDuration, type UpstreamTarget } from '../upstrea
 import type { UpstreamNetwork } from '../upstream/network.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { forwardUpgrade } from '../websocket/upgrade.ts';
-import { ClientCounter } from './admission.ts';
-import { newConnId } from './conn-id.ts';
-import { sendErrorResponse, writeErrorToSocket } from './error-response.ts';
-import { admitHandshake } from './handshake-gate.ts';
-import { listenOn } from './listen.ts';
+import { ClientCounter } from '../front/admission.ts';
+import { newConnId } from '../front/conn-id.ts';
+import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
+import { admitHandshake } from '../front/handshake-gate.ts';
+import { listenOn } from '../front/listen.ts';
 
 export type ListenerRoute = {
   name: string;
@@ -79,7 +79,7 @@ function originAllowed(origin: string | undefined, allowed: readonly string[] | 
   return allowed.includes(origin);
 }
 
-export { formatAddress } from './listen.ts';
+export { formatAddress } from '../front/listen.ts';
 
 /**
  * Default of limits.maxRequestLineBytes: the longest request line accepted (method, target and version). RFC 9112 §3
