@@ -9,6 +9,7 @@ import { ForwardListener, type ForwardSpec, newPseudonym } from '../forward/list
 import type { Logger } from '../log/logger.ts';
 import { createTextRedactor } from '../log/redact.ts';
 import { createHttpForwarder } from '../reverse/http.ts';
+import { formatAddress, type ListenerSettings, ReverseListener } from '../reverse/listener.ts';
 import { ensureCa, resolveCaDir } from '../tls/ca.ts';
 import { type ConfigTls, insecureUpstreams, loadConfigTls } from '../tls/config-tls.ts';
 import { type KeyLog, keyLogFile, openKeyLog } from '../tls/keylog.ts';
@@ -16,7 +17,6 @@ import { LeafCache } from '../tls/leaf.ts';
 import { createTrafficLog, type TrafficLog } from '../traffic/traffic-log.ts';
 import { UpstreamNetwork } from '../upstream/network.ts';
 import type { Env } from '../upstream/proxy-config.ts';
-import { formatAddress, type ListenerSettings, ReverseListener } from '../reverse/listener.ts';
 
 export type StartOptions = {
   /** Where HTTP_PROXY, HTTPS_PROXY and NO_PROXY are read (default process.env); tests pass their own. */

@@ -29,9 +29,9 @@ import { loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { watchConfig } from '../config/watch.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
+import { formatAddress } from '../reverse/listener.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
 import { type RunningWsgate, startWsgate } from './app.ts';
-import { formatAddress } from '../reverse/listener.ts';
 
 /** Set in a worker's environment by the primary. */
 export const WORKER_ENV = 'WSGATE_WORKER';

@@ -1,14 +1,14 @@
 // `wsgate run`: starts wsgate from a config file (default config/wsgate.yaml), or from --listen/--upstream
 // as a one-route reverse proxy and/or --forward as a forward proxy. Reloads on SIGHUP and on file change; stops gracefully on SIGINT/SIGTERM.
 import { existsSync } from 'node:fs';
+import { startWsgate } from '../app/app.ts';
+import { isWorkerProcess, resolveWorkers, runPrimary, runWorker } from '../app/workers.ts';
 import { parseHostPort } from '../config/address.ts';
 import { configFromObject, loadConfigFile } from '../config/load.ts';
 import { type Config, parseWorkers, type TapLevel } from '../config/schema.ts';
 import { watchConfig } from '../config/watch.ts';
 import { WsgateError } from '../errors.ts';
 import { createLogger, type LogFormat, type LogLevel } from '../log/logger.ts';
-import { startWsgate } from '../app/app.ts';
-import { isWorkerProcess, resolveWorkers, runPrimary, runWorker } from '../app/workers.ts';
 import { isLoopbackHost } from '../upstream/ip.ts';
 import { type Output, parseCommandArgs } from './args.ts';
 import { waitForStopSignal } from './signals.ts';

@@ -7,9 +7,12 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import { WsgateError } from '../errors.ts';
 import type { TapLevel, WsEvent } from '../events.ts';
+import { ClientCounter } from '../front/admission.ts';
+import { newConnId } from '../front/conn-id.ts';
+import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
+import { admitHandshake } from '../front/handshake-gate.ts';
+import { listenOn } from '../front/listen.ts';
 import type { Logger } from '../log/logger.ts';
-import type { HttpForwarder } from './http.ts';
-import { type CompiledRoutes, compileRoutes, matchRoute, type RouteMatch } from './match.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type ServerTls, selectServerCert } from '../tls/server-certs.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
@@ -17,11 +20,8 @@ import { connectUpstream, formatDuration, type UpstreamTarget } from '../upstrea
 import type { UpstreamNetwork } from '../upstream/network.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { forwardUpgrade } from '../websocket/upgrade.ts';
-import { ClientCounter } from '../front/admission.ts';
-import { newConnId } from '../front/conn-id.ts';
-import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
-import { admitHandshake } from '../front/handshake-gate.ts';
-import { listenOn } from '../front/listen.ts';
+import type { HttpForwarder } from './http.ts';
+import { type CompiledRoutes, compileRoutes, matchRoute, type RouteMatch } from './match.ts';
 
 export type ListenerRoute = {
   name: string;

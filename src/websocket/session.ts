@@ -7,8 +7,8 @@ import type { Direction, TapLevel, WsEndEvent, WsEvent } from '../events.ts';
 import { encodeClose } from './codec.ts';
 import { parseDeflateResponse } from './deflate.ts';
 import type { HeaderPairs } from './handshake.ts';
-import { ConnectionObserver, isoNow } from './observer.ts';
 import { type EndCause, type JoinStats, joinSockets } from './joiner.ts';
+import { ConnectionObserver, isoNow } from './observer.ts';
 
 export type SessionTap = {
   level: TapLevel;

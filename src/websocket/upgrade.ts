@@ -6,9 +6,9 @@ import type http from 'node:http';
 import type net from 'node:net';
 import { WsgateError } from '../errors.ts';
 import type { WsEvent } from '../events.ts';
+import { writeErrorToSocket } from '../front/error-response.ts';
 import type { Logger } from '../log/logger.ts';
 import { redactPairs } from '../log/redact.ts';
-import { writeErrorToSocket } from '../front/error-response.ts';
 import { connectUpstream, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
 import {
   checkUpgradeResponse,

@@ -1,9 +1,9 @@
 // Starts wsgate in-process for a test, from a config object, with its log captured as parsed JSON lines.
 import { Writable } from 'node:stream';
 import type { TestContext } from 'node:test';
+import { type RunningWsgate, startWsgate } from '../../src/app/app.ts';
 import { configFromObject } from '../../src/config/load.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { type RunningWsgate, startWsgate } from '../../src/app/app.ts';
 
 export type LogLine = Record<string, unknown> & { event?: string; msg?: string; level?: string };
 

@@ -11,9 +11,9 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { type TestContext, test } from 'node:test';
+import { startWsgate } from '../../src/app/app.ts';
 import { configFromObject } from '../../src/config/load.ts';
 import { createLogger, type LogFormat } from '../../src/log/logger.ts';
-import { startWsgate } from '../../src/app/app.ts';
 import { assertHealthy, exchange, startRawSink, wsHandshake } from '../helpers/raw.ts';
 import { reverseConfig, startTestWsgate } from '../helpers/wsgate.ts';
 

@@ -5,9 +5,9 @@ import { execFile } from 'node:child_process';
 import type dns from 'node:dns';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
+import { type RunningWsgate, startWsgate } from '../../../src/app/app.ts';
 import { configFromObject } from '../../../src/config/load.ts';
 import { createLogger } from '../../../src/log/logger.ts';
-import { type RunningWsgate, startWsgate } from '../../../src/app/app.ts';
 import { LogCapture } from '../../helpers/wsgate.ts';
 
 export type TestProxy = {
