@@ -1,6 +1,8 @@
 // The one table of wsgate error codes. Every failure a user can meet has a stable code here, a message
 // template, a hint, and where it applies the HTTP status or WebSocket close code it maps to.
-// Tests assert `code`; logs carry it; the CLI prints message and hint.
+// Tests assert `code`; logs carry it; the CLI prints message and hint. WebSocket protocol violations (WSG_WS_*)
+// live here too, with the RFC rule they come from and whether they are fatal to the frame decoder; they travel as
+// values (websocket/violation.ts), never as thrown errors.
 
 export type ErrorSpec = {
   readonly message: string;
@@ -8,6 +10,14 @@ export type ErrorSpec = {
   readonly status?: number;
   readonly closeCode?: number;
   readonly exitCode?: number;
+  /** WebSocket protocol violations only: the rule broken, e.g. "RFC 6455 §5.2". */
+  readonly rule?: string;
+  /**
+   * WebSocket protocol violations only: the frame decoder cannot (or, for limits, will not) account for the
+   * frame's bytes, so it stops after reporting it. A non-fatal violation is reported and decoding goes on with
+   * framing intact (a passthrough tap keeps observing; a terminating relay closes with `closeCode`).
+   */
+  readonly fatal?: boolean;
 };
 
 export const ERRORS = {
@@ -122,6 +132,107 @@ export const ERRORS = {
   },
   WSG_CA_INVALID: { message: 'CA file {file}: {detail}', exitCode: 2 },
   WSG_CA_WRITE: { message: 'cannot write the CA to {dir}: {detail}', exitCode: 2 },
+  // WebSocket protocol violations, as the frame decoder and the message assembler report them.
+  WSG_WS_UNMASKED_FRAME: {
+    message: 'a frame from the client is not masked',
+    rule: 'RFC 6455 §5.1',
+    closeCode: 1002,
+    fatal: false,
+  },
+  WSG_WS_MASKED_FRAME: {
+    message: 'a frame from the server is masked',
+    rule: 'RFC 6455 §5.1',
+    closeCode: 1002,
+    fatal: false,
+  },
+  WSG_WS_RESERVED_OPCODE: { message: 'reserved opcode {opcode}', rule: 'RFC 6455 §5.2', closeCode: 1002, fatal: false },
+  WSG_WS_UNEXPECTED_RSV1: { message: 'RSV1 is set {where}', rule: 'RFC 6455 §5.2', closeCode: 1002, fatal: false },
+  WSG_WS_UNEXPECTED_RSV2_RSV3: {
+    message: 'RSV2 or RSV3 is set but no extension defines them',
+    rule: 'RFC 6455 §5.2',
+    closeCode: 1002,
+    fatal: false,
+  },
+  WSG_WS_CONTROL_TOO_LONG: {
+    message: 'control frame payload is {length} bytes; at most 125 are allowed',
+    rule: 'RFC 6455 §5.5',
+    closeCode: 1002,
+    fatal: false,
+  },
+  WSG_WS_CONTROL_FRAGMENTED: {
+    message: 'control frame (opcode {opcode}) has FIN clear; control frames must not be fragmented',
+    rule: 'RFC 6455 §5.5',
+    closeCode: 1002,
+    fatal: false,
+  },
+  WSG_WS_UNEXPECTED_CONTINUATION: {
+    message: 'continuation frame without a started message',
+    rule: 'RFC 6455 §5.4',
+    closeCode: 1002,
+    fatal: false,
+  },
+  WSG_WS_EXPECTED_CONTINUATION: {
+    message: 'new data frame (opcode {opcode}) while a fragmented message is still open',
+    rule: 'RFC 6455 §5.4',
+    closeCode: 1002,
+    fatal: false,
+  },
+  WSG_WS_CLOSE_ONE_BYTE: {
+    message: 'close frame body is 1 byte; a status code needs 2',
+    rule: 'RFC 6455 §5.5.1',
+    closeCode: 1002,
+    fatal: false,
+  },
+  WSG_WS_INVALID_CLOSE_CODE: {
+    message: 'close code {code} may not be sent on the wire',
+    rule: 'RFC 6455 §7.4',
+    closeCode: 1002,
+    fatal: false,
+  },
+  WSG_WS_INVALID_CLOSE_REASON: {
+    message: 'close reason is not valid UTF-8',
+    rule: 'RFC 6455 §5.5.1',
+    closeCode: 1007,
+    fatal: false,
+  },
+  WSG_WS_INVALID_UTF8: {
+    message: 'text message is not valid UTF-8',
+    rule: 'RFC 6455 §8.1',
+    closeCode: 1007,
+    fatal: false,
+  },
+  // ws answers 1009 for both unrepresentable lengths, and the conformance suite expects ws's answer; §5.2 alone
+  // would make the first one a plain protocol error (1002).
+  WSG_WS_LENGTH_MSB_SET: {
+    message: 'the most significant bit of the 64-bit payload length is set',
+    rule: 'RFC 6455 §5.2',
+    closeCode: 1009,
+    fatal: true,
+  },
+  WSG_WS_LENGTH_UNSUPPORTED: {
+    message: 'payload length {length} is above 2^53 - 1',
+    rule: 'RFC 6455 §10.4',
+    closeCode: 1009,
+    fatal: true,
+  },
+  WSG_WS_FRAME_TOO_LARGE: {
+    message: 'frame payload is {length} bytes; the limit is {limit}',
+    rule: 'RFC 6455 §10.4',
+    closeCode: 1009,
+    fatal: true,
+  },
+  WSG_WS_MESSAGE_TOO_LARGE: {
+    message: 'message reached {length} bytes; the limit is {limit}',
+    rule: 'RFC 6455 §10.4',
+    closeCode: 1009,
+    fatal: true,
+  },
+  WSG_WS_TOO_MANY_FRAGMENTS: {
+    message: 'message has more than {limit} fragments',
+    rule: 'RFC 6455 §10.4',
+    closeCode: 1008,
+    fatal: true,
+  },
   WSG_INTERNAL: { message: 'internal error: {detail}', status: 500, exitCode: 1 },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -131,6 +242,11 @@ export type ErrorParams = Record<string, string | number>;
 
 function fill(template: string, params: ErrorParams): string {
   return template.replace(/\{(\w+)\}/g, (all, key: string) => (key in params ? String(params[key]) : all));
+}
+
+/** The message of `code` with its template filled, for codes reported as values rather than thrown. */
+export function formatMessage(code: ErrorCode, params: ErrorParams = {}): string {
+  return fill(ERRORS[code].message, params);
 }
 
 /** The only error class in wsgate: a code from the table plus the values that filled its template. */

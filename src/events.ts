@@ -1,7 +1,12 @@
 // The observation points of wsgate, as node:diagnostics_channel channels (undici's style). Core code publishes
 // and builds an event only when a channel has subscribers; the traffic log (and later the inspector) subscribe.
 import diagnosticsChannel from 'node:diagnostics_channel';
-import type { HeaderPairs } from './websocket/handshake.ts';
+
+/**
+ * Header fields in wire order, [name, value] — the shape of http/head.ts's HeaderPairs, spelled out here because
+ * the root layer imports nothing above it.
+ */
+type HeaderPairs = [name: string, value: string][];
 
 export type Direction = 'toUpstream' | 'toClient';
 

@@ -5,8 +5,10 @@
 //   node scripts/bench/codec.ts [seconds per case, default 1]
 
 import { createRequire } from 'node:module';
-import type { FrameHandler } from '../../src/websocket/codec.ts';
-import { encodeFrame, FrameDecoder, OPCODE, unmaskInto } from '../../src/websocket/codec.ts';
+import { FrameDecoder, type FrameHandler } from '../../src/websocket/decoder.ts';
+import { encodeFrame } from '../../src/websocket/encoder.ts';
+import { OPCODE } from '../../src/websocket/frame.ts';
+import { unmaskInto } from '../../src/websocket/mask.ts';
 
 type WsReceiver = { on(event: string, cb: (...args: unknown[]) => void): void; write(chunk: Buffer): boolean };
 const require = createRequire(import.meta.url);

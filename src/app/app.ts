@@ -8,8 +8,9 @@ import { viaEntry } from '../forward/headers.ts';
 import { ForwardListener, type ForwardSpec, newPseudonym } from '../forward/listener.ts';
 import type { Logger } from '../log/logger.ts';
 import { createTextRedactor } from '../log/redact.ts';
+import { formatHostPort } from '../net/host-port.ts';
 import { createHttpForwarder } from '../reverse/http.ts';
-import { formatAddress, type ListenerSettings, ReverseListener } from '../reverse/listener.ts';
+import { type ListenerSettings, ReverseListener } from '../reverse/listener.ts';
 import { ensureCa, resolveCaDir } from '../tls/ca.ts';
 import { type ConfigTls, insecureUpstreams, loadConfigTls } from '../tls/config-tls.ts';
 import { type KeyLog, keyLogFile, openKeyLog } from '../tls/keylog.ts';
@@ -195,12 +196,12 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       {
         event: 'listener.start',
         listener: spec.name,
-        address: formatAddress(address),
+        address: formatHostPort(address.host, address.port),
         ...(spec.forward === undefined ? { routes: spec.routes.length } : { mode: 'forward' }),
       },
       spec.forward === undefined
-        ? `listening on ${listener.scheme}://${formatAddress(address)} (${spec.name})`
-        : `forward proxy on http://${formatAddress(address)} (${spec.name}): use it as HTTP_PROXY / HTTPS_PROXY`,
+        ? `listening on ${listener.scheme}://${formatHostPort(address.host, address.port)} (${spec.name})`
+        : `forward proxy on http://${formatHostPort(address.host, address.port)} (${spec.name}): use it as HTTP_PROXY / HTTPS_PROXY`,
     );
   };
 

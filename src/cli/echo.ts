@@ -1,8 +1,9 @@
 // `wsgate echo`: the built-in echo server alone, for trying a proxy (wsgate or another) end to end.
+
+import { waitForStopSignal } from '../app/signals.ts';
 import { startEchoServer } from '../echo/server.ts';
 import { WsgateError } from '../errors.ts';
 import { type Output, parseCommandArgs } from './args.ts';
-import { waitForStopSignal } from './signals.ts';
 
 export const ECHO_HELP = `Usage: wsgate echo [--host HOST] [--port PORT]
 

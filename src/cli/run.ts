@@ -2,16 +2,19 @@
 // as a one-route reverse proxy and/or --forward as a forward proxy. Reloads on SIGHUP and on file change; stops gracefully on SIGINT/SIGTERM.
 import { existsSync } from 'node:fs';
 import { startWsgate } from '../app/app.ts';
-import { isWorkerProcess, resolveWorkers, runPrimary, runWorker } from '../app/workers.ts';
-import { parseHostPort } from '../config/address.ts';
+import { runPrimary } from '../app/primary.ts';
+import { waitForStopSignal } from '../app/signals.ts';
+import { isWorkerProcess, runWorker } from '../app/worker.ts';
+import { resolveWorkers } from '../app/worker-pool.ts';
+import { parseWorkers } from '../config/fields.ts';
 import { configFromObject, loadConfigFile } from '../config/load.ts';
-import { type Config, parseWorkers, type TapLevel } from '../config/schema.ts';
+import type { Config, TapLevel } from '../config/schema.ts';
 import { watchConfig } from '../config/watch.ts';
 import { WsgateError } from '../errors.ts';
 import { createLogger, type LogFormat, type LogLevel } from '../log/logger.ts';
-import { isLoopbackHost } from '../upstream/ip.ts';
-import { type Output, parseCommandArgs } from './args.ts';
-import { waitForStopSignal } from './signals.ts';
+import { formatHostPort, parseHostPort } from '../net/host-port.ts';
+import { isLoopbackHost } from '../net/ip.ts';
+import { type Output, parseCommandArgs, reportError } from './args.ts';
 
 export const DEFAULT_CONFIG = 'config/wsgate.yaml';
 
@@ -90,7 +93,7 @@ function applyOverrides(config: Config, o: Overrides): Config {
 
 export async function runCommand(argv: string[], io: Output): Promise<number> {
   // A worker of `--workers N`: its config comes from the primary, which checked the arguments.
-  if (isWorkerProcess()) return runWorker();
+  if (isWorkerProcess()) return runWorker({ reportError });
   const { values } = parseCommandArgs('run', argv, {
     config: { type: 'string', short: 'c' },
     listen: { type: 'string' },
@@ -176,8 +179,9 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
 
   // Announce only once the watcher is up, so an edit made right after this line is never missed.
   io.err(
-    [...running.listeners].map(([name, a]) => `wsgate: ${name} listening on ${a.host}:${a.port}`).join('\n') +
-      (running.echo ? `\nwsgate: echo server on ${running.echo.url}` : ''),
+    [...running.listeners]
+      .map(([name, a]) => `wsgate: ${name} listening on ${formatHostPort(a.host, a.port)}`)
+      .join('\n') + (running.echo ? `\nwsgate: echo server on ${running.echo.url}` : ''),
   );
 
   const signal = await waitForStopSignal();

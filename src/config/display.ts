@@ -1,9 +1,8 @@
 // The resolved config as `wsgate check` prints it: secrets (passwords, credentials in proxy URLs) are replaced,
 // because the output ends up in terminals, tickets and CI logs. Pure.
-import { REDACTED } from '../log/redact.ts';
+import { REDACTED, redactUrlPassword } from '../net/url-credentials.ts';
 
 const SECRET_KEYS = new Set(['password', 'token', 'secret']);
-const URL_CREDENTIALS = /^([a-z][a-z0-9+.-]*:\/\/)([^:@/\s]*):([^@/\s]+)@/i;
 
 /** A deep copy with secret values replaced, unless showSecrets. */
 export function redactConfigForDisplay<T>(value: T, showSecrets = false): T {
@@ -11,7 +10,7 @@ export function redactConfigForDisplay<T>(value: T, showSecrets = false): T {
   const walk = (v: unknown, key: string | undefined): unknown => {
     if (typeof v === 'string') {
       if (key !== undefined && SECRET_KEYS.has(key.toLowerCase())) return REDACTED;
-      return v.replace(URL_CREDENTIALS, `$1$2:${REDACTED}@`);
+      return redactUrlPassword(v);
     }
     if (Array.isArray(v)) return v.map((item) => walk(item, undefined));
     if (v !== null && typeof v === 'object') {

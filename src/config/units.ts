@@ -91,7 +91,10 @@ export function parseSize(input: unknown): UnitResult {
   return { ok: true, value: rounded };
 }
 
-/** Milliseconds → the shortest exact form (`10000` → `"10s"`), for messages and logs. */
+/**
+ * Milliseconds → the shortest exact form a config file would use (`10000` → `"10s"`, `60000` → `"1m"`, `1500` →
+ * `"1500ms"`); parseDuration reads it back to the same number. The one duration format of messages and logs.
+ */
 export function formatDuration(ms: number): string {
   if (ms === 0) return '0';
   for (const [unit, factor] of [

@@ -3,8 +3,9 @@
 // messages in the config's own words. Pure.
 
 import { z } from 'zod';
+import { MISSING_KEY } from './fields.ts';
 import type { PathSegment } from './issues.ts';
-import { type Config, configSchema, MISSING_KEY } from './schema.ts';
+import { type Config, configSchema } from './schema.ts';
 import { didYouMean } from './suggest.ts';
 
 /** An issue without a position yet; `key` asks for the position of the key rather than its value. */

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { WsgateError } from '../errors.ts';
+import { formatHostPort } from '../net/host-port.ts';
 
 export type EchoServerOptions = { host: string; port: number };
 
@@ -71,7 +72,7 @@ export async function startEchoServer(options: EchoServerOptions): Promise<EchoS
 
   const bound = server.address() as AddressInfo;
   const address = { host: bound.address, port: bound.port };
-  url = `ws://${formatHost(displayHost(bound.address))}:${bound.port}/echo`;
+  url = `ws://${formatHostPort(displayHost(bound.address), bound.port)}/echo`;
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -147,7 +148,7 @@ function listen(server: ReturnType<typeof createServer>, { host, port }: EchoSer
       reject(
         new WsgateError(
           'WSG_LISTEN_FAILED',
-          { address: `${formatHost(host)}:${port}`, detail: err.message },
+          { address: formatHostPort(host, port), detail: err.message },
           { cause: err },
         ),
       );
@@ -167,10 +168,6 @@ function displayHost(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
   if (host === '::') return '::1';
   return host;
-}
-
-function formatHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }
 
 function ignore(): void {}

@@ -5,14 +5,14 @@ import dns from 'node:dns';
 import type net from 'node:net';
 import os from 'node:os';
 import { WsgateError } from '../errors.ts';
+import { formatHostPort } from '../net/host-port.ts';
+import { classifyIp, formatIp, parseIp } from '../net/ip.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
-import { classifyIp, formatIp, parseIp } from '../upstream/ip.ts';
 import type { UpstreamNetwork, UpstreamRoute } from '../upstream/network.ts';
 import type { TrafficKind } from '../upstream/proxy-config.ts';
 import type { ForwardPolicy, Verdict } from './policy.ts';
-import { formatTargetAuthority } from './target.ts';
 
 export type DialDestination = { host: string; port: number };
 
@@ -94,7 +94,7 @@ export class ForwardDialer {
 
   /** Checks one resolved (or literal) address: the policy, then the loop. */
   #checkAddress(dest: DialDestination, address: string): WsgateError | undefined {
-    const authority = formatTargetAuthority(dest.host, dest.port);
+    const authority = formatHostPort(dest.host, dest.port);
     if (isSelf(this.#spec.self(), address, dest.port)) {
       return new WsgateError('WSG_FORWARD_LOOP', {
         detail: `${authority} is this proxy listener itself`,
@@ -140,7 +140,7 @@ export class ForwardDialer {
    * or WSG_FORWARD_LOOP for an address the policy refuses, else the dialing error with its code.
    */
   async dial(dest: DialDestination, options: DialOptions, route = this.route(dest, options.kind)): Promise<net.Socket> {
-    const authority = formatTargetAuthority(dest.host, dest.port);
+    const authority = formatHostPort(dest.host, dest.port);
     const target: UpstreamTarget = {
       name: authority,
       url: new URL(`${options.secure ? 'https' : 'http'}://${authority}`),

@@ -1,7 +1,8 @@
 // Header rules of a forward proxy (RFC 9110 §7.6): hop-by-hop fields and whatever Connection names end here (so
 // Proxy-Authorization never travels on), Via is appended in both directions, and a Via entry of this very wsgate
 // on an incoming request means a loop. Pure.
-import { HOP_BY_HOP, headerTokens } from '../websocket/handshake.ts';
+import { headerTokens } from '../http/head.ts';
+import { HOP_BY_HOP } from '../http/hop-by-hop.ts';
 
 export type HeaderObject = Record<string, string | string[] | undefined>;
 

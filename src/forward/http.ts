@@ -6,9 +6,10 @@
 import type http from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Agent, type Dispatcher, ProxyAgent, request } from 'undici';
+import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
-import { classifyUpstreamError, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
+import { classifyUpstreamError, type UpstreamTarget } from '../upstream/connect.ts';
 import type { UpstreamProxy } from '../upstream/proxy-config.ts';
 import { describeProxy, refusalDetail } from '../upstream/proxy-tunnel.ts';
 import type { ForwardDialer } from './dial.ts';

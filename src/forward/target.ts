@@ -3,7 +3,8 @@
 // without brackets, numeric IPv4 spellings (2130706433, 0x7f.1, 127.1) in dotted-quad form — so every policy check
 // sees the address that will really be dialed. Pure.
 
-import { canonicalHost, parseIp } from '../upstream/ip.ts';
+import { formatHostPort } from '../net/host-port.ts';
+import { canonicalHost, parseIp } from '../net/ip.ts';
 
 export type HostKind = 'name' | 'ipv4' | 'ipv6';
 
@@ -21,10 +22,6 @@ export type TargetResult = { ok: true; target: ProxyTarget } | { ok: false; deta
 // DNS labels (and "_", which some internal names use) or a numeric IPv4 spelling; at most 253 characters.
 const NAME = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i;
 const NUMERIC_V4 = /^(0x[0-9a-f]+|\d+)(\.(0x[0-9a-f]+|\d+)){0,3}\.?$/i;
-
-export function formatTargetAuthority(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 function bad(detail: string): TargetResult {
   return { ok: false, detail };
@@ -93,7 +90,7 @@ export function parseConnectTarget(text: string): TargetResult {
   if (!host.ok) return bad(host.detail);
   return {
     ok: true,
-    target: { host: host.host, port, kind: host.kind, authority: formatTargetAuthority(host.host, port) },
+    target: { host: host.host, port, kind: host.kind, authority: formatHostPort(host.host, port) },
   };
 }
 
@@ -126,7 +123,7 @@ export function parseAbsoluteTarget(
       host: host.host,
       port,
       kind: host.kind,
-      authority: formatTargetAuthority(host.host, port),
+      authority: formatHostPort(host.host, port),
       url,
       scheme,
     },

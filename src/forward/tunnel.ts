@@ -3,10 +3,11 @@
 // splice for what is not parsed.
 import type net from 'node:net';
 import tls from 'node:tls';
+import { formatHostPort } from '../net/host-port.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { isIpAddress, normalizeHost } from '../tls/names.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions, watchPeerCertificate } from '../tls/upstream.ts';
-import { classifyUpstreamError, formatAuthority, type UpstreamTarget } from '../upstream/connect.ts';
+import { classifyUpstreamError, type UpstreamTarget } from '../upstream/connect.ts';
 import { type JoinStats, joinSockets } from '../websocket/joiner.ts';
 import { MAX_SNIFF_BYTES, sniffFirstBytes } from './sniff.ts';
 
@@ -143,7 +144,7 @@ export class TunnelUpstream {
 function upstreamTls(raw: net.Socket, options: TunnelTls | undefined): Promise<tls.TLSSocket> {
   const settings = options?.settings ?? defaultUpstreamTls();
   const host = normalizeHost(options?.host ?? '');
-  const authority = formatAuthority(host, options?.port ?? 443);
+  const authority = formatHostPort(host, options?.port ?? 443);
   const target: UpstreamTarget = { name: authority, url: new URL(`https://${authority}`) };
   const timeoutMs = options?.timeout ?? 10_000;
   return new Promise((resolve, reject) => {

@@ -9,16 +9,19 @@ export function isLoopbackAddress(address: string): boolean {
 export class ClientCounter {
   #counts = new Map<string, number>();
 
-  /** Counts a new connection; false when it is one over the limit (it must be refused, and released on close). */
-  admit(address: string, limit: number): boolean {
-    if (isLoopbackAddress(address)) return true;
+  /**
+   * Counts a new connection; false when it is one over the limit (it must be refused, and released on close).
+   * `exemptLoopback` (limits.exemptLoopbackClients) leaves loopback clients uncounted.
+   */
+  admit(address: string, limit: number, exemptLoopback = true): boolean {
+    if (exemptLoopback && isLoopbackAddress(address)) return true;
     const count = (this.#counts.get(address) ?? 0) + 1;
     this.#counts.set(address, count);
     return count <= limit;
   }
 
   release(address: string): void {
-    if (isLoopbackAddress(address)) return;
+    if (!this.#counts.has(address)) return;
     const left = (this.#counts.get(address) ?? 1) - 1;
     if (left <= 0) this.#counts.delete(address);
     else this.#counts.set(address, left);

@@ -1,27 +1,37 @@
-// Writes wsgate's own error responses: the status from the error table, an `x-wsgate-error` header with
-// the stable code, and a short plain-text body that says what happened and what to do.
+// The one writer of wsgate's own error responses, for every entry kind: the status from the error table, an
+// `x-wsgate-error` header with the stable code, and a short plain-text body that says what happened and what to
+// do. Requests answered through http.ServerResponse and raw sockets (upgrades, CONNECT) get the same answer.
+// The text of the answer (body, raw head) is http/error-response.ts's; this module writes it and closes.
 import type http from 'node:http';
-import { STATUS_CODES } from 'node:http';
 import type net from 'node:net';
 import type { WsgateError } from '../errors.ts';
-import { serializeResponseHead } from '../websocket/handshake.ts';
+import { errorBody, errorResponseHead, errorStatus } from '../http/error-response.ts';
+import type { HeaderPairs } from '../http/head.ts';
 
-export function errorBody(err: WsgateError): string {
-  return `wsgate: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}code: ${err.code}\n`;
-}
+/** How long a refused client that never reads may hold its socket. */
+const REFUSED_LINGER_MS = 5000;
 
-/**
- * For plain HTTP requests answered through http.ServerResponse. `close` ends the connection after the response,
- * for requests whose body (if any) must not be read as the next request.
- */
-export function sendErrorResponse(res: http.ServerResponse, err: WsgateError, options: { close?: boolean } = {}): void {
-  const status = err.status ?? 502;
+export type ErrorResponseOptions = {
+  /** End the connection after the response, for requests whose body must not be read as the next request. */
+  close?: boolean;
+  /** Headers a refusal needs besides the standard ones (Proxy-Authenticate on a 407). */
+  headers?: HeaderPairs;
+};
+
+/** For plain HTTP requests answered through http.ServerResponse. */
+export function sendErrorResponse(
+  res: http.ServerResponse,
+  err: WsgateError,
+  options: ErrorResponseOptions = {},
+): void {
+  const status = errorStatus(err);
   if (res.headersSent) {
     // Too late for a status: cut the response so the client sees it was incomplete.
     res.destroy();
     return;
   }
   const body = errorBody(err);
+  for (const [name, value] of options.headers ?? []) res.setHeader(name, value);
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
@@ -33,24 +43,16 @@ export function sendErrorResponse(res: http.ServerResponse, err: WsgateError, op
   res.end(body);
 }
 
-/** For upgrade requests, where we only have the raw socket. The connection is closed after the response. */
-export function writeErrorToSocket(socket: net.Socket, err: WsgateError): void {
+/** For upgrade and CONNECT requests, where there is only the raw socket. The connection is closed after it. */
+export function writeErrorToSocket(socket: net.Socket, err: WsgateError, extra: HeaderPairs = []): void {
   if (socket.destroyed || !socket.writable) {
     socket.destroy();
     return;
   }
-  const status = err.status ?? 502;
   const body = errorBody(err);
-  const head = serializeResponseHead(status, STATUS_CODES[status] ?? 'Error', [
-    ['Content-Type', 'text/plain; charset=utf-8'],
-    ['Content-Length', String(Buffer.byteLength(body))],
-    ['X-Content-Type-Options', 'nosniff'],
-    ['Connection', 'close'],
-    ['X-Wsgate-Error', err.code],
-  ]);
-  socket.end(head + body);
+  socket.end(errorResponseHead(err, body, extra) + body);
   // Whatever the client sends after a refused request is read and dropped (never parsed), so its FIN is seen and
   // the socket closes promptly; a client that never reads must not keep it open forever either.
   socket.resume();
-  socket.setTimeout(5000, () => socket.destroy());
+  socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
 }

@@ -2,8 +2,9 @@
 // handshake is refused with 400 WSG_HANDSHAKE_INVALID and one `upgrade.denied` log line, before anything is dialed.
 import type http from 'node:http';
 import { WsgateError } from '../errors.ts';
+import { headerTokens } from '../http/head.ts';
 import type { Logger } from '../log/logger.ts';
-import { checkUpgradeRequest, headerTokens } from '../websocket/handshake.ts';
+import { checkUpgradeRequest } from '../websocket/handshake.ts';
 
 /** The Sec-WebSocket-Key of a valid handshake, or the error to answer with (already logged). */
 export function admitHandshake(req: http.IncomingMessage, log: Logger): { key: string } | WsgateError {

@@ -4,10 +4,7 @@ import type http from 'node:http';
 import type net from 'node:net';
 import { WsgateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
-
-export function formatAddress(address: { host: string; port: number }): string {
-  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
-}
+import { formatHostPort } from '../net/host-port.ts';
 
 export function listenOn(
   server: http.Server | net.Server,
@@ -19,7 +16,7 @@ export function listenOn(
       reject(
         new WsgateError(
           'WSG_LISTEN_FAILED',
-          { address: formatAddress(bind), detail: err.code ?? err.message },
+          { address: formatHostPort(bind.host, bind.port), detail: err.code ?? err.message },
           { cause: err },
         ),
       );

@@ -1,8 +1,8 @@
 // Secrets never reach a log line unless the user asked for them (log.showSecrets).
-// These are the header names whose values carry credentials.
-const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+import { REDACTED } from '../net/url-credentials.ts';
 
-export const REDACTED = '[redacted]';
+// The header names whose values carry credentials.
+const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
 
 export type HeaderMap = Record<string, string | string[] | number | undefined>;
 

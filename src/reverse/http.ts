@@ -5,15 +5,16 @@ import http from 'node:http';
 import type https from 'node:https';
 import { TLSSocket } from 'node:tls';
 import { createProxyServer } from 'http-proxy-3';
+import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
+import { connectionOptions, HOP_BY_HOP } from '../http/hop-by-hop.ts';
 import type { Logger } from '../log/logger.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { createUpstreamAgent, defaultUpstreamTls, type UpstreamTls } from '../tls/upstream.ts';
-import { classifyUpstreamError, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
+import { classifyUpstreamError, type UpstreamTarget } from '../upstream/connect.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
 import { createTunnelAgent } from '../upstream/proxy-agent.ts';
-import { connectionOptions, HOP_BY_HOP } from '../websocket/handshake.ts';
 
 export type HttpRoute = {
   name: string;

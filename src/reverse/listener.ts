@@ -1,24 +1,20 @@
-// A reverse listener: one HTTP server on one address, with a route table that can be swapped on reload.
-// It owns its connections: it gives each request an id and a log line, dispatches plain requests to
-// http-proxy-3 and Upgrade requests to wsgate's own forwarder, and drains everything on close.
-import http from 'node:http';
-import https from 'node:https';
+// A reverse listener: a front (src/front/) on one address with a route table that can be swapped on reload.
+// The front enforces the limits, answers client errors, gives ids and access lines and drains on close; this file
+// only decides where a request or a WebSocket handshake goes: route match, Origin check, then http-proxy-3 for
+// plain requests and wsgate's own Upgrade forwarder for WebSockets.
+import type http from 'node:http';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { WsgateError } from '../errors.ts';
-import type { TapLevel, WsEvent } from '../events.ts';
-import { ClientCounter } from '../front/admission.ts';
-import { newConnId } from '../front/conn-id.ts';
+import type { TapLevel } from '../events.ts';
 import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
-import { admitHandshake } from '../front/handshake-gate.ts';
-import { listenOn } from '../front/listen.ts';
+import { Front, type FrontHandler, type RequestScope, type UpgradeScope } from '../front/front.ts';
+import type { EntrySettings, FrontLimits } from '../front/limits.ts';
 import type { Logger } from '../log/logger.ts';
-import type { KeyLog } from '../tls/keylog.ts';
-import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type ServerTls, selectServerCert } from '../tls/server-certs.ts';
+import type { ServerTls } from '../tls/server-certs.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
-import { connectUpstream, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
+import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
-import type { LiveSession } from '../websocket/session.ts';
 import { forwardUpgrade } from '../websocket/upgrade.ts';
 import type { HttpForwarder } from './http.ts';
 import { type CompiledRoutes, compileRoutes, matchRoute, type RouteMatch } from './match.ts';
@@ -32,19 +28,7 @@ export type ListenerRoute = {
   tap: TapLevel;
 };
 
-export type ListenerLimits = {
-  maxHeaderBytes: number;
-  headersTimeout: number;
-  connectTimeout: number;
-  handshakeTimeout: number;
-  responseTimeout: number;
-  idleTimeout: number;
-  maxBufferedBytes: number;
-  maxRequestLineBytes: number;
-  maxHeaderCount: number;
-  maxConnections: number;
-  maxConnectionsPerClient: number;
-};
+export type ListenerLimits = FrontLimits;
 
 export type ListenerSpec = {
   name: string;
@@ -52,23 +36,9 @@ export type ListenerSpec = {
   routes: readonly ListenerRoute[];
 };
 
-export type ListenerSettings = {
-  limits: ListenerLimits;
-  showSecrets: boolean;
-  /** Tap settings shared by every route; each route names its level. */
-  tap: {
-    previewBytes: number;
-    maxDecodedBytes: number;
-    redactText: ((text: string) => string) | undefined;
-    /** Whether tap events would be seen at all; see TrafficLog.active. */
-    active?: (() => boolean) | undefined;
-  };
-  /** The instance's traffic sink. */
-  emit: (event: WsEvent) => void;
+export type ListenerSettings = EntrySettings & {
   /** TLS settings of named upstreams (loaded before anything listens); others get the defaults. */
   upstreamTls?: ReadonlyMap<string, UpstreamTls> | undefined;
-  /** The NSS key log (tls.keyLog or SSLKEYLOGFILE), when one is configured. */
-  keyLog?: KeyLog | undefined;
   /** Which upstreams go through an upstream proxy; direct when absent. */
   network?: UpstreamNetwork | undefined;
 };
@@ -79,61 +49,13 @@ function originAllowed(origin: string | undefined, allowed: readonly string[] | 
   return allowed.includes(origin);
 }
 
-export { formatAddress } from '../front/listen.ts';
-
-/**
- * Default of limits.maxRequestLineBytes: the longest request line accepted (method, target and version). RFC 9112 §3
- * sets no limit and recommends at least 8000 octets; Node has none of its own below maxHeaderSize, so it is checked
- * here.
- */
-export const MAX_REQUEST_LINE_BYTES = 8 * 1024;
-
-/**
- * Default of limits.maxHeaderCount. Node 24 answers one field more with HPE_HEADER_OVERFLOW (431) rather than
- * dropping the rest silently, as older Node did.
- */
-export const MAX_HEADER_COUNT = 100;
-
-/** The request line as it arrived; Node keeps the target as latin1, so length is the byte count. */
-function requestLineLength(req: http.IncomingMessage): number {
-  return `${req.method ?? ''} ${req.url ?? ''} HTTP/${req.httpVersion}`.length;
-}
-
-/** Maps what Node's HTTP parser (or its headersTimeout) rejected to a coded error with the right status. */
-function clientErrorOf(err: NodeJS.ErrnoException, limits: ListenerLimits): WsgateError {
-  switch (err.code) {
-    case 'HPE_HEADER_OVERFLOW':
-      return new WsgateError('WSG_HEADERS_TOO_LARGE', { limit: limits.maxHeaderBytes, count: limits.maxHeaderCount });
-    case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return new WsgateError('WSG_HEADERS_TIMEOUT', { timeout: formatDuration(limits.headersTimeout) });
-    case 'HPE_URI_TOO_LONG':
-      return new WsgateError('WSG_URI_TOO_LONG', { limit: limits.maxRequestLineBytes });
-    default:
-      // llhttp's reasons are its own fixed texts ("Invalid header value char"), never the client's bytes.
-      return new WsgateError('WSG_BAD_REQUEST', { detail: err.message.replace(/^Parse Error: /, '') });
-  }
-}
-
-/** Socket errors that only mean the client went away: nothing to answer, nothing worth a warning. */
-const GONE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'HPE_CLOSED_CONNECTION']);
-
-export class ReverseListener {
+export class ReverseListener implements FrontHandler<never> {
   readonly name: string;
   #spec: ListenerSpec;
   #routes: CompiledRoutes<ListenerRoute>;
   #settings: ListenerSettings;
-  #log: Logger;
   #forwarder: HttpForwarder;
-  #server: http.Server;
-  #upgrades = new Set<net.Socket>();
-  #sessions = new Set<LiveSession>();
-  #perClient = new ClientCounter();
-  #closing = false;
-  /** Responses still being written per socket: a parse error then must not write a second response into it. */
-  #inflight = new WeakMap<net.Socket, number>();
-  #address: { host: string; port: number } | undefined;
-  /** Certificates of a TLS listener (https and wss); undefined for plain HTTP. */
-  #tls: ServerTls | undefined;
+  #front: Front;
 
   constructor(
     spec: ListenerSpec,
@@ -146,94 +68,40 @@ export class ReverseListener {
     this.#spec = spec;
     this.#routes = compileRoutes(spec.routes);
     this.#settings = settings;
-    this.#log = log.child({ listener: spec.name });
     this.#forwarder = forwarder;
-    this.#tls = tls;
-    const serverOptions: http.ServerOptions = {
-      maxHeaderSize: settings.limits.maxHeaderBytes,
-      headersTimeout: settings.limits.headersTimeout,
-      // Uploads and long polls may take long; the slowloris guard is headersTimeout.
-      requestTimeout: 0,
-      // headersTimeout is only checked this often; Node's default of 30 s would make it 40 s in practice.
-      connectionsCheckingInterval: Math.min(1000, settings.limits.headersTimeout),
-      keepAliveTimeout: 5000,
-      // Per-socket write buffer: a relay pauses its reader once the other side holds this much unsent.
-      highWaterMark: settings.limits.maxBufferedBytes,
-    };
-    this.#server = tls === undefined ? http.createServer(serverOptions) : this.#createHttpsServer(serverOptions, tls);
-    this.#server.maxHeadersCount = settings.limits.maxHeaderCount;
-    this.#server.maxConnections = settings.limits.maxConnections;
-    this.#server.on('drop', (data?: { remoteAddress?: string }) =>
-      this.#log.warn(
-        {
-          event: 'conn.limit',
-          scope: 'listener',
-          client: data?.remoteAddress,
-          limit: this.#settings.limits.maxConnections,
-        },
-        `connection refused: the listener holds limits.maxConnections (${this.#settings.limits.maxConnections})`,
-      ),
+    this.#front = new Front(
+      {
+        name: spec.name,
+        log: log.child({ listener: spec.name }),
+        limits: settings.limits,
+        tls,
+        keyLog: settings.keyLog,
+        requestIdPrefix: 'r',
+      },
+      this,
     );
-    this.#server.on('connection', (socket: net.Socket) => this.#admit(socket));
-    this.#server.on('request', (req, res) => this.#onRequest(req, res));
-    this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket as net.Socket, head));
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) =>
-      this.#onClientError(err, socket),
-    );
-  }
-
-  /** https and wss: the first certificate is the default, the others are chosen by SNI. */
-  #createHttpsServer(options: http.ServerOptions, material: ServerTls): http.Server {
-    const first = material.certs[0]!;
-    const server = https.createServer({
-      ...options,
-      cert: first.cert,
-      key: first.key,
-      minVersion: MIN_TLS_VERSION,
-      ALPNProtocols: ALPN_PROTOCOLS,
-      // The TLS handshake is part of the request head a client owes us: the same slowloris guard.
-      handshakeTimeout: options.headersTimeout || 120_000,
-      SNICallback: (servername, cb) => cb(null, selectServerCert(this.#tls ?? material, servername).context),
-    });
-    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
-      this.#log.info(
-        {
-          event: 'tls.handshake_failed',
-          code: 'WSG_TLS_HANDSHAKE',
-          reason: err.code ?? err.message,
-          client: socket.remoteAddress,
-        },
-        `TLS handshake with ${socket.remoteAddress ?? 'a client'} failed: ${err.code ?? err.message}`,
-      );
-    });
-    if (this.#settings.keyLog !== undefined) {
-      server.on('keylog', (line: Buffer) => this.#settings.keyLog?.write(line));
-    }
-    // https.Server is an http.Server with a TLS front: requests, upgrades and client errors arrive the same way.
-    return server as unknown as http.Server;
   }
 
   /** "https" for a TLS listener. */
   get scheme(): 'http' | 'https' {
-    return this.#tls === undefined ? 'http' : 'https';
+    return this.#front.scheme;
   }
 
   get address(): { host: string; port: number } | undefined {
-    return this.#address;
+    return this.#front.address;
   }
 
   get bind(): { host: string; port: number } {
     return this.#spec.bind;
   }
 
-  /** Active WebSocket connections and handshakes in progress. */
+  /** Active WebSocket connections. */
   get webSocketCount(): number {
-    return this.#sessions.size;
+    return this.#front.webSocketCount;
   }
 
-  async listen(): Promise<{ host: string; port: number }> {
-    this.#address = await listenOn(this.#server, this.#spec.bind, this.#log);
-    return this.#address;
+  listen(): Promise<{ host: string; port: number }> {
+    return this.#front.listen(this.#spec.bind);
   }
 
   /**
@@ -241,20 +109,14 @@ export class ReverseListener {
    * certificates as re-read on reload (a renewed certificate is served without a restart).
    */
   update(spec: ListenerSpec, settings: ListenerSettings, tls?: ServerTls | undefined): void {
-    this.#server.maxHeadersCount = settings.limits.maxHeaderCount;
-    this.#server.maxConnections = settings.limits.maxConnections;
     this.#spec = spec;
     this.#routes = compileRoutes(spec.routes);
     this.#settings = settings;
-    if (tls !== undefined && this.#tls !== undefined) {
-      this.#tls = tls;
-      const first = tls.certs[0]!;
-      (this.#server as unknown as https.Server).setSecureContext({
-        cert: first.cert,
-        key: first.key,
-        minVersion: MIN_TLS_VERSION,
-      });
-    }
+    this.#front.update(settings.limits, tls);
+  }
+
+  close(graceMs: number): Promise<void> {
+    return this.#front.close(graceMs);
   }
 
   /** The TLS settings of an upstream: its tls: block when it is a named upstream that has one. */
@@ -290,80 +152,12 @@ export class ReverseListener {
     });
   }
 
-  /**
-   * Stops accepting, lets requests and WebSocket connections in flight finish within the grace period,
-   * then closes what is left.
-   */
-  async close(graceMs: number): Promise<void> {
-    this.#closing = true;
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeIdleConnections();
-    // WebSockets get a Close 1001 on both sides between frames; the grace timer bounds the closing handshake.
-    for (const session of this.#sessions) session.goingAway();
-    const timer = setTimeout(() => {
-      this.#server.closeAllConnections();
-      for (const session of this.#sessions) session.terminate('shutdown', 'grace period over');
-      for (const socket of this.#upgrades) socket.destroy();
-    }, graceMs);
-    const idle = setInterval(() => this.#server.closeIdleConnections(), 100);
-    await closed;
-    const left = [...this.#sessions].map((j) => j.done);
-    await Promise.all(left);
-    while (this.#upgrades.size > 0) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    clearTimeout(timer);
-    clearInterval(idle);
-  }
-
-  /**
-   * limits.maxConnectionsPerClient: one address may not take every slot. Loopback is exempt, because on a
-   * developer machine every browser, CLI and test connects from 127.0.0.1.
-   */
-  #admit(socket: net.Socket): void {
-    const address = socket.remoteAddress;
-    if (address === undefined) return;
-    const limit = this.#settings.limits.maxConnectionsPerClient;
-    const admitted = this.#perClient.admit(address, limit);
-    socket.once('close', () => this.#perClient.release(address));
-    if (admitted) return;
-    const err = new WsgateError('WSG_TOO_MANY_CONNECTIONS', { scope: `from ${address}`, limit });
-    this.#log.warn({ event: 'conn.limit', scope: 'client', client: address, limit, code: err.code }, err.message);
-    socket.on('error', () => {});
-    writeErrorToSocket(socket, err);
-  }
-
-  #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const id = newConnId('r');
-    const started = performance.now();
-    const socket = req.socket;
-    this.#inflight.set(socket, (this.#inflight.get(socket) ?? 0) + 1);
-    res.once('close', () => this.#inflight.set(socket, (this.#inflight.get(socket) ?? 1) - 1));
-    if (requestLineLength(req) > this.#settings.limits.maxRequestLineBytes) {
-      const err = this.#rejectLongRequestLine(req);
-      // Close after the answer: a body that follows must not be read as the next request.
-      sendErrorResponse(res, err, { close: true });
-      return;
-    }
+  onRequest(req: http.IncomingMessage, res: http.ServerResponse, scope: RequestScope<never>): void {
+    const { log, access } = scope;
     const result = matchRoute(this.#routes, { host: req.headers.host, path: req.url ?? '/', headers: req.headers });
     const route = result.route;
-    const log = this.#log.child({ id });
-    res.on('close', () => {
-      log.info(
-        {
-          event: 'http.access',
-          method: req.method,
-          path: req.url,
-          status: res.statusCode,
-          ms: Math.round(performance.now() - started),
-          route: route?.name,
-          upstream: route?.upstream.name,
-          client: req.socket.remoteAddress,
-          completed: res.writableFinished,
-        },
-        `${req.method} ${req.url} ${res.statusCode}`,
-      );
-    });
+    access.route = route?.name;
+    access.upstream = route?.upstream.name;
     if (!route) {
       const err = new WsgateError('WSG_NO_ROUTE', { host: req.headers.host ?? '', path: req.url ?? '' });
       log.warn({ event: 'http.no_route', code: err.code, why: result.why }, err.message);
@@ -378,28 +172,8 @@ export class ReverseListener {
     });
   }
 
-  #onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
-    // Guard first: an error before any other listener is attached would otherwise crash the process.
-    socket.on('error', () => {});
-    const id = newConnId('w');
-    const log = this.#log.child({ id });
-    this.#upgrades.add(socket);
-    socket.once('close', () => this.#upgrades.delete(socket));
-    // Bytes that came with the handshake (frames sent before the 101, which RFC 6455 §4.1 forbids, or a pipelined
-    // second request) go back into the client socket, unread. They are forwarded only once the upstream has
-    // answered 101 and the sockets are joined; after a refusal they are dropped with the connection, so they can
-    // never reach the upstream as a request wsgate did not route or check.
-    if (head.length > 0) socket.unshift(head);
-    const noHead = Buffer.alloc(0);
-    if (requestLineLength(req) > this.#settings.limits.maxRequestLineBytes) {
-      writeErrorToSocket(socket, this.#rejectLongRequestLine(req));
-      return;
-    }
-    const check = admitHandshake(req, log);
-    if (check instanceof WsgateError) {
-      writeErrorToSocket(socket, check);
-      return;
-    }
+  onUpgrade(req: http.IncomingMessage, socket: net.Socket, scope: UpgradeScope<never>): void {
+    const { id, log, key } = scope;
     const result = matchRoute(this.#routes, { host: req.headers.host, path: req.url ?? '/', headers: req.headers });
     const route = result.route;
     if (!route) {
@@ -415,65 +189,19 @@ export class ReverseListener {
       writeErrorToSocket(socket, err);
       return;
     }
-    void forwardUpgrade(req, socket, noHead, {
+    void forwardUpgrade(req, socket, {
       connId: id,
       log,
       route,
       limits: this.#settings.limits,
       showSecrets: this.#settings.showSecrets,
       clientScheme: this.scheme,
-      key: check.key,
+      key,
       tap: { level: route.tap, ...this.#settings.tap },
       emit: this.#settings.emit,
-      onSession: (session) => {
-        this.#sessions.add(session);
-        // A handshake that completes while the listener is closing still gets its Close 1001.
-        if (this.#closing) session.goingAway();
-        void session.done.then(() => this.#sessions.delete(session));
-      },
+      onSession: (session) => this.#front.addSession(session),
+      refuse: writeErrorToSocket,
       dial: (target, options) => this.#dialUpstream(log, target, options),
     });
-  }
-
-  #rejectLongRequestLine(req: http.IncomingMessage): WsgateError {
-    const err = new WsgateError('WSG_URI_TOO_LONG', { limit: this.#settings.limits.maxRequestLineBytes });
-    this.#log.warn(
-      {
-        event: 'http.client_error',
-        code: err.code,
-        status: err.status,
-        method: req.method,
-        bytes: requestLineLength(req),
-        client: req.socket.remoteAddress,
-      },
-      err.message,
-    );
-    return err;
-  }
-
-  #onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
-    if (GONE_CODES.has(err.code ?? '')) {
-      this.#log.debug({ event: 'http.client_gone', reason: err.code, client: socket.remoteAddress }, 'client left');
-      socket.destroy();
-      return;
-    }
-    const coded = clientErrorOf(err, this.#settings.limits);
-    this.#log.warn(
-      {
-        event: 'http.client_error',
-        code: coded.code,
-        status: coded.status,
-        reason: err.code,
-        client: socket.remoteAddress,
-      },
-      coded.message,
-    );
-    // A response still being written owns the socket: a second one written into it would be read as the answer
-    // to the wrong request. Cut the connection instead (Node's default handler does the same).
-    if ((this.#inflight.get(socket) ?? 0) > 0) {
-      socket.destroy();
-      return;
-    }
-    writeErrorToSocket(socket, coded);
   }
 }

@@ -3,7 +3,9 @@
 // runs over either the same way.
 import net from 'node:net';
 import tls from 'node:tls';
+import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
+import { formatHostPort } from '../net/host-port.ts';
 import { explainCertError, isCertVerificationCode } from '../tls/cert-error.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { peerCertificateOf, watchPeerCertificate } from '../tls/upstream.ts';
@@ -14,10 +16,6 @@ export type UpstreamTarget = {
   name: string;
   url: URL;
 };
-
-export function formatDuration(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
-}
 
 /** Host for net.connect: URL hostnames keep IPv6 brackets, sockets want them off. */
 export function socketHost(url: URL): string {
@@ -105,11 +103,6 @@ export type ConnectOptions = {
   lookup?: net.LookupFunction | undefined;
 };
 
-/** "host:port", IPv6 in brackets: the authority of a CONNECT request. */
-export function formatAuthority(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 /**
  * Dials the upstream directly or through an upstream proxy (see ConnectOptions.route), with TLS for https/wss,
  * and resolves once the socket is ready for bytes. The socket comes back with an 'error' listener attached.
@@ -128,7 +121,7 @@ async function connectThroughProxy(
   const proxy = route.proxy!;
   const host = socketHost(target.url);
   const started = performance.now();
-  const raw = await route.tunnels.open(proxy, formatAuthority(host, defaultPort(target.url)), {
+  const raw = await route.tunnels.open(proxy, formatHostPort(host, defaultPort(target.url)), {
     timeout: options.connectTimeout,
     headers: route.headers,
   });

@@ -4,13 +4,14 @@
 // Reverse listeners register their named and inline upstreams (with each one's `via`) and ask routeFor() which
 // way a target takes; forward mode asks route() per destination. Each running wsgate has its own network, so
 // several instances in one process (tests, workers) never see each other's routes.
+
+import { EMPTY_NO_PROXY, parseNoProxy } from '../net/no-proxy.ts';
+import { parseProxyUrl } from '../net/proxy-url.ts';
 import type { UpstreamTarget } from './connect.ts';
-import { EMPTY_NO_PROXY, parseNoProxy } from './no-proxy.ts';
 import {
   chooseProxy,
   type Env,
   makeProxy,
-  parseProxyUrl,
   proxiesFromEnv,
   type TrafficKind,
   trafficKindOf,

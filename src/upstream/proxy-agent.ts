@@ -4,6 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
+import { formatHostPort } from '../net/host-port.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
 import { connectUpstream } from './connect.ts';
@@ -28,7 +29,7 @@ function tunnelConnection(
   port: number,
   cb: ConnectCallback,
 ) {
-  const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const authority = formatHostPort(host, port);
   connectUpstream(
     { name: options.upstream, url: new URL(`${secure ? 'https' : 'http'}://${authority}`) },
     {

@@ -1,9 +1,11 @@
 // Which upstream proxy, if any, wsgate goes through to reach a destination: a proxy named in config (`proxies:`,
 // chosen with `via:`), `via: direct`, or by default the environment (HTTP_PROXY / HTTPS_PROXY / NO_PROXY, lower
 // case winning over upper case). Credentials in a proxy URL become a Proxy-Authorization value for that proxy only;
-// the URL kept for logs and messages has none. Pure: the environment is a parameter.
+// the URL kept for logs and messages has none. Pure: the environment is a parameter. The grammar of proxy URLs and
+// NO_PROXY lists is net/'s (config checks them too); this module is the choice built from them.
 
-import { EMPTY_NO_PROXY, type NoProxyList, noProxyMatch, parseNoProxy } from './no-proxy.ts';
+import { EMPTY_NO_PROXY, type NoProxyList, noProxyMatch, parseNoProxy } from '../net/no-proxy.ts';
+import { parseProxyUrl } from '../net/proxy-url.ts';
 
 export type UpstreamProxy = {
   /** The config name, or the environment variable it came from. */
@@ -16,50 +18,6 @@ export type UpstreamProxy = {
   readonly authorization: string | undefined;
   readonly noProxy: NoProxyList;
 };
-
-export type ProxyUrlResult = { ok: true; url: URL; authorization: string | undefined } | { ok: false; message: string };
-
-/** Parses a proxy URL. "host:port" without a scheme means http://, as curl reads it. */
-export function parseProxyUrl(text: string): ProxyUrlResult {
-  const trimmed = text.trim();
-  if (trimmed === '') return { ok: false, message: 'the proxy URL is empty' };
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `http://${trimmed}`;
-  const url = URL.parse(withScheme);
-  if (url === null || url.hostname === '') {
-    return { ok: false, message: `invalid proxy URL ${JSON.stringify(redactUserinfo(trimmed))}` };
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return {
-      ok: false,
-      message: `${url.protocol}// proxies are not supported (${redactUserinfo(trimmed)}): use an http:// or https:// proxy`,
-    };
-  }
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
-    return { ok: false, message: `a proxy URL has no path, query or fragment: ${redactUserinfo(trimmed)}` };
-  }
-  let authorization: string | undefined;
-  if (url.username !== '' || url.password !== '') {
-    let user: string;
-    let password: string;
-    try {
-      user = decodeURIComponent(url.username);
-      password = decodeURIComponent(url.password);
-    } catch {
-      return { ok: false, message: `the user or password in proxy URL ${redactUserinfo(trimmed)} is badly escaped` };
-    }
-    authorization = `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
-  }
-  const bare = new URL(url.origin);
-  return { ok: true, url: bare, authorization };
-}
-
-/** A URL as text with any user:password replaced, safe for messages. */
-export function redactUserinfo(text: string): string {
-  return text.replace(
-    /^([a-z][a-z0-9+.-]*:\/\/)?[^@/?#]*@/i,
-    (_all, scheme: string | undefined) => `${scheme ?? ''}***@`,
-  );
-}
 
 export function makeProxy(
   name: string,

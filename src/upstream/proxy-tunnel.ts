@@ -5,9 +5,10 @@
 import { STATUS_CODES } from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
+import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
-import { headerValue, parseResponseHead, serializeRequestHead } from '../websocket/handshake.ts';
-import { classifyUpstreamError, formatDuration, type UpstreamTarget } from './connect.ts';
+import { headerValue, parseResponseHead, serializeRequestHead } from '../http/head.ts';
+import { classifyUpstreamError, type UpstreamTarget } from './connect.ts';
 import type { UpstreamProxy } from './proxy-config.ts';
 
 export type TunnelOptions = {

@@ -2,7 +2,7 @@
 // turns compressed messages back into text for the traffic log. It never touches the forwarded bytes, and it is
 // bounded: a message that inflates past maxDecodedBytes is flagged instead of decoded.
 import { constants, inflateRawSync } from 'node:zlib';
-import { headerTokens } from './handshake.ts';
+import { headerTokens } from '../http/head.ts';
 
 export type DeflateParams = {
   serverNoContextTakeover: boolean;

@@ -2,8 +2,10 @@
 // frames' payloads concatenated in order; control frames may arrive between them). The passthrough tap does not
 // use this: it never copies payloads.
 
-import type { FrameHandler, FrameHeader, Violation } from './codec.ts';
-import { createViolation, OPCODE, unmaskRange } from './codec.ts';
+import type { FrameHandler } from './decoder.ts';
+import { type FrameHeader, OPCODE } from './frame.ts';
+import { unmaskRange } from './mask.ts';
+import { createViolation, type Violation } from './violation.ts';
 
 /** A complete data message, unmasked. `data` is still compressed when `compressed` (RFC 7692 §6). */
 export type Message = {

@@ -4,16 +4,11 @@
 // It also knows where frame boundaries are, which is what lets shutdown inject a Close 1001 between frames.
 import type { Direction, TapLevel, WsEvent, WsMessageEvent } from '../events.ts';
 import { parseClosePayload } from './close.ts';
-import {
-  FrameDecoder,
-  type FrameHandler,
-  type FrameHeader,
-  type MessageInfo,
-  OPCODE,
-  unmaskInto,
-  type Violation,
-} from './codec.ts';
+import { FrameDecoder, type FrameHandler } from './decoder.ts';
 import { type DeflateParams, DisplayInflater } from './deflate.ts';
+import { type FrameHeader, type MessageInfo, OPCODE } from './frame.ts';
+import { unmaskInto } from './mask.ts';
+import type { Violation } from './violation.ts';
 
 export type TapSettings = {
   /** "off" still decodes headers (frame boundaries for shutdown, close codes for the end line) but reports nothing. */

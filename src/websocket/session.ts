@@ -4,9 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import type { Direction, TapLevel, WsEndEvent, WsEvent } from '../events.ts';
-import { encodeClose } from './codec.ts';
+import type { HeaderPairs } from '../http/head.ts';
 import { parseDeflateResponse } from './deflate.ts';
-import type { HeaderPairs } from './handshake.ts';
+import { encodeClose } from './encoder.ts';
 import { type EndCause, type JoinStats, joinSockets } from './joiner.ts';
 import { ConnectionObserver, isoNow } from './observer.ts';
 

@@ -4,14 +4,10 @@
 // failed handshakes all need the raw sockets and the raw response head.
 import type http from 'node:http';
 import type net from 'node:net';
+import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import type { WsEvent } from '../events.ts';
-import { writeErrorToSocket } from '../front/error-response.ts';
-import type { Logger } from '../log/logger.ts';
-import { redactPairs } from '../log/redact.ts';
-import { connectUpstream, formatDuration, type UpstreamTarget } from '../upstream/connect.ts';
 import {
-  checkUpgradeResponse,
   type HeaderPairs,
   headerValue,
   parseResponseHead,
@@ -19,8 +15,12 @@ import {
   rawToPairs,
   serializeRequestHead,
   serializeResponseHead,
-  stripHopByHop,
-} from './handshake.ts';
+} from '../http/head.ts';
+import { stripHopByHop } from '../http/hop-by-hop.ts';
+import type { Logger } from '../log/logger.ts';
+import { redactPairs } from '../log/redact.ts';
+import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
+import { checkUpgradeResponse } from './handshake.ts';
 import { type LiveSession, type SessionTap, startSession } from './session.ts';
 
 export type UpgradeRoute = {
@@ -51,6 +51,8 @@ export type UpgradeContext = {
   tap: SessionTap;
   /** The instance's traffic sink. */
   emit: (event: WsEvent) => void;
+  /** Answers the client with wsgate's own error and closes (the front's one error writer). */
+  refuse: (client: net.Socket, err: WsgateError) => void;
   /** Called with the live connection so shutdown can end it. */
   onSession?: (session: LiveSession) => void;
   /**
@@ -61,6 +63,8 @@ export type UpgradeContext = {
 };
 
 const HALF_CLOSE_LINGER_MS = 30_000;
+
+const NO_BYTES = Buffer.alloc(0);
 
 /** Joins the upstream's base path and the client's request target, as http-proxy-3 does for web requests. */
 export function upstreamTarget(upstream: URL, requestTarget: string): string {
@@ -191,7 +195,6 @@ function relayRefusal(
 export async function forwardUpgrade(
   req: http.IncomingMessage,
   client: net.Socket,
-  clientHead: Buffer,
   ctx: UpgradeContext,
 ): Promise<void> {
   const { log, route, limits } = ctx;
@@ -215,7 +218,7 @@ export async function forwardUpgrade(
     });
     log.warn({ event: 'ws.handshake_timeout', code: err.code, upstream: target.name }, err.message);
     upstream?.destroy();
-    writeErrorToSocket(client, err);
+    ctx.refuse(client, err);
   }, limits.handshakeTimeout);
 
   try {
@@ -256,12 +259,11 @@ export async function forwardUpgrade(
       const err = new WsgateError('WSG_UPSTREAM_BAD_RESPONSE', { upstream: target.name, detail: check.detail });
       log.warn({ event: 'ws.handshake.bad_accept', code: err.code, upstream: target.name }, err.message);
       upstream.destroy();
-      writeErrorToSocket(client, err);
+      ctx.refuse(client, err);
       return;
     }
     client.off('close', onClientClose);
     client.setNoDelay(true);
-    if (clientHead.length > 0) upstream.write(clientHead);
     // The 101 goes back byte for byte as the upstream wrote it: header case, order and extensions intact.
     client.write(buffered.subarray(0, head.length));
     if (rest.length > 0) client.write(rest);
@@ -282,7 +284,9 @@ export async function forwardUpgrade(
         extensions: headerValue(head.headers, 'sec-websocket-extensions'),
       },
       { idleTimeout: limits.idleTimeout, halfCloseLinger: HALF_CLOSE_LINGER_MS, tap: ctx.tap, emit: ctx.emit },
-      { toUpstream: clientHead, toClient: rest },
+      // Bytes the client sent with its handshake wait unread in its socket (the front put them back) and are read
+      // by the joiner like any later ones.
+      { toUpstream: NO_BYTES, toClient: rest },
     );
     ctx.onSession?.(session);
     upstream.resume();
@@ -299,6 +303,6 @@ export async function forwardUpgrade(
             detail: (error as Error).message,
           });
     log.warn({ event: 'ws.upstream_error', code: err.code, route: route.name, upstream: target.name }, err.message);
-    if (!clientGone && !timedOut) writeErrorToSocket(client, err);
+    if (!clientGone && !timedOut) ctx.refuse(client, err);
   }
 }

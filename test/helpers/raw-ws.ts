@@ -2,12 +2,13 @@
 // itself (correct Sec-WebSocket-Accept, permessage-deflate agreed when asked) and records every byte it receives
 // after it, and a client that does the handshake on a bare net socket and then writes whatever bytes a test gives
 // it. Neither interprets the stream on the forwarding path: the tests see exactly what crossed the wire. A small
-// frame reader of its own (independent of src/websocket/codec.ts, which is what is under test) lets a peer answer
+// frame reader of its own (independent of src/websocket/decoder.ts, which is what is under test) lets a peer answer
 // a close frame and lets tests look at what arrived.
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
-import { encodeClose, encodeFrame, OPCODE } from '../../src/websocket/codec.ts';
+import { encodeClose, encodeFrame } from '../../src/websocket/encoder.ts';
+import { OPCODE } from '../../src/websocket/frame.ts';
 import { computeAcceptKey } from '../../src/websocket/handshake.ts';
 
 export { OPCODE };

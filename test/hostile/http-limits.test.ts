@@ -7,7 +7,7 @@
 // which is not built yet.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MAX_HEADER_COUNT, MAX_REQUEST_LINE_BYTES } from '../../src/reverse/listener.ts';
+import { MAX_HEADER_COUNT, MAX_REQUEST_LINE_BYTES } from '../../src/front/limits.ts';
 import { assertHealthy, type Exchange, exchange, startRawSink, wsHandshake } from '../helpers/raw.ts';
 import { type LogCapture, reverseConfig, startTestWsgate } from '../helpers/wsgate.ts';
 

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { type TestContext, test } from 'node:test';
-import { encodeFrame, OPCODE } from '../../src/websocket/codec.ts';
+import { encodeFrame } from '../../src/websocket/encoder.ts';
+import { OPCODE } from '../../src/websocket/frame.ts';
 import { computeAcceptKey } from '../../src/websocket/handshake.ts';
 import {
   assertHealthy,

@@ -7,7 +7,8 @@ import type http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { encodeFrame, OPCODE } from '../../../src/websocket/codec.ts';
+import { encodeFrame } from '../../../src/websocket/encoder.ts';
+import { OPCODE } from '../../../src/websocket/frame.ts';
 import { computeAcceptKey } from '../../../src/websocket/handshake.ts';
 import { forwardConfig, readUntil, startProxy } from './helpers.ts';
 

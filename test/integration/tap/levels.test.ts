@@ -9,7 +9,7 @@ import { type TestContext, test } from 'node:test';
 import { startWsgate } from '../../../src/app/app.ts';
 import { configFromObject } from '../../../src/config/load.ts';
 import { createLogger } from '../../../src/log/logger.ts';
-import { encodeFrame } from '../../../src/websocket/codec.ts';
+import { encodeFrame } from '../../../src/websocket/encoder.ts';
 import { OPCODE, type RawUpstream, RawWsClient, startRawUpstream, waitUntil } from '../../helpers/raw-ws.ts';
 import { LogCapture, type LogLine, reverseConfig, startTestWsgate, type TestWsgate } from '../../helpers/wsgate.ts';
 import { byEvent, type Counters, connectionLog, DATA, messages } from './support.ts';

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { encodeFrame } from '../../../src/websocket/codec.ts';
+import { encodeFrame } from '../../../src/websocket/encoder.ts';
 import { closeBody, OPCODE, type RawFrame, RawWsClient, startRawUpstream, waitUntil } from '../../helpers/raw-ws.ts';
 import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
 import { connectionLog, openLine } from './support.ts';

@@ -55,6 +55,7 @@ test('a minimal config gets every default', () => {
       maxHeaderCount: 100,
       maxConnections: 10_000,
       maxConnectionsPerClient: 256,
+      exemptLoopbackClients: true,
     },
     shutdown: { grace: 10_000 },
     workers: 1,
@@ -172,6 +173,24 @@ test('configFromObject validates and fills defaults like a file, and leaves its 
   assert.deepEqual(
     failLines(() => configFromObject({ ...input, listeners: [] })),
     ['<command line> listeners: list at least one listener'],
+  );
+});
+
+test('limits.exemptLoopbackClients: loopback clients are exempt by default; false (or "false") counts them', () => {
+  const base = { listeners: [{ bind: '127.0.0.1:0', routes: [{ upstream: 'ws://127.0.0.1:3000' }] }] };
+  assert.equal(configFromObject(base).limits.exemptLoopbackClients, true);
+  assert.equal(
+    configFromObject({ ...base, limits: { exemptLoopbackClients: false } }).limits.exemptLoopbackClients,
+    false,
+  );
+  assert.equal(
+    loadConfigText(`${minimal}limits:\n  exemptLoopbackClients: "false"\n`, 'wsgate.yaml', {}).limits
+      .exemptLoopbackClients,
+    false,
+  );
+  assert.deepEqual(
+    failLines(() => configFromObject({ ...base, limits: { exemptLoopbackClients: 'no' } })),
+    ['<command line> limits.exemptLoopbackClients: expected true or false; got "no"'],
   );
 });
 

@@ -74,6 +74,8 @@ test('bad sizes say what is wrong', () => {
 test('formatted durations and sizes parse back to the same number', () => {
   assert.equal(formatDuration(10_000), '10s');
   assert.equal(formatDuration(90_000), '90s');
+  assert.equal(formatDuration(60_000), '1m');
+  assert.equal(formatDuration(3_600_000), '1h');
   assert.equal(formatDuration(1_500), '1500ms');
   assert.equal(formatDuration(0), '0');
   assert.equal(formatSize(16_384), '16KiB');

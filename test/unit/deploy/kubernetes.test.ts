@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { loadConfigFile, loadConfigText } from '../../../src/config/load.ts';
 import type { Config } from '../../../src/config/schema.ts';
-import { isLoopbackHost } from '../../../src/upstream/ip.ts';
+import { isLoopbackHost } from '../../../src/net/ip.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const DIR = join(ROOT, 'deploy/kubernetes');

@@ -156,8 +156,9 @@ test('the pure forward and upstream modules import no sockets, files or DNS', ()
     'forward/sniff.ts',
     'forward/auth.ts',
     'forward/headers.ts',
-    'upstream/ip.ts',
-    'upstream/no-proxy.ts',
+    'net/ip.ts',
+    'net/no-proxy.ts',
+    'net/proxy-url.ts',
     'upstream/proxy-config.ts',
   ];
   for (const file of pure) {

@@ -26,3 +26,15 @@ test('loopback clients are exempt and not even counted', () => {
   assert.equal(isLoopbackAddress('128.0.0.1'), false);
   assert.equal(isLoopbackAddress('::ffff:10.0.0.1'), false);
 });
+
+test('with exemptLoopback false (limits.exemptLoopbackClients: false) loopback clients are counted like others', () => {
+  const counter = new ClientCounter();
+  assert.equal(counter.admit('127.0.0.1', 1, false), true);
+  assert.equal(counter.admit('127.0.0.1', 1, false), false, 'the second is one over the limit');
+  assert.equal(counter.size, 1);
+  counter.release('127.0.0.1');
+  counter.release('127.0.0.1');
+  assert.equal(counter.size, 0, 'released on close');
+  counter.release('127.0.0.1');
+  assert.equal(counter.size, 0, 'a release of an uncounted address changes nothing');
+});

@@ -3,14 +3,11 @@
 
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
-import type {
-  FrameDecoderOptions,
-  FrameHandler,
-  FrameHeader,
-  MessageInfo,
-  Violation,
-} from '../../../src/websocket/codec.ts';
-import { encodeFrame, FrameDecoder, unmaskInto } from '../../../src/websocket/codec.ts';
+import { FrameDecoder, type FrameDecoderOptions, type FrameHandler } from '../../../src/websocket/decoder.ts';
+import { encodeFrame } from '../../../src/websocket/encoder.ts';
+import type { FrameHeader, MessageInfo } from '../../../src/websocket/frame.ts';
+import { unmaskInto } from '../../../src/websocket/mask.ts';
+import type { Violation } from '../../../src/websocket/violation.ts';
 
 export type HeaderEvent = {
   fin: boolean;

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { FrameDecoderOptions, FrameHeader, Violation } from '../../../src/websocket/codec.ts';
-import { encodeFrame, FrameDecoder, OPCODE } from '../../../src/websocket/codec.ts';
+import { FrameDecoder, type FrameDecoderOptions } from '../../../src/websocket/decoder.ts';
+import { encodeFrame } from '../../../src/websocket/encoder.ts';
+import { type FrameHeader, OPCODE } from '../../../src/websocket/frame.ts';
 import type { Message, MessageSink } from '../../../src/websocket/message.ts';
 import { MessageAssembler } from '../../../src/websocket/message.ts';
+import type { Violation } from '../../../src/websocket/violation.ts';
 import { cutAt, fromHex, planArbitrary, Receiver } from './codec-helpers.ts';
 
 class Sink implements MessageSink {

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { WsEvent, WsMessageEvent } from '../../../src/events.ts';
-import { encodeClose, encodeFrame, OPCODE } from '../../../src/websocket/codec.ts';
+import { encodeClose, encodeFrame } from '../../../src/websocket/encoder.ts';
+import { OPCODE } from '../../../src/websocket/frame.ts';
 import { ConnectionObserver, type TapSettings } from '../../../src/websocket/observer.ts';
 import { describeEnd } from '../../../src/websocket/session.ts';
 

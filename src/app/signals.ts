@@ -1,3 +1,7 @@
+// How a running wsgate learns it should stop: the first SIGINT or SIGTERM starts a graceful shutdown, a second one
+// ends the process at once. Here rather than in cli/ because the workers' primary waits on it too, and nothing below
+// the CLI may import the CLI.
+
 /** Resolves on the first SIGINT or SIGTERM; a second one while stopping exits at once. */
 export function waitForStopSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {

@@ -9,7 +9,7 @@ import {
   isLoopbackHost,
   parseCidr,
   parseIp,
-} from '../../../src/upstream/ip.ts';
+} from '../../../src/net/ip.ts';
 
 test('parse and format', () => {
   const cases: [string, string | undefined][] = [

@@ -2,7 +2,7 @@
 // implicit loopback bypass that "<-loopback>" turns off.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { noProxyMatch, parseNoProxy } from '../../../src/upstream/no-proxy.ts';
+import { noProxyMatch, parseNoProxy } from '../../../src/net/no-proxy.ts';
 
 const list = (text: string) => {
   const parsed = parseNoProxy(text);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { FrameDecoderOptions } from '../../../src/websocket/codec.ts';
+import type { FrameDecoderOptions } from '../../../src/websocket/decoder.ts';
 import { cutAt, decode, decodeChunks, hex, planArbitrary } from './codec-helpers.ts';
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');

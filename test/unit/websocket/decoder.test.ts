@@ -1,17 +1,17 @@
+// The frame decoder: RFC 6455 §5.7 golden vectors cut at every offset, every violation code against ws's Receiver,
+// and the callback order and stop() contract of FrameHandler.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { FrameDecoderOptions, FrameHandler, ViolationCode } from '../../../src/websocket/codec.ts';
+import { ERRORS } from '../../../src/errors.ts';
 import {
   DECODER_STATE,
-  encodeClose,
-  encodeFrame,
-  encodeFrameHeader,
   FrameDecoder,
-  OPCODE,
-  unmaskInto,
-  unmaskRange,
-  VIOLATION,
-} from '../../../src/websocket/codec.ts';
+  type FrameDecoderOptions,
+  type FrameHandler,
+} from '../../../src/websocket/decoder.ts';
+import { encodeClose, encodeFrame } from '../../../src/websocket/encoder.ts';
+import { OPCODE } from '../../../src/websocket/frame.ts';
+import { VIOLATION_CODES, type ViolationCode } from '../../../src/websocket/violation.ts';
 import type { Event } from './codec-helpers.ts';
 import {
   CLIENT_TO_SERVER,
@@ -21,7 +21,6 @@ import {
   hex,
   Recorder,
   SERVER_TO_CLIENT,
-  Sender,
   splits,
   wsVerdict,
 } from './codec-helpers.ts';
@@ -395,7 +394,7 @@ describe('FrameDecoder violations', () => {
   test('every violation code has at least one case', () => {
     const covered = new Set(VIOLATION_CASES.map((c) => c.code));
     assert.deepEqual(
-      Object.keys(VIOLATION).filter((k) => !covered.has(k as ViolationCode)),
+      VIOLATION_CODES.filter((k) => !covered.has(k)),
       [],
     );
   });
@@ -408,7 +407,7 @@ describe('FrameDecoder violations', () => {
       const violations = events.filter((e) => e.type === 'violation');
       assert.equal(violations.length >= 1, true, 'reported');
       const v = violations[0]!;
-      const spec = VIOLATION[c.code];
+      const spec = ERRORS[c.code];
       assert.equal(v.code, c.code);
       assert.equal(v.rule, spec.rule);
       assert.equal(v.closeCode, spec.closeCode);
@@ -585,116 +584,5 @@ describe('FrameDecoder violations', () => {
       [],
     );
     assert.equal((await wsVerdict(input, false)).messages, 1);
-  });
-});
-
-describe('unmaskInto', () => {
-  test('matches a byte-by-byte XOR for every length, offset and alignment', () => {
-    const key = fromHex('a1b2c3d4');
-    const backing = Buffer.alloc(1100);
-    for (let i = 0; i < backing.length; i++) backing[i] = (i * 37 + 11) & 0xff;
-    const dstBacking = new Uint8Array(1100);
-    for (const len of [0, 1, 3, 4, 5, 63, 64, 65, 100, 127, 128, 129, 130, 131, 257, 1000]) {
-      for (let srcAt = 0; srcAt < 4; srcAt++) {
-        for (let dstAt = 0; dstAt < 4; dstAt++) {
-          for (let frameOffset = 0; frameOffset < 5; frameOffset++) {
-            const src = backing.subarray(srcAt, srcAt + len);
-            const dst = dstBacking.subarray(dstAt, dstAt + len);
-            dst.fill(0);
-            assert.equal(unmaskInto(dst, src, key, frameOffset), len);
-            for (let i = 0; i < len; i++) {
-              assert.equal(dst[i], src[i]! ^ key[(frameOffset + i) & 3]!, `len ${len} i ${i}`);
-            }
-          }
-        }
-      }
-    }
-  });
-
-  test('writes only what fits, from dstOffset, and never touches src', () => {
-    const key = fromHex(KEY);
-    const src = fromHex('7f9f4d5158');
-    const before = Buffer.from(src);
-    const preview = Buffer.alloc(4);
-    assert.equal(unmaskInto(preview, src, key, 0, 1), 3);
-    assert.equal(preview.toString('latin1', 1), 'Hel');
-    assert.deepEqual(src, before);
-  });
-
-  test('unmaskRange unmasks the same piece however a payload is cut', () => {
-    const key = fromHex(KEY);
-    const masked = fromHex('7f9f4d5158');
-    const out = Buffer.alloc(5);
-    unmaskRange(out, 0, masked, 0, 2, key, 0);
-    unmaskRange(out, 2, masked, 2, 3, key, 2);
-    assert.equal(out.toString(), 'Hello');
-  });
-});
-
-describe('encodeFrame', () => {
-  test('golden encodings (§5.7)', () => {
-    assert.equal(hex(encodeFrame({ opcode: OPCODE.TEXT, payload: 'Hello' })), '810548656c6c6f');
-    assert.equal(
-      hex(encodeFrame({ opcode: OPCODE.TEXT, payload: 'Hello', maskKey: fromHex(KEY) })),
-      '818537fa213d7f9f4d5158',
-    );
-    assert.equal(hex(encodeFrame({ opcode: OPCODE.TEXT, fin: false, payload: 'Hel' })), '010348656c');
-    assert.equal(hex(encodeFrame({ opcode: OPCODE.CONTINUATION, payload: 'lo' })), '80026c6f');
-    assert.equal(hex(encodeFrame({ opcode: OPCODE.BINARY, payload: Buffer.alloc(256) }).subarray(0, 4)), '827e0100');
-    assert.equal(
-      hex(encodeFrame({ opcode: OPCODE.BINARY, payload: Buffer.alloc(65536) }).subarray(0, 10)),
-      '827f0000000000010000',
-    );
-    assert.equal(hex(encodeFrame({ opcode: OPCODE.TEXT, rsv1: true, payload: 'x' })), 'c10178');
-    assert.equal(hex(encodeClose(1000, 'bye')), '880503e8627965');
-    assert.equal(hex(encodeClose()), '8800');
-  });
-
-  test('length forms at the boundaries match ws Sender.frame, masked and unmasked', () => {
-    const key = fromHex('01020304');
-    for (const len of [0, 1, 125, 126, 127, 65535, 65536, 65537]) {
-      const payload = Buffer.alloc(len);
-      for (let i = 0; i < len; i++) payload[i] = i & 0xff;
-      for (const masked of [false, true]) {
-        const ours = encodeFrame({ opcode: OPCODE.BINARY, payload, maskKey: masked ? key : undefined });
-        const theirs = Buffer.concat(
-          Sender.frame(Buffer.from(payload), {
-            fin: true,
-            opcode: OPCODE.BINARY,
-            mask: masked,
-            readOnly: false,
-            generateMask: (m) => m.set(key),
-          }),
-        );
-        assert.equal(hex(ours), hex(theirs), `len ${len} masked ${masked}`);
-      }
-    }
-  });
-
-  test('encodeFrameHeader equals the head of encodeFrame', () => {
-    for (const len of [5, 300, 70000]) {
-      const full = encodeFrame({ opcode: OPCODE.BINARY, payload: Buffer.alloc(len), maskKey: fromHex(KEY) });
-      const head = encodeFrameHeader({ opcode: OPCODE.BINARY, payloadLength: len, maskKey: fromHex(KEY) });
-      assert.deepEqual(head, full.subarray(0, head.length));
-    }
-  });
-
-  test('does not modify the payload it masks', () => {
-    const payload = Buffer.from('Hello');
-    encodeFrame({ opcode: OPCODE.TEXT, payload, maskKey: fromHex(KEY) });
-    assert.equal(payload.toString(), 'Hello');
-  });
-
-  test('refuses frames that may not be sent', () => {
-    assert.throws(() => encodeFrame({ opcode: 3 }), RangeError);
-    assert.throws(() => encodeFrame({ opcode: 0xb }), RangeError);
-    assert.throws(() => encodeFrame({ opcode: OPCODE.PING, payload: Buffer.alloc(126) }), RangeError);
-    assert.throws(() => encodeFrame({ opcode: OPCODE.PING, fin: false }), RangeError);
-    assert.throws(() => encodeFrame({ opcode: OPCODE.PONG, rsv1: true }), RangeError);
-    assert.throws(() => encodeFrame({ opcode: OPCODE.TEXT, maskKey: new Uint8Array(3) }), RangeError);
-    assert.throws(() => encodeClose(1005), RangeError);
-    assert.throws(() => encodeClose(1000, 'x'.repeat(124)), RangeError);
-    assert.throws(() => encodeClose(undefined, 'reason'), RangeError);
-    assert.equal(encodeClose(1000, 'x'.repeat(123)).length, 2 + 125);
   });
 });

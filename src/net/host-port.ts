@@ -1,7 +1,6 @@
-// `host:port` addresses for listeners ("127.0.0.1:8080", "[::1]:8080", "localhost:0"). Pure: URL is the only
-// helper, so no node:net import is needed to recognise an IPv6 literal.
-
-import type { UnitResult } from './units.ts';
+// `host:port` addresses: parsing the ones people write for listeners ("127.0.0.1:8080", "[::1]:8080",
+// "localhost:0") and the one formatter every log line, message and CONNECT authority uses (IPv6 in brackets).
+// Pure: URL is the only helper, so no node:net import is needed to recognise an IPv6 literal.
 
 export type HostPort = { host: string; port: number };
 
@@ -23,7 +22,7 @@ function checkHost(host: string): string | undefined {
   return undefined;
 }
 
-function checkPort(port: unknown): UnitResult {
+function checkPort(port: unknown): { ok: true; value: number } | { ok: false; message: string } {
   const n = typeof port === 'string' && /^\d{1,5}$/.test(port) ? Number(port) : port;
   if (typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 65535) return { ok: true, value: n };
   return {
@@ -81,7 +80,10 @@ export function parseHostPort(input: unknown): HostPortResult {
   return p.ok ? { ok: true, value: { host, port: p.value } } : p;
 }
 
-/** `{ host: '::1', port: 80 }` → `"[::1]:80"`, for messages and logs. */
-export function formatHostPort({ host, port }: HostPort): string {
+/**
+ * `('::1', 80)` → `"[::1]:80"`: the authority form (RFC 3986 §3.2.2) for messages, logs, URLs and CONNECT
+ * targets. The host is bare (no brackets), as sockets and URL.hostname-without-brackets give it.
+ */
+export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

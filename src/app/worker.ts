@@ -1,0 +1,118 @@
+// One worker process of `wsgate run --workers N`: it waits for its config from the primary, runs wsgate, applies
+// reloads, and shuts down gracefully on the primary's word, on SIGTERM, or when the primary is gone. The primary
+// side is primary.ts; what they say to each other is worker-ipc.ts.
+
+import cluster from 'node:cluster';
+import type { Config } from '../config/schema.ts';
+import { createLogger } from '../log/logger.ts';
+import { type RunningWsgate, startWsgate } from './app.ts';
+import { type FromWorker, isToWorker, WORKER_ENV } from './worker-ipc.ts';
+
+/** Where a report for a person is written: the CLI's own stdout/stderr pair has this shape. */
+export type TextOutput = { out: (text: string) => void; err: (text: string) => void };
+
+export type WorkerOptions = {
+  /**
+   * Writes a start failure for a person and returns its exit code. The CLI's, passed in so the primary prints the
+   * failure exactly as `wsgate run` without workers would, and so app/ does not reach up into cli/.
+   */
+  reportError: (err: unknown, io: TextOutput) => number;
+};
+
+/** Whether this process is a worker started by a wsgate primary. */
+export function isWorkerProcess(): boolean {
+  return cluster.isWorker && process.env[WORKER_ENV] === '1';
+}
+
+function tell(message: FromWorker): void {
+  if (process.connected) process.send?.(message, undefined, {}, () => {});
+}
+
+/**
+ * The last exchange before a worker leaves. The primary may have handed this worker connections before it learned
+ * that its listeners closed; node:cluster sends those back to the primary, but only while the worker is connected
+ * (a worker that disconnects first strands them: the client waits forever). The primary handles this worker's
+ * "listener closed" messages before its "stopped", so by the time its "bye" arrives every such hand-off has been
+ * answered.
+ */
+async function farewell(): Promise<void> {
+  if (!process.connected) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      process.off('disconnect', done);
+      resolve();
+    };
+    const onMessage = (m: unknown) => {
+      if (isToWorker(m) && m.wsgate === 'bye') done();
+    };
+    const timer = setTimeout(done, 2000);
+    process.on('message', onMessage);
+    process.once('disconnect', done);
+    tell({ wsgate: 'stopped' });
+  });
+}
+
+/** Runs this process as a worker until it is told to stop. Returns the exit code. */
+export async function runWorker(options: WorkerOptions): Promise<number> {
+  const id = cluster.worker?.id ?? 0;
+  // The primary decides: Ctrl-C reaches the whole process group, and SIGHUP means a rolling restart run by it.
+  process.on('SIGINT', () => {});
+  process.on('SIGHUP', () => {});
+  // node:cluster makes a worker exit at once when the primary goes away; shut down gracefully instead.
+  if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
+
+  let running: RunningWsgate | undefined;
+  let pending: Config | undefined;
+  let onStart!: (config: Config | undefined) => void;
+  let onStop!: (reason: string) => void;
+  const started = new Promise<Config | undefined>((resolve) => {
+    onStart = resolve;
+  });
+  const stop = new Promise<string>((resolve) => {
+    onStop = resolve;
+  });
+  process.on('message', (m: unknown) => {
+    if (!isToWorker(m)) return;
+    if (m.wsgate === 'start') onStart(m.config);
+    else if (m.wsgate === 'reload') {
+      if (running) void running.reload(m.config);
+      else pending = m.config;
+    } else if (m.wsgate === 'stop') onStop('stop');
+  });
+  process.once('SIGTERM', () => onStop('SIGTERM'));
+  process.once('disconnect', () => onStop('primary gone'));
+  void stop.then(() => onStart(undefined));
+  tell({ wsgate: 'hello' });
+
+  const config = await started;
+  if (config === undefined) return 0;
+  const log = createLogger({ ...config.log, worker: id });
+  try {
+    running = await startWsgate(config, log);
+  } catch (err) {
+    // Printed once by the primary, not by every worker.
+    const lines: string[] = [];
+    const collect = (text: string) => void lines.push(text.replace(/\n$/, ''));
+    const exitCode = options.reportError(err, { out: collect, err: collect });
+    tell({ wsgate: 'failed', text: lines.join('\n'), exitCode });
+    log.flush();
+    await farewell();
+    if (process.connected) process.disconnect();
+    return exitCode;
+  }
+  if (pending) void running.reload(pending);
+  pending = undefined;
+  tell({ wsgate: 'ready', listeners: [...running.listeners], echo: running.echo?.url });
+
+  const reason = await stop;
+  log.info({ event: 'worker.stop', reason }, `worker ${id} stopping (${reason})`);
+  await running.shutdown();
+  log.flush();
+  await farewell();
+  if (process.connected) process.disconnect();
+  // Nothing should be left, but a worker that has shut down must not linger on a forgotten handle.
+  setTimeout(() => process.exit(0), 1000).unref();
+  return 0;
+}

@@ -1,0 +1,138 @@
+// Checks that span keys, run after the shape has parsed what it could: unique listener, route, upstream and proxy
+// names; route upstreams and via: references that name something defined (with a "did you mean"); a listener is
+// reverse or forward, not both; an exposed forward proxy is never open. Pure.
+
+import type { z } from 'zod';
+import { isLoopbackHost } from '../net/ip.ts';
+import { isRecord, MISSING_KEY } from './fields.ts';
+import { didYouMean } from './suggest.ts';
+
+function listOf(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+function looksLikeAddress(text: string): boolean {
+  return /^[\w.-]+:\d+(\/.*)?$/.test(text) || text.startsWith('localhost');
+}
+
+/**
+ * Checks across keys: unique names and upstream references. It also runs when other keys are invalid (so all
+ * issues are reported at once), so it reads the partly parsed value defensively.
+ */
+export function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
+  if (!isRecord(value)) return;
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+
+  const upstreams = new Map<string, number>();
+  listOf(value['upstreams']).forEach((u, i) => {
+    if (isRecord(u) && u['tls'] !== undefined && typeof u['url'] === 'string' && /^(ws|http):/i.test(u['url'])) {
+      issue(['upstreams', i, 'tls'], 'tls applies to wss:// and https:// upstreams only');
+    }
+    if (!isRecord(u) || typeof u['name'] !== 'string') return;
+    const first = upstreams.get(u['name']);
+    if (first === undefined) upstreams.set(u['name'], i);
+    else
+      issue(
+        ['upstreams', i, 'name'],
+        `duplicate upstream name ${JSON.stringify(u['name'])} (also upstreams[${first}])`,
+      );
+  });
+
+  const proxies = new Map<string, number>();
+  listOf(value['proxies']).forEach((p, i) => {
+    if (!isRecord(p) || typeof p['name'] !== 'string') return;
+    const first = proxies.get(p['name']);
+    if (p['name'] === 'direct') issue(['proxies', i, 'name'], '"direct" is reserved: via: direct means no proxy');
+    else if (first === undefined) proxies.set(p['name'], i);
+    else issue(['proxies', i, 'name'], `duplicate proxy name ${JSON.stringify(p['name'])} (also proxies[${first}])`);
+  });
+  const checkVia = (ref: unknown, path: (string | number)[]) => {
+    if (typeof ref !== 'string' || ref === '' || ref === 'direct' || proxies.has(ref)) return;
+    const known = [...proxies.keys()];
+    const hint =
+      didYouMean(ref, [...known, 'direct']) ||
+      (known.length === 0 ? '; no proxies are defined' : `; defined proxies: ${known.join(', ')}`);
+    issue(path, `unknown proxy ${JSON.stringify(ref)}${hint}`);
+  };
+  listOf(value['upstreams']).forEach((u, i) => {
+    if (isRecord(u)) checkVia(u['via'], ['upstreams', i, 'via']);
+  });
+
+  const listenerNames = new Map<string, number>();
+  const routeNames = new Map<string, string>();
+  listOf(value['listeners']).forEach((l, i) => {
+    if (!isRecord(l)) return;
+    const listenerName = typeof l['name'] === 'string' ? l['name'] : `listener-${i}`;
+    const first = listenerNames.get(listenerName);
+    if (first === undefined) listenerNames.set(listenerName, i);
+    else
+      issue(
+        ['listeners', i, 'name'],
+        `duplicate listener name ${JSON.stringify(listenerName)} (also listeners[${first}])`,
+      );
+    checkForwardListener(l, i, issue, checkVia);
+
+    listOf(l['routes']).forEach((r, j) => {
+      if (!isRecord(r)) return;
+      const here = `listeners[${i}].routes[${j}]`;
+      const routeName = typeof r['name'] === 'string' ? r['name'] : `${listenerName}/route-${j}`;
+      const firstRoute = routeNames.get(routeName);
+      if (firstRoute === undefined) routeNames.set(routeName, here);
+      else
+        issue(
+          ['listeners', i, 'routes', j, 'name'],
+          `duplicate route name ${JSON.stringify(routeName)} (also ${firstRoute})`,
+        );
+
+      const ref = r['upstream'];
+      if (typeof ref !== 'string' || ref === '' || ref.includes('://') || upstreams.has(ref)) return;
+      const known = [...upstreams.keys()];
+      let hint = didYouMean(ref, known);
+      if (hint === '' && looksLikeAddress(ref)) hint = `; an inline upstream is a URL such as "ws://${ref}"`;
+      else if (hint === '' && known.length === 0) hint = '; no upstreams are defined';
+      else if (hint === '') hint = `; defined upstreams: ${known.join(', ')}`;
+      issue(['listeners', i, 'routes', j, 'upstream'], `unknown upstream ${JSON.stringify(ref)}${hint}`);
+    });
+  });
+}
+
+/** A listener is a reverse proxy (routes) or a forward proxy (forward), and an exposed forward proxy is never open. */
+function checkForwardListener(
+  l: Record<string, unknown>,
+  i: number,
+  issue: (path: (string | number)[], message: string) => void,
+  checkVia: (ref: unknown, path: (string | number)[]) => void,
+): void {
+  const forward = l['forward'];
+  if (l['routes'] !== undefined && forward !== undefined) {
+    issue(
+      ['listeners', i, 'forward'],
+      'a listener has either routes (reverse proxy) or forward (forward proxy), not both',
+    );
+    return;
+  }
+  if (l['routes'] === undefined && forward === undefined) {
+    issue(
+      ['listeners', i, 'routes'],
+      `${MISSING_KEY}: a listener needs routes (reverse proxy) or forward (forward proxy)`,
+    );
+    return;
+  }
+  if (!isRecord(forward)) return;
+  if (l['tls'] !== undefined)
+    issue(['listeners', i, 'tls'], 'a forward listener does not serve TLS (yet): leave out tls');
+  checkVia(forward['via'], ['listeners', i, 'forward', 'via']);
+  const bind = l['bind'];
+  const host = isRecord(bind) && typeof bind['host'] === 'string' ? bind['host'] : undefined;
+  if (
+    host !== undefined &&
+    !isLoopbackHost(host) &&
+    forward['auth'] === undefined &&
+    forward['allowHosts'] === undefined
+  ) {
+    issue(
+      ['listeners', i, 'forward'],
+      `this forward listener binds ${host}, beyond loopback, with neither auth nor allowHosts: anyone who can reach it could use it as an open proxy. Add forward.auth (users), or forward.allowHosts, or bind 127.0.0.1`,
+    );
+  }
+}

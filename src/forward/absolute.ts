@@ -1,0 +1,162 @@
+// Absolute-form requests to a forward listener (`GET http://host/path`, what HTTP_PROXY makes clients send): plain
+// requests relayed with undici, and `Upgrade: websocket` handshakes proxied by the same forwarder as a reverse
+// route. Both pass the same admission: a proxy-form target, proxy auth, no loop, a valid target, the policy.
+import type http from 'node:http';
+import type net from 'node:net';
+import { WsgateError } from '../errors.ts';
+import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
+import { type RequestScope, reportInternal, type UpgradeScope } from '../front/front.ts';
+import type { HeaderPairs } from '../http/head.ts';
+import type { Logger } from '../log/logger.ts';
+import { authenticate, denialOf, loopError, refusalOutcome } from './gate.ts';
+import { viaEntry } from './headers.ts';
+import { type ForwardState, routeName, startUpgrade, type TunnelContext } from './state.ts';
+import { type AbsoluteTarget, parseAbsoluteTarget } from './target.ts';
+
+const ABSOLUTE = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/** The checks every absolute-form request passes; undefined after the refusal was answered and logged. */
+function admitAbsolute(
+  state: ForwardState,
+  req: http.IncomingMessage,
+  log: Logger,
+  refuse: (err: WsgateError, extra?: HeaderPairs) => void,
+): { target: AbsoluteTarget; user: string | undefined } | undefined {
+  const url = req.url ?? '';
+  const client = req.socket.remoteAddress;
+  if (!ABSOLUTE.test(url)) {
+    const err = new WsgateError('WSG_FORWARD_NOT_PROXY', { method: req.method ?? 'GET', target: url.slice(0, 200) });
+    log.info({ event: 'forward.not_proxy', code: err.code, client }, err.message);
+    refuse(err);
+    return undefined;
+  }
+  const authed = authenticate(
+    state,
+    req,
+    (err, challenge) => refuse(err, [challenge]),
+    log,
+    'forward.auth_required',
+    url,
+  );
+  if (authed === undefined) return undefined;
+  const loop = loopError(state, req);
+  if (loop !== undefined) {
+    log.warn({ event: 'forward.loop', code: loop.code, client, target: url }, loop.message);
+    refuse(loop);
+    return undefined;
+  }
+  const parsed = parseAbsoluteTarget(url);
+  if (!parsed.ok) {
+    const err = new WsgateError('WSG_BAD_REQUEST', { detail: `request target: ${parsed.detail}` });
+    log.warn({ event: 'forward.bad_target', code: err.code, client, target: url }, err.message);
+    refuse(err);
+    return undefined;
+  }
+  const denied = denialOf(state, parsed.target);
+  if (denied !== undefined) {
+    log.warn(
+      {
+        event: 'forward.denied',
+        code: denied.err.code,
+        reason: denied.reason,
+        client,
+        target: parsed.target.authority,
+      },
+      denied.err.message,
+    );
+    refuse(denied.err);
+    return undefined;
+  }
+  return { target: parsed.target, user: authed.user };
+}
+
+export function serveAbsoluteRequest(
+  state: ForwardState,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  scope: RequestScope<TunnelContext>,
+): void {
+  const { log, access } = scope;
+  // Read now: once the response is done, req.socket is gone.
+  const client = req.socket.remoteAddress;
+  access.route = routeName(state, 'forward');
+  const admitted = admitAbsolute(state, req, log, (err, extra) => {
+    access.code = err.code;
+    sendErrorResponse(res, err, { headers: extra });
+  });
+  if (admitted === undefined) return;
+  const { target } = admitted;
+  access.user = admitted.user;
+  access.upstream = target.url.origin;
+  // ws:// and wss:// in a plain request are the same origins as http:// and https://.
+  const httpUrl = new URL(target.url.href.replace(/^ws/i, 'http'));
+  const secure = httpUrl.protocol === 'https:';
+  const route = state.dialer.route(target, secure ? 'https' : 'http');
+  access.via = route.proxy?.display ?? 'direct';
+  void state.relay
+    .relay(req, res, {
+      url: httpUrl,
+      proxy: route.proxy,
+      host: httpUrl.host,
+      via: viaEntry(state.deps.pseudonym),
+      responseTimeout: state.settings.limits.responseTimeout,
+      connectTimeout: state.settings.limits.connectTimeout,
+    })
+    .then((result) => {
+      const err = result.error;
+      if (err === undefined) return;
+      access.code = err.code;
+      log.warn(
+        {
+          event: 'forward.upstream_error',
+          outcome: refusalOutcome(err),
+          code: err.code,
+          status: err.status,
+          reason: err.params['denyReason'],
+          client,
+          target: target.authority,
+          via: route.proxy?.display ?? 'direct',
+          why: route.why,
+          cause: (err.cause as Error | undefined)?.message,
+        },
+        `${target.authority}: ${err.message}`,
+      );
+    })
+    .catch((error: unknown) => reportInternal(log, error));
+}
+
+export function serveAbsoluteUpgrade(
+  state: ForwardState,
+  req: http.IncomingMessage,
+  socket: net.Socket,
+  scope: UpgradeScope<TunnelContext>,
+): void {
+  const admitted = admitAbsolute(state, req, scope.log, (err, extra) => writeErrorToSocket(socket, err, extra));
+  if (admitted === undefined) return;
+  const { target } = admitted;
+  const secure = target.scheme === 'https' || target.scheme === 'wss';
+  const wsUrl = `${secure ? 'wss' : 'ws'}://${target.authority}/`;
+  // RFC 9110 §7.6.3: the handshake leaves with this proxy's Via entry appended.
+  appendRawVia(req, viaEntry(state.deps.pseudonym));
+  startUpgrade(state, req, socket, scope, {
+    // RFC 9112 §3.2.2: a proxy sends the target's authority as Host, whatever Host the client sent.
+    route: {
+      name: routeName(state, 'forward'),
+      upstream: { name: new URL(wsUrl).origin, url: wsUrl },
+      changeOrigin: true,
+    },
+    dial: (options) => state.dialer.dial(target, { ...options, secure, kind: secure ? 'https' : 'http' }),
+  });
+}
+
+/** Adds this proxy's Via entry to the raw headers the upgrade forwarder copies (RFC 9110 §7.6.3). */
+function appendRawVia(req: http.IncomingMessage, entry: string): void {
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'via') {
+      raw[i + 1] = `${raw[i + 1]}, ${entry}`;
+      return;
+    }
+  }
+  raw.push('Via', entry);
+}

@@ -1,0 +1,275 @@
+// CONNECT host:port: first a verdict (a discriminated union: open, or refused with its outcome), then the tunnel.
+// The 200 is sent only after the destination is dialed, except for intercepted hosts, which are dialed only once
+// the client's TLS is done (or turns out not to start with TLS): a ClientHello that is garbage, names a refused host
+// or never finishes costs the destination nothing. After the 200 the client's first bytes decide: HTTP is served
+// through the front (in-tunnel.ts), TLS to an intercepted host is terminated (intercept.ts), anything else is
+// spliced blindly. Every tunnel ends with one connect.close line.
+import type http from 'node:http';
+import type net from 'node:net';
+import { WsgateError } from '../errors.ts';
+import { writeErrorToSocket } from '../front/error-response.ts';
+import { type ConnectScope, reportInternal } from '../front/front.ts';
+import type { HeaderPairs } from '../http/head.ts';
+import type { Logger } from '../log/logger.ts';
+import { authenticate, denialOf, loopError, type Outcome, refusalOutcome } from './gate.ts';
+import { serveParsed } from './in-tunnel.ts';
+import { interceptTls } from './intercept.ts';
+import type { ForwardState, TunnelContext } from './state.ts';
+import { type ProxyTarget, parseConnectTarget } from './target.ts';
+import { SNIFF_PATIENCE_MS, sniffTunnel, spliceTunnel, type TunnelContent, TunnelUpstream } from './tunnel.ts';
+
+/** After one side of a blind tunnel has sent FIN, how long the other may still send (hostile-cases: 30 s). */
+const HALF_CLOSE_LINGER_MS = 30_000;
+
+export type ConnectVerdict =
+  | { kind: 'open'; target: ProxyTarget; user: string | undefined }
+  | {
+      kind: 'refused';
+      outcome: Exclude<Outcome, 'tunnel' | 'upstream_error'>;
+      err: WsgateError;
+      /** Headers the answer needs (Proxy-Authenticate on a 407). */
+      headers: HeaderPairs;
+      /** Fields for the log line; undefined when the check logged it already (auth, which words it by reason). */
+      log: Record<string, unknown> | undefined;
+    };
+
+/** Auth, target syntax, loop and policy, in that order; nothing is dialed. */
+export function judgeConnect(state: ForwardState, req: http.IncomingMessage, log: Logger): ConnectVerdict {
+  const raw = req.url ?? '';
+  let challenge: [string, string] | undefined;
+  let authError: WsgateError | undefined;
+  const authed = authenticate(
+    state,
+    req,
+    (err, header) => {
+      authError = err;
+      challenge = header;
+    },
+    log,
+    'connect.auth_required',
+    raw,
+  );
+  if (authed === undefined) {
+    return { kind: 'refused', outcome: 'auth_required', err: authError!, headers: [challenge!], log: undefined };
+  }
+  const parsed = parseConnectTarget(raw);
+  if (!parsed.ok) {
+    const err = new WsgateError('WSG_CONNECT_BAD_TARGET', {
+      target: JSON.stringify(raw.slice(0, 200)),
+      detail: parsed.detail,
+    });
+    return { kind: 'refused', outcome: 'bad_target', err, headers: [], log: { event: 'connect.bad_target' } };
+  }
+  const loop = loopError(state, req);
+  if (loop !== undefined) {
+    return { kind: 'refused', outcome: 'loop', err: loop, headers: [], log: { event: 'connect.loop' } };
+  }
+  const denied = denialOf(state, parsed.target);
+  if (denied !== undefined) {
+    const fields = { event: 'connect.denied', reason: denied.reason };
+    return { kind: 'refused', outcome: 'denied', err: denied.err, headers: [], log: fields };
+  }
+  return { kind: 'open', target: parsed.target, user: authed.user };
+}
+
+export function serveConnect(
+  state: ForwardState,
+  req: http.IncomingMessage,
+  client: net.Socket,
+  head: Buffer,
+  scope: ConnectScope<TunnelContext>,
+): void {
+  const { log } = scope;
+  const verdict = judgeConnect(state, req, log);
+  if (verdict.kind === 'refused') {
+    if (verdict.log !== undefined) {
+      const { err } = verdict;
+      log.warn(
+        {
+          ...verdict.log,
+          outcome: verdict.outcome,
+          code: err.code,
+          status: err.status,
+          client: client.remoteAddress,
+          target: req.url ?? '',
+        },
+        `CONNECT ${req.url ?? ''}: ${err.message}`,
+      );
+    }
+    writeErrorToSocket(client, verdict.err, verdict.headers);
+    return;
+  }
+  runTunnel(state, client, head, log, verdict).catch((error: unknown) => {
+    reportInternal(log, error);
+    client.destroy();
+  });
+}
+
+async function runTunnel(
+  state: ForwardState,
+  client: net.Socket,
+  head: Buffer,
+  log: Logger,
+  verdict: Extract<ConnectVerdict, { kind: 'open' }>,
+): Promise<void> {
+  const { target } = verdict;
+  const started = performance.now();
+  const limits = state.settings.limits;
+  const route = state.dialer.route(target, 'tunnel');
+  const dial = () =>
+    state.dialer.dial(
+      target,
+      { connectTimeout: limits.connectTimeout, highWaterMark: limits.maxBufferedBytes, kind: 'tunnel' },
+      route,
+    );
+  const base = {
+    client: client.remoteAddress,
+    target: target.authority,
+    user: verdict.user,
+    via: route.proxy?.display ?? 'direct',
+  };
+  const ms = () => Math.round(performance.now() - started);
+  const leaves = state.intercepts(target.host) ? state.interceptionLeaves() : undefined;
+
+  /** Dials the destination; on failure logs it and answers (before the 200) or closes (after it). */
+  const dialed = async (afterOk: boolean): Promise<net.Socket | undefined> => {
+    try {
+      const socket = await dial();
+      socket.on('error', () => {});
+      return socket;
+    } catch (error) {
+      const err = error instanceof WsgateError ? error : new WsgateError('WSG_INTERNAL', { detail: String(error) });
+      const outcome = refusalOutcome(err);
+      log.warn(
+        {
+          event: outcome === 'upstream_error' ? 'connect.upstream_error' : `connect.${outcome}`,
+          outcome,
+          code: err.code,
+          status: err.status,
+          reason: err.params['denyReason'],
+          ...base,
+          why: route.why,
+          cause: (err.cause as Error | undefined)?.message,
+          ms: ms(),
+        },
+        `CONNECT ${target.authority}: ${err.message}`,
+      );
+      if (afterOk) client.destroy();
+      else writeErrorToSocket(client, err);
+      return undefined;
+    }
+  };
+
+  let upstream: net.Socket | undefined;
+  let connectedMs: number | undefined;
+  if (leaves === undefined) {
+    upstream = await dialed(false);
+    if (upstream === undefined) return;
+    connectedMs = ms();
+  }
+  if (client.destroyed || state.front.closing) {
+    upstream?.destroy();
+    client.destroy();
+    const closing = state.front.closing;
+    log.info(
+      {
+        event: 'connect.close',
+        outcome: 'tunnel' as Outcome,
+        ...base,
+        content: 'none',
+        endedBy: closing ? 'wsgate' : 'client',
+        how: closing ? 'shutdown' : 'fin',
+        durationMs: ms(),
+      },
+      `CONNECT ${target.authority} ended before the tunnel opened`,
+    );
+    return;
+  }
+  client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  log.debug(
+    { event: 'connect.open', ...base, connectMs: connectedMs, intercept: leaves !== undefined },
+    `CONNECT ${target.authority} established`,
+  );
+  const bytesBefore = { read: client.bytesRead, written: client.bytesWritten };
+  if (head.length > 0) client.unshift(head);
+  let content: TunnelContent = await sniffTunnel(client, upstream, limits.tunnelIdleTimeout, SNIFF_PATIENCE_MS);
+  let intercepted = false;
+  const finishLine = (fields: Record<string, unknown>) => {
+    log.info(
+      {
+        event: 'connect.close',
+        outcome: 'tunnel' as Outcome,
+        ...base,
+        content,
+        ...(leaves === undefined ? {} : { intercepted }),
+        connectMs: connectedMs,
+        durationMs: ms(),
+        ...fields,
+      },
+      `CONNECT ${target.authority} (${content}${intercepted ? ', intercepted' : ''}) closed after ${ms()} ms`,
+    );
+  };
+  const transferred = () => ({
+    bytesToUpstream: client.bytesRead - bytesBefore.read,
+    bytesToClient: client.bytesWritten - bytesBefore.written,
+  });
+  if (leaves !== undefined && upstream === undefined && (content === 'opaque' || content === 'quiet')) {
+    // Intercepted host, but no ClientHello: another protocol, or a client waiting for a server that speaks
+    // first. Dial now and carry on as with any tunnel.
+    upstream = await dialed(true);
+    if (upstream === undefined) {
+      finishLine({ ...transferred(), endedBy: 'wsgate', how: 'upstream_error' });
+      return;
+    }
+    connectedMs = ms();
+    if (content === 'quiet') content = await sniffTunnel(client, upstream, limits.tunnelIdleTimeout);
+  }
+  if (content === 'closed' || content === 'idle') {
+    client.destroy();
+    upstream?.destroy();
+    // 'closed': one side hung up before either sent a byte.
+    finishLine({
+      bytesToUpstream: 0,
+      bytesToClient: 0,
+      ...(content === 'idle' ? { endedBy: 'wsgate', how: 'idle' } : { how: 'fin' }),
+    });
+    return;
+  }
+  if (content === 'tls' && leaves !== undefined) {
+    intercepted = true;
+    interceptTls(state, client, upstream, { log, target, dial, leaves }, (fields) =>
+      finishLine({ ...transferred(), ...fields }),
+    );
+    return;
+  }
+  if (content === 'http') {
+    const ctx = {
+      target,
+      scheme: 'http' as const,
+      upstream: new TunnelUpstream(upstream, dial),
+      dispatcher: undefined,
+    };
+    serveParsed(state, client, ctx, log, () => finishLine(transferred()));
+    return;
+  }
+  // TLS not intercepted, another protocol, or an upstream that speaks first: bytes pass unread.
+  if (upstream === undefined) {
+    // Not reached: without an upstream every verdict is handled above.
+    client.destroy();
+    finishLine({ ...transferred(), endedBy: 'wsgate', how: 'internal' });
+    return;
+  }
+  const tunnel = spliceTunnel(client, upstream, {
+    idleTimeout: limits.tunnelIdleTimeout,
+    halfCloseLinger: HALF_CLOSE_LINGER_MS,
+  });
+  state.front.addTunnel(tunnel, tunnel.done);
+  const stats = await tunnel.done;
+  finishLine({
+    bytesToUpstream: stats.bytesToUpstream,
+    bytesToClient: stats.bytesToClient,
+    endedBy: stats.cause.by,
+    how: stats.cause.how,
+    detail: stats.cause.detail,
+  });
+}

@@ -1,0 +1,45 @@
+// The one access line per HTTP request, whatever the entry kind: written when the response closes, with what the
+// entry's handler learned on the way (route, upstream, proxy, user, error code).
+import type http from 'node:http';
+import type { Logger } from '../log/logger.ts';
+
+/** Filled in by the handler while it serves the request. */
+export type AccessFields = {
+  route?: string | undefined;
+  upstream?: string | undefined;
+  via?: string | undefined;
+  user?: string | undefined;
+  code?: string | undefined;
+  /** Appended to the line's message, e.g. "(in CONNECT host:443)". */
+  note?: string | undefined;
+};
+
+const ABSOLUTE = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+export function logAccessOnClose(
+  log: Logger,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  fields: AccessFields,
+): void {
+  const started = performance.now();
+  const client = req.socket.remoteAddress;
+  res.once('close', () => {
+    const target = req.url ?? '';
+    const { note, ...rest } = fields;
+    log.info(
+      {
+        event: 'http.access',
+        method: req.method,
+        // An absolute-form target is a URL (forward proxy); origin-form is a path.
+        ...(ABSOLUTE.test(target) ? { url: target } : { path: target }),
+        status: res.statusCode,
+        ms: Math.round(performance.now() - started),
+        ...rest,
+        client,
+        completed: res.writableFinished,
+      },
+      `${req.method} ${target} ${res.statusCode}${note === undefined ? '' : ` ${note}`}`,
+    );
+  });
+}

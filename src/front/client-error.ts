@@ -1,0 +1,46 @@
+// What Node's HTTP parser (or its headersTimeout) rejected, as a coded error with the right status. The limits in
+// the messages are the configured ones, whatever the entry kind.
+
+import { formatDuration } from '../config/units.ts';
+import { WsgateError } from '../errors.ts';
+import type { FrontLimits } from './limits.ts';
+
+/** Socket errors that only mean the client went away: nothing to answer, nothing worth a warning. */
+export const GONE_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'HPE_CLOSED_CONNECTION',
+]);
+
+export function clientErrorOf(err: NodeJS.ErrnoException, limits: FrontLimits): WsgateError {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new WsgateError('WSG_HEADERS_TOO_LARGE', { limit: limits.maxHeaderBytes, count: limits.maxHeaderCount });
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new WsgateError('WSG_HEADERS_TIMEOUT', { timeout: formatDuration(limits.headersTimeout) });
+    case 'HPE_URI_TOO_LONG':
+      return new WsgateError('WSG_URI_TOO_LONG', { limit: limits.maxRequestLineBytes });
+    default:
+      // llhttp's reasons are its own fixed texts ("Invalid header value char"), never the client's bytes.
+      return new WsgateError('WSG_BAD_REQUEST', { detail: parserReason(err) });
+  }
+}
+
+/**
+ * llhttp refuses some CONNECT targets itself (a space or NUL inside): to the user that is still a bad CONNECT
+ * target, so it is reported as one. Undefined when the rejected bytes were not a CONNECT.
+ */
+export function badConnectOf(err: NodeJS.ErrnoException): WsgateError | undefined {
+  const rawPacket = (err as { rawPacket?: Buffer }).rawPacket;
+  if (rawPacket === undefined || rawPacket.subarray(0, 8).toString('latin1') !== 'CONNECT ') return undefined;
+  const line = rawPacket.toString('latin1').split('\r\n')[0]!.slice(0, 200);
+  return new WsgateError('WSG_CONNECT_BAD_TARGET', {
+    target: JSON.stringify(line.replace(/^CONNECT /, '').replace(/ HTTP\/1\.[01]$/, '')),
+    detail: parserReason(err),
+  });
+}
+
+function parserReason(err: Error): string {
+  return err.message.replace(/^Parse Error: /, '');
+}

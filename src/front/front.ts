@@ -1,0 +1,351 @@
+// The one front door. Every way a request reaches wsgate goes through here: a reverse listener, a forward
+// listener's absolute-form requests and CONNECTs, plain HTTP found inside a CONNECT tunnel, and HTTP inside an
+// intercepted TLS session (tunnel sockets are handed to the same HTTP server). The front owns what they share —
+// server options and every limit, per-client admission, client-error answers, the request-line check, the
+// handshake gate, connection ids, the access line and the registry that drains on close — and hands each request,
+// upgrade or CONNECT to the entry's handler with its scope. Handlers decide where things go; they never re-check
+// what the front already enforced.
+import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { WsgateError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import type { KeyLog } from '../tls/keylog.ts';
+import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type ServerTls, selectServerCert } from '../tls/server-certs.ts';
+import type { LiveSession } from '../websocket/session.ts';
+import { type AccessFields, logAccessOnClose } from './access.ts';
+import { ClientCounter } from './admission.ts';
+import { badConnectOf, clientErrorOf, GONE_CODES } from './client-error.ts';
+import { newConnId } from './conn-id.ts';
+import { sendErrorResponse, writeErrorToSocket } from './error-response.ts';
+import { admitHandshake } from './handshake-gate.ts';
+import {
+  applyLiveLimits,
+  DEFAULT_TLS_HANDSHAKE_MS,
+  type FrontLimits,
+  requestLineLength,
+  serverOptions,
+} from './limits.ts';
+import { listenOn } from './listen.ts';
+import { ConnectionRegistry, type Terminable } from './registry.ts';
+
+/** Where a request came from: the listener's own socket, or a tunnel the handler handed back to the front. */
+type Scope<T> = {
+  id: string;
+  log: Logger;
+  /** The tunnel the request arrived in (CONNECT, plain or intercepted); undefined on the listener's own sockets. */
+  tunnel: T | undefined;
+};
+
+export type RequestScope<T> = Scope<T> & { access: AccessFields };
+export type UpgradeScope<T> = Scope<T> & { key: string };
+export type ConnectScope<T> = Scope<T>;
+
+export interface FrontHandler<T> {
+  onRequest(req: http.IncomingMessage, res: http.ServerResponse, scope: RequestScope<T>): void;
+  /** A valid WebSocket handshake (the gate has run); bytes sent with it wait unread in the socket. */
+  onUpgrade(req: http.IncomingMessage, socket: net.Socket, scope: UpgradeScope<T>): void;
+  /** CONNECT; without it the entry does not take CONNECT (Node closes the socket). */
+  onConnect?(req: http.IncomingMessage, socket: net.Socket, head: Buffer, scope: ConnectScope<T>): void;
+}
+
+export type FrontOptions = {
+  name: string;
+  log: Logger;
+  limits: FrontLimits;
+  /** Certificates of a TLS listener (https and wss); plain HTTP without. */
+  tls?: ServerTls | undefined;
+  keyLog?: KeyLog | undefined;
+  /** Id prefix of plain requests on the listener's own sockets ("r" reverse, "f" forward). */
+  requestIdPrefix: string;
+};
+
+type TunnelEntry<T> = { tunnel: T; log: Logger };
+
+/**
+ * A bug met while serving one request: one WSG_INTERNAL line with the stack. Handlers pass it to `.catch` of the
+ * promises they start, so a throw in a continuation ends that request, never the process.
+ */
+export function reportInternal(log: Logger, error: unknown): WsgateError {
+  const err = new WsgateError('WSG_INTERNAL', { detail: String(error) }, { cause: error });
+  log.error({ event: 'internal.error', code: err.code, err: error }, err.message);
+  return err;
+}
+
+export class Front<T = never> {
+  readonly name: string;
+  #log: Logger;
+  #limits: FrontLimits;
+  #handler: FrontHandler<T>;
+  #server: http.Server;
+  #tls: ServerTls | undefined;
+  #requestIdPrefix: string;
+  #perClient = new ClientCounter();
+  #registry = new ConnectionRegistry();
+  #tunnels = new WeakMap<net.Socket, TunnelEntry<T>>();
+  /** Responses still being written per socket: a parse error then must not write a second response into it. */
+  #inflight = new WeakMap<net.Socket, number>();
+  #address: { host: string; port: number } | undefined;
+
+  constructor(options: FrontOptions, handler: FrontHandler<T>) {
+    this.name = options.name;
+    this.#log = options.log;
+    this.#limits = options.limits;
+    this.#handler = handler;
+    this.#tls = options.tls;
+    this.#requestIdPrefix = options.requestIdPrefix;
+    const base = serverOptions(options.limits);
+    this.#server =
+      options.tls === undefined ? http.createServer(base) : this.#createHttpsServer(base, options.tls, options.keyLog);
+    applyLiveLimits(this.#server, options.limits);
+    this.#server.on('drop', (data?: { remoteAddress?: string }) =>
+      this.#log.warn(
+        { event: 'conn.limit', scope: 'listener', client: data?.remoteAddress, limit: this.#limits.maxConnections },
+        `connection refused: the listener holds limits.maxConnections (${this.#limits.maxConnections})`,
+      ),
+    );
+    this.#server.on('connection', (socket: net.Socket) => this.#admit(socket));
+    this.#server.on('request', (req, res) => this.#onRequest(req, res));
+    this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket as net.Socket, head));
+    if (handler.onConnect !== undefined) {
+      this.#server.on('connect', (req, socket, head) => this.#onConnect(req, socket as net.Socket, head));
+    }
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) =>
+      this.#onClientError(err, socket),
+    );
+  }
+
+  /** https and wss: the first certificate is the default, the others are chosen by SNI. */
+  #createHttpsServer(options: http.ServerOptions, material: ServerTls, keyLog: KeyLog | undefined): http.Server {
+    const first = material.certs[0]!;
+    const server = https.createServer({
+      ...options,
+      cert: first.cert,
+      key: first.key,
+      minVersion: MIN_TLS_VERSION,
+      ALPNProtocols: ALPN_PROTOCOLS,
+      // The TLS handshake is part of the request head a client owes us: the same slowloris guard.
+      handshakeTimeout: options.headersTimeout || DEFAULT_TLS_HANDSHAKE_MS,
+      SNICallback: (servername, cb) => cb(null, selectServerCert(this.#tls ?? material, servername).context),
+    });
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      this.#log.info(
+        {
+          event: 'tls.handshake_failed',
+          code: 'WSG_TLS_HANDSHAKE',
+          reason: err.code ?? err.message,
+          client: socket.remoteAddress,
+        },
+        `TLS handshake with ${socket.remoteAddress ?? 'a client'} failed: ${err.code ?? err.message}`,
+      );
+    });
+    if (keyLog !== undefined) server.on('keylog', (line: Buffer) => keyLog.write(line));
+    // https.Server is an http.Server with a TLS front: requests, upgrades and client errors arrive the same way.
+    return server as unknown as http.Server;
+  }
+
+  get scheme(): 'http' | 'https' {
+    return this.#tls === undefined ? 'http' : 'https';
+  }
+
+  get address(): { host: string; port: number } | undefined {
+    return this.#address;
+  }
+
+  get closing(): boolean {
+    return this.#registry.closing;
+  }
+
+  get webSocketCount(): number {
+    return this.#registry.sessionCount;
+  }
+
+  get limits(): FrontLimits {
+    return this.#limits;
+  }
+
+  async listen(bind: { host: string; port: number }): Promise<{ host: string; port: number }> {
+    this.#address = await listenOn(this.#server, bind, this.#log);
+    return this.#address;
+  }
+
+  /** New limits (and renewed certificates) for connections that arrive from now on. */
+  update(limits: FrontLimits, tls?: ServerTls | undefined): void {
+    this.#limits = limits;
+    applyLiveLimits(this.#server, limits);
+    if (tls !== undefined && this.#tls !== undefined) {
+      this.#tls = tls;
+      const first = tls.certs[0]!;
+      (this.#server as unknown as https.Server).setSecureContext({
+        cert: first.cert,
+        key: first.key,
+        minVersion: MIN_TLS_VERSION,
+      });
+    }
+  }
+
+  /**
+   * Serves the HTTP inside a tunnel (plain, or a TLS socket after interception) with the same server, limits and
+   * handler as the listener's own connections; `tunnel` comes back in every scope. `onClose` runs once the socket
+   * closes.
+   */
+  serveTunnel(socket: net.Socket, tunnel: T, log: Logger, onClose: () => void): void {
+    this.#tunnels.set(socket, { tunnel, log });
+    socket.once('close', onClose);
+    // Node's 'connection' path is what tracks the socket for headersTimeout and closeIdleConnections.
+    this.#server.emit('connection', socket);
+    socket.resume();
+  }
+
+  addSession(session: LiveSession): void {
+    this.#registry.addSession(session);
+  }
+
+  addTunnel(tunnel: Terminable, done: Promise<unknown>): void {
+    this.#registry.addTunnel(tunnel, done);
+  }
+
+  /** Stops accepting, lets what is in flight finish within the grace period, then closes what is left. */
+  close(graceMs: number): Promise<void> {
+    return this.#registry.drain(graceMs, {
+      stopAccepting: new Promise<void>((resolve) => this.#server.close(() => resolve())),
+      closeIdle: () => this.#server.closeIdleConnections(),
+      closeAll: () => this.#server.closeAllConnections(),
+    });
+  }
+
+  /**
+   * limits.maxConnectionsPerClient: one address may not take every slot. Loopback is exempt unless
+   * limits.exemptLoopbackClients is false. Tunnel sockets were admitted as the CONNECT that carries them.
+   */
+  #admit(socket: net.Socket): void {
+    if (this.#tunnels.has(socket)) return;
+    const address = socket.remoteAddress;
+    if (address === undefined) return;
+    const limit = this.#limits.maxConnectionsPerClient;
+    const admitted = this.#perClient.admit(address, limit, this.#limits.exemptLoopbackClients ?? true);
+    socket.once('close', () => this.#perClient.release(address));
+    if (admitted) return;
+    const err = new WsgateError('WSG_TOO_MANY_CONNECTIONS', { scope: `from ${address}`, limit });
+    this.#log.warn({ event: 'conn.limit', scope: 'client', client: address, limit, code: err.code }, err.message);
+    socket.on('error', () => {});
+    writeErrorToSocket(socket, err);
+  }
+
+  /** Id and logger of a request: a tunnel's requests log under the tunnel's id, with their own beside it. */
+  #scope(socket: net.Socket, prefix: string, field: 'req' | 'ws' | 'connect'): Scope<T> {
+    const id = newConnId(prefix);
+    const entry = this.#tunnels.get(socket);
+    if (entry === undefined) return { id, log: this.#log.child({ id }), tunnel: undefined };
+    return { id, log: entry.log.child({ [field]: id }), tunnel: entry.tunnel };
+  }
+
+  #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const socket = req.socket;
+    this.#inflight.set(socket, (this.#inflight.get(socket) ?? 0) + 1);
+    res.once('close', () => this.#inflight.set(socket, (this.#inflight.get(socket) ?? 1) - 1));
+    const scope = this.#scope(socket, this.#requestIdPrefix, 'req');
+    const access: AccessFields = {};
+    logAccessOnClose(scope.log, req, res, access);
+    if (requestLineLength(req) > this.#limits.maxRequestLineBytes) {
+      const err = this.#rejectLongRequestLine(req);
+      access.code = err.code;
+      // Close after the answer: a body that follows must not be read as the next request.
+      sendErrorResponse(res, err, { close: true });
+      return;
+    }
+    this.#guard(scope.log, () => this.#handler.onRequest(req, res, { ...scope, access }), {
+      fail: (err) => {
+        access.code = err.code;
+        sendErrorResponse(res, err, { close: true });
+      },
+    });
+  }
+
+  #onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    // Guard first: an error before any other listener is attached would otherwise crash the process.
+    socket.on('error', () => {});
+    const scope = this.#scope(socket, 'w', 'ws');
+    this.#registry.holdSocket(socket);
+    // Bytes that came with the handshake (frames sent before the 101, which RFC 6455 §4.1 forbids, or a pipelined
+    // second request) go back into the client socket, unread. They are forwarded only once the upstream has
+    // answered 101 and the sockets are joined; after a refusal they are dropped with the connection, so they can
+    // never reach the upstream as a request wsgate did not route or check.
+    if (head.length > 0) socket.unshift(head);
+    if (requestLineLength(req) > this.#limits.maxRequestLineBytes) {
+      writeErrorToSocket(socket, this.#rejectLongRequestLine(req));
+      return;
+    }
+    const check = admitHandshake(req, scope.log);
+    if (check instanceof WsgateError) {
+      writeErrorToSocket(socket, check);
+      return;
+    }
+    this.#guard(scope.log, () => this.#handler.onUpgrade(req, socket, { ...scope, key: check.key }), {
+      fail: (err) => writeErrorToSocket(socket, err),
+    });
+  }
+
+  #onConnect(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    socket.on('error', () => {});
+    const scope = this.#scope(socket, 'c', 'connect');
+    this.#registry.holdSocket(socket);
+    this.#guard(scope.log, () => this.#handler.onConnect?.(req, socket, head, scope), {
+      fail: (err) => writeErrorToSocket(socket, err),
+    });
+  }
+
+  /** A bug in a handler ends that request with one WSG_INTERNAL line, never the process. */
+  #guard(log: Logger, run: () => void, on: { fail: (err: WsgateError) => void }): void {
+    try {
+      run();
+    } catch (error) {
+      on.fail(reportInternal(log, error));
+    }
+  }
+
+  #rejectLongRequestLine(req: http.IncomingMessage): WsgateError {
+    const err = new WsgateError('WSG_URI_TOO_LONG', { limit: this.#limits.maxRequestLineBytes });
+    this.#log.warn(
+      {
+        event: 'http.client_error',
+        code: err.code,
+        status: err.status,
+        method: req.method,
+        bytes: requestLineLength(req),
+        client: req.socket.remoteAddress,
+      },
+      err.message,
+    );
+    return err;
+  }
+
+  #onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
+    if (GONE_CODES.has(err.code ?? '')) {
+      this.#log.debug({ event: 'http.client_gone', reason: err.code, client: socket.remoteAddress }, 'client left');
+      socket.destroy();
+      return;
+    }
+    const badConnect = this.#handler.onConnect === undefined ? undefined : badConnectOf(err);
+    const coded = badConnect ?? clientErrorOf(err, this.#limits);
+    this.#log.warn(
+      {
+        event: badConnect === undefined ? 'http.client_error' : 'connect.bad_target',
+        ...(badConnect === undefined ? {} : { outcome: 'bad_target' }),
+        code: coded.code,
+        status: coded.status,
+        reason: err.code,
+        client: socket.remoteAddress,
+      },
+      coded.message,
+    );
+    // A response still being written owns the socket: a second one written into it would be read as the answer
+    // to the wrong request. Cut the connection instead (Node's default handler does the same).
+    if ((this.#inflight.get(socket) ?? 0) > 0) {
+      socket.destroy();
+      return;
+    }
+    writeErrorToSocket(socket, coded);
+  }
+}

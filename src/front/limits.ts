@@ -1,0 +1,75 @@
+// The limits every entry enforces, and the Node server options that carry them. One place, so a reverse listener,
+// a forward listener and the requests inside its tunnels can never disagree about what a client may send.
+import type http from 'node:http';
+import type { WsEvent } from '../events.ts';
+import type { KeyLog } from '../tls/keylog.ts';
+import type { SessionTap } from '../websocket/session.ts';
+
+export type FrontLimits = {
+  maxHeaderBytes: number;
+  headersTimeout: number;
+  connectTimeout: number;
+  handshakeTimeout: number;
+  responseTimeout: number;
+  idleTimeout: number;
+  maxBufferedBytes: number;
+  maxRequestLineBytes: number;
+  maxHeaderCount: number;
+  maxConnections: number;
+  maxConnectionsPerClient: number;
+  /** maxConnectionsPerClient does not count loopback clients (default true). */
+  exemptLoopbackClients?: boolean | undefined;
+};
+
+/**
+ * Default of limits.maxRequestLineBytes: the longest request line accepted (method, target and version). RFC 9112 §3
+ * sets no limit and recommends at least 8000 octets; Node has none of its own below maxHeaderSize, so it is checked
+ * here.
+ */
+export const MAX_REQUEST_LINE_BYTES = 8 * 1024;
+
+/**
+ * Default of limits.maxHeaderCount. Node 24 answers one field more with HPE_HEADER_OVERFLOW (431) rather than
+ * dropping the rest silently, as older Node did.
+ */
+export const MAX_HEADER_COUNT = 100;
+
+/** A TLS handshake a client owes before its request head, when limits.headersTimeout is off. */
+export const DEFAULT_TLS_HANDSHAKE_MS = 120_000;
+
+/** The request line as it arrived; Node keeps the target as latin1, so length is the byte count. */
+export function requestLineLength(req: http.IncomingMessage): number {
+  return `${req.method ?? ''} ${req.url ?? ''} HTTP/${req.httpVersion}`.length;
+}
+
+export function serverOptions(limits: FrontLimits): http.ServerOptions {
+  return {
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout: limits.headersTimeout,
+    // Uploads and long polls may take long; the slowloris guard is headersTimeout.
+    requestTimeout: 0,
+    // headersTimeout is only checked this often; Node's default of 30 s would make it 40 s in practice.
+    connectionsCheckingInterval: Math.min(1000, limits.headersTimeout || 1000),
+    keepAliveTimeout: 5000,
+    // Per-socket write buffer: a relay pauses its reader once the other side holds this much unsent.
+    highWaterMark: limits.maxBufferedBytes,
+  };
+}
+
+/** The limits a running server can change without a restart (reload). */
+export function applyLiveLimits(server: http.Server, limits: FrontLimits): void {
+  server.maxHeadersCount = limits.maxHeaderCount;
+  server.maxConnections = limits.maxConnections;
+}
+
+/** What every entry kind's handler is configured with, besides its own routes or forward policy. */
+export type EntrySettings = {
+  limits: FrontLimits;
+  showSecrets: boolean;
+  /** Tap settings shared by every route or tunnel; each names its own level. */
+  tap: Omit<SessionTap, 'level'>;
+  /** The instance's traffic sink. */
+  emit: (event: WsEvent) => void;
+  /** The NSS key log (tls.keyLog or SSLKEYLOGFILE), when one is configured. */
+  keyLog?: KeyLog | undefined;
+};

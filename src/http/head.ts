@@ -1,0 +1,97 @@
+// HTTP/1.1 message heads as wsgate reads and writes them on raw sockets: header pairs in wire order, header
+// token lists, parsing a response head from the first bytes of a stream, and writing request and response heads.
+// Pure: node:http parses what arrives at a listener; this is for the sockets wsgate holds itself (an upstream's
+// answer to an Upgrade, an upstream proxy's answer to CONNECT) and for heads written byte for byte.
+
+/** Header fields as [name, value] in the order and case they were sent; duplicates stay separate entries. */
+export type HeaderPairs = [name: string, value: string][];
+
+/** node:http's rawHeaders ([name, value, name, value, …]) as pairs. */
+export function rawToPairs(raw: readonly string[]): HeaderPairs {
+  const pairs: HeaderPairs = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i]!, raw[i + 1]!]);
+  return pairs;
+}
+
+/** Lower-cased tokens of a comma-separated header such as Connection or Upgrade. */
+export function headerTokens(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  return joined
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter((t) => t.length > 0);
+}
+
+/** The values of a header (name lower-cased), joined as RFC 9110 §5.3 allows; undefined when absent. */
+export function headerValue(pairs: HeaderPairs, name: string): string | undefined {
+  const values = pairs.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
+  return values.length === 0 ? undefined : values.join(', ');
+}
+
+export type ResponseHead = {
+  statusCode: number;
+  statusMessage: string;
+  httpVersion: string;
+  headers: HeaderPairs;
+  /** Bytes the head took, including the blank line; what follows belongs to the body or the frames. */
+  length: number;
+};
+
+export type ResponseHeadResult =
+  | { state: 'incomplete' }
+  | { state: 'invalid'; detail: string }
+  | { state: 'complete'; head: ResponseHead };
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+/** Parses an HTTP/1.x response head from the start of `buf`; waits for more bytes until maxBytes. */
+export function parseResponseHead(buf: Buffer, maxBytes: number): ResponseHeadResult {
+  const end = buf.indexOf(CRLFCRLF);
+  if (end === -1) {
+    return buf.length > maxBytes
+      ? { state: 'invalid', detail: `response head larger than ${maxBytes} bytes` }
+      : { state: 'incomplete' };
+  }
+  if (end + 4 > maxBytes) return { state: 'invalid', detail: `response head larger than ${maxBytes} bytes` };
+  const lines = buf.toString('latin1', 0, end).split('\r\n');
+  const status = /^HTTP\/(1\.[01]) (\d{3})(?: (.*))?$/.exec(lines[0] ?? '');
+  if (!status) return { state: 'invalid', detail: `bad status line ${JSON.stringify((lines[0] ?? '').slice(0, 80))}` };
+  const headers: HeaderPairs = [];
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    // RFC 9112 §5: no whitespace before the colon, and obsolete line folding is rejected.
+    if (colon <= 0 || /[\s]/.test(line.slice(0, colon))) {
+      return { state: 'invalid', detail: `bad header line ${JSON.stringify(line.slice(0, 80))}` };
+    }
+    headers.push([line.slice(0, colon), line.slice(colon + 1).trim()]);
+  }
+  return {
+    state: 'complete',
+    head: {
+      httpVersion: status[1]!,
+      statusCode: Number(status[2]),
+      statusMessage: status[3] ?? '',
+      headers,
+      length: end + 4,
+    },
+  };
+}
+
+/** Header values must not smuggle a line break into the head we write. */
+function assertSafe(text: string): string {
+  if (/[\r\n\0]/.test(text)) throw new Error('header text contains CR, LF or NUL');
+  return text;
+}
+
+export function serializeRequestHead(method: string, target: string, headers: HeaderPairs): string {
+  let head = `${assertSafe(method)} ${assertSafe(target)} HTTP/1.1\r\n`;
+  for (const [name, value] of headers) head += `${assertSafe(name)}: ${assertSafe(value)}\r\n`;
+  return head + '\r\n';
+}
+
+export function serializeResponseHead(statusCode: number, statusMessage: string, headers: HeaderPairs): string {
+  let head = `HTTP/1.1 ${statusCode} ${assertSafe(statusMessage)}\r\n`;
+  for (const [name, value] of headers) head += `${assertSafe(name)}: ${assertSafe(value)}\r\n`;
+  return head + '\r\n';
+}

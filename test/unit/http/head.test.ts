@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  headerTokens,
+  headerValue,
+  parseResponseHead,
+  rawToPairs,
+  serializeRequestHead,
+  serializeResponseHead,
+} from '../../../src/http/head.ts';
+
+test('parseResponseHead waits for the blank line, then gives status, headers and head length', () => {
+  const full = Buffer.from('HTTP/1.1 407 Proxy Authentication Required\r\nA:  1 \r\nb: 2\r\n\r\nbody', 'latin1');
+  for (let cut = 0; cut < full.length - 4; cut++) {
+    assert.equal(parseResponseHead(full.subarray(0, cut), 16384).state, 'incomplete', `cut ${cut}`);
+  }
+  const result = parseResponseHead(full, 16384);
+  assert.equal(result.state, 'complete');
+  if (result.state !== 'complete') return;
+  assert.deepEqual(result.head, {
+    httpVersion: '1.1',
+    statusCode: 407,
+    statusMessage: 'Proxy Authentication Required',
+    headers: [
+      ['A', '1'],
+      ['b', '2'],
+    ],
+    length: full.length - 4,
+  });
+});
+
+test('parseResponseHead rejects garbage and oversized heads', () => {
+  assert.equal(parseResponseHead(Buffer.from('SSH-2.0-OpenSSH\r\n\r\n'), 1024).state, 'invalid');
+  assert.equal(parseResponseHead(Buffer.from('HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n'), 1024).state, 'invalid');
+  assert.equal(parseResponseHead(Buffer.from('HTTP/1.1 200 OK\r\nX: y\r\n\r\n'), 10).state, 'invalid');
+  assert.equal(parseResponseHead(Buffer.alloc(2048, 65), 1024).state, 'invalid');
+});
+
+test('serializeRequestHead refuses CR/LF in values, so nothing can be smuggled into the head', () => {
+  assert.equal(serializeRequestHead('GET', '/x', [['A', 'b']]), 'GET /x HTTP/1.1\r\nA: b\r\n\r\n');
+  assert.throws(() => serializeRequestHead('GET', '/x', [['A', 'b\r\nEvil: 1']]));
+});
+
+test('serializeResponseHead writes the status line and headers in order, and refuses line breaks too', () => {
+  assert.equal(
+    serializeResponseHead(403, 'Forbidden', [
+      ['B', '2'],
+      ['a', '1'],
+    ]),
+    'HTTP/1.1 403 Forbidden\r\nB: 2\r\na: 1\r\n\r\n',
+  );
+  assert.throws(() => serializeResponseHead(200, 'OK\r\nEvil: 1', []));
+  assert.throws(() => serializeResponseHead(200, 'OK', [['A\n', 'b']]));
+});
+
+test('header helpers: raw pairs, comma-separated tokens, joined values', () => {
+  const pairs = rawToPairs(['Upgrade', 'WebSocket', 'connection', 'keep-alive', 'Connection', 'Upgrade']);
+  assert.deepEqual(pairs, [
+    ['Upgrade', 'WebSocket'],
+    ['connection', 'keep-alive'],
+    ['Connection', 'Upgrade'],
+  ]);
+  assert.equal(headerValue(pairs, 'connection'), 'keep-alive, Upgrade');
+  assert.equal(headerValue(pairs, 'origin'), undefined);
+  assert.deepEqual(headerTokens(headerValue(pairs, 'connection')), ['keep-alive', 'upgrade']);
+  assert.deepEqual(headerTokens([' A ,', ',b']), ['a', 'b']);
+  assert.deepEqual(headerTokens(undefined), []);
+});
