@@ -58,6 +58,16 @@ export const ERRORS = {
   },
   WSG_HANDSHAKE_INVALID: { message: 'invalid WebSocket handshake: {detail}', status: 400 },
   WSG_BAD_REQUEST: { message: 'malformed HTTP request: {detail}', status: 400 },
+  WSG_BAD_REQUEST_TARGET: {
+    message: 'bad request target "{target}": {detail}',
+    hint: 'Send a path ("/…") or, to a proxy, an absolute http(s)/ws(s) URL; URL parsers would reject this one or read it differently.',
+    status: 400,
+  },
+  WSG_AMBIGUOUS_PATH: {
+    message: 'ambiguous request path "{path}": {detail}',
+    hint: 'Servers read this encoding differently, so a route could be bypassed. If the upstream needs it (e.g. encoded slashes), set rawPath: true on the route to forward paths exactly as received.',
+    status: 400,
+  },
   WSG_URI_TOO_LONG: { message: 'the request line is longer than {limit} bytes', status: 414 },
   WSG_HEADERS_TOO_LARGE: {
     message: 'the request head is larger than {limit} bytes or has more than {count} header fields',
@@ -67,6 +77,11 @@ export const ERRORS = {
   WSG_HEADERS_TIMEOUT: {
     message: 'the request head was not complete within {timeout}',
     hint: 'Raise limits.headersTimeout if clients are legitimately this slow.',
+    status: 408,
+  },
+  WSG_BODY_TIMEOUT: {
+    message: 'the client sent no request body bytes for {timeout}',
+    hint: 'Raise limits.bodyTimeout if clients legitimately pause this long while uploading.',
     status: 408,
   },
   WSG_TOO_MANY_CONNECTIONS: {
@@ -232,6 +247,14 @@ export const ERRORS = {
     rule: 'RFC 6455 §10.4',
     closeCode: 1008,
     fatal: true,
+  },
+  // Found by the tap, not the decoder: it needs both directions (RFC 6455 §5.5.3 lets one pong answer every ping
+  // before it, so a pong resets the count). Framing stays intact, so it is not fatal.
+  WSG_WS_TOO_MANY_PENDING_PINGS: {
+    message: 'more than {limit} pings are waiting for a pong from the other side',
+    rule: 'RFC 6455 §10.4',
+    closeCode: 1008,
+    fatal: false,
   },
   WSG_INTERNAL: { message: 'internal error: {detail}', status: 500, exitCode: 1 },
 } as const satisfies Record<string, ErrorSpec>;

@@ -72,6 +72,8 @@ export type WsViolationEvent = Base & {
   rule: string;
   closeCode: number;
   message: string;
+  /** For a broken limit: its config key, e.g. "limits.maxFrameBytes". */
+  limit?: string;
 };
 
 export type WsEndEvent = Base & {

@@ -76,6 +76,13 @@ function settingsOf(
       maxDecodedBytes: config.tap.maxDecodedBytes,
       redactText: createTextRedactor(config.tap.redactJsonKeys, config.tap.redactPatterns),
       active: () => traffic.active(),
+      onViolation: config.tap.onViolation,
+      limits: {
+        maxFrameBytes: config.limits.maxFrameBytes,
+        maxMessageBytes: config.limits.maxMessageBytes,
+        maxFragments: config.limits.maxFragments,
+        maxPendingPings: config.limits.maxPendingPings,
+      },
     },
     emit: (event) => traffic.emit(event),
   };

@@ -62,6 +62,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   // A second SIGINT/SIGTERM exits the primary at once (waitForStopSignal): take the workers along.
   process.on('exit', killAll);
 
+  // Listen for SIGTERM/SIGINT before the workers start, so a signal during start-up stops them gracefully.
+  const stopSignal = waitForStopSignal();
   const ready = await pool.start();
   if (!ready.ok) {
     process.off('exit', killAll);
@@ -99,7 +101,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     `${pool.target} workers listening`,
   );
 
-  const signal = await waitForStopSignal();
+  const signal = await stopSignal;
   log.info({ event: 'signal', signal }, `received ${signal}; stopping ${pool.workers.length} workers`);
   watcher?.close();
   await pool.stop(signal);

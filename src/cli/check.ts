@@ -7,6 +7,7 @@ import { loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { WsgateError } from '../errors.ts';
 import { compilePolicy } from '../forward/policy.ts';
+import { createUrlRedactor } from '../net/url-credentials.ts';
 import { compileRoutes, matchRoute } from '../reverse/match.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
 import { type Output, parseCommandArgs } from './args.ts';
@@ -39,6 +40,8 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
   const config = await loadConfigFile(file);
   // The certificate, key and CA files it names must be readable and belong together, as `run` requires.
   await loadConfigTls(config);
+  // URLs are printed as logs show them: no password or token unless log.showSecrets.
+  const shown = config.log.showSecrets ? (text: string) => text : createUrlRedactor(config.log.redactQueryParams);
   if (values.explain !== undefined) {
     let url: URL;
     try {
@@ -56,14 +59,14 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
         path: url.pathname + url.search,
         headers: { host: url.host },
       });
-      io.out(`${listener.name}: ${result.why}${result.route ? ` → ${result.route.upstream.url}` : ''}`);
+      io.out(shown(`${listener.name}: ${result.why}${result.route ? ` → ${result.route.upstream.url}` : ''}`));
     }
     return 0;
   }
   if (!values.quiet) {
-    const shown = redactConfigForDisplay(config, config.log.showSecrets);
+    const display = redactConfigForDisplay(config, config.log.showSecrets, config.log.redactQueryParams);
     io.out(
-      `# ${file} is valid; resolved configuration (secrets redacted unless log.showSecrets):\n${stringify(shown)}`,
+      `# ${file} is valid; resolved configuration (secrets redacted unless log.showSecrets):\n${stringify(display)}`,
     );
   }
   return 0;

@@ -157,6 +157,9 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
     return runPrimary({ config, workers: workersFlag, file, prepare, io });
   }
   const log = createLogger(config.log);
+  // Listen for SIGTERM/SIGINT before anything starts: a signal that arrives while the listeners are starting (a
+  // supervisor that saw the first "listening" line) must shut down gracefully, not kill the process unlogged.
+  const stopSignal = waitForStopSignal();
   const running = await startWsgate(config, log);
   let watcher: { reload(): Promise<void>; close(): void } | undefined;
   const onHangup = () => void watcher?.reload();
@@ -184,7 +187,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
       .join('\n') + (running.echo ? `\nwsgate: echo server on ${running.echo.url}` : ''),
   );
 
-  const signal = await waitForStopSignal();
+  const signal = await stopSignal;
   log.info({ event: 'signal', signal }, `received ${signal}`);
   watcher?.close();
   process.off('SIGHUP', onHangup);

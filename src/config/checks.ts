@@ -119,6 +119,11 @@ function checkForwardListener(
     return;
   }
   if (!isRecord(forward)) return;
+  if (l['trustForwarded'] !== undefined)
+    issue(
+      ['listeners', i, 'trustForwarded'],
+      "trustForwarded applies to reverse listeners: a forward proxy adds Via and passes the client's own forwarding headers unchanged",
+    );
   if (l['tls'] !== undefined)
     issue(['listeners', i, 'tls'], 'a forward listener does not serve TLS (yet): leave out tls');
   checkVia(forward['via'], ['listeners', i, 'forward', 'via']);

@@ -5,6 +5,7 @@
 // Pure.
 
 import { z } from 'zod';
+import { parseCidrRange } from '../net/cidr.ts';
 import { parseHostPattern } from '../net/host-pattern.ts';
 import { type HostPort, parseHostPort } from '../net/host-port.ts';
 import { parseNoProxy } from '../net/no-proxy.ts';
@@ -134,6 +135,18 @@ export const hostPattern = () =>
   ).describe(
     'A host: "example.com" exactly, "*.example.com" any subdomain, ".example.com" both, an IP address or range ("10.0.0.0/8"), or "*".',
   );
+
+/** An IP address or CIDR range, kept as written (net/cidr.ts compiles it where it is used). */
+export const cidr = () =>
+  parsed<string>(
+    (input) => {
+      if (typeof input !== 'string')
+        return { ok: false, message: `expected an IP address or CIDR range; got ${JSON.stringify(input)}` };
+      const r = parseCidrRange(input);
+      return r.ok ? { ok: true, value: input } : r;
+    },
+    { type: 'string', examples: ['10.0.0.0/8', '192.0.2.7', '2001:db8::/32'] },
+  ).describe('An IP address ("192.0.2.7") or a CIDR range ("10.0.0.0/8", "2001:db8::/32").');
 
 export const portRule = () =>
   parsed<PortRange>((input) => parsePortRule(input), {

@@ -4,7 +4,7 @@
 // address are resolve.ts's. Pure.
 
 import { z } from 'zod';
-import { filePath, hostPattern, hostPort, isRecord, name, portRule, proxyRef } from './fields.ts';
+import { cidr, filePath, hostPattern, hostPort, isRecord, name, portRule, proxyRef } from './fields.ts';
 import { matchHost, route, tapLevel } from './shape-route.ts';
 
 const serverName = matchHost.describe('A server name, exact or "*.example.com" for any one-label subdomain.');
@@ -140,4 +140,10 @@ export const listener = z.strictObject({
     ),
   tap: tapLevel().optional().describe("The tap level for this listener's routes; overrides tap.level."),
   tls: listenerTls.optional(),
+  trustForwarded: z
+    .array(cidr())
+    .optional()
+    .describe(
+      'Reverse listeners: direct peers (addresses or CIDR ranges, e.g. a load balancer in front of wsgate) whose X-Forwarded-For/-Proto/-Host and Forwarded headers are kept, with wsgate\'s own hop appended (X-Forwarded-For: "client, peer"). From any other peer wsgate removes them and sets its own from what it saw. Default: none, trust no one.',
+    ),
 });

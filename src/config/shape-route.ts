@@ -163,6 +163,11 @@ export const route = z.strictObject({
   changeOrigin: flag()
     .prefault(false)
     .describe("Set the Host header to the upstream's host instead of passing the client's on."),
+  rawPath: flag()
+    .prefault(false)
+    .describe(
+      'Forward the path exactly as received; matching uses the raw path too. For upstreams that need encoded slashes (%2F) or other encodings wsgate otherwise refuses as ambiguous; without it, paths are matched and forwarded in canonical form (dot segments resolved, unreserved characters decoded).',
+    ),
   allowOrigins: z
     .array(
       parsed(parseOrigin, {

@@ -3,6 +3,7 @@
 // people write (durations as "10s", an upstream as a URL or a name). Pure.
 
 import { z } from 'zod';
+import { DEFAULT_REDACTED_QUERY_PARAMS, DEFAULT_TOKEN_SUBPROTOCOL_PREFIXES } from '../net/url-credentials.ts';
 import {
   duration,
   filePath,
@@ -80,13 +81,37 @@ const log = z.strictObject({
     .describe('Write logs to this file (relative to the working directory) instead of stdout.'),
   showSecrets: flag()
     .prefault(false)
-    .describe('Log Authorization, Cookie, Set-Cookie and Proxy-Authorization values instead of redacting them.'),
+    .describe(
+      'Log secrets instead of redacting them: Authorization, Cookie, Set-Cookie and Proxy-Authorization values, passwords in URLs, the query parameters of log.redactQueryParams and token subprotocols. Also shows them in `wsgate check` output.',
+    ),
   traffic: z
     .string()
     .min(1, { error: 'must not be empty' })
     .optional()
     .describe(
       'Write the traffic log (one JSON line per WebSocket event: open, frame, message, close, end) to this file. Default: the main log.',
+    ),
+  maxQueueBytes: positiveSize()
+    .prefault('16MiB')
+    .describe(
+      'How far a log destination (stdout, log.file, log.traffic) may fall behind, in bytes not yet written, before traffic lines (ws.frame, ws.message, ws.violation) are dropped; access, error, lifecycle and WebSocket open/close lines are kept up to four times this much. Dropped lines are counted in a log.dropped warning when the destination catches up, and every 10 s while it does not.',
+    ),
+  redactQueryParams: z
+    .array(z.string().min(1))
+    .default([...DEFAULT_REDACTED_QUERY_PARAMS])
+    .describe(
+      'Query parameters whose values are logged as "[redacted]" in every URL and path (case-insensitive), e.g. /ws?token=[redacted]. [] logs them all.',
+    ),
+  redactSubprotocols: flag()
+    .prefault(true)
+    .describe(
+      'Log Sec-WebSocket-Protocol values that carry a credential as "[redacted]": token-shaped values (a dot-separated part of 20 or more token characters mixing letters and digits, e.g. a JWT) and those starting with one of log.tokenSubprotocolPrefixes. Browsers can only pass a bearer token to a WebSocket this way.',
+    ),
+  tokenSubprotocolPrefixes: z
+    .array(z.string().min(1))
+    .default([...DEFAULT_TOKEN_SUBPROTOCOL_PREFIXES])
+    .describe(
+      'Subprotocols that start with one of these carry a credential after it; it is logged as the prefix and "[redacted]" (with log.redactSubprotocols).',
     ),
 });
 
@@ -123,6 +148,12 @@ const tap = z.strictObject({
     )
     .default([])
     .describe('In payload previews, replace text matching these regular expressions with "[redacted]".'),
+  onViolation: z
+    .enum(['log', 'close'])
+    .default('log')
+    .describe(
+      'What wsgate does when a WebSocket peer breaks RFC 6455 or a limits.* WebSocket limit: "log" reports a ws.violation line and passes the bytes on (the peers decide); "close" stops the frame before it is forwarded and closes the connection with the close code RFC 6455 gives (1002 protocol error, 1007 invalid UTF-8, 1008 policy, 1009 too big) to both sides. Limits apply at every tap level.',
+    ),
 });
 
 const limits = z.strictObject({
@@ -130,6 +161,11 @@ const limits = z.strictObject({
   headersTimeout: duration()
     .prefault('10s')
     .describe('How long a client may take to send its request head; 0 turns the limit off.'),
+  bodyTimeout: duration()
+    .prefault('60s')
+    .describe(
+      "The longest pause between two reads of a request body (nginx's client_body_timeout): 408 if the response has not started, else the connection is cut. 0 turns the limit off.",
+    ),
   connectTimeout: duration()
     .prefault('10s')
     .describe('How long to wait for a TCP (and TLS) connection to an upstream.'),
@@ -171,6 +207,32 @@ const limits = z.strictObject({
     .default(256)
     .describe(
       'Connections one client address may hold on a listener at once; more get 503. Loopback clients are not counted unless limits.exemptLoopbackClients is false.',
+    ),
+  maxFrameBytes: positiveSize()
+    .prefault('16MiB')
+    .describe(
+      'The largest WebSocket frame payload; a longer frame is a violation (WSG_WS_FRAME_TOO_LARGE, close 1009), reported as soon as its header arrives. tap.onViolation decides whether wsgate only logs it or closes the connection.',
+    ),
+  maxMessageBytes: positiveSize()
+    .prefault('64MiB')
+    .describe(
+      'The largest WebSocket message, all its fragments together (bytes on the wire, compressed when permessage-deflate is on); more is a violation (WSG_WS_MESSAGE_TOO_LARGE, close 1009). tap.onViolation decides what wsgate does.',
+    ),
+  maxFragments: z
+    .number()
+    .int()
+    .min(1)
+    .default(1024)
+    .describe(
+      'The most frames one WebSocket message may be split into; more is a violation (WSG_WS_TOO_MANY_FRAGMENTS, close 1008). tap.onViolation decides what wsgate does.',
+    ),
+  maxPendingPings: z
+    .number()
+    .int()
+    .min(1)
+    .default(60)
+    .describe(
+      'The most pings one side of a WebSocket may send that the other side has not answered with a pong (a ping flood); more is a violation (WSG_WS_TOO_MANY_PENDING_PINGS, close 1008). tap.onViolation decides what wsgate does.',
     ),
   exemptLoopbackClients: flag()
     .prefault(true)

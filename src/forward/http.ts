@@ -165,7 +165,9 @@ export class HttpRelay {
       await pipeline(response.body, res);
       return { status: response.statusCode };
     } catch (error) {
-      if (res.destroyed && !res.writableFinished) {
+      // The client's side is over: it left, or the front answered it already (a body timeout's 408). Nothing to
+      // answer or report.
+      if (res.destroyed || res.writableFinished) {
         return { status: res.statusCode };
       }
       const err = classifyRelayError(error, target, options);

@@ -47,7 +47,8 @@ export function serveTunnelRequest(
   });
   void state.relay
     .relay(req, res, {
-      url: new URL(originFormOf(req.url ?? '/'), origin),
+      // Concatenated, not resolved against the origin: a path starting with "//" would be read as a host.
+      url: new URL(`${origin}${originFormOf(req.url ?? '/')}`),
       proxy: undefined,
       host: req.headers.host ?? ctx.target.authority,
       via: undefined,

@@ -85,6 +85,9 @@ export function sniffTunnel(
     }
     client.resume();
     upstream?.resume();
+    // A side that half-closed while the CONNECT was dialled emitted its 'end' before anyone listened: without this
+    // the tunnel would wait for the idle limit (found by test/fuzz/connect.test.ts: CONNECT, then FIN at once).
+    if (sockets.some((s) => s.readableEnded || s.destroyed)) finish('closed');
   });
 }
 

@@ -52,7 +52,10 @@ export function writeErrorToSocket(socket: net.Socket, err: WsgateError, extra: 
   const body = errorBody(err);
   socket.end(errorResponseHead(err, body, extra) + body);
   // Whatever the client sends after a refused request is read and dropped (never parsed), so its FIN is seen and
-  // the socket closes promptly; a client that never reads must not keep it open forever either.
+  // the socket closes promptly; a client that never reads must not keep it open forever either. A deadline, not an
+  // idle timer: every byte read restarts an idle timer, so a client trickling bytes would hold the socket.
   socket.resume();
-  socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
+  const linger = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
+  linger.unref();
+  socket.once('close', () => clearTimeout(linger));
 }

@@ -10,12 +10,17 @@ import https from 'node:https';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { WsgateError } from '../errors.ts';
+import { formName, type PathTarget, parseRequestTarget } from '../http/request-target.ts';
+import { escapeControl } from '../log/escape.ts';
 import type { Logger } from '../log/logger.ts';
+import { redactUrlPassword } from '../net/url-credentials.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type ServerTls, selectServerCert } from '../tls/server-certs.ts';
 import type { LiveSession } from '../websocket/session.ts';
+import { hostFromTarget } from './absolute-host.ts';
 import { type AccessFields, logAccessOnClose } from './access.ts';
 import { ClientCounter } from './admission.ts';
+import { watchRequestBody } from './body-timeout.ts';
 import { badConnectOf, clientErrorOf, GONE_CODES } from './client-error.ts';
 import { newConnId } from './conn-id.ts';
 import { sendErrorResponse, writeErrorToSocket } from './error-response.ts';
@@ -29,6 +34,7 @@ import {
 } from './limits.ts';
 import { listenOn } from './listen.ts';
 import { ConnectionRegistry, type Terminable } from './registry.ts';
+import { handleTlsHandshakeFailures } from './tls-handshake.ts';
 
 /** Where a request came from: the listener's own socket, or a tunnel the handler handed back to the front. */
 type Scope<T> = {
@@ -38,8 +44,9 @@ type Scope<T> = {
   tunnel: T | undefined;
 };
 
-export type RequestScope<T> = Scope<T> & { access: AccessFields };
-export type UpgradeScope<T> = Scope<T> & { key: string };
+/** Requests and upgrades come with their target checked (origin-form or absolute-form, and parseable). */
+export type RequestScope<T> = Scope<T> & { access: AccessFields; target: PathTarget };
+export type UpgradeScope<T> = Scope<T> & { key: string; target: PathTarget };
 export type ConnectScope<T> = Scope<T>;
 
 export interface FrontHandler<T> {
@@ -87,6 +94,8 @@ export class Front<T = never> {
   /** Responses still being written per socket: a parse error then must not write a second response into it. */
   #inflight = new WeakMap<net.Socket, number>();
   #address: { host: string; port: number } | undefined;
+  /** A TLS listener's failed handshakes are closed and logged by tls-handshake.ts; there is no HTTP to answer. */
+  #handshakeFailed: (socket: net.Socket) => boolean = () => false;
 
   constructor(options: FrontOptions, handler: FrontHandler<T>) {
     this.name = options.name;
@@ -129,17 +138,7 @@ export class Front<T = never> {
       handshakeTimeout: options.headersTimeout || DEFAULT_TLS_HANDSHAKE_MS,
       SNICallback: (servername, cb) => cb(null, selectServerCert(this.#tls ?? material, servername).context),
     });
-    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
-      this.#log.info(
-        {
-          event: 'tls.handshake_failed',
-          code: 'WSG_TLS_HANDSHAKE',
-          reason: err.code ?? err.message,
-          client: socket.remoteAddress,
-        },
-        `TLS handshake with ${socket.remoteAddress ?? 'a client'} failed: ${err.code ?? err.message}`,
-      );
-    });
+    this.#handshakeFailed = handleTlsHandshakeFailures(server as unknown as tls.Server, this.#log);
     if (keyLog !== undefined) server.on('keylog', (line: Buffer) => keyLog.write(line));
     // https.Server is an http.Server with a TLS front: requests, upgrades and client errors arrive the same way.
     return server as unknown as http.Server;
@@ -248,6 +247,7 @@ export class Front<T = never> {
     const scope = this.#scope(socket, this.#requestIdPrefix, 'req');
     const access: AccessFields = {};
     logAccessOnClose(scope.log, req, res, access);
+    watchRequestBody(req, res, this.#limits.bodyTimeout, scope.log, access);
     if (requestLineLength(req) > this.#limits.maxRequestLineBytes) {
       const err = this.#rejectLongRequestLine(req);
       access.code = err.code;
@@ -255,7 +255,13 @@ export class Front<T = never> {
       sendErrorResponse(res, err, { close: true });
       return;
     }
-    this.#guard(scope.log, () => this.#handler.onRequest(req, res, { ...scope, access }), {
+    const target = this.#checkTarget(req, scope.log);
+    if (target instanceof WsgateError) {
+      access.code = target.code;
+      sendErrorResponse(res, target, { close: true });
+      return;
+    }
+    this.#guard(scope.log, () => this.#handler.onRequest(req, res, { ...scope, access, target }), {
       fail: (err) => {
         access.code = err.code;
         sendErrorResponse(res, err, { close: true });
@@ -277,12 +283,17 @@ export class Front<T = never> {
       writeErrorToSocket(socket, this.#rejectLongRequestLine(req));
       return;
     }
+    const target = this.#checkTarget(req, scope.log);
+    if (target instanceof WsgateError) {
+      writeErrorToSocket(socket, target);
+      return;
+    }
     const check = admitHandshake(req, scope.log);
     if (check instanceof WsgateError) {
       writeErrorToSocket(socket, check);
       return;
     }
-    this.#guard(scope.log, () => this.#handler.onUpgrade(req, socket, { ...scope, key: check.key }), {
+    this.#guard(scope.log, () => this.#handler.onUpgrade(req, socket, { ...scope, key: check.key, target }), {
       fail: (err) => writeErrorToSocket(socket, err),
     });
   }
@@ -305,6 +316,38 @@ export class Front<T = never> {
     }
   }
 
+  /**
+   * RFC 9112 §3.2: a request or upgrade names a path in origin-form or absolute-form (authority-form is CONNECT's,
+   * asterisk-form asks about the server itself and is not forwarded), and only a target that parses the way the
+   * handlers read it reaches them. Entries with narrower rules (a forward listener wants absolute-form) refuse the
+   * rest themselves, with their own codes. An absolute-form target's authority becomes the Host.
+   */
+  #checkTarget(req: http.IncomingMessage, log: Logger): PathTarget | WsgateError {
+    const raw = req.url ?? '';
+    const parsed = parseRequestTarget(req.method ?? '', raw);
+    let detail: string;
+    if (!parsed.ok) detail = parsed.detail;
+    else if (parsed.target.form === 'origin') return parsed.target;
+    else if (parsed.target.form === 'absolute') return hostFromTarget(req, parsed.target);
+    else detail = `${formName(parsed.target.form)} is not forwarded`;
+    // The target is the client's text: no credentials, no controls and no more than a line of it in the log.
+    const redacted = redactUrlPassword(raw);
+    const shown = escapeControl(redacted.length > 200 ? `${redacted.slice(0, 200)}…` : redacted);
+    const err = new WsgateError('WSG_BAD_REQUEST_TARGET', { target: shown, detail });
+    log.warn(
+      {
+        event: 'http.bad_target',
+        code: err.code,
+        status: err.status,
+        method: req.method,
+        target: shown,
+        client: req.socket.remoteAddress,
+      },
+      err.message,
+    );
+    return err;
+  }
+
   #rejectLongRequestLine(req: http.IncomingMessage): WsgateError {
     const err = new WsgateError('WSG_URI_TOO_LONG', { limit: this.#limits.maxRequestLineBytes });
     this.#log.warn(
@@ -322,6 +365,7 @@ export class Front<T = never> {
   }
 
   #onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
+    if (this.#handshakeFailed(socket)) return;
     if (GONE_CODES.has(err.code ?? '')) {
       this.#log.debug({ event: 'http.client_gone', reason: err.code, client: socket.remoteAddress }, 'client left');
       socket.destroy();

@@ -1,18 +1,25 @@
-// Builds wsgate's pino logger: JSON lines by default, pino-pretty on a TTY, optionally to a file.
-// Secrets are redacted by the header serializers in redact.ts, not by pino's `redact` paths: header
-// objects appear under many keys, and the serializer costs nothing on lines that carry no headers.
+// Builds wsgate's pino logger: JSON lines by default, pino-pretty on a TTY, optionally to a file. Every destination
+// is asynchronous and bounded by a LogQueue (queue.ts), so a stalled stdout pipe or a slow disk neither stops the
+// proxy nor grows its memory with traffic. Secret headers are redacted by the serializers in redact.ts, not by
+// pino's `redact` paths: header objects appear under many keys, and the serializer costs nothing on lines that
+// carry no headers; URL credentials and token subprotocols by one pass over each finished line (redact.ts).
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import pino from 'pino';
 import { prettyFactory } from 'pino-pretty';
 import { escapeEvent, escapeJsonLine } from './escape.ts';
+import { type DropReport, LogQueue } from './queue.ts';
+import { createLineRedactor, type LineRedaction } from './redact.ts';
 
 export type Logger = pino.Logger;
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export type LogFormat = 'auto' | 'json' | 'pretty';
 
-export type LoggerOptions = {
+/** The default of log.maxQueueBytes: what a destination may fall behind before traffic lines are shed. */
+export const DEFAULT_MAX_QUEUE_BYTES = 16 * 1024 * 1024;
+
+export type LoggerOptions = LineRedaction & {
   level: LogLevel;
   format: LogFormat;
   /** A file to append to; stdout when absent. */
@@ -21,32 +28,71 @@ export type LoggerOptions = {
   stream?: Writable;
   /** The worker process id with `run --workers N`: every line of that worker carries `worker`. */
   worker?: number | undefined;
+  /** log.maxQueueBytes. */
+  maxQueueBytes?: number | undefined;
 };
 
+/** What a logger's children share and the traffic log needs: its queue and how its lines are redacted. */
+type Sink = { queue: LogQueue; redaction: LineRedaction; maxQueueBytes: number };
+
+// Child loggers inherit from their parent object, so a symbol on the root reaches every child.
+const SINK = Symbol('wsgate.logSink');
+
+/** The bounded destination a logger (or any of its children) writes to. */
+export function logQueueOf(logger: Logger): LogQueue | undefined {
+  return (logger as unknown as { [SINK]?: Sink })[SINK]?.queue;
+}
+
+function streamWrite(redaction: LineRedaction): (line: string) => string {
+  const redact = createLineRedactor(redaction);
+  // Every line leaves through here: the JSON stays valid and one line, with nothing raw a terminal acts on, and
+  // with no URL credentials or token subprotocols unless log.showSecrets.
+  return redact === undefined ? escapeJsonLine : (line) => escapeJsonLine(redact(line));
+}
+
+/** Says in the given logger what a queue dropped. */
+export function reportDrops(log: Logger): (report: DropReport) => void {
+  return (r) =>
+    log.warn(
+      { event: 'log.dropped', ...r },
+      `log ${r.destination} fell more than ${r.maxQueueBytes} bytes behind: dropped ${r.dropped} traffic lines` +
+        (r.droppedOther > 0 ? ` and ${r.droppedOther} other lines` : '') +
+        (r.recovered ? ` in ${r.ms} ms; caught up` : ` so far (${r.ms} ms)`),
+    );
+}
+
 export function createLogger(options: LoggerOptions): Logger {
+  const redaction: LineRedaction = {
+    showSecrets: options.showSecrets,
+    redactQueryParams: options.redactQueryParams,
+    redactSubprotocols: options.redactSubprotocols,
+    tokenSubprotocolPrefixes: options.tokenSubprotocolPrefixes,
+  };
+  const maxQueueBytes = options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
   const base = {
     level: options.level,
     base: options.worker === undefined ? { pid: process.pid } : { pid: process.pid, worker: options.worker },
     messageKey: 'msg',
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
-    // Every line leaves through here: the JSON stays valid and one line, with nothing raw a terminal acts on.
-    hooks: { streamWrite: escapeJsonLine },
+    hooks: { streamWrite: streamWrite(redaction) },
   } satisfies pino.LoggerOptions;
   const usePretty =
     options.format === 'pretty' ||
     (options.format === 'auto' && !options.file && !options.stream && process.stdout.isTTY);
-  let destination: pino.DestinationStream;
+  let out: Writable | ReturnType<typeof pino.destination>;
   if (options.stream) {
-    destination = options.stream;
+    out = options.stream;
   } else if (options.file) {
     mkdirSync(dirname(options.file), { recursive: true });
-    destination = usePretty
+    out = usePretty
       ? createWriteStream(options.file, { flags: 'a' })
       : pino.destination({ dest: options.file, append: true, mkdir: true, sync: false });
   } else {
-    destination = pino.destination({ dest: 1, sync: true });
+    // Asynchronous: a synchronous write to a pipe whose reader stopped would stop the whole process.
+    out = pino.destination({ dest: 1, sync: false });
   }
+  let format: ((line: string) => string) | undefined;
   if (usePretty) {
     // pino-pretty prints the message and stacks as they are: a path or header with ESC or CR/LF in it would
     // reach the terminal raw and could forge a line. Each event is parsed back and every string escaped first.
@@ -56,12 +102,37 @@ export function createLogger(options: LoggerOptions): Logger {
       ignore: 'pid,hostname',
       messageKey: 'msg',
     });
-    const out = destination;
-    return pino(base, {
-      write(line: string) {
-        out.write(prettify(escapeEvent(JSON.parse(line)) as Record<string, unknown>));
-      },
-    });
+    format = (line) => prettify(escapeEvent(JSON.parse(line)) as Record<string, unknown>);
   }
-  return pino(base, destination);
+  const queue = new LogQueue({ out, name: options.file ?? 'stdout', maxBytes: maxQueueBytes, format });
+  const logger = pino(base, queue);
+  (logger as unknown as { [SINK]: Sink })[SINK] = { queue, redaction, maxQueueBytes };
+  queue.reportTo(reportDrops(logger));
+  return logger;
+}
+
+/**
+ * A logger of its own file (the traffic log's log.traffic) with the main logger's redaction and queue bound;
+ * what it drops is reported in the main log. JSON lines, asynchronous, batched in 4 KiB writes.
+ */
+export function createFileLogger(
+  main: Logger,
+  file: string,
+  options: Pick<pino.LoggerOptions, 'base' | 'timestamp'>,
+): { logger: Logger; queue: LogQueue } {
+  const sink = (main as unknown as { [SINK]?: Sink })[SINK];
+  const redaction = sink?.redaction ?? {};
+  const out = pino.destination({ dest: file, append: true, mkdir: true, sync: false, minLength: 4096 });
+  const queue = new LogQueue({ out, name: file, maxBytes: sink?.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES });
+  queue.reportTo(reportDrops(main));
+  const logger = pino(
+    {
+      ...options,
+      messageKey: 'msg',
+      formatters: { level: (label: string) => ({ level: label }) },
+      hooks: { streamWrite: streamWrite(redaction) },
+    },
+    queue,
+  );
+  return { logger, queue };
 }

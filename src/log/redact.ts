@@ -1,5 +1,15 @@
-// Secrets never reach a log line unless the user asked for them (log.showSecrets).
-import { REDACTED } from '../net/url-credentials.ts';
+// Secrets never reach a log line unless the user asked for them (log.showSecrets): credential headers where
+// headers are logged, and, over every finished line, URL credentials (userinfo, named query parameters) and bearer
+// tokens passed as WebSocket subprotocols. The line pass is the catch-all: a URL reaches logs in access lines,
+// traffic lines, error messages and startup lines, and one pass over the JSON text covers all of them, also the
+// ones added later.
+import {
+  createUrlRedactor,
+  DEFAULT_REDACTED_QUERY_PARAMS,
+  DEFAULT_TOKEN_SUBPROTOCOL_PREFIXES,
+  looksLikeToken,
+  REDACTED,
+} from '../net/url-credentials.ts';
 
 // The header names whose values carry credentials.
 const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
@@ -41,5 +51,55 @@ export function createTextRedactor(
     let out = keyRe ? text.replace(keyRe, `$1"${REDACTED}"`) : text;
     for (const re of patternRes) out = out.replace(re, REDACTED);
     return out;
+  };
+}
+
+export type LineRedaction = {
+  showSecrets?: boolean | undefined;
+  /** Query parameters whose values are hidden in every URL (log.redactQueryParams). */
+  redactQueryParams?: readonly string[] | undefined;
+  /** Hide token-shaped Sec-WebSocket-Protocol values (log.redactSubprotocols). */
+  redactSubprotocols?: boolean | undefined;
+  /** Subprotocols starting with one of these carry a credential after it (log.tokenSubprotocolPrefixes). */
+  tokenSubprotocolPrefixes?: readonly string[] | undefined;
+};
+
+/**
+ * A Sec-WebSocket-Protocol value (or a protocol field) in a JSON line: in header pairs, header objects and the
+ * ws.open/ws.close `protocol` field. The value is a JSON string body, so it ends at an unescaped quote.
+ */
+const PROTOCOL_VALUE = /("(?:sec-websocket-)?protocol"\s*[:,]\s*")((?:[^"\\]|\\.)*)"/gi;
+const MAY_HAVE_PROTOCOL = /rotocol"/i;
+
+/** Each offered or chosen subprotocol that is a credential replaced, the others kept. */
+export function redactSubprotocolList(value: string, prefixes: readonly string[]): string {
+  return value
+    .split(',')
+    .map((item) => {
+      const name = item.trim();
+      const lower = name.toLowerCase();
+      const prefix = prefixes.find((p) => lower.startsWith(p.toLowerCase()) && name.length > p.length);
+      if (prefix !== undefined) return item.replace(name, `${name.slice(0, prefix.length)}${REDACTED}`);
+      return looksLikeToken(name) ? item.replace(name, REDACTED) : item;
+    })
+    .join(',');
+}
+
+/**
+ * The pass over each finished log line (pino's streamWrite hook): undefined when there is nothing to hide
+ * (showSecrets). Lines without "@", "=" or a protocol field, such as per-frame traffic lines, cost three scans.
+ */
+export function createLineRedactor(options: LineRedaction = {}): ((line: string) => string) | undefined {
+  if (options.showSecrets === true) return undefined;
+  const urls = createUrlRedactor(options.redactQueryParams ?? DEFAULT_REDACTED_QUERY_PARAMS);
+  const prefixes = options.tokenSubprotocolPrefixes ?? DEFAULT_TOKEN_SUBPROTOCOL_PREFIXES;
+  const subprotocols = options.redactSubprotocols ?? true;
+  return (line) => {
+    const out = urls(line);
+    if (!subprotocols || !MAY_HAVE_PROTOCOL.test(out)) return out;
+    return out.replace(
+      PROTOCOL_VALUE,
+      (_all, key: string, value: string) => `${key}${redactSubprotocolList(value, prefixes)}"`,
+    );
   };
 }

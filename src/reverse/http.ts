@@ -1,6 +1,8 @@
 // Plain HTTP requests on a reverse route go to the upstream through http-proxy-3: bodies stream both ways,
-// X-Forwarded-For/-Proto/-Host are added, Host follows the route's changeOrigin. Failures become coded
-// error responses (502 refused/unreachable/DNS, 504 timeout) with one log line each.
+// the forwarding fields are wsgate's own (X-Forwarded-*, Forwarded), Host follows the route's changeOrigin. The
+// path sent is the one the route was matched with (reverse/match.ts), never http-proxy-3's own re-parse of the
+// request target. Failures become coded error responses (502 refused/unreachable/DNS, 504 timeout) with one log
+// line each, and a bug in one of http-proxy-3's callbacks ends that request with WSG_INTERNAL, never the process.
 import http from 'node:http';
 import type https from 'node:https';
 import { TLSSocket } from 'node:tls';
@@ -8,6 +10,8 @@ import { createProxyServer } from 'http-proxy-3';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
+import { reportInternal } from '../front/front.ts';
+import { FORWARDING_FIELDS, forwardingFields } from '../http/forwarded.ts';
 import { connectionOptions, HOP_BY_HOP } from '../http/hop-by-hop.ts';
 import type { Logger } from '../log/logger.ts';
 import type { KeyLog } from '../tls/keylog.ts';
@@ -23,11 +27,18 @@ export type HttpRoute = {
 };
 
 export type HttpForwardOptions = {
+  /** The origin-form target to send (path and query), as route matching decided it. */
+  target: string;
   log: Logger;
   connectTimeout: number;
   responseTimeout: number;
   /** How an https upstream is verified (its tls: settings); default: system roots, the URL's host. */
   tls?: UpstreamTls | undefined;
+  /**
+   * The forwarding fields (http/forwarded.ts): the scheme the client used, and whether its direct peer is a trusted
+   * proxy (listener trustForwarded) whose X-Forwarded-* and Forwarded are kept and appended to.
+   */
+  forwarded: { proto: 'http' | 'https'; trusted: boolean };
 };
 
 export type HttpForwarder = {
@@ -45,7 +56,7 @@ function httpUrlOf(url: string): URL {
 
 /**
  * RFC 9110 §7.6.1: hop-by-hop request headers, and whatever Connection names (but Host), stop here. This runs
- * before http-proxy-3 adds X-Forwarded-*, so a client that names X-Forwarded-For in Connection only removes its
+ * before the forwarding fields are set, so a client that names X-Forwarded-For in Connection only removes its
  * own value, never wsgate's.
  */
 function stripRequestHopByHop(req: http.IncomingMessage): void {
@@ -53,6 +64,21 @@ function stripRequestHopByHop(req: http.IncomingMessage): void {
   for (const name of [...HOP_BY_HOP, ...named]) {
     if (name !== 'te' || String(req.headers.te).toLowerCase() !== 'trailers') delete req.headers[name];
   }
+}
+
+/**
+ * The forwarding fields wsgate vouches for, in place of the client's (http-proxy-3's xfwd would append to whatever
+ * the client sent). A trusted peer's chain is kept and wsgate's hop appended.
+ */
+function setForwardingFields(req: http.IncomingMessage, forwarded: HttpForwardOptions['forwarded']): void {
+  const received = (name: string) => {
+    const value = req.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
+  const hop = { peer: req.socket.remoteAddress ?? '', proto: forwarded.proto, host: req.headers.host };
+  const fields = forwardingFields(hop, forwarded.trusted ? received : undefined);
+  for (const name of FORWARDING_FIELDS) delete req.headers[name];
+  for (const [name, value] of fields) req.headers[name] = value;
 }
 
 /**
@@ -67,6 +93,18 @@ function stripResponseHopByHop(proxyRes: http.IncomingMessage, res: http.ServerR
 }
 
 type PendingRequest = { target: UpstreamTarget; options: HttpForwardOptions; started: number };
+
+/**
+ * http-proxy-3 calls back from socket and response events, where a throw would be an uncaught exception: it ends
+ * this request instead (500, or a cut response once the head is out) with one WSG_INTERNAL line.
+ */
+function guarded(log: Logger, res: http.ServerResponse, run: () => void): void {
+  try {
+    run();
+  } catch (error) {
+    sendErrorResponse(res, reportInternal(log, error), { close: true });
+  }
+}
 
 /** tls.insecure: every new connection to the upstream gets a warning, with what verification would have said. */
 function warnInsecure(proxyReq: http.ClientRequest, socket: unknown, p: PendingRequest): void {
@@ -123,26 +161,30 @@ export function createHttpForwarder(
     }
     return agent;
   };
-  const proxy = createProxyServer({ xfwd: true, ws: false });
+  const proxy = createProxyServer({ xfwd: false, ws: false });
   const pending = new WeakMap<http.IncomingMessage, PendingRequest>();
 
-  proxy.on('proxyRes', (proxyRes, _req, res) => {
-    stripResponseHopByHop(proxyRes, res);
+  proxy.on('proxyRes', (proxyRes, req, res) => {
+    const p = pending.get(req as http.IncomingMessage);
+    if (!p) return;
+    guarded(p.options.log, res, () => stripResponseHopByHop(proxyRes, res));
   });
 
   // http-proxy-3 emits proxyReq from the request's 'socket' event, with that socket.
-  proxy.on('proxyReq', (proxyReq, req, _res, _options, socket) => {
+  proxy.on('proxyReq', (proxyReq, req, res, _options, socket) => {
     const p = pending.get(req as http.IncomingMessage);
     if (!p) return;
-    if (p.options.tls?.insecure) warnInsecure(proxyReq, socket, p);
-    // An idle timer on the upstream request, as nginx's proxy_read_timeout: no bytes for this long is a 504.
-    proxyReq.setTimeout(p.options.responseTimeout, () => {
-      proxyReq.destroy(
-        new WsgateError('WSG_UPSTREAM_TIMEOUT', {
-          upstream: p.target.name,
-          timeout: formatDuration(p.options.responseTimeout),
-        }),
-      );
+    guarded(p.options.log, res as http.ServerResponse, () => {
+      if (p.options.tls?.insecure) warnInsecure(proxyReq, socket, p);
+      // An idle timer on the upstream request, as nginx's proxy_read_timeout: no bytes for this long is a 504.
+      proxyReq.setTimeout(p.options.responseTimeout, () => {
+        proxyReq.destroy(
+          new WsgateError('WSG_UPSTREAM_TIMEOUT', {
+            upstream: p.target.name,
+            timeout: formatDuration(p.options.responseTimeout),
+          }),
+        );
+      });
     });
   });
 
@@ -152,30 +194,42 @@ export function createHttpForwarder(
       const target: UpstreamTarget = { name: route.upstream.name, url };
       pending.set(req, { target, options, started: performance.now() });
       stripRequestHopByHop(req);
-      proxy.web(
-        req,
-        res,
-        {
-          target: url,
-          changeOrigin: route.changeOrigin,
-          agent: agentFor(route.upstream, url, options),
-          connectTimeout: options.connectTimeout,
-        },
-        (error) => {
-          const err = classifyUpstreamError(error, target, options.connectTimeout);
-          options.log.warn(
-            {
-              event: 'http.upstream_error',
-              code: err.code,
-              route: route.name,
-              upstream: target.name,
-              cause: error.message,
-            },
-            err.message,
-          );
-          sendErrorResponse(res, err);
-        },
-      );
+      setForwardingFields(req, options.forwarded);
+      // With toProxy, http-proxy-3 sends req.url as it is (joined to the upstream's base path) instead of parsing it
+      // with `new URL`, which would normalise it again or throw. It reads req.url only while web() sets the request
+      // up, synchronously; the received target is put back for the access line.
+      const received = req.url;
+      req.url = options.target;
+      try {
+        proxy.web(
+          req,
+          res,
+          {
+            target: url,
+            toProxy: true,
+            changeOrigin: route.changeOrigin,
+            agent: agentFor(route.upstream, url, options),
+            connectTimeout: options.connectTimeout,
+          },
+          (error) =>
+            guarded(options.log, res, () => {
+              const err = classifyUpstreamError(error, target, options.connectTimeout);
+              options.log.warn(
+                {
+                  event: 'http.upstream_error',
+                  code: err.code,
+                  route: route.name,
+                  upstream: target.name,
+                  cause: error.message,
+                },
+                err.message,
+              );
+              sendErrorResponse(res, err);
+            }),
+        );
+      } finally {
+        req.url = received;
+      }
     },
     close() {
       proxy.close();

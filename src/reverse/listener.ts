@@ -9,8 +9,10 @@ import { WsgateError } from '../errors.ts';
 import type { TapLevel } from '../events.ts';
 import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
 import { Front, type FrontHandler, type RequestScope, type UpgradeScope } from '../front/front.ts';
-import type { EntrySettings, FrontLimits } from '../front/limits.ts';
+import type { EntrySettings } from '../front/limits.ts';
+import { originFormOf, type PathTarget } from '../http/request-target.ts';
 import type { Logger } from '../log/logger.ts';
+import { type Cidr, cidrsContain, compileCidrs } from '../net/cidr.ts';
 import type { ServerTls } from '../tls/server-certs.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
@@ -26,13 +28,15 @@ export type ListenerRoute = {
   changeOrigin: boolean;
   allowOrigins?: readonly string[] | undefined;
   tap: TapLevel;
+  /** Match and forward the path as received instead of its canonical form. */
+  rawPath?: boolean | undefined;
 };
-
-export type ListenerLimits = FrontLimits;
 
 export type ListenerSpec = {
   name: string;
   bind: { host: string; port: number };
+  /** Direct peers (CIDR ranges) whose X-Forwarded-* and Forwarded are kept and appended to; none by default. */
+  trustForwarded?: readonly string[] | undefined;
   routes: readonly ListenerRoute[];
 };
 
@@ -53,6 +57,7 @@ export class ReverseListener implements FrontHandler<never> {
   readonly name: string;
   #spec: ListenerSpec;
   #routes: CompiledRoutes<ListenerRoute>;
+  #trusted: readonly Cidr[];
   #settings: ListenerSettings;
   #forwarder: HttpForwarder;
   #front: Front;
@@ -67,6 +72,7 @@ export class ReverseListener implements FrontHandler<never> {
     this.name = spec.name;
     this.#spec = spec;
     this.#routes = compileRoutes(spec.routes);
+    this.#trusted = compileCidrs(spec.trustForwarded ?? []);
     this.#settings = settings;
     this.#forwarder = forwarder;
     this.#front = new Front(
@@ -111,6 +117,7 @@ export class ReverseListener implements FrontHandler<never> {
   update(spec: ListenerSpec, settings: ListenerSettings, tls?: ServerTls | undefined): void {
     this.#spec = spec;
     this.#routes = compileRoutes(spec.routes);
+    this.#trusted = compileCidrs(spec.trustForwarded ?? []);
     this.#settings = settings;
     this.#front.update(settings.limits, tls);
   }
@@ -152,36 +159,62 @@ export class ReverseListener implements FrontHandler<never> {
     });
   }
 
+  /**
+   * The route and the origin-form target to forward (canonical path, or raw on a rawPath route), or the logged
+   * refusal: 404 when no route matches, 400 when the path has no canonical form and no rawPath route takes it.
+   */
+  #match(
+    req: http.IncomingMessage,
+    target: PathTarget,
+    log: Logger,
+    kind: 'http' | 'ws',
+  ): { route: ListenerRoute; target: string } | WsgateError {
+    const result = matchRoute(this.#routes, {
+      host: req.headers.host,
+      path: originFormOf(target),
+      headers: req.headers,
+    });
+    if (result.route !== undefined) return { route: result.route, target: result.target };
+    if (result.ambiguous !== undefined) {
+      const path = target.path.length > 200 ? `${target.path.slice(0, 200)}…` : target.path;
+      const err = new WsgateError('WSG_AMBIGUOUS_PATH', { path, detail: result.ambiguous });
+      log.warn({ event: `${kind}.ambiguous_path`, code: err.code, status: err.status, why: result.why }, err.message);
+      return err;
+    }
+    const err = new WsgateError('WSG_NO_ROUTE', { host: req.headers.host ?? '', path: req.url ?? '' });
+    log.warn({ event: `${kind}.no_route`, code: err.code, why: result.why }, err.message);
+    return err;
+  }
+
   onRequest(req: http.IncomingMessage, res: http.ServerResponse, scope: RequestScope<never>): void {
     const { log, access } = scope;
-    const result = matchRoute(this.#routes, { host: req.headers.host, path: req.url ?? '/', headers: req.headers });
-    const route = result.route;
-    access.route = route?.name;
-    access.upstream = route?.upstream.name;
-    if (!route) {
-      const err = new WsgateError('WSG_NO_ROUTE', { host: req.headers.host ?? '', path: req.url ?? '' });
-      log.warn({ event: 'http.no_route', code: err.code, why: result.why }, err.message);
-      sendErrorResponse(res, err);
+    const matched = this.#match(req, scope.target, log, 'http');
+    if (matched instanceof WsgateError) {
+      access.code = matched.code;
+      sendErrorResponse(res, matched);
       return;
     }
+    const { route } = matched;
+    access.route = route.name;
+    access.upstream = route.upstream.name;
     this.#forwarder.forward(req, res, route, {
+      target: matched.target,
       log,
       connectTimeout: this.#settings.limits.connectTimeout,
       responseTimeout: this.#settings.limits.responseTimeout,
       tls: this.#upstreamTls(route.upstream.name),
+      forwarded: { proto: this.scheme, trusted: cidrsContain(this.#trusted, req.socket.remoteAddress) },
     });
   }
 
   onUpgrade(req: http.IncomingMessage, socket: net.Socket, scope: UpgradeScope<never>): void {
     const { id, log, key } = scope;
-    const result = matchRoute(this.#routes, { host: req.headers.host, path: req.url ?? '/', headers: req.headers });
-    const route = result.route;
-    if (!route) {
-      const err = new WsgateError('WSG_NO_ROUTE', { host: req.headers.host ?? '', path: req.url ?? '' });
-      log.warn({ event: 'ws.no_route', code: err.code, why: result.why }, err.message);
-      writeErrorToSocket(socket, err);
+    const matched = this.#match(req, scope.target, log, 'ws');
+    if (matched instanceof WsgateError) {
+      writeErrorToSocket(socket, matched);
       return;
     }
+    const { route } = matched;
     const origin = req.headers.origin;
     if (!originAllowed(origin, route.allowOrigins)) {
       const err = new WsgateError('WSG_ORIGIN_DENIED', { origin: origin ?? '' });
@@ -193,9 +226,11 @@ export class ReverseListener implements FrontHandler<never> {
       connId: id,
       log,
       route,
+      target: matched.target,
       limits: this.#settings.limits,
       showSecrets: this.#settings.showSecrets,
       clientScheme: this.scheme,
+      forwarded: { trusted: cidrsContain(this.#trusted, req.socket.remoteAddress) },
       key,
       tap: { level: route.tap, ...this.#settings.tap },
       emit: this.#settings.emit,

@@ -1,8 +1,13 @@
 // Route matching for reverse listeners: {host, path, headers} of one request → the first route whose match list
-// accepts it, plus a sentence saying why. Pure (no sockets, timers or file system): regexes and host patterns are
-// compiled once per config snapshot by `compileRoutes`, then `matchRoute` runs per request.
+// accepts it, the target to forward, and a sentence saying why. Paths are compared in their canonical form
+// (http/path.ts), the same form that is forwarded, so a route means what it says: `/public/../admin` is `/admin`
+// to the matcher and to the upstream alike. A path without one canonical form (an encoded slash, a backslash…) is
+// refused unless the route that takes it has `rawPath`, which matches and forwards the path exactly as received.
+// Pure (no sockets, timers or file system): regexes and host patterns are compiled once per config snapshot by
+// `compileRoutes`, then `matchRoute` runs per request.
 
 import { WsgateError } from '../errors.ts';
+import { canonicalPath } from '../http/path.ts';
 
 /** One match object: its keys are ANDed. Produced already validated (and lower-cased) by the config module. */
 export type RouteMatch = {
@@ -21,24 +26,31 @@ export type RouteLike = {
   name: string;
   /** ORed: the route matches when any object matches. `[{}]` matches every request. */
   match: readonly RouteMatch[];
+  /** Match and forward the path exactly as received, not its canonical form. */
+  rawPath?: boolean | undefined;
 };
 
 export type RouteRequest = {
   /** The Host header as received: may carry `:port`, may be a bracketed IPv6 literal, may be missing or empty. */
   host: string | undefined;
-  /** The request target as received, possibly with `?query`. */
+  /** The origin-form target as received (a path, possibly with `?query`). */
   path: string;
   /** Node-style headers: lower-case names, repeated values as arrays. */
   headers: Record<string, string | string[] | undefined>;
 };
 
-export type RouteResult<R> = { route: R; why: string } | { route: undefined; why: string };
+export type RouteResult<R> =
+  /** `target`: the origin-form to send upstream (the canonical path, or the raw one on a rawPath route; the query as received). */
+  | { route: R; why: string; target: string }
+  /** `ambiguous`: set when the path has no canonical form and no rawPath route took it (answer 400, not 404). */
+  | { route: undefined; why: string; ambiguous?: string | undefined };
 
 type HostTest = { kind: 'exact'; value: string } | { kind: 'wildcard'; suffix: string };
 type HeaderTest = { name: string; kind: 'equals'; value: string } | { name: string; kind: 'regex'; regex: RegExp };
 
 type CompiledMatch = {
   readonly host: HostTest | undefined;
+  /** Canonical, unless the route has rawPath (then as configured). */
   readonly path: string | undefined;
   readonly pathPrefix: string | undefined;
   readonly headers: readonly HeaderTest[];
@@ -56,30 +68,40 @@ const MAX_QUOTED = 200;
 /** Compile a listener's routes once; the result is frozen and safe to share across requests. */
 export function compileRoutes<R extends RouteLike>(routes: readonly R[]): CompiledRoutes<R> {
   const compiled = routes.map((route) =>
-    Object.freeze({ route, matches: Object.freeze(route.match.map((m, i) => compileMatch(route.name, i, m))) }),
+    Object.freeze({
+      route,
+      matches: Object.freeze(route.match.map((m, i) => compileMatch(route.name, i, m, route.rawPath === true))),
+    }),
   );
   return Object.freeze({ routes: Object.freeze(compiled) });
 }
 
-/** The first route (in order) whose match list accepts the request, and why; or why none did. */
+/**
+ * The first route (in order) whose match list accepts the request, and why; or why none did. A rawPath route is
+ * tried with the raw path, any other with the canonical one. An ambiguous path (no canonical form) goes only to a
+ * rawPath route: a route without it that would take the path (read without resolving the ambiguity) refuses it,
+ * and so does the end of the table, so a later catch-all can never serve what an earlier route was written for.
+ */
 export function matchRoute<R extends RouteLike>(compiled: CompiledRoutes<R>, req: RouteRequest): RouteResult<R> {
   const host = normalizeHost(req.host);
-  const path = stripQuery(req.path);
+  const { path: raw, query } = splitQuery(req.path);
+  const canonical = canonicalPath(raw);
   for (const { route, matches } of compiled.routes) {
+    const rawPath = route.rawPath === true;
+    const path = rawPath ? raw : canonical.path;
     for (let i = 0; i < matches.length; i++) {
       const m = matches[i]!;
-      if (matchesOne(m, host, path, req.headers)) {
-        const which = matches.length > 1 ? ` (match ${i + 1} of ${matches.length})` : '';
-        return { route, why: `route ${quote(route.name)}: ${m.explanation}${which}` };
-      }
+      if (!matchesOne(m, host, path, req.headers)) continue;
+      const which = matches.length > 1 ? ` (match ${i + 1} of ${matches.length})` : '';
+      const why = `route ${quote(route.name)}: ${m.explanation}${which}`;
+      if (rawPath || canonical.ok) return { route, why, target: path + query };
+      return { route: undefined, why: `${why}, but it has no rawPath`, ambiguous: canonical.detail };
     }
   }
   const n = compiled.routes.length;
   const shownHost = host === undefined ? '(none)' : quote(host);
-  return {
-    route: undefined,
-    why: `no route matched: host ${shownHost} path ${quote(path)} (tried ${n} route${n === 1 ? '' : 's'})`,
-  };
+  const why = `no route matched: host ${shownHost} path ${quote(canonical.path)} (tried ${n} route${n === 1 ? '' : 's'})`;
+  return canonical.ok ? { route: undefined, why } : { route: undefined, why, ambiguous: canonical.detail };
 }
 
 /** A route's match list in words, e.g. `host is "*.example.com" and path starts with "/api"; or header x-canary is "1"`. */
@@ -99,7 +121,7 @@ function explainMatch(m: RouteMatch): string {
   return parts.length === 0 ? 'any request' : parts.join(' and ');
 }
 
-function compileMatch(routeName: string, index: number, m: RouteMatch): CompiledMatch {
+function compileMatch(routeName: string, index: number, m: RouteMatch, rawPath: boolean): CompiledMatch {
   const headers: HeaderTest[] = [];
   for (const [rawName, value] of Object.entries(m.headers ?? {})) {
     const name = rawName.toLowerCase();
@@ -122,8 +144,9 @@ function compileMatch(routeName: string, index: number, m: RouteMatch): Compiled
   }
   return Object.freeze({
     host: m.host === undefined ? undefined : compileHost(m.host),
-    path: m.path,
-    pathPrefix: m.pathPrefix,
+    // A pattern is compared in the same form as the request's path: `/%7Euser` and `/~user` are one route.
+    path: m.path === undefined || rawPath ? m.path : canonicalPath(m.path).path,
+    pathPrefix: m.pathPrefix === undefined || rawPath ? m.pathPrefix : canonicalPath(m.pathPrefix).path,
     headers: Object.freeze(headers),
     explanation: explainMatch(m),
   });
@@ -146,8 +169,8 @@ function matchesOne(
     if (host === undefined) return false;
     if (m.host.kind === 'exact' ? host !== m.host.value : !isSubdomain(host, m.host.suffix)) return false;
   }
-  // The raw path is compared undecoded: decoding would let `/api%2Fadmin` and `/api/admin` route alike here while
-  // the upstream may see them as different resources (or the reverse), so a route could be bypassed.
+  // Only unreserved characters are ever decoded (canonical form): `/api%2Fadmin` and `/api/admin` stay different
+  // here, as they may be different resources upstream.
   if (m.path !== undefined && path !== m.path) return false;
   if (m.pathPrefix !== undefined && !hasPathPrefix(path, m.pathPrefix)) return false;
   for (const test of m.headers) {
@@ -210,9 +233,9 @@ function normalizeHost(raw: string | undefined): string | undefined {
   return host === '' ? undefined : host;
 }
 
-function stripQuery(target: string): string {
+function splitQuery(target: string): { path: string; query: string } {
   const q = target.indexOf('?');
-  return q === -1 ? target : target.slice(0, q);
+  return q === -1 ? { path: target, query: '' } : { path: target.slice(0, q), query: target.slice(q) };
 }
 
 function parseRegexLiteral(value: string): { source: string; flags: string } | undefined {

@@ -1,9 +1,11 @@
 // The traffic log: one JSON line per WebSocket event (open, frame, message, violation, close), written through
 // pino to its own file (log.traffic) or into the main log. Each wsgate instance has its own sink; events also go to
-// the `wsgate:ws` diagnostics channel for other observers in the process.
-import pino from 'pino';
+// the `wsgate:ws` diagnostics channel for other observers in the process. When the destination falls behind by
+// more than log.maxQueueBytes, frame, message and violation lines are shed (counted, and reported by the queue as
+// `log.dropped`); the open and close line of each connection are kept, like access lines.
 import { CHANNELS, type Direction, publishWs, type WsEvent } from '../events.ts';
-import type { Logger } from '../log/logger.ts';
+import { createFileLogger, type Logger, logQueueOf } from '../log/logger.ts';
+import type { LogQueue } from '../log/queue.ts';
 
 export type TrafficLog = {
   emit(event: WsEvent): void;
@@ -49,33 +51,31 @@ function workerBinding(main: Logger): Record<string, unknown> | null {
   return worker === undefined ? null : { worker };
 }
 
+/** Per-frame events are the volume of the traffic log; a connection's open and close lines are its record. */
+function sheddable(event: WsEvent): boolean {
+  return event.type === 'frame' || event.type === 'message' || event.type === 'violation';
+}
+
 /**
- * Builds the traffic sink. With a file, lines go through an asynchronous pino destination so the proxy never waits
- * on the disk; without one they go to the main logger.
+ * Builds the traffic sink. With a file, lines go through an asynchronous, bounded destination of their own so the
+ * proxy never waits on the disk; without one they go to the main logger and share its queue.
  */
 export function createTrafficLog(options: { file: string | undefined; main: Logger }): TrafficLog {
   let logger: Logger;
-  let destination: pino.DestinationStream | undefined;
-  let closing: Promise<void> | undefined;
+  let own: LogQueue | undefined;
   if (options.file) {
-    destination = pino.destination({ dest: options.file, append: true, mkdir: true, sync: false, minLength: 4096 });
-    logger = pino(
-      {
-        // Only the worker number carries over from the main log: it tells `--workers` processes apart.
-        base: workerBinding(options.main),
-        messageKey: 'msg',
-        timestamp: false,
-        formatters: { level: (label: string) => ({ level: label }) },
-      },
-      destination,
-    );
+    // Only the worker number carries over from the main log: it tells `--workers` processes apart.
+    const file = createFileLogger(options.main, options.file, { base: workerBinding(options.main), timestamp: false });
+    logger = file.logger;
+    own = file.queue;
   } else {
     logger = options.main.child({});
   }
+  const queue = own ?? logQueueOf(options.main);
   return {
     emit(event) {
       const level = event.type === 'violation' ? 'warn' : 'info';
-      if (logger.isLevelEnabled(level)) {
+      if (logger.isLevelEnabled(level) && !(sheddable(event) && queue?.shed())) {
         const { type: _type, ...fields } = event;
         logger[level]({ event: eventName(event), ...fields }, describeEvent(event));
       }
@@ -85,15 +85,9 @@ export function createTrafficLog(options: { file: string | undefined; main: Logg
       return logger.isLevelEnabled('info') || CHANNELS.ws.hasSubscribers;
     },
     close() {
-      if (!destination) return Promise.resolve();
       // sonic-boom defers end() until its file is open and emits close once everything is written; a second
-      // close() (shutdown may be called twice) waits for the same promise instead of ending a destroyed stream.
-      const d = destination as unknown as { end(): void; once(event: string, cb: () => void): void };
-      closing ??= new Promise<void>((resolve) => {
-        d.once('close', () => resolve());
-        d.end();
-      });
-      return closing;
+      // close() (shutdown may be called twice) waits for the same promise.
+      return own === undefined ? Promise.resolve() : own.close();
     },
   };
 }

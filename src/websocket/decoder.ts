@@ -64,6 +64,12 @@ export type FrameDecoderOptions = {
   maxFragments?: number;
   /** Validate text messages and close reasons as UTF-8 (RFC 6455 §8.1). Default true. */
   validateUtf8?: boolean;
+  /**
+   * Stop after one of the three limits above (default true, for a relay that closes). False, for a tap that only
+   * logs: the limit is reported (once per message for the message and fragment limits) and decoding goes on, since
+   * the frame length is still known.
+   */
+  stopOnLimit?: boolean;
 };
 
 const S_GET_INFO = DECODER_STATE.GET_INFO;
@@ -98,9 +104,10 @@ const MASKED_DFA_MAX = 160;
  * Fatal violations (the decoder stops; later input is ignored): WSG_WS_LENGTH_MSB_SET and WSG_WS_LENGTH_UNSUPPORTED
  * (the frame's end cannot be located, so framing is lost), and the configured limits WSG_WS_FRAME_TOO_LARGE,
  * WSG_WS_MESSAGE_TOO_LARGE, WSG_WS_TOO_MANY_FRAGMENTS (reported right after the header, before any payload, so a
- * relay can close without buffering). Every other violation is only reported: the frame length is still known, so
- * decoding goes on. Recovery after a non-fatal one: a frame with a reserved opcode and a continuation without a
- * message are framed but not interpreted; a new data frame inside a fragmented message abandons the open message.
+ * relay can close without buffering; with stopOnLimit false they are only reported). Every other violation is only
+ * reported: the frame length is still known, so decoding goes on. Recovery after a non-fatal one: a frame with a
+ * reserved opcode and a continuation without a message are framed but not interpreted; a new data frame inside a
+ * fragmented message abandons the open message.
  */
 export class FrameDecoder {
   #handler: FrameHandler;
@@ -110,6 +117,7 @@ export class FrameDecoder {
   #maxMessageBytes: number;
   #maxFragments: number;
   #validateUtf8: boolean;
+  #stopOnLimit: boolean;
   #wantsPayload: boolean;
   #wantsControl: boolean;
 
@@ -119,6 +127,11 @@ export class FrameDecoder {
   #scratchLen = 0;
   #stageEnd = 2;
   #lengthProblem = LENGTH_OK;
+  // Stream offsets, for a tap that forwards only up to a frame boundary: bytes pushed before the current chunk,
+  // the position in the current chunk reached before the last callback, and where the current frame began.
+  #base = 0;
+  #at = 0;
+  #frameStart = 0;
 
   #header: FrameHeader = {
     fin: false,
@@ -142,6 +155,8 @@ export class FrameDecoder {
   #inMessage = false;
   #message: MessageInfo = { opcode: 0, fragments: 0, size: 0, compressed: false };
   #utf8State = UTF8_ACCEPT;
+  // A message over a limit is reported once, also when decoding goes on (stopOnLimit false).
+  #limitReported = false;
 
   constructor(options: FrameDecoderOptions, handler: FrameHandler) {
     this.#handler = handler;
@@ -151,6 +166,7 @@ export class FrameDecoder {
     this.#maxMessageBytes = options.maxMessageBytes ?? Number.POSITIVE_INFINITY;
     this.#maxFragments = options.maxFragments ?? Number.POSITIVE_INFINITY;
     this.#validateUtf8 = options.validateUtf8 ?? true;
+    this.#stopOnLimit = options.stopOnLimit ?? true;
     this.#wantsPayload = typeof handler.onPayload === 'function';
     this.#wantsControl = typeof handler.onControl === 'function';
   }
@@ -180,6 +196,28 @@ export class FrameDecoder {
     return this.#inMessage ? this.#message : undefined;
   }
 
+  /**
+   * Stream offset (bytes since the first push) of the first header byte of the current frame, or of the last one
+   * when between frames.
+   */
+  get frameStart(): number {
+    return this.#frameStart;
+  }
+
+  /**
+   * Stream offset just past what has been read: during a header callback (or a violation found in the header) the
+   * end of the header; during onControl, onFrameEnd, onMessageEnd and violations found at the end of a frame, the
+   * end of the frame; between pushes, everything pushed.
+   */
+  get offset(): number {
+    return this.#base + this.#at;
+  }
+
+  /** Bytes of a header that is not complete yet (0 when none is partly received). */
+  get pendingHeaderBytes(): number {
+    return this.#state < S_GET_DATA ? this.#scratchLen : 0;
+  }
+
   /** Ignores all further input (e.g. the relay is closing the connection). */
   stop(): void {
     this.#state = S_STOPPED;
@@ -197,7 +235,10 @@ export class FrameDecoder {
         this.#remaining -= n;
         this.#payload(chunk, pos, n);
         pos += n;
-        if (this.#remaining === 0 && this.#state === S_GET_DATA) this.#endFrame();
+        if (this.#remaining === 0 && this.#state === S_GET_DATA) {
+          this.#at = pos;
+          this.#endFrame();
+        }
       } else if (state === S_GET_INFO && this.#scratchLen === 0 && len - pos >= 2) {
         // Fast path: the whole header is in this chunk (the common case), parsed in place.
         const b1 = chunk[pos + 1]!;
@@ -205,17 +246,21 @@ export class FrameDecoder {
         const hl = (l7 < 126 ? 2 : l7 === 126 ? 4 : 10) + ((b1 & 0x80) >>> 5);
         if (len - pos >= hl) {
           this.#readHeader(chunk, pos);
+          this.#frameStart = this.#base + pos;
           pos += hl;
+          this.#at = pos;
           this.#startFrame();
         } else {
           pos = this.#collectHeader(chunk, pos);
         }
       } else if (state === S_STOPPED) {
-        return;
+        break;
       } else {
         pos = this.#collectHeader(chunk, pos);
       }
     }
+    this.#base += len;
+    this.#at = 0;
   }
 
   // Slow path: copies header bytes into the scratch buffer, one state (stage of the header) at a time.
@@ -223,6 +268,7 @@ export class FrameDecoder {
     const scratch = this.#scratch;
     let have = this.#scratchLen;
     let pos = start;
+    if (have === 0) this.#frameStart = this.#base + start;
     const target = this.#stageEnd;
     while (have < target && pos < chunk.length) scratch[have++] = chunk[pos++]!;
     this.#scratchLen = have;
@@ -264,6 +310,7 @@ export class FrameDecoder {
     this.#stageEnd = 2;
     this.#state = S_GET_INFO;
     this.#readHeader(scratch, 0);
+    this.#at = pos;
     this.#startFrame();
     return pos;
   }
@@ -359,8 +406,12 @@ export class FrameDecoder {
       return;
     }
     if (length > this.#maxFrameBytes) {
-      this.#fail('WSG_WS_FRAME_TOO_LARGE', { length, limit: this.#maxFrameBytes });
-      return;
+      if (this.#stopOnLimit) {
+        this.#fail('WSG_WS_FRAME_TOO_LARGE', { length, limit: this.#maxFrameBytes });
+        return;
+      }
+      this.#violate('WSG_WS_FRAME_TOO_LARGE', { length, limit: this.#maxFrameBytes });
+      if (this.stopped) return;
     }
 
     const message = this.#message;
@@ -371,18 +422,15 @@ export class FrameDecoder {
       message.size = length;
       message.compressed = h.rsv1;
       this.#utf8State = UTF8_ACCEPT;
+      this.#limitReported = false;
     } else if (kind === KIND_CONTINUATION) {
       message.fragments++;
       message.size += length;
     }
     if (kind === KIND_START || kind === KIND_CONTINUATION) {
-      if (message.size > this.#maxMessageBytes) {
-        this.#fail('WSG_WS_MESSAGE_TOO_LARGE', { length: message.size, limit: this.#maxMessageBytes });
-        return;
-      }
-      if (message.fragments > this.#maxFragments) {
-        this.#fail('WSG_WS_TOO_MANY_FRAGMENTS', { limit: this.#maxFragments });
-        return;
+      if (!this.#limitReported && (message.size > this.#maxMessageBytes || message.fragments > this.#maxFragments)) {
+        this.#overLimit(message);
+        if (this.stopped) return;
       }
       // Compressed text is validated only once inflated, which is not the decoder's job (RFC 7692 §6.2).
       this.#checkUtf8 =
@@ -403,6 +451,22 @@ export class FrameDecoder {
     this.#state = S_GET_DATA;
     this.#handler.onFrameHeader(h);
     if (length === 0 && this.#state === S_GET_DATA) this.#endFrame();
+  }
+
+  // Off the hot path: reached only when a message passes a limit.
+  #overLimit(message: MessageInfo): void {
+    const code: ViolationCode =
+      message.size > this.#maxMessageBytes ? 'WSG_WS_MESSAGE_TOO_LARGE' : 'WSG_WS_TOO_MANY_FRAGMENTS';
+    const params: Record<string, number> =
+      code === 'WSG_WS_MESSAGE_TOO_LARGE'
+        ? { length: message.size, limit: this.#maxMessageBytes }
+        : { limit: this.#maxFragments };
+    if (this.#stopOnLimit) {
+      this.#fail(code, params);
+      return;
+    }
+    this.#limitReported = true;
+    this.#violate(code, params);
   }
 
   #payload(chunk: Uint8Array, pos: number, n: number): void {

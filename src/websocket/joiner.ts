@@ -10,8 +10,11 @@ export type { Direction } from '../events.ts';
 export type EndCause = {
   /** Who ended the connection first. */
   by: 'client' | 'upstream' | 'wsgate';
-  /** How: a TCP FIN, a reset or socket error, an idle timeout, a limit, or wsgate shutting down. */
-  how: 'fin' | 'rst' | 'error' | 'idle' | 'shutdown' | 'limit';
+  /**
+   * How: a TCP FIN, a reset or socket error, an idle timeout, wsgate shutting down, or wsgate closing for a broken
+   * limit or another protocol violation (tap.onViolation: close).
+   */
+  how: 'fin' | 'rst' | 'error' | 'idle' | 'shutdown' | 'limit' | 'violation';
   detail?: string;
 };
 
@@ -28,6 +31,11 @@ export type JoinOptions = {
   /** After one side has sent FIN, how long the other may keep sending before both are destroyed. */
   halfCloseLinger: number;
   onChunk?: ((direction: Direction, chunk: Buffer) => void) | undefined;
+  /**
+   * Writes a chunk onward instead of `to.write(chunk)`, returning write()'s answer: for a tap that must judge the
+   * bytes before they leave (tap.onViolation: close). Not called in a halted direction.
+   */
+  forward?: ((direction: Direction, chunk: Buffer, to: net.Socket) => boolean) | undefined;
 };
 
 export type Joined = {
@@ -55,6 +63,7 @@ export function joinSockets(client: net.Socket, upstream: net.Socket, options: J
   let cause: EndCause | undefined;
   let linger: NodeJS.Timeout | undefined;
   const onChunk = options.onChunk;
+  const forward = options.forward;
 
   const record = (c: EndCause) => {
     cause ??= c;
@@ -66,7 +75,7 @@ export function joinSockets(client: net.Socket, upstream: net.Socket, options: J
     from.on('data', (chunk: Buffer) => {
       if (direction === 'toUpstream') bytesToUpstream += chunk.length;
       else bytesToClient += chunk.length;
-      if (!halted[direction] && !to.write(chunk)) {
+      if (!halted[direction] && !(forward ? forward(direction, chunk, to) : to.write(chunk))) {
         from.pause();
       }
       if (onChunk) onChunk(direction, chunk);

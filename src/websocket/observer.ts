@@ -1,14 +1,44 @@
-// Watches one joined WebSocket connection frame by frame, in both directions, without changing a byte: the join
-// forwards each chunk first and then hands the same chunk here. One FrameDecoder per direction reads headers (and,
-// at tap level "payload", previews through views of the chunk); events go to the connection's sink.
-// It also knows where frame boundaries are, which is what lets shutdown inject a Close 1001 between frames.
-import type { Direction, TapLevel, WsEvent, WsMessageEvent } from '../events.ts';
+// Watches one joined WebSocket connection frame by frame, in both directions, without changing a byte. One
+// FrameDecoder per direction reads headers (and, at tap level "payload", previews through views of the chunk);
+// events go to the connection's sink. It also enforces the WebSocket limits (frame, message, fragments, pending
+// pings) at every tap level, and knows where frame boundaries are, which is what lets wsgate inject a Close between
+// frames (1001 on shutdown, a violation's code with tap.onViolation: close).
+//
+// Two ways in. With onViolation "log" the join forwards each chunk first and hands the same chunk to push(): a
+// violation is only reported, the peers decide. With "close" the join hands each chunk to forward() instead, which
+// decodes it before writing it (forward-gate.ts): a frame that breaks a rule is cut off before its first byte, so
+// the receiver gets wsgate's Close at a boundary and never the bad frame.
+// Size: over 400 lines because the per-direction observer (events, previews, pings, limits, the gate) and the
+// connection's bookkeeping share the decoder callbacks; split, each callback would cross a module per frame.
+import type { Direction, TapLevel, WsEvent, WsMessageEvent, WsViolationEvent } from '../events.ts';
 import { parseClosePayload } from './close.ts';
 import { FrameDecoder, type FrameHandler } from './decoder.ts';
 import { type DeflateParams, DisplayInflater } from './deflate.ts';
+import { type ByteSink, ForwardGate } from './forward-gate.ts';
 import { type FrameHeader, type MessageInfo, OPCODE } from './frame.ts';
 import { unmaskInto } from './mask.ts';
-import type { Violation } from './violation.ts';
+import { createViolation, type Violation, type ViolationCode } from './violation.ts';
+
+export type { ByteSink } from './forward-gate.ts';
+
+/** The WebSocket limits (limits.* in the config); each broken one is a violation with its close code. */
+export type WsLimits = {
+  maxFrameBytes: number;
+  maxMessageBytes: number;
+  maxFragments: number;
+  maxPendingPings: number;
+};
+
+/** What wsgate does about a violation: report it and pass the bytes on, or close the connection. */
+export type ViolationAction = 'log' | 'close';
+
+/** The config key behind each limit violation, named in its ws.violation line and in the close line. */
+export const LIMIT_KEYS: Partial<Record<ViolationCode, string>> = {
+  WSG_WS_FRAME_TOO_LARGE: 'limits.maxFrameBytes',
+  WSG_WS_MESSAGE_TOO_LARGE: 'limits.maxMessageBytes',
+  WSG_WS_TOO_MANY_FRAGMENTS: 'limits.maxFragments',
+  WSG_WS_TOO_MANY_PENDING_PINGS: 'limits.maxPendingPings',
+};
 
 export type TapSettings = {
   /** "off" still decodes headers (frame boundaries for shutdown, close codes for the end line) but reports nothing. */
@@ -22,6 +52,10 @@ export type TapSettings = {
    * observer still counts and tracks closes but builds no events: building them costs more than decoding.
    */
   active?: (() => boolean) | undefined;
+  /** Default "log". */
+  onViolation?: ViolationAction | undefined;
+  /** Default: no limits beyond what RFC 6455 can express. */
+  limits?: WsLimits | undefined;
 };
 
 // One ISO timestamp string per millisecond, not one per event: formatting a Date is the costliest part of an event.
@@ -54,7 +88,7 @@ export function opcodeName(opcode: number): string {
 }
 
 /** Outstanding pings kept per direction for RTT; a peer that never answers must not grow this. */
-const MAX_PENDING_PINGS = 16;
+const MAX_RTT_PINGS = 16;
 /** Violations reported per direction before the rest are only counted: a hostile peer could send one per frame. */
 const MAX_REPORTED_VIOLATIONS = 20;
 
@@ -76,8 +110,22 @@ class DirectionObserver implements FrameHandler {
   #compressedSize = 0;
   #compressedOverflow = false;
   #pings = new Map<string, number>();
-  // The decoder hands the same header object to every callback of a frame; onPayload needs its mask key.
+  // Pings in this direction since the other side's last pong (one pong may answer them all, RFC 6455 §5.5.3).
+  #unanswered = 0;
+  #maxPendingPings: number;
+  // The decoder hands the same header object to every callback of a frame; onPayload needs its mask key. Between
+  // a frame's onFrameHeader and its onFrameEnd only, so a violation knows whether it came from a header.
   #currentHeader: Readonly<FrameHeader> | undefined;
+  // Gated forwarding (onViolation "close"): stream offset of the last frame end, the gate, and per forward() call
+  // where forwarding has to stop (-1: nowhere) and why.
+  #gate: ForwardGate | undefined;
+  #lastBoundary = 0;
+  #gating = false;
+  #cutAt = -1;
+  #cutClean = true;
+  #wantCut = false;
+  /** Forwarding in this direction stopped at a cut: a violation, or a boundary the session asked for. */
+  cut = false;
 
   constructor(
     owner: ConnectionObserver,
@@ -98,7 +146,85 @@ class DirectionObserver implements FrameHandler {
     }
     // Without onPayload the decoder creates no payload views at all: the cheap path for meta and frames.
     if (settings.level !== 'payload') (this as FrameHandler).onPayload = undefined;
-    this.decoder = new FrameDecoder({ expectMasked: fromClient, allowRsv1: deflate !== undefined }, this);
+    const limits = settings.limits;
+    this.#maxPendingPings = limits?.maxPendingPings ?? Number.POSITIVE_INFINITY;
+    const closes = settings.onViolation === 'close';
+    if (closes) this.#gate = new ForwardGate();
+    this.decoder = new FrameDecoder(
+      {
+        expectMasked: fromClient,
+        allowRsv1: deflate !== undefined,
+        maxFrameBytes: limits?.maxFrameBytes,
+        maxMessageBytes: limits?.maxMessageBytes,
+        maxFragments: limits?.maxFragments,
+        // Logging only: the frame length is still known, so the tap keeps its frame boundaries.
+        stopOnLimit: closes,
+      },
+      this,
+    );
+  }
+
+  /** Gated path: decodes `chunk`, then writes to `to` what may pass. Returns the last write's answer. */
+  forward(chunk: Buffer, to: ByteSink): boolean {
+    this.counters.bytes += chunk.length;
+    const gate = this.#gate!;
+    if (this.cut) {
+      // The session halts a cut direction; until it does, bytes are still read (a close frame) but not written.
+      this.decoder.push(chunk);
+      return true;
+    }
+    this.#gating = true;
+    this.#cutAt = -1;
+    this.decoder.push(chunk);
+    this.#gating = false;
+    const end = this.decoder.offset;
+    if (this.#cutAt < 0) {
+      // A control frame in progress is held from its first byte; otherwise only a partial header is.
+      const header = this.#currentHeader;
+      const upTo =
+        header !== undefined && header.opcode >= OPCODE.CLOSE
+          ? this.decoder.frameStart
+          : end - this.decoder.pendingHeaderBytes;
+      return gate.pass(chunk, end, upTo, to, true);
+    }
+    const ok = gate.pass(chunk, end, this.#cutAt, to, false);
+    this.cut = true;
+    return ok;
+  }
+
+  /** Ungated path: `chunk` has already been forwarded. */
+  push(chunk: Buffer): void {
+    this.counters.bytes += chunk.length;
+    this.decoder.push(chunk);
+    if (this.#gate !== undefined && !this.cut) this.#gate.skipTo(this.decoder.offset);
+  }
+
+  /** Everything forwarded so far ends on a frame boundary (or at a clean cut). */
+  atBoundary(): boolean {
+    if (this.#gate === undefined) return !this.decoder.midFrame;
+    if (this.cut) return this.#cutClean;
+    return !this.decoder.stopped && this.#gate.forwarded === this.#lastBoundary;
+  }
+
+  /** Gated path: stop forwarding at the next frame boundary (the session then sends its Close there). */
+  requestCut(): void {
+    this.#wantCut = true;
+  }
+
+  // Where a violation found during a gated forward() cuts the stream: before its frame when none of the frame has
+  // left yet; after it when it was found at the frame's end (a close body, a text message's UTF-8, a ping); right
+  // after the header otherwise (only when the frame began in bytes that arrived with the 101), which leaves the
+  // receiver mid-frame, so it gets no Close.
+  #cutFor(): void {
+    if (!this.#gating || this.#cutAt >= 0) return;
+    const start = this.decoder.frameStart;
+    if (start >= this.#gate!.forwarded) {
+      this.#cutAt = start;
+      this.#cutClean = true;
+    } else {
+      this.#cutAt = this.decoder.offset;
+      this.#cutClean = this.#currentHeader !== undefined;
+    }
   }
 
   onFrameHeader(h: Readonly<FrameHeader>): void {
@@ -147,12 +273,24 @@ class DirectionObserver implements FrameHandler {
 
   onFrameEnd(): void {
     this.#currentHeader = undefined;
+    if (this.#gate === undefined) return;
+    this.#lastBoundary = this.decoder.offset;
+    if (this.#wantCut && this.#gating && this.#cutAt < 0) {
+      this.#cutAt = this.#lastBoundary;
+      this.#cutClean = true;
+    }
   }
 
   onViolation(v: Violation): void {
     this.violations += 1;
+    const closes = this.#gate !== undefined;
+    if (closes) {
+      this.#cutFor();
+      this.#owner.noteViolation(this.direction, v);
+    }
     if (this.violations > MAX_REPORTED_VIOLATIONS) return;
-    this.#owner.emit({
+    const limit = LIMIT_KEYS[v.code];
+    const event: WsViolationEvent = {
       ...this.#owner.base(),
       type: 'violation',
       dir: this.direction,
@@ -160,7 +298,11 @@ class DirectionObserver implements FrameHandler {
       rule: v.rule,
       closeCode: v.closeCode,
       message: v.message,
-    });
+    };
+    if (limit !== undefined) event.limit = limit;
+    // Limits, and anything wsgate closes for, are reported at every tap level: they change what happens.
+    if (limit !== undefined || closes) this.#owner.report(event);
+    else this.#owner.emit(event);
   }
 
   onControl(h: Readonly<FrameHeader>, payload: Uint8Array): void {
@@ -176,15 +318,26 @@ class DirectionObserver implements FrameHandler {
     };
     if (h.opcode === OPCODE.CLOSE) {
       const parsed = parseClosePayload(payload);
-      this.close ??= { code: parsed.code, reason: parsed.ok ? parsed.reason : '', at: now };
-      this.#owner.noteClose(this.direction);
+      // A close frame cut off by the gate never reaches its receiver: the closing handshake has not begun.
+      const forwarded = !(this.#gating && this.#cutAt >= 0);
+      if (forwarded) {
+        this.close ??= { code: parsed.code, reason: parsed.ok ? parsed.reason : '', at: now };
+        this.#owner.noteClose(this.direction);
+      }
       if (parsed.code !== undefined) event.code = parsed.code;
       if (parsed.ok && parsed.reason) event.reason = parsed.reason;
     } else if (h.opcode === OPCODE.PING) {
-      if (this.#pings.size >= MAX_PENDING_PINGS) this.#pings.delete(this.#pings.keys().next().value as string);
+      if (this.#pings.size >= MAX_RTT_PINGS) this.#pings.delete(this.#pings.keys().next().value as string);
       this.#pings.set(Buffer.from(payload).toString('hex'), now);
+      this.#unanswered += 1;
+      // Reported once when the count passes the limit; a pong from the other side re-arms it.
+      if (this.#unanswered === this.#maxPendingPings + 1) {
+        this.onViolation(createViolation('WSG_WS_TOO_MANY_PENDING_PINGS', { limit: this.#maxPendingPings }));
+      }
     } else if (h.opcode === OPCODE.PONG) {
-      const sent = this.#owner.other(this.direction).takePing(Buffer.from(payload).toString('hex'));
+      const other = this.#owner.other(this.direction);
+      other.#unanswered = 0;
+      const sent = other.takePing(Buffer.from(payload).toString('hex'));
       if (sent !== undefined) event.rttMs = Math.round((now - sent) * 1000) / 1000;
     }
     if (this.#settings.level === 'payload' && payload.length > 0 && h.opcode !== OPCODE.CLOSE) {
@@ -271,21 +424,33 @@ class DirectionObserver implements FrameHandler {
 
 export type ConnectionIdentity = { conn: string; route: string };
 
+/** A violation wsgate closes the connection for (onViolation "close"), and the direction it travelled in. */
+export type ClosingViolation = { direction: Direction; violation: Violation };
+
 /** The tap of one connection: both directions, counters, close frames seen, and frame boundaries. */
 export class ConnectionObserver {
   readonly identity: ConnectionIdentity;
+  /** onViolation "close": chunks go through forward(), and the first violation closes the connection. */
+  readonly closes: boolean;
   #sink: Sink;
   #dirs: { toUpstream: DirectionObserver; toClient: DirectionObserver };
   #firstClose: Direction | undefined;
   #silent: boolean;
   #active: (() => boolean) | undefined;
-  /** Set by shutdown: called after a chunk that left this direction at a frame boundary. */
+  #violation: ClosingViolation | undefined;
+  #violationDelivered = false;
+  #onViolation: ((v: ClosingViolation) => void) | undefined;
+  /**
+   * Set while wsgate closes the connection. Log mode: called after a chunk that left this direction at a frame
+   * boundary. Close mode: called when forward() stopped a direction at a cut (its receiver is at a boundary).
+   */
   onBoundary: ((direction: Direction) => void) | undefined;
   /** Called when a close frame is seen in a direction. */
   onClose: ((direction: Direction) => void) | undefined;
 
   constructor(identity: ConnectionIdentity, settings: TapSettings, deflate: DeflateParams | undefined, sink: Sink) {
     this.identity = identity;
+    this.closes = settings.onViolation === 'close';
     this.#sink = sink;
     this.#silent = settings.level === 'off';
     this.#active = settings.active;
@@ -303,6 +468,35 @@ export class ConnectionObserver {
     if (!this.#silent) this.#sink(event);
   }
 
+  /** Emits even at tap level "off". */
+  report(event: WsEvent): void {
+    this.#sink(event);
+  }
+
+  noteViolation(direction: Direction, violation: Violation): void {
+    this.#violation ??= { direction, violation };
+  }
+
+  /** The violation the connection is closed for (close mode only), once there is one. */
+  get closingViolation(): ClosingViolation | undefined {
+    return this.#violation;
+  }
+
+  /**
+   * Close mode: `hook` hears the first violation once, after the bytes before it were forwarded; at once if it
+   * happened already (e.g. in the frames that came with the 101).
+   */
+  watchViolations(hook: (v: ClosingViolation) => void): void {
+    this.#onViolation = hook;
+    this.#deliverViolation();
+  }
+
+  #deliverViolation(): void {
+    if (this.#violation === undefined || this.#violationDelivered || this.#onViolation === undefined) return;
+    this.#violationDelivered = true;
+    this.#onViolation(this.#violation);
+  }
+
   get reporting(): boolean {
     return !this.#silent && (this.#active === undefined || this.#active());
   }
@@ -316,17 +510,40 @@ export class ConnectionObserver {
     this.onClose?.(direction);
   }
 
-  /** Feeds a chunk that has already been forwarded in `direction`. */
+  /** Feeds a chunk that has already been forwarded in `direction` (or, in close mode, will not be). */
   push(direction: Direction, chunk: Buffer): void {
     const d = this.#dirs[direction];
-    d.counters.bytes += chunk.length;
-    d.decoder.push(chunk);
-    if (this.onBoundary && !d.decoder.midFrame) this.onBoundary(direction);
+    d.push(chunk);
+    if (this.closes) this.#deliverViolation();
+    else if (this.onBoundary && !d.decoder.midFrame) this.onBoundary(direction);
+  }
+
+  /**
+   * Close mode: decodes a chunk before it leaves and writes to `to` what may pass (all but a partial header, or
+   * up to a cut). Returns the last write's answer, for backpressure.
+   */
+  forward(direction: Direction, chunk: Buffer, to: ByteSink): boolean {
+    const d = this.#dirs[direction];
+    const wasCut = d.cut;
+    const ok = d.forward(chunk, to);
+    this.#deliverViolation();
+    if (d.cut && !wasCut) this.onBoundary?.(direction);
+    return ok;
   }
 
   /** True when everything forwarded in this direction so far ends on a frame boundary. */
   atBoundary(direction: Direction): boolean {
-    return !this.#dirs[direction].decoder.midFrame;
+    return this.#dirs[direction].atBoundary();
+  }
+
+  /** False once the decoder has lost this direction's framing (a fatal violation): no boundary will come. */
+  canReachBoundary(direction: Direction): boolean {
+    return !this.#dirs[direction].decoder.stopped;
+  }
+
+  /** Close mode: forward() stops this direction at its next frame boundary and calls onBoundary. */
+  requestCut(direction: Direction): void {
+    if (this.closes) this.#dirs[direction].requestCut();
   }
 
   /** The close frame seen travelling in this direction, if any. */

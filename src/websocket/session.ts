@@ -1,14 +1,23 @@
 // One WebSocket connection after its 101: joins the sockets, taps the frames at the route's level, reports the
-// open and the end (who ended it, how, with which close code), and knows how to end itself gracefully on
-// shutdown by sending Close 1001 to both sides between frames.
+// open and the end (who ended it, how, with which close code), and knows how to end itself at frame boundaries
+// with a Close to both sides: 1001 on shutdown, or a violation's close code (1002, 1007, 1008, 1009) when
+// tap.onViolation is "close".
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import type { Direction, TapLevel, WsEndEvent, WsEvent } from '../events.ts';
 import type { HeaderPairs } from '../http/head.ts';
+import { MAX_CLOSE_REASON_BYTES } from './close.ts';
 import { parseDeflateResponse } from './deflate.ts';
 import { encodeClose } from './encoder.ts';
 import { type EndCause, type JoinStats, joinSockets } from './joiner.ts';
-import { ConnectionObserver, isoNow } from './observer.ts';
+import {
+  type ClosingViolation,
+  ConnectionObserver,
+  isoNow,
+  LIMIT_KEYS,
+  type ViolationAction,
+  type WsLimits,
+} from './observer.ts';
 
 export type SessionTap = {
   level: TapLevel;
@@ -16,6 +25,10 @@ export type SessionTap = {
   maxDecodedBytes: number;
   redactText?: ((text: string) => string) | undefined;
   active?: (() => boolean) | undefined;
+  /** tap.onViolation (default "log"). */
+  onViolation?: ViolationAction | undefined;
+  /** limits.maxFrameBytes, maxMessageBytes, maxFragments, maxPendingPings. */
+  limits?: WsLimits | undefined;
 };
 
 /** What a listener holds for each live connection. */
@@ -43,12 +56,14 @@ export type SessionInfo = {
 
 export type SessionOptions = {
   idleTimeout: number;
+  /** Also bounds how long closing for a violation may take (a peer that never reaches a frame boundary). */
   halfCloseLinger: number;
   tap: SessionTap;
   emit: (event: WsEvent) => void;
 };
 
 const GOING_AWAY = 1001;
+const NO_BYTES = Buffer.alloc(0);
 const SHUTDOWN_REASON = 'wsgate is shutting down';
 
 const WHO: Record<EndCause['by'], string> = { client: 'C', upstream: 'U', wsgate: 'W' };
@@ -60,7 +75,11 @@ const HOW: Record<string, string> = {
   idle: 'I',
   shutdown: 'S',
   limit: 'L',
+  violation: 'V',
 };
+
+/** The Close wsgate sent to both sides, when it closed for a violation: the end line reports its code. */
+export type SentClose = { code: number; reason: string };
 
 /**
  * Who ended the connection and how. A close frame says more than the TCP teardown that follows it, so the first
@@ -69,13 +88,17 @@ const HOW: Record<string, string> = {
 export function describeEnd(
   stats: JoinStats,
   observer: ConnectionObserver | undefined,
+  sent?: SentClose,
 ): Pick<WsEndEvent, 'endedBy' | 'how' | 'termination' | 'closeCode' | 'closeReason' | 'clean' | 'detail'> {
   const first = observer?.firstClose;
   let by = stats.cause.by;
   let how: string = stats.cause.how;
   let closeCode = 1006;
   let closeReason: string | undefined;
-  if (first !== undefined) {
+  if (sent !== undefined && stats.cause.by === 'wsgate') {
+    closeCode = sent.code;
+    closeReason = sent.reason || undefined;
+  } else if (first !== undefined) {
     const seen = observer!.closeSeen(first)!;
     closeCode = seen.code ?? 1005;
     closeReason = seen.reason || undefined;
@@ -98,6 +121,19 @@ export function describeEnd(
   if (closeReason !== undefined) result.closeReason = closeReason;
   if (stats.cause.detail !== undefined) result.detail = stats.cause.detail;
   return result;
+}
+
+// A close reason is at most 123 bytes (RFC 6455 §5.5); violation messages are ASCII, but cut on a character anyway.
+function closeReasonOf(message: string): string {
+  let reason = message;
+  while (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) reason = reason.slice(0, -1);
+  return reason;
+}
+
+/** The end line's detail for a violation close: the code, the limit's key when it is one, and the message. */
+function violationDetail({ violation }: ClosingViolation): string {
+  const limit = LIMIT_KEYS[violation.code];
+  return `${violation.code}${limit === undefined ? '' : ` (${limit})`}: ${violation.message}`;
 }
 
 /**
@@ -129,8 +165,8 @@ export function startSession(
     forwarded: info.forwarded,
     response: info.response,
   });
-  // Even at tap "off" the headers are decoded: it costs a few ns per frame and gives shutdown its frame boundaries
-  // and the end line its close code; "off" only means nothing is reported in between.
+  // Even at tap "off" the headers are decoded: it costs a few ns per frame and gives shutdown its frame boundaries,
+  // the end line its close code and the limits their numbers; "off" only means nothing is reported in between.
   const observer = new ConnectionObserver(
     { conn: info.conn, route: info.route },
     {
@@ -138,20 +174,40 @@ export function startSession(
       previewBytes: tap.previewBytes,
       maxDecodedBytes: tap.maxDecodedBytes,
       redactText: tap.redactText,
+      onViolation: tap.onViolation,
+      limits: tap.limits,
     },
     parseDeflateResponse(info.extensions),
     emit,
   );
   if (early.toUpstream.length > 0) observer.push('toUpstream', early.toUpstream);
   if (early.toClient.length > 0) observer.push('toClient', early.toClient);
+  // Close mode: each chunk is judged before it leaves (observer.forward); the join hands onChunk only the chunks of
+  // a halted direction then, which the observer still reads for the peer's close frame.
+  let judged: Buffer | undefined;
   const joined = joinSockets(client, upstream, {
     idleTimeout: options.idleTimeout,
     halfCloseLinger: options.halfCloseLinger,
-    onChunk: (direction, chunk) => observer.push(direction, chunk),
+    onChunk: observer.closes
+      ? (direction, chunk) => {
+          if (chunk !== judged) observer.push(direction, chunk);
+        }
+      : (direction, chunk) => observer.push(direction, chunk),
+    forward: observer.closes
+      ? (direction, chunk, to) => {
+          judged = chunk;
+          return observer.forward(direction, chunk, to);
+        }
+      : undefined,
   });
 
+  let closing: { code: number; reason: string; endAfterSend: boolean } | undefined;
+  let sent: SentClose | undefined;
+  let deadline: NodeJS.Timeout | undefined;
+
   const done = joined.done.then((stats) => {
-    const end = describeEnd(stats, observer);
+    if (deadline) clearTimeout(deadline);
+    const end = describeEnd(stats, observer, sent);
     emit({
       type: 'end',
       conn: info.conn,
@@ -168,41 +224,76 @@ export function startSession(
     });
   });
 
-  let closing = false;
+  /**
+   * Sends a Close with `code` to both sides, each as soon as what was forwarded to it ends on a frame boundary
+   * (masked toward the upstream), and forwards nothing more in that direction. On shutdown both sockets end once
+   * both peers have answered; for a violation each socket ends right after its Close (the peer that broke the rule
+   * may never answer), and halfCloseLinger bounds the whole.
+   */
+  const closeBoth = (code: number, reason: string, cause: EndCause, endAfterSend: boolean) => {
+    if (closing !== undefined) return;
+    closing = { code, reason, endAfterSend };
+    joined.markCause(cause);
+    const pending = new Set<Direction>();
+    const send = (direction: Direction) => {
+      if (!pending.delete(direction)) return;
+      const receiver = direction === 'toUpstream' ? upstream : client;
+      // The peer may have sent its own close in the very chunk that ended its frame: then the receiver already has
+      // a close frame, and a second one would break the closing handshake.
+      if (observer.closeSeen(direction) === undefined) {
+        // A receiver left mid-frame (by a frame that began in the bytes that came with the 101, or whose framing
+        // is lost) cannot read a Close: it only gets FIN.
+        // RFC 6455 §5.3: frames toward a server are masked, frames toward a client are not.
+        const frame = !observer.atBoundary(direction)
+          ? NO_BYTES
+          : direction === 'toUpstream'
+            ? encodeClose(code, reason, randomBytes(4))
+            : encodeClose(code, reason);
+        joined.haltAndSend(direction, frame);
+      } else if (endAfterSend) {
+        joined.haltAndSend(direction, NO_BYTES);
+      }
+      if (endAfterSend && !receiver.destroyed) receiver.end();
+    };
+    for (const direction of ['toClient', 'toUpstream'] as const) {
+      // A side that already sent its close frame is answered by the other peer; do not send a second one.
+      if (observer.closeSeen(direction) === undefined || endAfterSend) pending.add(direction);
+    }
+    const finishIfAnswered = () => {
+      if (endAfterSend) return;
+      if (observer.closeSeen('toUpstream') && observer.closeSeen('toClient') && pending.size === 0) joined.endBoth();
+    };
+    observer.onBoundary = (direction) => {
+      send(direction);
+      finishIfAnswered();
+    };
+    observer.onClose = finishIfAnswered;
+    for (const direction of [...pending]) {
+      if (observer.atBoundary(direction) || (endAfterSend && !observer.canReachBoundary(direction))) send(direction);
+      else observer.requestCut(direction);
+    }
+    finishIfAnswered();
+  };
+
+  if (observer.closes) {
+    observer.watchViolations((v) => {
+      // Already closing (shutdown): that closing handshake goes on.
+      if (closing !== undefined) return;
+      const how = LIMIT_KEYS[v.violation.code] === undefined ? 'violation' : 'limit';
+      const detail = violationDetail(v);
+      sent = { code: v.violation.closeCode, reason: closeReasonOf(v.violation.message) };
+      closeBoth(sent.code, sent.reason, { by: 'wsgate', how, detail }, true);
+      // A peer that never reaches a frame boundary, or never closes its side, is cut off.
+      deadline = setTimeout(() => joined.terminate(how, detail), options.halfCloseLinger);
+      deadline.unref();
+    });
+  }
+
   return {
     done,
     terminate: joined.terminate,
     goingAway() {
-      if (closing) return;
-      closing = true;
-      joined.markCause({ by: 'wsgate', how: 'shutdown' });
-      const pending = new Set<Direction>();
-      const send = (direction: Direction) => {
-        if (!pending.delete(direction)) return;
-        // The peer may have sent its own close in the very chunk that ended its frame: then the receiver already has
-        // a close frame, and a second one would break the closing handshake.
-        if (observer.closeSeen(direction) !== undefined) return;
-        // RFC 6455 §5.3: frames toward a server are masked, frames toward a client are not.
-        const frame =
-          direction === 'toUpstream'
-            ? encodeClose(GOING_AWAY, SHUTDOWN_REASON, randomBytes(4))
-            : encodeClose(GOING_AWAY, SHUTDOWN_REASON);
-        joined.haltAndSend(direction, frame);
-      };
-      for (const direction of ['toClient', 'toUpstream'] as const) {
-        // A side that already sent its close frame is answered by the other peer; do not send a second one.
-        if (observer.closeSeen(direction) === undefined) pending.add(direction);
-      }
-      const finishIfAnswered = () => {
-        if (observer.closeSeen('toUpstream') && observer.closeSeen('toClient') && pending.size === 0) joined.endBoth();
-      };
-      observer.onBoundary = (direction) => {
-        send(direction);
-        finishIfAnswered();
-      };
-      observer.onClose = finishIfAnswered;
-      for (const direction of [...pending]) if (observer.atBoundary(direction)) send(direction);
-      finishIfAnswered();
+      closeBoth(GOING_AWAY, SHUTDOWN_REASON, { by: 'wsgate', how: 'shutdown' }, false);
     },
   };
 }

@@ -7,6 +7,7 @@ import type net from 'node:net';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import type { WsEvent } from '../events.ts';
+import { FORWARDING_FIELDS, forwardingFields } from '../http/forwarded.ts';
 import {
   type HeaderPairs,
   headerValue,
@@ -41,10 +42,17 @@ export type UpgradeContext = {
   connId: string;
   log: Logger;
   route: UpgradeRoute;
+  /** The origin-form target to send (a reverse route's canonical or raw path); default: the request's own. */
+  target?: string | undefined;
   limits: UpgradeLimits;
   showSecrets: boolean;
-  /** Scheme the client used to reach wsgate, for X-Forwarded-Proto. */
+  /** Scheme the client used to reach wsgate, for X-Forwarded-Proto and Forwarded. */
   clientScheme: 'http' | 'https';
+  /**
+   * Set on reverse routes: wsgate states the forwarding fields, keeping a trusted peer's chain (the listener's
+   * trustForwarded). Undefined on forward-proxy entries, which add none.
+   */
+  forwarded?: { trusted: boolean } | undefined;
   /** Sec-WebSocket-Key from the already validated request. */
   key: string;
   /** How much of the connection the traffic log shows. */
@@ -64,39 +72,48 @@ export type UpgradeContext = {
 
 const HALF_CLOSE_LINGER_MS = 30_000;
 
+/** After a refusal is relayed, how long a client that does not read the rest may keep its socket. */
+const REFUSAL_LINGER_MS = 5000;
+
 const NO_BYTES = Buffer.alloc(0);
 
-/** Joins the upstream's base path and the client's request target, as http-proxy-3 does for web requests. */
+/**
+ * Joins the upstream's base path and the request target, as http-proxy-3 does for web requests. The target's path
+ * is used as given, never re-parsed: a reverse route passes the path it was matched with, and a URL parser here
+ * would normalise it once more (or throw) so the upstream could see a path no route was asked about.
+ */
 export function upstreamTarget(upstream: URL, requestTarget: string): string {
-  // Forward proxies receive absolute-form targets (`GET http://host/path`); origin servers expect origin-form.
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(requestTarget)) {
-    const absolute = new URL(requestTarget);
-    requestTarget = absolute.pathname + absolute.search;
-  }
+  // Forward proxies receive absolute-form targets (`GET http://host/path`); origin servers expect origin-form. The
+  // front checked the URL; its path and query follow the authority as written.
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(requestTarget);
+  if (authority !== null) requestTarget = requestTarget.slice(authority[0].length);
   const base = upstream.pathname === '/' ? '' : upstream.pathname.replace(/\/$/, '');
   const target = requestTarget.startsWith('/') ? requestTarget : `/${requestTarget}`;
   const query = upstream.search && !target.includes('?') ? upstream.search : '';
   return base + target + query;
 }
 
-/** The handshake as it leaves wsgate: hop-by-hop headers replaced, X-Forwarded-* appended, Host per route. */
+/**
+ * The handshake as it leaves wsgate: hop-by-hop headers replaced, Host per route, and on a reverse route the
+ * forwarding fields wsgate vouches for (http/forwarded.ts: the client's replaced, or a trusted peer's appended to).
+ * Forward-proxy entries add none and leave the client's own as they are, as for their plain requests.
+ */
 export function buildUpstreamHandshake(req: http.IncomingMessage, ctx: UpgradeContext, upstream: URL): HeaderPairs {
-  const pairs = stripHopByHop(rawToPairs(req.rawHeaders)).filter(([name]) => {
+  const stripped = stripHopByHop(rawToPairs(req.rawHeaders));
+  const pairs = stripped.filter(([name]) => {
     const lower = name.toLowerCase();
-    return lower !== 'host' || !ctx.route.changeOrigin;
+    if (lower === 'host') return !ctx.route.changeOrigin;
+    return ctx.forwarded === undefined || !FORWARDING_FIELDS.has(lower);
   });
   if (ctx.route.changeOrigin) pairs.unshift(['Host', upstream.host]);
-  const clientIp = req.socket.remoteAddress ?? '';
-  const appendTo = (name: string, value: string) => {
-    const existing = pairs.findIndex(([n]) => n.toLowerCase() === name);
-    if (existing === -1) pairs.push([name, value]);
-    else pairs[existing] = [pairs[existing]![0], `${pairs[existing]![1]}, ${value}`];
-  };
-  appendTo('x-forwarded-for', clientIp);
-  if (!pairs.some(([n]) => n.toLowerCase() === 'x-forwarded-proto'))
-    pairs.push(['x-forwarded-proto', ctx.clientScheme]);
-  if (!pairs.some(([n]) => n.toLowerCase() === 'x-forwarded-host') && req.headers.host) {
-    pairs.push(['x-forwarded-host', req.headers.host]);
+  if (ctx.forwarded !== undefined) {
+    // Received values after the hop-by-hop strip: a field the client named in Connection is not its to keep.
+    const received = (name: string) => {
+      const values = stripped.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
+      return values.length === 0 ? undefined : values.join(', ');
+    };
+    const hop = { peer: req.socket.remoteAddress ?? '', proto: ctx.clientScheme, host: req.headers.host };
+    pairs.push(...forwardingFields(hop, ctx.forwarded.trusted ? received : undefined));
   }
   pairs.push(['Connection', 'Upgrade'], ['Upgrade', 'websocket']);
   return pairs;
@@ -114,7 +131,15 @@ function readResponseHead(upstream: net.Socket, maxBytes: number): Promise<{ hea
     };
     const onData = (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      const result = parseResponseHead(buffered, maxBytes);
+      let result: ReturnType<typeof parseResponseHead>;
+      // Inside a 'data' listener a throw would be an uncaught exception; as a rejection it ends this upgrade only.
+      try {
+        result = parseResponseHead(buffered, maxBytes);
+      } catch (error) {
+        cleanup();
+        reject(error);
+        return;
+      }
       if (result.state === 'incomplete') return;
       cleanup();
       upstream.pause();
@@ -139,6 +164,8 @@ function readResponseHead(upstream: net.Socket, maxBytes: number): Promise<{ hea
 /**
  * Relays a non-101 answer to the client and closes both connections: after a refused upgrade the client's
  * socket must not be reused, or bytes the client sends next could reach the upstream as a second request.
+ * The body is relayed with backpressure (the upstream is paused while the client holds `maxBuffered` unsent
+ * bytes), and the whole relay ends after `timeout`, so a client that never reads holds neither memory nor sockets.
  */
 function relayRefusal(
   client: net.Socket,
@@ -146,6 +173,7 @@ function relayRefusal(
   head: ResponseHead,
   rest: Buffer,
   timeout: number,
+  maxBuffered: number,
 ): void {
   const headers = head.headers.filter(([n]) => {
     const lower = n.toLowerCase();
@@ -160,21 +188,29 @@ function relayRefusal(
   const length = declared === undefined ? Number.NaN : Number(declared);
   let remaining = noBody ? 0 : Number.isFinite(length) && length >= 0 ? length : Number.POSITIVE_INFINITY;
   let finished = false;
+  const onDrain = () => upstream.resume();
   const finish = () => {
     if (finished) return;
     finished = true;
     clearTimeout(timer);
+    client.off('drain', onDrain);
     upstream.destroy();
     client.end();
-    client.setTimeout(5000, () => client.destroy());
+    // A deadline, not an idle timer: a client that trickles bytes while never reading must not hold its socket.
+    const linger = setTimeout(() => client.destroy(), REFUSAL_LINGER_MS);
+    linger.unref();
+    client.once('close', () => clearTimeout(linger));
   };
   const forward = (chunk: Buffer) => {
     const part = chunk.subarray(0, Math.min(chunk.length, remaining));
     remaining -= part.length;
-    if (part.length > 0) client.write(part);
+    // The client's write buffer is the only place the body may wait: past the limit, stop reading the upstream.
+    if (part.length > 0 && (!client.write(part) || client.writableLength >= maxBuffered)) upstream.pause();
     if (remaining <= 0) finish();
   };
-  // A body without Content-Length runs until the upstream closes; bound that wait.
+  client.on('drain', onDrain);
+  // A body without Content-Length runs until the upstream closes, and a client that stops reading would hold a
+  // paused upstream: bound both.
   const timer = setTimeout(finish, timeout);
   timer.unref();
   upstream.on('end', finish);
@@ -182,7 +218,7 @@ function relayRefusal(
   if (rest.length > 0 && remaining > 0) forward(rest);
   if (remaining > 0) {
     upstream.on('data', forward);
-    upstream.resume();
+    if (client.writableLength < maxBuffered) upstream.resume();
   } else {
     finish();
   }
@@ -190,13 +226,21 @@ function relayRefusal(
 
 /**
  * Handles one upgrade request end to end. Resolves when the connection is over (or refused); never rejects:
- * every failure becomes a response to the client and a log line.
+ * every failure becomes a response to the client and a log line, and a bug (a throw nobody expected) one
+ * WSG_INTERNAL line with the client's socket closed, never an unhandled rejection that would stop the process.
  */
-export async function forwardUpgrade(
-  req: http.IncomingMessage,
-  client: net.Socket,
-  ctx: UpgradeContext,
-): Promise<void> {
+export function forwardUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: UpgradeContext): Promise<void> {
+  return proxyUpgrade(req, client, ctx).catch((error: unknown) => internalError(ctx.log, error, client));
+}
+
+/** As the front's reportInternal (this layer sits below front/): one WSG_INTERNAL line with the stack, sockets closed. */
+function internalError(log: Logger, error: unknown, ...sockets: (net.Socket | undefined)[]): void {
+  const err = new WsgateError('WSG_INTERNAL', { detail: String(error) }, { cause: error });
+  log.error({ event: 'internal.error', code: err.code, err: error }, err.message);
+  for (const socket of sockets) socket?.destroy();
+}
+
+async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: UpgradeContext): Promise<void> {
   const { log, route, limits } = ctx;
   const url = new URL(route.upstream.url);
   const target: UpstreamTarget = { name: route.upstream.name, url };
@@ -210,7 +254,8 @@ export async function forwardUpgrade(
   client.once('close', onClientClose);
 
   let timedOut = false;
-  const deadline = setTimeout(() => {
+  // A timer callback that threw would be an uncaught exception: it ends this upgrade instead.
+  const onDeadline = () => {
     timedOut = true;
     const err = new WsgateError('WSG_HANDSHAKE_TIMEOUT', {
       upstream: target.name,
@@ -219,6 +264,13 @@ export async function forwardUpgrade(
     log.warn({ event: 'ws.handshake_timeout', code: err.code, upstream: target.name }, err.message);
     upstream?.destroy();
     ctx.refuse(client, err);
+  };
+  const deadline = setTimeout(() => {
+    try {
+      onDeadline();
+    } catch (error) {
+      internalError(log, error, client, upstream);
+    }
   }, limits.handshakeTimeout);
 
   try {
@@ -228,7 +280,7 @@ export async function forwardUpgrade(
       upstream.destroy();
       return;
     }
-    const path = upstreamTarget(url, req.url ?? '/');
+    const path = upstreamTarget(url, ctx.target ?? req.url ?? '/');
     const headers = buildUpstreamHandshake(req, ctx, url);
     upstream.write(serializeRequestHead('GET', path, headers));
     // Bytes the client sent behind its handshake wait for a valid 101: after a refusal they could otherwise reach the
@@ -251,7 +303,7 @@ export async function forwardUpgrade(
         },
         `upstream refused the WebSocket upgrade with ${head.statusCode}`,
       );
-      relayRefusal(client, upstream, head, rest, limits.handshakeTimeout);
+      relayRefusal(client, upstream, head, rest, limits.handshakeTimeout, limits.maxBufferedBytes);
       return;
     }
     const check = checkUpgradeResponse(head, ctx.key);

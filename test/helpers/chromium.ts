@@ -23,7 +23,6 @@ export async function launchThroughProxy(
   extraArgs: string[] = [],
 ): Promise<BrowserContext> {
   const profile = mkdtempSync(join(tmpdir(), 'wsgate-chromium-'));
-  t.after(() => rmSync(profile, { recursive: true, force: true }));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
@@ -41,6 +40,11 @@ export async function launchThroughProxy(
       ...extraArgs,
     ],
   });
-  t.after(() => context.close());
+  // One hook, in this order: the browser first (it writes into its profile until it exits), then the profile. Two
+  // hooks ran the removal first, which failed with ENOTEMPTY and left the browser running and the test file hung.
+  t.after(async () => {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+  });
   return context;
 }

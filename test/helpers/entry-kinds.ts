@@ -10,7 +10,7 @@ import type { TestContext } from 'node:test';
 import tls from 'node:tls';
 import { forwardConfig, rawConnect, startProxy } from '../integration/forward/helpers.ts';
 import { startInterceptProxy, tlsThroughProxy, upstreamCa } from '../integration/intercept/helpers.ts';
-import { parseResponse, type RawResponse, startRawSink } from './raw.ts';
+import { parseResponse, type RawResponse, type RawSink, type SinkResponder, startRawSink } from './raw.ts';
 import type { CertAndKey } from './tls.ts';
 import { type LogCapture, type LogLine, reverseConfig, startTestWsgate } from './wsgate.ts';
 
@@ -97,12 +97,30 @@ export type Entry = {
   open(t: TestContext): Promise<Channel>;
   /** Every byte the upstream received (decrypted, for the intercepted kind), as latin1 text. */
   upstreamText(): string;
+  /** The recording upstream itself: its connections, each closed once wsgate let go of it. */
+  sink: RawSink;
+};
+
+export type EntryOptions = {
+  /** More top-level config (e.g. `tap`), beside the limits. */
+  config?: Record<string, unknown>;
+  /**
+   * Forward kinds may reach only their own upstream (allowHosts and allowPorts): for inputs that name arbitrary
+   * destinations (fuzzing), so that nothing is ever dialled beyond the test's sink.
+   */
+  lockDestinations?: boolean;
+  /** How the recording upstream answers each request head (default: 101 to a handshake, `200 ok` otherwise). */
+  respond?: SinkResponder;
 };
 
 export type EntryKind = {
   name: string;
-  start(t: TestContext, limits: Record<string, unknown>): Promise<Entry>;
+  start(t: TestContext, limits: Record<string, unknown>, options?: EntryOptions): Promise<Entry>;
 };
+
+function lockedTo(host: string, port: number, locked: boolean | undefined): Record<string, unknown> {
+  return locked ? { allowHosts: [host], allowPorts: [String(port)] } : {};
+}
 
 /**
  * A TLS server with `pair` that hands each decrypted connection to the raw sink on `sinkPort`, so the sink records
@@ -152,9 +170,9 @@ function connectHead(authority: string): string {
 
 export const REVERSE: EntryKind = {
   name: 'reverse',
-  async start(t, limits) {
-    const sink = await startRawSink(t);
-    const gw = await startTestWsgate(t, reverseConfig([{ upstream: sink.httpUrl }], { limits }));
+  async start(t, limits, options = {}) {
+    const sink = await startRawSink(t, options.respond);
+    const gw = await startTestWsgate(t, reverseConfig([{ upstream: sink.httpUrl }], { limits, ...options.config }));
     return {
       logs: gw.logs,
       port: gw.port,
@@ -163,15 +181,17 @@ export const REVERSE: EntryKind = {
       opening: '',
       open: (tc) => Channel.tcp(tc, gw.port),
       upstreamText: sink.text,
+      sink,
     };
   },
 };
 
 export const ABSOLUTE_FORM: EntryKind = {
   name: 'forward absolute-form',
-  async start(t, limits) {
-    const sink = await startRawSink(t);
-    const gw = await startProxy(t, forwardConfig({}, { limits }));
+  async start(t, limits, options = {}) {
+    const sink = await startRawSink(t, options.respond);
+    const forward = lockedTo('127.0.0.1', sink.port, options.lockDestinations);
+    const gw = await startProxy(t, forwardConfig(forward, { limits, ...options.config }));
     const authority = `127.0.0.1:${sink.port}`;
     return {
       logs: gw.logs,
@@ -181,15 +201,17 @@ export const ABSOLUTE_FORM: EntryKind = {
       opening: '',
       open: (tc) => Channel.tcp(tc, gw.port()),
       upstreamText: sink.text,
+      sink,
     };
   },
 };
 
 export const CONNECT_TUNNEL: EntryKind = {
   name: 'CONNECT tunnel',
-  async start(t, limits) {
-    const sink = await startRawSink(t);
-    const gw = await startProxy(t, forwardConfig({}, { limits }));
+  async start(t, limits, options = {}) {
+    const sink = await startRawSink(t, options.respond);
+    const forward = lockedTo('127.0.0.1', sink.port, options.lockDestinations);
+    const gw = await startProxy(t, forwardConfig(forward, { limits, ...options.config }));
     const authority = `127.0.0.1:${sink.port}`;
     return {
       logs: gw.logs,
@@ -203,19 +225,21 @@ export const CONNECT_TUNNEL: EntryKind = {
         return new Channel(tc, tunnel.socket);
       },
       upstreamText: sink.text,
+      sink,
     };
   },
 };
 
 export const INTERCEPTED_TLS: EntryKind = {
   name: 'intercepted TLS',
-  async start(t, limits) {
-    const sink = await startRawSink(t);
+  async start(t, limits, options = {}) {
+    const sink = await startRawSink(t, options.respond);
     const destination = await startTlsFront(t, await destinationCert(), sink.port);
     const gw = await startInterceptProxy(t, {
       intercept: [INTERCEPTED_HOST],
       names: [INTERCEPTED_HOST],
-      config: { limits },
+      forward: lockedTo(INTERCEPTED_HOST, destination, options.lockDestinations),
+      config: { limits, ...options.config },
     });
     const authority = `${INTERCEPTED_HOST}:${destination}`;
     return {
@@ -229,6 +253,7 @@ export const INTERCEPTED_TLS: EntryKind = {
         return new Channel(tc, socket);
       },
       upstreamText: sink.text,
+      sink,
     };
   },
 };

@@ -95,17 +95,25 @@ test('case 15: fields named in Connection are stripped on a WebSocket handshake'
   await assertHealthy(t, gw.port);
 });
 
-test('case 15: a client X-Forwarded-For not named in Connection is kept and appended to; Authorization passes', async (t) => {
-  const { sink, gw } = await setup(t);
-  const ex = await exchange(
-    t,
-    gw.port,
-    'GET / HTTP/1.1\r\nHost: wsgate.test\r\nX-Forwarded-For: 203.0.113.7\r\nAuthorization: Bearer ok\r\nConnection: close\r\n\r\n',
-  );
-  assert.equal(ex.response?.status, 200);
-  const f = fields(sink.connections[0]!.heads[0]!);
-  assert.match(f.get('x-forwarded-for')?.join() ?? '', /^203\.0\.113\.7, ?127\.0\.0\.1$/);
-  assert.deepEqual(f.get('authorization'), ['Bearer ok']);
+test('case 15: a client X-Forwarded-For not named in Connection is replaced, or from a trusted peer kept and appended to; Authorization passes', async (t) => {
+  // Issue 11 item 6: only a peer in the listener's trustForwarded may vouch for earlier hops.
+  for (const trustForwarded of [undefined, ['127.0.0.0/8']]) {
+    const sink = await startRawSink(t);
+    const config = reverseConfig([{ upstream: sink.wsUrl }]);
+    const listener = (config['listeners'] as Record<string, unknown>[])[0]!;
+    if (trustForwarded !== undefined) listener['trustForwarded'] = trustForwarded;
+    const gw = await startTestWsgate(t, config);
+    const ex = await exchange(
+      t,
+      gw.port,
+      'GET / HTTP/1.1\r\nHost: wsgate.test\r\nX-Forwarded-For: 203.0.113.7\r\nAuthorization: Bearer ok\r\nConnection: close\r\n\r\n',
+    );
+    assert.equal(ex.response?.status, 200);
+    const f = fields(sink.connections[0]!.heads[0]!);
+    const expected = trustForwarded === undefined ? /^127\.0\.0\.1$/ : /^203\.0\.113\.7, ?127\.0\.0\.1$/;
+    assert.match(f.get('x-forwarded-for')?.join() ?? '', expected);
+    assert.deepEqual(f.get('authorization'), ['Bearer ok']);
+  }
 });
 
 test('case 16: Proxy-Authorization and Proxy-Connection never reach the upstream (plain and WebSocket)', async (t) => {

@@ -3,8 +3,8 @@
 // coded `http.client_error` line, the connection is closed, the upstream sees nothing, and wsgate still serves a
 // plain request and a WebSocket handshake afterwards.
 //
-// Not here: case 12 (slowloris) is in slowloris.test.ts; case 14 (absolute-form target) belongs to forward mode,
-// which is not built yet.
+// Not here: case 12 (slowloris) is in slowloris.test.ts and slowloris-crowd.test.ts; the same limits on every entry
+// kind (forward absolute-form, in-tunnel, intercepted, and case 14's absolute-form Host) are in entry-kinds.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MAX_HEADER_COUNT, MAX_REQUEST_LINE_BYTES } from '../../src/front/limits.ts';

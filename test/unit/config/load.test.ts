@@ -25,6 +25,7 @@ test('a minimal config gets every default', () => {
         name: 'listener-0',
         bind: { host: '127.0.0.1', port: 0 },
         tls: undefined,
+        trustForwarded: [],
         forward: undefined,
         routes: [
           {
@@ -32,6 +33,7 @@ test('a minimal config gets every default', () => {
             match: [{}],
             upstream: { name: 'ws://127.0.0.1:9998', url: 'ws://127.0.0.1:9998/base' },
             changeOrigin: false,
+            rawPath: false,
             allowOrigins: undefined,
             tap: 'meta',
           },
@@ -41,10 +43,21 @@ test('a minimal config gets every default', () => {
     upstreams: [],
     proxies: [],
     echo: undefined,
-    log: { level: 'info', format: 'auto', file: undefined, showSecrets: false, traffic: undefined },
+    log: {
+      level: 'info',
+      format: 'auto',
+      file: undefined,
+      showSecrets: false,
+      traffic: undefined,
+      maxQueueBytes: 16 * 1024 * 1024,
+      redactQueryParams: ['access_token', 'token', 'auth', 'key', 'apikey', 'password', 'secret', 'sig', 'signature'],
+      redactSubprotocols: true,
+      tokenSubprotocolPrefixes: ['base64url.bearer.authorization.k8s.io.'],
+    },
     limits: {
       maxHeaderBytes: 16_384,
       headersTimeout: 10_000,
+      bodyTimeout: 60_000,
       connectTimeout: 10_000,
       handshakeTimeout: 10_000,
       responseTimeout: 60_000,
@@ -56,6 +69,10 @@ test('a minimal config gets every default', () => {
       maxConnections: 10_000,
       maxConnectionsPerClient: 256,
       exemptLoopbackClients: true,
+      maxFrameBytes: 16 * 1024 * 1024,
+      maxMessageBytes: 64 * 1024 * 1024,
+      maxFragments: 1024,
+      maxPendingPings: 60,
     },
     shutdown: { grace: 10_000 },
     workers: 1,
@@ -65,6 +82,7 @@ test('a minimal config gets every default', () => {
       maxDecodedBytes: 4 * 1024 * 1024,
       redactJsonKeys: [],
       redactPatterns: [],
+      onViolation: 'log',
     },
     tls: { caDir: '~/.wsgate/ca', keyLog: undefined },
   };
@@ -104,6 +122,7 @@ shutdown: { grace: 500ms }
     match: [{ host: '*.example.test', headers: { 'x-canary': '1', 'user-agent': '/^curl\\//i' } }],
     upstream: { name: 'chat', url: 'wss://chat.internal:9443' },
     changeOrigin: false,
+    rawPath: false,
     allowOrigins: ['https://app.example.test', 'http://localhost:5173'],
     tap: 'meta',
   });
@@ -124,6 +143,10 @@ shutdown: { grace: 500ms }
     file: 'logs/wsgate.log',
     showSecrets: true,
     traffic: undefined,
+    maxQueueBytes: 16 * 1024 * 1024,
+    redactQueryParams: ['access_token', 'token', 'auth', 'key', 'apikey', 'password', 'secret', 'sig', 'signature'],
+    redactSubprotocols: true,
+    tokenSubprotocolPrefixes: ['base64url.bearer.authorization.k8s.io.'],
   });
   assert.equal(config.limits.maxHeaderBytes, 32_768);
   assert.equal(config.limits.idleTimeout, 1_500);

@@ -13,6 +13,7 @@ type ExpectedConfig = {
     name: string;
     bind: HostPort;
     tls: { certs: { cert: string; key: string; serverNames: string[] | undefined }[] } | undefined;
+    trustForwarded: string[];
     forward:
       | {
           allowHosts: string[] | undefined;
@@ -31,6 +32,7 @@ type ExpectedConfig = {
       match: ExpectedRouteMatch[];
       upstream: { name: string; url: string };
       changeOrigin: boolean;
+      rawPath: boolean;
       allowOrigins: string[] | undefined;
       tap: 'off' | 'meta' | 'frames' | 'payload';
     }[];
@@ -49,10 +51,15 @@ type ExpectedConfig = {
     file: string | undefined;
     showSecrets: boolean;
     traffic: string | undefined;
+    maxQueueBytes: number;
+    redactQueryParams: string[];
+    redactSubprotocols: boolean;
+    tokenSubprotocolPrefixes: string[];
   };
   limits: {
     maxHeaderBytes: number;
     headersTimeout: number;
+    bodyTimeout: number;
     connectTimeout: number;
     handshakeTimeout: number;
     responseTimeout: number;
@@ -64,6 +71,10 @@ type ExpectedConfig = {
     maxConnections: number;
     maxConnectionsPerClient: number;
     exemptLoopbackClients: boolean;
+    maxFrameBytes: number;
+    maxMessageBytes: number;
+    maxFragments: number;
+    maxPendingPings: number;
   };
   shutdown: { grace: number };
   workers: number | 'auto';
@@ -73,6 +84,7 @@ type ExpectedConfig = {
     maxDecodedBytes: number;
     redactJsonKeys: string[];
     redactPatterns: string[];
+    onViolation: 'log' | 'close';
   };
   tls: { caDir: string; keyLog: string | undefined };
 };

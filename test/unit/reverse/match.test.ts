@@ -18,17 +18,17 @@ function req(host: string | undefined, path = '/', headers: Headers = {}): Route
 }
 
 /** Does a single route with this one match object accept the request? */
-function accepts(match: RouteMatch, request: RouteRequest): boolean {
-  const compiled = compileRoutes([{ name: 'r', match: [match] }]);
+function accepts(match: RouteMatch, request: RouteRequest, rawPath = false): boolean {
+  const compiled = compileRoutes([{ name: 'r', match: [match], rawPath }]);
   return matchRoute(compiled, request).route !== undefined;
 }
 
-type Case = { name: string; match: RouteMatch; req: RouteRequest; want: boolean };
+type Case = { name: string; match: RouteMatch; req: RouteRequest; want: boolean; rawPath?: boolean };
 
 function runTable(cases: readonly Case[]): void {
   for (const c of cases) {
     test(c.name, () => {
-      assert.equal(accepts(c.match, c.req), c.want);
+      assert.equal(accepts(c.match, c.req, c.rawPath), c.want);
     });
   }
 }
@@ -82,7 +82,9 @@ describe('path', () => {
     { name: 'exact, longer', match: { path: '/echo' }, req: req('h', '/echo/x'), want: false },
     { name: 'exact is case-sensitive', match: { path: '/echo' }, req: req('h', '/ECHO'), want: false },
     { name: 'exact, not decoded', match: { path: '/a/b' }, req: req('h', '/a%2Fb'), want: false },
-    { name: 'exact, encoded pattern', match: { path: '/a%2Fb' }, req: req('h', '/a%2Fb'), want: true },
+    // An encoded slash has no canonical form: only a rawPath route compares (and forwards) it as written.
+    { name: 'exact, encoded pattern', match: { path: '/a%2Fb' }, rawPath: true, req: req('h', '/a%2Fb'), want: true },
+    { name: 'exact, encoded pattern, no rawPath', match: { path: '/a%2Fb' }, req: req('h', '/a%2Fb'), want: false },
     { name: 'prefix, equal', match: { pathPrefix: '/api' }, req: req('h', '/api'), want: true },
     { name: 'prefix, slash', match: { pathPrefix: '/api' }, req: req('h', '/api/'), want: true },
     { name: 'prefix, below', match: { pathPrefix: '/api' }, req: req('h', '/api/x/y'), want: true },
@@ -352,4 +354,78 @@ test('match.ts stays pure: no sockets, file system or timers', () => {
     assert.doesNotMatch(spec ?? '', /^(node:)?(net|http|https|http2|tls|fs|dgram|timers)(\/|$)/, spec);
   }
   assert.doesNotMatch(source, /\b(setTimeout|setInterval|setImmediate)\(/);
+});
+
+describe('canonical paths: one form to match and to forward', () => {
+  type Route = RouteLike & { upstream: string };
+  const routes: Route[] = [
+    { name: 'public', match: [{ pathPrefix: '/public' }], upstream: 'a' },
+    { name: 'files', match: [{ pathPrefix: '/files' }], rawPath: true, upstream: 'raw' },
+    { name: 'tilde', match: [{ path: '/%7Euser' }], upstream: 'b' },
+  ];
+  const compiled = compileRoutes(routes);
+
+  const matched: [path: string, route: string, target: string][] = [
+    ['/public/x', 'public', '/public/x'],
+    ['/public/./x?a=%2F', 'public', '/public/x?a=%2F'],
+    ['/%70ublic/x', 'public', '/public/x'],
+    ['/public/%2e%2e/public/y', 'public', '/public/y'],
+    ['/other/../public', 'public', '/public'],
+    // The pattern is canonical too: `/%7Euser` in the config is `/~user`.
+    ['/~user', 'tilde', '/~user'],
+    ['/%7euser', 'tilde', '/~user'],
+    // rawPath: matched and forwarded exactly as received, ambiguous encodings included.
+    ['/files/a%2Fb', 'files', '/files/a%2Fb'],
+    ['/files/../secret', 'files', '/files/../secret'],
+    ['/files/x\\y?q', 'files', '/files/x\\y?q'],
+  ];
+  for (const [path, route, target] of matched) {
+    test(`${path} → ${route}, forwarded as ${target}`, () => {
+      const result = matchRoute(compiled, req('h', path));
+      assert.equal(result.route?.name, route, result.why);
+      assert.ok(result.route !== undefined && result.target === target, JSON.stringify(result));
+    });
+  }
+
+  const unmatched: [path: string, ambiguous: boolean][] = [
+    ['/public/../admin', false],
+    ['/public/%2e%2e/admin', false],
+    ['/publicx', false],
+    // A route without rawPath that would take the path refuses the ambiguity…
+    ['/public%2Fadmin', true],
+    ['/public/..%2Fadmin', true],
+    ['/public\\..\\admin', true],
+    ['/public/..;/admin', true],
+    ['/public/%00', true],
+    ['/public/%252e', true],
+    // …and so does the end of the table: an ambiguous path is a 400, never a 404.
+    ['/admin%2Fx', true],
+  ];
+  for (const [path, ambiguous] of unmatched) {
+    test(`${path} → ${ambiguous ? 'refused as ambiguous' : 'no route'}`, () => {
+      const result = matchRoute(compiled, req('h', path));
+      assert.equal(result.route, undefined, result.why);
+      assert.equal(result.route === undefined && result.ambiguous !== undefined, ambiguous, JSON.stringify(result));
+    });
+  }
+
+  test('the canonical path is what `why` quotes', () => {
+    assert.equal(
+      matchRoute(compiled, req('h', '/public/../admin')).why,
+      'no route matched: host "h" path "/admin" (tried 3 routes)',
+    );
+  });
+
+  test('a route without rawPath that would take an ambiguous path says so', () => {
+    assert.match(matchRoute(compiled, req('h', '/public/x%2Fy')).why, /^route "public": .*, but it has no rawPath$/);
+  });
+
+  test('an earlier route without rawPath keeps a later rawPath route from an ambiguous path it would take', () => {
+    const table = compileRoutes([
+      { name: 'strict', match: [{ pathPrefix: '/a' }] },
+      { name: 'raw-all', match: [{}], rawPath: true },
+    ]);
+    assert.equal(matchRoute(table, req('h', '/a/x%2Fy')).route, undefined);
+    assert.equal(matchRoute(table, req('h', '/b/x%2Fy')).route?.name, 'raw-all');
+  });
 });

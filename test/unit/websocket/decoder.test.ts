@@ -393,8 +393,10 @@ const VIOLATION_CASES: ViolationCase[] = [
 describe('FrameDecoder violations', () => {
   test('every violation code has at least one case', () => {
     const covered = new Set(VIOLATION_CASES.map((c) => c.code));
+    // Pending pings need both directions: the tap (observer.ts) finds them, and observer.test.ts covers them.
+    const tapOnly = new Set(['WSG_WS_TOO_MANY_PENDING_PINGS']);
     assert.deepEqual(
-      VIOLATION_CODES.filter((k) => !covered.has(k)),
+      VIOLATION_CODES.filter((k) => !covered.has(k) && !tapOnly.has(k)),
       [],
     );
   });

@@ -1,0 +1,151 @@
+// Hostile case 8: an upstream whose TCP connect never completes, on every entry kind — reverse routes (HTTP and
+// WebSocket), forward absolute-form (HTTP and WebSocket), CONNECT (so also every in-tunnel request: a tunnel's
+// upstream is dialled for the CONNECT), and an intercepted host (dialled after the client's TLS handshake). Each
+// gets 504 WSG_UPSTREAM_TIMEOUT after limits.connectTimeout (±20 %, plus scheduling slack on a loaded machine),
+// one coded line, wsgate's half-open socket freed, and the same wsgate serves a healthy request after.
+//
+// Never an outside address: the black hole is a listener on 127.0.0.1 with a backlog of 1 in a child process whose
+// event loop is blocked, so it never accepts; a connection or two fill its queue, and the kernel drops later SYNs.
+// (A listener that accepts and never answers is a different case: the connect succeeds, and responseTimeout or
+// handshakeTimeout answers 504 instead — reverse/http, reverse/websocket and forward/errors tests.)
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { type TestContext, test } from 'node:test';
+import { randomKey, startRawSink } from '../helpers/raw.ts';
+import { rawExchange } from '../helpers/servers.ts';
+import { type LogCapture, reverseConfig, startTestWsgate } from '../helpers/wsgate.ts';
+import { forwardConfig, rawConnect, startProxy } from '../integration/forward/helpers.ts';
+import { requestOver, startInterceptProxy, tlsThroughProxy } from '../integration/intercept/helpers.ts';
+
+const TIMEOUT_MS = 1000;
+const LIMITS = { limits: { connectTimeout: '1s' } };
+
+const BLACK_HOLE = `
+const net = require('node:net');
+const server = net.createServer();
+server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+  process.stdout.write(server.address().port + '\\n');
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+});`;
+
+/** A loopback port whose connects hang: a never-accepting listener with its one-slot queue taken. */
+async function startBlackHole(t: TestContext): Promise<number> {
+  const child = spawn(process.execPath, ['-e', BLACK_HOLE], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    child.once('exit', (code) => reject(new Error(`black hole exited with ${code}`)));
+  });
+  // Fill the queue (its size is the backlog, rounded by the kernel) until a connect no longer completes.
+  for (let filled = 0; ; filled += 1) {
+    assert.ok(filled < 8, 'the black hole keeps accepting');
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    t.after(() => socket.destroy());
+    const connected = await Promise.race([
+      new Promise((resolve) => socket.once('connect', () => resolve(true))),
+      new Promise((resolve) => setTimeout(() => resolve(false), 300)),
+    ]);
+    if (!connected) {
+      socket.destroy();
+      break;
+    }
+  }
+  return port;
+}
+
+function tcpHandles(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+}
+
+/** Times `answer`, checks it is a 504 WSG_UPSTREAM_TIMEOUT within the window, and wsgate's dial was let go. */
+async function assertTimedOut(what: string, answer: () => Promise<string>): Promise<void> {
+  const handles = tcpHandles();
+  const started = performance.now();
+  const raw = await answer();
+  const elapsed = performance.now() - started;
+  assert.match(raw, /^HTTP\/1\.1 504 /, `${what}: ${raw.slice(0, 200)}`);
+  assert.match(raw, /x-wsgate-error: WSG_UPSTREAM_TIMEOUT/i, what);
+  assert.ok(
+    elapsed >= TIMEOUT_MS * 0.8 && elapsed <= TIMEOUT_MS * 1.2 + 400,
+    `${what}: answered after ${Math.round(elapsed)} ms (connectTimeout ${TIMEOUT_MS} ms)`,
+  );
+  // The client's own socket is closed by now; none of wsgate's is left behind either.
+  const deadline = Date.now() + 2000;
+  while (tcpHandles() > handles && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(tcpHandles() <= handles, `${what}: ${tcpHandles()} TCP handles, ${handles} before`);
+}
+
+async function assertCodedLines(logs: LogCapture, event: string, count: number): Promise<void> {
+  const deadline = Date.now() + 3000;
+  const lines = () => logs.events(event).filter((l) => l.code === 'WSG_UPSTREAM_TIMEOUT');
+  while (lines().length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(lines().length, count, `${event}: ${JSON.stringify(logs.events(event))}`);
+  assert.ok(lines().every((l) => l.level === 'warn'));
+}
+
+const handshake = (target: string, host: string) =>
+  `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomKey()}\r\n\r\n`;
+
+test('case 8, reverse: a route to an upstream that never completes its connect gets 504 on time', async (t) => {
+  const hole = await startBlackHole(t);
+  const sink = await startRawSink(t);
+  const gw = await startTestWsgate(
+    t,
+    reverseConfig(
+      [{ match: { pathPrefix: '/healthy' }, upstream: sink.httpUrl }, { upstream: `http://127.0.0.1:${hole}` }],
+      LIMITS,
+    ),
+  );
+  await assertTimedOut('HTTP', async () =>
+    (await rawExchange(gw.port, 'GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 5000)).toString('latin1'),
+  );
+  await assertTimedOut('WebSocket', async () =>
+    (await rawExchange(gw.port, handshake('/ws', 'x'), 5000)).toString('latin1'),
+  );
+  assert.equal(gw.logs.lines.filter((l) => l.code === 'WSG_UPSTREAM_TIMEOUT' && l.level === 'warn').length, 2);
+  const ok = (await rawExchange(gw.port, 'GET /healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toString();
+  assert.match(ok, /^HTTP\/1\.1 200 /);
+});
+
+test('case 8, forward: absolute-form and CONNECT to a destination that never completes its connect get 504', async (t) => {
+  const hole = await startBlackHole(t);
+  const sink = await startRawSink(t);
+  const gw = await startProxy(t, forwardConfig({}, LIMITS));
+  const authority = `127.0.0.1:${hole}`;
+  await assertTimedOut('absolute-form HTTP', async () =>
+    (
+      await rawExchange(gw.port(), `GET http://${authority}/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 5000)
+    ).toString('latin1'),
+  );
+  await assertTimedOut('absolute-form WebSocket', async () =>
+    (await rawExchange(gw.port(), handshake(`http://${authority}/ws`, authority), 5000)).toString('latin1'),
+  );
+  await assertTimedOut('CONNECT', async () => {
+    const r = await rawConnect(gw.port(), authority, {}, 5000);
+    r.socket.destroy();
+    return `${r.head}\r\n\r\n${r.body}`;
+  });
+  await assertCodedLines(gw.logs, 'forward.upstream_error', 1);
+  await assertCodedLines(gw.logs, 'ws.upstream_error', 1);
+  await assertCodedLines(gw.logs, 'connect.upstream_error', 1);
+  const ok = await rawConnect(gw.port(), `127.0.0.1:${sink.port}`);
+  assert.equal(ok.status, 200, 'a healthy CONNECT afterwards');
+  ok.socket.destroy();
+});
+
+test('case 8, intercepted: a host dialled after the client’s handshake gets 504 inside TLS', async (t) => {
+  const hole = await startBlackHole(t);
+  const gw = await startInterceptProxy(t, { intercept: ['hole.test'], names: ['hole.test'], config: LIMITS });
+  const target = `hole.test:${hole}`;
+  await assertTimedOut('intercepted HTTP', async () => {
+    const { socket } = await tlsThroughProxy(gw.port(), target, { ca: gw.caPem });
+    const res = await requestOver(socket, '/x', target);
+    const headers = Object.entries(res.headers).map(([k, v]) => `${k}: ${v}`);
+    return `HTTP/1.1 ${res.status} \r\n${headers.join('\r\n')}\r\n\r\n${res.body}`;
+  });
+  await assertCodedLines(gw.logs, 'forward.upstream_error', 1);
+});

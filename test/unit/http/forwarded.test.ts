@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type ForwardingHop, forwardedElement, forwardingFields } from '../../../src/http/forwarded.ts';
+
+const hop: ForwardingHop = { peer: '127.0.0.1', proto: 'http', host: 'wsgate.test' };
+
+const lookup =
+  (fields: Record<string, string>) =>
+  (name: string): string | undefined =>
+    fields[name];
+
+test('untrusted: only what wsgate saw, whatever the client claimed', () => {
+  assert.deepEqual(forwardingFields(hop), [
+    ['x-forwarded-for', '127.0.0.1'],
+    ['x-forwarded-proto', 'http'],
+    ['x-forwarded-host', 'wsgate.test'],
+    ['forwarded', 'for=127.0.0.1;proto=http;host=wsgate.test'],
+  ]);
+});
+
+test('trusted: the peer’s chain is kept and wsgate’s hop appended; its scheme and host win', () => {
+  const received = lookup({
+    'x-forwarded-for': '203.0.113.7, 198.51.100.2',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'shop.example',
+    forwarded: 'for=203.0.113.7;proto=https;host=shop.example',
+  });
+  assert.deepEqual(forwardingFields({ ...hop, peer: '10.0.0.5' }, received), [
+    ['x-forwarded-for', '203.0.113.7, 198.51.100.2, 10.0.0.5'],
+    ['x-forwarded-proto', 'https'],
+    ['x-forwarded-host', 'shop.example'],
+    ['forwarded', 'for=203.0.113.7;proto=https;host=shop.example, for=10.0.0.5;proto=http;host=wsgate.test'],
+  ]);
+});
+
+test('trusted peer that sent nothing: the same as untrusted', () => {
+  assert.deepEqual(forwardingFields(hop, lookup({ 'x-forwarded-for': '  ' })), forwardingFields(hop));
+});
+
+test('Forwarded quotes what is not a token: IPv6 nodes in brackets, host:port, quotes escaped', () => {
+  assert.equal(
+    forwardedElement({ peer: '::1', proto: 'https', host: 'wsgate.test:8443' }),
+    'for="[::1]";proto=https;host="wsgate.test:8443"',
+  );
+  assert.equal(
+    forwardedElement({ peer: '::ffff:192.0.2.1', proto: 'http', host: 'a"b\\c' }),
+    'for="[::ffff:192.0.2.1]";proto=http;host="a\\"b\\\\c"',
+  );
+  assert.equal(forwardedElement({ peer: '', proto: 'http', host: undefined }), 'for=unknown;proto=http');
+});
+
+test('no Host: no X-Forwarded-Host and no host= parameter', () => {
+  assert.deepEqual(forwardingFields({ peer: '192.0.2.1', proto: 'http', host: undefined }), [
+    ['x-forwarded-for', '192.0.2.1'],
+    ['x-forwarded-proto', 'http'],
+    ['forwarded', 'for=192.0.2.1;proto=http'],
+  ]);
+});

@@ -1,0 +1,81 @@
+// LogQueue over a real loopback socket whose reader stops: sheddable lines are dropped past the cap, other lines
+// kept up to four times the cap and dropped past it, and one report says so once the reader catches up.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import pino from 'pino';
+import { type DropReport, KEPT_LINES_FACTOR, LogQueue } from '../../../src/log/queue.ts';
+import { tempDir } from '../../helpers/tls.ts';
+
+/** A client socket to a server that does not read until `read()` is called. */
+async function stalledPeer(t: TestContext): Promise<{ socket: net.Socket; read(): void }> {
+  let accepted: net.Socket | undefined;
+  const server = net.createServer((s) => {
+    accepted = s;
+    s.pause();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await once(socket, 'connect');
+  while (accepted === undefined) await new Promise((r) => setTimeout(r, 5));
+  t.after(() => {
+    socket.destroy();
+    accepted?.destroy();
+    server.close();
+  });
+  return { socket, read: () => accepted!.resume() };
+}
+
+test('past the cap sheddable lines are dropped, others kept up to the ceiling, and the drop is reported', async (t) => {
+  const peer = await stalledPeer(t);
+  const maxBytes = 64 * 1024;
+  const queue = new LogQueue({ out: peer.socket, name: 'socket', maxBytes });
+  const reports: DropReport[] = [];
+  queue.reportTo((r) => reports.push(r));
+  const line = `${JSON.stringify({ event: 'http.access', pad: 'x'.repeat(200) })}\n`;
+
+  assert.equal(queue.shed(), false, 'nothing pending, nothing shed');
+  // Fill the kernel's buffers until the socket itself holds more than the cap.
+  for (let written = 0; queue.pendingBytes() <= maxBytes; written += line.length) {
+    assert.ok(written < 64 * 1024 * 1024, 'the peer stopped reading');
+    queue.write(line);
+    if (written % (256 * 1024) < line.length) await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(queue.shed(), true);
+  assert.equal(queue.shed(), true);
+
+  const before = queue.pendingBytes();
+  queue.write(line);
+  assert.equal(queue.pendingBytes(), before + line.length, 'an access line is kept past the cap');
+  while (queue.pendingBytes() <= maxBytes * KEPT_LINES_FACTOR) queue.write(line);
+  const atCeiling = queue.pendingBytes();
+  assert.equal(queue.write(line), false);
+  assert.equal(queue.pendingBytes(), atCeiling, 'past the ceiling even an access line is dropped');
+  assert.equal(reports.length, 0, 'nothing reported while still behind (the interval is 10 s)');
+
+  peer.read();
+  const deadline = Date.now() + 10_000;
+  while (reports.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(reports.length, 1);
+  assert.equal(reports[0]!.destination, 'socket');
+  assert.equal(reports[0]!.dropped, 2);
+  assert.equal(reports[0]!.droppedOther, 1);
+  assert.equal(reports[0]!.recovered, true);
+  assert.ok(reports[0]!.pendingBytes <= maxBytes / 2);
+  assert.equal(queue.shed(), false, 'caught up: traffic lines are written again');
+});
+
+test('a sonic-boom destination: pending bytes follow its write events, close() writes everything', async (t) => {
+  const file = join(tempDir(t, 'wsgate-queue-'), 'out.log');
+  const out = pino.destination({ dest: file, sync: false, minLength: 4096 });
+  const queue = new LogQueue({ out, name: file, maxBytes: 1024 });
+  for (let i = 0; i < 100; i++) queue.write(`line ${i}\n`);
+  assert.ok(queue.pendingBytes() > 0, 'batched in 4 KiB writes, so something is pending');
+  await queue.close();
+  assert.equal(queue.pendingBytes(), 0);
+  assert.equal(readFileSync(file, 'utf8').split('\n').length, 101);
+  await queue.close();
+});
