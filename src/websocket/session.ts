@@ -4,32 +4,16 @@
 // tap.onViolation is "close".
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
-import type { Direction, TapLevel, WsEndEvent, WsEvent } from '../events.ts';
+import type { Direction, WsEndEvent, WsEvent } from '../events.ts';
 import type { HeaderPairs } from '../http/head.ts';
 import { MAX_CLOSE_REASON_BYTES } from './close.ts';
 import { parseDeflateResponse } from './deflate.ts';
 import { encodeClose } from './encoder.ts';
 import { type EndCause, type JoinStats, joinSockets } from './joiner.ts';
-import {
-  type ClosingViolation,
-  ConnectionObserver,
-  isoNow,
-  LIMIT_KEYS,
-  type ViolationAction,
-  type WsLimits,
-} from './observer.ts';
+import { type ClosingViolation, ConnectionObserver, isoNow, LIMIT_KEYS, type TapSettings } from './observer.ts';
 
-export type SessionTap = {
-  level: TapLevel;
-  previewBytes: number;
-  maxDecodedBytes: number;
-  redactText?: ((text: string) => string) | undefined;
-  active?: (() => boolean) | undefined;
-  /** tap.onViolation (default "log"). */
-  onViolation?: ViolationAction | undefined;
-  /** limits.maxFrameBytes, maxMessageBytes, maxFragments, maxPendingPings. */
-  limits?: WsLimits | undefined;
-};
+/** What a session's tap is set to: the observer's settings (level, previews, limits, onViolation). */
+export type SessionTap = TapSettings;
 
 /** What a listener holds for each live connection. */
 export type LiveSession = {
