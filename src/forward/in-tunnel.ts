@@ -6,7 +6,8 @@ import type net from 'node:net';
 import { Client } from 'undici';
 import { WsgateError } from '../errors.ts';
 import { writeErrorToSocket } from '../front/error-response.ts';
-import { type RequestScope, reportInternal, type UpgradeScope } from '../front/front.ts';
+import type { RequestScope, UpgradeScope } from '../front/front.ts';
+import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import { type ForwardState, routeName, startUpgrade, type TunnelContext } from './state.ts';
 

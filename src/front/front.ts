@@ -12,6 +12,7 @@ import type tls from 'node:tls';
 import { WsgateError } from '../errors.ts';
 import { formName, type PathTarget, parseRequestTarget } from '../http/request-target.ts';
 import { escapeControl } from '../log/escape.ts';
+import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import { redactUrlPassword } from '../net/url-credentials.ts';
 import type { KeyLog } from '../tls/keylog.ts';
@@ -69,16 +70,6 @@ export type FrontOptions = {
 };
 
 type TunnelEntry<T> = { tunnel: T; log: Logger };
-
-/**
- * A bug met while serving one request: one WSG_INTERNAL line with the stack. Handlers pass it to `.catch` of the
- * promises they start, so a throw in a continuation ends that request, never the process.
- */
-export function reportInternal(log: Logger, error: unknown): WsgateError {
-  const err = new WsgateError('WSG_INTERNAL', { detail: String(error) }, { cause: error });
-  log.error({ event: 'internal.error', code: err.code, err: error }, err.message);
-  return err;
-}
 
 export class Front<T = never> {
   readonly name: string;

@@ -18,6 +18,7 @@ import {
   serializeResponseHead,
 } from '../http/head.ts';
 import { stripHopByHop } from '../http/hop-by-hop.ts';
+import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import { redactPairs } from '../log/redact.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
@@ -233,10 +234,9 @@ export function forwardUpgrade(req: http.IncomingMessage, client: net.Socket, ct
   return proxyUpgrade(req, client, ctx).catch((error: unknown) => internalError(ctx.log, error, client));
 }
 
-/** As the front's reportInternal (this layer sits below front/): one WSG_INTERNAL line with the stack, sockets closed. */
+/** A bug: one WSG_INTERNAL line (reportInternal), and the connection's sockets closed. */
 function internalError(log: Logger, error: unknown, ...sockets: (net.Socket | undefined)[]): void {
-  const err = new WsgateError('WSG_INTERNAL', { detail: String(error) }, { cause: error });
-  log.error({ event: 'internal.error', code: err.code, err: error }, err.message);
+  reportInternal(log, error);
   for (const socket of sockets) socket?.destroy();
 }
 
