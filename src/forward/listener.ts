@@ -15,14 +15,30 @@ import { isLoopbackHost } from '../net/ip.ts';
 import type { LeafCache } from '../tls/leaf.ts';
 import { serveAbsoluteRequest, serveAbsoluteUpgrade } from './absolute.ts';
 import { serveConnect } from './connect.ts';
-import { ForwardDialer, isSelf } from './dial.ts';
+import { ForwardDialer, type ForwardDialerSpec, isSelf } from './dial.ts';
 import { HttpRelay } from './http.ts';
 import { refuseNestedConnect, serveTunnelRequest, serveTunnelUpgrade } from './in-tunnel.ts';
-import { compilePolicy } from './policy.ts';
+import { compilePolicy, type ForwardPolicy } from './policy.ts';
 import type { ForwardDeps, ForwardSettings, ForwardSpec, ForwardState, TunnelContext } from './state.ts';
 
 export type { ForwardSettings, ForwardSpec } from './state.ts';
 export { newPseudonym } from './state.ts';
+
+/** What the dialer needs from the listener's config; built once per config (start and each reload). */
+function dialerSpec(
+  spec: ForwardSpec,
+  settings: ForwardSettings,
+  policy: ForwardPolicy,
+  front: Front<TunnelContext>,
+): ForwardDialerSpec {
+  return {
+    policy,
+    via: spec.forward.via,
+    self: () => front.address,
+    tls: settings.destinationTls,
+    keyLog: settings.keyLog,
+  };
+}
 
 export class ForwardListener implements FrontHandler<TunnelContext> {
   readonly name: string;
@@ -37,40 +53,22 @@ export class ForwardListener implements FrontHandler<TunnelContext> {
       { name: spec.name, log: listenerLog, limits: settings.limits, keyLog: settings.keyLog, requestIdPrefix: 'f' },
       this,
     );
-    const state: ForwardState = {
+    const policy = compilePolicy(spec.forward);
+    this.#state = {
       name: spec.name,
       log: listenerLog,
       front,
       deps,
       spec,
       settings,
-      policy: compilePolicy(spec.forward),
+      policy,
       intercepts: compileHostMatcher(spec.forward.intercept ?? []),
       interceptionLeaves: () => this.#interceptionLeaves(),
-      dialer: new ForwardDialer(deps, {
-        policy: compilePolicy(spec.forward),
-        via: spec.forward.via,
-        self: () => front.address,
-        tls: settings.destinationTls,
-        keyLog: settings.keyLog,
-      }),
+      dialer: new ForwardDialer(deps, dialerSpec(spec, settings, policy, front)),
       relay: new HttpRelay(
         () => this.#state.dialer,
         () => this.#state.settings.limits.connectTimeout,
       ),
-    };
-    this.#state = state;
-    state.dialer.update(this.#dialerSpec());
-  }
-
-  #dialerSpec() {
-    const state = this.#state;
-    return {
-      policy: state.policy,
-      via: state.spec.forward.via,
-      self: () => state.front.address,
-      tls: state.settings.destinationTls,
-      keyLog: state.settings.keyLog,
     };
   }
 
@@ -118,7 +116,7 @@ export class ForwardListener implements FrontHandler<TunnelContext> {
     state.settings = settings;
     state.policy = compilePolicy(spec.forward);
     state.intercepts = compileHostMatcher(spec.forward.intercept ?? []);
-    state.dialer.update(this.#dialerSpec());
+    state.dialer.update(dialerSpec(spec, settings, state.policy, state.front));
     state.front.update(settings.limits);
   }
 
