@@ -107,10 +107,12 @@ export function serveAbsoluteRequest(
       const err = result.error;
       if (err === undefined) return;
       access.code = err.code;
+      const outcome = refusalOutcome(err);
       log.warn(
         {
-          event: 'forward.upstream_error',
-          outcome: refusalOutcome(err),
+          // A name that resolves to a denied address is refused when dialled: the same line as any other denial.
+          event: outcome === 'denied' ? 'forward.denied' : 'forward.upstream_error',
+          outcome,
           code: err.code,
           status: err.status,
           reason: err.params['denyReason'],

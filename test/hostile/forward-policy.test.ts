@@ -71,17 +71,17 @@ test('case 6: with destinations: public, loopback in every spelling gets 403 rea
       assert.match(raw, /loopback address/, `${target} ${what}`);
     }
   }
-  // Addresses are judged before anything else: one forward.denied line each.
+  // Addresses are judged before anything else: one forward.denied line each (the name's request adds one).
   const lines = gw.logs.events('forward.denied');
-  assert.equal(lines.length, (targets.length - 1) * kinds.length);
+  assert.equal(lines.length, (targets.length - 1) * kinds.length + 1);
   assert.ok(lines.every((l) => l.reason === 'destination' && l.level === 'warn'));
-  // A name is judged by what it resolves to, when it is dialled: the same 403, logged as that request's upstream
-  // error (HTTP with outcome and reason, the handshake with its code only).
+  // A name is judged by what it resolves to, when it is dialled: the same 403, and a forward.denied line for the
+  // request (the handshake's is its upstream error, with the code).
   const named = gw.logs.lines.filter((l) => String(l.target ?? l.upstream).includes(`localhost:${p}`));
   assert.deepEqual(
     named.filter((l) => l.level === 'warn').map((l) => [l.event, l.code, l.reason]),
     [
-      ['forward.upstream_error', 'WSG_FORWARD_DENIED', 'destination'],
+      ['forward.denied', 'WSG_FORWARD_DENIED', 'destination'],
       ['ws.upstream_error', 'WSG_FORWARD_DENIED', undefined],
     ],
   );
