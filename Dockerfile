@@ -17,11 +17,16 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# The inspector's static files (not TypeScript, so tsc does not emit them) go beside dist/inspector/static.js.
+COPY --from=build /app/src/inspector/ui ./dist/inspector/ui
 COPY config/wsgate.yaml config/wsgate.schema.json ./config/
 USER node
+# The admin API (inspector.bind, 127.0.0.1:9090 in the default config) stays on loopback inside the container: it
+# needs no token there and nothing outside can reach it. The health check runs inside the container and asks its
+# /healthz; a config without an admin listener falls back to a TCP check of the 8080 listener.
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-  CMD node -e "require('node:net').connect(8080,'127.0.0.1').on('connect',function(){this.end();process.exit(0)}).on('error',()=>process.exit(1))"
+  CMD node -e "fetch('http://127.0.0.1:9090/healthz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>require('node:net').connect(8080,'127.0.0.1').on('connect',function(){this.end();process.exit(0)}).on('error',()=>process.exit(1)))"
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "dist/cli/main.js"]
 CMD ["run", "-c", "config/wsgate.yaml"]

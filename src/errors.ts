@@ -119,10 +119,26 @@ export const ERRORS = {
     hint: 'Send Basic credentials of a user in forward.auth.users, e.g. curl --proxy-user NAME:PASSWORD, or HTTPS_PROXY=http://NAME:PASSWORD@host:port.',
     status: 407,
   },
+  // A fault a rule asked for (docs/faults.md): the status is the rule's (rejectUpgrade: STATUS, rejectConnect).
+  WSG_FAULT_INJECTED: {
+    message: '{fault} by rule "{rule}": {detail}',
+    hint: 'wsgate refused this on purpose: a rule or a forward.profile in its config injects this fault (docs/faults.md). Remove the rule to get through.',
+    status: 503,
+  },
   WSG_UPSTREAM_PROXY_REFUSED: {
     message: 'upstream {proxy} refused CONNECT {target}: {detail}',
     hint: 'The upstream proxy comes from proxies[] and via: in the config, else from HTTP_PROXY/HTTPS_PROXY (NO_PROXY lists the exceptions).',
     status: 502,
+  },
+  WSG_PAC_READ: {
+    message: 'proxy {proxy}: cannot read the PAC script {source}: {detail}',
+    hint: 'proxies[].pac is a file path or an http(s):// URL wsgate fetches directly (never through a proxy) at start and on reload.',
+    exitCode: 2,
+  },
+  WSG_PAC_INVALID: {
+    message: 'proxy {proxy}: the PAC script {source} is not usable: {detail}',
+    hint: 'A PAC script is JavaScript defining FindProxyForURL(url, host); try it with `wsgate probe URL --pac FILE`.',
+    exitCode: 2,
   },
   WSG_TLS_CERT_READ: {
     message: 'cannot use {what} {file}: {detail}',
@@ -256,6 +272,35 @@ export const ERRORS = {
     closeCode: 1008,
     fatal: false,
   },
+  // Found by the relay (rules), which inflates permessage-deflate messages to rewrite them (relay: deflate keep).
+  WSG_RELAY_INFLATE_FAILED: {
+    message: 'a compressed message cannot be inflated: {detail}',
+    hint: 'The sender broke its permessage-deflate stream (RFC 7692 §7.2); the relay closes with 1007 as ws does.',
+    closeCode: 1007,
+  },
+  WSG_ADMIN_HOST: {
+    message: 'Host "{host}" is not a name of this admin listener',
+    hint: 'Call the admin API by its own address (127.0.0.1:PORT, localhost:PORT or the bind address): other names are refused so that a DNS-rebinding page cannot reach it.',
+    status: 403,
+  },
+  WSG_ADMIN_TOKEN: {
+    message: '{detail}',
+    hint: 'Send the inspector.token in an `Authorization: Bearer TOKEN` or `X-Wsgate-Token: TOKEN` header.',
+    status: 401,
+  },
+  WSG_ADMIN_ORIGIN: {
+    message: 'cross-origin call refused: Origin {origin} is not this admin listener',
+    hint: 'Mutating admin calls are accepted only from the admin listener’s own origin or from clients that send no Origin (curl, scripts).',
+    status: 403,
+  },
+  WSG_ADMIN_CONTENT_TYPE: {
+    message: 'a mutating admin call needs Content-Type: application/json',
+    hint: 'curl -H "Content-Type: application/json" -d \'{…}\'',
+    status: 415,
+  },
+  WSG_ADMIN_BAD_REQUEST: { message: '{detail}', status: 400 },
+  WSG_ADMIN_NOT_FOUND: { message: '{detail}', status: 404 },
+  WSG_ADMIN_CONFLICT: { message: '{detail}', status: 409 },
   WSG_INTERNAL: { message: 'internal error: {detail}', status: 500, exitCode: 1 },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -30,6 +30,8 @@ export type WsOpenEvent = Base & {
   forwarded: HeaderPairs;
   /** The upstream's 101 headers as relayed to the client. */
   response: HeaderPairs;
+  /** The connection is relayed (terminated and re-encoded for rules) rather than passed through byte for byte. */
+  relay?: boolean;
 };
 
 export type WsFrameEvent = Base & {
@@ -95,9 +97,24 @@ export type WsEndEvent = Base & {
   detail?: string;
   toUpstream: { frames: number; messages: number; bytes: number };
   toClient: { frames: number; messages: number; bytes: number };
+  /** Keepalive pings wsgate sent and the pongs that answered them (consumed, not forwarded). */
+  keepalive?: { pings: number; pongs: number };
 };
 
-export type WsEvent = WsOpenEvent | WsFrameEvent | WsMessageEvent | WsViolationEvent | WsEndEvent;
+/** One rule acting on one message (or a connection): names the rule and what it did. */
+export type WsRuleEvent = Base & {
+  type: 'rule';
+  dir: Direction;
+  rule: string;
+  /** The action or fault that acted: replace, setJson, drop, delay, inject, close, mark, … */
+  action: string;
+  /** What it did, for people. */
+  detail: string;
+  /** A mark action's tag. */
+  mark?: string;
+};
+
+export type WsEvent = WsOpenEvent | WsFrameEvent | WsMessageEvent | WsViolationEvent | WsRuleEvent | WsEndEvent;
 
 export const CHANNELS = {
   /** Every WebSocket event from the tap, in order per connection. */
@@ -106,4 +123,23 @@ export const CHANNELS = {
 
 export function publishWs(event: WsEvent): void {
   CHANNELS.ws.publish(event);
+}
+
+// How a WebSocket handshake ended, reported where its answer is written (the front's error writer, the Upgrade
+// forwarder's relay of a refusal or of the 101) to whoever watches that client socket: the front of the instance
+// that took the upgrade registers its observer per socket, so several instances in one process never mix. A
+// socket carries at most one handshake; the first report wins and later ones (a writer reached twice) are ignored.
+const handshakeWatchers = new WeakMap<object, (result: string) => void>();
+
+/** Called by the front when it takes an upgrade: `report` gets the handshake's result once. */
+export function watchHandshake(socket: object, report: (result: string) => void): void {
+  handshakeWatchers.set(socket, report);
+}
+
+/** "101", the upstream's refusal status, or wsgate's error code; a no-op for a socket nobody watches. */
+export function handshakeDone(socket: object, result: string): void {
+  const report = handshakeWatchers.get(socket);
+  if (report === undefined) return;
+  handshakeWatchers.delete(socket);
+  report(result);
 }

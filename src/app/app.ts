@@ -2,51 +2,49 @@
 // config for new connections, and graceful shutdown. The CLI and the integration tests both start wsgate here.
 
 import type net from 'node:net';
+import { redactConfigForDisplay } from '../config/display.ts';
 import type { Config } from '../config/schema.ts';
 import { type EchoServer, startEchoServer } from '../echo/server.ts';
+import type { WsEvent } from '../events.ts';
 import { viaEntry } from '../forward/headers.ts';
 import { ForwardListener, type ForwardSpec, newPseudonym } from '../forward/listener.ts';
-import type { Logger } from '../log/logger.ts';
+import type { AdminHandler } from '../inspector/admin-server.ts';
+import { healthHandlers, type Readiness } from '../inspector/health.ts';
+import { type Inspector, listenerOfRoute, packageVersion, startInspector } from '../inspector/inspector.ts';
+import { metricsHandler, WsgateMetrics } from '../inspector/metrics.ts';
+import { demoUrlFor, staticAdminHandlers } from '../inspector/static.ts';
+import { type Logger, logQueueOf } from '../log/logger.ts';
 import { createTextRedactor } from '../log/redact.ts';
 import { formatHostPort } from '../net/host-port.ts';
 import { createHttpForwarder } from '../reverse/http.ts';
 import { type ListenerSettings, ReverseListener } from '../reverse/listener.ts';
-import { ensureCa, resolveCaDir } from '../tls/ca.ts';
-import { type ConfigTls, insecureUpstreams, loadConfigTls } from '../tls/config-tls.ts';
+import { ruleSetOf } from '../rules/rule-set.ts';
+import { type ConfigTls, loadConfigTls } from '../tls/config-tls.ts';
 import { type KeyLog, keyLogFile, openKeyLog } from '../tls/keylog.ts';
-import { LeafCache } from '../tls/leaf.ts';
 import { createTrafficLog, type TrafficLog } from '../traffic/traffic-log.ts';
 import { UpstreamNetwork } from '../upstream/network.ts';
+import { loadPacScripts } from '../upstream/pac.ts';
 import type { Env } from '../upstream/proxy-config.ts';
+import type { LiveSession } from '../websocket/session.ts';
+import { interceptionLeaves, logNetwork, reverseUpstreams, warnInsecure } from './start-up.ts';
 
 export type StartOptions = {
   /** Where HTTP_PROXY, HTTPS_PROXY and NO_PROXY are read (default process.env); tests pass their own. */
   env?: Env | undefined;
   /** Name resolution for forward-mode dials (default dns.lookup); tests map names to 127.0.0.1 with it. */
   lookup?: net.LookupFunction | undefined;
+  /** What POST /api/reload does: re-read the config file as SIGHUP does (cli/run passes it; none without a file). */
+  reloadFromFile?: (() => Promise<void>) | undefined;
+  /** Serve the admin API when the config has `inspector` (default true; workers of `--workers N` pass false). */
+  admin?: boolean | undefined;
+  /** The version the admin API reports (HAR creator). */
+  version?: string | undefined;
+  /**
+   * Where every WebSocket event also goes when this instance has no admin API of its own: a worker's bridge to the
+   * primary's traffic store (app/worker-bridge.ts).
+   */
+  events?: { ingest(event: WsEvent): void } | undefined;
 };
-
-/** Every upstream a reverse route dials, with the `via:` of its named upstream (inline URLs use the environment). */
-function reverseUpstreams(config: Config): { name: string; url: string; via: string | undefined }[] {
-  const via = new Map(config.upstreams.map((u) => [u.name, u.via]));
-  return config.listeners.flatMap((l) =>
-    l.routes.map((r) => ({ name: r.upstream.name, url: r.upstream.url, via: via.get(r.upstream.name) })),
-  );
-}
-
-/** Logs the upstream proxies the environment gives wsgate, and what it could not use, once at start. */
-function logNetwork(network: UpstreamNetwork, log: Logger): void {
-  for (const warning of network.warnings) log.warn({ event: 'proxy.env_invalid' }, warning);
-  const { http, https } = network.envProxies;
-  for (const proxy of [http, https]) {
-    if (proxy !== undefined) {
-      log.info(
-        { event: 'proxy.env', variable: proxy.name, proxy: proxy.display, noProxy: proxy.noProxy.source.join(',') },
-        `upstream proxy from ${proxy.name}: ${proxy.display}`,
-      );
-    }
-  }
-}
 
 export type RunningWsgate = {
   /** Bound addresses by listener name (the real port when the config asked for port 0). */
@@ -56,6 +54,16 @@ export type RunningWsgate = {
   reload(config: Config): Promise<void>;
   /** Stops accepting, waits up to the configured grace period for what is in flight, closes the rest. */
   shutdown(): Promise<void>;
+  /** The instance's Prometheus metrics (a worker's too: its primary merges them); undefined without `inspector`. */
+  readonly metrics: WsgateMetrics | undefined;
+  /** What /readyz judges: listeners bound, config loaded, not draining. */
+  readiness(): Readiness;
+  /** /metrics (when metrics are on), /healthz and /readyz, for the admin listener. */
+  healthAndMetricsHandlers(): AdminHandler[];
+  /** The admin API and traffic store; undefined without `inspector` in the config. */
+  readonly inspector: Inspector | undefined;
+  /** The live connection with this id on any listener (a worker's bridge runs the primary's send and close on it). */
+  session(conn: string): LiveSession | undefined;
 };
 
 function settingsOf(
@@ -64,9 +72,12 @@ function settingsOf(
   network: UpstreamNetwork,
   tls?: ConfigTls,
   keyLog?: KeyLog,
+  metrics?: WsgateMetrics,
+  store?: { ingest(event: WsEvent): void },
 ): ListenerSettings {
   return {
     upstreamTls: tls?.upstreams,
+    rules: ruleSetOf(config.rules),
     keyLog,
     network,
     limits: config.limits,
@@ -75,7 +86,8 @@ function settingsOf(
       previewBytes: config.tap.previewBytes,
       maxDecodedBytes: config.tap.maxDecodedBytes,
       redactText: createTextRedactor(config.tap.redactJsonKeys, config.tap.redactPatterns),
-      active: () => traffic.active(),
+      // The traffic store reads every event while the admin API runs: the tap builds them for it.
+      active: store === undefined ? () => traffic.active() : () => true,
       onViolation: config.tap.onViolation,
       limits: {
         maxFrameBytes: config.limits.maxFrameBytes,
@@ -84,54 +96,16 @@ function settingsOf(
         maxPendingPings: config.limits.maxPendingPings,
       },
     },
-    emit: (event) => traffic.emit(event),
+    emit:
+      metrics === undefined && store === undefined
+        ? (event) => traffic.emit(event)
+        : (event) => {
+            traffic.emit(event);
+            metrics?.observe(event);
+            store?.ingest(event);
+          },
+    observer: metrics,
   };
-}
-
-/** tls.insecure is allowed, but never quietly. */
-function warnInsecure(config: Config, log: Logger): void {
-  for (const upstream of insecureUpstreams(config)) {
-    log.warn(
-      { event: 'tls.insecure_upstream', upstream },
-      `TLS verification is off for upstream ${upstream} (tls.insecure): anyone on the path can read and change its traffic`,
-    );
-  }
-}
-
-/**
- * wsgate's CA, loaded — or created, on first use — when a forward listener intercepts TLS, and the cache of the
- * leaves it signs. The one already loaded is kept while tls.caDir stays the same.
- */
-async function interceptionLeaves(
-  config: Config,
-  current: LeafCache | undefined,
-  log: Logger,
-): Promise<LeafCache | undefined> {
-  const intercepting = config.listeners.filter((l) => (l.forward?.intercept.length ?? 0) > 0).map((l) => l.name);
-  if (intercepting.length === 0) return current;
-  if (current !== undefined && current.ca.paths.dir === resolveCaDir(config.tls.caDir)) return current;
-  const { ca, created } = await ensureCa(config.tls.caDir);
-  const { paths } = ca;
-  const trustHelp = `wsgate ca trust-help --dir ${paths.dir}`;
-  const fields = { cert: paths.cert, listeners: intercepting.join(','), leafSpki: ca.leafKey.spkiSha256 };
-  if (created) {
-    log.warn(
-      { event: 'tls.ca_created', dir: paths.dir, ...fields },
-      `created wsgate's CA for TLS interception in ${paths.dir}: clients see intercepted traffic only if they trust ${paths.cert}; \`${trustHelp}\` shows how`,
-    );
-  } else {
-    log.info(
-      { event: 'tls.ca', dir: paths.dir, ...fields },
-      `intercepting TLS (${intercepting.join(', ')}) with the CA ${paths.cert}; how to trust it: \`${trustHelp}\``,
-    );
-  }
-  if (!ca.leafKey.persisted) {
-    log.warn(
-      { event: 'tls.leaf_key_missing', file: paths.leafKey },
-      `${paths.leafKey} is missing: leaf certificates use a new key on every start (their SPKI hash changes)`,
-    );
-  }
-  return new LeafCache(ca);
 }
 
 function sameBind(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
@@ -162,25 +136,49 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   // Upstream proxies (config and environment) for every listener of this instance; its Via pseudonym marks the
   // requests it forwards, so one that comes back around is recognised as a loop.
   const pseudonym = newPseudonym();
+  // PAC scripts (proxies[].pac) are read and compiled before anything listens: a bad one is an exit 2.
   const network = new UpstreamNetwork({
     proxies: config.proxies,
     env: options.env ?? process.env,
     via: viaEntry(pseudonym),
+    pac: await loadPacScripts(config.proxies, log),
+    log,
   });
   network.registerUpstreams(reverseUpstreams(config));
+  await network.prepare();
   logNetwork(network, log);
   const forwarder = createHttpForwarder({ keyLog, network });
   const addresses = new Map<string, { host: string; port: number }>();
   let echo: EchoServer | undefined;
   let traffic = createTrafficLog({ file: config.log.traffic, main: log });
   let stopping: Promise<void> | undefined;
+  const metrics = config.inspector !== undefined ? new WsgateMetrics() : undefined;
+  metrics?.watchLogQueue('main', () => logQueueOf(log));
+  metrics?.watchLogQueue('traffic', () => traffic.ownQueue);
+  const readiness = (): Readiness => ({
+    listeners: config.listeners.map((l) => ({ name: l.name, bound: addresses.has(l.name) })),
+    configLoaded: true,
+    draining: stopping !== undefined,
+  });
+  const healthAndMetricsHandlers = () => [
+    ...(metrics === undefined ? [] : [metricsHandler(metrics)]),
+    ...healthHandlers(readiness),
+  ];
+  const sessionOf = (conn: string): LiveSession | undefined => {
+    for (const listener of listeners.values()) {
+      const session = listener.session(conn);
+      if (session !== undefined) return session;
+    }
+    return undefined;
+  };
+  let inspector: Inspector | undefined;
 
   const startListener = async (spec: Config['listeners'][number]) => {
     const listener =
       spec.forward === undefined
         ? new ReverseListener(
             spec,
-            settingsOf(config, traffic, network, tls, keyLog),
+            settingsOf(config, traffic, network, tls, keyLog, metrics, inspector ?? options.events),
             log,
             forwarder,
             tls.listeners.get(spec.name),
@@ -188,7 +186,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
         : new ForwardListener(
             spec as ForwardSpec,
             {
-              ...settingsOf(config, traffic, network, tls, keyLog),
+              ...settingsOf(config, traffic, network, tls, keyLog, metrics, inspector ?? options.events),
               limits: config.limits,
               leaves,
               destinationTls: tls.forward.get(spec.name),
@@ -213,6 +211,20 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   };
 
   try {
+    // The admin API starts first: the listeners' taps feed its store from their first connection.
+    if (config.inspector !== undefined && options.admin !== false) {
+      inspector = await startInspector(config.inspector, {
+        log,
+        session: sessionOf,
+        config: () => redactConfigForDisplay(config, config.log.showSecrets, config.log.redactQueryParams),
+        reload: options.reloadFromFile,
+        listenerOf: (route) => listenerOfRoute(config, route),
+        version: options.version ?? packageVersion(),
+        handlers: [...healthAndMetricsHandlers(), ...staticAdminHandlers({ demoUrl: demoUrlFor(config) })],
+      });
+      const store = inspector.store;
+      metrics?.watchStore(() => store.stats());
+    }
     if (config.echo) {
       echo = await startEchoServer(config.echo.bind);
       log.info({ event: 'echo.start', url: echo.url }, `echo server on ${echo.url}`);
@@ -220,6 +232,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
     for (const spec of config.listeners) await startListener(spec);
   } catch (err) {
     await Promise.all([...listeners.values()].map((l) => l.close(0)));
+    await inspector?.close();
     await echo?.close();
     forwarder.close();
     await network.close();
@@ -238,8 +251,12 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       // Certificates are re-read, so a renewed one is served without a restart; a bad file keeps the old ones.
       try {
         const nextTls = await loadConfigTls(next);
+        const nextPac = await loadPacScripts(next.proxies, log);
         leaves = await interceptionLeaves(next, leaves, log);
         tls = nextTls;
+        network.update(next.proxies, nextPac);
+        network.registerUpstreams(reverseUpstreams(next));
+        await network.prepare();
       } catch (err) {
         log.error(
           { event: 'config.reload_failed', code: (err as { code?: string }).code },
@@ -257,9 +274,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
         traffic = createTrafficLog({ file: next.log.traffic, main: log });
         void old.close();
       }
-      const settings = settingsOf(next, traffic, network, tls, keyLog);
-      network.update(next.proxies);
-      network.registerUpstreams(reverseUpstreams(next));
+      const settings = settingsOf(next, traffic, network, tls, keyLog, metrics, inspector ?? options.events);
       for (const spec of next.listeners) {
         const existing = listeners.get(spec.name);
         const scheme = spec.tls === undefined ? 'http' : 'https';
@@ -302,6 +317,13 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       }
       log.info({ event: 'config.reloaded', listeners: next.listeners.length }, 'configuration reloaded');
     },
+    metrics,
+    get inspector() {
+      return inspector;
+    },
+    readiness,
+    session: sessionOf,
+    healthAndMetricsHandlers,
     shutdown() {
       // Safe to call twice (a signal handler and a test's cleanup may both do it): the second call waits for the first.
       stopping ??= stop();
@@ -315,6 +337,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       log.info({ event: 'shutdown.start', graceMs: grace }, `shutting down (grace ${grace} ms)`);
       await Promise.all([...listeners.values()].map((l) => l.close(grace)));
       await echo?.close();
+      await inspector?.close();
       forwarder.close();
       await network.close();
       await traffic.close();

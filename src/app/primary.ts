@@ -28,6 +28,7 @@ import type { Config } from '../config/schema.ts';
 import { watchConfig } from '../config/watch.ts';
 import { createLogger } from '../log/logger.ts';
 import { formatHostPort } from '../net/host-port.ts';
+import { type PrimaryAdmin, startPrimaryAdmin } from './primary-admin.ts';
 import { waitForStopSignal } from './signals.ts';
 import { WorkerPool } from './worker-pool.ts';
 
@@ -64,9 +65,26 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
 
   // Listen for SIGTERM/SIGINT before the workers start, so a signal during start-up stops them gracefully.
   const stopSignal = waitForStopSignal();
+  // The admin API (with `inspector`) is the primary's, for every worker; it binds first, so a port in use stops
+  // the start before any worker runs.
+  let admin: PrimaryAdmin | undefined;
+  try {
+    admin = await startPrimaryAdmin({
+      config: options.config,
+      pool,
+      log,
+      listeners: options.config.listeners.map((l) => l.name),
+      reload: file === undefined ? undefined : async () => pool.restart(),
+    });
+  } catch (err) {
+    process.off('exit', killAll);
+    io.err(`wsgate: ${(err as Error).message}`);
+    return (err as { exitCode?: number }).exitCode ?? 1;
+  }
   const ready = await pool.start();
   if (!ready.ok) {
     process.off('exit', killAll);
+    await admin?.close();
     io.err(ready.text);
     return ready.exitCode;
   }
@@ -90,6 +108,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
       ...ready.listeners.map(([name, a]) => `wsgate: ${name} listening on ${formatHostPort(a.host, a.port)}`),
       ...(ready.echo !== undefined ? [`wsgate: echo server on ${ready.echo}`] : []),
       `wsgate: ${pool.target} workers (pids ${pool.workers.map((m) => m.pid).join(', ')})`,
+      ...(admin !== undefined ? [`wsgate: inspector on ${admin.inspector.admin.url}/ (every worker)`] : []),
     ].join('\n'),
   );
   log.info(
@@ -104,7 +123,9 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const signal = await stopSignal;
   log.info({ event: 'signal', signal }, `received ${signal}; stopping ${pool.workers.length} workers`);
   watcher?.close();
+  admin?.drain();
   await pool.stop(signal);
+  await admin?.close();
   log.info({ event: 'shutdown.done' }, 'all workers stopped');
   log.flush();
   process.off('SIGHUP', onHangup);

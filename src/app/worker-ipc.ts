@@ -9,25 +9,49 @@
 //                    ◀─────────  stop            (or SIGTERM, or the primary going away)
 //   stopped          ─────────▶
 //                    ◀─────────  bye             (every connection handed to it before it stopped is answered)
+//
+// With `inspector` in the config the admin API runs in the primary and sees every worker (worker-bridge.ts,
+// worker-hub.ts):
+//   events {batch}   ─────────▶                 (WebSocket events for the primary's traffic store, batched)
+//                    ◀─────────  metrics {id}    (a scrape: the worker answers with its registry as JSON)
+//   metrics {id, …}  ─────────▶
+//                    ◀─────────  control {id, …} (send or close on a connection this worker holds)
+//   controlled {id, …} ───────▶
 
 import type { Config } from '../config/schema.ts';
+import type { WsEvent } from '../events.ts';
 
 /** Set in a worker's environment by the primary. */
 export const WORKER_ENV = 'WSGATE_WORKER';
 
 export type ListenerAddress = { host: string; port: number };
 
+/** Send or close on a live connection, as the admin API asks it (the worker runs it on its LiveSession). */
+export type ControlOrder =
+  | { op: 'send'; conn: string; to: 'client' | 'server'; message: { type: 'text' | 'binary'; data: Uint8Array } }
+  | { op: 'close'; conn: string; code: number; reason: string; to: 'client' | 'server' | 'both' };
+
+/** How a control order went: done, refused with the session's reason, or no such live connection here. */
+export type ControlAnswer = { ok: true } | { ok: false; reason: string; missing?: boolean };
+
 export type ToWorker =
   | { wsgate: 'start'; config: Config }
   | { wsgate: 'reload'; config: Config }
   | { wsgate: 'stop' }
-  | { wsgate: 'bye' };
+  | { wsgate: 'bye' }
+  | { wsgate: 'metrics'; id: number }
+  | { wsgate: 'control'; id: number; order: ControlOrder };
 
 export type FromWorker =
   | { wsgate: 'hello' }
   | { wsgate: 'stopped' }
   | { wsgate: 'ready'; listeners: [string, ListenerAddress][]; echo: string | undefined }
-  | { wsgate: 'failed'; text: string; exitCode: number };
+  | { wsgate: 'failed'; text: string; exitCode: number }
+  /** `dropped`: events this worker dropped since it started because the primary fell behind (cumulative). */
+  | { wsgate: 'events'; events: WsEvent[]; dropped: number }
+  /** A registry as prom-client's getMetricsAsJSON() gives it. */
+  | { wsgate: 'metrics'; id: number; metrics: unknown[] }
+  | { wsgate: 'controlled'; id: number; answer: ControlAnswer };
 
 /**
  * Whether an IPC message is one of ours. node:cluster uses the same channel for its own messages, and the shape is

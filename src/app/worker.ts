@@ -6,6 +6,8 @@ import cluster from 'node:cluster';
 import type { Config } from '../config/schema.ts';
 import { createLogger } from '../log/logger.ts';
 import { type RunningWsgate, startWsgate } from './app.ts';
+import { startMemoryReclaimer } from './memory-reclaimer.ts';
+import { WorkerBridge } from './worker-bridge.ts';
 import { type FromWorker, isToWorker, WORKER_ENV } from './worker-ipc.ts';
 
 /** Where a report for a person is written: the CLI's own stdout/stderr pair has this shape. */
@@ -65,6 +67,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
 
   let running: RunningWsgate | undefined;
   let pending: Config | undefined;
+  // With `inspector`, the admin API runs in the primary: events, scrapes and send/close go through the bridge.
+  let bridge: WorkerBridge | undefined;
   let onStart!: (config: Config | undefined) => void;
   let onStop!: (reason: string) => void;
   const started = new Promise<Config | undefined>((resolve) => {
@@ -75,6 +79,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   });
   process.on('message', (m: unknown) => {
     if (!isToWorker(m)) return;
+    if (bridge?.handle(m)) return;
     if (m.wsgate === 'start') onStart(m.config);
     else if (m.wsgate === 'reload') {
       if (running) void running.reload(m.config);
@@ -89,8 +94,14 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   const config = await started;
   if (config === undefined) return 0;
   const log = createLogger({ ...config.log, worker: id });
+  if (config.inspector !== undefined) {
+    bridge = new WorkerBridge((message, done) => {
+      if (process.connected) process.send?.(message, undefined, {}, (err) => done(err));
+      else done(null);
+    });
+  }
   try {
-    running = await startWsgate(config, log);
+    running = await startWsgate(config, log, { admin: false, events: bridge });
   } catch (err) {
     // Printed once by the primary, not by every worker.
     const lines: string[] = [];
@@ -102,6 +113,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     if (process.connected) process.disconnect();
     return exitCode;
   }
+  bridge?.attach(running);
+  startMemoryReclaimer({ onReclaim: (r) => log.debug({ event: 'memory.reclaimed', ...r }, 'memory reclaimed') });
   if (pending) void running.reload(pending);
   pending = undefined;
   tell({ wsgate: 'ready', listeners: [...running.listeners], echo: running.echo?.url });
@@ -109,6 +122,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   const reason = await stop;
   log.info({ event: 'worker.stop', reason }, `worker ${id} stopping (${reason})`);
   await running.shutdown();
+  bridge?.close();
   log.flush();
   await farewell();
   if (process.connected) process.disconnect();

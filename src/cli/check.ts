@@ -7,9 +7,12 @@ import { loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { WsgateError } from '../errors.ts';
 import { compilePolicy } from '../forward/policy.ts';
+import { pacUrlFor } from '../net/pac-result.ts';
 import { createUrlRedactor } from '../net/url-credentials.ts';
 import { compileRoutes, matchRoute } from '../reverse/match.ts';
+import { compileRules, type RuleSet } from '../rules/rule-set.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
+import { loadPacScripts, type PacScript } from '../upstream/pac.ts';
 import { type Output, parseCommandArgs } from './args.ts';
 import { DEFAULT_CONFIG } from './run.ts';
 
@@ -40,6 +43,22 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
   const config = await loadConfigFile(file);
   // The certificate, key and CA files it names must be readable and belong together, as `run` requires.
   await loadConfigTls(config);
+  // So must the PAC scripts of proxies[].pac (read or fetched, compiled, tried once).
+  const pac = await loadPacScripts(config.proxies);
+  try {
+    return await checkLoaded(config, file, values, pac, io);
+  } finally {
+    for (const script of pac.values()) script.dispose();
+  }
+}
+
+async function checkLoaded(
+  config: Config,
+  file: string,
+  values: { explain?: string | undefined; quiet?: boolean | undefined },
+  pac: ReadonlyMap<string, PacScript>,
+  io: Output,
+): Promise<number> {
   // URLs are printed as logs show them: no password or token unless log.showSecrets.
   const shown = config.log.showSecrets ? (text: string) => text : createUrlRedactor(config.log.redactQueryParams);
   if (values.explain !== undefined) {
@@ -49,9 +68,20 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
     } catch {
       throw new WsgateError('WSG_USAGE', { detail: `check: --explain needs an absolute URL, not "${values.explain}"` });
     }
+    const rules = compileRules(config.rules);
+    for (const line of await explainPac(config, pac, url)) io.out(shown(line));
     for (const listener of config.listeners) {
       if (listener.forward !== undefined) {
         io.out(`${listener.name}: ${explainForward(listener.forward, url)}`);
+        const secure = url.protocol === 'https:' || url.protocol === 'wss:';
+        for (const line of explainRules(
+          rules,
+          url,
+          listener.name,
+          `${listener.name}/${secure ? 'tunnel' : 'forward'}`,
+          listener.rules,
+        ))
+          io.out(shown(line));
         continue;
       }
       const result = matchRoute(compileRoutes<(typeof listener.routes)[number]>(listener.routes), {
@@ -60,6 +90,10 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
         headers: { host: url.host },
       });
       io.out(shown(`${listener.name}: ${result.why}${result.route ? ` → ${result.route.upstream.url}` : ''}`));
+      if (result.route !== undefined) {
+        for (const line of explainRules(rules, url, listener.name, result.route.name, result.route.rules))
+          io.out(shown(line));
+      }
     }
     return 0;
   }
@@ -73,6 +107,40 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
 }
 
 type ForwardBlock = NonNullable<Config['listeners'][number]['forward']>;
+
+/** What each PAC proxy's script answers for this URL (ws and wss asked as http and https, as browsers do). */
+async function explainPac(config: Config, pac: ReadonlyMap<string, PacScript>, url: URL): Promise<string[]> {
+  const lines: string[] = [];
+  const asked = url.protocol === 'ws:' || url.protocol === 'wss:' ? pacUrlFor(url) : url.href;
+  for (const proxy of config.proxies) {
+    const script = pac.get(proxy.name);
+    if (script === undefined) continue;
+    try {
+      const answer = await script.find(asked, url.hostname.replace(/^\[|\]$/g, ''));
+      lines.push(`proxy ${proxy.name} (PAC ${proxy.pac}): FindProxyForURL answers ${JSON.stringify(answer)}`);
+    } catch (err) {
+      lines.push(`proxy ${proxy.name} (PAC ${proxy.pac}): the script failed (${(err as Error).message}); direct`);
+    }
+  }
+  return lines;
+}
+
+/** The rules a connection to this URL would get on this route or forward listener, each with why (docs/rules.md). */
+function explainRules(rules: RuleSet, url: URL, listener: string, route: string, names: readonly string[]): string[] {
+  if (names.length === 0) return ['  rules: none'];
+  const secure = url.protocol === 'https:' || url.protocol === 'wss:';
+  const facts = {
+    listener,
+    route,
+    host: url.hostname.replace(/^\[|\]$/g, '').toLowerCase(),
+    port: url.port !== '' ? Number(url.port) : secure ? 443 : 80,
+    path: url.pathname,
+  };
+  return rules.explain(facts, names).map((e) => {
+    const verdict = !e.applies ? 'does not apply' : e.relays ? 'applies (relayed: message rules)' : 'applies';
+    return `  rule ${e.rule} ${verdict}: ${e.why}`;
+  });
+}
 
 /** What a forward listener would do with a request for this URL: the policy verdict for its host and port. */
 function explainForward(forward: ForwardBlock, url: URL): string {

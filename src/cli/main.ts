@@ -5,6 +5,7 @@ import { type Output, reportError, stdio } from './args.ts';
 import { caCommand } from './ca.ts';
 import { checkCommand } from './check.ts';
 import { echoCommand } from './echo.ts';
+import { probeCommand } from './probe.ts';
 import { runCommand } from './run.ts';
 import { tailCommand } from './tail.ts';
 import { packageVersion } from './version.ts';
@@ -20,6 +21,7 @@ Commands:
   echo     run the built-in echo server alone        wsgate echo [--port P]
   tail     render a traffic log for people            wsgate tail [FILE] [-f]
   ca       wsgate's CA for TLS interception          wsgate ca init | export | trust-help
+  probe    why a WebSocket cannot get through         wsgate probe URL [--proxy URL] [--json]
 
 Options:
   -h, --help      show help (also: wsgate COMMAND --help)
@@ -36,6 +38,7 @@ const COMMANDS: Record<string, Command> = {
   echo: echoCommand,
   tail: tailCommand,
   ca: caCommand,
+  probe: probeCommand,
 };
 
 export async function main(argv: string[], io: Output = stdio): Promise<number> {

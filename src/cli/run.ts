@@ -2,6 +2,7 @@
 // as a one-route reverse proxy and/or --forward as a forward proxy. Reloads on SIGHUP and on file change; stops gracefully on SIGINT/SIGTERM.
 import { existsSync } from 'node:fs';
 import { startWsgate } from '../app/app.ts';
+import { startMemoryReclaimer } from '../app/memory-reclaimer.ts';
 import { runPrimary } from '../app/primary.ts';
 import { waitForStopSignal } from '../app/signals.ts';
 import { isWorkerProcess, runWorker } from '../app/worker.ts';
@@ -40,6 +41,8 @@ Options:
                           (default: the config's tap.level, else meta)
       --workers N|auto    worker processes sharing the listeners (default: the
                           config's workers, else 1; auto = one per core)
+      --admin HOST:PORT   serve the admin API there (overrides inspector.bind); a
+                          loopback address, unless the config sets inspector.token
   -h, --help             show this help
 
 Signals: SIGHUP reloads the config; SIGINT/SIGTERM stop accepting, let connections in
@@ -91,6 +94,22 @@ function applyOverrides(config: Config, o: Overrides): Config {
   };
 }
 
+/** --admin HOST:PORT: the admin API there, with the store's defaults when the config has no inspector section. */
+function withAdmin(config: Config, admin: string | undefined): Config {
+  if (admin === undefined) return config;
+  const bind = parseHostPort(admin);
+  if (!bind.ok) throw new WsgateError('WSG_USAGE', { detail: `run: --admin: ${bind.message}` });
+  if (!isLoopbackHost(bind.value.host) && config.inspector?.token === undefined) {
+    throw new WsgateError('WSG_USAGE', {
+      detail: `run: --admin ${admin} is beyond loopback: the admin API there needs inspector.token in a config file (or bind 127.0.0.1)`,
+    });
+  }
+  const inspector =
+    config.inspector ??
+    configFromObject({ listeners: [{ bind: '127.0.0.1:0', forward: {} }], inspector: { bind: admin } }).inspector!;
+  return { ...config, inspector: { ...inspector, bind: bind.value } };
+}
+
 export async function runCommand(argv: string[], io: Output): Promise<number> {
   // A worker of `--workers N`: its config comes from the primary, which checked the arguments.
   if (isWorkerProcess()) return runWorker({ reportError });
@@ -103,6 +122,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
     'log-format': { type: 'string' },
     tap: { type: 'string' },
     workers: { type: 'string' },
+    admin: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -150,17 +170,28 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
           ...(forward !== undefined ? [{ name: 'proxy', bind: forward, forward: {} }] : []),
         ],
       });
-  const config = applyOverrides(loaded, overrides);
+  const config = withAdmin(applyOverrides(loaded, overrides), values.admin);
   const workers = workersFlag ?? resolveWorkers(config.workers);
   if (workers > 1) {
-    const prepare = (next: Config) => applyOverrides(next, overrides);
+    const prepare = (next: Config) => withAdmin(applyOverrides(next, overrides), values.admin);
     return runPrimary({ config, workers: workersFlag, file, prepare, io });
   }
   const log = createLogger(config.log);
   // Listen for SIGTERM/SIGINT before anything starts: a signal that arrives while the listeners are starting (a
   // supervisor that saw the first "listening" line) must shut down gracefully, not kill the process unlogged.
   const stopSignal = waitForStopSignal();
-  const running = await startWsgate(config, log);
+  const running = await startWsgate(config, log, {
+    // POST /api/reload: the file is validated first so that a bad one answers with its errors, then applied as
+    // SIGHUP applies it.
+    reloadFromFile: file
+      ? async () => {
+          await loadConfigFile(file);
+          await watcher?.reload();
+        }
+      : undefined,
+  });
+  // After a burst of traffic, garbage would otherwise stay resident until the next burst (app/memory-reclaimer.ts).
+  startMemoryReclaimer({ onReclaim: (r) => log.debug({ event: 'memory.reclaimed', ...r }, 'memory reclaimed') });
   let watcher: { reload(): Promise<void>; close(): void } | undefined;
   const onHangup = () => void watcher?.reload();
   if (file) {
@@ -169,7 +200,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
         if (workersFlag === undefined && resolveWorkers(next.workers) !== 1) {
           log.warn({ event: 'workers.unchanged' }, 'a changed workers count applies after a restart');
         }
-        void running.reload(applyOverrides(next, overrides));
+        void running.reload(withAdmin(applyOverrides(next, overrides), values.admin));
       },
       onError: (err) =>
         log.error(
@@ -184,7 +215,9 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   io.err(
     [...running.listeners]
       .map(([name, a]) => `wsgate: ${name} listening on ${formatHostPort(a.host, a.port)}`)
-      .join('\n') + (running.echo ? `\nwsgate: echo server on ${running.echo.url}` : ''),
+      .join('\n') +
+      (running.echo ? `\nwsgate: echo server on ${running.echo.url}` : '') +
+      (running.inspector ? `\nwsgate: inspector on ${running.inspector.admin.url}/` : ''),
   );
 
   const signal = await stopSignal;

@@ -1,9 +1,10 @@
 // Checks that span keys, run after the shape has parsed what it could: unique listener, route, upstream and proxy
 // names; route upstreams and via: references that name something defined (with a "did you mean"); a listener is
-// reverse or forward, not both; an exposed forward proxy is never open. Pure.
+// reverse or forward, not both; an exposed forward proxy is never open; an exposed admin API has a token. Pure.
 
 import type { z } from 'zod';
 import { isLoopbackHost } from '../net/ip.ts';
+import { checkRuleRefs } from './checks-rules.ts';
 import { isRecord, MISSING_KEY } from './fields.ts';
 import { didYouMean } from './suggest.ts';
 
@@ -40,6 +41,13 @@ export function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
 
   const proxies = new Map<string, number>();
   listOf(value['proxies']).forEach((p, i) => {
+    if (isRecord(p)) {
+      const hasUrl = p['url'] !== undefined;
+      const hasPac = p['pac'] !== undefined;
+      if (hasUrl && hasPac) issue(['proxies', i, 'pac'], 'give url or pac, not both');
+      else if (!hasUrl && !hasPac)
+        issue(['proxies', i], `${MISSING_KEY}: a proxy needs url (one proxy) or pac (a PAC script that picks one)`);
+    }
     if (!isRecord(p) || typeof p['name'] !== 'string') return;
     const first = proxies.get(p['name']);
     if (p['name'] === 'direct') issue(['proxies', i, 'name'], '"direct" is reserved: via: direct means no proxy');
@@ -57,6 +65,8 @@ export function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
   listOf(value['upstreams']).forEach((u, i) => {
     if (isRecord(u)) checkVia(u['via'], ['upstreams', i, 'via']);
   });
+
+  checkInspector(value['inspector'], issue);
 
   const listenerNames = new Map<string, number>();
   const routeNames = new Map<string, string>();
@@ -94,6 +104,7 @@ export function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
       issue(['listeners', i, 'routes', j, 'upstream'], `unknown upstream ${JSON.stringify(ref)}${hint}`);
     });
   });
+  checkRuleRefs(value, issue);
 }
 
 /** A listener is a reverse proxy (routes) or a forward proxy (forward), and an exposed forward proxy is never open. */
@@ -138,6 +149,19 @@ function checkForwardListener(
     issue(
       ['listeners', i, 'forward'],
       `this forward listener binds ${host}, beyond loopback, with neither auth nor allowHosts: anyone who can reach it could use it as an open proxy. Add forward.auth (users), or forward.allowHosts, or bind 127.0.0.1`,
+    );
+  }
+}
+
+/** The admin API beyond loopback is reachable by other machines: it needs a token. */
+function checkInspector(inspector: unknown, issue: (path: (string | number)[], message: string) => void): void {
+  if (!isRecord(inspector)) return;
+  const bind = inspector['bind'];
+  const host = isRecord(bind) && typeof bind['host'] === 'string' ? bind['host'] : undefined;
+  if (host !== undefined && !isLoopbackHost(host) && inspector['token'] === undefined) {
+    issue(
+      ['inspector', 'token'],
+      `${MISSING_KEY}: the admin API binds ${host}, beyond loopback, so it needs inspector.token (e.g. token: \${WSGATE_ADMIN_TOKEN}), or bind 127.0.0.1`,
     );
   }
 }

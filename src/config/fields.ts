@@ -171,9 +171,28 @@ export const proxyUrl = () =>
       if (!r.ok) ctx.addIssue({ code: 'custom', message: r.message, input: text });
     })
     .describe(
-      'The proxy: http://host:port or https://host:port, with user:password@ for Basic authentication (sent to this proxy only).',
+      'The proxy: http://host:port or https://host:port, with user:password@ for Basic authentication (sent to this proxy only). Give url or pac, not both.',
     )
     .meta({ examples: ['http://proxy.corp.example:3128', `\${HTTPS_PROXY}`] });
+
+export const pacSource = () =>
+  z
+    .string()
+    .min(1, { error: 'must not be empty' })
+    .superRefine((text, ctx) => {
+      const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1]?.toLowerCase();
+      if (scheme !== undefined && scheme !== 'http' && scheme !== 'https' && scheme !== 'file') {
+        ctx.addIssue({
+          code: 'custom',
+          message: `a PAC script is a file path or an http://, https:// or file:// URL, not ${scheme}://`,
+          input: text,
+        });
+      }
+    })
+    .describe(
+      'Instead of url: a PAC script (a file path, or an http(s):// URL fetched directly) whose FindProxyForURL picks the proxy per destination. Its list is tried in order ("PROXY a:3128; PROXY b:3128; DIRECT"): the next entry when a proxy cannot be reached. Loaded at start and on reload; answers are cached for 30 s.',
+    )
+    .meta({ examples: ['/etc/wsgate/proxy.pac', 'http://wpad.corp.example/wpad.dat'] });
 
 export const noProxyList = () =>
   z

@@ -7,7 +7,19 @@ import type { z } from 'zod';
 import { isLoopbackHost } from '../net/ip.ts';
 import type { configObject } from './shape.ts';
 import type { forwardBlock } from './shape-listener.ts';
+import type { Keepalive } from './shape-relay.ts';
 import type { tapLevel } from './shape-route.ts';
+
+/** keepalive: 0 written on a route turns off the listener's; off is undefined in the Config. */
+function keepaliveOf(...levels: (Keepalive | undefined)[]): Keepalive | undefined {
+  const k = levels.find((l) => l !== undefined);
+  return k === undefined || k.intervalMs === 0 ? undefined : { ...k };
+}
+
+/** Names in order without repeats: a rule listed on both the listener and its route applies once. */
+function uniqueNames(...lists: readonly string[][]): string[] {
+  return [...new Set(lists.flat())];
+}
 
 /** Defaults that depend on the bind address: a listener reachable from other machines is locked down. */
 function resolveForward(
@@ -33,6 +45,7 @@ function resolveForward(
     tap,
     intercept: f.intercept,
     upstreamCa: f.upstreamCa,
+    profile: f.profile,
   };
 }
 
@@ -52,11 +65,19 @@ export function resolveConfig(cfg: ConfigShape) {
   };
   const listeners = cfg.listeners.map((l, i) => {
     const listenerName = l.name ?? `listener-${i}`;
+    // A forward profile is a bundle of rules (src/rules/profiles.ts): "profile:NAME" names it among the rules.
+    const listenerRules = uniqueNames(
+      l.forward?.profile === undefined ? [] : [`profile:${l.forward.profile}`],
+      l.rules,
+    );
     return {
       name: listenerName,
       bind: l.bind,
       tls: l.tls,
       trustForwarded: l.trustForwarded ?? [],
+      rules: listenerRules,
+      keepalive: keepaliveOf(l.keepalive),
+      relay: { deflate: l.relay?.deflate ?? ('strip' as const) },
       forward: l.forward === undefined ? undefined : resolveForward(l.forward, l.bind.host, l.tap ?? cfg.tap.level),
       routes: (l.routes ?? []).map((r, j) => ({
         name: r.name ?? `${listenerName}/route-${j}`,
@@ -66,13 +87,32 @@ export function resolveConfig(cfg: ConfigShape) {
         rawPath: r.rawPath,
         allowOrigins: r.allowOrigins,
         tap: r.tap ?? l.tap ?? cfg.tap.level,
+        // Effective for the route's connections: the listener's rules first, keepalive and relay overridden here.
+        rules: uniqueNames(listenerRules, r.rules),
+        keepalive: keepaliveOf(r.keepalive, l.keepalive),
+        relay: { deflate: r.relay?.deflate ?? l.relay?.deflate ?? ('strip' as const) },
       })),
     };
   });
   return {
     listeners,
     upstreams,
-    proxies: cfg.proxies.map((p) => ({ name: p.name, url: p.url, noProxy: p.noProxy })),
+    rules: cfg.rules,
+    proxies: cfg.proxies.map((p) => ({ name: p.name, url: p.url, pac: p.pac, noProxy: p.noProxy })),
+    inspector:
+      cfg.inspector === undefined
+        ? undefined
+        : {
+            bind: cfg.inspector.bind,
+            token: cfg.inspector.token,
+            store: {
+              maxBytes: cfg.inspector.store.maxBytes,
+              maxMessagesPerConnection: cfg.inspector.store.maxMessagesPerConnection,
+              disk: cfg.inspector.store.disk,
+              file: cfg.inspector.store.file,
+              maxFileBytes: cfg.inspector.store.maxFileBytes,
+            },
+          },
     echo: cfg.echo === undefined ? undefined : { bind: cfg.echo.bind },
     log: {
       level: cfg.log.level,

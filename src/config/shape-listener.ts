@@ -5,7 +5,9 @@
 
 import { z } from 'zod';
 import { cidr, filePath, hostPattern, hostPort, isRecord, name, portRule, proxyRef } from './fields.ts';
+import { keepalive, relaySettings, ruleRefs } from './shape-relay.ts';
 import { matchHost, route, tapLevel } from './shape-route.ts';
+import { PROFILE_NAMES } from './shape-rules.ts';
 
 const serverName = matchHost.describe('A server name, exact or "*.example.com" for any one-label subdomain.');
 
@@ -118,6 +120,12 @@ export const forwardBlock = z.strictObject({
     .describe(
       "Decrypt CONNECT tunnels to these hosts (as the client names them in CONNECT) with leaf certificates from wsgate's CA (tls.caDir, created on first use), so their HTTP and WebSocket traffic is proxied and logged like a reverse listener's; other TLS tunnels pass blindly. Clients must trust the CA: `wsgate ca trust-help`.",
     ),
+  profile: z
+    .enum(PROFILE_NAMES)
+    .optional()
+    .describe(
+      "Play a real proxy: a bundle of fault rules imitating it (squid-default, auth-407, ssl-inspect, idle-cut-60s, buffering-proxy, strip-extensions), applied before the listener's own rules. See docs/rules.md.",
+    ),
   upstreamCa: filePath()
     .optional()
     .describe(
@@ -139,6 +147,11 @@ export const listener = z.strictObject({
       'Make this listener a forward proxy (HTTP_PROXY, CONNECT tunnels) instead of a reverse proxy with routes.',
     ),
   tap: tapLevel().optional().describe("The tap level for this listener's routes; overrides tap.level."),
+  rules: ruleRefs().describe(
+    'Names of top-level rules for every connection on this listener (routes add their own; on a forward listener they apply to the hosts their match names, in tunnels and intercepted TLS alike).',
+  ),
+  keepalive: keepalive().optional(),
+  relay: relaySettings().optional(),
   tls: listenerTls.optional(),
   trustForwarded: z
     .array(cidr())

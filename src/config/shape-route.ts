@@ -4,6 +4,7 @@
 
 import { z } from 'zod';
 import { checkUpstreamUrl, flag, isRecord, type Parsed, parsed, routeName } from './fields.ts';
+import { keepalive, relaySettings, ruleRefs } from './shape-relay.ts';
 
 // Host header matching: exact names or a leading "*." label; DNS names are case-insensitive (RFC 4343).
 const MATCH_HOST = /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
@@ -181,6 +182,9 @@ export const route = z.strictObject({
       'Browser origins allowed to open WebSockets on this route (the Origin header, compared exactly). Default: any origin.',
     ),
   tap: tapLevel().optional().describe('The tap level for this route; overrides the listener and tap.level.'),
+  rules: ruleRefs().describe("Names of top-level rules for this route's connections, after the listener's."),
+  keepalive: keepalive().optional(),
+  relay: relaySettings().optional(),
 });
 
 function parseOrigin(input: unknown): Parsed<string> {

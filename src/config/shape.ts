@@ -11,6 +11,7 @@ import {
   hostPort,
   name,
   noProxyList,
+  pacSource,
   positiveSize,
   proxyRef,
   proxyUrl,
@@ -19,6 +20,7 @@ import {
 } from './fields.ts';
 import { listener } from './shape-listener.ts';
 import { tapLevel } from './shape-route.ts';
+import { rule } from './shape-rules.ts';
 
 const upstreamTls = z
   .strictObject({
@@ -49,7 +51,8 @@ const upstream = z.strictObject({
 
 const proxy = z.strictObject({
   name: name().describe('The name upstreams and forward listeners use in via:.'),
-  url: proxyUrl(),
+  url: proxyUrl().optional(),
+  pac: pacSource().optional(),
   noProxy: noProxyList(),
 });
 
@@ -247,6 +250,42 @@ const shutdown = z.strictObject({
     .describe('On SIGTERM/SIGINT, how long open connections may finish before they are closed.'),
 });
 
+const inspectorStore = z.strictObject({
+  maxBytes: positiveSize()
+    .prefault('64MiB')
+    .describe(
+      'Memory for the history the admin API serves (connections, messages and their previews); past it the oldest closed connections are evicted first, then the oldest messages. Evictions are counted and marked in API answers.',
+    ),
+  maxMessagesPerConnection: z
+    .number()
+    .int()
+    .min(1)
+    .default(10_000)
+    .describe(
+      'The most messages kept in memory per connection; older ones are evicted (still on disk with tap payload).',
+    ),
+  disk: flag()
+    .prefault(true)
+    .describe(
+      'With tap "payload", also write messages to a session file (SQLite) so history evicted from memory stays readable through the API.',
+    ),
+  file: filePath()
+    .optional()
+    .describe('The session file. Default: a temporary file that is removed when wsgate stops.'),
+  maxFileBytes: positiveSize()
+    .prefault('1GiB')
+    .describe('The most message payload the session file keeps; past it the oldest messages are deleted (rotation).'),
+});
+
+const inspector = z.strictObject({
+  bind: hostPort().describe('The address of the admin API (and inspector), "host:port".'),
+  token: z.string().min(1, { error: 'must not be empty' }).optional().describe(
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config file's ${VAR} syntax, not a template.
+    'A secret the admin API requires in an `Authorization: Bearer` or `X-Wsgate-Token` header. Required when bind is not a loopback address; write ${VAR} to read it from the environment and keep it out of the file.',
+  ),
+  store: inspectorStore.prefault({}).describe('The traffic history behind the admin API.'),
+});
+
 const echo = z.strictObject({
   bind: hostPort().describe('The address of the built-in echo server (WebSocket and HTTP), "host:port".'),
 });
@@ -266,6 +305,15 @@ export const configObject = z
       .default([])
       .describe(
         'Upstream proxies, chosen with via: on upstreams and forward listeners. Without via:, HTTP_PROXY, HTTPS_PROXY and NO_PROXY apply.',
+      ),
+    inspector: inspector
+      .optional()
+      .describe('The admin API: connections, messages, live feed, send/close, HAR export. Off when left out.'),
+    rules: z
+      .array(rule.describe('A named rule: what it matches and what it does.'))
+      .default([])
+      .describe(
+        'Rules that rewrite, drop, delay or inject WebSocket messages and reproduce network faults; routes and listeners name the ones that apply (rules: [name, …]). See docs/rules.md.',
       ),
     echo: echo
       .optional()

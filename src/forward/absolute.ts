@@ -9,8 +9,15 @@ import type { RequestScope, UpgradeScope } from '../front/front.ts';
 import type { HeaderPairs } from '../http/head.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
+import type { ConnectionRules } from '../rules/types.ts';
+import type { UpstreamRoute } from '../upstream/network.ts';
+import { logPacFallthrough } from '../upstream/pac-route.ts';
+import type { UpstreamProxy } from '../upstream/proxy-config.ts';
+import { rejectConnectAnswer } from '../websocket/handshake-faults.ts';
+import { forwardRules, pathOf } from './faults.ts';
 import { authenticate, denialOf, loopError, refusalOutcome } from './gate.ts';
 import { viaEntry } from './headers.ts';
+import type { RelayResult } from './http.ts';
 import { type ForwardState, routeName, startUpgrade, type TunnelContext } from './state.ts';
 import { type AbsoluteTarget, parseAbsoluteTarget } from './target.ts';
 
@@ -22,7 +29,8 @@ function admitAbsolute(
   req: http.IncomingMessage,
   log: Logger,
   refuse: (err: WsgateError, extra?: HeaderPairs) => void,
-): { target: AbsoluteTarget; user: string | undefined } | undefined {
+  conn: string,
+): { target: AbsoluteTarget; user: string | undefined; rules: ConnectionRules | undefined } | undefined {
   const url = req.url ?? '';
   const client = req.socket.remoteAddress;
   if (!ABSOLUTE.test(url)) {
@@ -68,7 +76,31 @@ function admitAbsolute(
     refuse(denied.err);
     return undefined;
   }
-  return { target: parsed.target, user: authed.user };
+  // rejectConnect (docs/faults.md) refuses absolute-form requests too, as an authenticating or closed proxy does;
+  // with exceptPorts it limits CONNECT only, like Squid's SSL_ports.
+  const rules = forwardRules(state, 'forward', parsed.target, pathOf(url), conn);
+  const fault = rules?.handshake.rejectConnect;
+  const answer =
+    fault?.exceptPorts === undefined
+      ? rejectConnectAnswer(fault, parsed.target.port, `${req.method ?? 'GET'} ${parsed.target.authority}`)
+      : undefined;
+  if (answer !== undefined) {
+    log.info(
+      {
+        event: 'forward.fault',
+        fault: 'rejectConnect',
+        rule: fault?.rule,
+        status: answer.err.status,
+        code: answer.err.code,
+        client,
+        target: parsed.target.authority,
+      },
+      answer.err.message,
+    );
+    refuse(answer.err, answer.headers);
+    return undefined;
+  }
+  return { target: parsed.target, user: authed.user, rules };
 }
 
 export function serveAbsoluteRequest(
@@ -81,29 +113,25 @@ export function serveAbsoluteRequest(
   // Read now: once the response is done, req.socket is gone.
   const client = req.socket.remoteAddress;
   access.route = routeName(state, 'forward');
-  const admitted = admitAbsolute(state, req, log, (err, extra) => {
-    access.code = err.code;
-    sendErrorResponse(res, err, { headers: extra });
-  });
+  const admitted = admitAbsolute(
+    state,
+    req,
+    log,
+    (err, extra) => {
+      access.code = err.code;
+      sendErrorResponse(res, err, { headers: extra });
+    },
+    scope.id,
+  );
   if (admitted === undefined) return;
   const { target } = admitted;
   access.user = admitted.user;
   access.upstream = target.url.origin;
   // ws:// and wss:// in a plain request are the same origins as http:// and https://.
   const httpUrl = new URL(target.url.href.replace(/^ws/i, 'http'));
-  const secure = httpUrl.protocol === 'https:';
-  const route = state.dialer.route(target, secure ? 'https' : 'http');
-  access.via = route.proxy?.display ?? 'direct';
-  void state.relay
-    .relay(req, res, {
-      url: httpUrl,
-      proxy: route.proxy,
-      host: httpUrl.host,
-      via: viaEntry(state.deps.pseudonym),
-      responseTimeout: state.settings.limits.responseTimeout,
-      connectTimeout: state.settings.limits.connectTimeout,
-    })
-    .then((result) => {
+  // A PAC proxy may run its script before the route is known.
+  void relayThroughRoute(state, req, res, scope, target, httpUrl)
+    .then(({ result, route }) => {
       const err = result.error;
       if (err === undefined) return;
       access.code = err.code;
@@ -118,7 +146,7 @@ export function serveAbsoluteRequest(
           reason: err.params['denyReason'],
           client,
           target: target.authority,
-          via: route.proxy?.display ?? 'direct',
+          via: result.via?.display ?? 'direct',
           why: route.why,
           cause: (err.cause as Error | undefined)?.message,
         },
@@ -128,13 +156,51 @@ export function serveAbsoluteRequest(
     .catch((error: unknown) => reportInternal(log, error));
 }
 
+/** Picks the route (a PAC list walked past unreachable proxies) and relays the request along it. */
+async function relayThroughRoute(
+  state: ForwardState,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  scope: RequestScope<TunnelContext>,
+  target: AbsoluteTarget,
+  httpUrl: URL,
+): Promise<{ result: RelayResult; route: UpstreamRoute }> {
+  const { access, log } = scope;
+  const route = await state.dialer.route(target, httpUrl.protocol === 'https:' ? 'https' : 'http');
+  access.via = route.proxy?.display ?? 'direct';
+  const skipped: { proxy: UpstreamProxy; error: WsgateError }[] = [];
+  const entries = [route.proxy, ...(route.fallbacks ?? [])];
+  const result = await state.relay.relay(req, res, {
+    url: httpUrl,
+    proxy: route.proxy,
+    fallbacks: route.fallbacks,
+    onSkip: (proxy, error) => {
+      skipped.push({ proxy, error });
+      // The access line is written when the response ends: it names the entry being tried from now on.
+      access.via = entries[skipped.length]?.display ?? 'direct';
+    },
+    host: httpUrl.host,
+    via: viaEntry(state.deps.pseudonym),
+    responseTimeout: state.settings.limits.responseTimeout,
+    connectTimeout: state.settings.limits.connectTimeout,
+  });
+  logPacFallthrough(log, target.authority, result.via, skipped);
+  return { result, route };
+}
+
 export function serveAbsoluteUpgrade(
   state: ForwardState,
   req: http.IncomingMessage,
   socket: net.Socket,
   scope: UpgradeScope<TunnelContext>,
 ): void {
-  const admitted = admitAbsolute(state, req, scope.log, (err, extra) => writeErrorToSocket(socket, err, extra));
+  const admitted = admitAbsolute(
+    state,
+    req,
+    scope.log,
+    (err, extra) => writeErrorToSocket(socket, err, extra),
+    scope.id,
+  );
   if (admitted === undefined) return;
   const { target } = admitted;
   const secure = target.scheme === 'https' || target.scheme === 'wss';
@@ -149,6 +215,7 @@ export function serveAbsoluteUpgrade(
       changeOrigin: true,
     },
     dial: (options) => state.dialer.dial(target, { ...options, secure, kind: secure ? 'https' : 'http' }),
+    rules: admitted.rules,
   });
 }
 

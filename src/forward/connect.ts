@@ -12,6 +12,9 @@ import type { ConnectScope } from '../front/front.ts';
 import type { HeaderPairs } from '../http/head.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
+import type { ConnectionRules } from '../rules/types.ts';
+import { logPacFallthrough } from '../upstream/pac-route.ts';
+import { forwardRules, refuseConnectByFault, untrustedCertLeaves } from './faults.ts';
 import { authenticate, denialOf, loopError, type Outcome, refusalOutcome } from './gate.ts';
 import { serveParsed } from './in-tunnel.ts';
 import { interceptTls } from './intercept.ts';
@@ -100,7 +103,10 @@ export function serveConnect(
     writeErrorToSocket(client, verdict.err, verdict.headers);
     return;
   }
-  runTunnel(state, client, head, log, verdict).catch((error: unknown) => {
+  // Faults (docs/faults.md): a rule may refuse the CONNECT as a stricter proxy would, or shape the tunnel.
+  const rules = forwardRules(state, 'tunnel', verdict.target, '', scope.id);
+  if (refuseConnectByFault(rules, verdict.target, client, log, `CONNECT ${verdict.target.authority}`)) return;
+  runTunnel(state, client, head, log, verdict, rules).catch((error: unknown) => {
     reportInternal(log, error);
     client.destroy();
   });
@@ -112,25 +118,37 @@ async function runTunnel(
   head: Buffer,
   log: Logger,
   verdict: Extract<ConnectVerdict, { kind: 'open' }>,
+  rules: ConnectionRules | undefined,
 ): Promise<void> {
   const { target } = verdict;
   const started = performance.now();
   const limits = state.settings.limits;
-  const route = state.dialer.route(target, 'tunnel');
-  const dial = () =>
-    state.dialer.dial(
-      target,
-      { connectTimeout: limits.connectTimeout, highWaterMark: limits.maxBufferedBytes, kind: 'tunnel' },
-      route,
-    );
+  const route = await state.dialer.route(target, 'tunnel');
   const base = {
     client: client.remoteAddress,
     target: target.authority,
     user: verdict.user,
     via: route.proxy?.display ?? 'direct',
   };
+  const dial = () =>
+    state.dialer.dial(
+      target,
+      {
+        connectTimeout: limits.connectTimeout,
+        highWaterMark: limits.maxBufferedBytes,
+        kind: 'tunnel',
+        // A PAC list: the entry that carried the tunnel is the one the lines name.
+        onEntry: (used, skipped) => {
+          base.via = used?.display ?? 'direct';
+          logPacFallthrough(log, target.authority, used, skipped);
+        },
+      },
+      route,
+    );
   const ms = () => Math.round(performance.now() - started);
-  const leaves = state.intercepts(target.host) ? state.interceptionLeaves() : undefined;
+  const leaves =
+    (await untrustedCertLeaves(rules, target, log)) ??
+    (state.intercepts(target.host) ? state.interceptionLeaves() : undefined);
 
   /** Dials the destination; on failure logs it and answers (before the 200) or closes (after it). */
   const dialed = async (afterOk: boolean): Promise<net.Socket | undefined> => {
@@ -263,6 +281,9 @@ async function runTunnel(
   const tunnel = spliceTunnel(client, upstream, {
     idleTimeout: limits.tunnelIdleTimeout,
     halfCloseLinger: HALF_CLOSE_LINGER_MS,
+    // Connection faults act on the blind bytes too (idleCut, throttle, …; resetAfter needs messages, so not here).
+    faults: rules?.connection,
+    maxBufferedBytes: limits.maxBufferedBytes,
   });
   state.front.addTunnel(tunnel, tunnel.done);
   const stats = await tunnel.done;

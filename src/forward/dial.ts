@@ -9,7 +9,7 @@ import { formatHostPort } from '../net/host-port.ts';
 import { classifyIp, formatIp, parseIp } from '../net/ip.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
-import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
+import { type ConnectOptions, connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
 import type { UpstreamNetwork, UpstreamRoute } from '../upstream/network.ts';
 import type { TrafficKind } from '../upstream/proxy-config.ts';
 import type { ForwardPolicy, Verdict } from './policy.ts';
@@ -23,6 +23,8 @@ export type DialOptions = {
   secure?: boolean | undefined;
   /** Which proxy variable applies when the environment decides: http, https, or a CONNECT tunnel. */
   kind: TrafficKind;
+  /** Told which entry of a PAC answer was used (undefined: direct) and which unreachable proxies were passed over. */
+  onEntry?: ConnectOptions['onEntry'];
 };
 
 export type ForwardDialerDeps = {
@@ -87,9 +89,12 @@ export class ForwardDialer {
     this.#spec = spec;
   }
 
-  /** Direct or through which proxy, and why: decided before dialing so the log line can say it. */
-  route(dest: DialDestination, kind: TrafficKind): UpstreamRoute {
-    return this.#deps.network.route(this.#spec.via, kind, dest.host, dest.port);
+  /**
+   * Direct or through which proxy, and why: decided before dialing so the log line can say it. A PAC proxy may
+   * have to run its script first.
+   */
+  async route(dest: DialDestination, kind: TrafficKind): Promise<UpstreamRoute> {
+    return await this.#deps.network.route(this.#spec.via, kind, dest.host, dest.port);
   }
 
   /** Checks one resolved (or literal) address: the policy, then the loop. */
@@ -139,18 +144,24 @@ export class ForwardDialer {
    * Opens a socket to the destination (after TLS for `secure`). Rejects with a WsgateError: WSG_FORWARD_DENIED
    * or WSG_FORWARD_LOOP for an address the policy refuses, else the dialing error with its code.
    */
-  async dial(dest: DialDestination, options: DialOptions, route = this.route(dest, options.kind)): Promise<net.Socket> {
+  async dial(dest: DialDestination, options: DialOptions, given?: UpstreamRoute): Promise<net.Socket> {
+    const route = given ?? (await this.route(dest, options.kind));
     const authority = formatHostPort(dest.host, dest.port);
     const target: UpstreamTarget = {
       name: authority,
       url: new URL(`${options.secure ? 'https' : 'http'}://${authority}`),
     };
     const literal = parseIp(dest.host) !== undefined;
-    if (literal && route.proxy === undefined) {
-      const denied = this.#checkAddress(dest, dest.host);
-      if (denied !== undefined) throw denied;
-    }
     return connectUpstream(target, {
+      // Whenever the connection goes direct (the route's first entry or a PAC fallback), a literal address is
+      // checked first; names are checked as they resolve (the lookup below).
+      beforeDirect: literal
+        ? () => {
+            const denied = this.#checkAddress(dest, dest.host);
+            if (denied !== undefined) throw denied;
+          }
+        : undefined,
+      onEntry: options.onEntry,
       connectTimeout: options.connectTimeout,
       highWaterMark: options.highWaterMark,
       route,

@@ -28,9 +28,25 @@ export type RelayOptions = {
   connectTimeout: number;
   /** A dispatcher to use instead of the shared ones (a tunnel's own connection). */
   dispatcher?: Dispatcher | undefined;
+  /**
+   * A PAC answer's further entries after `proxy` (undefined: DIRECT): a request without a body goes on to the next
+   * when the proxy before cannot be reached, as browsers do.
+   */
+  fallbacks?: readonly (UpstreamProxy | undefined)[] | undefined;
+  /** Told about each PAC entry passed over because its proxy could not be reached. */
+  onSkip?: ((proxy: UpstreamProxy, error: WsgateError) => void) | undefined;
 };
 
-export type RelayResult = { status: number; error?: WsgateError };
+export type RelayResult = { status: number; error?: WsgateError; via?: UpstreamProxy | undefined };
+
+/** undici's failures to reach the proxy at all (no TCP connection): a PAC list may go on to its next entry. */
+function proxyUnreachable(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  const cause = (err as { cause?: { code?: string } }).cause?.code;
+  return ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'].some(
+    (c) => c === code || c === cause,
+  );
+}
 
 /** Methods whose requests carry no body unless the client says so with Content-Length or Transfer-Encoding. */
 function hasBody(req: http.IncomingMessage): boolean {
@@ -134,27 +150,43 @@ export class HttpRelay {
       if (!res.writableFinished) controller.abort();
     };
     res.once('close', onClose);
+    const entries = [options.proxy, ...(options.fallbacks ?? [])];
+    /** The options with the entry being tried as `proxy`. */
+    let current = options;
     try {
-      const response = await request(options.url, {
-        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
-        headers,
-        body: hasBody(req) ? req : null,
-        dispatcher: this.#dispatcherFor(options),
-        signal: controller.signal,
-        headersTimeout: options.responseTimeout,
-        bodyTimeout: options.responseTimeout,
-      });
+      let response: Dispatcher.ResponseData | undefined;
+      for (const [i, proxy] of entries.entries()) {
+        current = { ...options, proxy };
+        try {
+          response = await request(options.url, {
+            method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+            headers,
+            body: hasBody(req) ? req : null,
+            dispatcher: this.#dispatcherFor(current),
+            signal: controller.signal,
+            headersTimeout: options.responseTimeout,
+            bodyTimeout: options.responseTimeout,
+          });
+          break;
+        } catch (error) {
+          // A body may be partly read by now: only a request without one can be sent again.
+          const last = i === entries.length - 1 || proxy === undefined || hasBody(req);
+          if (last || !proxyUnreachable(error)) throw error;
+          options.onSkip?.(proxy, classifyRelayError(error, target, current));
+        }
+      }
+      if (response === undefined) throw new Error('unreachable: a relay has at least one entry');
       // A proxy's own 407 to a forwarded request is about wsgate's credentials, not the client's: it must not reach
       // the client as a challenge it would answer with its own.
-      if (response.statusCode === 407 && options.proxy !== undefined && options.dispatcher === undefined) {
+      if (response.statusCode === 407 && current.proxy !== undefined && options.dispatcher === undefined) {
         await response.body.dump();
         const challenge = response.headers['proxy-authenticate'];
         throw new WsgateError(
           'WSG_UPSTREAM_PROXY_REFUSED',
           {
-            proxy: describeProxy(options.proxy),
+            proxy: describeProxy(current.proxy),
             target: target.name,
-            detail: refusalDetail(options.proxy, 407, Array.isArray(challenge) ? challenge.join(', ') : challenge),
+            detail: refusalDetail(current.proxy, 407, Array.isArray(challenge) ? challenge.join(', ') : challenge),
           },
           { status: 407 },
         );
@@ -163,16 +195,16 @@ export class HttpRelay {
       if (options.via !== undefined) out['via'] = appendVia(response.headers['via'], options.via);
       res.writeHead(response.statusCode, out);
       await pipeline(response.body, res);
-      return { status: response.statusCode };
+      return { status: response.statusCode, via: current.proxy };
     } catch (error) {
       // The client's side is over: it left, or the front answered it already (a body timeout's 408). Nothing to
       // answer or report.
       if (res.destroyed || res.writableFinished) {
         return { status: res.statusCode };
       }
-      const err = classifyRelayError(error, target, options);
+      const err = classifyRelayError(error, target, current);
       sendErrorResponse(res, err);
-      return { status: err.status ?? 502, error: err };
+      return { status: err.status ?? 502, error: err, via: current.proxy };
     } finally {
       res.off('close', onClose);
     }

@@ -9,6 +9,7 @@ import { writeErrorToSocket } from '../front/error-response.ts';
 import type { RequestScope, UpgradeScope } from '../front/front.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
+import { forwardRules, pathOf } from './faults.ts';
 import { type ForwardState, routeName, startUpgrade, type TunnelContext } from './state.ts';
 
 const ABSOLUTE = /^[a-z][a-z0-9+.-]*:\/\//i;
@@ -86,6 +87,8 @@ export function serveTunnelUpgrade(
     route: { name: routeName(state, 'tunnel'), upstream: { name: ctx.target.authority, url }, changeOrigin: false },
     clientScheme: ctx.scheme,
     dial: () => ctx.upstream.take(secure),
+    rules: forwardRules(state, 'tunnel', ctx.target, pathOf(req.url ?? '/'), scope.id),
+    inTunnel: true,
   });
 }
 

@@ -8,6 +8,7 @@ import { DEFAULT_TLS_HANDSHAKE_MS } from '../front/limits.ts';
 import type { Logger } from '../log/logger.ts';
 import type { LeafCache } from '../tls/leaf.ts';
 import { terminateTls } from '../tls/terminate.ts';
+import { UNTRUSTED_CA_DIR } from '../tls/untrusted-ca.ts';
 import { defaultUpstreamTls } from '../tls/upstream.ts';
 import { serveParsed } from './in-tunnel.ts';
 import type { ForwardState } from './state.ts';
@@ -32,7 +33,18 @@ export function handshakeFailure(
     return { reason: 'timeout', level: 'info', endedBy: 'wsgate', message: detail };
   }
   // OpenSSL clients (curl) and browsers answer a certificate they do not trust with an alert.
-  if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR)/i.test(detail)) {
+  const rejected = /ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR)/i.test(detail);
+  // The untrustedCert fault's CA (tls/untrusted-ca.ts) is meant to be refused (Node clients hang up without an
+  // alert): say so, and give no advice on trusting it.
+  if (leaves.ca.paths.dir === UNTRUSTED_CA_DIR && (rejected || /closed the connection/.test(detail))) {
+    return {
+      reason: 'client_rejected_certificate',
+      level: 'info',
+      endedBy: 'client',
+      message: `the client rejected the untrustedCert fault's certificate (${detail}), as the rule intends`,
+    };
+  }
+  if (rejected) {
     return {
       reason: 'client_rejected_certificate',
       level: 'warn',

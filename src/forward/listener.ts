@@ -13,6 +13,7 @@ import type { Logger } from '../log/logger.ts';
 import { compileHostMatcher } from '../net/host-pattern.ts';
 import { isLoopbackHost } from '../net/ip.ts';
 import type { LeafCache } from '../tls/leaf.ts';
+import type { LiveSession } from '../websocket/session.ts';
 import { serveAbsoluteRequest, serveAbsoluteUpgrade } from './absolute.ts';
 import { serveConnect } from './connect.ts';
 import { ForwardDialer, type ForwardDialerSpec, isSelf } from './dial.ts';
@@ -50,7 +51,14 @@ export class ForwardListener implements FrontHandler<TunnelContext> {
     this.name = spec.name;
     const listenerLog = log.child({ listener: spec.name });
     const front = new Front<TunnelContext>(
-      { name: spec.name, log: listenerLog, limits: settings.limits, keyLog: settings.keyLog, requestIdPrefix: 'f' },
+      {
+        name: spec.name,
+        log: listenerLog,
+        limits: settings.limits,
+        keyLog: settings.keyLog,
+        requestIdPrefix: 'f',
+        observer: settings.observer,
+      },
       this,
     );
     const policy = compilePolicy(spec.forward);
@@ -82,6 +90,11 @@ export class ForwardListener implements FrontHandler<TunnelContext> {
 
   get webSocketCount(): number {
     return this.#state.front.webSocketCount;
+  }
+
+  /** The live WebSocket connection with this id, if this listener holds it (the admin API's send and close). */
+  session(conn: string): LiveSession | undefined {
+    return this.#state.front.session(conn);
   }
 
   async listen(): Promise<{ host: string; port: number }> {

@@ -10,9 +10,11 @@ import type { Front } from '../front/front.ts';
 import type { EntrySettings, FrontLimits } from '../front/limits.ts';
 import type { Logger } from '../log/logger.ts';
 import type { PortRange } from '../net/ports.ts';
+import type { ConnectionRules } from '../rules/types.ts';
 import type { LeafCache } from '../tls/leaf.ts';
 import type { UpstreamTls } from '../tls/upstream.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
+import type { KeepaliveSettings } from '../websocket/keepalive.ts';
 import { forwardUpgrade, type UpgradeRoute } from '../websocket/upgrade.ts';
 import type { ProxyAuthSpec } from './auth.ts';
 import type { ForwardDialer } from './dial.ts';
@@ -38,6 +40,8 @@ export type ForwardSpec = {
   name: string;
   bind: { host: string; port: number };
   forward: ForwardListenerConfig;
+  /** wsgate's own pings on silent WebSocket connections through this listener (listener `keepalive`). */
+  keepalive?: KeepaliveSettings | undefined;
 };
 
 export type ForwardSettings = EntrySettings & {
@@ -103,6 +107,10 @@ export function startUpgrade(
     /** 'https' inside an intercepted tunnel (X-Forwarded-Proto). */
     clientScheme?: 'http' | 'https';
     dial: (options: { connectTimeout: number; highWaterMark: number }) => Promise<net.Socket>;
+    /** The connection's rules (faults, relay); forward/faults.ts forwardRules. */
+    rules?: ConnectionRules | undefined;
+    /** The handshake came inside a CONNECT tunnel. */
+    inTunnel?: boolean;
   },
 ): void {
   void forwardUpgrade(req, socket, {
@@ -115,8 +123,12 @@ export function startUpgrade(
     key: scope.key,
     tap: { level: state.spec.forward.tap, ...state.settings.tap },
     emit: state.settings.emit,
-    onSession: (session) => state.front.addSession(session),
+    onSession: (session, conn) => state.front.addSession(session, conn),
     refuse: writeErrorToSocket,
     dial: (_target, options) => how.dial(options),
+    rules: how.rules,
+    inTunnel: how.inTunnel,
+    keepalive: state.spec.keepalive,
+    ruleSource: () => state.settings.rules,
   });
 }

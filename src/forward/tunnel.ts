@@ -4,11 +4,13 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { formatHostPort } from '../net/host-port.ts';
+import type { ConnectionFaults } from '../rules/types.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { isIpAddress, normalizeHost } from '../tls/names.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions, watchPeerCertificate } from '../tls/upstream.ts';
 import { classifyUpstreamError, type UpstreamTarget } from '../upstream/connect.ts';
 import { type JoinStats, joinSockets } from '../websocket/joiner.ts';
+import { createLinkShaper, hasLinkFaults } from '../websocket/link-shaper.ts';
 import { MAX_SNIFF_BYTES, sniffFirstBytes } from './sniff.ts';
 
 /**
@@ -180,7 +182,13 @@ function upstreamTls(raw: net.Socket, options: TunnelTls | undefined): Promise<t
   });
 }
 
-export type BlindTunnelOptions = { idleTimeout: number; halfCloseLinger: number };
+export type BlindTunnelOptions = {
+  idleTimeout: number;
+  halfCloseLinger: number;
+  /** Connection faults a rule asked for (websocket/link-shaper.ts); resetAfter needs messages and is ignored. */
+  faults?: ConnectionFaults | undefined;
+  maxBufferedBytes?: number | undefined;
+};
 
 /** Splices the two sockets byte for byte, with backpressure both ways; resolves when both are closed. */
 export function spliceTunnel(
@@ -188,10 +196,22 @@ export function spliceTunnel(
   upstream: net.Socket,
   options: BlindTunnelOptions,
 ): { done: Promise<JoinStats>; terminate(detail: string): void } {
+  const faults = options.faults;
+  const shaper = hasLinkFaults(faults)
+    ? createLinkShaper(faults, {
+        client,
+        upstream,
+        maxBufferedBytes: options.maxBufferedBytes ?? 4 * 1024 * 1024,
+        onEnd: (end) => joined.markCause({ by: 'wsgate', how: 'fault', detail: end.detail }),
+      })
+    : undefined;
   const joined = joinSockets(client, upstream, {
     idleTimeout: options.idleTimeout,
     halfCloseLinger: options.halfCloseLinger,
+    forward: shaper === undefined ? undefined : (direction, chunk) => shaper.sink(direction).write(chunk),
+    endOnward: shaper === undefined ? undefined : (direction) => shaper.endOnward(direction),
   });
+  if (shaper !== undefined) void joined.done.then(() => shaper.stop());
   client.resume();
   upstream.resume();
   return { done: joined.done, terminate: (detail) => joined.terminate('shutdown', detail) };

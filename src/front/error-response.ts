@@ -5,6 +5,7 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import type { WsgateError } from '../errors.ts';
+import { handshakeDone } from '../events.ts';
 import { errorBody, errorResponseHead, errorStatus } from '../http/error-response.ts';
 import type { HeaderPairs } from '../http/head.ts';
 
@@ -45,6 +46,8 @@ export function sendErrorResponse(
 
 /** For upgrade and CONNECT requests, where there is only the raw socket. The connection is closed after it. */
 export function writeErrorToSocket(socket: net.Socket, err: WsgateError, extra: HeaderPairs = []): void {
+  // A refused WebSocket handshake ends here, whoever refused it (front, entry, Upgrade forwarder).
+  handshakeDone(socket, err.code);
   if (socket.destroyed || !socket.writable) {
     socket.destroy();
     return;

@@ -34,6 +34,7 @@ import {
   serverOptions,
 } from './limits.ts';
 import { listenOn } from './listen.ts';
+import { type FrontObserver, observeRequest, observeUpgrade } from './observer.ts';
 import { ConnectionRegistry, type Terminable } from './registry.ts';
 import { handleTlsHandshakeFailures } from './tls-handshake.ts';
 
@@ -67,6 +68,8 @@ export type FrontOptions = {
   keyLog?: KeyLog | undefined;
   /** Id prefix of plain requests on the listener's own sockets ("r" reverse, "f" forward). */
   requestIdPrefix: string;
+  /** The instance's metrics: request outcomes and handshake results. */
+  observer?: FrontObserver | undefined;
 };
 
 type TunnelEntry<T> = { tunnel: T; log: Logger };
@@ -79,6 +82,7 @@ export class Front<T = never> {
   #server: http.Server;
   #tls: ServerTls | undefined;
   #requestIdPrefix: string;
+  #observer: FrontObserver | undefined;
   #perClient = new ClientCounter();
   #registry = new ConnectionRegistry();
   #tunnels = new WeakMap<net.Socket, TunnelEntry<T>>();
@@ -95,6 +99,7 @@ export class Front<T = never> {
     this.#handler = handler;
     this.#tls = options.tls;
     this.#requestIdPrefix = options.requestIdPrefix;
+    this.#observer = options.observer;
     const base = serverOptions(options.limits);
     this.#server =
       options.tls === undefined ? http.createServer(base) : this.#createHttpsServer(base, options.tls, options.keyLog);
@@ -188,8 +193,13 @@ export class Front<T = never> {
     socket.resume();
   }
 
-  addSession(session: LiveSession): void {
-    this.#registry.addSession(session);
+  addSession(session: LiveSession, conn?: string): void {
+    this.#registry.addSession(session, conn);
+  }
+
+  /** The live WebSocket connection with this id, while it lasts. */
+  session(conn: string): LiveSession | undefined {
+    return this.#registry.session(conn);
   }
 
   addTunnel(tunnel: Terminable, done: Promise<unknown>): void {
@@ -238,6 +248,7 @@ export class Front<T = never> {
     const scope = this.#scope(socket, this.#requestIdPrefix, 'req');
     const access: AccessFields = {};
     logAccessOnClose(scope.log, req, res, access);
+    if (this.#observer !== undefined) observeRequest(this.#observer, this.name, res, access);
     watchRequestBody(req, res, this.#limits.bodyTimeout, scope.log, access);
     if (requestLineLength(req) > this.#limits.maxRequestLineBytes) {
       const err = this.#rejectLongRequestLine(req);
@@ -265,6 +276,7 @@ export class Front<T = never> {
     socket.on('error', () => {});
     const scope = this.#scope(socket, 'w', 'ws');
     this.#registry.holdSocket(socket);
+    if (this.#observer !== undefined) observeUpgrade(this.#observer, this.name, socket, scope.id);
     // Bytes that came with the handshake (frames sent before the 101, which RFC 6455 §4.1 forbids, or a pipelined
     // second request) go back into the client socket, unread. They are forwarded only once the upstream has
     // answered 101 and the sockets are joined; after a refusal they are dropped with the connection, so they can

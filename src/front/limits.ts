@@ -2,8 +2,10 @@
 // a forward listener and the requests inside its tunnels can never disagree about what a client may send.
 import type http from 'node:http';
 import type { WsEvent } from '../events.ts';
+import type { RuleSet } from '../rules/rule-set.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import type { SessionTap } from '../websocket/session.ts';
+import type { FrontObserver } from './observer.ts';
 
 export type FrontLimits = {
   maxHeaderBytes: number;
@@ -75,4 +77,8 @@ export type EntrySettings = {
   emit: (event: WsEvent) => void;
   /** The NSS key log (tls.keyLog or SSLKEYLOGFILE), when one is configured. */
   keyLog?: KeyLog | undefined;
+  /** The config's rules, compiled once per config by app/ (docs/rules.md, "For the edges"); none when absent. */
+  rules?: RuleSet | undefined;
+  /** The instance's metrics (request outcomes, handshake results), when the admin listener is on. */
+  observer?: FrontObserver | undefined;
 };

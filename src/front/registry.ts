@@ -8,6 +8,8 @@ export type Terminable = { terminate(detail: string): void };
 
 export class ConnectionRegistry {
   #sessions = new Set<LiveSession>();
+  /** Sessions by connection id, for the admin API's send and close. */
+  #byConn = new Map<string, LiveSession>();
   #sockets = new Set<{ destroy(): void; once(event: 'close', listener: () => void): unknown }>();
   #tunnels = new Set<Terminable>();
   #closing = false;
@@ -27,11 +29,19 @@ export class ConnectionRegistry {
     socket.once('close', () => this.#sockets.delete(socket));
   }
 
-  addSession(session: LiveSession): void {
+  addSession(session: LiveSession, conn?: string): void {
     this.#sessions.add(session);
+    if (conn !== undefined) this.#byConn.set(conn, session);
     // A handshake that completes while the listener is closing still gets its Close 1001.
     if (this.#closing) session.goingAway();
-    void session.done.then(() => this.#sessions.delete(session));
+    void session.done.then(() => {
+      this.#sessions.delete(session);
+      if (conn !== undefined) this.#byConn.delete(conn);
+    });
+  }
+
+  session(conn: string): LiveSession | undefined {
+    return this.#byConn.get(conn);
   }
 
   /** Tracks a blind tunnel until `done` settles. */

@@ -87,10 +87,10 @@ export function createLogger(options: LoggerOptions): Logger {
     mkdirSync(dirname(options.file), { recursive: true });
     out = usePretty
       ? createWriteStream(options.file, { flags: 'a' })
-      : pino.destination({ dest: options.file, append: true, mkdir: true, sync: false });
+      : pino.destination({ dest: options.file, append: true, mkdir: true, sync: false, contentMode: 'buffer' });
   } else {
     // Asynchronous: a synchronous write to a pipe whose reader stopped would stop the whole process.
-    out = pino.destination({ dest: 1, sync: false });
+    out = pino.destination({ dest: 1, sync: false, contentMode: 'buffer' });
   }
   let format: ((line: string) => string) | undefined;
   if (usePretty) {
@@ -104,7 +104,14 @@ export function createLogger(options: LoggerOptions): Logger {
     });
     format = (line) => prettify(escapeEvent(JSON.parse(line)) as Record<string, unknown>);
   }
-  const queue = new LogQueue({ out, name: options.file ?? 'stdout', maxBytes: maxQueueBytes, format });
+  const queue = new LogQueue({
+    out,
+    name: options.file ?? 'stdout',
+    maxBytes: maxQueueBytes,
+    format,
+    // The sonic-boom destinations above take the queue's batches as Buffers (queue.ts); streams ignore it.
+    bufferMode: true,
+  });
   const logger = pino(base, queue);
   (logger as unknown as { [SINK]: Sink })[SINK] = { queue, redaction, maxQueueBytes };
   queue.reportTo(reportDrops(logger));
@@ -122,8 +129,20 @@ export function createFileLogger(
 ): { logger: Logger; queue: LogQueue } {
   const sink = (main as unknown as { [SINK]?: Sink })[SINK];
   const redaction = sink?.redaction ?? {};
-  const out = pino.destination({ dest: file, append: true, mkdir: true, sync: false, minLength: 4096 });
-  const queue = new LogQueue({ out, name: file, maxBytes: sink?.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES });
+  const out = pino.destination({
+    dest: file,
+    append: true,
+    mkdir: true,
+    sync: false,
+    minLength: 4096,
+    contentMode: 'buffer',
+  });
+  const queue = new LogQueue({
+    out,
+    name: file,
+    maxBytes: sink?.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
+    bufferMode: true,
+  });
   queue.reportTo(reportDrops(main));
   const logger = pino(
     {

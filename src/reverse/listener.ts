@@ -13,10 +13,14 @@ import type { EntrySettings } from '../front/limits.ts';
 import { originFormOf, type PathTarget } from '../http/request-target.ts';
 import type { Logger } from '../log/logger.ts';
 import { type Cidr, cidrsContain, compileCidrs } from '../net/cidr.ts';
+import type { ConnectionRules } from '../rules/types.ts';
 import type { ServerTls } from '../tls/server-certs.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
+import { logPacFallthrough } from '../upstream/pac-route.ts';
+import type { KeepaliveSettings } from '../websocket/keepalive.ts';
+import type { LiveSession } from '../websocket/session.ts';
 import { forwardUpgrade } from '../websocket/upgrade.ts';
 import type { HttpForwarder } from './http.ts';
 import { type CompiledRoutes, compileRoutes, matchRoute, type RouteMatch } from './match.ts';
@@ -30,6 +34,12 @@ export type ListenerRoute = {
   tap: TapLevel;
   /** Match and forward the path as received instead of its canonical form. */
   rawPath?: boolean | undefined;
+  /** Names of the rules for this route's connections, the listener's first (docs/rules.md, "For the edges"). */
+  rules?: readonly string[] | undefined;
+  /** wsgate's own pings on silent connections (route or listener `keepalive`). */
+  keepalive?: KeepaliveSettings | undefined;
+  /** What a relayed connection does with permessage-deflate. Default strip. */
+  relay?: { deflate: 'strip' | 'keep' } | undefined;
 };
 
 export type ListenerSpec = {
@@ -83,6 +93,7 @@ export class ReverseListener implements FrontHandler<never> {
         tls,
         keyLog: settings.keyLog,
         requestIdPrefix: 'r',
+        observer: settings.observer,
       },
       this,
     );
@@ -104,6 +115,11 @@ export class ReverseListener implements FrontHandler<never> {
   /** Active WebSocket connections. */
   get webSocketCount(): number {
     return this.#front.webSocketCount;
+  }
+
+  /** The live WebSocket connection with this id, if this listener holds it (the admin API's send and close). */
+  session(conn: string): LiveSession | undefined {
+    return this.#front.session(conn);
   }
 
   listen(): Promise<{ host: string; port: number }> {
@@ -142,6 +158,7 @@ export class ReverseListener implements FrontHandler<never> {
       ...upstreamTlsOptions(settings),
       keyLog: this.#settings.keyLog,
       route: this.#settings.network?.routeFor(target),
+      onEntry: (used, skipped) => logPacFallthrough(log, target.name, used, skipped),
     }).then((socket) => {
       if (settings.insecure && 'authorized' in socket) {
         const tlsSocket = socket as tls.TLSSocket;
@@ -234,9 +251,35 @@ export class ReverseListener implements FrontHandler<never> {
       key,
       tap: { level: route.tap, ...this.#settings.tap },
       emit: this.#settings.emit,
-      onSession: (session) => this.#front.addSession(session),
+      onSession: (session, conn) => this.#front.addSession(session, conn),
       refuse: writeErrorToSocket,
       dial: (target, options) => this.#dialUpstream(log, target, options),
+      rules: this.#rulesFor(route, req, matched.target, id),
+      // The rules of the config now running: a relayed connection's `live: true` rules follow a reload.
+      ruleSource: () => this.#settings.rules,
+      keepalive: route.keepalive,
     });
+  }
+
+  /** The connection's rules, or undefined when its route has none (docs/rules.md, "For the edges"). */
+  #rulesFor(
+    route: ListenerRoute,
+    req: http.IncomingMessage,
+    target: string,
+    conn: string,
+  ): ConnectionRules | undefined {
+    const ruleSet = this.#settings.rules;
+    const names = route.rules ?? [];
+    if (ruleSet === undefined || names.length === 0) return undefined;
+    // The host the client asked for (Host, without the port), as a forward listener's CONNECT target would be.
+    let host = '';
+    let port = this.scheme === 'https' ? 443 : 80;
+    if (req.headers.host !== undefined && URL.canParse(`http://${req.headers.host}/`)) {
+      const url = new URL(`http://${req.headers.host}/`);
+      host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+      if (url.port !== '') port = Number(url.port);
+    }
+    const facts = { listener: this.name, route: route.name, host, port, path: target.split(/[?#]/, 1)[0] ?? '/' };
+    return ruleSet.forConnection(facts, names, { conn, deflate: route.relay?.deflate ?? 'strip' });
   }
 }

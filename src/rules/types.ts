@@ -60,10 +60,17 @@ export type ConnectionFacts = {
 
 /** Faults on the handshake or the tunnel, decided before any WebSocket frame. */
 export type HandshakeFaults = {
-  /** Forward the Upgrade as a plain GET (Upgrade and Connection removed) and relay whatever the upstream answers. */
-  stripUpgrade?: { rule: string };
-  /** Answer the CONNECT with this status (407 carries Proxy-Authenticate). */
-  rejectConnect?: { rule: string; status: 403 | 407 };
+  /**
+   * Forward the Upgrade as a plain GET (Upgrade and Connection removed) and relay whatever the upstream answers.
+   * `inTunnels: false` leaves handshakes inside CONNECT tunnels alone, as a proxy that cannot see into them does
+   * (Squid: only the absolute-form ws:// requests it parses lose their Upgrade). Default true.
+   */
+  stripUpgrade?: { rule: string; inTunnels?: boolean };
+  /**
+   * Answer the CONNECT (and an absolute-form request) with this status (407 carries Proxy-Authenticate).
+   * `exceptPorts`: targets on these ports pass (Squid's `http_access deny CONNECT !SSL_ports` with SSL_ports 443).
+   */
+  rejectConnect?: { rule: string; status: 403 | 407; exceptPorts?: readonly number[] };
   /** Answer the Upgrade with this status instead of forwarding it. */
   rejectUpgrade?: { rule: string; status: number };
   /** Intercept TLS with a leaf from a second CA the client does not trust. */

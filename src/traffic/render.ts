@@ -110,6 +110,11 @@ export function renderTrafficLine(raw: string, options: RenderOptions): string |
     case 'ws.violation':
       body = `${arrow(line.dir, c)} ${paint(c, 'red', `violation ${str(line.code)}: ${safe(str(line.message))} (${str(line.rule)}, close ${str(line.closeCode)})`)}`;
       break;
+    case 'ws.rule': {
+      const mark = typeof line.mark === 'string' ? ` ${paint(c, 'bold', `[${safe(line.mark)}]`)}` : '';
+      body = `${arrow(line.dir, c)} ${paint(c, 'yellow', `rule ${safe(str(line.rule))} ${safe(str(line.action))}`)}: ${safe(str(line.detail))}${mark}`;
+      break;
+    }
     case 'ws.close': {
       const up = (line.toUpstream as { bytes?: number; messages?: number } | undefined) ?? {};
       const down = (line.toClient as { bytes?: number; messages?: number } | undefined) ?? {};

@@ -10,6 +10,8 @@ import { explainCertError, isCertVerificationCode } from '../tls/cert-error.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { peerCertificateOf, watchPeerCertificate } from '../tls/upstream.ts';
 import type { UpstreamRoute } from './network.ts';
+import type { UpstreamProxy } from './proxy-config.ts';
+import { isProxyUnreachable } from './proxy-tunnel.ts';
 
 export type UpstreamTarget = {
   /** The name shown in logs and error bodies (a configured name or the URL's origin). */
@@ -101,7 +103,14 @@ export type ConnectOptions = {
   route?: UpstreamRoute | undefined;
   /** Name resolution for a direct connection (forward mode checks every address before it is dialed). */
   lookup?: net.LookupFunction | undefined;
+  /** Checked before a direct connection (forward mode: a literal address against the policy); throws to refuse. */
+  beforeDirect?: (() => void) | undefined;
+  /** Told which entry of the route connected (undefined: direct), when the route has PAC fallbacks. */
+  onEntry?: ((proxy: UpstreamProxy | undefined, skipped: readonly SkippedEntry[]) => void) | undefined;
 };
+
+/** A PAC entry passed over because its proxy could not be reached. */
+export type SkippedEntry = { proxy: UpstreamProxy; error: WsgateError };
 
 /**
  * Dials the upstream directly or through an upstream proxy (see ConnectOptions.route), with TLS for https/wss,
@@ -109,16 +118,46 @@ export type ConnectOptions = {
  */
 export function connectUpstream(target: UpstreamTarget, options: ConnectOptions): Promise<net.Socket> {
   const route = options.route;
-  if (route?.proxy === undefined) return connectDirect(target, options);
-  return connectThroughProxy(target, route, options);
+  if (route?.fallbacks !== undefined) return connectInOrder(target, route, options);
+  if (route?.proxy === undefined) {
+    options.beforeDirect?.();
+    return connectDirect(target, options);
+  }
+  return connectThroughProxy(target, route, route.proxy, options);
+}
+
+/**
+ * A PAC answer's list, as browsers use it: each proxy in turn until one can be reached (a proxy that answers, even
+ * with a refusal, ends the search); DIRECT is tried where it stands, and its failure is final.
+ */
+async function connectInOrder(target: UpstreamTarget, route: UpstreamRoute, options: ConnectOptions) {
+  const entries = [route.proxy, ...(route.fallbacks ?? [])];
+  const skipped: SkippedEntry[] = [];
+  for (const [i, entry] of entries.entries()) {
+    if (entry === undefined) {
+      options.beforeDirect?.();
+      const socket = await connectDirect(target, options);
+      options.onEntry?.(undefined, skipped);
+      return socket;
+    }
+    try {
+      const socket = await connectThroughProxy(target, route, entry, options);
+      options.onEntry?.(entry, skipped);
+      return socket;
+    } catch (err) {
+      if (i === entries.length - 1 || !isProxyUnreachable(err)) throw err;
+      skipped.push({ proxy: entry, error: err as WsgateError });
+    }
+  }
+  throw new Error('unreachable: a route has at least one entry');
 }
 
 async function connectThroughProxy(
   target: UpstreamTarget,
   route: UpstreamRoute,
+  proxy: UpstreamProxy,
   options: ConnectOptions,
 ): Promise<net.Socket> {
-  const proxy = route.proxy!;
   const host = socketHost(target.url);
   const started = performance.now();
   const raw = await route.tunnels.open(proxy, formatHostPort(host, defaultPort(target.url)), {

@@ -18,6 +18,14 @@ export type TunnelOptions = {
   headers?: Record<string, string> | undefined;
 };
 
+/** Errors of tunnels whose proxy was never reached (no TCP connection): a PAC list goes on to its next entry. */
+const unreachable = new WeakSet<Error>();
+
+/** Did this error come from a proxy that could not be reached at all (DNS, refused, no answer to the SYN)? */
+export function isProxyUnreachable(err: unknown): boolean {
+  return err instanceof Error && unreachable.has(err);
+}
+
 /** The largest response head a proxy may send to CONNECT. */
 const MAX_PROXY_HEAD = 16 * 1024;
 
@@ -67,6 +75,11 @@ export class ProxyTunnels {
         ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'] })
         : net.connect({ host, port });
       this.#pending.add(socket);
+      // A TCP connection to the proxy (TLS sockets emit 'connect' too): from then on the proxy was reached.
+      let reached = false;
+      socket.once('connect', () => {
+        reached = true;
+      });
       let buffered: Buffer = Buffer.alloc(0);
       let settled = false;
       const settle = (err: Error | undefined) => {
@@ -87,14 +100,24 @@ export class ProxyTunnels {
         }
       };
       const timer = setTimeout(() => {
-        settle(
-          new WsgateError('WSG_UPSTREAM_TIMEOUT', {
-            upstream: `${authority} through ${describeProxy(proxy)}`,
-            timeout: formatDuration(options.timeout),
-          }),
-        );
+        // Still connecting: the proxy itself did not answer; else it took the CONNECT and did not answer that.
+        const err = !reached
+          ? new WsgateError('WSG_UPSTREAM_TIMEOUT', {
+              upstream: describeProxy(proxy),
+              timeout: formatDuration(options.timeout),
+            })
+          : new WsgateError('WSG_UPSTREAM_TIMEOUT', {
+              upstream: `${authority} through ${describeProxy(proxy)}`,
+              timeout: formatDuration(options.timeout),
+            });
+        if (!reached) unreachable.add(err);
+        settle(err);
       }, options.timeout);
-      const onError = (err: Error) => settle(classifyUpstreamError(err, asTarget, options.timeout));
+      const onError = (err: Error) => {
+        const classified = classifyUpstreamError(err, asTarget, options.timeout);
+        if (!reached) unreachable.add(classified);
+        settle(classified);
+      };
       const onClose = () =>
         settle(
           new WsgateError(

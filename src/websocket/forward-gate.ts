@@ -19,10 +19,17 @@ export class ForwardGate {
   #held = new Uint8Array(MAX_HELD);
   #spare = new Uint8Array(MAX_HELD);
   #heldLength = 0;
+  // Stream ranges [start, end) never to write, as flat pairs: pongs that answer wsgate's own keepalive pings.
+  #skips: number[] = [];
 
   /** Stream offset up to which bytes have been written to the receiver. */
   get forwarded(): number {
     return this.#forwarded;
+  }
+
+  /** Leaves the stream bytes [start, end) out: they are passed over as if written (a whole frame, already held). */
+  skip(start: number, end: number): void {
+    this.#skips.push(start, end);
   }
 
   /** Records bytes up to `offset` as written by someone else (the frames that came with the 101). */
@@ -42,7 +49,9 @@ export class ForwardGate {
     // Holding more than a control frame cannot happen; if it ever did, forwarding everything beats losing bytes.
     const end = Math.max(hold && chunkEnd - upTo > MAX_HELD ? chunkEnd : upTo, from);
     let ok = true;
-    if (end > from) {
+    if (this.#skips.length > 0) {
+      ok = this.#passAround(chunk, chunkStart, from, end, to);
+    } else if (end > from) {
       const fromHeld = Math.min(this.#heldLength, end - from);
       // A copy: the held buffer is reused, and the socket keeps what it is given until it is flushed.
       if (fromHeld > 0) ok = to.write(Buffer.from(this.#held.subarray(0, fromHeld)));
@@ -64,6 +73,41 @@ export class ForwardGate {
       this.#heldLength = 0;
     }
     this.#forwarded = end;
+    return ok;
+  }
+
+  // Writes stream bytes [from, end) but the skipped ranges; a skip not passed yet stays for the next call.
+  #passAround(chunk: Uint8Array, chunkStart: number, from: number, end: number, to: ByteSink): boolean {
+    let ok = true;
+    let at = from;
+    const left: number[] = [];
+    const skips = this.#skips;
+    for (let i = 0; i < skips.length; i += 2) {
+      const start = Math.max(skips[i]!, at);
+      const stop = skips[i + 1]!;
+      if (start >= end) {
+        left.push(skips[i]!, stop);
+        continue;
+      }
+      if (start > at) ok = this.#writeRange(chunk, chunkStart, from, at, start, to);
+      at = Math.max(at, Math.min(stop, end));
+      if (stop > end) left.push(end, stop);
+    }
+    if (end > at) ok = this.#writeRange(chunk, chunkStart, from, at, end, to);
+    this.#skips = left;
+    return ok;
+  }
+
+  // Writes stream bytes [a, b): the held ones (stream offsets from `from`) and then the chunk's.
+  #writeRange(chunk: Uint8Array, chunkStart: number, from: number, a: number, b: number, to: ByteSink): boolean {
+    let ok = true;
+    const heldEnd = from + this.#heldLength;
+    if (a < heldEnd) ok = to.write(Buffer.from(this.#held.subarray(a - from, Math.min(b, heldEnd) - from)));
+    if (b > chunkStart) {
+      const s = Math.max(a, chunkStart) - chunkStart;
+      const e = b - chunkStart;
+      ok = to.write(s === 0 && e === chunk.length ? chunk : chunk.subarray(s, e));
+    }
     return ok;
   }
 }

@@ -12,9 +12,10 @@ export type EndCause = {
   by: 'client' | 'upstream' | 'wsgate';
   /**
    * How: a TCP FIN, a reset or socket error, an idle timeout, wsgate shutting down, or wsgate closing for a broken
-   * limit or another protocol violation (tap.onViolation: close).
+   * limit or another protocol violation (tap.onViolation: close), or a fault a rule asked for (link-shaper.ts), or
+   * a Close wsgate was asked to send (a rule's close, the admin API).
    */
-  how: 'fin' | 'rst' | 'error' | 'idle' | 'shutdown' | 'limit' | 'violation';
+  how: 'fin' | 'rst' | 'error' | 'idle' | 'shutdown' | 'limit' | 'violation' | 'fault' | 'close';
   detail?: string;
 };
 
@@ -36,6 +37,11 @@ export type JoinOptions = {
    * bytes before they leave (tap.onViolation: close). Not called in a halted direction.
    */
   forward?: ((direction: Direction, chunk: Buffer, to: net.Socket) => boolean) | undefined;
+  /**
+   * Passes a reader's FIN on instead of `to.end()`: a link shaper ends the receiver only once the bytes it holds are
+   * written, or never (halfOpen).
+   */
+  endOnward?: ((direction: Direction, to: net.Socket) => void) | undefined;
 };
 
 export type Joined = {
@@ -84,7 +90,8 @@ export function joinSockets(client: net.Socket, upstream: net.Socket, options: J
     from.on('end', () => {
       record({ by: from === client ? 'client' : 'upstream', how: 'fin' });
       // Propagate the half-close; the other side may still send its remaining frames.
-      if (!to.destroyed) to.end();
+      if (options.endOnward) options.endOnward(direction, to);
+      else if (!to.destroyed) to.end();
       if (!linger) {
         linger = setTimeout(() => {
           client.destroy();

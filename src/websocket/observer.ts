@@ -56,6 +56,11 @@ export type TapSettings = {
   onViolation?: ViolationAction | undefined;
   /** Default: no limits beyond what RFC 6455 can express. */
   limits?: WsLimits | undefined;
+  /**
+   * Judge each chunk before it leaves (forward()) even when violations are only logged: keepalive cuts the pongs
+   * that answer wsgate's own pings out of the stream. Implied by onViolation "close".
+   */
+  gated?: boolean | undefined;
 };
 
 // One ISO timestamp string per millisecond, not one per event: formatting a Date is the costliest part of an event.
@@ -119,6 +124,8 @@ class DirectionObserver implements FrameHandler {
   // Gated forwarding (onViolation "close"): stream offset of the last frame end, the gate, and per forward() call
   // where forwarding has to stop (-1: nowhere) and why.
   #gate: ForwardGate | undefined;
+  // onViolation "close" (a gate without it only leaves keepalive pongs out).
+  #closes = false;
   #lastBoundary = 0;
   #gating = false;
   #cutAt = -1;
@@ -149,7 +156,8 @@ class DirectionObserver implements FrameHandler {
     const limits = settings.limits;
     this.#maxPendingPings = limits?.maxPendingPings ?? Number.POSITIVE_INFINITY;
     const closes = settings.onViolation === 'close';
-    if (closes) this.#gate = new ForwardGate();
+    this.#closes = closes;
+    if (closes || settings.gated === true) this.#gate = new ForwardGate();
     this.decoder = new FrameDecoder(
       {
         expectMasked: fromClient,
@@ -178,6 +186,8 @@ class DirectionObserver implements FrameHandler {
     this.decoder.push(chunk);
     this.#gating = false;
     const end = this.decoder.offset;
+    // Log mode after a fatal violation: the framing is lost, so everything passes as it is.
+    if (this.#cutAt < 0 && this.decoder.stopped && !this.#closes) return gate.pass(chunk, end, end, to, false);
     if (this.#cutAt < 0) {
       // A control frame in progress is held from its first byte; otherwise only a partial header is.
       const header = this.#currentHeader;
@@ -231,8 +241,12 @@ class DirectionObserver implements FrameHandler {
     this.counters.frames += 1;
     this.#currentHeader = h;
     if (this.#settings.level === 'meta' || this.#settings.level === 'off' || !this.#owner.reporting) return;
+    // The base fields written out rather than spread from base(): one object per frame instead of two.
+    const { conn, route } = this.#owner.identity;
     this.#owner.emit({
-      ...this.#owner.base(),
+      conn,
+      route,
+      time: isoNow(),
       type: 'frame',
       dir: this.direction,
       opcode: opcodeName(h.opcode),
@@ -283,7 +297,7 @@ class DirectionObserver implements FrameHandler {
 
   onViolation(v: Violation): void {
     this.violations += 1;
-    const closes = this.#gate !== undefined;
+    const closes = this.#closes;
     if (closes) {
       this.#cutFor();
       this.#owner.noteViolation(this.direction, v);
@@ -335,6 +349,10 @@ class DirectionObserver implements FrameHandler {
         this.onViolation(createViolation('WSG_WS_TOO_MANY_PENDING_PINGS', { limit: this.#maxPendingPings }));
       }
     } else if (h.opcode === OPCODE.PONG) {
+      // A pong that answers wsgate's keepalive ping is wsgate's: the gate leaves it out of the stream.
+      if (this.#owner.onPong?.(this.direction, payload) === true && this.#gating && this.#cutAt < 0) {
+        this.#gate?.skip(this.decoder.frameStart, this.decoder.offset);
+      }
       const other = this.#owner.other(this.direction);
       other.#unanswered = 0;
       const sent = other.takePing(Buffer.from(payload).toString('hex'));
@@ -365,8 +383,11 @@ class DirectionObserver implements FrameHandler {
       this.#previewLength = 0;
       return;
     }
+    const { conn, route } = this.#owner.identity;
     const event: WsMessageEvent = {
-      ...this.#owner.base(),
+      conn,
+      route,
+      time: isoNow(),
       type: 'message',
       dir: this.direction,
       kind: opcodeName(m.opcode),
@@ -432,6 +453,8 @@ export class ConnectionObserver {
   readonly identity: ConnectionIdentity;
   /** onViolation "close": chunks go through forward(), and the first violation closes the connection. */
   readonly closes: boolean;
+  /** Chunks go through forward() (onViolation "close", or settings.gated). */
+  readonly gated: boolean;
   #sink: Sink;
   #dirs: { toUpstream: DirectionObserver; toClient: DirectionObserver };
   #firstClose: Direction | undefined;
@@ -447,10 +470,18 @@ export class ConnectionObserver {
   onBoundary: ((direction: Direction) => void) | undefined;
   /** Called when a close frame is seen in a direction. */
   onClose: ((direction: Direction) => void) | undefined;
+  /** Called after each chunk was pushed or forwarded: where wsgate's own frames may wait for a boundary. */
+  afterChunk: ((direction: Direction) => void) | undefined;
+  /**
+   * Called with each pong's payload; true when it answers wsgate's own keepalive ping (counted, and on the gated
+   * path not forwarded).
+   */
+  onPong: ((direction: Direction, payload: Uint8Array) => boolean) | undefined;
 
   constructor(identity: ConnectionIdentity, settings: TapSettings, deflate: DeflateParams | undefined, sink: Sink) {
     this.identity = identity;
     this.closes = settings.onViolation === 'close';
+    this.gated = this.closes || settings.gated === true;
     this.#sink = sink;
     this.#silent = settings.level === 'off';
     this.#active = settings.active;
@@ -516,6 +547,7 @@ export class ConnectionObserver {
     d.push(chunk);
     if (this.closes) this.#deliverViolation();
     else if (this.onBoundary && !d.decoder.midFrame) this.onBoundary(direction);
+    if (this.afterChunk) this.afterChunk(direction);
   }
 
   /**
@@ -528,12 +560,18 @@ export class ConnectionObserver {
     const ok = d.forward(chunk, to);
     this.#deliverViolation();
     if (d.cut && !wasCut) this.onBoundary?.(direction);
+    if (this.afterChunk) this.afterChunk(direction);
     return ok;
   }
 
   /** True when everything forwarded in this direction so far ends on a frame boundary. */
   atBoundary(direction: Direction): boolean {
     return this.#dirs[direction].atBoundary();
+  }
+
+  /** At a frame boundary and not inside a fragmented data message: where a whole message may be inserted. */
+  atMessageBoundary(direction: Direction): boolean {
+    return this.#dirs[direction].atBoundary() && !this.#dirs[direction].decoder.midMessage;
   }
 
   /** False once the decoder has lost this direction's framing (a fatal violation): no boundary will come. */
@@ -543,7 +581,7 @@ export class ConnectionObserver {
 
   /** Close mode: forward() stops this direction at its next frame boundary and calls onBoundary. */
   requestCut(direction: Direction): void {
-    if (this.closes) this.#dirs[direction].requestCut();
+    if (this.gated) this.#dirs[direction].requestCut();
   }
 
   /** The close frame seen travelling in this direction, if any. */

@@ -6,18 +6,41 @@ import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import type { Direction, WsEndEvent, WsEvent } from '../events.ts';
 import type { HeaderPairs } from '../http/head.ts';
-import { MAX_CLOSE_REASON_BYTES } from './close.ts';
+import type { RuleSet } from '../rules/rule-set.ts';
+import type { ConnectionFaults } from '../rules/types.ts';
+import { isValidCloseCode, MAX_CLOSE_REASON_BYTES } from './close.ts';
 import { parseDeflateResponse } from './deflate.ts';
 import { encodeClose } from './encoder.ts';
 import { type EndCause, type JoinStats, joinSockets } from './joiner.ts';
+import type { KeepaliveSettings } from './keepalive.ts';
+import { createLinkShaper, hasLinkFaults, type LinkShaper } from './link-shaper.ts';
 import { type ClosingViolation, ConnectionObserver, isoNow, LIMIT_KEYS, type TapSettings } from './observer.ts';
+import { PassthroughControl } from './passthrough-control.ts';
 
 /** What a session's tap is set to: the observer's settings (level, previews, limits, onViolation). */
 export type SessionTap = TapSettings;
 
+/** The answer to a session control call: done (or queued), or why it cannot be. */
+export type ControlResult = { ok: true } | { ok: false; reason: string };
+
+/** A message the admin API puts into a live connection. */
+export type ControlMessage = { type: 'text' | 'binary'; data: Buffer };
+
 /** What a listener holds for each live connection. */
 export type LiveSession = {
+  /** The connection's id (w…). */
+  readonly conn: string;
+  /** Passthrough (byte for byte, tapped) or relay (terminated for rules). */
+  readonly mode: 'passthrough' | 'relay';
   done: Promise<void>;
+  /**
+   * Sends a message to one side: on passthrough at the next message boundary of that direction (uncompressed,
+   * masked toward the server), on the relay in order with what it sends. Queued is ok; a closing side is not.
+   */
+  send(to: 'client' | 'server', message: ControlMessage): ControlResult;
+  /** Sends a Close with this code and reason to one side or both, and completes the closing handshake. */
+  close(code: number, reason: string, to: 'client' | 'server' | 'both'): ControlResult;
+
   /** Starts a closing handshake with both sides (Close 1001 between frames); the caller still bounds it in time. */
   goingAway(): void;
   /** Ends both sockets now. */
@@ -44,6 +67,14 @@ export type SessionOptions = {
   halfCloseLinger: number;
   tap: SessionTap;
   emit: (event: WsEvent) => void;
+  /** Connection faults a rule asked for (idleCut, throttle, latency, …), carried out by websocket/link-shaper.ts. */
+  faults?: ConnectionFaults | undefined;
+  /** How much a delaying fault may hold per direction (limits.maxBufferedBytes). */
+  maxBufferedBytes?: number | undefined;
+  /** wsgate's own pings when the connection is silent (websocket/keepalive.ts). */
+  keepalive?: KeepaliveSettings | undefined;
+  /** The running config's rules: the relay hands a reload's new `live: true` definitions to its connection. */
+  ruleSource?: (() => RuleSet | undefined) | undefined;
 };
 
 const GOING_AWAY = 1001;
@@ -60,7 +91,20 @@ const HOW: Record<string, string> = {
   shutdown: 'S',
   limit: 'L',
   violation: 'V',
+  fault: 'X',
 };
+
+/** Why a close the admin API or a rule asks for cannot be sent, or undefined when it can. */
+export function checkClose(code: number, reason: string): string | undefined {
+  if (!isValidCloseCode(code)) return `close code ${code} may not be sent (RFC 6455 §7.4)`;
+  if (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) return `close reason is over ${MAX_CLOSE_REASON_BYTES} bytes`;
+  return undefined;
+}
+
+/** The end line's termination code: who (C, U, W), then how (C close frame, F fin, R rst, …). */
+export function terminationCode(by: EndCause['by'], how: string): string {
+  return `${WHO[by]}${HOW[how] ?? '?'}`;
+}
 
 /** The Close wsgate sent to both sides, when it closed for a violation: the end line reports its code. */
 export type SentClose = { code: number; reason: string };
@@ -149,6 +193,8 @@ export function startSession(
     forwarded: info.forwarded,
     response: info.response,
   });
+  // Only the open line shows the header lists: an idle connection should not hold three of them until it ends.
+  info = { ...info, request: [], forwarded: [], response: [] };
   // Even at tap "off" the headers are decoded: it costs a few ns per frame and gives shutdown its frame boundaries,
   // the end line its close code and the limits their numbers; "off" only means nothing is reported in between.
   const observer = new ConnectionObserver(
@@ -158,8 +204,12 @@ export function startSession(
       previewBytes: tap.previewBytes,
       maxDecodedBytes: tap.maxDecodedBytes,
       redactText: tap.redactText,
+      // Without it the observer builds every frame and message event even when the log level filters them all.
+      active: tap.active,
       onViolation: tap.onViolation,
       limits: tap.limits,
+      // Keepalive leaves the pongs that answer its pings out of the stream, so each chunk is judged before it leaves.
+      gated: (options.keepalive?.intervalMs ?? 0) > 0,
     },
     parseDeflateResponse(info.extensions),
     emit,
@@ -169,29 +219,61 @@ export function startSession(
   // Close mode: each chunk is judged before it leaves (observer.forward); the join hands onChunk only the chunks of
   // a halted direction then, which the observer still reads for the peer's close frame.
   let judged: Buffer | undefined;
+  // Connection faults: the shaper writes each direction's bytes (late, slow, in bursts or not at all) and may end
+  // the connection; the end line then names the rule (how "fault").
+  const shaper: LinkShaper | undefined = hasLinkFaults(options.faults)
+    ? createLinkShaper(options.faults, {
+        client,
+        upstream,
+        maxBufferedBytes: options.maxBufferedBytes ?? 4 * 1024 * 1024,
+        onEnd: (end) => joined.markCause({ by: 'wsgate', how: 'fault', detail: end.detail }),
+      })
+    : undefined;
+  const observe: (direction: Direction, chunk: Buffer) => void = observer.gated
+    ? (direction, chunk) => {
+        if (chunk !== judged) observer.push(direction, chunk);
+      }
+    : (direction, chunk) => observer.push(direction, chunk);
   const joined = joinSockets(client, upstream, {
     idleTimeout: options.idleTimeout,
     halfCloseLinger: options.halfCloseLinger,
-    onChunk: observer.closes
-      ? (direction, chunk) => {
-          if (chunk !== judged) observer.push(direction, chunk);
-        }
-      : (direction, chunk) => observer.push(direction, chunk),
-    forward: observer.closes
+    onChunk:
+      shaper !== undefined && options.faults?.resetAfter !== undefined
+        ? (direction, chunk) => {
+            observe(direction, chunk);
+            shaper.messagesSeen(observer.counters('toUpstream').messages + observer.counters('toClient').messages);
+          }
+        : observe,
+    forward: observer.gated
       ? (direction, chunk, to) => {
           judged = chunk;
-          return observer.forward(direction, chunk, to);
+          return observer.forward(direction, chunk, shaper?.sink(direction) ?? to);
         }
-      : undefined,
+      : shaper !== undefined
+        ? (direction, chunk) => shaper.sink(direction).write(chunk)
+        : undefined,
+    endOnward: shaper === undefined ? undefined : (direction) => shaper.endOnward(direction),
   });
 
   let closing: { code: number; reason: string; endAfterSend: boolean } | undefined;
   let sent: SentClose | undefined;
+  // Messages the admin API sends and keepalive pings wait for a boundary of their direction (passthrough-control.ts).
+  const halted = { toUpstream: false, toClient: false };
+  const control = new PassthroughControl(
+    observer,
+    (direction) =>
+      halted[direction] ? undefined : (shaper?.sink(direction) ?? (direction === 'toUpstream' ? upstream : client)),
+    options.keepalive,
+  );
+  observer.afterChunk = (direction) => control.after(direction);
   let deadline: NodeJS.Timeout | undefined;
 
   const done = joined.done.then((stats) => {
     if (deadline) clearTimeout(deadline);
+    shaper?.stop();
+    control.stop();
     const end = describeEnd(stats, observer, sent);
+    const keepalive = control.keepaliveCounts;
     emit({
       type: 'end',
       conn: info.conn,
@@ -205,6 +287,7 @@ export function startSession(
       // Frames that arrived with the handshake were forwarded before the join started counting.
       toUpstream: { ...observer.counters('toUpstream'), bytes: stats.bytesToUpstream + early.toUpstream.length },
       toClient: { ...observer.counters('toClient'), bytes: stats.bytesToClient + early.toClient.length },
+      ...(keepalive === undefined ? {} : { keepalive }),
     });
   });
 
@@ -214,9 +297,12 @@ export function startSession(
    * both peers have answered; for a violation each socket ends right after its Close (the peer that broke the rule
    * may never answer), and halfCloseLinger bounds the whole.
    */
-  const closeBoth = (code: number, reason: string, cause: EndCause, endAfterSend: boolean) => {
+  const closeBoth = (code: number, reason: string, cause: EndCause, endAfterSend: boolean, only?: Direction) => {
     if (closing !== undefined) return;
     closing = { code, reason, endAfterSend };
+    control.stop();
+    // What a fault still holds goes out first: the Close must follow the bytes read before it.
+    shaper?.release();
     joined.markCause(cause);
     const pending = new Set<Direction>();
     const send = (direction: Direction) => {
@@ -233,13 +319,17 @@ export function startSession(
           : direction === 'toUpstream'
             ? encodeClose(code, reason, randomBytes(4))
             : encodeClose(code, reason);
+        halted[direction] = true;
         joined.haltAndSend(direction, frame);
       } else if (endAfterSend) {
+        halted[direction] = true;
         joined.haltAndSend(direction, NO_BYTES);
       }
       if (endAfterSend && !receiver.destroyed) receiver.end();
     };
     for (const direction of ['toClient', 'toUpstream'] as const) {
+      // Closing one side (the admin API): the other hears of it from that side's answer, passed on as usual.
+      if (only !== undefined && direction !== only) continue;
       // A side that already sent its close frame is answered by the other peer; do not send a second one.
       if (observer.closeSeen(direction) === undefined || endAfterSend) pending.add(direction);
     }
@@ -274,10 +364,25 @@ export function startSession(
   }
 
   return {
+    conn: info.conn,
+    mode: 'passthrough',
     done,
     terminate: joined.terminate,
     goingAway() {
       closeBoth(GOING_AWAY, SHUTDOWN_REASON, { by: 'wsgate', how: 'shutdown' }, false);
+    },
+    send: (to, message) => control.send(to, message, closing !== undefined),
+    close(code, reason, to) {
+      const problem = checkClose(code, reason);
+      if (problem !== undefined) return { ok: false, reason: problem };
+      if (closing !== undefined) return { ok: false, reason: 'the connection is already closing' };
+      sent = { code, reason };
+      const detail = `close ${code}${reason ? ` ${reason}` : ''} to ${to}`;
+      const only = to === 'both' ? undefined : to === 'client' ? 'toClient' : 'toUpstream';
+      closeBoth(code, reason, { by: 'wsgate', how: 'close', detail }, false, only);
+      deadline = setTimeout(() => joined.terminate('close', detail), options.halfCloseLinger);
+      deadline.unref();
+      return { ok: true };
     },
   };
 }

@@ -6,24 +6,20 @@ import type http from 'node:http';
 import type net from 'node:net';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
-import type { WsEvent } from '../events.ts';
+import { handshakeDone, type WsEvent } from '../events.ts';
 import { FORWARDING_FIELDS, forwardingFields } from '../http/forwarded.ts';
-import {
-  type HeaderPairs,
-  headerValue,
-  parseResponseHead,
-  type ResponseHead,
-  rawToPairs,
-  serializeRequestHead,
-  serializeResponseHead,
-} from '../http/head.ts';
+import { type HeaderPairs, headerValue, rawToPairs, serializeRequestHead } from '../http/head.ts';
 import { stripHopByHop } from '../http/hop-by-hop.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import { redactPairs } from '../log/redact.ts';
+import type { ConnectionRules } from '../rules/types.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
 import { checkUpgradeResponse } from './handshake.ts';
-import { type LiveSession, type SessionTap, startSession } from './session.ts';
+import { planHandshake, withoutExtensions } from './handshake-faults.ts';
+import { relayStarter } from './relay.ts';
+import { type LiveSession, type SessionOptions, type SessionTap, startSession } from './session.ts';
+import { readResponseHead, relayRefusal } from './upstream-answer.ts';
 
 export type UpgradeRoute = {
   name: string;
@@ -63,18 +59,22 @@ export type UpgradeContext = {
   /** Answers the client with wsgate's own error and closes (the front's one error writer). */
   refuse: (client: net.Socket, err: WsgateError) => void;
   /** Called with the live connection so shutdown can end it. */
-  onSession?: (session: LiveSession) => void;
+  onSession?: (session: LiveSession, conn: string) => void;
   /**
    * Opens the upstream socket (already connected, TLS done for wss). Defaults to a direct connection; forward
    * mode and corporate-proxy chaining pass their own (e.g. a CONNECT tunnel through an upstream proxy).
    */
   dial?: (target: UpstreamTarget, options: { connectTimeout: number; highWaterMark: number }) => Promise<net.Socket>;
+  /** What the rules say about this connection (rules/types.ts): handshake faults, connection faults, the relay. */
+  rules?: ConnectionRules | undefined;
+  /** The handshake arrived inside a CONNECT tunnel (stripUpgrade may leave those alone: inTunnels false). */
+  inTunnel?: boolean | undefined;
+  /** wsgate's own pings on a silent connection, and the running config's rules (see SessionOptions). */
+  keepalive?: SessionOptions['keepalive'];
+  ruleSource?: SessionOptions['ruleSource'];
 };
 
 const HALF_CLOSE_LINGER_MS = 30_000;
-
-/** After a refusal is relayed, how long a client that does not read the rest may keep its socket. */
-const REFUSAL_LINGER_MS = 5000;
 
 const NO_BYTES = Buffer.alloc(0);
 
@@ -120,118 +120,18 @@ export function buildUpstreamHandshake(req: http.IncomingMessage, ctx: UpgradeCo
   return pairs;
 }
 
-/** Reads bytes until the upstream's response head is complete. */
-function readResponseHead(upstream: net.Socket, maxBytes: number): Promise<{ head: ResponseHead; buffered: Buffer }> {
-  return new Promise((resolve, reject) => {
-    let buffered: Buffer = Buffer.alloc(0);
-    const cleanup = () => {
-      upstream.off('data', onData);
-      upstream.off('end', onEnd);
-      upstream.off('error', onError);
-      upstream.off('close', onEnd);
-    };
-    const onData = (chunk: Buffer) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      let result: ReturnType<typeof parseResponseHead>;
-      // Inside a 'data' listener a throw would be an uncaught exception; as a rejection it ends this upgrade only.
-      try {
-        result = parseResponseHead(buffered, maxBytes);
-      } catch (error) {
-        cleanup();
-        reject(error);
-        return;
-      }
-      if (result.state === 'incomplete') return;
-      cleanup();
-      upstream.pause();
-      if (result.state === 'invalid') reject(new Error(result.detail));
-      else resolve({ head: result.head, buffered });
-    };
-    const onEnd = () => {
-      cleanup();
-      reject(Object.assign(new Error('closed before answering the handshake'), { code: 'ECONNRESET' }));
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    upstream.on('data', onData);
-    upstream.once('end', onEnd);
-    upstream.once('error', onError);
-    upstream.once('close', onEnd);
-  });
-}
-
 /**
- * Relays a non-101 answer to the client and closes both connections: after a refused upgrade the client's
- * socket must not be reused, or bytes the client sends next could reach the upstream as a second request.
- * The body is relayed with backpressure (the upstream is paused while the client holds `maxBuffered` unsent
- * bytes), and the whole relay ends after `timeout`, so a client that never reads holds neither memory nor sockets.
- */
-function relayRefusal(
-  client: net.Socket,
-  upstream: net.Socket,
-  head: ResponseHead,
-  rest: Buffer,
-  timeout: number,
-  maxBuffered: number,
-): void {
-  const headers = head.headers.filter(([n]) => {
-    const lower = n.toLowerCase();
-    return lower !== 'connection' && lower !== 'keep-alive';
-  });
-  headers.push(['Connection', 'close']);
-  client.write(serializeResponseHead(head.statusCode, head.statusMessage, headers));
-  // RFC 9110 §6.4.1: 1xx, 204 and 304 responses never have a body, whatever their headers say.
-  const status = head.statusCode;
-  const noBody = (status >= 100 && status < 200) || status === 204 || status === 304;
-  const declared = headerValue(head.headers, 'content-length');
-  const length = declared === undefined ? Number.NaN : Number(declared);
-  let remaining = noBody ? 0 : Number.isFinite(length) && length >= 0 ? length : Number.POSITIVE_INFINITY;
-  let finished = false;
-  const onDrain = () => upstream.resume();
-  const finish = () => {
-    if (finished) return;
-    finished = true;
-    clearTimeout(timer);
-    client.off('drain', onDrain);
-    upstream.destroy();
-    client.end();
-    // A deadline, not an idle timer: a client that trickles bytes while never reading must not hold its socket.
-    const linger = setTimeout(() => client.destroy(), REFUSAL_LINGER_MS);
-    linger.unref();
-    client.once('close', () => clearTimeout(linger));
-  };
-  const forward = (chunk: Buffer) => {
-    const part = chunk.subarray(0, Math.min(chunk.length, remaining));
-    remaining -= part.length;
-    // The client's write buffer is the only place the body may wait: past the limit, stop reading the upstream.
-    if (part.length > 0 && (!client.write(part) || client.writableLength >= maxBuffered)) upstream.pause();
-    if (remaining <= 0) finish();
-  };
-  client.on('drain', onDrain);
-  // A body without Content-Length runs until the upstream closes, and a client that stops reading would hold a
-  // paused upstream: bound both.
-  const timer = setTimeout(finish, timeout);
-  timer.unref();
-  upstream.on('end', finish);
-  upstream.on('close', finish);
-  if (rest.length > 0 && remaining > 0) forward(rest);
-  if (remaining > 0) {
-    upstream.on('data', forward);
-    if (client.writableLength < maxBuffered) upstream.resume();
-  } else {
-    finish();
-  }
-}
-
-/**
- * Handles one upgrade request end to end. Resolves when the connection is over (or refused); never rejects:
+ * Handles one upgrade request end to end. Resolves once the connection is joined (or refused); never rejects:
  * every failure becomes a response to the client and a log line, and a bug (a throw nobody expected) one
  * WSG_INTERNAL line with the client's socket closed, never an unhandled rejection that would stop the process.
  */
 export function forwardUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: UpgradeContext): Promise<void> {
   return proxyUpgrade(req, client, ctx).catch((error: unknown) => internalError(ctx.log, error, client));
+}
+
+/** A throw while a joined connection ends is a bug too; its own function, so the handler captures only these. */
+function guardSession(done: Promise<void>, log: Logger, client: net.Socket, upstream: net.Socket): void {
+  done.catch((error: unknown) => internalError(log, error, client, upstream));
 }
 
 /** A bug: one WSG_INTERNAL line (reportInternal), and the connection's sockets closed. */
@@ -252,6 +152,15 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     upstream?.destroy();
   };
   client.once('close', onClientClose);
+
+  // Handshake faults (docs/faults.md): refused here, or sent on as a plain GET, or without its extensions.
+  const plan = planHandshake(ctx.rules?.handshake, ctx.inTunnel === true);
+  for (const line of plan.lines) log.info({ ...line.fields, route: route.name }, line.message);
+  if (plan.refusal !== undefined) {
+    client.off('close', onClientClose);
+    ctx.refuse(client, plan.refusal);
+    return;
+  }
 
   let timedOut = false;
   // A timer callback that threw would be an uncaught exception: it ends this upgrade instead.
@@ -281,7 +190,9 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       return;
     }
     const path = upstreamTarget(url, ctx.target ?? req.url ?? '/');
-    const headers = buildUpstreamHandshake(req, ctx, url);
+    let headers = plan.headers(buildUpstreamHandshake(req, ctx, url));
+    // The relay re-encodes every message: by default (relay.deflate strip) nothing is compressed on either side.
+    if (ctx.rules?.needsRelay === true && ctx.rules.deflate === 'strip') headers = withoutExtensions(headers);
     upstream.write(serializeRequestHead('GET', path, headers));
     // Bytes the client sent behind its handshake wait for a valid 101: after a refusal they could otherwise reach the
     // upstream as a second, unrouted request (request smuggling).
@@ -292,7 +203,8 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       return;
     }
     const rest = buffered.subarray(head.length);
-    if (head.statusCode !== 101) {
+    // A stripped handshake is no handshake: whatever the upstream answers is relayed, as a stripping proxy does.
+    if (head.statusCode !== 101 || plan.stripUpgrade) {
       log.info(
         {
           event: 'ws.refused',
@@ -303,6 +215,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         },
         `upstream refused the WebSocket upgrade with ${head.statusCode}`,
       );
+      handshakeDone(client, String(head.statusCode));
       relayRefusal(client, upstream, head, rest, limits.handshakeTimeout, limits.maxBufferedBytes);
       return;
     }
@@ -315,11 +228,14 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       return;
     }
     client.off('close', onClientClose);
+    handshakeDone(client, '101');
     client.setNoDelay(true);
     // The 101 goes back byte for byte as the upstream wrote it: header case, order and extensions intact.
     client.write(buffered.subarray(0, head.length));
-    if (rest.length > 0) client.write(rest);
-    const session = startSession(
+    // Relayed when a message rule can touch the connection (the relay reads the early frames); else passthrough.
+    const relayed = ctx.rules?.needsRelay === true ? ctx.rules : undefined;
+    if (rest.length > 0 && relayed === undefined) client.write(rest);
+    const session = (relayed === undefined ? startSession : relayStarter(relayed))(
       client,
       upstream,
       {
@@ -335,14 +251,24 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         protocol: headerValue(head.headers, 'sec-websocket-protocol'),
         extensions: headerValue(head.headers, 'sec-websocket-extensions'),
       },
-      { idleTimeout: limits.idleTimeout, halfCloseLinger: HALF_CLOSE_LINGER_MS, tap: ctx.tap, emit: ctx.emit },
+      {
+        idleTimeout: limits.idleTimeout,
+        halfCloseLinger: HALF_CLOSE_LINGER_MS,
+        tap: ctx.tap,
+        emit: ctx.emit,
+        faults: ctx.rules?.connection,
+        maxBufferedBytes: limits.maxBufferedBytes,
+        keepalive: ctx.keepalive,
+        ruleSource: ctx.ruleSource,
+      },
       // Bytes the client sent with its handshake wait unread in its socket (the front put them back) and are read
       // by the joiner like any later ones.
       { toUpstream: NO_BYTES, toClient: rest },
     );
-    ctx.onSession?.(session);
+    ctx.onSession?.(session, ctx.connId);
     upstream.resume();
-    await session.done;
+    // Not awaited: the request, its headers and buffers and the context would live as long as the connection.
+    guardSession(session.done, log, client, upstream);
   } catch (error) {
     clearTimeout(deadline);
     client.off('close', onClientClose);

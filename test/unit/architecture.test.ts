@@ -71,6 +71,11 @@ const PURE = {
     'websocket/mask.ts',
     'websocket/decoder.ts',
     'websocket/encoder.ts',
+    'probe/report.ts',
+    'probe/judge.ts',
+    'probe/judge-tls.ts',
+    'probe/compare.ts',
+    'probe/render.ts',
   ],
   exclude: ['config/load.ts', 'config/watch.ts'],
 };

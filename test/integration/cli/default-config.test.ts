@@ -18,7 +18,7 @@ function portFree(port: number): Promise<boolean> {
 }
 
 test('wsgate run with no arguments serves ws://127.0.0.1:8080/echo from the default config', async (t) => {
-  for (const port of [8080, 9998, 8888]) {
+  for (const port of [8080, 9998, 8888, 9090]) {
     assert.ok(await portFree(port), `port ${port} must be free for the default config (something else holds it)`);
   }
   // The machine's proxy variables must not apply to the wsgate under test.
@@ -34,6 +34,23 @@ test('wsgate run with no arguments serves ws://127.0.0.1:8080/echo from the defa
   assert.equal(String(reply), 'out of the box');
   ws.close(1000);
   await once(ws, 'close');
+  // The inspector's URL is printed, and it shows the echo messages without any config change (tap payload on /echo).
+  await cli.waitForOutput(/inspector on http:\/\/127\.0\.0\.1:9090\//);
+  const page = await request('http://127.0.0.1:9090/');
+  assert.equal(page.statusCode, 200);
+  assert.match(await page.body.text(), /wsgate inspector/);
+  const listed = (await (await request('http://127.0.0.1:9090/api/connections')).body.json()) as {
+    connections: { id: string; route: string }[];
+  };
+  const echoConn = listed.connections.find((c) => c.route === 'echo');
+  assert.ok(echoConn, 'the echo connection is listed');
+  const page1 = (await (
+    await request(`http://127.0.0.1:9090/api/connections/${echoConn.id}/messages`)
+  ).body.json()) as { messages: { preview?: string }[] };
+  assert.ok(
+    page1.messages.some((m) => m.preview === 'out of the box'),
+    'the message text is shown',
+  );
   const http = await request('http://127.0.0.1:8080/echo');
   assert.equal(http.statusCode, 200);
   assert.match(await http.body.text(), /echo/i);

@@ -33,6 +33,7 @@ test('npm pack → install into a temporary prefix → wsgate --version', { time
   const files = info.files.map((f) => f.path);
   assert.ok(files.includes('dist/cli/main.js'), 'the CLI is built into the tarball');
   assert.ok(files.includes('config/wsgate.yaml'));
+  assert.ok(files.includes('dist/inspector/ui/index.html'), 'the inspector’s static files are built into the tarball');
   assert.ok(!files.some((f) => f.startsWith('src/') || f.startsWith('test/')), 'no sources or tests shipped');
   const prefix = join(dir, 'prefix');
   // Dependencies come from npm's cache, filled by the project's own install.

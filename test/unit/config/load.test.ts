@@ -26,6 +26,9 @@ test('a minimal config gets every default', () => {
         bind: { host: '127.0.0.1', port: 0 },
         tls: undefined,
         trustForwarded: [],
+        rules: [],
+        keepalive: undefined,
+        relay: { deflate: 'strip' },
         forward: undefined,
         routes: [
           {
@@ -36,12 +39,17 @@ test('a minimal config gets every default', () => {
             rawPath: false,
             allowOrigins: undefined,
             tap: 'meta',
+            rules: [],
+            keepalive: undefined,
+            relay: { deflate: 'strip' },
           },
         ],
       },
     ],
     upstreams: [],
+    rules: [],
     proxies: [],
+    inspector: undefined,
     echo: undefined,
     log: {
       level: 'info',
@@ -125,6 +133,9 @@ shutdown: { grace: 500ms }
     rawPath: false,
     allowOrigins: ['https://app.example.test', 'http://localhost:5173'],
     tap: 'meta',
+    rules: [],
+    keepalive: undefined,
+    relay: { deflate: 'strip' },
   });
   assert.deepEqual(web!.routes[1]!.match, [{ pathPrefix: '/api' }, { path: '/v1' }]);
   assert.deepEqual(web!.routes[1]!.upstream, {

@@ -4,10 +4,12 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { renderConfigJsonSchema } from '../../../src/config/json-schema.ts';
 import type { Config } from '../../../src/config/schema.ts';
+import type { PROFILE_NAMES, RuleConfig } from '../../../src/config/shape-rules.ts';
 
 // The shape the server code is written against. If the schema's output drifts, this file stops compiling.
 type HostPort = { host: string; port: number };
 type ExpectedRouteMatch = { host?: string; path?: string; pathPrefix?: string; headers?: Record<string, string> };
+type ExpectedKeepalive = { intervalMs: number; to: 'client' | 'server' | 'both' };
 type ExpectedConfig = {
   listeners: {
     name: string;
@@ -25,6 +27,7 @@ type ExpectedConfig = {
           tap: 'off' | 'meta' | 'frames' | 'payload';
           intercept: string[];
           upstreamCa: string | undefined;
+          profile: (typeof PROFILE_NAMES)[number] | undefined;
         }
       | undefined;
     routes: {
@@ -35,15 +38,35 @@ type ExpectedConfig = {
       rawPath: boolean;
       allowOrigins: string[] | undefined;
       tap: 'off' | 'meta' | 'frames' | 'payload';
+      rules: string[];
+      keepalive: ExpectedKeepalive | undefined;
+      relay: { deflate: 'strip' | 'keep' };
     }[];
+    rules: string[];
+    keepalive: ExpectedKeepalive | undefined;
+    relay: { deflate: 'strip' | 'keep' };
   }[];
+  rules: RuleConfig[];
   upstreams: {
     name: string;
     url: string;
     tls: { ca?: string; servername?: string; insecure: boolean } | undefined;
     via: string | undefined;
   }[];
-  proxies: { name: string; url: string; noProxy: string[] }[];
+  proxies: { name: string; url: string | undefined; pac: string | undefined; noProxy: string[] }[];
+  inspector:
+    | {
+        bind: HostPort;
+        token: string | undefined;
+        store: {
+          maxBytes: number;
+          maxMessagesPerConnection: number;
+          disk: boolean;
+          file: string | undefined;
+          maxFileBytes: number;
+        };
+      }
+    | undefined;
   echo: { bind: HostPort } | undefined;
   log: {
     level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

@@ -1,5 +1,6 @@
 // deploy/kubernetes/ against the config it ships and the default config: the ConfigMap's YAML loads with the
-// Deployment's environment, the container ports and the probes are the listener ports, the Service and the
+// Deployment's environment, the container ports are the listener ports and the admin port, the probes ask the admin
+// API's /readyz and /healthz with a Host it answers to, the Service and the
 // PodDisruptionBudget select the pods, and the termination grace period covers the preStop sleep and shutdown.grace.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { loadConfigFile, loadConfigText } from '../../../src/config/load.ts';
 import type { Config } from '../../../src/config/schema.ts';
+import { ownHostNames } from '../../../src/inspector/admin-server.ts';
 import { isLoopbackHost } from '../../../src/net/ip.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -16,11 +18,14 @@ const DIR = join(ROOT, 'deploy/kubernetes');
 
 // Only the fields read here; the manifests are parsed, not trusted to have them.
 type Port = { name?: string; containerPort: number; protocol?: string };
-type Probe = { tcpSocket?: { port: number | string } };
+type Probe = {
+  tcpSocket?: { port: number | string };
+  httpGet?: { path: string; port: number | string; httpHeaders?: { name: string; value: string }[] };
+};
 type Container = {
   name: string;
   args?: string[];
-  env?: { name: string; value?: string }[];
+  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
   ports?: Port[];
   startupProbe?: Probe;
   readinessProbe?: Probe;
@@ -70,7 +75,10 @@ function setup() {
   const pod = spec.template.spec;
   const container = pod.containers.find((c) => c.name === 'wsgate');
   assert.ok(container, 'a container named wsgate');
-  const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? '']));
+  // A value from a Secret is not in the manifests: a stand-in, so the config loads as it would in the pod.
+  const env = Object.fromEntries(
+    (container.env ?? []).map((e) => [e.name, e.value ?? (e.valueFrom?.secretKeyRef ? 'secret-from-kubernetes' : '')]),
+  );
   const configMap = one(all, 'ConfigMap');
   const text = configMap.data?.['wsgate.yaml'];
   assert.ok(text, 'the ConfigMap holds wsgate.yaml');
@@ -100,20 +108,32 @@ test('the ConfigMap config is valid with the Deployment environment and exposes 
   assert.equal(env['WSGATE_HOST'], '0.0.0.0');
 });
 
-test('container ports, probes and the Service target are the listener ports', () => {
+test('container ports and the Service target are the listener ports; the probes ask the admin API', () => {
   const { config, container, all } = setup();
   const listenerPorts = exposedPorts(config);
+  const admin = config.inspector;
+  assert.ok(admin !== undefined, 'the ConfigMap config has an admin listener for the probes');
+  assert.ok(!isLoopbackHost(admin.bind.host), 'the kubelet reaches the admin listener on the pod address');
+  assert.ok(admin.token !== undefined, 'an admin listener beyond loopback has a token');
   const containerPorts = (container.ports ?? []).map((p) => p.containerPort).sort((a, b) => a - b);
-  assert.deepEqual(containerPorts, listenerPorts);
+  assert.deepEqual(
+    containerPorts,
+    [...listenerPorts, admin.bind.port].sort((a, b) => a - b),
+  );
   // The image says the same (EXPOSE and its HEALTHCHECK).
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   for (const port of listenerPorts) assert.match(dockerfile, new RegExp(`EXPOSE[^\\n]*\\b${port}\\b`));
 
+  const paths = { startupProbe: '/readyz', readinessProbe: '/readyz', livenessProbe: '/healthz' } as const;
   for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe'] as const) {
-    const probe = container[kind];
-    assert.ok(probe?.tcpSocket, `${kind} is a TCP check`);
-    const port = resolvePort(container, probe.tcpSocket.port);
-    assert.ok(port !== undefined && listenerPorts.includes(port), `${kind} checks a listener port (${port})`);
+    const probe = container[kind]?.httpGet;
+    assert.ok(probe, `${kind} is an HTTP check`);
+    assert.equal(probe.path, paths[kind]);
+    assert.equal(resolvePort(container, probe.port), admin.bind.port, `${kind} asks the admin listener`);
+    // The admin API refuses a Host that is not one of its own names (ownHostNames): the pod IP would get 403.
+    const host = probe.httpHeaders?.find((h) => h.name.toLowerCase() === 'host')?.value;
+    assert.ok(host !== undefined, `${kind} sends a Host header`);
+    assert.ok(ownHostNames(admin.bind.host, admin.bind.port).has(host.toLowerCase()), `${kind} Host ${host}`);
   }
 
   const service = one(all, 'Service');
@@ -123,6 +143,8 @@ test('container ports, probes and the Service target are the listener ports', ()
     const port = resolvePort(container, p.targetPort);
     assert.ok(port !== undefined && listenerPorts.includes(port), `Service targets a listener port (${p.targetPort})`);
   }
+  // The image: its health check asks the default config's admin listener, which stays on loopback in there.
+  assert.match(dockerfile, /HEALTHCHECK[^\n]*\n?[^\n]*127\.0\.0\.1:9090\/healthz/);
 });
 
 test('the Service and the PodDisruptionBudget select the pods; the config is mounted where the args read it', () => {

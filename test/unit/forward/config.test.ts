@@ -46,6 +46,7 @@ test('a forward listener on loopback: permissive defaults; users, patterns and p
     tap: 'frames',
     intercept: [],
     upstreamCa: undefined,
+    profile: undefined,
   });
   assert.deepEqual(config.listeners[0]!.routes, []);
   assert.deepEqual(config.proxies, [

@@ -1,0 +1,109 @@
+// The admin API of `wsgate run --workers N`: one admin listener, in the primary, that sees every worker. Workers
+// run without an admin listener of their own (a shared port would hand each request to one worker, which would
+// answer for its own connections only); they send their WebSocket events here for the traffic store, answer
+// metrics scrapes and carry out send and close through the IPC (worker-bridge.ts ↔ worker-hub.ts).
+//   /api/…     the traffic store of every worker's connections; send/close go to the worker that holds one
+//   /metrics   every listening worker's registry merged with the primary's own (process metrics of the primary)
+//   /healthz   the primary answers
+//   /readyz    at least one worker listens, every listener is bound, and the primary is not stopping
+import cluster, { type Worker } from 'node:cluster';
+import { redactConfigForDisplay } from '../config/display.ts';
+import type { Config } from '../config/schema.ts';
+import { healthHandlers, type Readiness } from '../inspector/health.ts';
+import { type Inspector, packageVersion, startInspector } from '../inspector/inspector.ts';
+import { metricsHandler, WsgateMetrics } from '../inspector/metrics.ts';
+import { demoUrlFor, staticAdminHandlers } from '../inspector/static.ts';
+import type { Logger } from '../log/logger.ts';
+import { WorkerHub, workerOfConn } from './worker-hub.ts';
+import type { ControlAnswer } from './worker-ipc.ts';
+import type { WorkerPool } from './worker-pool.ts';
+
+export type PrimaryAdmin = {
+  readonly inspector: Inspector;
+  /** From now on /readyz answers 503 (the primary is stopping its workers). */
+  drain(): void;
+  close(): Promise<void>;
+};
+
+export type PrimaryAdminOptions = {
+  config: Config;
+  pool: WorkerPool;
+  log: Logger;
+  /** The listeners the workers share (the first worker's report: every worker listens on the same sockets). */
+  listeners: readonly string[];
+  /** POST /api/reload: the same as SIGHUP; undefined without a config file. */
+  reload: (() => Promise<void>) | undefined;
+};
+
+const asResult = (answer: ControlAnswer) =>
+  answer.ok ? { ok: true as const } : { ok: false as const, reason: answer.reason };
+
+/** Starts the admin listener in the primary; undefined when the config has no `inspector`. */
+export async function startPrimaryAdmin(options: PrimaryAdminOptions): Promise<PrimaryAdmin | undefined> {
+  const { config, pool, log } = options;
+  if (config.inspector === undefined) return undefined;
+  const metrics = new WsgateMetrics();
+  let draining = false;
+  let inspector: Inspector | undefined;
+  const readyWorkers = (): Worker[] =>
+    pool.workers
+      .filter((m) => m.state === 'ready')
+      .map((m) => cluster.workers?.[m.id])
+      .filter((w): w is Worker => w !== undefined);
+  const hub = new WorkerHub({ ingest: (event) => inspector?.ingest(event), metrics, workers: readyWorkers });
+  const readiness = (): Readiness => {
+    const ready = readyWorkers().length;
+    return {
+      listeners: options.listeners.map((name) => ({ name, bound: ready > 0 })),
+      configLoaded: true,
+      draining,
+      workers: { ready, target: pool.target },
+    };
+  };
+  const routes = new Map(
+    config.listeners.flatMap((l) => [
+      ...l.routes.map((r) => [r.name, l.name] as [string, string]),
+      [`${l.name}/forward`, l.name] as [string, string],
+      [`${l.name}/tunnel`, l.name] as [string, string],
+    ]),
+  );
+  try {
+    inspector = await startInspector(config.inspector, {
+      log,
+      // A connection a worker holds: open in the store, and its id names a worker.
+      session: (conn) => {
+        if (inspector?.store.connection(conn)?.state !== 'open' || workerOfConn(conn) === undefined) return undefined;
+        return {
+          send: (to, message) =>
+            hub.control({ op: 'send', conn, to, message: { type: message.type, data: message.data } }).then(asResult),
+          close: (code, reason, to) => hub.control({ op: 'close', conn, code, reason, to }).then(asResult),
+        };
+      },
+      config: () => redactConfigForDisplay(config, config.log.showSecrets, config.log.redactQueryParams),
+      reload: options.reload,
+      listenerOf: (route) => routes.get(route),
+      version: packageVersion(),
+      handlers: [
+        metricsHandler({ text: () => hub.metricsText(), contentType: metrics.contentType }),
+        ...healthHandlers(readiness),
+        ...staticAdminHandlers({ demoUrl: demoUrlFor(config) }),
+      ],
+    });
+  } catch (err) {
+    hub.close();
+    throw err;
+  }
+  const store = inspector.store;
+  metrics.watchStore(() => store.stats());
+  const started = inspector;
+  return {
+    inspector: started,
+    drain() {
+      draining = true;
+    },
+    async close() {
+      hub.close();
+      await started.close();
+    },
+  };
+}

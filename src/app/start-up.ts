@@ -1,0 +1,77 @@
+// What start and reload do once per config before listeners open: the upstream routes and proxies to log, the
+// warning for unverified upstreams, and wsgate's CA for interception (loaded, or created on first use).
+
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import { ensureCa, resolveCaDir } from '../tls/ca.ts';
+import { insecureUpstreams } from '../tls/config-tls.ts';
+import { LeafCache } from '../tls/leaf.ts';
+import type { UpstreamNetwork } from '../upstream/network.ts';
+
+/** Every upstream a reverse route dials, with the `via:` of its named upstream (inline URLs use the environment). */
+export function reverseUpstreams(config: Config): { name: string; url: string; via: string | undefined }[] {
+  const via = new Map(config.upstreams.map((u) => [u.name, u.via]));
+  return config.listeners.flatMap((l) =>
+    l.routes.map((r) => ({ name: r.upstream.name, url: r.upstream.url, via: via.get(r.upstream.name) })),
+  );
+}
+
+/** Logs the upstream proxies the environment gives wsgate, and what it could not use, once at start. */
+export function logNetwork(network: UpstreamNetwork, log: Logger): void {
+  for (const warning of network.warnings) log.warn({ event: 'proxy.env_invalid' }, warning);
+  const { http, https } = network.envProxies;
+  for (const proxy of [http, https]) {
+    if (proxy !== undefined) {
+      log.info(
+        { event: 'proxy.env', variable: proxy.name, proxy: proxy.display, noProxy: proxy.noProxy.source.join(',') },
+        `upstream proxy from ${proxy.name}: ${proxy.display}`,
+      );
+    }
+  }
+}
+
+/** tls.insecure is allowed, but never quietly. */
+export function warnInsecure(config: Config, log: Logger): void {
+  for (const upstream of insecureUpstreams(config)) {
+    log.warn(
+      { event: 'tls.insecure_upstream', upstream },
+      `TLS verification is off for upstream ${upstream} (tls.insecure): anyone on the path can read and change its traffic`,
+    );
+  }
+}
+
+/**
+ * wsgate's CA, loaded — or created, on first use — when a forward listener intercepts TLS, and the cache of the
+ * leaves it signs. The one already loaded is kept while tls.caDir stays the same.
+ */
+export async function interceptionLeaves(
+  config: Config,
+  current: LeafCache | undefined,
+  log: Logger,
+): Promise<LeafCache | undefined> {
+  const intercepting = config.listeners.filter((l) => (l.forward?.intercept.length ?? 0) > 0).map((l) => l.name);
+  if (intercepting.length === 0) return current;
+  if (current !== undefined && current.ca.paths.dir === resolveCaDir(config.tls.caDir)) return current;
+  const { ca, created } = await ensureCa(config.tls.caDir);
+  const { paths } = ca;
+  const trustHelp = `wsgate ca trust-help --dir ${paths.dir}`;
+  const fields = { cert: paths.cert, listeners: intercepting.join(','), leafSpki: ca.leafKey.spkiSha256 };
+  if (created) {
+    log.warn(
+      { event: 'tls.ca_created', dir: paths.dir, ...fields },
+      `created wsgate's CA for TLS interception in ${paths.dir}: clients see intercepted traffic only if they trust ${paths.cert}; \`${trustHelp}\` shows how`,
+    );
+  } else {
+    log.info(
+      { event: 'tls.ca', dir: paths.dir, ...fields },
+      `intercepting TLS (${intercepting.join(', ')}) with the CA ${paths.cert}; how to trust it: \`${trustHelp}\``,
+    );
+  }
+  if (!ca.leafKey.persisted) {
+    log.warn(
+      { event: 'tls.leaf_key_missing', file: paths.leafKey },
+      `${paths.leafKey} is missing: leaf certificates use a new key on every start (their SPKI hash changes)`,
+    );
+  }
+  return new LeafCache(ca);
+}

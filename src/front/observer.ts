@@ -1,0 +1,38 @@
+// What a front tells an instance's observers (the metrics) besides the WebSocket events: each HTTP request's
+// outcome as its access line is written, and how each WebSocket handshake ended. Plain calls with a few strings
+// and numbers, so an observer costs nothing per request beyond what it does itself; the tap's per-frame path is
+// not involved.
+import type http from 'node:http';
+import type net from 'node:net';
+import { handshakeDone, watchHandshake } from '../events.ts';
+import type { AccessFields } from './access.ts';
+
+export type FrontObserver = {
+  /** An HTTP request was answered (its response closed): the access line's listener, route, status and code. */
+  request(listener: string, route: string | undefined, status: number, code: string | undefined): void;
+  /**
+   * How a WebSocket handshake ended: "101" (joined), the upstream's refusal status ("404"), wsgate's own error code
+   * ("WSG_NO_ROUTE") or "client_closed" (the client left before an answer). `conn` is the connection's id, the
+   * same as the open event's when the result is 101.
+   */
+  handshake(listener: string, conn: string, result: string): void;
+};
+
+/** Reports a request's outcome once its response closes (the access line's fields, as the handler filled them). */
+export function observeRequest(
+  observer: FrontObserver,
+  listener: string,
+  res: http.ServerResponse,
+  access: AccessFields,
+): void {
+  res.once('close', () => observer.request(listener, access.route, res.statusCode, access.code));
+}
+
+/**
+ * Watches an upgrade's socket for its handshake result, reported where the answer is written (events.ts
+ * handshakeDone: the error writer, the Upgrade forwarder); a client that leaves before any answer is "client_closed".
+ */
+export function observeUpgrade(observer: FrontObserver, listener: string, socket: net.Socket, conn: string): void {
+  watchHandshake(socket, (result) => observer.handshake(listener, conn, result));
+  socket.once('close', () => handshakeDone(socket, 'client_closed'));
+}

@@ -1,0 +1,110 @@
+// HAR 1.2 export of WebSocket connections, in the form Chrome DevTools writes and imports: one entry per
+// connection (the handshake as request and 101 response, `_resourceType: "websocket"`) with its messages in
+// `_webSocketMessages` as { type: "send" | "receive", time (epoch seconds), opcode, data }. "send" is what the
+// client sent (toUpstream). Text data is the text; binary data is base64, as Chrome exports it (the tap's
+// previews hold binary as hex). A preview cut to tap.previewBytes stays cut: the entry's `_wsgate` field says
+// how many messages were truncated or evicted. Pure.
+import type { StoredConnection, StoredMessage } from './store.ts';
+
+type HarHeader = { name: string; value: string };
+
+const OPCODES: Record<string, number> = { text: 1, binary: 2, close: 8, ping: 9, pong: 10 };
+
+export type HarLog = {
+  log: { version: '1.2'; creator: { name: string; version: string }; pages: []; entries: unknown[] };
+};
+
+function headers(pairs: [string, string][]): HarHeader[] {
+  return pairs.map(([name, value]) => ({ name, value }));
+}
+
+function headersSize(pairs: [string, string][]): number {
+  let n = 2;
+  for (const [name, value] of pairs) n += name.length + value.length + 4;
+  return n;
+}
+
+function messageData(m: StoredMessage): string {
+  if (m.kind === 'close') {
+    return m.code === undefined ? '' : `${m.code}${m.reason ? ` ${m.reason}` : ''}`;
+  }
+  if (m.preview === undefined) return '';
+  if (m.kind === 'text') return m.preview;
+  return Buffer.from(m.preview, 'hex').toString('base64');
+}
+
+export function harMessage(m: StoredMessage): { type: 'send' | 'receive'; time: number; opcode: number; data: string } {
+  return {
+    type: m.dir === 'toUpstream' ? 'send' : 'receive',
+    time: Date.parse(m.time) / 1000,
+    opcode: OPCODES[m.kind] ?? 0,
+    data: messageData(m),
+  };
+}
+
+/** The URL a client asked for: ws:// or wss:// (from the forwarded proto when known), Host and path. */
+function urlOf(c: StoredConnection): string {
+  const host = c.host ?? 'unknown';
+  const proto = c.forwarded.find(([n]) => n.toLowerCase() === 'x-forwarded-proto')?.[1];
+  const scheme = proto === 'https' || proto === 'wss' ? 'wss' : 'ws';
+  return `${scheme}://${host}${c.path.startsWith('/') ? c.path : `/${c.path}`}`;
+}
+
+function queryString(url: string): { name: string; value: string }[] {
+  try {
+    return [...new URL(url).searchParams].map(([name, value]) => ({ name, value }));
+  } catch {
+    return [];
+  }
+}
+
+export function harEntry(c: StoredConnection, messages: readonly StoredMessage[], version: string): unknown {
+  const url = urlOf(c);
+  const truncated = messages.filter((m) => m.truncated).length;
+  return {
+    startedDateTime: c.openedAt,
+    time: c.handshakeMs,
+    request: {
+      method: 'GET',
+      url,
+      httpVersion: 'HTTP/1.1',
+      cookies: [],
+      headers: headers(c.request),
+      queryString: queryString(url),
+      headersSize: headersSize(c.request),
+      bodySize: 0,
+    },
+    response: {
+      status: 101,
+      statusText: 'Switching Protocols',
+      httpVersion: 'HTTP/1.1',
+      cookies: [],
+      headers: headers(c.response),
+      content: { size: 0, mimeType: 'x-unknown' },
+      redirectURL: '',
+      headersSize: headersSize(c.response),
+      bodySize: 0,
+    },
+    cache: {},
+    timings: { blocked: -1, dns: -1, connect: -1, ssl: -1, send: 0, wait: c.handshakeMs, receive: 0 },
+    _resourceType: 'websocket',
+    _webSocketMessages: messages.map(harMessage),
+    _wsgate: {
+      id: c.id,
+      route: c.route,
+      listener: c.listener,
+      upstream: c.upstream,
+      client: c.client,
+      state: c.state,
+      closeCode: c.end?.closeCode,
+      termination: c.end?.termination,
+      evictedMessages: c.evictedMessages,
+      truncatedMessages: truncated,
+      version,
+    },
+  };
+}
+
+export function harLog(entries: unknown[], version: string): HarLog {
+  return { log: { version: '1.2', creator: { name: 'wsgate', version }, pages: [], entries } };
+}

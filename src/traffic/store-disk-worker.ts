@@ -1,0 +1,119 @@
+// The session file's worker thread: owns the SQLite database (node:sqlite, WAL), inserts batches of message
+// records in one transaction each, deletes the oldest messages past the size limit (rotation), and answers paged,
+// filtered queries. It runs off the main thread so that serialisation, SQLite and the disk never hold up the proxy.
+// Messages in: { type: 'insert', rows } | { type: 'query', id, query } | { type: 'close', id }.
+import { DatabaseSync } from 'node:sqlite';
+import { parentPort, workerData } from 'node:worker_threads';
+
+type Row = { seq: number; conn: string; time: string; dir: string; kind: string; preview: string | null; rest: string };
+/** A StoredMessage as the main thread posts it. */
+type Posted = { seq: number; conn: string; time: string; dir: string; kind: string; preview?: string | undefined };
+type Query = {
+  conn: string;
+  after: number;
+  before: number | undefined;
+  limit: number;
+  direction: string | undefined;
+  type: string | undefined;
+  text: string | undefined;
+};
+
+const { file, maxBytes } = workerData as { file: string; maxBytes: number };
+const db = new DatabaseSync(file);
+db.exec(`
+  PRAGMA journal_mode = WAL;
+  PRAGMA synchronous = NORMAL;
+  CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY, conn TEXT NOT NULL, time TEXT NOT NULL, dir TEXT NOT NULL, kind TEXT NOT NULL,
+    preview TEXT, rest TEXT NOT NULL, bytes INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS messages_conn ON messages (conn, seq);
+  CREATE INDEX IF NOT EXISTS messages_time ON messages (time);
+  CREATE INDEX IF NOT EXISTS messages_dir ON messages (conn, dir, seq);
+`);
+const insert = db.prepare(
+  'INSERT OR REPLACE INTO messages (seq, conn, time, dir, kind, preview, rest, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+);
+let stored = Number((db.prepare('SELECT COALESCE(SUM(bytes), 0) AS n FROM messages').get() as { n: number }).n);
+let rotated = 0;
+
+function insertBatch(records: Posted[]): void {
+  db.exec('BEGIN');
+  try {
+    for (const record of records) {
+      const { seq, conn, time, dir, kind, preview, ...others } = record;
+      const rest = JSON.stringify(others);
+      const bytes = 64 + (preview?.length ?? 0) + rest.length;
+      insert.run(seq, conn, time, dir, kind, preview ?? null, rest, bytes);
+      stored += bytes;
+    }
+    db.exec('COMMIT');
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+  if (stored > maxBytes) rotate();
+}
+
+/** Deletes the oldest messages until the file's payload is back under 90% of the limit. */
+function rotate(): void {
+  const target = maxBytes * 0.9;
+  const oldest = db.prepare('SELECT seq, bytes FROM messages ORDER BY seq LIMIT 1000');
+  while (stored > target) {
+    const rows = oldest.all() as { seq: number; bytes: number }[];
+    if (rows.length === 0) break;
+    let cut = rows[rows.length - 1]!.seq;
+    let freed = 0;
+    for (const r of rows) {
+      freed += r.bytes;
+      if (stored - freed <= target) {
+        cut = r.seq;
+        break;
+      }
+    }
+    const n = db.prepare('DELETE FROM messages WHERE seq <= ?').run(cut).changes;
+    rotated += Number(n);
+    stored -= freed;
+  }
+}
+
+function query(q: Query): { rows: Row[]; total: number; more: boolean } {
+  const where = ['conn = ?', 'seq > ?'];
+  const args: (string | number)[] = [q.conn, q.after];
+  if (q.before !== undefined) {
+    where.push('seq < ?');
+    args.push(q.before);
+  }
+  if (q.direction !== undefined) {
+    where.push('dir = ?');
+    args.push(q.direction);
+  }
+  if (q.type !== undefined) {
+    where.push('kind = ?');
+    args.push(q.type);
+  }
+  if (q.text !== undefined) {
+    where.push("instr(lower(COALESCE(preview, '')), ?) > 0");
+    args.push(q.text.toLowerCase());
+  }
+  const sql = `SELECT seq, conn, time, dir, kind, preview, rest FROM messages WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`;
+  const rows = db.prepare(sql).all(...args, q.limit + 1) as Row[];
+  const total = Number(
+    (db.prepare('SELECT COUNT(*) AS n FROM messages WHERE conn = ?').get(q.conn) as { n: number }).n,
+  );
+  return { rows: rows.slice(0, q.limit), total, more: rows.length > q.limit };
+}
+
+parentPort!.on('message', (msg: { type: string; id?: number; rows?: Posted[]; query?: Query }) => {
+  try {
+    if (msg.type === 'insert') insertBatch(msg.rows!);
+    else if (msg.type === 'query') parentPort!.postMessage({ id: msg.id, result: { ...query(msg.query!), rotated } });
+    else if (msg.type === 'close') {
+      db.close();
+      parentPort!.postMessage({ id: msg.id, result: { closed: true } });
+    }
+  } catch (err) {
+    if (msg.id !== undefined) parentPort!.postMessage({ id: msg.id, error: (err as Error).message });
+    else parentPort!.postMessage({ error: (err as Error).message });
+  }
+});

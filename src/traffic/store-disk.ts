@@ -1,0 +1,130 @@
+// The session file: message records written to SQLite (node:sqlite) by a worker thread (store-disk-worker.ts),
+// so history the memory store evicted stays readable, paged and filtered, through the same API. The main thread
+// only collects records into a batch and posts it every 50 ms (or at 1,000 records): structured cloning of one
+// array is the whole cost on the proxy's thread. The file is bounded (inspector.store.maxFileBytes; the oldest
+// messages are deleted past it) and, when no file was configured, a temporary one removed on close.
+// docs/admin-api.md records why SQLite and not append-only JSON lines.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { MessageQuery, StoredMessage } from './store.ts';
+
+const FLUSH_MS = 50;
+const FLUSH_ROWS = 1000;
+
+type Row = { seq: number; conn: string; time: string; dir: string; kind: string; preview: string | null; rest: string };
+
+export type DiskPage = { messages: StoredMessage[]; total: number; more: boolean; rotated: number };
+
+function fromRow(r: Row): StoredMessage {
+  const rest = JSON.parse(r.rest) as Omit<StoredMessage, 'seq' | 'conn' | 'time' | 'dir' | 'kind' | 'preview'>;
+  return {
+    seq: r.seq,
+    conn: r.conn,
+    time: r.time,
+    dir: r.dir as StoredMessage['dir'],
+    kind: r.kind,
+    ...(r.preview === null ? {} : { preview: r.preview }),
+    ...rest,
+  };
+}
+
+export class SessionFile {
+  #worker: Worker;
+  #batch: StoredMessage[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #nextId = 1;
+  #tempDir: string | undefined;
+  #closed: Promise<void> | undefined;
+  #onError: (message: string) => void;
+  readonly file: string;
+
+  constructor(options: { file: string | undefined; maxBytes: number; onError: (message: string) => void }) {
+    if (options.file === undefined) this.#tempDir = mkdtempSync(join(tmpdir(), 'wsgate-session-'));
+    this.file = options.file ?? join(this.#tempDir!, 'session.sqlite');
+    this.#onError = options.onError;
+    this.#worker = new Worker(new URL('./store-disk-worker.ts', import.meta.url), {
+      workerData: { file: this.file, maxBytes: options.maxBytes },
+    });
+    // The worker must not keep the process alive on its own; pending queries keep it referenced while they wait.
+    this.#worker.unref();
+    this.#worker.on('message', (msg: { id?: number; result?: unknown; error?: string }) => {
+      if (msg.id === undefined) {
+        if (msg.error !== undefined) this.#onError(msg.error);
+        return;
+      }
+      const waiter = this.#pending.get(msg.id);
+      if (waiter === undefined) return;
+      this.#pending.delete(msg.id);
+      if (this.#pending.size === 0) this.#worker.unref();
+      if (msg.error !== undefined) waiter.reject(new Error(msg.error));
+      else waiter.resolve(msg.result);
+    });
+    this.#worker.on('error', (err) => {
+      this.#onError(err.message);
+      for (const waiter of this.#pending.values()) waiter.reject(err);
+      this.#pending.clear();
+    });
+  }
+
+  append(message: StoredMessage): void {
+    if (this.#closed) return;
+    // The record itself: turning it into a row (JSON for the rest of its fields) is the worker's job.
+    this.#batch.push(message);
+    if (this.#batch.length >= FLUSH_ROWS) this.flush();
+    else this.#timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#batch.length === 0) return;
+    const rows = this.#batch;
+    this.#batch = [];
+    this.#worker.postMessage({ type: 'insert', rows });
+  }
+
+  #call(message: Record<string, unknown>): Promise<unknown> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.ref();
+      this.#worker.postMessage({ ...message, id });
+    });
+  }
+
+  /** Messages of one connection after `after` (and before `before`, when given), in order. */
+  async query(conn: string, q: MessageQuery & { before?: number | undefined }): Promise<DiskPage> {
+    // What is still in the batch is written first, so a query sees every message appended before it.
+    this.flush();
+    const result = (await this.#call({
+      type: 'query',
+      query: {
+        conn,
+        after: q.after,
+        before: q.before,
+        limit: q.limit,
+        direction: q.direction,
+        type: q.type,
+        text: q.text,
+      },
+    })) as { rows: Row[]; total: number; more: boolean; rotated: number };
+    return { messages: result.rows.map(fromRow), total: result.total, more: result.more, rotated: result.rotated };
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.flush();
+      try {
+        await this.#call({ type: 'close' });
+      } catch {
+        // A worker that already failed has nothing left to close.
+      }
+      await this.#worker.terminate();
+      if (this.#tempDir !== undefined) rmSync(this.#tempDir, { recursive: true, force: true });
+    })();
+    return this.#closed;
+  }
+}

@@ -1,0 +1,237 @@
+// The web inspector in headless Chromium against a running wsgate: a new connection and its messages appear live,
+// filtering, JSON pretty-printed, binary as hex; sending from the UI to either side, closing with a code, and the
+// HAR download. Each test saves a screenshot under the test output folder.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import { after, test } from 'node:test';
+import type WebSocket from 'ws';
+import { CHROMIUM, chromiumSkip } from '../helpers/chromium.ts';
+import {
+  closeSharedBrowser,
+  pageErrors,
+  screenshot,
+  sharedBrowser,
+  startInspected,
+  waitForCount,
+} from '../helpers/inspector-browser.ts';
+import { openWs } from '../helpers/ws-client.ts';
+
+const skip = chromiumSkip;
+after(closeSharedBrowser);
+
+/** Resolves with the next message the client gets (as text). */
+function nextMessage(ws: WebSocket): Promise<string> {
+  return new Promise((resolve) => ws.once('message', (data) => resolve(String(data))));
+}
+
+test('a new connection and its messages appear live; filter, JSON tree, hex dump, copy, pause and resume', {
+  skip,
+}, async (t) => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is required in CI`);
+  const { admin, echoUrl } = await startInspected(t);
+  const context = await sharedBrowser();
+  const page = await context.newPage();
+  t.after(() => page.close());
+  const errors = pageErrors(page);
+  await page.goto(`${admin}/`);
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.waitForSelector('#feed-state[data-state="open"]', { timeout: 5000 });
+
+  const ws = await openWs(echoUrl, {}, ['chat.v1']);
+  t.after(() => ws.terminate());
+  // Within 1 s of the handshake the row is there, with its subprotocol.
+  const row = page.locator('tr.conn').first();
+  await row.waitFor({ timeout: 1000 });
+  assert.match(String(await row.textContent()), /open.*web\/echo.*chat\.v1/);
+  await row.click();
+
+  ws.send(JSON.stringify({ hello: 'world', list: [1, 2, { deep: true }] }));
+  ws.send('plain text message');
+  ws.send(Buffer.from([0, 1, 2, 3, 0xfa, 0xfb, 0x41, 0x42]));
+  // Three each way (the echo answers each) within 1 s.
+  await waitForCount(page, '#messages .vrow', 6, '', 1000);
+  assert.equal(await page.locator('#messages .vrow[data-dir="toUpstream"]').count(), 3);
+  assert.equal(await page.locator('#messages .vrow[data-dir="toClient"]').count(), 3);
+
+  await page.fill('#msg-filter', 'plain');
+  await waitForCount(page, '#messages .vrow', 2);
+  assert.match(String(await page.locator('#msg-count').textContent()), /^2 of 6/);
+  await page.fill('#msg-filter', '');
+  await waitForCount(page, '#messages .vrow', 6);
+
+  await page.locator('#messages .vrow[data-kind="text"]').first().click();
+  const tree = page.locator('#detail-json');
+  await tree.waitFor();
+  assert.match(String(await tree.textContent()), /"hello": "world".*"list": \[ 3 items \].*"deep": true/);
+  // Collapsible: closing the top-level node hides the keys.
+  await tree.locator('summary').first().click();
+  assert.equal(await tree.locator('text="world"').isVisible(), false);
+
+  await page.locator('#messages .vrow[data-kind="binary"]').first().click();
+  assert.match(
+    String(await page.locator('#detail-hex').textContent()),
+    /^00000000 {2}00 01 02 03 fa fb 41 42 .*\|\.{6}AB\|/,
+  );
+  await screenshot(page, 'inspector-live');
+  // Narrow and dark: the panes stack, the colours follow the system setting.
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.setViewportSize({ width: 700, height: 900 });
+  await screenshot(page, 'inspector-narrow-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // Copy puts the message on the clipboard (hex for binary).
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: admin });
+  await page.click('#copy');
+  await page.waitForSelector('#detail >> text=copied');
+  const clip = await page.evaluate(() =>
+    (
+      globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }
+    ).navigator.clipboard.readText(),
+  );
+  assert.equal(clip, '00010203fafb4142');
+
+  // Pause holds the view still (events queue); Resume applies them in order.
+  await page.click('#pause');
+  ws.send('sent while paused');
+  await page.waitForSelector('#pause >> text=/Resume \\([1-9]\\d* queued\\)/');
+  assert.equal(await page.locator('#messages .vrow').count(), 6);
+  await page.click('#pause');
+  await waitForCount(page, '#messages .vrow', 2, 'sent while paused');
+  ws.close(1000);
+  await page.waitForSelector('tr.conn >> text=closed');
+  assert.match(String(await page.locator('tr.conn').first().textContent()), /CC 1000/);
+  assert.deepEqual(errors, []);
+});
+
+test('send to the server and to the client from the UI, download the HAR, close with a code', { skip }, async (t) => {
+  const { admin, echoUrl } = await startInspected(t);
+  const context = await sharedBrowser();
+  const page = await context.newPage();
+  t.after(() => page.close());
+  const errors = pageErrors(page);
+  await page.goto(`${admin}/`);
+  await page.waitForSelector('#feed-state[data-state="open"]', { timeout: 5000 });
+  const ws = await openWs(echoUrl);
+  t.after(() => ws.terminate());
+  const got: string[] = [];
+  ws.on('message', (data) => got.push(String(data)));
+  ws.send('first from the client');
+  await page.locator('tr.conn').first().click();
+  await waitForCount(page, '#messages .vrow', 2);
+
+  // To the server: the echo server answers, so the client gets it back and the list shows the echo. (The injected
+  // message itself is written by wsgate, not read from the client, so the tap does not list it.)
+  await page.fill('#send-text', 'from the inspector');
+  await page.selectOption('#send-to', 'server');
+  const echoed = nextMessage(ws);
+  await page.click('#send-text-btn');
+  assert.equal(await echoed, 'from the inspector');
+  await waitForCount(page, '#messages .vrow[data-dir="toClient"]', 1, 'from the inspector');
+  assert.match(String(await page.locator('#act-result').textContent()), /send text: done/);
+
+  // To the client: only the client gets it.
+  await page.fill('#send-text', 'straight to the client');
+  await page.selectOption('#send-to', 'client');
+  const direct = nextMessage(ws);
+  await page.click('#send-text-btn');
+  assert.equal(await direct, 'straight to the client');
+
+  // HAR of this connection: Chrome's _webSocketMessages, in order.
+  const download = page.waitForEvent('download');
+  await page.click('#har-one');
+  const file = await (await download).path();
+  const har = JSON.parse(readFileSync(file, 'utf8')) as {
+    log: { entries: { _webSocketMessages?: { type: string; data: string; opcode: number }[] }[] };
+  };
+  const messages = har.log.entries[0]?._webSocketMessages ?? [];
+  const texts = messages.map((m) => `${m.type}:${m.data}`);
+  assert.deepEqual(texts.slice(0, 2), ['send:first from the client', 'receive:first from the client']);
+  assert.ok(texts.includes('receive:from the inspector'), texts.join(', '));
+
+  // Close both sides with a chosen code and reason: the client sees exactly that.
+  await page.fill('#close-code', '4001');
+  await page.fill('#close-reason', 'bye from the inspector');
+  await page.selectOption('#close-side', 'both');
+  const closed = once(ws, 'close');
+  await page.click('#close-btn');
+  const [code, reason] = (await closed) as [number, Buffer];
+  assert.equal(code, 4001);
+  assert.equal(String(reason), 'bye from the inspector');
+  await page.waitForSelector('tr.conn >> text=closed');
+  await screenshot(page, 'inspector-act');
+  assert.deepEqual(errors, []);
+  assert.deepEqual(got, ['first from the client', 'from the inspector', 'straight to the client']);
+});
+
+test('a token from /?token= goes to sessionStorage (not the address bar, not a cookie); a new tab asks for it', {
+  skip,
+}, async (t) => {
+  const { admin, echoUrl } = await startInspected(t, { token: 'sekrit-token' });
+  const context = await sharedBrowser();
+  const page = await context.newPage();
+  t.after(() => page.close());
+  const errors = pageErrors(page);
+  await page.goto(`${admin}/?token=sekrit-token`);
+  await page.waitForSelector('#feed-state[data-state="open"]', { timeout: 5000 });
+  assert.equal(page.url(), `${admin}/`, 'the token left the address bar');
+  const ws = await openWs(echoUrl);
+  t.after(() => ws.terminate());
+  await page.locator('tr.conn').first().waitFor({ timeout: 2000 });
+  assert.deepEqual(await context.cookies(), []);
+  const stored = await page.evaluate(() =>
+    (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem(
+      'wsgate.token',
+    ),
+  );
+  assert.equal(stored, 'sekrit-token');
+
+  // sessionStorage is per tab: a second tab has no token, gets 401s and asks once.
+  const other = await context.newPage();
+  t.after(() => other.close());
+  await other.goto(`${admin}/`);
+  await other.waitForSelector('#token-form');
+  assert.equal(await other.locator('tr.conn').count(), 0);
+  await other.fill('#token', 'sekrit-token');
+  await other.click('#token-form button[type="submit"]');
+  await other.locator('tr.conn').first().waitFor({ timeout: 5000 });
+  await other.waitForSelector('#feed-state[data-state="open"]', { timeout: 5000 });
+  await other.waitForSelector('text=this admin listener needs a token', { state: 'detached' });
+  await screenshot(other, 'inspector-token');
+  assert.deepEqual(errors, []);
+});
+
+test('rule hits and marks show on the message they acted on', { skip }, async (t) => {
+  const { admin, echoUrl } = await startInspected(t, {
+    rules: ['tag-orders'],
+    extra: {
+      rules: [
+        {
+          name: 'tag-orders',
+          match: { direction: 'toServer', type: 'text', text: '/order/' },
+          actions: [{ mark: 'order' }],
+        },
+      ],
+    },
+  });
+  const context = await sharedBrowser();
+  const page = await context.newPage();
+  t.after(() => page.close());
+  const errors = pageErrors(page);
+  await page.goto(`${admin}/`);
+  await page.waitForSelector('#feed-state[data-state="open"]', { timeout: 5000 });
+  const ws = await openWs(echoUrl);
+  t.after(() => ws.terminate());
+  await page.locator('tr.conn').first().click();
+  ws.send('{"type":"order","id":7}');
+  ws.send('{"type":"chat"}');
+  await waitForCount(page, '#messages .vrow', 4);
+  await page.locator('#messages .vrow[data-dir="toUpstream"]').first().click();
+  await page.waitForSelector('#detail .tag >> text=mark order');
+  await page.locator('#messages .vrow[data-dir="toUpstream"]').nth(1).click();
+  await page.waitForSelector('#detail-json');
+  assert.equal(await page.locator('#detail .tag >> text=mark order').count(), 0, 'no mark on the other message');
+  await screenshot(page, 'inspector-marks');
+  assert.deepEqual(errors, []);
+});

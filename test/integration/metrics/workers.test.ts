@@ -1,0 +1,154 @@
+// `wsgate run --workers 2` with `inspector`: the admin listener runs in the primary and covers every worker. Real
+// WebSocket clients spread over both workers; one /api/connections lists them all, /metrics counts them all (one
+// strict exposition merged from both workers' registries), send and close through the API reach the worker that
+// holds each connection, /readyz is ready, and a SIGTERM still stops everything with exit 0.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import WebSocket, { WebSocketServer } from 'ws';
+import { startCli } from '../../helpers/cli.ts';
+import { sampleSum, sampleValue } from '../../helpers/prom-text.ts';
+import { scrape } from './support.ts';
+
+async function startEcho(t: TestContext): Promise<string> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  wss.on('connection', (ws) => ws.on('message', (data, binary) => ws.send(data, { binary })));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => resolve());
+      }),
+  );
+  return `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
+}
+
+/** A client that keeps every message it gets. */
+type Client = { ws: WebSocket; got: string[]; closed: Promise<number> };
+
+async function openClient(url: string): Promise<Client> {
+  const ws = new WebSocket(url);
+  const got: string[] = [];
+  ws.on('message', (data) => got.push(String(data)));
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+  await once(ws, 'open');
+  return { ws, got, closed };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+type Listed = { connections: { id: string; state: string; route: string }[] };
+
+test('--workers 2: one admin API and one /metrics cover both workers; send and close reach the owning worker', async (t) => {
+  const upstream = await startEcho(t);
+  const file = join(mkdtempSync(join(tmpdir(), 'wsgate-admin-workers-')), 'wsgate.yaml');
+  writeFileSync(
+    file,
+    `listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - { name: echo, match: { path: /echo }, upstream: "${upstream}" }
+inspector: { bind: "127.0.0.1:0" }
+tap: { level: frames }
+log: { format: json, level: warn }
+shutdown: { grace: 2s }
+`,
+  );
+  const cli = startCli(['run', '-c', file, '--workers', '2']);
+  t.after(async () => {
+    if (cli.child.exitCode !== null || cli.child.signalCode !== null) return;
+    cli.child.kill('SIGKILL');
+    await cli.exited;
+  });
+  const port = (await cli.waitForOutput(/web listening on 127\.0\.0\.1:(\d+)/, 20_000))[1]!;
+  const admin = (await cli.waitForOutput(/inspector on (http:\/\/127\.0\.0\.1:\d+)\/ \(every worker\)/))[1]!;
+
+  const ready = await fetch(`${admin}/readyz`);
+  assert.equal(ready.status, 200);
+  assert.deepEqual(((await ready.json()) as { workers: unknown }).workers, { ready: 2, target: 2 });
+
+  // Round-robin hands connections to the workers in turn: 6 clients land on both.
+  const clients: Client[] = [];
+  for (let i = 0; i < 6; i++) clients.push(await openClient(`ws://127.0.0.1:${port}/echo`));
+  for (const [i, c] of clients.entries()) c.ws.send(`hello ${i}`);
+  await until('every echo', async () => (clients.every((c) => c.got.length === 1) ? true : undefined));
+
+  const listed = await until('6 open connections in one listing', async () => {
+    const body = (await (await fetch(`${admin}/api/connections?state=open`)).json()) as Listed;
+    return body.connections.length === 6 ? body : undefined;
+  });
+  const workersSeen = new Set(listed.connections.map((c) => /^w(\d+)-/.exec(c.id)?.[1]));
+  assert.equal(workersSeen.size, 2, `connections of both workers are listed: ${listed.connections.map((c) => c.id)}`);
+  assert.ok(!workersSeen.has(undefined));
+
+  const metrics = await until('/metrics counting 6 connections', async () => {
+    const s = await scrape(admin);
+    return sampleValue(s.families, 'wsgate_ws_connections_open', { listener: 'web', route: 'echo' }) === 6
+      ? s
+      : undefined;
+  });
+  assert.equal(sampleValue(metrics.families, 'wsgate_ws_handshakes_total', { listener: 'web', result: '101' }), 6);
+  assert.ok((sampleValue(metrics.families, 'wsgate_ws_messages_total', { direction: 'toUpstream' }) ?? 0) >= 6);
+  assert.equal(sampleSum(metrics.families, 'wsgate_ipc_events_dropped_total'), 0);
+
+  // Send to a client held by each worker, then close one of them, through the primary's API.
+  for (const worker of workersSeen) {
+    const conn = listed.connections.find((c) => c.id.startsWith(`w${worker}-`))!;
+    const sent = await fetch(`${admin}/api/connections/${conn.id}/send`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: 'client', text: `from the API to ${conn.id}` }),
+    });
+    assert.equal(sent.status, 202, await sent.text());
+  }
+  await until('both API messages at their clients', async () =>
+    clients.filter((c) => c.got.some((m) => m.startsWith('from the API to '))).length === 2 ? true : undefined,
+  );
+  const victim = listed.connections[0]!;
+  const closing = await fetch(`${admin}/api/connections/${victim.id}/close`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code: 4001, reason: 'bye', to: 'both' }),
+  });
+  assert.equal(closing.status, 202, await closing.text());
+  const codes = await until('a client closed with 4001', async () => {
+    const settled = await Promise.all(
+      clients.map((c) => Promise.race([c.closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 10))])),
+    );
+    return settled.includes(4001) ? settled : undefined;
+  });
+  assert.equal(codes.filter((c) => c === 4001).length, 1);
+  // A connection id no worker holds: 404 through the same route.
+  const unknown = await fetch(`${admin}/api/connections/w9-zz/close`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  });
+  assert.equal(unknown.status, 404);
+
+  for (const c of clients) c.ws.close(1000);
+  await Promise.all(clients.map((c) => c.closed));
+  await until('every connection closed in /metrics', async () => {
+    const s = await scrape(admin);
+    return sampleValue(s.families, 'wsgate_ws_connections_open', { listener: 'web', route: 'echo' }) === 0
+      ? true
+      : undefined;
+  });
+
+  cli.child.kill('SIGTERM');
+  const exit = await cli.exited;
+  assert.equal(exit.code, 0, cli.stderr());
+});

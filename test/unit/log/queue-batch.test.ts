@@ -1,0 +1,43 @@
+// LogQueue hands a sonic-boom destination the lines of one event-loop turn as one write (as a Buffer in buffer
+// mode): pending bytes count the batch before it is handed over, the order of lines is kept, flush() and close()
+// hand over what is waiting, and shed() still sees the batch.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import pino from 'pino';
+import { LogQueue } from '../../../src/log/queue.ts';
+import { tempDir } from '../../helpers/tls.ts';
+
+for (const bufferMode of [true, false]) {
+  test(`lines of one turn are one write, in order (${bufferMode ? 'buffer' : 'utf8'} mode)`, async (t) => {
+    const file = join(tempDir(t, 'wsgate-queue-batch-'), 'out.log');
+    const out = pino.destination({ dest: file, sync: false, ...(bufferMode ? { contentMode: 'buffer' } : {}) });
+    const writes: number[] = [];
+    out.on('write', (n: number) => writes.push(n));
+    const queue = new LogQueue({ out, name: file, maxBytes: 1 << 20, bufferMode });
+    await new Promise((r) => out.once('ready', r));
+    const lines = Array.from({ length: 200 }, (_, i) => `{"n":${i},"s":"é→"}\n`);
+    for (const line of lines) queue.write(line);
+    assert.equal(queue.pendingBytes(), lines.join('').length, 'the batch counts while it waits');
+    await new Promise((r) => setImmediate(r));
+    const deadline = Date.now() + 5000;
+    while (queue.pendingBytes() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(queue.pendingBytes(), 0);
+    assert.equal(writes.length, 1, 'one write for the turn');
+    assert.equal(writes[0], Buffer.byteLength(lines.join('')));
+    queue.write('{"last":true}\n');
+    await queue.close();
+    assert.equal(readFileSync(file, 'utf8'), `${lines.join('')}{"last":true}\n`);
+  });
+}
+
+test('shed() sees lines waiting in the batch', async (t) => {
+  const file = join(tempDir(t, 'wsgate-queue-batch-'), 'out.log');
+  const out = pino.destination({ dest: file, sync: false, contentMode: 'buffer' });
+  const queue = new LogQueue({ out, name: file, maxBytes: 1000, bufferMode: true });
+  assert.equal(queue.shed(), false);
+  queue.write(`${'x'.repeat(1200)}\n`);
+  assert.equal(queue.shed(), true, 'over the cap before the turn ends');
+  await queue.close();
+});

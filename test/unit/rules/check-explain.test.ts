@@ -1,0 +1,62 @@
+// `wsgate check --explain URL` lists the rules a connection to that URL would get on each listener, and why.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { checkCommand } from '../../../src/cli/check.ts';
+
+async function check(args: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const write = (t: string) => {
+    out += `${t}\n`;
+  };
+  const io = { out: write, err: write };
+  const code = await checkCommand(args, io);
+  return { code, out };
+}
+
+const CONFIG = `
+listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - name: chat
+        match: { pathPrefix: /chat }
+        upstream: ws://127.0.0.1:9998
+        rules: [slow-typing, admin-only]
+      - name: plain
+        upstream: ws://127.0.0.1:9998
+  - name: proxy
+    bind: 127.0.0.1:0
+    forward: { profile: auth-407 }
+rules:
+  - name: slow-typing
+    match: { direction: toClient, text: typing }
+    actions: [{ delay: 500ms }]
+  - name: admin-only
+    match: { host: admin.example.com }
+    actions: [{ idleCut: 10s }]
+`;
+
+test('check --explain lists the rules that would apply and why', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-rules-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'c.yaml');
+  writeFileSync(file, CONFIG);
+  const chat = await check(['-c', file, '--explain', 'ws://chat.example.com/chat/room']);
+  assert.equal(chat.code, 0);
+  assert.equal(
+    chat.out,
+    [
+      'web: route "chat": path starts with "/chat" → ws://127.0.0.1:9998',
+      '  rule slow-typing applies (relayed: message rules): every connection; messages: direction toClient, text contains "typing"; does: delay it 500ms',
+      '  rule admin-only does not apply: host "chat.example.com" ✗ (host is "admin.example.com"); does: cut TCP after 10s idle',
+      'proxy: forward proxy: absolute-form request to chat.example.com:80 is allowed (names are checked again once resolved)',
+      '  rule auth-407/proxy-auth applies: every connection; does: answer CONNECT with 407',
+      '',
+    ].join('\n'),
+  );
+  const plain = await check(['-c', file, '--explain', 'ws://127.0.0.1/x']);
+  assert.match(plain.out, /^web: route "plain".*\n {2}rules: none\n/);
+});

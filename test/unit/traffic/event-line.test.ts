@@ -1,0 +1,140 @@
+// The traffic log builds frame and message lines itself (eventLine) instead of through pino: each line must parse to
+// exactly what pino's line for the same event parses to, with the same redaction, for the main log's shape (time,
+// pid, worker) and a traffic file's (no time), and stay one line of ASCII.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import type { WsFrameEvent, WsMessageEvent } from '../../../src/events.ts';
+import { lineShapeOf } from '../../../src/log/line-shape.ts';
+import { createLogger, type Logger } from '../../../src/log/logger.ts';
+import { createTrafficLog, describeEvent, eventLine } from '../../../src/traffic/traffic-log.ts';
+import { tempDir } from '../../helpers/tls.ts';
+
+const frame: WsFrameEvent = {
+  conn: 'w12',
+  route: 'api',
+  time: '2026-12-02T04:00:00.000Z',
+  type: 'frame',
+  dir: 'toUpstream',
+  opcode: 'binary',
+  fin: true,
+  rsv1: false,
+  masked: true,
+  length: 64,
+};
+
+const messages: WsMessageEvent[] = [
+  { ...frame, type: 'message', dir: 'toClient', kind: 'binary', size: 64, fragments: 1, compressed: false },
+  {
+    conn: 'w12',
+    route: 'api',
+    time: '2026-12-02T04:00:00.000Z',
+    type: 'message',
+    dir: 'toClient',
+    kind: 'text',
+    size: 40,
+    fragments: 2,
+    compressed: true,
+    decodedSize: 90,
+    truncated: true,
+    preview: 'héllo → wörld "quoted" \u2028 ?token=abc https://u:secret@example.com/ \u001b[2J',
+  },
+  {
+    conn: 'w12',
+    route: 'api',
+    time: '2026-12-02T04:00:00.000Z',
+    type: 'message',
+    dir: 'toUpstream',
+    kind: 'close',
+    size: 5,
+    fragments: 1,
+    compressed: false,
+    code: 1000,
+    reason: 'bye',
+  },
+  {
+    conn: 'w12',
+    route: 'api',
+    time: '2026-12-02T04:00:00.000Z',
+    type: 'message',
+    dir: 'toClient',
+    kind: 'pong',
+    size: 0,
+    fragments: 1,
+    compressed: false,
+    rttMs: 0.125,
+  },
+];
+
+/** A logger whose lines are captured, and what pino itself writes for `logger.info(fields, msg)`. */
+function capture(options: { worker?: number; child?: boolean }): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  const main = createLogger({ level: 'info', format: 'json', stream, worker: options.worker });
+  return { logger: options.child ? main.child({}) : main, lines };
+}
+
+async function pinoLine(logger: Logger, lines: string[], event: WsFrameEvent | WsMessageEvent): Promise<string> {
+  const { type: _type, ...fields } = event;
+  logger.info({ event: `ws.${event.type}`, ...fields }, describeEvent(event));
+  await new Promise((r) => setImmediate(r));
+  return lines.pop()!;
+}
+
+for (const variant of [{ child: true }, { child: true, worker: 3 }] as const) {
+  test(`frame and message lines parse to pino's (${variant.worker === undefined ? 'main log' : 'worker'})`, async () => {
+    const { logger, lines } = capture(variant);
+    const shape = lineShapeOf(logger);
+    assert.ok(shape, 'the logger has a shape the traffic log can build lines for');
+    for (const event of [frame, ...messages]) {
+      const ours = eventLine(shape, event);
+      const theirs = await pinoLine(logger, lines, event);
+      assert.ok(ours.endsWith('}\n') && !ours.slice(0, -1).includes('\n'), 'one line');
+      assert.match(ours, /^[\x20-\x7e]*\n$/, 'ASCII only');
+      const a = JSON.parse(ours) as Record<string, unknown>;
+      const b = JSON.parse(theirs) as Record<string, unknown>;
+      // The time of pino's line is its own clock; everything else is the same.
+      delete a['time'];
+      delete b['time'];
+      assert.deepEqual(a, b);
+      assert.deepEqual(Object.keys(JSON.parse(ours)), Object.keys(JSON.parse(theirs)), 'same fields, same order');
+    }
+  });
+}
+
+test('wire text in a line is redacted as pino redacts it; plain lines skip the hook', () => {
+  const { logger } = capture({ child: true });
+  const shape = lineShapeOf(logger)!;
+  const line = eventLine(shape, messages[1]!);
+  assert.doesNotMatch(line, /secret|token=abc/);
+  assert.match(line, /u:\[redacted\]@example\.com/);
+  const parsed = JSON.parse(line) as { preview: string };
+  assert.match(parsed.preview, /^héllo → wörld "quoted" \u2028 /, 'escapes are values, not changes');
+  // A route name the hook could change is not trusted to be plain.
+  assert.equal(shape.plain('api'), true);
+  assert.equal(shape.plain('a=b'), false);
+  assert.equal(shape.plain('x@y'), false);
+});
+
+test('a traffic file (log.traffic) gets the lines pino wrote there: no time of its own, the worker kept', async (t) => {
+  const dir = tempDir(t, 'wsgate-event-line-');
+  const main = createLogger({ level: 'info', format: 'json', file: join(dir, 'main.log'), worker: 2 });
+  const traffic = createTrafficLog({ file: join(dir, 'traffic.log'), main });
+  const events = [frame, ...messages];
+  for (const event of events) traffic.emit(event);
+  await traffic.close();
+  const lines = readFileSync(join(dir, 'traffic.log'), 'utf8').trimEnd().split('\n');
+  assert.equal(lines.length, events.length);
+  const first = JSON.parse(lines[0]!) as Record<string, unknown>;
+  const { type: _type, ...fields } = frame;
+  assert.deepEqual(first, { level: 'info', worker: 2, event: 'ws.frame', ...fields, msg: describeEvent(frame) });
+  assert.equal((JSON.parse(lines[2]!) as { reason?: string }).reason, undefined, 'a text message line has no reason');
+  assert.equal((JSON.parse(lines[3]!) as { reason?: string }).reason, 'bye');
+});

@@ -1,0 +1,69 @@
+// The session file on its own (a real SQLite file written by its worker thread): records come back as they went
+// in, paged and filtered; past maxBytes the oldest messages are deleted (rotation); a temporary file is removed on
+// close.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { test } from 'node:test';
+import type { StoredMessage } from '../../../src/traffic/store.ts';
+import { SessionFile } from '../../../src/traffic/store-disk.ts';
+
+function message(seq: number, conn: string, preview: string): StoredMessage {
+  return {
+    seq,
+    conn,
+    time: new Date(1_800_000_000_000 + seq).toISOString(),
+    dir: seq % 2 === 0 ? 'toClient' : 'toUpstream',
+    kind: 'text',
+    size: preview.length,
+    compressed: false,
+    fragments: 1,
+    preview,
+    truncated: seq === 3,
+  };
+}
+
+test('records round-trip, paged and filtered by connection, direction, type and text', async (t) => {
+  const errors: string[] = [];
+  const file = new SessionFile({ file: undefined, maxBytes: 1 << 30, onError: (m) => errors.push(m) });
+  t.after(() => file.close());
+  for (let seq = 1; seq <= 40; seq++) file.append(message(seq, seq <= 20 ? 'a' : 'b', `msg ${seq}`));
+  const first = await file.query('a', { after: 0, limit: 5 });
+  assert.deepEqual(
+    first.messages.map((m) => m.seq),
+    [1, 2, 3, 4, 5],
+  );
+  assert.equal(first.more, true);
+  assert.equal(first.total, 20);
+  assert.deepEqual(first.messages[2], message(3, 'a', 'msg 3'));
+  const next = await file.query('a', { after: 5, limit: 100, direction: 'toClient' });
+  assert.deepEqual(
+    next.messages.map((m) => m.seq),
+    [6, 8, 10, 12, 14, 16, 18, 20],
+  );
+  assert.equal(next.more, false);
+  assert.deepEqual(
+    (await file.query('b', { after: 0, limit: 100, text: 'MSG 3' })).messages.map((m) => m.seq),
+    [30, 31, 32, 33, 34, 35, 36, 37, 38, 39],
+  );
+  assert.deepEqual((await file.query('a', { after: 0, limit: 10, before: 3 })).messages.length, 2);
+  assert.equal((await file.query('a', { after: 0, limit: 10, type: 'binary' })).messages.length, 0);
+  assert.deepEqual(errors, []);
+  const path = file.file;
+  assert.ok(existsSync(path));
+  await file.close();
+  assert.equal(existsSync(path), false, 'the temporary session file is removed on close');
+});
+
+test('past maxBytes the oldest messages are deleted and counted', async (t) => {
+  const file = new SessionFile({ file: undefined, maxBytes: 200_000, onError: () => {} });
+  t.after(() => file.close());
+  const big = 'y'.repeat(1000);
+  for (let seq = 1; seq <= 1000; seq++) file.append(message(seq, 'c', big));
+  const page = await file.query('c', { after: 0, limit: 1000 });
+  assert.ok(page.rotated > 0, 'some messages were rotated out');
+  assert.ok(page.total < 200, `kept ${page.total}`);
+  assert.equal(page.total + page.rotated, 1000);
+  // What is left is the newest, in order.
+  assert.equal(page.messages[page.messages.length - 1]!.seq, 1000);
+  for (let i = 1; i < page.messages.length; i++) assert.equal(page.messages[i]!.seq, page.messages[i - 1]!.seq + 1);
+});

@@ -1,0 +1,146 @@
+// The traffic store on its own: records from events, the byte budget (oldest closed connections first, then the
+// oldest messages), the per-connection cap, counts of what was evicted, and the feed ring's replay with its cursor.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { WsEvent } from '../../../src/events.ts';
+import { TrafficStore } from '../../../src/traffic/store.ts';
+
+const time = '2026-12-02T00:00:00.000Z';
+
+function open(conn: string, route = 'r'): WsEvent {
+  return {
+    type: 'open',
+    conn,
+    route,
+    time,
+    upstream: 'ws://u',
+    path: '/p',
+    client: '127.0.0.1',
+    protocol: undefined,
+    extensions: undefined,
+    tap: 'payload',
+    handshakeMs: 1,
+    request: [['Host', `${conn}.example`]],
+    forwarded: [],
+    response: [],
+  };
+}
+
+function message(conn: string, preview: string, dir: 'toUpstream' | 'toClient' = 'toUpstream'): WsEvent {
+  return {
+    type: 'message',
+    conn,
+    route: 'r',
+    time,
+    dir,
+    kind: 'text',
+    size: preview.length,
+    fragments: 1,
+    compressed: false,
+    preview,
+  };
+}
+
+function end(conn: string): WsEvent {
+  return {
+    type: 'end',
+    conn,
+    route: 'r',
+    time,
+    upstream: 'ws://u',
+    protocol: undefined,
+    extensions: undefined,
+    durationMs: 5,
+    endedBy: 'client',
+    how: 'close',
+    termination: 'CC',
+    closeCode: 1000,
+    clean: true,
+    toUpstream: { frames: 1, messages: 1, bytes: 10 },
+    toClient: { frames: 0, messages: 0, bytes: 0 },
+  };
+}
+
+test('connections and messages are recorded from events, with listener, host and counters', () => {
+  const store = new TrafficStore({ maxBytes: 1 << 20, maxMessagesPerConnection: 100, listenerOf: () => 'web' });
+  store.ingest(open('w1'));
+  store.ingest(message('w1', 'hello'));
+  store.ingest(message('w1', 'back', 'toClient'));
+  const c = store.connection('w1')!;
+  assert.equal(c.listener, 'web');
+  assert.equal(c.host, 'w1.example');
+  assert.equal(c.state, 'open');
+  assert.equal(c.toUpstream.messages, 1);
+  assert.equal(c.toClient.messages, 1);
+  store.ingest(end('w1'));
+  assert.equal(store.connection('w1')!.state, 'closed');
+  assert.equal(store.connection('w1')!.end?.closeCode, 1000);
+  const page = store.messages('w1', { after: 0, limit: 10 })!;
+  assert.deepEqual(
+    page.messages.map((m) => m.preview),
+    ['hello', 'back'],
+  );
+  assert.deepEqual(
+    store.messages('w1', { after: 0, limit: 10, direction: 'toClient' })!.messages.map((m) => m.preview),
+    ['back'],
+  );
+});
+
+test('past the budget the oldest closed connection goes first, whole; then the oldest messages of open ones', () => {
+  const store = new TrafficStore({ maxBytes: 80_000, maxMessagesPerConnection: 10_000 });
+  const big = 'x'.repeat(5000);
+  store.ingest(open('old'));
+  store.ingest(open('open1'));
+  for (let i = 0; i < 3; i++) store.ingest(message('old', big));
+  store.ingest(end('old'));
+  for (let i = 0; i < 3; i++) store.ingest(message('open1', big));
+  assert.ok(store.connection('old'));
+  // More than the budget on the open connection: the closed one is evicted first.
+  for (let i = 0; i < 8; i++) store.ingest(message('open1', big));
+  assert.equal(store.connection('old'), undefined);
+  const stats = store.stats();
+  assert.equal(stats.evictedConnections, 1);
+  assert.equal(stats.evictedMessages >= 3, true);
+  assert.ok(stats.bytes <= stats.maxBytes, `${stats.bytes} > ${stats.maxBytes}`);
+  // Only open connections left: their oldest messages go, and the connection counts them.
+  for (let i = 0; i < 20; i++) store.ingest(message('open1', big));
+  const c = store.connection('open1')!;
+  assert.ok(c.evictedMessages > 0);
+  assert.ok(store.stats().bytes <= 80_000);
+  const page = store.messages('open1', { after: 0, limit: 1000 })!;
+  assert.equal(page.messages.length + c.evictedMessages, 31);
+  assert.equal(page.oldestSeq, page.messages[0]!.seq);
+});
+
+test('the per-connection cap drops the oldest messages of that connection', () => {
+  const store = new TrafficStore({ maxBytes: 1 << 24, maxMessagesPerConnection: 5 });
+  store.ingest(open('w1'));
+  for (let i = 0; i < 12; i++) store.ingest(message('w1', `m${i}`));
+  const page = store.messages('w1', { after: 0, limit: 100 })!;
+  assert.deepEqual(
+    page.messages.map((m) => m.preview),
+    ['m7', 'm8', 'm9', 'm10', 'm11'],
+  );
+  assert.equal(store.connection('w1')!.evictedMessages, 7);
+});
+
+test('the feed replays from a cursor, dense and in order, and says how many it no longer holds', () => {
+  const store = new TrafficStore({ maxBytes: 1 << 24, maxMessagesPerConnection: 1000, feedRing: 10 });
+  const seen: number[] = [];
+  const stop = store.subscribe((e) => seen.push(e.seq));
+  store.ingest(open('w1'));
+  for (let i = 0; i < 5; i++) store.ingest(message('w1', `m${i}`));
+  stop();
+  assert.deepEqual(seen, [1, 2, 3, 4, 5, 6]);
+  const from3 = store.replay(3);
+  assert.deepEqual(
+    from3.events.map((e) => e.seq),
+    [4, 5, 6],
+  );
+  assert.equal(from3.missed, 0);
+  for (let i = 0; i < 30; i++) store.ingest(message('w1', `n${i}`));
+  const old = store.replay(3);
+  assert.equal(old.events.length, 10);
+  assert.equal(old.missed, old.events[0]!.seq - 4);
+  assert.equal(store.replay(store.seq).events.length, 0);
+});
