@@ -97,7 +97,8 @@ test('with a token configured: header only, wrong or missing is 401, a cookie do
     headers: { host: podIp, authorization: 'Bearer correct-horse' },
   });
   assert.equal(scraped.status, 200);
-  for (const headers of [{ host: podIp }, { host: podIp, authorization: 'Bearer wrong' }]) {
+  const foreign: Record<string, string>[] = [{ host: podIp }, { host: podIp, authorization: 'Bearer wrong' }];
+  for (const headers of foreign) {
     const refused = await call(gate.adminPort, 'GET', '/api/connections', { headers });
     assert.equal(refused.status, 403);
     assert.equal(refused.json.error.code, 'WSG_ADMIN_HOST');
