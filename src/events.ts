@@ -65,7 +65,22 @@ export type WsMessageEvent = Base & {
   /** For close frames. */
   code?: number;
   reason?: string;
+  /** "wsgate" for a message wsgate itself sent (admin API send, rule inject, keepalive ping); absent for the peers'. */
+  origin?: 'wsgate';
+  /**
+   * The whole payload for the traffic store (tap payload with the inspector on; see attachMessageData): set as a
+   * non-enumerable property, so log lines, JSON and IPC never carry it.
+   */
+  readonly data?: MessageData;
 };
+
+/** A message's payload as the store keeps it: bytes (decoded when compressed), or redacted text; maybe cut. */
+export type MessageData = { bytes: Uint8Array | string; truncated: boolean };
+
+/** Gives a message event its whole payload without making it part of what is logged or serialised. */
+export function attachMessageData(event: WsMessageEvent, data: MessageData): void {
+  Object.defineProperty(event, 'data', { value: data, enumerable: false });
+}
 
 export type WsViolationEvent = Base & {
   type: 'violation';
@@ -112,6 +127,24 @@ export type WsRuleEvent = Base & {
   detail: string;
   /** A mark action's tag. */
   mark?: string;
+  /** The hit acted on the message event just before it in this direction (the store links it by that one's seq). */
+  ofMessage?: boolean;
+  /** The hold action (action hold, forward, edit, drop or timeout): which held message, for the admin API. */
+  held?: WsHeldInfo;
+};
+
+/** A held message as rule events describe it: no data beyond the tap's preview (the admin API asks the relay). */
+export type WsHeldInfo = {
+  id: string;
+  kind: string;
+  size: number;
+  /** ISO times. */
+  since: string;
+  deadline: string;
+  onTimeout: 'forward' | 'drop';
+  /** As a message event's: at tap "payload" only, redacted, cut to tap.previewBytes (hex for binary). */
+  preview?: string;
+  truncated?: boolean;
 };
 
 export type WsEvent = WsOpenEvent | WsFrameEvent | WsMessageEvent | WsViolationEvent | WsRuleEvent | WsEndEvent;

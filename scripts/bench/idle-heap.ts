@@ -94,7 +94,8 @@ function summarize(): Map<string, { count: number; bytes: number }> {
     nodes: number[];
     strings: string[];
   };
-  rmSync(file);
+  if (process.env['IDLE_KEEP_SNAPSHOT'] === undefined) rmSync(file);
+  else console.log(`snapshot kept: ${file}`);
   const fields = snap.snapshot.meta.node_fields;
   const width = fields.length;
   const iType = fields.indexOf('type');

@@ -12,6 +12,8 @@ import { accessSync, closeSync, constants, mkdtempSync, openSync, readFileSync, 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, sleep, waitForPort } from './net.ts';
+import { relayDefinitions } from './relay-variants.ts';
+import { storeDefinition } from './store-variant.ts';
 
 export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_DIR = path.resolve(BENCH_DIR, '..', '..');
@@ -21,6 +23,8 @@ export const REPO_DIR = path.resolve(BENCH_DIR, '..', '..');
  */
 export const WSGATE_DIR = path.resolve(process.env['BENCH_WSGATE_DIR'] || REPO_DIR);
 const CLI = path.join(WSGATE_DIR, 'src', 'cli', 'main.ts');
+/** Node flags for every wsgate variant, e.g. BENCH_WSGATE_NODE_ARGS="--max-semi-space-size=2" (docs/benchmarks.md). */
+const WSGATE_NODE_ARGS = (process.env['BENCH_WSGATE_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
 
 /** `git describe --always --dirty` of the wsgate checkout, or a note when it is not a git work tree. */
 export function wsgateRevision(): string {
@@ -175,7 +179,10 @@ function wsgateDef(tap: string | undefined, trafficLog = false): ProxyDef {
         ? `node src/cli/main.ts run -c wsgate.yaml (one route, tap.level ${tap}, log.level warn, log.traffic to a file in the temp dir) on ${process.version}`
         : `node src/cli/main.ts run --listen --upstream --log-level warn${tap === undefined ? '' : ` --tap ${tap}`} on ${process.version}`,
     command: ({ port, target, dir, profileDir }) => {
-      const node = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir];
+      const node = [
+        ...WSGATE_NODE_ARGS,
+        ...(profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]),
+      ];
       if (trafficLog && tap !== undefined) {
         const config = path.join(dir, 'wsgate.yaml');
         writeFileSync(config, wsgateTrafficConfig(port, target, tap, path.join(dir, 'traffic.jsonl')));
@@ -226,6 +233,10 @@ export function definitions(tapLevels: readonly string[], logTaps: readonly stri
       settleMs: 0,
     },
     ...wsgate,
+    // Rules variants (issue 12: relay mode, rules on another route), compared with wsgate-off.
+    ...(tapLevels.includes('off') ? relayDefinitions(CLI) : []),
+    // The traffic store and session file of the admin API (issue 13), compared with wsgate-off.
+    ...(tapLevels.includes('payload') ? [storeDefinition(CLI)] : []),
     {
       name: 'hp3',
       kind: 'peer',

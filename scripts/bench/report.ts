@@ -182,6 +182,7 @@ export function markdown(
       value: (s: ScenarioSummary) => number | null | undefined,
       directValue: ((s: ScenarioSummary) => number | null | undefined) | null,
       directUnit: string,
+      beside?: (s: ScenarioSummary) => number | null | undefined,
     ) => {
       L.push(`**${title}**`, '', head, sep);
       for (const p of proxies) {
@@ -189,17 +190,22 @@ export function markdown(
         const row = tp.map((sc) => {
           const s = summary[p]?.[sc.id];
           if (!s) return '–';
-          return p === 'direct' && directValue ? cell(s, directValue(s), directUnit) : cell(s, value(s));
+          if (p === 'direct' && directValue) return cell(s, directValue(s), directUnit);
+          const extra = beside?.(s);
+          const main = cell(s, value(s));
+          return extra === null || extra === undefined || main === 'ERR' ? main : `${main} · ${fmt(extra)} µs`;
         });
         L.push(`| ${p} | ${row.join(' | ')} |`);
       }
       L.push('');
     };
     table(
-      'Throughput ratio vs direct (round trips/s; higher is better; direct row: absolute round trips/s)',
+      'Throughput ratio vs direct (round trips/s; higher is better; direct row: absolute round trips/s), with the ' +
+        "proxy's CPU µs per round trip beside it: on shared cores the steadier of the two",
       (s) => s.throughputRatio,
       (s) => s.msgsPerSec,
       '/s',
+      (s) => s.proxyCpuUsPerMsg,
     );
     if (st.reps > 1) {
       L.push(

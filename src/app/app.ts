@@ -86,6 +86,12 @@ function settingsOf(
       previewBytes: config.tap.previewBytes,
       maxDecodedBytes: config.tap.maxDecodedBytes,
       redactText: createTextRedactor(config.tap.redactJsonKeys, config.tap.redactPatterns),
+      // Whole messages (tap payload) for this process's own traffic store; a worker's events cross the IPC without
+      // them (the payload is a non-enumerable field), so a worker makes no copies for them.
+      storeBytes:
+        store !== undefined && 'store' in store && config.inspector !== undefined
+          ? Math.min(config.inspector.store.maxMessageBytes, config.limits.maxMessageBytes)
+          : undefined,
       // The traffic store reads every event while the admin API runs: the tap builds them for it.
       active: store === undefined ? () => traffic.active() : () => true,
       onViolation: config.tap.onViolation,

@@ -77,6 +77,9 @@ export async function startPrimaryAdmin(options: PrimaryAdminOptions): Promise<P
           send: (to, message) =>
             hub.control({ op: 'send', conn, to, message: { type: message.type, data: message.data } }).then(asResult),
           close: (code, reason, to) => hub.control({ op: 'close', conn, code, reason, to }).then(asResult),
+          // The hold action: the decision goes to the worker; the held data stays there (GET /api/held: previews).
+          release: (id, decision) => hub.control({ op: 'release', conn, id, decision }).then(asResult),
+          holdRule: (rule) => hub.control({ op: 'holdRule', conn, rule }).then(asResult),
         };
       },
       config: () => redactConfigForDisplay(config, config.log.showSecrets, config.log.redactQueryParams),

@@ -10,6 +10,7 @@
 // log's, which sheds frame lines and keeps open and close lines.
 import type { WsEvent } from '../events.ts';
 import type { WsgateMetrics } from '../inspector/metrics.ts';
+import type { HoldDecision } from '../websocket/relay-hold.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import type { ControlAnswer, ControlOrder, FromWorker, ToWorker } from './worker-ipc.ts';
 
@@ -31,13 +32,25 @@ function kept(event: WsEvent): boolean {
   return event.type === 'open' || event.type === 'end';
 }
 
+/** IPC turns a Buffer into a Uint8Array: new data for a held message becomes a Buffer again. */
+function withBuffer(d: HoldDecision): HoldDecision {
+  return d.op === 'forward' && d.data !== undefined
+    ? { op: 'forward', data: { type: d.data.type, data: Buffer.from(d.data.data) } }
+    : d;
+}
+
 /** Carries out one control order on a session of this worker. */
 export function runControl(session: LiveSession | undefined, order: ControlOrder): ControlAnswer {
   if (session === undefined) return { ok: false, reason: `connection ${order.conn} is not live`, missing: true };
+  const passthrough = { ok: false as const, reason: `connection ${order.conn} is passed through and holds nothing` };
   const result =
     order.op === 'send'
       ? session.send(order.to, { type: order.message.type, data: Buffer.from(order.message.data) })
-      : session.close(order.code, order.reason, order.to);
+      : order.op === 'close'
+        ? session.close(order.code, order.reason, order.to)
+        : order.op === 'release'
+          ? (session.release?.(order.id, withBuffer(order.decision)) ?? passthrough)
+          : (session.holdRule?.(order.rule) ?? passthrough);
   return result.ok ? { ok: true } : { ok: false, reason: result.reason };
 }
 

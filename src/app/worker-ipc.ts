@@ -20,6 +20,7 @@
 
 import type { Config } from '../config/schema.ts';
 import type { WsEvent } from '../events.ts';
+import type { HoldDecision, RuntimeHold } from '../websocket/relay-hold.ts';
 
 /** Set in a worker's environment by the primary. */
 export const WORKER_ENV = 'WSGATE_WORKER';
@@ -29,7 +30,10 @@ export type ListenerAddress = { host: string; port: number };
 /** Send or close on a live connection, as the admin API asks it (the worker runs it on its LiveSession). */
 export type ControlOrder =
   | { op: 'send'; conn: string; to: 'client' | 'server'; message: { type: 'text' | 'binary'; data: Uint8Array } }
-  | { op: 'close'; conn: string; code: number; reason: string; to: 'client' | 'server' | 'both' };
+  | { op: 'close'; conn: string; code: number; reason: string; to: 'client' | 'server' | 'both' }
+  /** The hold action: forward or drop a held message, or add a hold to the connection (websocket/relay-hold.ts). */
+  | { op: 'release'; conn: string; id: string; decision: HoldDecision }
+  | { op: 'holdRule'; conn: string; rule: RuntimeHold };
 
 /** How a control order went: done, refused with the session's reason, or no such live connection here. */
 export type ControlAnswer = { ok: true } | { ok: false; reason: string; missing?: boolean };

@@ -111,6 +111,7 @@ export function resolveConfig(cfg: ConfigShape) {
               disk: cfg.inspector.store.disk,
               file: cfg.inspector.store.file,
               maxFileBytes: cfg.inspector.store.maxFileBytes,
+              maxMessageBytes: cfg.inspector.store.maxMessageBytes,
             },
           },
     echo: cfg.echo === undefined ? undefined : { bind: cfg.echo.bind },

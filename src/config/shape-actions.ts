@@ -1,5 +1,5 @@
 // The shape of a rule's actions: each list item is a one-key mapping, either a message action (replace, setJson,
-// deleteJson, drop, delay, inject, close, mark) or a fault (on the handshake or tunnel, on the connection, or per
+// deleteJson, drop, delay, inject, close, mark, hold) or a fault (on the handshake or tunnel, on the connection, or per
 // message). Keys, values and descriptions only; rules/compile.ts gives them behaviour. One strict object with
 // every key optional, so a misspelt action is an "unknown key" with a did-you-mean at its position. Pure.
 
@@ -29,6 +29,9 @@ const count = (min: number, what: string) =>
     .min(min, { error: `must be at least ${min}` });
 
 const positiveDuration = () => duration().refine((ms) => ms > 0, { error: 'must be longer than 0' });
+
+/** reorder.maxWait when the config does not say: a window is released this long after its first message. */
+export const DEFAULT_REORDER_MAX_WAIT_MS = 100;
 
 /** RFC 6455 §7.4: the codes a Close frame may carry on the wire. */
 export function isSendableCloseCode(code: number): boolean {
@@ -126,6 +129,28 @@ const halfOpen = z
   })
   .describe('Stop forwarding one direction without a FIN, to test dead-peer detection.');
 
+/** How long a hold action waits for someone to forward or drop the message when its rule does not say. */
+export const DEFAULT_HOLD_TIMEOUT_MS = 30_000;
+
+const hold = z
+  .union([
+    // A boolean (not a literal) so that a mapping fails this branch on its type, and the mapping's own problem
+    // (e.g. a bad onTimeout) is the one reported.
+    z.boolean().refine((v) => v, { error: 'write hold: true (leave the action out to turn it off)' }),
+    z.strictObject({
+      timeout: positiveDuration()
+        .optional()
+        .describe('How long the message waits for a decision (default 30s); then onTimeout applies.'),
+      onTimeout: z
+        .enum(['forward', 'drop'])
+        .optional()
+        .describe('What happens when nobody decided in time: "forward" (default: unchanged) or "drop".'),
+    }),
+  ])
+  .describe(
+    'Hold the message until it is forwarded (edited or not) or dropped in the inspector or the admin API (a breakpoint); later messages in the same direction wait behind it. true, or { timeout, onTimeout }.',
+  );
+
 /** Every action and fault, in the order the docs list them. */
 export const ACTION_KEYS = [
   'replace',
@@ -136,6 +161,7 @@ export const ACTION_KEYS = [
   'inject',
   'close',
   'mark',
+  'hold',
   'stripUpgrade',
   'rejectConnect',
   'rejectUpgrade',
@@ -181,6 +207,7 @@ export const action = z
       .min(1, { error: 'must not be empty' })
       .optional()
       .describe('Tag the message; the tag shows in the traffic log (and the inspector).'),
+    hold: hold.optional(),
     // Faults on the handshake or the tunnel.
     stripUpgrade: z
       .union([
@@ -248,7 +275,14 @@ export const action = z
     dropEvery: count(1, 'N').optional().describe('Drop every N-th message the rule matches (per direction).'),
     duplicate: onlyTrue('duplicate').optional().describe('Send every matching message twice.'),
     reorder: z
-      .strictObject({ window: count(2, 'messages').describe('How many messages are held and shuffled together.') })
+      .strictObject({
+        window: count(2, 'messages').describe('How many messages are held and shuffled together.'),
+        maxWait: positiveDuration()
+          .optional()
+          .describe(
+            `How long a window may hold its first message before what it holds is released, full or not (default ${DEFAULT_REORDER_MAX_WAIT_MS}ms), so a quiet connection does not keep messages.`,
+          ),
+      })
       .optional()
       .describe('Shuffle matching data messages within windows of this many (per direction; seeded).'),
     refragment: count(2, 'frames')

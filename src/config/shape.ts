@@ -269,6 +269,11 @@ const inspectorStore = z.strictObject({
     .describe(
       'With tap "payload", also write messages to a session file (SQLite) so history evicted from memory stays readable through the API.',
     ),
+  maxMessageBytes: positiveSize()
+    .prefault('1MiB')
+    .describe(
+      'With tap "payload", the most bytes of each message kept whole (decoded when compressed) for the API, the session file and HAR; longer ones are cut and marked truncated. Previews in the traffic log keep tap.previewBytes.',
+    ),
   file: filePath()
     .optional()
     .describe('The session file. Default: a temporary file that is removed when wsgate stops.'),

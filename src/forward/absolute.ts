@@ -167,14 +167,16 @@ async function relayThroughRoute(
 ): Promise<{ result: RelayResult; route: UpstreamRoute }> {
   const { access, log } = scope;
   const route = await state.dialer.route(target, httpUrl.protocol === 'https:' ? 'https' : 'http');
-  access.via = route.proxy?.display ?? 'direct';
   const skipped: { proxy: UpstreamProxy; error: WsgateError }[] = [];
-  const entries = [route.proxy, ...(route.fallbacks ?? [])];
+  const entries =
+    route.fallbacks === undefined ? [route.proxy] : route.tunnels.order([route.proxy, ...route.fallbacks]);
+  access.via = entries[0]?.display ?? 'direct';
   const result = await state.relay.relay(req, res, {
     url: httpUrl,
-    proxy: route.proxy,
-    fallbacks: route.fallbacks,
+    proxy: entries[0],
+    fallbacks: entries.slice(1),
     onSkip: (proxy, error) => {
+      route.tunnels.markUnreachable(proxy);
       skipped.push({ proxy, error });
       // The access line is written when the response ends: it names the entry being tried from now on.
       access.via = entries[skipped.length]?.display ?? 'direct';

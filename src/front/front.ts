@@ -74,6 +74,8 @@ export type FrontOptions = {
 
 type TunnelEntry<T> = { tunnel: T; log: Logger };
 
+function ignoreError(): void {} // the 'error' guard of a socket being handed on; shares no method's context
+
 export class Front<T = never> {
   readonly name: string;
   #log: Logger;
@@ -272,8 +274,8 @@ export class Front<T = never> {
   }
 
   #onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
-    // Guard first: an error before any other listener is attached would otherwise crash the process.
-    socket.on('error', () => {});
+    // Guard first (an error before other listeners would crash the process); an arrow here would keep `req` alive.
+    socket.on('error', ignoreError);
     const scope = this.#scope(socket, 'w', 'ws');
     this.#registry.holdSocket(socket);
     if (this.#observer !== undefined) observeUpgrade(this.#observer, this.name, socket, scope.id);

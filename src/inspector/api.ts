@@ -13,6 +13,7 @@ import {
   type TrafficStore,
 } from '../traffic/store.ts';
 import type { SessionFile } from '../traffic/store-disk.ts';
+import type { HeldMessage, HoldDecision, RuntimeHold } from '../websocket/relay-hold.ts';
 import type { ControlMessage, ControlResult } from '../websocket/session.ts';
 import { badRequest, conflict, notFound, readJson, SAFE_HEADERS, sendJson } from './admin-http.ts';
 import type { AdminHandler } from './admin-server.ts';
@@ -62,7 +63,11 @@ type Page = {
  * One page of a connection's messages: from the session file while the cursor is older than what memory still
  * holds, from memory after that. Undefined when neither knows the connection.
  */
-async function messagePage(ctx: AdminContext, id: string, q: MessageQuery): Promise<Page | undefined> {
+async function messagePage(
+  ctx: AdminContext,
+  id: string,
+  q: MessageQuery & { withData?: boolean },
+): Promise<Page | undefined> {
   const memory = ctx.store.messages(id, q);
   const oldest = memory?.oldestSeq;
   const mayBeOnDisk = memory === undefined || oldest === undefined || q.after < oldest - 1;
@@ -96,7 +101,8 @@ async function allMessages(ctx: AdminContext, id: string): Promise<StoredMessage
   const out: StoredMessage[] = [];
   let after = 0;
   while (out.length < MAX_HAR_MESSAGES) {
-    const page = await messagePage(ctx, id, { after, limit: MAX_PAGE });
+    // withData: the session file's part carries the whole payloads too (memory's records have them already).
+    const page = await messagePage(ctx, id, { after, limit: MAX_PAGE, withData: true });
     if (page === undefined || page.messages.length === 0) break;
     out.push(...page.messages);
     after = page.messages[page.messages.length - 1]!.seq;
@@ -123,6 +129,10 @@ function sendHar(res: http.ServerResponse, name: string, body: unknown): void {
 export type ControlTarget = {
   send(to: 'client' | 'server', message: ControlMessage): ControlResult | Promise<ControlResult>;
   close(code: number, reason: string, to: 'client' | 'server' | 'both'): ControlResult | Promise<ControlResult>;
+  /** The hold action (api-held.ts): a relayed connection's held messages with their data; absent when remote. */
+  held?(): HeldMessage[];
+  release?(id: string, decision: HoldDecision): ControlResult | Promise<ControlResult>;
+  holdRule?(rule: RuntimeHold): ControlResult | Promise<ControlResult>;
 };
 
 /** The live session of a connection, or the reason there is none, as a 404 or 409. */

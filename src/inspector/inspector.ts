@@ -11,7 +11,11 @@ import { TrafficStore } from '../traffic/store.ts';
 import { SessionFile } from '../traffic/store-disk.ts';
 import { type AdminHandler, AdminServer } from './admin-server.ts';
 import { type AdminContext, apiHandlers, type ControlTarget } from './api.ts';
+import { heldHandlers } from './api-held.ts';
 import { sseHandler, wsFeedHandler } from './feed.ts';
+import { HeldList } from './held.ts';
+import { messageHandler } from './message-api.ts';
+import { probeHandler } from './probe-api.ts';
 
 /** wsgate's version, from package.json beside src/ (the HAR creator); cli/version.ts reads it the same way. */
 export function packageVersion(): string {
@@ -87,10 +91,18 @@ export async function startInspector(settings: InspectorSettings, deps: Inspecto
     version: deps.version,
   };
   const feed = wsFeedHandler(store);
+  const held = new HeldList();
   const admin = new AdminServer({
     bind: settings.bind,
     token: settings.token,
-    handlers: [...apiHandlers(context), sseHandler(store), ...(deps.handlers ?? [])],
+    handlers: [
+      ...apiHandlers(context),
+      messageHandler(context),
+      ...heldHandlers({ held, session: deps.session }),
+      sseHandler(store),
+      probeHandler(),
+      ...(deps.handlers ?? []),
+    ],
     upgrades: [feed],
     log,
   });
@@ -109,7 +121,10 @@ export async function startInspector(settings: InspectorSettings, deps: Inspecto
     get sessionFile() {
       return disk;
     },
-    ingest: (event) => store.ingest(event),
+    ingest: (event) => {
+      store.ingest(event);
+      held.ingest(event);
+    },
     async close() {
       feed.close();
       await admin.close();

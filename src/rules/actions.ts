@@ -1,17 +1,25 @@
 // A rule's actions compiled once: message actions (replace, setJson, deleteJson, drop, delay, inject on match,
-// close, mark) and per-message faults (dropEvery, duplicate, reorder, refragment, swallowPings, swallowPongs) become
+// close, mark, hold) and per-message faults (dropEvery, duplicate, reorder, refragment, swallowPings, swallowPongs) become
 // steps applied to each message the rule selects; handshake and connection faults and injections at open become
 // the plain values of types.ts. Every step explains itself. Stateless steps act here; the stateful ones (dropEvery's
 // counter, reorder's window) are data for rules/connection.ts, which owns a connection's state. Pure.
 
 import { parseJsonPointer } from '../config/json-pointer.ts';
-import type { ActionConfig } from '../config/shape-actions.ts';
+import { type ActionConfig, DEFAULT_HOLD_TIMEOUT_MS, DEFAULT_REORDER_MAX_WAIT_MS } from '../config/shape-actions.ts';
 import { parseTextPattern } from '../config/text-pattern.ts';
 import { formatDuration, formatSize } from '../config/units.ts';
 import type { Direction } from '../events.ts';
 import { deleteAt, type JsonValue, setAt } from './json-path.ts';
 import { type MessageView, ordinal, viewOf } from './matchers.ts';
-import type { CloseOrder, ConnectionFaults, HandshakeFaults, Injection, OutMessage, RuleMessage } from './types.ts';
+import type {
+  CloseOrder,
+  ConnectionFaults,
+  HandshakeFaults,
+  HoldOrder,
+  Injection,
+  OutMessage,
+  RuleMessage,
+} from './types.ts';
 
 /** The message a rule is working on, and what its actions have decided so far. */
 export type Work = {
@@ -30,7 +38,7 @@ export type StatelessStep = { kind: 'stateless'; name: string; explain(): string
 export type Step =
   | StatelessStep
   | { kind: 'dropEvery'; name: 'dropEvery'; n: number; explain(): string }
-  | { kind: 'reorder'; name: 'reorder'; window: number; explain(): string }
+  | { kind: 'reorder'; name: 'reorder'; window: number; maxWaitMs: number; explain(): string }
   | { kind: 'duplicate' | 'refragment' | 'swallowPings' | 'swallowPongs'; name: string; n: number; explain(): string };
 
 export type CompiledActions = {
@@ -170,7 +178,7 @@ export function compileActions(rule: string, actions: readonly ActionConfig[]): 
           name: 'inject',
           explain: () => `inject ${words}`,
           apply(work) {
-            work.extra.push({ ...message });
+            work.extra.push({ ...message, injected: true });
             return `injected ${words}`;
           },
         });
@@ -198,6 +206,25 @@ export function compileActions(rule: string, actions: readonly ActionConfig[]): 
           return `marked ${q(tag)}`;
         },
       });
+    } else if (a.hold !== undefined) {
+      const h = typeof a.hold === 'boolean' ? {} : a.hold; // false is refused by the config
+      const order: HoldOrder = {
+        rule,
+        timeoutMs: h.timeout ?? DEFAULT_HOLD_TIMEOUT_MS,
+        onTimeout: h.onTimeout ?? 'forward',
+      };
+      const words = `hold it (${formatDuration(order.timeoutMs)}, then ${order.onTimeout === 'forward' ? 'forward it unchanged' : 'drop it'})`;
+      step({
+        kind: 'stateless',
+        name: 'hold',
+        explain: () => words,
+        apply(work) {
+          // A Close is never held: it ends the direction, and what waits is settled by the relay before it.
+          if (work.message === undefined || work.message.type === 'close') return 'not held';
+          work.message = { ...work.message, hold: order };
+          return `held for ${formatDuration(order.timeoutMs)}`;
+        },
+      });
     }
     // Per-message faults.
     else if (a.dropEvery !== undefined) {
@@ -207,7 +234,14 @@ export function compileActions(rule: string, actions: readonly ActionConfig[]): 
       step({ kind: 'duplicate', name: 'duplicate', n: 2, explain: () => 'send each matching message twice' });
     else if (a.reorder !== undefined) {
       const window = a.reorder.window;
-      step({ kind: 'reorder', name: 'reorder', window, explain: () => `reorder within windows of ${window}` });
+      const maxWaitMs = a.reorder.maxWait ?? DEFAULT_REORDER_MAX_WAIT_MS;
+      step({
+        kind: 'reorder',
+        name: 'reorder',
+        window,
+        maxWaitMs,
+        explain: () => `reorder within windows of ${window} (held ${formatDuration(maxWaitMs)} at most)`,
+      });
     } else if (a.refragment !== undefined) {
       const n = a.refragment;
       step({ kind: 'refragment', name: 'refragment', n, explain: () => `split data messages into ${n} frames` });

@@ -2,7 +2,8 @@
 // probability said yes), with the state that must not be shared between connections — nth/every counters per
 // direction, each rule's seeded random sequence, dropEvery counters and reorder windows. onMessage() runs the
 // rules in order over one message and returns the Verdict the relay carries out. Pure: no timers (a delay is a
-// number in the verdict; flushing a reorder window on a timeout is the relay's call).
+// number in the verdict; a reorder window's deadline is a number too, on the clock of the `now` the relay passes,
+// and releasing it on time is the relay's call: deadline() says when, expire() releases).
 
 import type { Direction } from '../events.ts';
 import type { Work } from './actions.ts';
@@ -28,7 +29,10 @@ export type AppliedRule = {
   random: Random;
 };
 
-type DirectionState = { counters: Map<string, number>; windows: Map<string, OutMessage[]> };
+/** A reorder window: the messages held, and since when (the `now` onMessage was given; undefined: no deadline). */
+type Window = { messages: OutMessage[]; since: number | undefined; maxWaitMs: number; rule: AppliedRule };
+
+type DirectionState = { counters: Map<string, number>; windows: Map<string, Window> };
 
 function isData(m: RuleMessage): boolean {
   return m.type === 'text' || m.type === 'binary';
@@ -81,7 +85,7 @@ export class RuleConnection implements LiveConnectionRules {
     return this.#applied.map((a) => a.rule.name);
   }
 
-  onMessage(message: RuleMessage): Verdict {
+  onMessage(message: RuleMessage, now?: number): Verdict {
     const state = this.#state[message.direction];
     const send: OutMessage[] = [];
     const hits: RuleHit[] = [];
@@ -136,8 +140,12 @@ export class RuleConnection implements LiveConnectionRules {
           case 'reorder': {
             if (!isData(m)) break;
             const key = `${applied.rule.name}#${s}`;
-            const window = state.windows.get(key) ?? [];
-            state.windows.set(key, window);
+            let held = state.windows.get(key);
+            if (held === undefined) {
+              held = { messages: [], since: now, maxWaitMs: step.maxWaitMs, rule: applied };
+              state.windows.set(key, held);
+            }
+            const window = held.messages;
             // Copies made so far travel together; they are held as one more message each.
             for (let c = 0; c < copies; c++) window.push(m);
             copies = 1;
@@ -171,9 +179,42 @@ export class RuleConnection implements LiveConnectionRules {
 
   flush(direction: Direction): OutMessage[] {
     const windows = this.#state[direction].windows;
-    const out = [...windows.values()].flat();
+    const out = [...windows.values()].flatMap((w) => w.messages);
     windows.clear();
     return out;
+  }
+
+  /** The earliest time a reorder window of this direction must be released (reorder maxWait), if one is held. */
+  deadline(direction: Direction): number | undefined {
+    let at: number | undefined;
+    for (const w of this.#state[direction].windows.values()) {
+      if (w.since === undefined) continue;
+      const due = w.since + w.maxWaitMs;
+      if (at === undefined || due < at) at = due;
+    }
+    return at;
+  }
+
+  /**
+   * Releases the reorder windows of this direction that waited their maxWait by `now`: a quiet connection does not
+   * hold messages until it closes. What a window holds goes out shuffled as a full window would (one message: as is).
+   */
+  expire(direction: Direction, now: number): Verdict {
+    const send: OutMessage[] = [];
+    const hits: RuleHit[] = [];
+    const windows = this.#state[direction].windows;
+    for (const [key, w] of windows) {
+      if (w.since === undefined || w.since + w.maxWaitMs > now) continue;
+      windows.delete(key);
+      const order = w.messages.length > 1 ? shuffledOrder(w.messages.length, w.rule.random) : [0];
+      send.push(...order.map((i) => w.messages[i]!));
+      hits.push({
+        rule: w.rule.rule.name,
+        action: 'reorder',
+        detail: `released ${w.messages.length} after ${w.maxWaitMs}ms (maxWait) in the order ${order.map((i) => i + 1).join(',')}`,
+      });
+    }
+    return { send, hits };
   }
 
   /**

@@ -21,7 +21,14 @@ export type OutMessage = RuleMessage & {
   delayMs?: number;
   /** Send it split into this many frames (refragment); control messages are never split. */
   fragments?: number;
+  /** Hold it until someone forwards (edited or not) or drops it, or the timeout applies (the hold action). */
+  hold?: HoldOrder;
+  /** An inject action's message (not the peer's): the relay reports it as wsgate's (origin "wsgate"). */
+  injected?: boolean;
 };
+
+/** A hold action's order: later messages in the same direction wait behind the held one. */
+export type HoldOrder = { rule: string; timeoutMs: number; onTimeout: 'forward' | 'drop' };
 
 /** A close the relay is to send: code and reason to one side or both. */
 export type CloseOrder = { code: number; reason: string; to: 'client' | 'server' | 'both' };
@@ -114,10 +121,18 @@ export interface ConnectionRules {
   readonly connection: ConnectionFaults;
   /** Messages to send at open and periodically. */
   readonly injections: readonly Injection[];
-  /** Decides what happens to one message. Pure apart from this connection's own counters and seeded randomness. */
-  onMessage(message: RuleMessage): Verdict;
-  /** Releases what a reorder window still holds (at close, or when the window times out). */
+  /**
+   * Decides what happens to one message. Pure apart from this connection's own counters and seeded randomness.
+   * `now` (ms, any monotonic clock, e.g. performance.now()) starts the maxWait of a reorder window it opens;
+   * without it a window has no deadline.
+   */
+  onMessage(message: RuleMessage, now?: number): Verdict;
+  /** Releases what a reorder window still holds, in arrival order (at close). */
   flush(direction: Direction): OutMessage[];
+  /** When (on the clock of `now`) the first reorder window of this direction is due; undefined: nothing due. */
+  deadline?(direction: Direction): number | undefined;
+  /** Releases the reorder windows of this direction that are due at `now` (reorder maxWait), with their hits. */
+  expire?(direction: Direction, now: number): Verdict;
 }
 
 /** Why each rule does or does not apply, for `wsgate check --explain`. */

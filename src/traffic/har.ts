@@ -2,8 +2,9 @@
 // connection (the handshake as request and 101 response, `_resourceType: "websocket"`) with its messages in
 // `_webSocketMessages` as { type: "send" | "receive", time (epoch seconds), opcode, data }. "send" is what the
 // client sent (toUpstream). Text data is the text; binary data is base64, as Chrome exports it (the tap's
-// previews hold binary as hex). A preview cut to tap.previewBytes stays cut: the entry's `_wsgate` field says
-// how many messages were truncated or evicted. Pure.
+// previews hold binary as hex). Data is the whole message the store kept (up to inspector.store.maxMessageBytes),
+// else the preview; what stays cut is counted in the entry's `_wsgate` field, as are evicted messages. Pure.
+import { messageData as payloadOf } from './records.ts';
 import type { StoredConnection, StoredMessage } from './store.ts';
 
 type HarHeader = { name: string; value: string };
@@ -28,9 +29,8 @@ function messageData(m: StoredMessage): string {
   if (m.kind === 'close') {
     return m.code === undefined ? '' : `${m.code}${m.reason ? ` ${m.reason}` : ''}`;
   }
-  if (m.preview === undefined) return '';
-  if (m.kind === 'text') return m.preview;
-  return Buffer.from(m.preview, 'hex').toString('base64');
+  // The whole payload when the store kept it (tap payload, inspector.store.maxMessageBytes), else the preview.
+  return payloadOf(m).data;
 }
 
 export function harMessage(m: StoredMessage): { type: 'send' | 'receive'; time: number; opcode: number; data: string } {
@@ -60,7 +60,7 @@ function queryString(url: string): { name: string; value: string }[] {
 
 export function harEntry(c: StoredConnection, messages: readonly StoredMessage[], version: string): unknown {
   const url = urlOf(c);
-  const truncated = messages.filter((m) => m.truncated).length;
+  const truncated = messages.filter((m) => (m.data === undefined ? m.truncated : m.data.truncated)).length;
   return {
     startedDateTime: c.openedAt,
     time: c.handshakeMs,

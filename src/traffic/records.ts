@@ -1,7 +1,7 @@
 // The records of the traffic store, as the admin API, the live feed, the session file and the HAR export read
 // them: a connection (its handshake, counters, end), a message (with the tap's preview), a feed event, and the
 // filters the API applies to them. Pure: types and small functions over values.
-import type { WsEndEvent } from '../events.ts';
+import type { MessageData, WsEndEvent } from '../events.ts';
 
 export type HeaderPairs = [name: string, value: string][];
 type Counters = { frames: number; messages: number; bytes: number };
@@ -24,7 +24,52 @@ export type StoredMessage = {
   rttMs?: number | undefined;
   code?: number | undefined;
   reason?: string | undefined;
+  /** "wsgate" for a message wsgate itself sent (admin send, rule inject, keepalive ping). */
+  origin?: 'wsgate' | undefined;
+  /** Bytes of the whole payload the store keeps (tap payload; inspector.store.maxMessageBytes at most). */
+  dataBytes?: number | undefined;
+  /**
+   * The whole payload (non-enumerable: JSON, the feed and lists never carry it; GET …/messages/:seq and HAR do,
+   * through messageData()).
+   */
+  readonly data?: MessageData | undefined;
 };
+
+/** Gives a stored message its whole payload without making it part of what lists and the feed serialise. */
+export function attachStoredData(m: StoredMessage, data: MessageData): void {
+  Object.defineProperty(m, 'data', { value: data, enumerable: false });
+  m.dataBytes = typeof data.bytes === 'string' ? Buffer.byteLength(data.bytes) : data.bytes.length;
+}
+
+/** Bytes the whole payload costs in memory (strings counted as UTF-16). */
+export function dataCost(m: StoredMessage): number {
+  const d = m.data;
+  if (d === undefined) return 0;
+  return typeof d.bytes === 'string' ? d.bytes.length * 2 : d.bytes.length;
+}
+
+/**
+ * A message's payload for an API answer or a HAR: the whole kept payload when there is one, else what the preview
+ * holds (whole when it was not cut). Text as text; everything else base64.
+ */
+export function messageData(m: StoredMessage): { data: string; encoding: 'text' | 'base64'; truncated: boolean } {
+  const text = m.kind === 'text';
+  const d = m.data;
+  if (d !== undefined) {
+    const data =
+      typeof d.bytes === 'string'
+        ? d.bytes
+        : Buffer.from(d.bytes.buffer, d.bytes.byteOffset, d.bytes.length).toString(text ? 'utf8' : 'base64');
+    return { data, encoding: text || typeof d.bytes === 'string' ? 'text' : 'base64', truncated: d.truncated };
+  }
+  if (m.preview === undefined) return { data: '', encoding: text ? 'text' : 'base64', truncated: m.size > 0 };
+  if (text) return { data: m.preview, encoding: 'text', truncated: m.truncated === true };
+  return {
+    data: Buffer.from(m.preview, 'hex').toString('base64'),
+    encoding: 'base64',
+    truncated: m.truncated === true,
+  };
+}
 
 export type StoredConnection = {
   id: string;
@@ -49,7 +94,16 @@ export type StoredConnection = {
   toClient: Counters;
   end: Omit<WsEndEvent, 'type' | 'conn' | 'route' | 'time' | 'toUpstream' | 'toClient'> | undefined;
   violations: { dir: string; code: string; message: string; time: string }[];
-  rules: { dir: string; rule: string; action: string; detail: string; mark?: string | undefined; time: string }[];
+  rules: {
+    dir: string;
+    rule: string;
+    action: string;
+    detail: string;
+    mark?: string | undefined;
+    time: string;
+    /** The seq of the message the hit acted on, when it acted on one. */
+    messageSeq?: number | undefined;
+  }[];
   /** Messages of this connection dropped from memory (budget or per-connection cap). */
   evictedMessages: number;
   /** Messages seen whose preview was cut to tap.previewBytes. */

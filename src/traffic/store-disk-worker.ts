@@ -7,7 +7,17 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 type Row = { seq: number; conn: string; time: string; dir: string; kind: string; preview: string | null; rest: string };
 /** A StoredMessage as the main thread posts it. */
-type Posted = { seq: number; conn: string; time: string; dir: string; kind: string; preview?: string | undefined };
+type Posted = {
+  seq: number;
+  conn: string;
+  time: string;
+  dir: string;
+  kind: string;
+  preview?: string | undefined;
+  /** The whole payload (text when redacted, else bytes), spelled out by SessionFile.flush. */
+  data?: Uint8Array | string | undefined;
+  dataTruncated?: boolean | undefined;
+};
 type Query = {
   conn: string;
   after: number;
@@ -16,23 +26,39 @@ type Query = {
   direction: string | undefined;
   type: string | undefined;
   text: string | undefined;
+  withData: boolean;
 };
 
-const { file, maxBytes } = workerData as { file: string; maxBytes: number };
+const { file, maxBytes, temporary } = workerData as { file: string; maxBytes: number; temporary: boolean };
 const db = new DatabaseSync(file);
+// Whole 64 KiB messages at wire speed made the disk the cost (measured: ~0.8 ms a row with WAL and synchronous
+// NORMAL, ~0.55 ms with synchronous OFF, ~0.15-0.2 ms with the rollback journal in memory; docs/admin-api.md). This
+// worker is the file's only reader and writer, and the file is a capture, not a system of record: no fsync. A
+// temporary file (removed on close, unreadable after a crash anyway) also keeps its journal in memory, so each page
+// is written once; a configured file keeps WAL, so a crash of wsgate never leaves it half-written.
+db.exec(
+  temporary
+    ? 'PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF;'
+    : 'PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;',
+);
 db.exec(`
-  PRAGMA journal_mode = WAL;
-  PRAGMA synchronous = NORMAL;
   CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY, conn TEXT NOT NULL, time TEXT NOT NULL, dir TEXT NOT NULL, kind TEXT NOT NULL,
-    preview TEXT, rest TEXT NOT NULL, bytes INTEGER NOT NULL
+    preview TEXT, rest TEXT NOT NULL, bytes INTEGER NOT NULL, data BLOB, data_truncated INTEGER
   );
   CREATE INDEX IF NOT EXISTS messages_conn ON messages (conn, seq);
   CREATE INDEX IF NOT EXISTS messages_time ON messages (time);
   CREATE INDEX IF NOT EXISTS messages_dir ON messages (conn, dir, seq);
 `);
+// A file written before whole payloads were kept has no data columns: they are added (old rows read as previews).
+const columns = new Set((db.prepare('PRAGMA table_info(messages)').all() as { name: string }[]).map((c) => c.name));
+if (!columns.has('data')) db.exec('ALTER TABLE messages ADD COLUMN data BLOB');
+if (!columns.has('data_truncated')) db.exec('ALTER TABLE messages ADD COLUMN data_truncated INTEGER');
 const insert = db.prepare(
-  'INSERT OR REPLACE INTO messages (seq, conn, time, dir, kind, preview, rest, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  'INSERT OR REPLACE INTO messages (seq, conn, time, dir, kind, preview, rest, bytes, data, data_truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+);
+const selectOne = db.prepare(
+  'SELECT seq, conn, time, dir, kind, preview, rest, data, data_truncated FROM messages WHERE conn = ? AND seq = ?',
 );
 let stored = Number((db.prepare('SELECT COALESCE(SUM(bytes), 0) AS n FROM messages').get() as { n: number }).n);
 let rotated = 0;
@@ -41,10 +67,22 @@ function insertBatch(records: Posted[]): void {
   db.exec('BEGIN');
   try {
     for (const record of records) {
-      const { seq, conn, time, dir, kind, preview, ...others } = record;
+      const { seq, conn, time, dir, kind, preview, data, dataTruncated, ...others } = record;
       const rest = JSON.stringify(others);
-      const bytes = 64 + (preview?.length ?? 0) + rest.length;
-      insert.run(seq, conn, time, dir, kind, preview ?? null, rest, bytes);
+      const dataBytes = data === undefined ? 0 : typeof data === 'string' ? data.length * 2 : data.length;
+      const bytes = 64 + (preview?.length ?? 0) + rest.length + dataBytes;
+      insert.run(
+        seq,
+        conn,
+        time,
+        dir,
+        kind,
+        preview ?? null,
+        rest,
+        bytes,
+        data ?? null,
+        data === undefined ? null : dataTruncated ? 1 : 0,
+      );
       stored += bytes;
     }
     db.exec('COMMIT');
@@ -96,7 +134,8 @@ function query(q: Query): { rows: Row[]; total: number; more: boolean } {
     where.push("instr(lower(COALESCE(preview, '')), ?) > 0");
     args.push(q.text.toLowerCase());
   }
-  const sql = `SELECT seq, conn, time, dir, kind, preview, rest FROM messages WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`;
+  const dataColumns = q.withData ? ', data, data_truncated' : '';
+  const sql = `SELECT seq, conn, time, dir, kind, preview, rest${dataColumns} FROM messages WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`;
   const rows = db.prepare(sql).all(...args, q.limit + 1) as Row[];
   const total = Number(
     (db.prepare('SELECT COUNT(*) AS n FROM messages WHERE conn = ?').get(q.conn) as { n: number }).n,
@@ -104,16 +143,22 @@ function query(q: Query): { rows: Row[]; total: number; more: boolean } {
   return { rows: rows.slice(0, q.limit), total, more: rows.length > q.limit };
 }
 
-parentPort!.on('message', (msg: { type: string; id?: number; rows?: Posted[]; query?: Query }) => {
-  try {
-    if (msg.type === 'insert') insertBatch(msg.rows!);
-    else if (msg.type === 'query') parentPort!.postMessage({ id: msg.id, result: { ...query(msg.query!), rotated } });
-    else if (msg.type === 'close') {
-      db.close();
-      parentPort!.postMessage({ id: msg.id, result: { closed: true } });
+parentPort!.on(
+  'message',
+  (msg: { type: string; id?: number; rows?: Posted[]; query?: Query; conn?: string; seq?: number }) => {
+    try {
+      if (msg.type === 'insert') insertBatch(msg.rows!);
+      else if (msg.type === 'query') parentPort!.postMessage({ id: msg.id, result: { ...query(msg.query!), rotated } });
+      else if (msg.type === 'one') {
+        const row = selectOne.get(msg.conn!, msg.seq!) as Row | undefined;
+        parentPort!.postMessage({ id: msg.id, result: { row } });
+      } else if (msg.type === 'close') {
+        db.close();
+        parentPort!.postMessage({ id: msg.id, result: { closed: true } });
+      }
+    } catch (err) {
+      if (msg.id !== undefined) parentPort!.postMessage({ id: msg.id, error: (err as Error).message });
+      else parentPort!.postMessage({ error: (err as Error).message });
     }
-  } catch (err) {
-    if (msg.id !== undefined) parentPort!.postMessage({ id: msg.id, error: (err as Error).message });
-    else parentPort!.postMessage({ error: (err as Error).message });
-  }
-});
+  },
+);

@@ -8,18 +8,30 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { attachStoredData } from './records.ts';
 import type { MessageQuery, StoredMessage } from './store.ts';
 
 const FLUSH_MS = 50;
 const FLUSH_ROWS = 1000;
 
-type Row = { seq: number; conn: string; time: string; dir: string; kind: string; preview: string | null; rest: string };
+type Row = {
+  seq: number;
+  conn: string;
+  time: string;
+  dir: string;
+  kind: string;
+  preview: string | null;
+  rest: string;
+  /** Only when asked for (one message, HAR): the whole payload, and whether it was cut. */
+  data?: Uint8Array | string | null;
+  data_truncated?: number | null;
+};
 
 export type DiskPage = { messages: StoredMessage[]; total: number; more: boolean; rotated: number };
 
 function fromRow(r: Row): StoredMessage {
   const rest = JSON.parse(r.rest) as Omit<StoredMessage, 'seq' | 'conn' | 'time' | 'dir' | 'kind' | 'preview'>;
-  return {
+  const m: StoredMessage = {
     seq: r.seq,
     conn: r.conn,
     time: r.time,
@@ -28,6 +40,9 @@ function fromRow(r: Row): StoredMessage {
     ...(r.preview === null ? {} : { preview: r.preview }),
     ...rest,
   };
+  if (r.data !== undefined && r.data !== null)
+    attachStoredData(m, { bytes: r.data, truncated: r.data_truncated === 1 });
+  return m;
 }
 
 export class SessionFile {
@@ -46,7 +61,7 @@ export class SessionFile {
     this.file = options.file ?? join(this.#tempDir!, 'session.sqlite');
     this.#onError = options.onError;
     this.#worker = new Worker(new URL('./store-disk-worker.ts', import.meta.url), {
-      workerData: { file: this.file, maxBytes: options.maxBytes },
+      workerData: { file: this.file, maxBytes: options.maxBytes, temporary: this.#tempDir !== undefined },
     });
     // The worker must not keep the process alive on its own; pending queries keep it referenced while they wait.
     this.#worker.unref();
@@ -81,7 +96,10 @@ export class SessionFile {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#batch.length === 0) return;
-    const rows = this.#batch;
+    // The whole payload is a non-enumerable field (lists never carry it): the worker gets it spelled out.
+    const rows = this.#batch.map((m) =>
+      m.data === undefined ? m : { ...m, data: m.data.bytes, dataTruncated: m.data.truncated },
+    );
     this.#batch = [];
     this.#worker.postMessage({ type: 'insert', rows });
   }
@@ -96,7 +114,10 @@ export class SessionFile {
   }
 
   /** Messages of one connection after `after` (and before `before`, when given), in order. */
-  async query(conn: string, q: MessageQuery & { before?: number | undefined }): Promise<DiskPage> {
+  async query(
+    conn: string,
+    q: MessageQuery & { before?: number | undefined; withData?: boolean | undefined },
+  ): Promise<DiskPage> {
     // What is still in the batch is written first, so a query sees every message appended before it.
     this.flush();
     const result = (await this.#call({
@@ -109,9 +130,17 @@ export class SessionFile {
         direction: q.direction,
         type: q.type,
         text: q.text,
+        withData: q.withData === true,
       },
     })) as { rows: Row[]; total: number; more: boolean; rotated: number };
     return { messages: result.rows.map(fromRow), total: result.total, more: result.more, rotated: result.rotated };
+  }
+
+  /** One message with its whole payload, or undefined when the file does not have it (never, or rotated out). */
+  async one(conn: string, seq: number): Promise<StoredMessage | undefined> {
+    this.flush();
+    const result = (await this.#call({ type: 'one', conn, seq })) as { row: Row | undefined };
+    return result.row === undefined ? undefined : fromRow(result.row);
   }
 
   close(): Promise<void> {

@@ -12,8 +12,10 @@
 // with no subscribers nothing is built for the feed.
 import type { WsEndEvent, WsEvent, WsMessageEvent, WsOpenEvent } from '../events.ts';
 import {
+  attachStoredData,
   type ConnectionFilter,
   connectionText,
+  dataCost,
   type FeedEvent,
   type HeaderPairs,
   type MessageQuery,
@@ -54,13 +56,20 @@ export type StoreOptions = {
   feedRing?: number | undefined;
 };
 
-type Entry = { conn: StoredConnection; messages: StoredMessage[]; head: number; bytes: number };
+type Entry = {
+  conn: StoredConnection;
+  messages: StoredMessage[];
+  head: number;
+  bytes: number;
+  /** The seq of the last message event per direction, which a rule event with `ofMessage` acted on. */
+  last: { toUpstream: number | undefined; toClient: number | undefined };
+};
 
 const RECORD_COST = 160;
 const CONNECTION_COST = 1024;
 
 function messageCost(m: StoredMessage): number {
-  return RECORD_COST + (m.preview?.length ?? 0) + (m.reason?.length ?? 0) + (m.note?.length ?? 0);
+  return RECORD_COST + (m.preview?.length ?? 0) + (m.reason?.length ?? 0) + (m.note?.length ?? 0) + dataCost(m);
 }
 
 function headersCost(h: HeaderPairs): number {
@@ -143,7 +152,8 @@ export class TrafficStore {
         // Rule hits (the rules engine's events): kept per connection, bounded.
         const entry = this.#entries.get(event.conn);
         const { dir, rule, action, detail, mark, time } = event;
-        const hit = { dir, rule, action, detail, mark, time };
+        const messageSeq = event.ofMessage === true ? entry?.last[dir] : undefined;
+        const hit = { dir, rule, action, detail, mark, time, ...(messageSeq === undefined ? {} : { messageSeq }) };
         if (entry && entry.conn.rules.length < 1000) entry.conn.rules.push(hit);
         this.#publish(() => ({ seq: ++this.#seq, type: 'rule', conn: event.conn, detail: hit }));
         return;
@@ -180,7 +190,13 @@ export class TrafficStore {
       truncatedMessages: 0,
     };
     const bytes = CONNECTION_COST + headersCost(e.request) + headersCost(e.forwarded) + headersCost(e.response);
-    this.#entries.set(e.conn, { conn, messages: [], head: 0, bytes });
+    this.#entries.set(e.conn, {
+      conn,
+      messages: [],
+      head: 0,
+      bytes,
+      last: { toUpstream: undefined, toClient: undefined },
+    });
     this.#bytes += bytes;
     this.#publish(() => ({ seq: ++this.#seq, type: 'open', connection: summarize(conn) }));
     this.#enforceBudget();
@@ -205,9 +221,12 @@ export class TrafficStore {
       code: e.code,
       reason: e.reason,
     };
+    if (e.origin !== undefined) m.origin = e.origin;
+    if (e.data !== undefined) attachStoredData(m, e.data);
     if (e.truncated) this.#truncatedMessages++;
     if (m.preview !== undefined) this.#options.onPayload?.(m);
     if (entry === undefined) return;
+    entry.last[e.dir] = m.seq;
     const counters = entry.conn[e.dir];
     counters.messages++;
     counters.frames += e.fragments;
@@ -335,6 +354,22 @@ export class TrafficStore {
       out.push(conn);
     }
     return out.reverse();
+  }
+
+  /** One message of a connection still in memory, by its seq (binary search: seqs grow along the array). */
+  message(id: string, seq: number): StoredMessage | undefined {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return undefined;
+    let lo = entry.head;
+    let hi = entry.messages.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const m = entry.messages[mid]!;
+      if (m.seq === seq) return m;
+      if (m.seq < seq) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
   }
 
   /**

@@ -109,6 +109,9 @@ export type ConnectOptions = {
   onEntry?: ((proxy: UpstreamProxy | undefined, skipped: readonly SkippedEntry[]) => void) | undefined;
 };
 
+/** The 'error' listener a dialed socket comes back with, until its owner attaches one. */
+function ignoreError(): void {}
+
 /** A PAC entry passed over because its proxy could not be reached. */
 export type SkippedEntry = { proxy: UpstreamProxy; error: WsgateError };
 
@@ -131,7 +134,7 @@ export function connectUpstream(target: UpstreamTarget, options: ConnectOptions)
  * with a refusal, ends the search); DIRECT is tried where it stands, and its failure is final.
  */
 async function connectInOrder(target: UpstreamTarget, route: UpstreamRoute, options: ConnectOptions) {
-  const entries = [route.proxy, ...(route.fallbacks ?? [])];
+  const entries = route.tunnels.order([route.proxy, ...(route.fallbacks ?? [])]);
   const skipped: SkippedEntry[] = [];
   for (const [i, entry] of entries.entries()) {
     if (entry === undefined) {
@@ -145,7 +148,9 @@ async function connectInOrder(target: UpstreamTarget, route: UpstreamRoute, opti
       options.onEntry?.(entry, skipped);
       return socket;
     } catch (err) {
-      if (i === entries.length - 1 || !isProxyUnreachable(err)) throw err;
+      if (!isProxyUnreachable(err)) throw err;
+      route.tunnels.markUnreachable(entry);
+      if (i === entries.length - 1) throw err;
       skipped.push({ proxy: entry, error: err as WsgateError });
     }
   }
@@ -190,7 +195,7 @@ async function connectThroughProxy(
     tlsSocket.once('secureConnect', () => {
       clearTimeout(timer);
       tlsSocket.off('error', onError);
-      tlsSocket.on('error', () => {});
+      tlsSocket.on('error', ignoreError);
       tlsSocket.setNoDelay(true);
       resolve(tlsSocket);
     });
@@ -242,9 +247,9 @@ export function connectDirect(target: UpstreamTarget, options: ConnectOptions): 
     socket.once(secure ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
       socket.off('error', onError);
-      socket.on('error', () => {
-        // The owner attaches its own handler; this one only keeps an early error from being uncaught.
-      });
+      // The owner attaches its own handler; this one only keeps an early error from being uncaught. A function from
+      // outside: an arrow here would keep this call's context (target, options and their closures) with the socket.
+      socket.on('error', ignoreError);
       socket.setNoDelay(true);
       resolve(socket);
     });

@@ -52,9 +52,38 @@ export function refusalDetail(proxy: UpstreamProxy, status: number, challenge: s
   return reason;
 }
 
+/** How long a proxy that could not be reached goes to the end of PAC lists (Chromium keeps them 5 minutes). */
+export const BAD_PROXY_MS = 60_000;
+
 export class ProxyTunnels {
   /** Tunnels being opened, so close() can cut them. */
   #pending = new Set<net.Socket>();
+  /** Proxies (by URL) that could not be reached lately, until when: PAC lists try them last. */
+  #bad = new Map<string, number>();
+
+  /** Remembers a proxy that could not be reached, so the next connections do not wait on it first. */
+  markUnreachable(proxy: UpstreamProxy): void {
+    if (this.#bad.size >= 1024) this.#bad.clear();
+    this.#bad.set(proxy.url.href, performance.now() + BAD_PROXY_MS);
+  }
+
+  /** Was this proxy unreachable within BAD_PROXY_MS? */
+  isBad(proxy: UpstreamProxy): boolean {
+    const until = this.#bad.get(proxy.url.href);
+    if (until === undefined) return false;
+    if (until > performance.now()) return true;
+    this.#bad.delete(proxy.url.href);
+    return false;
+  }
+
+  /**
+   * A PAC list in the order to try it: proxies unreachable lately move to the end, the rest keep their order
+   * (DIRECT included), as Chromium deprioritises bad proxies.
+   */
+  order(entries: readonly (UpstreamProxy | undefined)[]): (UpstreamProxy | undefined)[] {
+    const good = entries.filter((e) => e === undefined || !this.isBad(e));
+    return good.length === entries.length ? [...entries] : [...good, ...entries.filter((e) => !good.includes(e))];
+  }
 
   /**
    * Opens a tunnel to `host:port` through the proxy. Resolves with a socket whose bytes reach the destination;

@@ -28,7 +28,17 @@ export type MessageAssemblerOptions = {
 };
 
 /**
+ * An unmasked frame of at least this many bytes that arrives whole in one chunk is kept as a view of that chunk, not
+ * copied: large messages from the server cost no fresh buffer (on loaded machines touching fresh pages is what a
+ * 64 KiB copy costs most). Below it a copy is cheap (pooled), and a view would keep a whole read chunk alive for a
+ * few bytes. Masked frames are always copied: the decoder still reads their masked bytes to validate text.
+ */
+const VIEW_MIN = 16 * 1024;
+
+/**
  * A FrameHandler that buffers data messages (copying and unmasking each piece once) and hands them to a sink.
+ * The chunks pushed into the decoder must not be changed afterwards (socket chunks are not): a large unmasked
+ * frame's data may be a view of one.
  * Recovery follows the decoder's: a new TEXT/BINARY frame abandons an open message; a continuation without one
  * is ignored. Give the decoder the same maxMessageBytes so the limit is reported before the payload arrives; the
  * assembler checks it again so it can never buffer more than the limit on its own.
@@ -47,6 +57,8 @@ export class MessageAssembler implements FrameHandler {
   #size = 0;
   #parts: Buffer[] = [];
   #frame: Buffer | undefined;
+  /** The payload length of the frame being read; its buffer is made on its first piece. */
+  #frameLength = 0;
 
   constructor(options: MessageAssemblerOptions, sink: MessageSink) {
     this.#max = options.maxMessageBytes;
@@ -77,12 +89,20 @@ export class MessageAssembler implements FrameHandler {
     this.#inFrame = true;
     this.#masked = h.maskKey !== undefined;
     if (h.maskKey !== undefined) this.#maskKey.set(h.maskKey);
-    // Bounded by #max above, so allocating the declared length up front is safe.
-    this.#frame = h.payloadLength > 0 ? Buffer.allocUnsafe(h.payloadLength) : undefined;
+    this.#frameLength = h.payloadLength;
+    this.#frame = undefined;
   }
 
   onPayload(slice: Uint8Array, offsetInFrame: number): void {
-    if (!this.#inFrame || this.#frame === undefined) return;
+    if (!this.#inFrame) return;
+    if (this.#frame === undefined) {
+      if (!this.#masked && offsetInFrame === 0 && slice.length === this.#frameLength && slice.length >= VIEW_MIN) {
+        this.#frame = Buffer.from(slice.buffer, slice.byteOffset, slice.length);
+        return;
+      }
+      // Bounded by #max (checked on the header), so allocating the declared length is safe.
+      this.#frame = Buffer.allocUnsafe(this.#frameLength);
+    }
     if (this.#masked) unmaskRange(this.#frame, offsetInFrame, slice, 0, slice.length, this.#maskKey, offsetInFrame);
     else this.#frame.set(slice, offsetInFrame);
   }

@@ -10,7 +10,14 @@
 // the receiver gets wsgate's Close at a boundary and never the bad frame.
 // Size: over 400 lines because the per-direction observer (events, previews, pings, limits, the gate) and the
 // connection's bookkeeping share the decoder callbacks; split, each callback would cross a module per frame.
-import type { Direction, TapLevel, WsEvent, WsMessageEvent, WsViolationEvent } from '../events.ts';
+import {
+  attachMessageData,
+  type Direction,
+  type TapLevel,
+  type WsEvent,
+  type WsMessageEvent,
+  type WsViolationEvent,
+} from '../events.ts';
 import { parseClosePayload } from './close.ts';
 import { FrameDecoder, type FrameHandler } from './decoder.ts';
 import { type DeflateParams, DisplayInflater } from './deflate.ts';
@@ -61,7 +68,32 @@ export type TapSettings = {
    * that answer wsgate's own pings out of the stream. Implied by onViolation "close".
    */
   gated?: boolean | undefined;
+  /**
+   * At level payload with the traffic store on: the most bytes of each message handed to it whole (the event's
+   * non-enumerable `data`); the preview keeps previewBytes. Undefined or 0: previews only.
+   */
+  storeBytes?: number | undefined;
 };
+
+/** A message's bytes as the store keeps them: its own copy, cut to `max`, redacted text when a redactor is set. */
+export function storeData(
+  event: WsMessageEvent,
+  bytes: Uint8Array,
+  total: number,
+  max: number,
+  text: boolean,
+  redact: ((text: string) => string) | undefined,
+): void {
+  const cut = bytes.length > max ? bytes.subarray(0, max) : bytes;
+  // The store keeps it (and the session file's worker gets a structured clone of its whole ArrayBuffer): a view
+  // into a bigger buffer (a cut, Buffer's shared pool) becomes a copy of its own.
+  const kept = cut.byteLength === cut.buffer.byteLength ? cut : new Uint8Array(cut);
+  const truncated = total > kept.length;
+  if (text && redact !== undefined) {
+    const s = Buffer.from(kept.buffer, kept.byteOffset, kept.length).toString('utf8');
+    attachMessageData(event, { bytes: redact(s), truncated });
+  } else attachMessageData(event, { bytes: kept, truncated });
+}
 
 // One ISO timestamp string per millisecond, not one per event: formatting a Date is the costliest part of an event.
 let clockMs = 0;
@@ -108,9 +140,11 @@ class DirectionObserver implements FrameHandler {
   #owner: ConnectionObserver;
   #settings: TapSettings;
   #inflater: DisplayInflater | undefined;
-  // The message being previewed (payload level only).
+  // The message being previewed (payload level only): previewBytes, or up to storeBytes for the traffic store.
   #preview: Uint8Array | undefined;
   #previewLength = 0;
+  #storeBytes = 0;
+  #capture = 0;
   #compressed: Buffer[] = [];
   #compressedSize = 0;
   #compressedOverflow = false;
@@ -153,6 +187,8 @@ class DirectionObserver implements FrameHandler {
     }
     // Without onPayload the decoder creates no payload views at all: the cheap path for meta and frames.
     if (settings.level !== 'payload') (this as FrameHandler).onPayload = undefined;
+    else this.#storeBytes = settings.storeBytes ?? 0;
+    this.#capture = Math.max(settings.previewBytes, this.#storeBytes);
     const limits = settings.limits;
     this.#maxPendingPings = limits?.maxPendingPings ?? Number.POSITIVE_INFINITY;
     const closes = settings.onViolation === 'close';
@@ -276,13 +312,30 @@ class DirectionObserver implements FrameHandler {
       this.#compressed.push(copy);
       return;
     }
-    const room = this.#settings.previewBytes - this.#previewLength;
+    const room = this.#capture - this.#previewLength;
     if (room <= 0) return;
-    this.#preview ??= new Uint8Array(this.#settings.previewBytes);
     const part = slice.subarray(0, room);
-    if (header.maskKey) unmaskInto(this.#preview, part, header.maskKey, offsetInFrame, this.#previewLength);
-    else this.#preview.set(part, this.#previewLength);
+    if (this.#preview === undefined || this.#preview.length < this.#previewLength + part.length) {
+      this.#grow(this.#previewLength + part.length, message.size);
+    }
+    const preview = this.#preview!;
+    if (header.maskKey) unmaskInto(preview, part, header.maskKey, offsetInFrame, this.#previewLength);
+    else preview.set(part, this.#previewLength);
     this.#previewLength += part.length;
+  }
+
+  // Previews only: one previewBytes buffer per message, as always. For the store: the message's size so far (the
+  // frames' headers seen), so a message is copied once per fragment at most and never past storeBytes.
+  #grow(need: number, sizeHint: number): void {
+    if (this.#storeBytes === 0) {
+      this.#preview = new Uint8Array(this.#capture);
+      return;
+    }
+    const next = Buffer.allocUnsafeSlow(Math.min(this.#capture, Math.max(need, sizeHint)));
+    if (this.#preview !== undefined && this.#previewLength > 0) {
+      next.set(this.#preview.subarray(0, this.#previewLength));
+    }
+    this.#preview = next;
   }
 
   onFrameEnd(): void {
@@ -367,6 +420,35 @@ class DirectionObserver implements FrameHandler {
       this.#owner.emit(event);
   }
 
+  /** A message wsgate itself put into this direction (admin send, keepalive ping): reported as wsgate's. */
+  own(kind: 'text' | 'binary' | 'ping', payload: Uint8Array): void {
+    const level = this.#settings.level;
+    if (level === 'off' || level === 'meta' || !this.#owner.reporting) return;
+    const event: WsMessageEvent = {
+      ...this.#owner.base(),
+      type: 'message',
+      dir: this.direction,
+      kind,
+      size: payload.length,
+      fragments: 1,
+      compressed: false,
+      origin: 'wsgate',
+    };
+    if (level === 'payload') {
+      const shown = payload.subarray(0, this.#settings.previewBytes);
+      event.truncated = payload.length > shown.length;
+      const b = Buffer.from(shown.buffer, shown.byteOffset, shown.length);
+      if (kind === 'text') {
+        const text = b.toString('utf8');
+        event.preview = this.#settings.redactText ? this.#settings.redactText(text) : text;
+      } else event.preview = b.toString('hex');
+      if (this.#storeBytes > 0) {
+        storeData(event, payload, payload.length, this.#storeBytes, kind === 'text', this.#settings.redactText);
+      }
+    }
+    this.#owner.emit(event);
+  }
+
   takePing(key: string): number | undefined {
     const at = this.#pings.get(key);
     if (at !== undefined) this.#pings.delete(key);
@@ -439,6 +521,9 @@ class DirectionObserver implements FrameHandler {
       event.preview = this.#settings.redactText ? this.#settings.redactText(text) : text;
     } else {
       event.preview = Buffer.from(shown.buffer, shown.byteOffset, shown.length).toString('hex');
+    }
+    if (this.#storeBytes > 0) {
+      storeData(event, bytes, total, this.#storeBytes, m.opcode === OPCODE.TEXT, this.#settings.redactText);
     }
   }
 }
@@ -562,6 +647,11 @@ export class ConnectionObserver {
     if (d.cut && !wasCut) this.onBoundary?.(direction);
     if (this.afterChunk) this.afterChunk(direction);
     return ok;
+  }
+
+  /** A message wsgate itself sent in `direction` (admin API send, keepalive ping), for the tap's listeners. */
+  ownMessage(direction: Direction, kind: 'text' | 'binary' | 'ping', payload: Uint8Array): void {
+    this.#dirs[direction].own(kind, payload);
   }
 
   /** True when everything forwarded in this direction so far ends on a frame boundary. */

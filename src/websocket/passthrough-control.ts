@@ -14,7 +14,13 @@ import type { ControlMessage, ControlResult } from './session.ts';
 /** What may wait for a boundary, per direction: the admin API is not a bulk channel. */
 const MAX_PENDING_BYTES = 1024 * 1024;
 
-type Pending = { frame: Buffer; messageBoundary: boolean };
+/** A frame waiting for its boundary, and what the tap reports once it is written (it is wsgate's own message). */
+type Pending = {
+  frame: Buffer;
+  messageBoundary: boolean;
+  kind: 'text' | 'binary' | 'ping';
+  payload: Uint8Array;
+};
 
 function maskKey(): Uint8Array {
   return randomFillSync(new Uint8Array(4));
@@ -48,7 +54,7 @@ export class PassthroughControl {
     this.#sink = sink;
     if (keepalive !== undefined && keepalive.intervalMs > 0) {
       this.#keepalive = new Keepalive(keepalive, (side, payload) => {
-        this.#insert(directionTo(side), frameToward(directionTo(side), OPCODE.PING, payload), false);
+        this.#insert(directionTo(side), frameToward(directionTo(side), OPCODE.PING, payload), false, 'ping', payload);
       });
       // The pongs that answer them are counted and left out of the stream (the session forwards through the gate).
       observer.onPong = (_direction, payload) => this.#keepalive?.consumePong(payload) === true;
@@ -82,7 +88,7 @@ export class PassthroughControl {
       return { ok: false, reason: `more than ${MAX_PENDING_BYTES} bytes wait for a message boundary toward the ${to}` };
     }
     const opcode = message.type === 'text' ? OPCODE.TEXT : OPCODE.BINARY;
-    this.#insert(direction, frameToward(direction, opcode, message.data), true);
+    this.#insert(direction, frameToward(direction, opcode, message.data), true, message.type, message.data);
     return { ok: true };
   }
 
@@ -94,9 +100,15 @@ export class PassthroughControl {
     this.#pendingBytes = { toUpstream: 0, toClient: 0 };
   }
 
-  #insert(direction: Direction, frame: Buffer, messageBoundary: boolean): void {
+  #insert(
+    direction: Direction,
+    frame: Buffer,
+    messageBoundary: boolean,
+    kind: Pending['kind'],
+    payload: Uint8Array,
+  ): void {
     if (this.#stopped) return;
-    this.#pending[direction].push({ frame, messageBoundary });
+    this.#pending[direction].push({ frame, messageBoundary, kind, payload });
     this.#pendingBytes[direction] += frame.length;
     this.#flush(direction);
   }
@@ -120,6 +132,7 @@ export class PassthroughControl {
       queue.shift();
       this.#pendingBytes[direction] -= head.frame.length;
       sink.write(head.frame);
+      this.#observer.ownMessage(direction, head.kind, head.payload);
     }
   }
 }

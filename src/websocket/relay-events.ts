@@ -2,11 +2,12 @@
 // end) plus one `rule` event per RuleHit. Levels as on the passthrough: frames and messages only at "frames" and
 // "payload" (and only when someone would see them), closes from "meta" up; violations and rule hits at every level,
 // because they change what happens to the connection.
-import type { Direction, WsEndEvent, WsEvent, WsMessageEvent } from '../events.ts';
+import type { Direction, WsEndEvent, WsEvent, WsHeldInfo, WsMessageEvent } from '../events.ts';
 import type { RuleHit } from '../rules/types.ts';
 import type { FrameHeader } from './frame.ts';
 import type { Message } from './message.ts';
-import { isoNow, opcodeName, type TapSettings } from './observer.ts';
+import { isoNow, opcodeName, storeData, type TapSettings } from './observer.ts';
+import type { HeldMessage } from './relay-hold.ts';
 import type { SessionInfo } from './session.ts';
 
 export type CloseInfo = { code: number | undefined; reason: string };
@@ -15,6 +16,8 @@ export class RelayEvents {
   #info: SessionInfo;
   #tap: TapSettings;
   #emit: (event: WsEvent) => void;
+  /** Whether the last message() of each direction was emitted (its rule hits can name it). */
+  #emitted: Record<Direction, boolean> = { toUpstream: false, toClient: false };
 
   constructor(info: SessionInfo, tap: TapSettings, emit: (event: WsEvent) => void) {
     this.#info = info;
@@ -67,10 +70,15 @@ export class RelayEvents {
     });
   }
 
-  /** A message as it arrived (inflated when permessage-deflate was kept); `close` for close frames. */
-  message(direction: Direction, kind: string, data: Buffer, m?: Message, close?: CloseInfo): void {
+  /**
+   * A message as it arrived (inflated when permessage-deflate was kept); `close` for close frames. `origin`
+   * "wsgate" for one wsgate sends itself (admin send, rule inject, keepalive ping).
+   */
+  message(direction: Direction, kind: string, data: Buffer, m?: Message, close?: CloseInfo, origin?: 'wsgate'): void {
     const level = this.#tap.level;
-    if (close === undefined ? !this.#showing() : level === 'off') return;
+    const shown = close === undefined ? this.#showing() : level !== 'off';
+    this.#emitted[direction] = shown;
+    if (!shown) return;
     const event: WsMessageEvent = {
       ...this.#base(),
       type: 'message',
@@ -80,23 +88,35 @@ export class RelayEvents {
       fragments: m?.fragments ?? 1,
       compressed: m?.compressed ?? false,
     };
+    if (origin !== undefined) event.origin = origin;
     if (close !== undefined) {
       if (close.code !== undefined) event.code = close.code;
       if (close.reason) event.reason = close.reason;
     } else if (level === 'payload') {
-      const shown = data.subarray(0, this.#tap.previewBytes);
-      event.truncated = data.length > shown.length;
+      const preview = data.subarray(0, this.#tap.previewBytes);
+      event.truncated = data.length > preview.length;
       if (kind === 'text') {
-        const text = shown.toString('utf8');
+        const text = preview.toString('utf8');
         event.preview = this.#tap.redactText ? this.#tap.redactText(text) : text;
       } else {
-        event.preview = shown.toString('hex');
+        event.preview = preview.toString('hex');
+      }
+      const max = this.#tap.storeBytes ?? 0;
+      // The relay's buffers are its own to reuse or hand on: the store gets a copy (of its own).
+      if (max > 0) {
+        const own = new Uint8Array(data.subarray(0, max));
+        storeData(event, own, data.length, max, kind === 'text', this.#tap.redactText);
       }
     }
     this.#emit(event);
   }
 
-  hits(direction: Direction, hits: readonly RuleHit[]): void {
+  /**
+   * Rule hits; `ofMessage` when they acted on the message just passed to message() in this direction (its event
+   * then names it, so the store links them by its seq).
+   */
+  hits(direction: Direction, hits: readonly RuleHit[], ofMessage = false): void {
+    const linked = ofMessage && this.#emitted[direction];
     for (const hit of hits) {
       this.#emit({
         ...this.#base(),
@@ -106,8 +126,30 @@ export class RelayEvents {
         action: hit.action,
         detail: hit.detail,
         ...(hit.mark === undefined ? {} : { mark: hit.mark }),
+        ...(linked ? { ofMessage: true } : {}),
       });
     }
+  }
+
+  /** A hold action's step (hold, forward, edit, drop, timeout) on one held message, as a rule event. */
+  held(held: HeldMessage, action: string, detail: string): void {
+    const info: WsHeldInfo = {
+      id: held.id,
+      kind: held.type,
+      size: held.data.length,
+      since: new Date(held.since).toISOString(),
+      deadline: new Date(held.deadline).toISOString(),
+      onTimeout: held.onTimeout,
+    };
+    if (this.#tap.level === 'payload') {
+      const shown = held.data.subarray(0, this.#tap.previewBytes);
+      info.truncated = held.data.length > shown.length;
+      if (held.type === 'text') {
+        const text = shown.toString('utf8');
+        info.preview = this.#tap.redactText ? this.#tap.redactText(text) : text;
+      } else info.preview = shown.toString('hex');
+    }
+    this.#emit({ ...this.#base(), type: 'rule', dir: held.direction, rule: held.rule, action, detail, held: info });
   }
 
   violation(

@@ -16,6 +16,9 @@ export type OutData = { type: DataType; data: Buffer; fragments?: number | undef
 
 type Item = { frames: Buffer[]; bytes: number; releaseAt: number; end: boolean };
 
+/** Unmasked payloads up to this size are copied beside their header into one buffer. */
+const COPY_BELOW = 4096;
+
 // Masking keys come from one random fill per 1024 frames: a syscall per frame would cost more than the frame.
 const KEY_POOL_BYTES = 4096;
 let keyPool = Buffer.alloc(0);
@@ -61,6 +64,8 @@ export class RelayWriter {
   #timer: NodeJS.Timeout | undefined;
   #closeSent = false;
   #ended = false;
+  /** Bytes held for this peer elsewhere (the hold action's queue, relay-hold.ts): they count toward `full`. */
+  #reserved = 0;
 
   constructor(socket: net.Socket, options: WriterOptions) {
     this.#socket = socket;
@@ -70,7 +75,13 @@ export class RelayWriter {
 
   /** The socket's buffer and the delayed messages together are at or over limits.maxBufferedBytes. */
   get full(): boolean {
-    return this.#socket.writableLength + this.#queued >= this.#options.maxBufferedBytes;
+    return this.#socket.writableLength + this.#queued + this.#reserved >= this.#options.maxBufferedBytes;
+  }
+
+  /** Counts bytes held for this peer elsewhere toward `full`; a release (negative) makes room. */
+  reserve(delta: number): void {
+    this.#reserved = Math.max(0, this.#reserved + delta);
+    if (delta < 0) this.#options.onRoom();
   }
 
   /** A Close went (or waits to go) to this peer: nothing more may follow it (RFC 6455 §5.5.1). */
@@ -90,8 +101,14 @@ export class RelayWriter {
     const compressed = deflate !== undefined;
     const payload = compressed ? deflate.deflate(out.data) : out.data;
     const opcode = out.type === 'text' ? OPCODE.TEXT : OPCODE.BINARY;
-    const sizes = fragmentSizes(payload.length, out.fragments ?? 1);
     const frames: Buffer[] = [];
+    if (out.fragments === undefined || out.fragments <= 1) {
+      // The common case, one frame: no fragment plan.
+      this.#frame(frames, { fin: true, rsv1: compressed, opcode, part: payload });
+      this.#enqueue(frames, out.delayMs ?? 0, false);
+      return true;
+    }
+    const sizes = fragmentSizes(payload.length, out.fragments);
     let at = 0;
     for (let i = 0; i < sizes.length; i++) {
       const size = sizes[i]!;
@@ -153,6 +170,12 @@ export class RelayWriter {
       frames.push(
         encodeFrame({ fin: f.fin, rsv1: f.rsv1, opcode: f.opcode, payload: f.part, maskKey: freshMaskKey() }),
       );
+      return;
+    }
+    // Unmasked and small: one buffer, so the socket makes one write rather than a writev of two (for small
+    // messages the writev costs more than the copy).
+    if (f.part.length <= COPY_BELOW) {
+      frames.push(encodeFrame({ fin: f.fin, rsv1: f.rsv1, opcode: f.opcode, payload: f.part }));
       return;
     }
     // Unmasked: the payload goes out as it is, beside its header, without a copy.

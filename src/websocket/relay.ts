@@ -11,7 +11,7 @@
 import type net from 'node:net';
 import type { Direction } from '../events.ts';
 import type { RuleSet } from '../rules/rule-set.ts';
-import type { ConnectionRules, OutMessage, RuleMessage } from '../rules/types.ts';
+import type { ConnectionRules, HoldOrder, OutMessage, RuleMessage, Verdict } from '../rules/types.ts';
 import { MAX_CLOSE_REASON_BYTES, parseClosePayload } from './close.ts';
 import { FrameDecoder, type FrameHandler } from './decoder.ts';
 import { parseDeflateResponse } from './deflate.ts';
@@ -22,6 +22,7 @@ import { type Message, MessageAssembler, type MessageSink } from './message.ts';
 import { LIMIT_KEYS } from './observer.ts';
 import { type DirectionDeflate, directionDeflate } from './relay-deflate.ts';
 import { type CloseInfo, RelayEvents } from './relay-events.ts';
+import { type HoldDecision, HoldLane, type RuntimeHold } from './relay-hold.ts';
 import { RelayWriter } from './relay-writer.ts';
 import {
   type ControlResult,
@@ -47,6 +48,7 @@ const SHUTDOWN_REASON = 'wsgate is shutting down';
 const other = (side: Side): Side => (side === 'client' ? 'server' : 'client');
 const fromOf = (direction: Direction): Side => (direction === 'toUpstream' ? 'client' : 'server');
 const toOf = (direction: Direction): Side => (direction === 'toUpstream' ? 'server' : 'client');
+const toward = (side: Side): Direction => (side === 'server' ? 'toUpstream' : 'toClient');
 const who = (side: Side): 'client' | 'upstream' => (side === 'client' ? 'client' : 'upstream');
 
 /** Cuts a reason to what fits a close frame (123 bytes), on a character. */
@@ -174,16 +176,29 @@ class Relay {
   /** A peer whose socket is gone, or that wsgate failed: no answer is awaited from it. */
   #gone = { client: false, server: false };
   #paused = { client: false, server: false };
+  /**
+   * Pings each peer sent that the relay passed on and the other peer has not answered with a pong yet
+   * (limits.maxPendingPings, as the passthrough tap counts them; RFC 6455 §5.5.3: one pong answers them all).
+   */
+  #pendingPings = { client: 0, server: 0 };
   /** Who began the closing: a peer's Close, wsgate's, or a peer's socket that went without one ('tcp'). */
   #first: Side | 'wsgate' | 'tcp' | undefined;
   #wsgateClose: CloseInfo | undefined;
   #linger: NodeJS.Timeout | undefined;
   #timers: NodeJS.Timeout[] = [];
+  /** Per direction: the timer that releases a reorder window at its deadline (reorder maxWait), and that deadline. */
+  #reorder: Record<Direction, { timer: NodeJS.Timeout; at: number } | undefined> = {
+    toUpstream: undefined,
+    toClient: undefined,
+  };
   #keepalive: Keepalive | undefined;
   /** The RuleSet the connection's rules came from, or the last one a reload handed over. */
   #ruleSet: RuleSet | undefined;
   /** Connection faults (latency, throttle, idleCut, …) on the bytes the relay writes, as on the passthrough. */
   #shaper: LinkShaper | undefined;
+  /** The hold action's queues (relay-hold.ts), and holds the admin API added to this connection. */
+  #holds: Record<Direction, HoldLane>;
+  #runtimeHolds: Partial<Record<Direction, RuntimeHold>> = {};
   #finished = false;
 
   constructor(
@@ -239,6 +254,19 @@ class Relay {
         onLaneFull: () => client.pause(),
       }),
     };
+    let held = 0;
+    const holdLane = (direction: Direction) =>
+      new HoldLane({
+        conn: info.conn,
+        direction,
+        nextId: () => `${info.conn}.h${(++held).toString(36)}`,
+        send: (m) => this.#sendNow(m),
+        onBytes: (delta) => this.#out[toOf(direction)].reserve(delta),
+        onHold: (h) =>
+          this.events.held(h, 'hold', `held until ${new Date(h.deadline).toISOString()}, then ${h.onTimeout}`),
+        onDecision: (h, outcome, detail) => this.events.held(h, outcome, detail),
+      });
+    this.#holds = { toUpstream: holdLane('toUpstream'), toClient: holdLane('toClient') };
   }
 
   start(earlyToClient: Buffer): LiveSession {
@@ -266,19 +294,34 @@ class Relay {
       );
     }
     if (this.#options.keepalive !== undefined && this.#options.keepalive.intervalMs > 0) {
-      this.#keepalive = new Keepalive(this.#options.keepalive, (side, payload) =>
-        this.#out[side].sendControl('ping', payload),
-      );
+      this.#keepalive = new Keepalive(this.#options.keepalive, (side, payload) => {
+        this.#out[side].sendControl('ping', payload);
+        this.events.message(toward(side), 'ping', payload, undefined, undefined, 'wsgate');
+      });
     }
     for (const injection of this.#rules.injections) {
       const inject = () => {
-        this.events.hits(injection.message.direction, [
-          {
-            rule: injection.rule,
-            action: 'inject',
-            detail: `${injection.message.type} ${injection.message.data.length} B`,
-          },
-        ]);
+        const m = injection.message;
+        // A periodic injection toward a peer that does not read would grow wsgate's buffer without bound: while
+        // that writer is over limits.maxBufferedBytes the tick is skipped (and said so), as a reader is paused.
+        if (injection.everyMs !== undefined && this.#out[toOf(m.direction)].full) {
+          const detail = `skipped: the ${toOf(m.direction)} is not reading (limits.maxBufferedBytes)`;
+          this.events.hits(m.direction, [{ rule: injection.rule, action: 'inject', detail }]);
+          return;
+        }
+        // The injected message is listed as wsgate's, and the hit names it.
+        if (m.type !== 'close') this.events.message(m.direction, m.type, m.data, undefined, undefined, 'wsgate');
+        this.events.hits(
+          injection.message.direction,
+          [
+            {
+              rule: injection.rule,
+              action: 'inject',
+              detail: `${injection.message.type} ${injection.message.data.length} B`,
+            },
+          ],
+          m.type !== 'close',
+        );
         this.#send([injection.message]);
       };
       if (injection.everyMs === undefined) inject();
@@ -308,7 +351,21 @@ class Relay {
         this.#closeOrder(code, reason, to, 'close');
         return { ok: true };
       },
+      held: () => [...this.#holds.toUpstream.list(), ...this.#holds.toClient.list()],
+      release: (id, decision) => this.#release(id, decision),
+      holdRule: (rule) => {
+        if (this.#finished) return { ok: false, reason: 'the connection is closed' };
+        if (rule.on) this.#runtimeHolds[rule.direction] = rule;
+        else delete this.#runtimeHolds[rule.direction];
+        return { ok: true };
+      },
     };
+  }
+
+  #release(id: string, decision: HoldDecision): ControlResult {
+    if (this.#finished) return { ok: false, reason: 'the connection is closed' };
+    for (const lane of Object.values(this.#holds)) if (lane.decide(id, decision)) return { ok: true };
+    return { ok: false, reason: `no held message ${id} (forwarded, dropped or timed out already)` };
   }
 
   terminate(how: string, detail?: string): void {
@@ -403,8 +460,18 @@ class Relay {
     }
     if (opcode === OPCODE.PONG && this.#keepalive?.consumePong(payload)) return;
     const type = opcode === OPCODE.PING ? 'ping' : 'pong';
+    const max = this.#options.tap.limits?.maxPendingPings;
+    // A pong answers the other peer's pings, whatever the rules then do with it (swallowPongs is not a flood).
+    if (type === 'pong') this.#pendingPings[other(side)] = 0;
+    else if (max !== undefined && this.#pendingPings[side] >= max) {
+      this.violation(inbound, createViolation('WSG_WS_TOO_MANY_PENDING_PINGS', { limit: max }));
+      return;
+    }
     this.events.message(direction, type, payload);
-    this.#judge({ direction, type, data: payload });
+    const verdict = this.#judge({ direction, type, data: payload });
+    // Only a ping passed on can be answered: one a rule swallowed does not count against the peer.
+    if (type === 'ping' && verdict.send.some((m) => m.type === 'ping' && m.direction === direction))
+      this.#pendingPings[side] += 1;
   }
 
   /**
@@ -422,32 +489,78 @@ class Relay {
       this.events.hits(direction, [{ rule, action: 'reload', detail: 'new definition (live: true)' }]);
   }
 
-  #judge(message: RuleMessage): void {
+  #judge(message: RuleMessage): Verdict {
     this.#followReload(message.direction);
-    const verdict = this.#rules.onMessage(message);
-    this.events.hits(message.direction, verdict.hits);
+    const verdict = this.#rules.onMessage(message, performance.now());
+    this.events.hits(message.direction, verdict.hits, true);
     this.#send(verdict.send);
     if (verdict.close) this.#closeOrder(verdict.close.code, fitReason(verdict.close.reason), verdict.close.to, 'close');
+    this.#armReorder(message.direction);
+    return verdict;
   }
 
+  /** Keeps one timer per direction at the rules' next reorder deadline, so a quiet connection's window is released. */
+  #armReorder(direction: Direction): void {
+    const at = this.#finished ? undefined : this.#rules.deadline?.(direction);
+    const current = this.#reorder[direction];
+    if (current?.at === at) return;
+    if (current !== undefined) clearTimeout(current.timer);
+    this.#reorder[direction] = undefined;
+    if (at === undefined) return;
+    // +1: a timer may fire a fraction of a millisecond before performance.now() reaches the deadline.
+    const timer = setTimeout(
+      () => {
+        this.#reorder[direction] = undefined;
+        if (this.#finished) return;
+        const verdict = this.#rules.expire?.(direction, performance.now());
+        if (verdict !== undefined) {
+          this.events.hits(direction, verdict.hits);
+          this.#send(verdict.send);
+        }
+        this.#armReorder(direction);
+      },
+      Math.max(0, Math.ceil(at - performance.now())) + 1,
+    );
+    timer.unref();
+    this.#reorder[direction] = { timer, at };
+  }
+
+  /** Sends messages in order: a held one waits in its direction's queue, and so does what comes after it. */
   #send(messages: readonly OutMessage[]): void {
     for (const out of messages) {
-      const writer = this.#out[toOf(out.direction)];
-      switch (out.type) {
-        case 'text':
-        case 'binary':
-          writer.sendData({ type: out.type, data: out.data, fragments: out.fragments, delayMs: out.delayMs });
-          break;
-        case 'ping':
-        case 'pong':
-          // Control payloads are at most 125 bytes (RFC 6455 §5.5); a rule that made one longer is cut, not sent.
-          if (out.data.length <= 125) writer.sendControl(out.type, out.data, out.delayMs);
-          break;
-        case 'close': {
-          const parsed = parseClosePayload(out.data);
-          if (parsed.ok) this.#closeTo(toOf(out.direction), out.data);
-          break;
-        }
+      const lane = this.#holds[out.direction];
+      const hold = out.hold ?? this.#runtimeHold(out);
+      if (hold !== undefined && !this.#out[toOf(out.direction)].closeSent) lane.hold(out, hold);
+      else if (lane.busy) lane.wait(out);
+      else this.#sendNow(out);
+    }
+  }
+
+  /** A hold the admin API added to this connection (POST /api/rules/hold) that takes this data message. */
+  #runtimeHold(out: OutMessage): HoldOrder | undefined {
+    const r = this.#runtimeHolds[out.direction];
+    if (r === undefined || (out.type !== 'text' && out.type !== 'binary')) return undefined;
+    if (r.text !== undefined && (out.type !== 'text' || !r.text.test(out.data.toString('utf8')))) return undefined;
+    return { rule: 'inspector', timeoutMs: r.timeoutMs, onTimeout: r.onTimeout };
+  }
+
+  #sendNow(out: OutMessage): void {
+    const writer = this.#out[toOf(out.direction)];
+    switch (out.type) {
+      case 'text':
+      case 'binary':
+        writer.sendData({ type: out.type, data: out.data, fragments: out.fragments, delayMs: out.delayMs });
+        if (out.injected === true) this.events.message(out.direction, out.type, out.data, undefined, undefined, 'wsgate');
+        break;
+      case 'ping':
+      case 'pong':
+        // Control payloads are at most 125 bytes (RFC 6455 §5.5); a rule that made one longer is cut, not sent.
+        if (out.data.length <= 125) writer.sendControl(out.type, out.data, out.delayMs);
+        break;
+      case 'close': {
+        const parsed = parseClosePayload(out.data);
+        if (parsed.ok) this.#closeTo(toOf(out.direction), out.data);
+        break;
       }
     }
   }
@@ -457,6 +570,7 @@ class Relay {
     if (this.#out[to].closeSent) return { ok: false, reason: `a Close was already sent to the ${to}` };
     if (this.#recv[to] !== undefined) return { ok: false, reason: `the ${to} is closing the connection` };
     this.#out[to].sendData({ type: message.type, data: message.data });
+    this.events.message(toward(to), message.type, message.data, undefined, undefined, 'wsgate');
     return { ok: true };
   }
 
@@ -471,12 +585,13 @@ class Relay {
     this.#armLinger();
     const peer = other(side);
     const direction: Direction = side === 'client' ? 'toUpstream' : 'toClient';
-    // What a reorder window still holds goes out before the close.
+    // What a reorder window still holds goes out before the close, and what is held gets its onTimeout now.
     this.#send(this.#rules.flush(direction));
+    this.#holds[direction].settle(`the ${side} sent its Close`);
     if (!this.#out[peer].closeSent && !this.#gone[peer]) {
       this.#followReload(direction);
       const verdict = this.#rules.onMessage({ direction, type: 'close', data: payload });
-      this.events.hits(direction, verdict.hits);
+      this.events.hits(direction, verdict.hits, true);
       const replaced = verdict.send.find((m) => m.type === 'close' && m.direction === direction);
       const body = replaced !== undefined && parseClosePayload(replaced.data).ok ? replaced.data : payload;
       this.#closeTo(peer, body);
@@ -503,7 +618,9 @@ class Relay {
       this.#record({ by: 'wsgate', how, detail: `close ${code}${reason ? ` ${reason}` : ''} to ${to}` });
     }
     for (const side of ['client', 'server'] as const) {
-      if (to === 'both' || to === side) this.#closeTo(side, { code, reason });
+      if (to !== 'both' && to !== side) continue;
+      this.#holds[side === 'client' ? 'toClient' : 'toUpstream'].settle('wsgate is closing the connection');
+      this.#closeTo(side, { code, reason });
     }
   }
 
@@ -555,6 +672,8 @@ class Relay {
     this.#gone[side] = true;
     this.#in[side].ignoring = this.#in[side].ignoring || this.#recv[side] === undefined;
     const peer = other(side);
+    // What this peer sent and is held gets its onTimeout before the other peer hears it went away.
+    this.#holds[side === 'client' ? 'toUpstream' : 'toClient'].settle(`the ${side} went away`);
     if (!this.#out[peer].closeSent && !this.#gone[peer]) {
       const close = {
         code: side === 'client' ? GOING_AWAY : BAD_GATEWAY,
@@ -593,8 +712,11 @@ class Relay {
     this.#finished = true;
     if (this.#linger) clearTimeout(this.#linger);
     for (const timer of this.#timers) clearInterval(timer);
+    for (const r of Object.values(this.#reorder)) if (r !== undefined) clearTimeout(r.timer);
     this.#keepalive?.stop();
     this.#shaper?.stop();
+    this.#holds.toUpstream.stop();
+    this.#holds.toClient.stop();
     this.#out.client.stop();
     this.#out.server.stop();
     const cause = this.#cause ?? { by: 'wsgate' as const, how: 'error' };

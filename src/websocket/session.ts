@@ -16,6 +16,7 @@ import type { KeepaliveSettings } from './keepalive.ts';
 import { createLinkShaper, hasLinkFaults, type LinkShaper } from './link-shaper.ts';
 import { type ClosingViolation, ConnectionObserver, isoNow, LIMIT_KEYS, type TapSettings } from './observer.ts';
 import { PassthroughControl } from './passthrough-control.ts';
+import type { HeldMessage, HoldDecision, RuntimeHold } from './relay-hold.ts';
 
 /** What a session's tap is set to: the observer's settings (level, previews, limits, onViolation). */
 export type SessionTap = TapSettings;
@@ -45,6 +46,12 @@ export type LiveSession = {
   goingAway(): void;
   /** Ends both sockets now. */
   terminate(how: EndCause['how'], detail?: string): void;
+  /** The messages the hold action holds (relay only: a passthrough connection cannot hold). */
+  held?(): HeldMessage[];
+  /** Forwards (with new data when given) or drops a held message. */
+  release?(id: string, decision: HoldDecision): ControlResult;
+  /** Adds (or with on: false removes) a hold on one direction of this connection from now on. */
+  holdRule?(rule: RuntimeHold): ControlResult;
 };
 
 export type SessionInfo = {
@@ -204,6 +211,7 @@ export function startSession(
       previewBytes: tap.previewBytes,
       maxDecodedBytes: tap.maxDecodedBytes,
       redactText: tap.redactText,
+      storeBytes: tap.storeBytes,
       // Without it the observer builds every frame and message event even when the log level filters them all.
       active: tap.active,
       onViolation: tap.onViolation,

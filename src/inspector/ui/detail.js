@@ -1,8 +1,25 @@
 // The detail of one message: what it is (direction, time, size, type, compression, fragments), its content — JSON
 // pretty-printed as a collapsible tree, text as text, binary as a hex dump, a close frame's code with its meaning —
 // the rule hits and marks on it, and a copy button.
-import { closeMeaning, formatBytes, formatTime, hexDump, hexToBytes, tryJson } from './format.js';
+import { getJson } from './api.js';
+import {
+  base64ToBytes,
+  bytesToHex,
+  closeMeaning,
+  formatBytes,
+  formatTime,
+  hexDump,
+  hexToBytes,
+  tryJson,
+} from './format.js';
 import { html, useState } from './html.js';
+
+/** The whole message (GET …/messages/:seq) as a record the view reads like one with a full preview. */
+function wholeOf(m, answer) {
+  const w = answer.message;
+  const preview = w.encoding === 'base64' ? bytesToHex(base64ToBytes(w.data), Number.POSITIVE_INFINITY) : w.data;
+  return { ...m, preview, truncated: w.dataTruncated, whole: true };
+}
 
 const MAX_NODES = 5000;
 
@@ -59,14 +76,30 @@ async function copy(text) {
   }
 }
 
-export function Detail({ message: m, conn }) {
+export function Detail({ message: shownMessage, conn }) {
   const [raw, setRaw] = useState(false);
   const [copied, setCopied] = useState('');
+  // The whole message once loaded, for the message it was loaded for (a new selection shows its preview again).
+  const [loaded, setLoaded] = useState(undefined);
+  const [loading, setLoading] = useState('');
+  const m = loaded !== undefined && loaded.seq === shownMessage.seq ? loaded : shownMessage;
+  const canLoad = m.whole !== true && m.truncated === true && (m.dataBytes ?? 0) > 0;
+  const load = async () => {
+    setLoading('loading…');
+    try {
+      const path = `/api/connections/${encodeURIComponent(m.conn)}/messages/${m.seq}`;
+      setLoaded(wholeOf(shownMessage, await getJson(path)));
+      setLoading('');
+    } catch (err) {
+      setLoading(`cannot load: ${err.message}`);
+    }
+  };
   const json = m.kind === 'text' ? tryJson(m.preview) : undefined;
-  // Rule hits are kept per connection with a direction and a time: the relay reports them right after the message
-  // they acted on, so a hit in the same direction within a few milliseconds after it is its.
+  // A hit that acted on a message names its seq (messageSeq). Hits without one (a reload, a hold step) are placed by
+  // time: the relay reports them right after the message, so one in the same direction within 5 ms after it is its.
   const at = Date.parse(m.time);
   const hits = (conn.rules ?? []).filter((r) => {
+    if (r.messageSeq !== undefined) return r.messageSeq === m.seq;
     const d = Date.parse(r.time) - at;
     return r.dir === m.dir && d >= 0 && d <= 5;
   });
@@ -92,7 +125,10 @@ export function Detail({ message: m, conn }) {
       <span class="tag">${formatTime(m.time)}</span>
       <span class="tag">${formatBytes(m.size)}${m.compressed ? ` compressed → ${formatBytes(m.decodedSize)}` : ''}</span>
       ${m.fragments > 1 ? html`<span class="tag">${m.fragments} frames</span>` : null}
-      ${m.truncated ? html`<span class="tag warn">preview truncated</span>` : null}
+      ${m.origin === 'wsgate' ? html`<span class="tag origin-wsgate" title="wsgate sent this message itself (admin send, inject, keepalive)">sent by wsgate</span>` : null}
+      ${m.truncated ? html`<span class="tag warn">${m.whole ? 'cut at inspector.store.maxMessageBytes' : 'preview truncated'}</span>` : null}
+      ${canLoad ? html`<button class="small" id="load-whole" onClick=${load}>Whole message (${formatBytes(m.dataBytes)})</button>` : null}
+      ${loading ? html`<span class="muted">${loading}</span>` : null}
       ${m.rttMs !== undefined ? html`<span class="tag">rtt ${m.rttMs} ms</span>` : null}
       ${hits.map(
         (h) =>

@@ -5,6 +5,7 @@
 import { Act } from './act.js';
 import { Detail } from './detail.js';
 import { formatBytes, formatTime } from './format.js';
+import { HeldPanel } from './held.js';
 import { html, useEffect, useMemo, useRef, useState } from './html.js';
 
 const ROW = 24;
@@ -122,6 +123,7 @@ export function MessagesPane({ model }) {
         >${filtered.length} of ${model.messages.length}${model.loadingMessages ? ' (loading…)' : ''}</span
       >
     </div>
+    <${HeldPanel} model=${model} conn=${conn} />
     <${VirtualList}
       items=${filtered}
       selectedSeq=${selectedSeq}
@@ -199,7 +201,7 @@ function VirtualList({ items, selectedSeq, onSelect, follow }) {
       >
       <span>${formatTime(m.time)}</span>
       <span>${formatBytes(m.decodedSize ?? m.size)}</span>
-      <span>${m.kind}</span>
+      <span>${m.kind}${m.origin === 'wsgate' ? html` <span class="origin-wsgate" title="sent by wsgate itself">⚙</span>` : null}</span>
       <span>${preview(m)}</span>
     </div>`);
   }

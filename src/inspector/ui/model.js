@@ -4,6 +4,9 @@
 // per animation frame, so a feed delivering thousands of messages a second costs one render per frame.
 import { getJson } from './api.js';
 
+/** The rule events of the hold action (relay-hold.ts). */
+const HOLD_STEPS = new Set(['hold', 'forward', 'edit', 'drop', 'timeout']);
+
 const PAGE = 1000;
 /** Feed events kept while paused. */
 const MAX_QUEUE = 200_000;
@@ -22,6 +25,8 @@ export class Model {
   stats = {};
   error = undefined;
   version = 0;
+  /** Bumped when the feed reports a hold step (hold, forward, edit, drop, timeout): the Held panel reloads. */
+  heldVersion = 0;
 
   #queue = [];
   #overflowed = false;
@@ -128,6 +133,9 @@ export class Model {
       }
       case 'rule':
       case 'violation': {
+        if (event.type === 'rule' && event.conn === this.selected && HOLD_STEPS.has(event.detail?.action)) {
+          this.heldVersion++;
+        }
         if (event.conn !== this.selected || !this.detail) return;
         const key = event.type === 'rule' ? 'rules' : 'violations';
         this.detail = { ...this.detail, [key]: [...(this.detail[key] ?? []), event.detail] };

@@ -94,15 +94,36 @@ test('forward listener with a PAC proxy: app.test falls through the dead proxy t
   assert.equal(gw.logs.events('connect.close')[1]!.via, 'direct');
   assert.ok(!tunnelsSeen(corp).some((target) => String(target).startsWith('direct.test')));
 
-  // Absolute-form HTTP to app.test: the same list, through corp.
+  // The dead proxy is remembered: the next tunnel to app.test goes to corp first, without a fallthrough line.
+  const again = await rawConnect(gw.port(), `app.test:${echo.address.port}`);
+  assert.equal(again.status, 200);
+  again.socket.destroy();
+  await eventually(() => gw.logs.events('connect.close').length === 3, 5000, 'the second app.test tunnel closed');
+  assert.equal(gw.logs.events('connect.close')[2]!.via, corpUrl);
+  assert.equal(gw.logs.events('proxy.fallthrough').length, 1);
+});
+
+test('forward listener with a PAC proxy: absolute-form HTTP walks the same list past the dead proxy', async (t) => {
+  const echo = await echoServer(t);
+  const corp = await corpProxy(t);
+  const dead = await closedPort();
+  const pac = writePac(t, dead, corp.port());
+  const gw = await startProxy(
+    t,
+    forwardConfig({ via: 'office' }, { proxies: [{ name: 'office', pac, noProxy: '<-loopback>' }] }),
+  );
   const agent = new ProxyAgent(gw.url());
   t.after(() => agent.close());
   const res = await request(`http://app.test:${echo.address.port}/`, { dispatcher: agent });
   assert.equal(res.statusCode, 200);
-  await res.body.dump();
+  assert.match(await res.body.text(), /wsgate echo server/);
+  const corpUrl = `http://127.0.0.1:${corp.port()}`;
   const access = await gw.logs.waitFor('http.access');
-  assert.equal(access.via, corpUrl);
+  assert.equal(access.via, corpUrl, 'the access line names the entry that carried the request');
   assert.equal(access.status, 200);
+  const fell = await gw.logs.waitFor('proxy.fallthrough');
+  assert.equal(fell.via, corpUrl);
+  assert.equal((await corp.logs.waitFor('http.access')).url, `http://app.test:${echo.address.port}/`);
 });
 
 test('reverse upstream with via: a PAC proxy: the upstream is reached through the PAC list', async (t) => {
@@ -146,6 +167,31 @@ test('reverse upstream with via: a PAC proxy: the upstream is reached through th
   assert.match(await page.body.text(), /wsgate echo server/);
   await eventually(() => tunnelsSeen(corp).length === 2, 5000, 'corp saw the tunnel of the HTTP pool');
   assert.deepEqual(tunnelsSeen(corp), [`app.test:${echo.address.port}`, `app.test:${echo.address.port}`]);
+});
+
+test('reload reads the PAC script again; a broken one keeps the running script', async (t) => {
+  const echo = await echoServer(t);
+  const corp = await corpProxy(t);
+  const dir = tempDir(t, 'wsgate-pac-');
+  const pac = join(dir, 'proxy.pac');
+  writeFileSync(pac, 'function FindProxyForURL(url, host) { return "DIRECT"; }');
+  const object = forwardConfig({ via: 'office' }, { proxies: [{ name: 'office', pac, noProxy: '<-loopback>' }] });
+  const gw = await startProxy(t, object);
+  // DIRECT: this wsgate cannot resolve app.test itself.
+  assert.equal((await rawConnect(gw.port(), `app.test:${echo.address.port}`)).status, 502);
+
+  writeFileSync(pac, `function FindProxyForURL(url, host) { return "PROXY 127.0.0.1:${corp.port()}"; }`);
+  await gw.running.reload(configFromObject(object, '<test>'));
+  const through = await rawConnect(gw.port(), `app.test:${echo.address.port}`);
+  assert.equal(through.status, 200, 'the reloaded script sends app.test through corp');
+  through.socket.destroy();
+
+  writeFileSync(pac, 'function FindProxyForURL(url, host) {');
+  await gw.running.reload(configFromObject(object, '<test>'));
+  assert.equal((await gw.logs.waitFor('config.reload_failed')).code, 'WSG_PAC_INVALID');
+  const still = await rawConnect(gw.port(), `app.test:${echo.address.port}`);
+  assert.equal(still.status, 200, 'the running script stays');
+  still.socket.destroy();
 });
 
 test('a PAC script that does not compile, throws, or cannot be read stops the start with a code (exit 2)', async (t) => {

@@ -138,6 +138,8 @@ describe('wsgate variants', () => {
       'wsgate-payload',
       'wsgate-frames+log',
       'wsgate-payload+log',
+      'wsgate-relay',
+      'wsgate-rules-elsewhere',
     ]);
   });
   test('the variants are command lines with the tap level', () => {

@@ -121,11 +121,11 @@ describe('markdown', () => {
   };
   const md = markdown(meta, summary, proxies, SCENARIOS, [{ target: 'x ≥ y', status: 'met', detail: '0.70 vs 0.60' }]);
 
-  test('throughput table: direct absolute, proxies as ratios', () => {
+  test('throughput table: direct absolute, proxies as ratios with their CPU per round trip beside', () => {
     assert.match(md, /\| proxy \| 64B-c1 \| 64B-c50 \| 64KiB-c1 \| 64KiB-c4 \| 1MiB-c1 \| 1MiB-c4 \|/);
     assert.match(md, /\| direct \| 1500\/s \| 1500\/s \|/);
-    assert.match(md, /\| wsgate-frames \| 0\.70 \| 0\.70 \| 0\.70 \| 0\.70 \| 0\.70 \| 0\.70 \|/);
-    assert.match(md, /\| nginx \| 0\.60 \|/);
+    assert.match(md, /\| wsgate-frames \| 0\.70 · 40\.0 µs \| 0\.70 · 40\.0 µs \| 0\.70 · 40\.0 µs \|/);
+    assert.match(md, /\| nginx \| 0\.60 · 40\.0 µs \|/);
   });
   test('noise gauge with more than one rep', () => assert.match(md, /Noise gauge.*64B-c1 2\.00/));
   test('handshake and idle table', () => {
@@ -147,7 +147,7 @@ describe('markdown', () => {
       r.proxy === 'nginx' && r.scenario === '64B-c50' ? { ...r, result: { error: 'boom\nstack' } } : r,
     );
     const out = markdown(meta, summarize(bad, proxies, SCENARIOS), proxies, SCENARIOS, []);
-    assert.match(out, /\| nginx \| 0\.60 \| ERR \|/);
+    assert.match(out, /\| nginx \| 0\.60 · 40\.0 µs \| ERR \|/);
     assert.match(out, /- nginx\/64B-c50: boom$/m);
   });
   test('leaf certificate line', () => {

@@ -18,6 +18,14 @@ test('bad rules are config errors at their position, with a did-you-mean where o
       'c.yaml:7:17 rules[0].actions[0].replce: unknown key "replce"; did you mean "replace"?',
     ],
     [
+      '- name: r\n  actions: [{ hold: { onTimeout: later } }]',
+      'c.yaml:7:36 rules[0].actions[0].hold.onTimeout: expected one of "forward", "drop"; got the string "later"',
+    ],
+    [
+      '- name: r\n  actions: [{ hold: false }]',
+      'c.yaml:7:23 rules[0].actions[0].hold: write hold: true (leave the action out to turn it off)',
+    ],
+    [
       '- name: r\n  match: { txet: a }\n  actions: [{ drop: true }]',
       'c.yaml:7:14 rules[0].match.txet: unknown key "txet"; did you mean "text"?',
     ],
@@ -55,7 +63,7 @@ test('bad rules are config errors at their position, with a did-you-mean where o
     ],
     [
       '- name: r\n  actions: [{}]',
-      'c.yaml:7:15 rules[0].actions[0]: an action is a mapping with one key, e.g. { drop: true }; the keys are replace, setJson, deleteJson, drop, delay, inject, close, mark, stripUpgrade, rejectConnect, rejectUpgrade, untrustedCert, stripExtensions, idleCut, maxLifetime, throttle, latency, buffer, halfOpen, resetAfter, dropEvery, duplicate, reorder, refragment, swallowPings, swallowPongs',
+      'c.yaml:7:15 rules[0].actions[0]: an action is a mapping with one key, e.g. { drop: true }; the keys are replace, setJson, deleteJson, drop, delay, inject, close, mark, hold, stripUpgrade, rejectConnect, rejectUpgrade, untrustedCert, stripExtensions, idleCut, maxLifetime, throttle, latency, buffer, halfOpen, resetAfter, dropEvery, duplicate, reorder, refragment, swallowPings, swallowPongs',
     ],
     [
       '- name: r\n  actions: [{ close: { code: 1005 } }]',
@@ -188,6 +196,7 @@ test('every action and matcher in one valid config', () => {
     - inject: { to: client, text: hi, on: open, every: 5s }
     - close: { code: 4001, reason: bye, to: server }
     - mark: tag
+    - hold: { timeout: 10s, onTimeout: drop }
     - stripUpgrade: true
     - rejectConnect: { status: 403, exceptPorts: [443] }
     - rejectUpgrade: 426
@@ -209,7 +218,7 @@ test('every action and matcher in one valid config', () => {
 `),
   );
   const rule = config.rules[0];
-  assert.equal(rule?.actions.length, 26);
+  assert.equal(rule?.actions.length, 27);
   assert.equal(rule?.match.length, 2);
   assert.equal(rule?.match[1]?.binaryPrefix, '0001');
   assert.deepEqual(rule?.match[0]?.port, [

@@ -64,6 +64,7 @@ type ExpectedConfig = {
           disk: boolean;
           file: string | undefined;
           maxFileBytes: number;
+          maxMessageBytes: number;
         };
       }
     | undefined;

@@ -188,7 +188,7 @@ test('explain strings of actions and faults', () => {
   const [e] = set.explain(FACTS, ['all']);
   assert.equal(
     e?.why,
-    'every connection; messages: every message; does: replace /a(b)/g with "$1", set JSON "/x" to 1, delete JSON "/y", delay it 1500ms, inject "hi" to the client at open, inject "tick" to the server every 5s, close 1000 to both sides, mark "m", drop every 2nd matching message, send each matching message twice, reorder within windows of 3, split data messages into 2 frames, swallow pings, cut TCP after 1m idle, throttle to 10KiB/s toward the server, stop forwarding toClient after 2s (no FIN), strip Upgrade from the handshake, answer CONNECT with 403 except to ports 443',
+    'every connection; messages: every message; does: replace /a(b)/g with "$1", set JSON "/x" to 1, delete JSON "/y", delay it 1500ms, inject "hi" to the client at open, inject "tick" to the server every 5s, close 1000 to both sides, mark "m", drop every 2nd matching message, send each matching message twice, reorder within windows of 3 (held 100ms at most), split data messages into 2 frames, swallow pings, cut TCP after 1m idle, throttle to 10KiB/s toward the server, stop forwarding toClient after 2s (no FIN), strip Upgrade from the handshake, answer CONNECT with 403 except to ports 443',
   );
 });
 
@@ -239,4 +239,16 @@ test('handshake and connection faults and injections become the values the edges
       ['later', 'toUpstream', 'binary', '000102', 30_000],
     ],
   );
+});
+
+test('hold: the message carries its hold order (default 30 s, forward); a Close is never held', () => {
+  const held = one('[{ hold: true }]').onMessage(text(UP, 'x'));
+  assert.deepEqual(held.send[0]?.hold, { rule: 'r', timeoutMs: 30_000, onTimeout: 'forward' });
+  assert.deepEqual(held.hits, [{ rule: 'r', action: 'hold', detail: 'held for 30s' }]);
+  const dropping = one('[{ hold: { timeout: 2s, onTimeout: drop } }]').onMessage(text(UP, 'x'));
+  assert.deepEqual(dropping.send[0]?.hold, { rule: 'r', timeoutMs: 2000, onTimeout: 'drop' });
+  const rules = one('[{ hold: true }]');
+  assert.equal(rules.needsRelay, true, 'a hold rule relays the connection');
+  const close = rules.onMessage(msg(UP, 'close', Buffer.from([0x03, 0xe8])));
+  assert.equal(close.send[0]?.hold, undefined);
 });

@@ -8,6 +8,8 @@ import { EMPTY_NO_PROXY } from '../../../src/net/no-proxy.ts';
 import { UpstreamNetwork } from '../../../src/upstream/network.ts';
 import { compilePac, type PacScript } from '../../../src/upstream/pac.ts';
 import { PAC_CACHE_ENTRIES, PAC_CACHE_TTL_MS, PacProxy } from '../../../src/upstream/pac-route.ts';
+import { makeProxy } from '../../../src/upstream/proxy-config.ts';
+import { ProxyTunnels } from '../../../src/upstream/proxy-tunnel.ts';
 import { LogCapture } from '../../helpers/wsgate.ts';
 
 const SCRIPT = `function FindProxyForURL(url, host) {
@@ -99,4 +101,14 @@ test('the network: NO_PROXY before the script, the list as proxy + fallbacks, re
   const reverse = network.routeFor(upstream);
   assert.equal(reverse?.proxy?.display, 'http://a.corp:3128');
   assert.equal(reverse?.fallbacks?.length, 2);
+});
+
+test('a proxy that could not be reached goes to the end of PAC lists for a while; the others keep their order', () => {
+  const tunnels = new ProxyTunnels();
+  const a = makeProxy('office', new URL('http://a.corp:3128'), undefined, EMPTY_NO_PROXY);
+  const b = makeProxy('office', new URL('http://b.corp:3128'), undefined, EMPTY_NO_PROXY);
+  assert.deepEqual(shown(tunnels.order([a, undefined, b])), ['http://a.corp:3128', 'DIRECT', 'http://b.corp:3128']);
+  tunnels.markUnreachable(a);
+  assert.ok(tunnels.isBad(a) && !tunnels.isBad(b));
+  assert.deepEqual(shown(tunnels.order([a, b, undefined])), ['http://b.corp:3128', 'DIRECT', 'http://a.corp:3128']);
 });

@@ -1,0 +1,147 @@
+// Where a WebSocket handshake's time goes inside wsgate: wsgate runs in this process, the upstream (a bare 101
+// answerer) and the client in a child process, so only wsgate's work is on this event loop. Each handshake is
+// timed at the points wsgate passes, through node:diagnostics_channel (net.server.socket: the client's socket
+// accepted; net.client.socket: the upstream dial starts) and the two sockets' own events, and the medians of the
+// steps are printed. CPU per handshake is this thread's (process.threadCpuUsage).
+//
+//   node scripts/bench/handshake-steps.ts [N, default 500]
+import { type ChildProcess, spawn } from 'node:child_process';
+import diagnostics from 'node:diagnostics_channel';
+import type net from 'node:net';
+import { startWsgate } from '../../src/app/app.ts';
+import { configFromObject } from '../../src/config/load.ts';
+import { createLogger } from '../../src/log/logger.ts';
+
+const N = Number(process.argv[2] ?? 500);
+const TAP = process.env['HS_TAP'] ?? 'frames';
+
+// The upstream and the client, in one child: a raw 101 answerer and a sequential raw handshake loop.
+const CHILD = `
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+const server = http.createServer();
+server.on('upgrade', (req, socket) => {
+  const accept = createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+  socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: ' + accept + '\\r\\n\\r\\n');
+  socket.on('error', () => {});
+  socket.on('end', () => socket.end());
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write('UP ' + server.address().port + '\\n'));
+const request = (port) => 'GET / HTTP/1.1\\r\\nHost: 127.0.0.1:' + port + '\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n';
+function once(port) {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const s = net.connect(port, '127.0.0.1', () => s.write(request(port)));
+    s.setNoDelay(true);
+    s.once('data', () => { const ms = performance.now() - t0; s.destroy(); resolve(ms); });
+    s.on('error', () => resolve(NaN));
+  });
+}
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', async (line) => {
+  const [port, n] = line.trim().split(' ').map(Number);
+  const times = [];
+  for (let i = 0; i < n; i++) times.push(await once(port));
+  process.stdout.write('DONE ' + JSON.stringify(times) + '\\n');
+});
+`;
+
+const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', CHILD], {
+  stdio: ['pipe', 'pipe', 'inherit'],
+});
+const lines: string[] = [];
+let waiting: ((line: string) => void) | undefined;
+let buf = '';
+child.stdout!.setEncoding('utf8');
+child.stdout!.on('data', (c: string) => {
+  buf += c;
+  for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+    const line = buf.slice(0, nl);
+    buf = buf.slice(nl + 1);
+    if (waiting) {
+      const w = waiting;
+      waiting = undefined;
+      w(line);
+    } else lines.push(line);
+  }
+});
+const nextLine = () =>
+  new Promise<string>((resolve) => {
+    if (lines.length > 0) resolve(lines.shift()!);
+    else waiting = resolve;
+  });
+
+const upstreamPort = Number((await nextLine()).split(' ')[1]);
+const log = createLogger({ level: 'warn', format: 'json', stream: process.stderr });
+const running = await startWsgate(
+  configFromObject(
+    {
+      listeners: [{ name: 'hs', bind: '127.0.0.1:0', routes: [{ upstream: `ws://127.0.0.1:${upstreamPort}` }] }],
+      tap: { level: TAP },
+      log: { level: 'warn' },
+    },
+    '<handshake-steps>',
+  ),
+  log,
+);
+const port = [...running.listeners.values()][0]!.port;
+
+type Steps = { accepted: number; dial?: number; connected?: number; wrote101?: number; firstRead?: number };
+const steps: Steps[] = [];
+let current: Steps | undefined;
+diagnostics.subscribe('net.server.socket', (msg) => {
+  const socket = (msg as { socket: net.Socket }).socket;
+  if (socket.localPort !== port) return;
+  const s: Steps = { accepted: performance.now() };
+  current = s;
+  steps.push(s);
+  // The first bytes of the request reach JS (the parser runs in the same 'data' turn).
+  socket.prependOnceListener('data', () => {
+    s.firstRead ??= performance.now();
+  });
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  socket.write = ((...args: unknown[]) => {
+    s.wrote101 ??= performance.now();
+    return write(...args);
+  }) as typeof socket.write;
+});
+diagnostics.subscribe('net.client.socket', (msg) => {
+  const socket = (msg as { socket: net.Socket }).socket;
+  const s = current;
+  if (s === undefined || s.dial !== undefined) return;
+  s.dial = performance.now();
+  socket.once('connect', () => {
+    s.connected = performance.now();
+  });
+});
+
+const run = async (n: number) => {
+  child.stdin!.write(`${port} ${n}\n`);
+  return JSON.parse((await nextLine()).slice('DONE '.length)) as number[];
+};
+await run(50); // warm-up
+steps.length = 0;
+const cpu0 = process.threadCpuUsage();
+const totals = await run(N);
+const cpu = process.threadCpuUsage(cpu0);
+const median = (xs: number[]) => {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return v[Math.floor(v.length / 2)] ?? Number.NaN;
+};
+const d = (f: (s: Steps) => number | undefined) => median(steps.map(f).filter((x): x is number => x !== undefined));
+console.log(`${N} sequential handshakes through wsgate (tap ${TAP}), medians in ms:`);
+console.log(`  client: connect start → 101 received        ${median(totals).toFixed(3)}`);
+console.log(`  wsgate: accepted → request bytes read        ${d((s) => (s.firstRead ?? NaN) - s.accepted).toFixed(3)}`);
+console.log(
+  `  wsgate: request read → upstream dial starts  ${d((s) => (s.dial ?? NaN) - (s.firstRead ?? NaN)).toFixed(3)}`,
+);
+console.log(
+  `  wsgate: dial → upstream connected            ${d((s) => (s.connected ?? NaN) - (s.dial ?? NaN)).toFixed(3)}`,
+);
+console.log(
+  `  wsgate: connected → 101 written to client    ${d((s) => (s.wrote101 ?? NaN) - (s.connected ?? NaN)).toFixed(3)}`,
+);
+console.log(`  wsgate CPU (this thread) per handshake       ${((cpu.user + cpu.system) / N / 1000).toFixed(3)}`);
+await running.shutdown();
+child.kill();
