@@ -52,7 +52,7 @@ export function startCli(args: string[], options: { cwd?: string; env?: NodeJS.P
     stdout: () => stdout,
     stderr: () => stderr,
     exited,
-    async waitForOutput(pattern, timeoutMs = 10_000) {
+    async waitForOutput(pattern, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         const m = (stdout + stderr).match(pattern);
@@ -60,7 +60,9 @@ export function startCli(args: string[], options: { cwd?: string; env?: NodeJS.P
         if (child.exitCode !== null) break;
         await new Promise((r) => setTimeout(r, 20));
       }
-      throw new Error(`output did not match ${pattern} within ${timeoutMs} ms:\n${stdout}\n${stderr}`);
+      throw new Error(
+        `output did not match ${pattern} within ${timeoutMs} ms (exit ${child.exitCode}, signal ${child.signalCode}):\n${stdout}\n${stderr}`,
+      );
     },
   };
 }

@@ -16,8 +16,11 @@ test('--version prints the package version', async () => {
 });
 
 test('every command has --help with a usage line, exit 0', async () => {
-  for (const args of [['--help'], ['run', '--help'], ['check', '--help'], ['echo', '--help']]) {
-    const r = await runCli(args);
+  const commands = ['run', 'check', 'echo', 'tail', 'ca', 'probe'];
+  const runs = await Promise.all(
+    [['--help'], ...commands.map((c) => [c, '--help'])].map(async (args) => ({ args, r: await runCli(args) })),
+  );
+  for (const { args, r } of runs) {
     assert.equal(r.code, 0, args.join(' '));
     assert.match(r.stdout, /^Usage: wsgate/m, args.join(' '));
   }

@@ -86,6 +86,8 @@ log: { format: json }
   t.after(() => first.child.kill('SIGKILL'));
   // The announce line comes once signals are handled.
   await first.waitForOutput(/wsgate: proxy listening on 127\.0\.0\.1:\d+/);
+  // Log lines go out through the log queue, the announce line straight to stderr: either may come first.
+  await first.waitForOutput(/"tls\.ca_created"/);
   const created = JSON.parse(
     (first.stdout() + first.stderr()).split('\n').find((l) => l.includes('"tls.ca_created"')) ?? '{}',
   ) as Record<string, string>;
@@ -101,6 +103,7 @@ log: { format: json }
   const second = startCli(['run', '-c', file]);
   t.after(() => second.child.kill('SIGKILL'));
   await second.waitForOutput(/wsgate: proxy listening on 127\.0\.0\.1:\d+/);
+  await second.waitForOutput(/"event":"tls\.ca"/);
   const output = second.stdout() + second.stderr();
   assert.doesNotMatch(output, /tls\.ca_created/);
   assert.match(output, /"event":"tls\.ca".*intercepting TLS \(proxy\) with the CA /);
