@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command, ProxyDef } from './proxies.ts';
 
-export function storeConfig(port: number, target: string, dir: string): string {
+export function storeConfig(port: number, target: string): string {
   return `listeners:
   - name: bench
     bind: 127.0.0.1:${port}
@@ -20,7 +20,7 @@ tap: { level: payload }
 log: { level: warn }
 inspector:
   bind: 127.0.0.1:0
-  store: { file: ${JSON.stringify(path.join(dir, 'session.sqlite'))}, maxFileBytes: 256MiB, disk: ${process.env['BENCH_STORE_DISK'] !== '0'} }
+  store: { maxFileBytes: 256MiB, disk: ${process.env['BENCH_STORE_DISK'] !== '0'} }
 `;
 }
 
@@ -31,10 +31,10 @@ export function storeDefinition(cli: string): ProxyDef {
     tap: 'payload',
     missing: () => null,
     info: () =>
-      `node src/cli/main.ts run -c wsgate.yaml (tap payload, inspector store on, session file in the temp dir capped at 256 MiB, log.level warn) on ${process.version}`,
+      `node src/cli/main.ts run -c wsgate.yaml (tap payload, inspector store on, the default temporary session file capped at 256 MiB, log.level warn) on ${process.version}`,
     command: ({ port, target, dir, profileDir }): Command => {
       const config = path.join(dir, 'wsgate.yaml');
-      writeFileSync(config, storeConfig(port, target, dir));
+      writeFileSync(config, storeConfig(port, target));
       const node = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir];
       return { cmd: process.execPath, args: [...node, cli, 'run', '-c', config] };
     },

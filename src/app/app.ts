@@ -94,6 +94,8 @@ function settingsOf(
           : undefined,
       // The traffic store reads every event while the admin API runs: the tap builds them for it.
       active: store === undefined ? () => traffic.active() : () => true,
+      // It never reads frame events: those are built only for the traffic log.
+      framesActive: store === undefined ? undefined : () => traffic.active(),
       onViolation: config.tap.onViolation,
       limits: {
         maxFrameBytes: config.limits.maxFrameBytes,

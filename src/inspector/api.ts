@@ -279,7 +279,12 @@ export function apiHandlers(ctx: AdminContext): AdminHandler[] {
       method: 'GET',
       path: '/api/stats',
       handle(_req, res) {
-        sendJson(res, 200, { stats: ctx.store.stats(), sessionFile: ctx.disk?.file });
+        // skippedPayloads: whole messages left out of the session file while its worker was behind.
+        sendJson(res, 200, {
+          stats: ctx.store.stats(),
+          sessionFile: ctx.disk?.file,
+          skippedPayloads: ctx.disk?.skippedPayloads,
+        });
       },
     },
     {

@@ -16,7 +16,7 @@ import { type Cidr, cidrsContain, compileCidrs } from '../net/cidr.ts';
 import type { ConnectionRules } from '../rules/types.ts';
 import type { ServerTls } from '../tls/server-certs.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
-import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
+import { connectUpstream, isTlsUrl, type UpstreamTarget } from '../upstream/connect.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
 import { logPacFallthrough } from '../upstream/pac-route.ts';
 import type { KeepaliveSettings } from '../websocket/keepalive.ts';
@@ -152,15 +152,17 @@ export class ReverseListener implements FrontHandler<never> {
    * as a warning, with what verification would have said.
    */
   #dialUpstream(log: Logger, target: UpstreamTarget, options: { connectTimeout: number; highWaterMark: number }) {
-    const settings = this.#upstreamTls(target.name);
+    // Plain ws:// upstreams never build the default TLS context (loading the system's roots costs the first
+    // handshake most of a second of CPU).
+    const settings = isTlsUrl(target.url) ? this.#upstreamTls(target.name) : undefined;
     return connectUpstream(target, {
       ...options,
-      ...upstreamTlsOptions(settings),
+      ...(settings === undefined ? {} : upstreamTlsOptions(settings)),
       keyLog: this.#settings.keyLog,
       route: this.#settings.network?.routeFor(target),
       onEntry: (used, skipped) => logPacFallthrough(log, target.name, used, skipped),
     }).then((socket) => {
-      if (settings.insecure && 'authorized' in socket) {
+      if (settings?.insecure && 'authorized' in socket) {
         const tlsSocket = socket as tls.TLSSocket;
         log.warn(
           {

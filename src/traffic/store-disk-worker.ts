@@ -147,8 +147,12 @@ parentPort!.on(
   'message',
   (msg: { type: string; id?: number; rows?: Posted[]; query?: Query; conn?: string; seq?: number }) => {
     try {
-      if (msg.type === 'insert') insertBatch(msg.rows!);
-      else if (msg.type === 'query') parentPort!.postMessage({ id: msg.id, result: { ...query(msg.query!), rotated } });
+      if (msg.type === 'insert') {
+        insertBatch(msg.rows!);
+        // The main thread counts batches in flight (store-disk.ts): each insert answers once, done or failed.
+        parentPort!.postMessage({ inserted: msg.rows!.length });
+      } else if (msg.type === 'query')
+        parentPort!.postMessage({ id: msg.id, result: { ...query(msg.query!), rotated } });
       else if (msg.type === 'one') {
         const row = selectOne.get(msg.conn!, msg.seq!) as Row | undefined;
         parentPort!.postMessage({ id: msg.id, result: { row } });

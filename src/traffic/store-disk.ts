@@ -13,6 +13,11 @@ import type { MessageQuery, StoredMessage } from './store.ts';
 
 const FLUSH_MS = 50;
 const FLUSH_ROWS = 1000;
+/**
+ * Batches posted and not yet inserted, past which whole payloads are left out of new batches (previews still go):
+ * a worker that falls behind must not queue the proxy's traffic in memory without limit.
+ */
+const MAX_BATCHES_IN_FLIGHT = 8;
 
 type Row = {
   seq: number;
@@ -54,6 +59,9 @@ export class SessionFile {
   #tempDir: string | undefined;
   #closed: Promise<void> | undefined;
   #onError: (message: string) => void;
+  #inFlight = 0;
+  /** Whole payloads left out of the file because the worker was behind (their previews are there). */
+  skippedPayloads = 0;
   readonly file: string;
 
   constructor(options: { file: string | undefined; maxBytes: number; onError: (message: string) => void }) {
@@ -67,6 +75,8 @@ export class SessionFile {
     this.#worker.unref();
     this.#worker.on('message', (msg: { id?: number; result?: unknown; error?: string }) => {
       if (msg.id === undefined) {
+        // An insert's answer (done, or failed) frees its place.
+        this.#inFlight = Math.max(0, this.#inFlight - 1);
         if (msg.error !== undefined) this.#onError(msg.error);
         return;
       }
@@ -97,9 +107,16 @@ export class SessionFile {
     this.#timer = undefined;
     if (this.#batch.length === 0) return;
     // The whole payload is a non-enumerable field (lists never carry it): the worker gets it spelled out.
-    const rows = this.#batch.map((m) =>
-      m.data === undefined ? m : { ...m, data: m.data.bytes, dataTruncated: m.data.truncated },
-    );
+    const behind = this.#inFlight >= MAX_BATCHES_IN_FLIGHT;
+    const rows = this.#batch.map((m) => {
+      if (m.data === undefined) return m;
+      if (behind) {
+        this.skippedPayloads++;
+        return m;
+      }
+      return { ...m, data: m.data.bytes, dataTruncated: m.data.truncated };
+    });
+    this.#inFlight++;
     this.#batch = [];
     this.#worker.postMessage({ type: 'insert', rows });
   }

@@ -59,6 +59,11 @@ export type TapSettings = {
    * observer still counts and tracks closes but builds no events: building them costs more than decoding.
    */
   active?: (() => boolean) | undefined;
+  /**
+   * Whether anyone would see frame events (the traffic log): the traffic store reads messages but never frames,
+   * so with it on, frame events are built only when this says so. Undefined: as `active`.
+   */
+  framesActive?: (() => boolean) | undefined;
   /** Default "log". */
   onViolation?: ViolationAction | undefined;
   /** Default: no limits beyond what RFC 6455 can express. */
@@ -277,6 +282,7 @@ class DirectionObserver implements FrameHandler {
     this.counters.frames += 1;
     this.#currentHeader = h;
     if (this.#settings.level === 'meta' || this.#settings.level === 'off' || !this.#owner.reporting) return;
+    if (this.#settings.framesActive !== undefined && !this.#settings.framesActive()) return;
     // The base fields written out rather than spread from base(): one object per frame instead of two.
     const { conn, route } = this.#owner.identity;
     this.#owner.emit({

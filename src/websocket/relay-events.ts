@@ -57,7 +57,7 @@ export class RelayEvents {
   }
 
   frame(direction: Direction, h: Readonly<FrameHeader>): void {
-    if (!this.#showing()) return;
+    if (!this.#showing() || this.#tap.framesActive?.() === false) return;
     this.#emit({
       ...this.#base(),
       type: 'frame',

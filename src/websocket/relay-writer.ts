@@ -8,11 +8,22 @@ import type net from 'node:net';
 import { encodeClosePayload } from './close.ts';
 import { encodeFrame, encodeFrameHeader } from './encoder.ts';
 import { OPCODE } from './frame.ts';
+import { unmaskRange } from './mask.ts';
 import type { DirectionDeflate } from './relay-deflate.ts';
 
 export type DataType = 'text' | 'binary';
 
-export type OutData = { type: DataType; data: Buffer; fragments?: number | undefined; delayMs?: number | undefined };
+export type OutData = {
+  type: DataType;
+  data: Buffer;
+  fragments?: number | undefined;
+  delayMs?: number | undefined;
+  /**
+   * The writer may mask `data` in place toward the server (no copy): the caller owns it, sends it once, and nobody
+   * reads it afterwards (the relay's own buffer for the message being judged).
+   */
+  owned?: boolean | undefined;
+};
 
 type Item = { frames: Buffer[]; bytes: number; releaseAt: number; end: boolean };
 
@@ -103,8 +114,10 @@ export class RelayWriter {
     const opcode = out.type === 'text' ? OPCODE.TEXT : OPCODE.BINARY;
     const frames: Buffer[] = [];
     if (out.fragments === undefined || out.fragments <= 1) {
-      // The common case, one frame: no fragment plan.
-      this.#frame(frames, { fin: true, rsv1: compressed, opcode, part: payload });
+      // The common case, one frame: no fragment plan. A compressed payload is the deflater's: always ours to mask.
+      const inPlace = this.#options.masked && (compressed || out.owned === true) && payload.length > COPY_BELOW;
+      if (inPlace) this.#maskedInPlace(frames, compressed, opcode, payload);
+      else this.#frame(frames, { fin: true, rsv1: compressed, opcode, part: payload });
       this.#enqueue(frames, out.delayMs ?? 0, false);
       return true;
     }
@@ -163,6 +176,14 @@ export class RelayWriter {
     this.#timer = undefined;
     this.#queue = [];
     this.#queued = 0;
+  }
+
+  /** One final frame toward the server whose payload is masked where it lies and written beside its header. */
+  #maskedInPlace(frames: Buffer[], rsv1: boolean, opcode: number, payload: Buffer): void {
+    const maskKey = freshMaskKey();
+    frames.push(encodeFrameHeader({ fin: true, rsv1, opcode, payloadLength: payload.length, maskKey }));
+    unmaskRange(payload, 0, payload, 0, payload.length, maskKey, 0);
+    frames.push(payload);
   }
 
   #frame(frames: Buffer[], f: { fin: boolean; rsv1: boolean; opcode: number; part: Uint8Array }): void {

@@ -181,6 +181,8 @@ class Relay {
    * (limits.maxPendingPings, as the passthrough tap counts them; RFC 6455 §5.5.3: one pong answers them all).
    */
   #pendingPings = { client: 0, server: 0 };
+  /** While a verdict is sent: the judged message's own buffer, which its writer may mask in place (#judge). */
+  #owned: Buffer | undefined;
   /** Who began the closing: a peer's Close, wsgate's, or a peer's socket that went without one ('tcp'). */
   #first: Side | 'wsgate' | 'tcp' | undefined;
   #wsgateClose: CloseInfo | undefined;
@@ -493,7 +495,13 @@ class Relay {
     this.#followReload(message.direction);
     const verdict = this.#rules.onMessage(message, performance.now());
     this.events.hits(message.direction, verdict.hits, true);
+    // The message's buffer is the relay's own (assembled or inflated for it): sent on once, unchanged, the writer
+    // may mask it in place toward the server instead of copying it (events copy what they keep).
+    let uses = 0;
+    for (const out of verdict.send) if (out.data === message.data) uses += 1;
+    this.#owned = uses === 1 ? message.data : undefined;
     this.#send(verdict.send);
+    this.#owned = undefined;
     if (verdict.close) this.#closeOrder(verdict.close.code, fitReason(verdict.close.reason), verdict.close.to, 'close');
     this.#armReorder(message.direction);
     return verdict;
@@ -549,7 +557,13 @@ class Relay {
     switch (out.type) {
       case 'text':
       case 'binary':
-        writer.sendData({ type: out.type, data: out.data, fragments: out.fragments, delayMs: out.delayMs });
+        writer.sendData({
+          type: out.type,
+          data: out.data,
+          fragments: out.fragments,
+          delayMs: out.delayMs,
+          owned: out.data === this.#owned,
+        });
         if (out.injected === true) this.events.message(out.direction, out.type, out.data, undefined, undefined, 'wsgate');
         break;
       case 'ping':

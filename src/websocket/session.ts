@@ -212,6 +212,7 @@ export function startSession(
       maxDecodedBytes: tap.maxDecodedBytes,
       redactText: tap.redactText,
       storeBytes: tap.storeBytes,
+      framesActive: tap.framesActive,
       // Without it the observer builds every frame and message event even when the log level filters them all.
       active: tap.active,
       onViolation: tap.onViolation,

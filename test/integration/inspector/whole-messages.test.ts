@@ -221,6 +221,11 @@ test('relay: injected messages are wsgate’s, and rule hits name the seq of the
   assert.equal(bySeq.get(hello.messageSeq)?.preview, 'welcome');
   const answer = c.rules.find((r: any) => r.rule === 'answer');
   assert.equal(bySeq.get(answer.messageSeq)?.preview, 'ask');
+  // The relay hands the store whole messages too.
+  const one = await call(gate.adminPort, 'GET', `/api/connections/${id}/messages/${tag.messageSeq}`);
+  assert.equal(one.json.message.data, 'tag me');
+  assert.equal(one.json.message.dataTruncated, false);
+  assert.equal(bySeq.get(tag.messageSeq)?.dataBytes, 6);
 });
 
 test('keepalive pings are listed as wsgate’s', async (t) => {
