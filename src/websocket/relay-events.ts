@@ -8,7 +8,7 @@ import type { FrameHeader } from './frame.ts';
 import type { Message } from './message.ts';
 import { isoNow, opcodeName, storeData, type TapSettings } from './observer.ts';
 import type { HeldMessage } from './relay-hold.ts';
-import type { SessionInfo } from './session.ts';
+import { openEvent, type SessionInfo } from './session.ts';
 
 export type CloseInfo = { code: number | undefined; reason: string };
 
@@ -36,24 +36,7 @@ export class RelayEvents {
   }
 
   open(): void {
-    const info = this.#info;
-    this.#emit({
-      type: 'open',
-      conn: info.conn,
-      route: info.route,
-      time: isoNow(),
-      upstream: info.upstream,
-      path: info.path,
-      client: info.client,
-      protocol: info.protocol,
-      extensions: info.extensions,
-      tap: this.#tap.level,
-      handshakeMs: info.handshakeMs,
-      request: info.request,
-      forwarded: info.forwarded,
-      response: info.response,
-      relay: true,
-    });
+    this.#emit({ ...openEvent(this.#info, this.#tap.level), relay: true });
   }
 
   frame(direction: Direction, h: Readonly<FrameHeader>): void {

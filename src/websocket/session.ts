@@ -4,7 +4,7 @@
 // tap.onViolation is "close".
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
-import type { Direction, WsEndEvent, WsEvent } from '../events.ts';
+import type { Direction, TapLevel, WsEndEvent, WsEvent, WsOpenEvent } from '../events.ts';
 import type { HeaderPairs } from '../http/head.ts';
 import type { RuleSet } from '../rules/rule-set.ts';
 import type { ConnectionFaults } from '../rules/types.ts';
@@ -171,6 +171,26 @@ function violationDetail({ violation }: ClosingViolation): string {
   return `${violation.code}${limit === undefined ? '' : ` (${limit})`}: ${violation.message}`;
 }
 
+/** The open line of a joined connection (passthrough or relay): the handshake as received, forwarded and answered. */
+export function openEvent(info: SessionInfo, level: TapLevel): WsOpenEvent {
+  return {
+    type: 'open',
+    conn: info.conn,
+    route: info.route,
+    time: isoNow(),
+    upstream: info.upstream,
+    path: info.path,
+    client: info.client,
+    protocol: info.protocol,
+    extensions: info.extensions,
+    tap: level,
+    handshakeMs: info.handshakeMs,
+    request: info.request,
+    forwarded: info.forwarded,
+    response: info.response,
+  };
+}
+
 /**
  * Runs the connection until both sockets are closed. `early` holds frame bytes that arrived with the handshake
  * (client bytes after its request head, upstream bytes after the 101); they were already forwarded and are only
@@ -184,22 +204,7 @@ export function startSession(
   early: { toUpstream: Buffer; toClient: Buffer },
 ): LiveSession {
   const { tap, emit } = options;
-  emit({
-    type: 'open',
-    conn: info.conn,
-    route: info.route,
-    time: isoNow(),
-    upstream: info.upstream,
-    path: info.path,
-    client: info.client,
-    protocol: info.protocol,
-    extensions: info.extensions,
-    tap: tap.level,
-    handshakeMs: info.handshakeMs,
-    request: info.request,
-    forwarded: info.forwarded,
-    response: info.response,
-  });
+  emit(openEvent(info, tap.level));
   // Only the open line shows the header lists: an idle connection should not hold three of them until it ends.
   info = { ...info, request: [], forwarded: [], response: [] };
   // Even at tap "off" the headers are decoded: it costs a few ns per frame and gives shutdown its frame boundaries,
