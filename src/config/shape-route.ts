@@ -6,6 +6,13 @@ import { z } from 'zod';
 import { checkUpstreamUrl, flag, isRecord, type Parsed, parsed, routeName } from './fields.ts';
 import { keepalive, relaySettings, ruleRefs } from './shape-relay.ts';
 
+/** Two match keys that cannot be combined: one issue at the second key, "use either A or B, not both". */
+export function exclusiveKeys(m: unknown, ctx: z.RefinementCtx, a: string, b: string): void {
+  if (isRecord(m) && m[a] !== undefined && m[b] !== undefined) {
+    ctx.addIssue({ code: 'custom', path: [b], params: { atKey: true }, message: `use either ${a} or ${b}, not both` });
+  }
+}
+
 // Host header matching: exact names or a leading "*." label; DNS names are case-insensitive (RFC 4343).
 const MATCH_HOST = /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
 
@@ -110,14 +117,7 @@ const routeMatch = z
   })
   .superRefine(
     (m, ctx) => {
-      if (isRecord(m) && m['path'] !== undefined && m['pathPrefix'] !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['pathPrefix'],
-          params: { atKey: true },
-          message: 'use either path or pathPrefix, not both',
-        });
-      }
+      exclusiveKeys(m, ctx, 'path', 'pathPrefix');
     },
     { when: () => true },
   )

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { isRecord, name, type Parsed, parsed, portRule, routeName } from './fields.ts';
 import { action, jsonPointer } from './shape-actions.ts';
-import { matchHost } from './shape-route.ts';
+import { exclusiveKeys, matchHost } from './shape-route.ts';
 import { parseTextPattern } from './text-pattern.ts';
 import { parseSize } from './units.ts';
 
@@ -155,22 +155,8 @@ export const ruleMatch = z
   })
   .superRefine(
     (m, ctx) => {
-      if (isRecord(m) && m['path'] !== undefined && m['pathPrefix'] !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['pathPrefix'],
-          params: { atKey: true },
-          message: 'use either path or pathPrefix, not both',
-        });
-      }
-      if (isRecord(m) && m['nth'] !== undefined && m['every'] !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['every'],
-          params: { atKey: true },
-          message: 'use either nth or every, not both',
-        });
-      }
+      exclusiveKeys(m, ctx, 'path', 'pathPrefix');
+      exclusiveKeys(m, ctx, 'nth', 'every');
     },
     { when: () => true },
   )
