@@ -8,7 +8,8 @@ import type { FrameHeader } from './frame.ts';
 import type { Message } from './message.ts';
 import { isoNow, opcodeName, storeData, type TapSettings } from './observer.ts';
 import type { HeldMessage } from './relay-hold.ts';
-import { openEvent, type SessionInfo } from './session.ts';
+import type { SessionInfo } from './session.ts';
+import { openEvent } from './session-report.ts';
 
 export type CloseInfo = { code: number | undefined; reason: string };
 

@@ -24,14 +24,8 @@ import { type DirectionDeflate, directionDeflate } from './relay-deflate.ts';
 import { type CloseInfo, RelayEvents } from './relay-events.ts';
 import { type HoldDecision, HoldLane, type RuntimeHold } from './relay-hold.ts';
 import { RelayWriter } from './relay-writer.ts';
-import {
-  type ControlResult,
-  checkClose,
-  type LiveSession,
-  type SessionInfo,
-  type SessionOptions,
-  terminationCode,
-} from './session.ts';
+import type { ControlResult, LiveSession, SessionInfo, SessionOptions } from './session.ts';
+import { checkClose, terminationCode } from './session-report.ts';
 import { createViolation, type Violation } from './violation.ts';
 
 /** The session's options; limits.maxBufferedBytes bounds each writer (its socket's buffer and delayed messages). */
@@ -297,8 +291,8 @@ class Relay {
     }
     if (this.#options.keepalive !== undefined && this.#options.keepalive.intervalMs > 0) {
       this.#keepalive = new Keepalive(this.#options.keepalive, (side, payload) => {
-        this.#out[side].sendControl('ping', payload);
         this.events.message(toward(side), 'ping', payload, undefined, undefined, 'wsgate');
+        this.#out[side].sendControl('ping', payload);
       });
     }
     for (const injection of this.#rules.injections) {
@@ -557,6 +551,9 @@ class Relay {
     switch (out.type) {
       case 'text':
       case 'binary':
+        // Reported before it is written: the writer may mask an owned buffer in place.
+        if (out.injected === true)
+          this.events.message(out.direction, out.type, out.data, undefined, undefined, 'wsgate');
         writer.sendData({
           type: out.type,
           data: out.data,
@@ -564,7 +561,6 @@ class Relay {
           delayMs: out.delayMs,
           owned: out.data === this.#owned,
         });
-        if (out.injected === true) this.events.message(out.direction, out.type, out.data, undefined, undefined, 'wsgate');
         break;
       case 'ping':
       case 'pong':
@@ -583,8 +579,8 @@ class Relay {
     if (this.#finished || this.#gone[to]) return { ok: false, reason: `the ${to} is gone` };
     if (this.#out[to].closeSent) return { ok: false, reason: `a Close was already sent to the ${to}` };
     if (this.#recv[to] !== undefined) return { ok: false, reason: `the ${to} is closing the connection` };
-    this.#out[to].sendData({ type: message.type, data: message.data });
     this.events.message(toward(to), message.type, message.data, undefined, undefined, 'wsgate');
+    this.#out[to].sendData({ type: message.type, data: message.data });
     return { ok: true };
   }
 

@@ -4,19 +4,26 @@
 // tap.onViolation is "close".
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
-import type { Direction, TapLevel, WsEndEvent, WsEvent, WsOpenEvent } from '../events.ts';
+import type { Direction, WsEvent } from '../events.ts';
 import type { HeaderPairs } from '../http/head.ts';
 import type { RuleSet } from '../rules/rule-set.ts';
 import type { ConnectionFaults } from '../rules/types.ts';
-import { isValidCloseCode, MAX_CLOSE_REASON_BYTES } from './close.ts';
 import { parseDeflateResponse } from './deflate.ts';
 import { encodeClose } from './encoder.ts';
-import { type EndCause, type JoinStats, joinSockets } from './joiner.ts';
+import { type EndCause, joinSockets } from './joiner.ts';
 import type { KeepaliveSettings } from './keepalive.ts';
 import { createLinkShaper, hasLinkFaults, type LinkShaper } from './link-shaper.ts';
-import { type ClosingViolation, ConnectionObserver, isoNow, LIMIT_KEYS, type TapSettings } from './observer.ts';
+import { ConnectionObserver, isoNow, LIMIT_KEYS, type TapSettings } from './observer.ts';
 import { PassthroughControl } from './passthrough-control.ts';
 import type { HeldMessage, HoldDecision, RuntimeHold } from './relay-hold.ts';
+import {
+  checkClose,
+  closeReasonOf,
+  describeEnd,
+  openEvent,
+  type SentClose,
+  violationDetail,
+} from './session-report.ts';
 
 /** What a session's tap is set to: the observer's settings (level, previews, limits, onViolation). */
 export type SessionTap = TapSettings;
@@ -87,109 +94,6 @@ export type SessionOptions = {
 const GOING_AWAY = 1001;
 const NO_BYTES = Buffer.alloc(0);
 const SHUTDOWN_REASON = 'wsgate is shutting down';
-
-const WHO: Record<EndCause['by'], string> = { client: 'C', upstream: 'U', wsgate: 'W' };
-const HOW: Record<string, string> = {
-  close: 'C',
-  fin: 'F',
-  rst: 'R',
-  error: 'E',
-  idle: 'I',
-  shutdown: 'S',
-  limit: 'L',
-  violation: 'V',
-  fault: 'X',
-};
-
-/** Why a close the admin API or a rule asks for cannot be sent, or undefined when it can. */
-export function checkClose(code: number, reason: string): string | undefined {
-  if (!isValidCloseCode(code)) return `close code ${code} may not be sent (RFC 6455 §7.4)`;
-  if (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) return `close reason is over ${MAX_CLOSE_REASON_BYTES} bytes`;
-  return undefined;
-}
-
-/** The end line's termination code: who (C, U, W), then how (C close frame, F fin, R rst, …). */
-export function terminationCode(by: EndCause['by'], how: string): string {
-  return `${WHO[by]}${HOW[how] ?? '?'}`;
-}
-
-/** The Close wsgate sent to both sides, when it closed for a violation: the end line reports its code. */
-export type SentClose = { code: number; reason: string };
-
-/**
- * Who ended the connection and how. A close frame says more than the TCP teardown that follows it, so the first
- * close frame seen wins over FIN/RST, except when wsgate itself ended the connection (shutdown, idle, limits).
- */
-export function describeEnd(
-  stats: JoinStats,
-  observer: ConnectionObserver | undefined,
-  sent?: SentClose,
-): Pick<WsEndEvent, 'endedBy' | 'how' | 'termination' | 'closeCode' | 'closeReason' | 'clean' | 'detail'> {
-  const first = observer?.firstClose;
-  let by = stats.cause.by;
-  let how: string = stats.cause.how;
-  let closeCode = 1006;
-  let closeReason: string | undefined;
-  if (sent !== undefined && stats.cause.by === 'wsgate') {
-    closeCode = sent.code;
-    closeReason = sent.reason || undefined;
-  } else if (first !== undefined) {
-    const seen = observer!.closeSeen(first)!;
-    closeCode = seen.code ?? 1005;
-    closeReason = seen.reason || undefined;
-    if (stats.cause.by !== 'wsgate') {
-      by = first === 'toUpstream' ? 'client' : 'upstream';
-      how = 'close';
-    }
-  }
-  const clean =
-    observer !== undefined &&
-    observer.closeSeen('toUpstream') !== undefined &&
-    observer.closeSeen('toClient') !== undefined;
-  const result: ReturnType<typeof describeEnd> = {
-    endedBy: by,
-    how,
-    termination: `${WHO[by]}${HOW[how] ?? '?'}`,
-    closeCode,
-    clean,
-  };
-  if (closeReason !== undefined) result.closeReason = closeReason;
-  if (stats.cause.detail !== undefined) result.detail = stats.cause.detail;
-  return result;
-}
-
-// A close reason is at most 123 bytes (RFC 6455 §5.5); violation messages are ASCII, but cut on a character anyway.
-function closeReasonOf(message: string): string {
-  let reason = message;
-  while (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) reason = reason.slice(0, -1);
-  return reason;
-}
-
-/** The end line's detail for a violation close: the code, the limit's key when it is one, and the message. */
-function violationDetail({ violation }: ClosingViolation): string {
-  const limit = LIMIT_KEYS[violation.code];
-  return `${violation.code}${limit === undefined ? '' : ` (${limit})`}: ${violation.message}`;
-}
-
-/** The open line of a joined connection (passthrough or relay): the handshake as received, forwarded and answered. */
-export function openEvent(info: SessionInfo, level: TapLevel): WsOpenEvent {
-  return {
-    type: 'open',
-    conn: info.conn,
-    route: info.route,
-    time: isoNow(),
-    upstream: info.upstream,
-    path: info.path,
-    client: info.client,
-    protocol: info.protocol,
-    extensions: info.extensions,
-    tap: level,
-    handshakeMs: info.handshakeMs,
-    request: info.request,
-    forwarded: info.forwarded,
-    response: info.response,
-  };
-}
 
 /**
  * Runs the connection until both sockets are closed. `early` holds frame bytes that arrived with the handshake

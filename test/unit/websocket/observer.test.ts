@@ -6,7 +6,7 @@ import type { WsEvent, WsMessageEvent } from '../../../src/events.ts';
 import { encodeClose, encodeFrame } from '../../../src/websocket/encoder.ts';
 import { OPCODE } from '../../../src/websocket/frame.ts';
 import { ConnectionObserver, type TapSettings } from '../../../src/websocket/observer.ts';
-import { describeEnd } from '../../../src/websocket/session.ts';
+import { describeEnd } from '../../../src/websocket/session-report.ts';
 
 const KEY = Uint8Array.from([0x37, 0xfa, 0x21, 0x3d]);
 
