@@ -98,7 +98,13 @@ export function resolveConfig(cfg: ConfigShape) {
     listeners,
     upstreams,
     rules: cfg.rules,
-    proxies: cfg.proxies.map((p) => ({ name: p.name, url: p.url, pac: p.pac, noProxy: p.noProxy })),
+    // Exactly one of url and pac is set (checks.ts); the other key is left out rather than undefined.
+    proxies: cfg.proxies.map((p) => ({
+      name: p.name,
+      ...(p.url === undefined ? {} : { url: p.url }),
+      ...(p.pac === undefined ? {} : { pac: p.pac }),
+      noProxy: p.noProxy,
+    })),
     inspector:
       cfg.inspector === undefined
         ? undefined

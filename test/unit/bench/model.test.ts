@@ -140,6 +140,7 @@ describe('wsgate variants', () => {
       'wsgate-payload+log',
       'wsgate-relay',
       'wsgate-rules-elsewhere',
+      'wsgate-store',
     ]);
   });
   test('the variants are command lines with the tap level', () => {

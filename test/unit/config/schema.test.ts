@@ -53,7 +53,7 @@ type ExpectedConfig = {
     tls: { ca?: string; servername?: string; insecure: boolean } | undefined;
     via: string | undefined;
   }[];
-  proxies: { name: string; url: string | undefined; pac: string | undefined; noProxy: string[] }[];
+  proxies: { name: string; url?: string; pac?: string; noProxy: string[] }[];
   inspector:
     | {
         bind: HostPort;
