@@ -28,6 +28,7 @@ import type { Config } from '../config/schema.ts';
 import { watchConfig } from '../config/watch.ts';
 import { createLogger } from '../log/logger.ts';
 import { formatHostPort } from '../net/host-port.ts';
+import { startMemoryReclaimer } from './memory-reclaimer.ts';
 import { type PrimaryAdmin, startPrimaryAdmin } from './primary-admin.ts';
 import { waitForStopSignal } from './signals.ts';
 import { WorkerPool } from './worker-pool.ts';
@@ -52,6 +53,8 @@ export type PrimaryOptions = {
 export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const { io, file } = options;
   const log = createLogger(options.config.log);
+  // The primary copies every worker's log lines and feeds the admin API's store: after a burst it holds garbage too.
+  startMemoryReclaimer({ onReclaim: (r) => log.debug({ event: 'memory.reclaimed', ...r }, 'memory reclaimed') });
   const pool = new WorkerPool({
     config: options.config,
     workers: options.workers,
