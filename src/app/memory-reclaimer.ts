@@ -62,12 +62,6 @@ export function startMemoryReclaimer(options: ReclaimerOptions = {}): () => void
     // The collection itself must not count as the next burst.
     last = performance.eventLoopUtilization();
     options.onReclaim?.({ ms: performance.now() - started, rssBefore, rssAfter: process.memoryUsage.rss() });
-    // A first collection runs weak callbacks and finalizers (closed sockets' native handles among them) that
-    // release more; a second one a moment later collects that too (the soak measured another ~50 MiB).
-    setTimeout(() => {
-      fullGc();
-      last = performance.eventLoopUtilization();
-    }, 1000).unref();
   }, periodMs);
   timer.unref();
   return () => clearInterval(timer);
