@@ -111,8 +111,32 @@ function toLeafKey(privateKey: KeyObject, persisted: boolean): LeafKey {
   };
 }
 
-function newEcKey(): KeyObject {
+export function newEcKey(): KeyObject {
   return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+}
+
+/** A self-signed CA certificate for `caKey`: path length 0 (it signs only leaves), keyCertSign and cRLSign. */
+export async function signCaCertificate(
+  caKey: KeyObject,
+  name: string,
+  validity: { notBefore: Date; notAfter: Date },
+): Promise<x509.X509Certificate> {
+  const publicKey = createPublicKey(caKey).toCryptoKey(EC_KEY_ALGORITHM, true, ['verify']);
+  return x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: name,
+    issuer: name,
+    ...validity,
+    signingAlgorithm: EC_SIGNING_ALGORITHM,
+    publicKey,
+    signingKey: caKey.toCryptoKey(EC_KEY_ALGORITHM, false, ['sign']),
+    extensions: [
+      // RFC 5280 §4.2.1.9: a CA; path length 0, so it can only sign leaves.
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
+    ],
+  });
 }
 
 /** A CA subject that says what it is and where it came from, so people can find it in a trust store. */
@@ -148,24 +172,10 @@ export async function createCa(dir: string, options: CreateCaOptions = {}): Prom
   const now = options.now ?? new Date();
   const caKey = newEcKey();
   const leafKey = newEcKey();
-  const publicKey = createPublicKey(caKey).toCryptoKey(EC_KEY_ALGORITHM, true, ['verify']);
-  const name = `CN=${options.commonName ?? defaultCommonName(now)}, O=wsgate`;
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: name,
-    issuer: name,
+  const cert = await signCaCertificate(caKey, `CN=${options.commonName ?? defaultCommonName(now)}, O=wsgate`, {
     // An hour back, for clients whose clocks run a little behind.
     notBefore: new Date(now.getTime() - 60 * 60 * 1000),
     notAfter: new Date(now.getTime() + CA_VALIDITY_DAYS * DAY_MS),
-    signingAlgorithm: EC_SIGNING_ALGORITHM,
-    publicKey,
-    signingKey: caKey.toCryptoKey(EC_KEY_ALGORITHM, false, ['sign']),
-    extensions: [
-      // RFC 5280 §4.2.1.9: a CA; path length 0, so it can only sign leaves.
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(publicKey),
-    ],
   });
   try {
     await mkdir(paths.dir, { recursive: true, mode: 0o700 });

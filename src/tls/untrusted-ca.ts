@@ -3,10 +3,10 @@
 // client whose machine does not have the inspector's CA installed: the handshake fails with an unknown-issuer
 // error. Never written to disk, never printed, never shared with wsgate's own CA (tls/ca.ts), so trusting wsgate's
 // CA does not make these leaves pass.
-import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
-import type { LoadedCa } from './ca.ts';
+import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
+import { type LoadedCa, newEcKey, signCaCertificate } from './ca.ts';
 import { LeafCache } from './leaf.ts';
-import { EC_KEY_ALGORITHM, EC_SIGNING_ALGORITHM, randomSerial, x509 } from './x509.ts';
+import { EC_KEY_ALGORITHM, x509 } from './x509.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -16,32 +16,16 @@ export const UNTRUSTED_CA_NAME = 'wsgate untrustedCert fault (a TLS inspector no
 /** What stands in for file paths in messages about this CA: it has none. */
 export const UNTRUSTED_CA_DIR = '(in memory: the untrustedCert fault CA)';
 
-function newEcKey(): KeyObject {
-  return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-}
-
 /** Makes the in-memory CA, shaped like a loaded one so the leaf cache can sign with it. */
 export async function createUntrustedCa(now: Date = new Date()): Promise<LoadedCa> {
   const caKey = newEcKey();
   const leafPrivate = newEcKey();
-  const publicKey = createPublicKey(caKey).toCryptoKey(EC_KEY_ALGORITHM, true, ['verify']);
-  const name = `CN=${UNTRUSTED_CA_NAME}, O=wsgate fault injection`;
-  const ski = await x509.SubjectKeyIdentifierExtension.create(publicKey);
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: name,
-    issuer: name,
+  const cert = await signCaCertificate(caKey, `CN=${UNTRUSTED_CA_NAME}, O=wsgate fault injection`, {
     notBefore: new Date(now.getTime() - DAY_MS),
     notAfter: new Date(now.getTime() + 30 * DAY_MS),
-    signingAlgorithm: EC_SIGNING_ALGORITHM,
-    publicKey,
-    signingKey: caKey.toCryptoKey(EC_KEY_ALGORITHM, false, ['sign']),
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      ski,
-    ],
   });
+  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
+  if (ski === null) throw new Error('the CA certificate has no subject key identifier');
   const certPem = `${cert.toString('pem')}\n`;
   const leafPublic = createPublicKey(leafPrivate);
   return {
