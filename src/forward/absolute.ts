@@ -7,6 +7,7 @@ import { WsgateError } from '../errors.ts';
 import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
 import type { RequestScope, UpgradeScope } from '../front/front.ts';
 import type { HeaderPairs } from '../http/head.ts';
+import { isAbsoluteForm } from '../http/request-target.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ConnectionRules } from '../rules/types.ts';
@@ -21,8 +22,6 @@ import type { RelayResult } from './http.ts';
 import { type ForwardState, routeName, startUpgrade, type TunnelContext } from './state.ts';
 import { type AbsoluteTarget, parseAbsoluteTarget } from './target.ts';
 
-const ABSOLUTE = /^[a-z][a-z0-9+.-]*:\/\//i;
-
 /** The checks every absolute-form request passes; undefined after the refusal was answered and logged. */
 function admitAbsolute(
   state: ForwardState,
@@ -33,7 +32,7 @@ function admitAbsolute(
 ): { target: AbsoluteTarget; user: string | undefined; rules: ConnectionRules | undefined } | undefined {
   const url = req.url ?? '';
   const client = req.socket.remoteAddress;
-  if (!ABSOLUTE.test(url)) {
+  if (!isAbsoluteForm(url)) {
     const err = new WsgateError('WSG_FORWARD_NOT_PROXY', { method: req.method ?? 'GET', target: url.slice(0, 200) });
     log.info({ event: 'forward.not_proxy', code: err.code, client }, err.message);
     refuse(err);

@@ -5,6 +5,7 @@
 // faults travel on to the Upgrade forwarder and the session with the connection's rules.
 import type net from 'node:net';
 import { writeErrorToSocket } from '../front/error-response.ts';
+import { withoutAuthority } from '../http/request-target.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ConnectionFacts, ConnectionRules } from '../rules/types.ts';
 import type { LeafCache } from '../tls/leaf.ts';
@@ -44,9 +45,7 @@ export function forwardRules(
 
 /** The path part of an absolute-form or origin-form target, without the query. */
 export function pathOf(requestTarget: string): string {
-  const withoutAuthority = requestTarget.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '');
-  const path = withoutAuthority.split(/[?#]/, 1)[0] ?? '';
-  return path === '' ? '/' : path;
+  return withoutAuthority(requestTarget).split(/[?#]/, 1)[0] ?? '/';
 }
 
 /**

@@ -7,21 +7,11 @@ import { Client } from 'undici';
 import { WsgateError } from '../errors.ts';
 import { writeErrorToSocket } from '../front/error-response.ts';
 import type { RequestScope, UpgradeScope } from '../front/front.ts';
+import { withoutAuthority } from '../http/request-target.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import { forwardRules, pathOf } from './faults.ts';
 import { type ForwardState, routeName, startUpgrade, type TunnelContext } from './state.ts';
-
-const ABSOLUTE = /^[a-z][a-z0-9+.-]*:\/\//i;
-
-/** The path a request in a tunnel asks for: clients may still send absolute-form; the origin wants origin-form. */
-function originFormOf(target: string): string {
-  if (ABSOLUTE.test(target)) {
-    const url = new URL(target);
-    return url.pathname + url.search;
-  }
-  return target.startsWith('/') ? target : `/${target}`;
-}
 
 export function serveTunnelRequest(
   state: ForwardState,
@@ -50,7 +40,7 @@ export function serveTunnelRequest(
   void state.relay
     .relay(req, res, {
       // Concatenated, not resolved against the origin: a path starting with "//" would be read as a host.
-      url: new URL(`${origin}${originFormOf(req.url ?? '/')}`),
+      url: new URL(`${origin}${withoutAuthority(req.url ?? '/')}`),
       proxy: undefined,
       host: req.headers.host ?? ctx.target.authority,
       via: undefined,

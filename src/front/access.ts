@@ -1,6 +1,7 @@
 // The one access line per HTTP request, whatever the entry kind: written when the response closes, with what the
 // entry's handler learned on the way (route, upstream, proxy, user, error code).
 import type http from 'node:http';
+import { isAbsoluteForm } from '../http/request-target.ts';
 import type { Logger } from '../log/logger.ts';
 
 /** Filled in by the handler while it serves the request. */
@@ -13,8 +14,6 @@ export type AccessFields = {
   /** Appended to the line's message, e.g. "(in CONNECT host:443)". */
   note?: string | undefined;
 };
-
-const ABSOLUTE = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 export function logAccessOnClose(
   log: Logger,
@@ -32,7 +31,7 @@ export function logAccessOnClose(
         event: 'http.access',
         method: req.method,
         // An absolute-form target is a URL (forward proxy); origin-form is a path.
-        ...(ABSOLUTE.test(target) ? { url: target } : { path: target }),
+        ...(isAbsoluteForm(target) ? { url: target } : { path: target }),
         status: res.statusCode,
         ms: Math.round(performance.now() - started),
         ...rest,

@@ -108,6 +108,23 @@ function parseAuthorityForm(text: string): TargetResult {
   return { ok: true, target: { form: 'authority', authority: text } };
 }
 
+/** A scheme and authority at the start of a target: what makes it absolute-form. */
+const SCHEME_AND_AUTHORITY = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+
+/** Whether a target (already checked by the front) is absolute-form: `scheme://authority…`. */
+export function isAbsoluteForm(target: string): boolean {
+  return SCHEME_AND_AUTHORITY.test(target);
+}
+
+/**
+ * A target without its scheme and authority, path and query exactly as written (never re-parsed: a URL parser
+ * would normalise the path again), starting with "/". An origin-form target is returned as it is.
+ */
+export function withoutAuthority(target: string): string {
+  const rest = target.replace(SCHEME_AND_AUTHORITY, '');
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
 /** The origin-form a target asks for upstream: its path and query as received. */
 export function originFormOf(target: PathTarget): string {
   return target.path + target.query;

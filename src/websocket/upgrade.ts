@@ -10,6 +10,7 @@ import { handshakeDone, type WsEvent } from '../events.ts';
 import { FORWARDING_FIELDS, forwardingFields } from '../http/forwarded.ts';
 import { type HeaderPairs, headerValue, rawToPairs, serializeRequestHead } from '../http/head.ts';
 import { stripHopByHop } from '../http/hop-by-hop.ts';
+import { withoutAuthority } from '../http/request-target.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import { redactPairs } from '../log/redact.ts';
@@ -86,10 +87,8 @@ const NO_BYTES = Buffer.alloc(0);
 export function upstreamTarget(upstream: URL, requestTarget: string): string {
   // Forward proxies receive absolute-form targets (`GET http://host/path`); origin servers expect origin-form. The
   // front checked the URL; its path and query follow the authority as written.
-  const authority = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(requestTarget);
-  if (authority !== null) requestTarget = requestTarget.slice(authority[0].length);
   const base = upstream.pathname === '/' ? '' : upstream.pathname.replace(/\/$/, '');
-  const target = requestTarget.startsWith('/') ? requestTarget : `/${requestTarget}`;
+  const target = withoutAuthority(requestTarget);
   const query = upstream.search && !target.includes('?') ? upstream.search : '';
   return base + target + query;
 }
