@@ -6,6 +6,23 @@ import { z } from 'zod';
 import { checkUpstreamUrl, flag, isRecord, type Parsed, parsed, routeName } from './fields.ts';
 import { keepalive, relaySettings, ruleRefs } from './shape-relay.ts';
 
+/**
+ * `match:` as people write it: one mapping (keys ANDed), a list of them (ORed), or nothing (matches `everything`);
+ * always a list once parsed.
+ */
+export function matchList<T extends z.ZodType>(one: T, everything: string, owner: string) {
+  return z
+    .union([
+      one,
+      z
+        .array(one)
+        .min(1, { error: `list at least one match, or leave out match to match ${everything}` })
+        .describe(`Alternatives: the ${owner} matches when any one of them does (OR).`),
+    ])
+    .optional()
+    .transform((m): z.output<T>[] => (m === undefined ? [{} as z.output<T>] : Array.isArray(m) ? m : [m]));
+}
+
 /** Two match keys that cannot be combined: one issue at the second key, "use either A or B, not both". */
 export function exclusiveKeys(m: unknown, ctx: z.RefinementCtx, a: string, b: string): void {
   if (isRecord(m) && m[a] !== undefined && m[b] !== undefined) {
@@ -136,19 +153,9 @@ export const route = z.strictObject({
   name: routeName()
     .optional()
     .describe('Names the route in logs and `wsgate check --explain`. Default: "<listener name>/route-<index>".'),
-  match: z
-    .union([
-      routeMatch,
-      z
-        .array(routeMatch)
-        .min(1, { error: 'list at least one match, or leave out match to match every request' })
-        .describe('Alternatives: the route matches when any one of them does (OR).'),
-    ])
-    .optional()
-    .transform((m) => (m === undefined ? [{}] : Array.isArray(m) ? m : [m]))
-    .describe(
-      'Which requests take this route: one match object (its keys are ANDed) or a list of them (ORed). Leave out to match everything. The first matching route wins.',
-    ),
+  match: matchList(routeMatch, 'every request', 'route').describe(
+    'Which requests take this route: one match object (its keys are ANDed) or a list of them (ORed). Leave out to match everything. The first matching route wins.',
+  ),
   upstream: z
     .string()
     .min(1, { error: 'must not be empty' })

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { isRecord, name, type Parsed, parsed, portRule, routeName } from './fields.ts';
 import { action, jsonPointer } from './shape-actions.ts';
-import { exclusiveKeys, matchHost } from './shape-route.ts';
+import { exclusiveKeys, matchHost, matchList } from './shape-route.ts';
 import { parseTextPattern } from './text-pattern.ts';
 import { parseSize } from './units.ts';
 
@@ -167,19 +167,9 @@ export const rule = z.strictObject({
   // "profile:NAME" entries resolve.ts adds cannot collide with a rule.
   name: routeName().describe('The name routes and listeners use in rules: [...]; shown in every rule event.'),
   description: z.string().optional().describe('What the rule is for, for people.'),
-  match: z
-    .union([
-      ruleMatch,
-      z
-        .array(ruleMatch)
-        .min(1, { error: 'list at least one match, or leave out match to match everything' })
-        .describe('Alternatives: the rule matches when any one of them does (OR).'),
-    ])
-    .optional()
-    .transform((m) => (m === undefined ? [{}] : Array.isArray(m) ? m : [m]))
-    .describe(
-      'Which connections and messages the rule acts on: one match mapping (keys ANDed) or a list (ORed). Leave out to match everything the route or listener carries.',
-    ),
+  match: matchList(ruleMatch, 'everything', 'rule').describe(
+    'Which connections and messages the rule acts on: one match mapping (keys ANDed) or a list (ORed). Leave out to match everything the route or listener carries.',
+  ),
   actions: z
     .array(action)
     .min(1, { error: 'list at least one action' })
