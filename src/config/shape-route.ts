@@ -45,7 +45,7 @@ export const matchHost = z
   })
   .transform((host) => host.toLowerCase());
 
-const matchPath = (what: string) =>
+export const matchPath = (what: string) =>
   z.string().superRefine((path, ctx) => {
     const message = !path.startsWith('/')
       ? `${what} must start with "/"`

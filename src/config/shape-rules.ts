@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { isRecord, name, type Parsed, parsed, portRule, routeName } from './fields.ts';
 import { action, jsonPointer } from './shape-actions.ts';
-import { exclusiveKeys, matchHost, matchList } from './shape-route.ts';
+import { exclusiveKeys, matchHost, matchList, matchPath } from './shape-route.ts';
 import { parseTextPattern } from './text-pattern.ts';
 import { parseSize } from './units.ts';
 
@@ -26,16 +26,6 @@ export const PROFILE_NAMES = [
 ] as const;
 
 export const MESSAGE_TYPES = ['text', 'binary', 'ping', 'pong', 'close'] as const;
-
-const matchPath = (what: string) =>
-  z.string().superRefine((path, ctx) => {
-    const message = !path.startsWith('/')
-      ? `${what} must start with "/"`
-      : /[?#\s]/.test(path)
-        ? `${what} must not contain "?", "#" or whitespace (the query string is not matched)`
-        : undefined;
-    if (message !== undefined) ctx.addIssue({ code: 'custom', message, input: path });
-  });
 
 const matcherPattern = () =>
   z.string().superRefine((text, ctx) => {

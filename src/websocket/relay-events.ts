@@ -9,7 +9,7 @@ import type { Message } from './message.ts';
 import { isoNow, opcodeName, storeData, type TapSettings } from './observer.ts';
 import type { HeldMessage } from './relay-hold.ts';
 import type { SessionInfo } from './session.ts';
-import { openEvent } from './session-report.ts';
+import { endEvent, openEvent } from './session-report.ts';
 
 export type CloseInfo = { code: number | undefined; reason: string };
 
@@ -153,16 +153,6 @@ export class RelayEvents {
   }
 
   end(fields: Omit<WsEndEvent, 'type' | 'conn' | 'route' | 'time' | 'upstream' | 'protocol' | 'extensions'>): void {
-    const info = this.#info;
-    this.#emit({
-      type: 'end',
-      conn: info.conn,
-      route: info.route,
-      time: isoNow(),
-      upstream: info.upstream,
-      protocol: info.protocol,
-      extensions: info.extensions,
-      ...fields,
-    });
+    this.#emit(endEvent(this.#info, fields));
   }
 }

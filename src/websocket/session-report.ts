@@ -108,3 +108,20 @@ export function openEvent(info: SessionInfo, level: TapLevel): WsOpenEvent {
     response: info.response,
   };
 }
+
+/** The end line of a joined connection: who ended it and how (`fields`), with the connection's identity. */
+export function endEvent(
+  info: SessionInfo,
+  fields: Omit<WsEndEvent, 'type' | 'conn' | 'route' | 'time' | 'upstream' | 'protocol' | 'extensions'>,
+): WsEndEvent {
+  return {
+    type: 'end',
+    conn: info.conn,
+    route: info.route,
+    time: isoNow(),
+    upstream: info.upstream,
+    protocol: info.protocol,
+    extensions: info.extensions,
+    ...fields,
+  };
+}

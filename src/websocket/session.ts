@@ -13,13 +13,14 @@ import { encodeClose } from './encoder.ts';
 import { type EndCause, joinSockets } from './joiner.ts';
 import type { KeepaliveSettings } from './keepalive.ts';
 import { createLinkShaper, hasLinkFaults, type LinkShaper } from './link-shaper.ts';
-import { ConnectionObserver, isoNow, LIMIT_KEYS, type TapSettings } from './observer.ts';
+import { ConnectionObserver, LIMIT_KEYS, type TapSettings } from './observer.ts';
 import { PassthroughControl } from './passthrough-control.ts';
 import type { HeldMessage, HoldDecision, RuntimeHold } from './relay-hold.ts';
 import {
   checkClose,
   closeReasonOf,
   describeEnd,
+  endEvent,
   openEvent,
   type SentClose,
   violationDetail,
@@ -192,21 +193,16 @@ export function startSession(
     control.stop();
     const end = describeEnd(stats, observer, sent);
     const keepalive = control.keepaliveCounts;
-    emit({
-      type: 'end',
-      conn: info.conn,
-      route: info.route,
-      time: isoNow(),
-      upstream: info.upstream,
-      protocol: info.protocol,
-      extensions: info.extensions,
-      durationMs: stats.durationMs,
-      ...end,
-      // Frames that arrived with the handshake were forwarded before the join started counting.
-      toUpstream: { ...observer.counters('toUpstream'), bytes: stats.bytesToUpstream + early.toUpstream.length },
-      toClient: { ...observer.counters('toClient'), bytes: stats.bytesToClient + early.toClient.length },
-      ...(keepalive === undefined ? {} : { keepalive }),
-    });
+    emit(
+      endEvent(info, {
+        durationMs: stats.durationMs,
+        ...end,
+        // Frames that arrived with the handshake were forwarded before the join started counting.
+        toUpstream: { ...observer.counters('toUpstream'), bytes: stats.bytesToUpstream + early.toUpstream.length },
+        toClient: { ...observer.counters('toClient'), bytes: stats.bytesToClient + early.toClient.length },
+        ...(keepalive === undefined ? {} : { keepalive }),
+      }),
+    );
   });
 
   /**
