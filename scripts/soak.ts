@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } f
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cliNodeFlags } from './bench/cli-flags.ts';
 import { sleep } from './bench/net.ts';
 import { treeCpuMicros, treeRssKiB } from './bench/proc.ts';
 import { achievableFdLimit, Children, waitForLine, waitForMessage } from './soak/children.ts';
@@ -104,11 +105,14 @@ log: { file: ${JSON.stringify(logFile)} }
 workers: ${plan.workers}${maxConnections}
 `,
   );
+  const cli = path.join(REPO, 'src', 'cli', 'main.ts');
   const wsgate = children.spawnNode(
     [
+      // The bin's own Node flags (its shebang's), so the soak measures what users run.
+      ...cliNodeFlags(cli),
       '--import',
       path.join(REPO, 'scripts', 'soak', 'probe.ts'),
-      path.join(REPO, 'src', 'cli', 'main.ts'),
+      cli,
       'run',
       '-c',
       config,

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // wsgate's command line: picks the command, runs it, and turns what happened into an exit code
 // (0 ok, 1 runtime failure, 2 usage or config error).
 import { type Output, reportError, stdio } from './args.ts';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { ROOT } from '../../helpers/cli.ts';
@@ -48,4 +48,9 @@ test('npm pack → install into a temporary prefix → wsgate --version', { time
   assert.equal(out.stdout.trim(), version);
   const help = await run(process.execPath, [bin, 'run', '--help']);
   assert.match(help.stdout, /^Usage: wsgate run/m);
+  // And as a shell runs it, through its shebang (`env -S node <flags>`), with Node 24 first on PATH.
+  const shell = await run(bin, ['--version'], {
+    env: { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env['PATH'] ?? ''}` },
+  });
+  assert.equal(shell.stdout.trim(), version);
 });

@@ -26,7 +26,8 @@ test('the entrypoint is the tsc output of the CLI, and the image is non-root wit
   const entry = instructions.find((l) => l.startsWith('ENTRYPOINT'));
   assert.ok(entry);
   const args = JSON.parse(entry.slice('ENTRYPOINT'.length)) as string[];
-  assert.equal(args[1], 'dist/cli/main.js');
+  const cli = args[args.length - 1];
+  assert.equal(cli, 'dist/cli/main.js');
   const tsconfig = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as {
     compilerOptions: { rootDir: string; outDir: string };
   };
@@ -35,7 +36,7 @@ test('the entrypoint is the tsc output of the CLI, and the image is non-root wit
   assert.equal(tsconfig.compilerOptions.outDir, 'dist');
   assert.ok(existsSync(join(ROOT, 'src/cli/main.ts')));
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: { wsgate: string } };
-  assert.equal(pkg.bin.wsgate, args[1]);
+  assert.equal(pkg.bin.wsgate, cli);
   assert.ok(
     instructions.some((l) => /^USER (?!root)\w+/.test(l)),
     'USER is not root',
@@ -47,4 +48,19 @@ test('the entrypoint is the tsc output of the CLI, and the image is non-root wit
     'listens on all interfaces in the container',
   );
   assert.match(readFileSync(join(ROOT, 'config/wsgate.yaml'), 'utf8'), /\$\{WSGATE_HOST:-127\.0\.0\.1\}/);
+});
+
+test('the Dockerfile, npm start and the bin start Node with the same flags (the shebang of the CLI)', () => {
+  const shebang = readFileSync(join(ROOT, 'src/cli/main.ts'), 'utf8').split('\n', 1)[0] ?? '';
+  const match = /^#!\/usr\/bin\/env -S node((?: --[\w-]+=\S+)*)$/.exec(shebang);
+  assert.ok(match, `the CLI's shebang runs node through env -S: ${shebang}`);
+  const flags = (match[1] ?? '').trim().split(' ').filter(Boolean);
+  // The young generation's cap: without it an idle process keeps about 16 KiB more per WebSocket (docs/benchmarks.md).
+  assert.ok(flags.includes('--max-semi-space-size=2'), `flags ${flags.join(' ')}`);
+  const entry = instructions.find((l) => l.startsWith('ENTRYPOINT'));
+  assert.ok(entry);
+  assert.deepEqual(JSON.parse(entry.slice('ENTRYPOINT'.length)), ['node', ...flags, 'dist/cli/main.js']);
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  assert.equal(pkg.scripts['start'], `node ${flags.join(' ')} src/cli/main.ts run`);
+  assert.equal(pkg.scripts['dev'], `node ${flags.join(' ')} src/cli/main.ts`);
 });

@@ -1,0 +1,10 @@
+// The Node flags wsgate's bin starts with: the ones in the CLI's shebang (`#!/usr/bin/env -S node <flags>`), which the
+// Dockerfile and `npm start` repeat (test/unit/packaging/dockerfile.test.ts). The bench and the soak start wsgate
+// with `node <flags> src/cli/main.ts` so that they measure what users run.
+import { readFileSync } from 'node:fs';
+
+export function cliNodeFlags(cli: string): string[] {
+  const first = readFileSync(cli, 'utf8').split('\n', 1)[0] ?? '';
+  const match = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
+  return match ? match[1]!.trim().split(/\s+/).filter(Boolean) : [];
+}
