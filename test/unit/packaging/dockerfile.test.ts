@@ -64,3 +64,14 @@ test('the Dockerfile, npm start and the bin start Node with the same flags (the 
   assert.equal(pkg.scripts['start'], `node ${flags.join(' ')} src/cli/main.ts run`);
   assert.equal(pkg.scripts['dev'], `node ${flags.join(' ')} src/cli/main.ts`);
 });
+
+test('the image preloads jemalloc from the path its RUN links (the soak\'s allocator)', () => {
+  const run = instructions.find((l) => l.startsWith('RUN ') && l.includes('libjemalloc2'));
+  assert.ok(run, 'libjemalloc2 is installed');
+  const link = /ln -s .*libjemalloc\.so\.2.* (\/\S+)$/.exec(run);
+  assert.ok(link, `the library is linked to a fixed path: ${run}`);
+  const env = instructions.find((l) => l.startsWith('ENV LD_PRELOAD='));
+  assert.equal(env, `ENV LD_PRELOAD=${link[1]}`);
+  // Preloaded in the image that runs wsgate, not in the build stage.
+  assert.ok(instructions.indexOf(env) > instructions.findLastIndex((l) => l.startsWith('FROM ')));
+});

@@ -30,6 +30,7 @@ function result(over: Partial<SoakResult> = {}): SoakResult {
     listenDrops: 0,
     size: 64,
     workers: 2,
+    allocator: 'jemalloc',
     tap: 'frames',
     clients: 2,
     totals: { sent: 600_000, received: 600_000, lost: 0, reordered: 0, unexpected: 0 },
