@@ -65,7 +65,7 @@ test('the Dockerfile, npm start and the bin start Node with the same flags (the 
   assert.equal(pkg.scripts['dev'], `node ${flags.join(' ')} src/cli/main.ts`);
 });
 
-test('the image preloads jemalloc from the path its RUN links (the soak\'s allocator)', () => {
+test("the image preloads jemalloc from the path its RUN links (the soak's allocator)", () => {
   const run = instructions.find((l) => l.startsWith('RUN ') && l.includes('libjemalloc2'));
   assert.ok(run, 'libjemalloc2 is installed');
   const link = /ln -s .*libjemalloc\.so\.2.* (\/\S+)$/.exec(run);
