@@ -173,6 +173,10 @@ log: { level: warn, traffic: ${JSON.stringify(trafficFile)} }
  * option for it); without it, --log-level warn also silences the traffic lines (they are info), so those
  * variants measure the tap's decoding and event building but not the writing.
  */
+function nodeFlagsText(): string {
+  return WSGATE_NODE_ARGS.map((a) => `${a} `).join('');
+}
+
 function wsgateDef(tap: string | undefined, trafficLog = false): ProxyDef {
   const name = tap === undefined ? 'wsgate' : `wsgate-${tap}${trafficLog ? '+log' : ''}`;
   return {
@@ -182,8 +186,8 @@ function wsgateDef(tap: string | undefined, trafficLog = false): ProxyDef {
     missing: () => null,
     info: () =>
       trafficLog
-        ? `node src/cli/main.ts run -c wsgate.yaml (one route, tap.level ${tap}, log.level warn, log.traffic to a file in the temp dir) on ${process.version}`
-        : `node src/cli/main.ts run --listen --upstream --log-level warn${tap === undefined ? '' : ` --tap ${tap}`} on ${process.version}`,
+        ? `node ${nodeFlagsText()}src/cli/main.ts run -c wsgate.yaml (one route, tap.level ${tap}, log.level warn, log.traffic to a file in the temp dir) on ${process.version}`
+        : `node ${nodeFlagsText()}src/cli/main.ts run --listen --upstream --log-level warn${tap === undefined ? '' : ` --tap ${tap}`} on ${process.version}`,
     command: ({ port, target, dir, profileDir }) => {
       const node = [
         ...WSGATE_NODE_ARGS,
