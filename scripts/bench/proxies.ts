@@ -167,16 +167,17 @@ log: { level: warn, traffic: ${JSON.stringify(trafficFile)} }
 `;
 }
 
+/** The Node flags as they precede the script in a command line. */
+function nodeFlagsText(): string {
+  return WSGATE_NODE_ARGS.map((a) => `${a} `).join('');
+}
+
 /**
  * wsgate with one reverse route. tap undefined: no --tap option (the CLI had none before the tap landed).
  * trafficLog: the traffic log is written to a file in the proxy's temp dir (a config file, since the CLI has no
  * option for it); without it, --log-level warn also silences the traffic lines (they are info), so those
  * variants measure the tap's decoding and event building but not the writing.
  */
-function nodeFlagsText(): string {
-  return WSGATE_NODE_ARGS.map((a) => `${a} `).join('');
-}
-
 function wsgateDef(tap: string | undefined, trafficLog = false): ProxyDef {
   const name = tap === undefined ? 'wsgate' : `wsgate-${tap}${trafficLog ? '+log' : ''}`;
   return {

@@ -25,6 +25,8 @@ export type TrafficLog = {
 };
 
 const ARROW: Record<Direction, string> = { toUpstream: '→', toClient: '←' };
+/** The arrows as JSON escapes, for lines built as ASCII (eventLine). */
+const ESCAPED_ARROW: Record<Direction, string> = { toUpstream: '\\u2192', toClient: '\\u2190' };
 
 /** The event name in log lines: the tap's end event is the connection's close line. */
 export function eventName(event: WsEvent): string {
@@ -37,18 +39,8 @@ export function describeEvent(event: WsEvent): string {
     case 'open':
       return `WebSocket open ${event.path} → ${event.upstream}`;
     case 'frame':
-      return `${ARROW[event.dir]} frame ${event.opcode} ${event.length} B${event.fin ? '' : ' (more)'}${event.rsv1 ? ' rsv1' : ''}`;
-    case 'message': {
-      const extra =
-        event.code !== undefined
-          ? ` ${event.code}${event.reason ? ` ${JSON.stringify(event.reason)}` : ''}`
-          : event.rttMs !== undefined
-            ? ` rtt ${event.rttMs} ms`
-            : event.preview !== undefined
-              ? ` ${JSON.stringify(event.preview)}${event.truncated ? '…' : ''}`
-              : '';
-      return `${ARROW[event.dir]} ${event.kind} ${event.decodedSize ?? event.size} B${event.compressed ? ' (deflate)' : ''}${extra}`;
-    }
+    case 'message':
+      return `${ARROW[event.dir]} ${afterArrow(event)}`;
     case 'violation':
       return `${ARROW[event.dir]} protocol violation ${event.code}: ${event.message} (${event.rule})`;
     case 'rule':
@@ -56,6 +48,22 @@ export function describeEvent(event: WsEvent): string {
     case 'end':
       return `WebSocket closed by ${event.endedBy} (${event.how}, ${event.termination}) code ${event.closeCode} after ${event.durationMs} ms`;
   }
+}
+
+/** A frame or message line's text after its arrow: wsgate's ASCII words, plus wire text for a preview or reason. */
+function afterArrow(event: WsFrameEvent | WsMessageEvent): string {
+  if (event.type === 'frame') {
+    return `frame ${event.opcode} ${event.length} B${event.fin ? '' : ' (more)'}${event.rsv1 ? ' rsv1' : ''}`;
+  }
+  const extra =
+    event.code !== undefined
+      ? ` ${event.code}${event.reason ? ` ${JSON.stringify(event.reason)}` : ''}`
+      : event.rttMs !== undefined
+        ? ` rtt ${event.rttMs} ms`
+        : event.preview !== undefined
+          ? ` ${JSON.stringify(event.preview)}${event.truncated ? '…' : ''}`
+          : '';
+  return `${event.kind} ${event.decodedSize ?? event.size} B${event.compressed ? ' (deflate)' : ''}${extra}`;
 }
 
 function workerBinding(main: Logger): Record<string, unknown> | null {
@@ -79,9 +87,10 @@ function asciiJson(value: string): string {
 }
 
 function escapeNonAscii(json: string): string {
-  return NON_ASCII.test(json)
-    ? json.replace(NON_ASCII_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-    : json;
+  if (!NON_ASCII.test(json)) return json;
+  const escaped = json.replace(NON_ASCII_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // replace() keeps its subject's two-byte representation though only ASCII is left; latin1 makes it one-byte again.
+  return Buffer.from(escaped, 'latin1').toString('latin1');
 }
 
 /**
@@ -120,7 +129,9 @@ export function eventLine(shape: LineShape, event: WsFrameEvent | WsMessageEvent
         line += `,"${key}":${escapeNonAscii(JSON.stringify(value))}`;
     }
   }
-  line += `,"msg":${asciiJson(describeEvent(event))}}\n`;
+  // The arrow goes in already escaped: a string that ever held it would stay two-byte through the escaping, and so
+  // would every line and batch joined to it (V8 then encodes each batch through its slow UTF-16 path).
+  line += `,"msg":"${ESCAPED_ARROW[event.dir]} ${asciiJson(afterArrow(event)).slice(1)}}\n`;
   return plain ? line : shape.finish(line);
 }
 

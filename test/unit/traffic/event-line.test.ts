@@ -2,10 +2,12 @@
 // exactly what pino's line for the same event parses to, with the same redaction, for the main log's shape (time,
 // pid, worker) and a traffic file's (no time), and stay one line of ASCII.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import type { WsFrameEvent, WsMessageEvent } from '../../../src/events.ts';
 import { lineShapeOf } from '../../../src/log/line-shape.ts';
 import { createLogger, type Logger } from '../../../src/log/logger.ts';
@@ -137,4 +139,27 @@ test('a traffic file (log.traffic) gets the lines pino wrote there: no time of i
   assert.deepEqual(first, { level: 'info', worker: 2, event: 'ws.frame', ...fields, msg: describeEvent(frame) });
   assert.equal((JSON.parse(lines[2]!) as { reason?: string }).reason, undefined, 'a text message line has no reason');
   assert.equal((JSON.parse(lines[3]!) as { reason?: string }).reason, 'bye');
+});
+
+test('lines are one-byte strings in V8, with a wire preview that needed escapes too (%DebugPrint in a child)', () => {
+  // A two-byte line (one that ever held the arrow or a non-ASCII preview) makes every batch joined with it two-byte,
+  // and V8 encodes those through its slow UTF-16 path: measured at about a tenth of the traffic log's cost.
+  const src = (f: string) => JSON.stringify(pathToFileURL(join(import.meta.dirname, '../../../src', f)).href);
+  const script = `
+    import { eventLine } from ${src('traffic/traffic-log.ts')};
+    import { lineShapeOf } from ${src('log/line-shape.ts')};
+    import { createLogger } from ${src('log/logger.ts')};
+    import { Writable } from 'node:stream';
+    const logger = createLogger({ level: 'info', format: 'json', stream: new Writable({ write(c, e, cb) { cb(); } }) });
+    const shape = lineShapeOf(logger.child({}));
+    for (const event of ${JSON.stringify([frame, ...messages])}) %DebugPrint(%FlattenString(eventLine(shape, event)));
+  `;
+  const out = spawnSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  const printed = out.stdout.split('\n').filter((l) => l.startsWith('DebugPrint:'));
+  assert.equal(printed.length, 1 + messages.length, `${out.stdout}${out.stderr}`);
+  // V8 prints a two-byte string as u"…" and a one-byte one as "…".
+  for (const line of printed) assert.match(line, /\[String\]: "\{/, line.slice(0, 120));
 });
