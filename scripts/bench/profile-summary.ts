@@ -85,7 +85,10 @@ if (import.meta.main) {
     process.stderr.write(`no .cpuprofile files in ${target}\n`);
     process.exit(1);
   }
-  const ours = (k: string) => /\b(websocket|server|traffic|upstream|reverse|log|tls|config)\/[\w-]+\.ts:/.test(k);
+  const folders = readdirSync(path.join(import.meta.dirname, '../../src'), { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name);
+  const ours = (k: string) => folders.some((f) => k.includes(` ${f}/`) && /\.ts:\d+$/.test(k));
   process.stdout.write(
     [
       `${files.length} profile(s), ${(totals.totalUs / 1e6).toFixed(2)} s sampled (percentages include idle)`,
