@@ -120,7 +120,7 @@ export function createLogger(options: LoggerOptions): Logger {
 
 /**
  * A logger of its own file (the traffic log's log.traffic) with the main logger's redaction and queue bound;
- * what it drops is reported in the main log. JSON lines, asynchronous, batched in 4 KiB writes.
+ * what it drops is reported in the main log. JSON lines, asynchronous, batched (queue.ts, FLUSH_DELAY_MS).
  */
 export function createFileLogger(
   main: Logger,
@@ -134,7 +134,8 @@ export function createFileLogger(
     append: true,
     mkdir: true,
     sync: false,
-    minLength: 4096,
+    // No minLength: sonic-boom has no timer for it, so a quiet connection's lines stayed unwritten until 4 KiB more
+    // came or wsgate stopped. The queue's FLUSH_DELAY_MS batching does the coalescing instead.
     contentMode: 'buffer',
   });
   const queue = new LogQueue({

@@ -197,12 +197,17 @@ test('SIGHUP: rolling restart; open WebSockets work until their worker closes th
     assert.equal(outcome.reason, 'wsgate is shutting down');
     assert.ok(outcome.echoesAfterHup > 0, 'the connection kept working after SIGHUP');
   }
-  assert.equal(events(cli, 'workers.restarted').length, 1);
-  const newWorkers = new Set(
-    events(cli, 'worker.ready')
-      .map((l) => l.worker)
-      .filter((w) => !oldWorkers.has(w)),
-  );
+  const readyNew = () =>
+    new Set(
+      events(cli, 'worker.ready')
+        .map((l) => l.worker)
+        .filter((w) => !oldWorkers.has(w)),
+    );
+  // Lines are written in batches a few milliseconds apart, each process its own: wait for the lines, not the order.
+  await waitUntil('both new workers ready and the restart logged', () => {
+    return readyNew().size === 2 && events(cli, 'workers.restarted').length === 1;
+  });
+  const newWorkers = readyNew();
   assert.equal(newWorkers.size, 2);
   // One at a time: the primary's own lines show a new worker listening before each old one is told to stop.
   const primary = logLines(cli).filter((l) => l['pid'] === cli.child.pid);

@@ -2,6 +2,7 @@
 // RTTs but no frames or data messages, frames adds every frame and message without payload, payload adds
 // previews (redacted as configured). The counters of the close line are right at every level that decodes.
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -254,6 +255,15 @@ test('log.traffic sends the tap events to their own file', async (t) => {
   const server = await upstream.connection('/to-file');
   await client.send({ opcode: OPCODE.TEXT, payload: 'into the file' });
   await waitUntil(() => server.frames.length === 1, 'the message upstream');
+  // A quiet connection's lines reach the file while it is open (for `wsgate tail -f`), not only at shutdown: the
+  // file once waited for 4 KiB of lines before its first write.
+  const written = Date.now();
+  await waitUntil(
+    () => existsSync(file) && readFileSync(file, 'utf8').includes('into the file'),
+    'the message line in the file while the connection is open',
+    2000,
+  );
+  assert.ok(Date.now() - written < 1000, `written within a second (${Date.now() - written} ms)`);
   await client.sendClose(1000);
   await Promise.all([client.closed, server.closed]);
   stopped = true;
