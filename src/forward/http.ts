@@ -194,6 +194,10 @@ export class HttpRelay {
       const out = endToEndHeaders(response.headers, 'response');
       if (options.via !== undefined) out['via'] = appendVia(response.headers['via'], options.via);
       res.writeHead(response.statusCode, out);
+      // Every listener on res is per request: the front's access line, in-flight count and observer, this relay's
+      // client-gone guard, and pipeline's own (pipe and end-of-stream) pass Node's default of 10 'close' listeners,
+      // which printed a "possible EventEmitter memory leak" warning for every proxied response.
+      res.setMaxListeners(Math.max(res.getMaxListeners(), 20));
       await pipeline(response.body, res);
       return { status: response.statusCode, via: current.proxy };
     } catch (error) {

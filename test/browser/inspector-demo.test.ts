@@ -73,6 +73,12 @@ test('/demo: text, ArrayBuffer and Blob echoed through wsgate, with the readySta
 test('/demo through the forward proxy (--proxy-server): the page finds its connection in the inspector', {
   skip,
 }, async (t) => {
+  // wsgate runs in this process: a warning it causes would be printed to a user's terminal. Chromium's page loads
+  // through the forward relay once gave one MaxListenersExceededWarning per response.
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
   const echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
   t.after(() => echo.close());
   const gw = await startProxy(
@@ -94,4 +100,5 @@ test('/demo through the forward proxy (--proxy-server): the page finds its conne
   assert.ok(conn, 'the tunnelled WebSocket is in the inspector');
   assert.equal(conn.upstream, `127.0.0.1:${echo.address.port}`);
   assert.deepEqual(errors, []);
+  assert.deepEqual(warnings, [], 'no process warnings from the proxied page loads');
 });
