@@ -7,7 +7,7 @@ import { WsgateError } from '../errors.ts';
 import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
 import type { RequestScope, UpgradeScope } from '../front/front.ts';
 import type { HeaderPairs } from '../http/head.ts';
-import { isAbsoluteForm } from '../http/request-target.ts';
+import { isAbsoluteForm, withoutAuthority } from '../http/request-target.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ConnectionRules } from '../rules/types.ts';
@@ -172,6 +172,8 @@ async function relayThroughRoute(
   access.via = entries[0]?.display ?? 'direct';
   const result = await state.relay.relay(req, res, {
     url: httpUrl,
+    // As the client wrote it, as an absolute-form upgrade is: a forward proxy does not rewrite the request.
+    path: withoutAuthority(req.url ?? '/'),
     proxy: entries[0],
     fallbacks: entries.slice(1),
     onSkip: (proxy, error) => {

@@ -5,7 +5,7 @@
 // https destinations go through a CONNECT tunnel with TLS inside.
 import type http from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { Agent, type Dispatcher, ProxyAgent, request } from 'undici';
+import { Agent, type Dispatcher, ProxyAgent } from 'undici';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
@@ -18,6 +18,11 @@ import { appendVia, endToEndHeaders } from './headers.ts';
 export type RelayOptions = {
   /** Where the request goes: the full URL (origin + path and query). */
   url: URL;
+  /**
+   * The path and query to send, as the client wrote them (the front checked them); default: the URL's. A forward
+   * proxy passes the client's request on, and a URL parser would remove dot segments and re-encode on the way.
+   */
+  path?: string | undefined;
   /** Undefined: direct (or a CONNECT tunnel for https); a proxy: absolute-form through it. */
   proxy: UpstreamProxy | undefined;
   /** The Host header sent: the target's authority for absolute-form; the client's own inside a tunnel. */
@@ -158,11 +163,13 @@ export class HttpRelay {
       for (const [i, proxy] of entries.entries()) {
         current = { ...options, proxy };
         try {
-          response = await request(options.url, {
+          // The dispatcher's own request(): undici's top-level one parses origin and path into a URL again.
+          response = await this.#dispatcherFor(current).request({
+            origin: options.url.origin,
+            path: options.path ?? `${options.url.pathname}${options.url.search}`,
             method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
             headers,
             body: hasBody(req) ? req : null,
-            dispatcher: this.#dispatcherFor(current),
             signal: controller.signal,
             headersTimeout: options.responseTimeout,
             bodyTimeout: options.responseTimeout,

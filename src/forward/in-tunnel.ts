@@ -41,6 +41,8 @@ export function serveTunnelRequest(
     .relay(req, res, {
       // Concatenated, not resolved against the origin: a path starting with "//" would be read as a host.
       url: new URL(`${origin}${withoutAuthority(req.url ?? '/')}`),
+      // Sent as the client wrote it, as an upgrade in the tunnel is (upgradeTarget): the tunnel is the client's.
+      path: withoutAuthority(req.url ?? '/'),
       proxy: undefined,
       host: req.headers.host ?? ctx.target.authority,
       via: undefined,

@@ -94,6 +94,24 @@ test('several plain HTTP requests in one tunnel reach the target, even sent with
   assert.equal(upstream.accepted(), 1);
 });
 
+test('a plain request in a tunnel reaches the target with its path as written, as an upgrade does', async (t) => {
+  const upstream = await startHttpServer(t, (req, res) => res.end(`ok ${req.url}`));
+  const gw = await startProxy(t, forwardConfig());
+  const target = `127.0.0.1:${upstream.port}`;
+  const socket = net.connect(gw.port(), '127.0.0.1');
+  t.after(() => socket.destroy());
+  // Dot segments, a percent-encoded unreserved character and an absolute-form target inside the tunnel: a URL
+  // parser would send /c~?q=%7e and /y; the tunnel is the client's, so the server gets the bytes it was sent.
+  socket.write(
+    `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\nGET /a/./b/../c%7e?q=%7e HTTP/1.1\r\nHost: app.test\r\n\r\n`,
+  );
+  const first = await readUntil(socket, (b) => b.includes('ok /'));
+  assert.match(first.toString(), /ok \/a\/\.\/b\/\.\.\/c%7e\?q=%7e$/);
+  socket.write(`GET http://${target}/x/../y HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+  const second = await readUntil(socket, (b) => b.includes('ok /x'));
+  assert.match(second.toString(), /ok \/x\/\.\.\/y$/);
+});
+
 test('opaque bytes pass unchanged both ways and are counted', async (t) => {
   const tcpEcho = await startTcpServer(t, (s) => s.pipe(s));
   const gw = await startProxy(t, forwardConfig());

@@ -83,6 +83,17 @@ test('a large response streams through, and the access line names the listener r
   assert.equal(line.upstream, upstream.url);
 });
 
+test('an absolute-form request reaches the target with its path as written (dot segments, encodings)', async (t) => {
+  const upstream = await recordingServer(t);
+  const gw = await startProxy(t, forwardConfig());
+  const reply = await rawExchange(
+    gw.port(),
+    `GET ${upstream.url}/a/./b/../c%7e?q=%7e HTTP/1.1\r\nHost: ${upstream.url.slice('http://'.length)}\r\nConnection: close\r\n\r\n`,
+  );
+  assert.match(reply.toString(), /^HTTP\/1\.1 201 /);
+  assert.equal(upstream.seen.at(-1)?.url, '/a/./b/../c%7e?q=%7e');
+});
+
 test('hop-by-hop headers, Proxy-Authorization and Proxy-Connection stop at wsgate; Host is the target', async (t) => {
   const upstream = await recordingServer(t);
   const gw = await startProxy(t, forwardConfig({}, {}), { names: ['a.test', 'b.test'] });
