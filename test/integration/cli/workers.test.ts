@@ -86,8 +86,10 @@ async function start(t: TestContext, args: string[]) {
     clearTimeout(timer);
   });
   const [, port] = await cli.waitForOutput(/web listening on 127\.0\.0\.1:(\d+)/, 20_000);
-  const [, pids] = await cli.waitForOutput(/(\d+) workers \(pids ([\d, ]+)\)/);
-  return { cli, url: `ws://127.0.0.1:${port}/echo`, workers: Number(pids) };
+  const [, count] = await cli.waitForOutput(/(\d+) workers \(pids ([\d, ]+)\)/);
+  // The announce goes to stderr at once; log lines are batched a few milliseconds apart: wait for theirs too.
+  await waitUntil('a worker.ready line from every worker', () => events(cli, 'worker.ready').length >= Number(count));
+  return { cli, url: `ws://127.0.0.1:${port}/echo`, workers: Number(count) };
 }
 
 /** Opens a WebSocket and checks one echo round trip; rejects on any failure (with the close code), bounded in time. */
