@@ -84,9 +84,14 @@ export class LogQueue {
   #timer: NodeJS.Timeout | undefined;
   #reporter: ((report: DropReport) => void) | undefined;
   #closing: Promise<void> | undefined;
-  // sonic-boom: lines of the last few milliseconds, handed over as one string (see #batched).
+  // sonic-boom: lines of the last few milliseconds, handed over at once (see #batched). In buffer mode they are
+  // written straight into a Buffer (#buf: bytes before #start are handed over, #start to #used wait), else
+  // collected as strings (#batch, #batchChars).
   #batch: string[] = [];
   #batchChars = 0;
+  #buf: Buffer | undefined;
+  #start = 0;
+  #used = 0;
   #batchScheduled = false;
   #bufferMode: boolean;
 
@@ -120,7 +125,9 @@ export class LogQueue {
 
   /** Bytes written to the destination but not yet taken by the disk or the pipe. */
   pendingBytes(): number {
-    return this.#out.stream === undefined ? this.#handed + this.#batchChars : this.#out.stream.writableLength;
+    return this.#out.stream === undefined
+      ? this.#handed + this.#batchChars + this.#used - this.#start
+      : this.#out.stream.writableLength;
   }
 
   /**
@@ -156,16 +163,50 @@ export class LogQueue {
   // a Buffer afterwards, which made one traffic line per frame cost microseconds of copying. Lines are collected
   // instead and handed over FLUSH_DELAY_MS after the first (or every BATCH_CHARS): one byteLength and one write per
   // batch.
-  // Pending bytes count the batch by its length in UTF-16 units until it is handed over.
+  // Pending bytes count a string batch by its length in UTF-16 units until it is handed over.
   #batched(text: string): boolean {
-    this.#batch.push(text);
-    this.#batchChars += text.length;
-    if (this.#batchChars >= BATCH_CHARS) this.#handOver();
-    else if (!this.#batchScheduled) {
+    if (this.#bufferMode) this.#append(text);
+    else {
+      this.#batch.push(text);
+      this.#batchChars += text.length;
+      if (this.#batchChars >= BATCH_CHARS) this.#handOver();
+    }
+    if (!this.#batchScheduled && (this.#used > this.#start || this.#batchChars > 0)) {
       this.#batchScheduled = true;
       setTimeout(this.#onFlushDue, FLUSH_DELAY_MS);
     }
     return true;
+  }
+
+  /**
+   * Copies a line into the batch Buffer: one copy per line, where joining the lines and encoding the joined string
+   * copied each twice more (and flattened it first). A batch holds up to BATCH_CHARS bytes; a longer line goes alone.
+   * Batches follow one another in the same Buffer until it is full, so a slow trickle of lines does not hold a
+   * mostly empty Buffer per batch while the destination is behind.
+   */
+  #append(text: string): void {
+    // UTF-8 needs at most 3 bytes per UTF-16 unit.
+    const most = text.length * 3;
+    if (this.#buf !== undefined && this.#used + most > this.#buf.length) {
+      this.#handOver();
+      this.#buf = undefined;
+    }
+    if (most > BATCH_CHARS) {
+      this.#handBytes(Buffer.from(text));
+      return;
+    }
+    if (this.#buf === undefined) {
+      this.#buf = Buffer.allocUnsafe(BATCH_CHARS);
+      this.#start = 0;
+      this.#used = 0;
+    }
+    this.#used += this.#buf.write(text, this.#used);
+  }
+
+  #handBytes(bytes: Buffer): void {
+    this.#handed += bytes.length;
+    // sonic-boom's types know only strings; in buffer mode it takes Buffers.
+    this.#out.boom?.write(bytes as unknown as string);
   }
 
   #onFlushDue = (): void => {
@@ -174,19 +215,19 @@ export class LogQueue {
   };
 
   #handOver(): void {
-    if (this.#batch.length === 0 || this.#out.boom === undefined) return;
+    if (this.#out.boom === undefined) return;
+    if (this.#buf !== undefined && this.#used > this.#start) {
+      // sonic-boom keeps this view until it is written: the next batch goes after it, never over it.
+      const bytes = this.#buf.subarray(this.#start, this.#used);
+      this.#start = this.#used;
+      this.#handBytes(bytes);
+    }
+    if (this.#batch.length === 0) return;
     const text = this.#batch.length === 1 ? this.#batch[0]! : this.#batch.join('');
     this.#batch = [];
     this.#batchChars = 0;
-    if (this.#bufferMode) {
-      const bytes = Buffer.from(text);
-      this.#handed += bytes.length;
-      // sonic-boom's types know only strings; in buffer mode it takes Buffers.
-      this.#out.boom.write(bytes as unknown as string);
-    } else {
-      this.#handed += Buffer.byteLength(text);
-      this.#out.boom.write(text);
-    }
+    this.#handed += Buffer.byteLength(text);
+    this.#out.boom.write(text);
   }
 
   /** pino's logger.flush(cb) ends here. */

@@ -95,7 +95,13 @@ for (const variant of [{ child: true }, { child: true, worker: 3 }] as const) {
     const { logger, lines } = capture(variant);
     const shape = lineShapeOf(logger);
     assert.ok(shape, 'the logger has a shape the traffic log can build lines for');
-    for (const event of [frame, ...messages]) {
+    // Frames take a path of their own (one template): also with an id and a route name the line hook could change,
+    // and with fin unset and rsv1 set.
+    const frames: WsFrameEvent[] = [
+      frame,
+      { ...frame, conn: 'w@1', route: 'r=1 "q" é', dir: 'toClient', fin: false, rsv1: true, masked: false },
+    ];
+    for (const event of [...frames, ...messages]) {
       const ours = eventLine(shape, event);
       const theirs = await pinoLine(logger, lines, event);
       assert.ok(ours.endsWith('}\n') && !ours.slice(0, -1).includes('\n'), 'one line');
