@@ -161,9 +161,9 @@ export class LogQueue {
 
   // sonic-boom measures its last buffer (up to 16 KiB, a rope it flattens) on every write and turns each write into
   // a Buffer afterwards, which made one traffic line per frame cost microseconds of copying. Lines are collected
-  // instead and handed over FLUSH_DELAY_MS after the first (or every BATCH_CHARS): one byteLength and one write per
-  // batch.
-  // Pending bytes count a string batch by its length in UTF-16 units until it is handed over.
+  // instead (in buffer mode, copied into the batch's Buffer as they come) and handed over FLUSH_DELAY_MS after the
+  // first, or once a batch is BATCH_CHARS long: one write per batch. Pending bytes count a string batch by its length
+  // in UTF-16 units until it is handed over.
   #batched(text: string): boolean {
     if (this.#bufferMode) this.#append(text);
     else {
