@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import pino from 'pino';
 import { LogQueue } from '../../../src/log/queue.ts';
 import { tempDir } from '../../helpers/tls.ts';
@@ -44,13 +44,19 @@ test('shed() sees lines waiting in the batch', async (t) => {
   await queue.close();
 });
 
-test('buffer mode: batches of up to 64 KiB, a longer line on its own, every byte in order', async (t) => {
+/** A buffer-mode queue over a sonic-boom file, and the byte counts of the writes sonic-boom made. */
+async function bufferQueue(t: TestContext): Promise<{ file: string; writes: number[]; queue: LogQueue }> {
   const file = join(tempDir(t, 'wsgate-queue-batch-'), 'out.log');
   const out = pino.destination({ dest: file, sync: false, contentMode: 'buffer' });
   const writes: number[] = [];
   out.on('write', (n: number) => writes.push(n));
   const queue = new LogQueue({ out, name: file, maxBytes: 1 << 24, bufferMode: true });
   await new Promise((r) => out.once('ready', r));
+  return { file, writes, queue };
+}
+
+test('buffer mode: batches of up to 64 KiB, a longer line on its own, every byte in order', async (t) => {
+  const { file, writes, queue } = await bufferQueue(t);
   const lines = [
     ...Array.from({ length: 1000 }, (_, i) => `{"n":${i},"pad":"${'x'.repeat(200)}","s":"é→"}\n`),
     `{"long":"${'y'.repeat(100_000)}"}\n`,
@@ -68,12 +74,7 @@ test('buffer mode: batches of up to 64 KiB, a longer line on its own, every byte
 });
 
 test('buffer mode: batches a few milliseconds apart share a Buffer without overwriting what is not yet written', async (t) => {
-  const file = join(tempDir(t, 'wsgate-queue-batch-'), 'out.log');
-  const out = pino.destination({ dest: file, sync: false, contentMode: 'buffer' });
-  const writes: number[] = [];
-  out.on('write', (n: number) => writes.push(n));
-  const queue = new LogQueue({ out, name: file, maxBytes: 1 << 20, bufferMode: true });
-  await new Promise((r) => out.once('ready', r));
+  const { file, writes, queue } = await bufferQueue(t);
   const lines: string[] = [];
   for (let batch = 0; batch < 6; batch++) {
     for (let i = 0; i < 3; i++) {
