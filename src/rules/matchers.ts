@@ -140,15 +140,15 @@ function jsonMatcher(j: NonNullable<RuleMatchConfig['json']>): MessageMatcher {
   if (!r.ok) throw new Error(`unreachable: the config lets the bad pointer ${q(j.pointer)} through`);
   const tokens = r.tokens;
   const at = `JSON at ${q(j.pointer)}`;
+  // What the pointer finds in a JSON message; undefined for a message that is not JSON (no form of it matches).
+  const lookup = (v: MessageView) => (v.json === undefined ? undefined : getAt(v.json.value, tokens));
   if (j.equals !== undefined) {
     const expected = j.equals;
     return {
       key: 'json',
       test: (v) => {
-        const doc = v.json;
-        if (doc === undefined) return false;
-        const got = getAt(doc.value, tokens);
-        return got.found && isDeepStrictEqual(got.value, expected);
+        const got = lookup(v);
+        return got?.found === true && isDeepStrictEqual(got.value, expected);
       },
       explain: () => `${at} equals ${JSON.stringify(expected)}`,
     };
@@ -158,10 +158,8 @@ function jsonMatcher(j: NonNullable<RuleMatchConfig['json']>): MessageMatcher {
     return {
       key: 'json',
       test: (v) => {
-        const doc = v.json;
-        if (doc === undefined) return false;
-        const got = getAt(doc.value, tokens);
-        return got.found && typeof got.value === 'string' && t.test(got.value);
+        const got = lookup(v);
+        return got?.found === true && typeof got.value === 'string' && t.test(got.value);
       },
       explain: () => `${at} is a string that ${t.explain}`,
     };
@@ -170,8 +168,8 @@ function jsonMatcher(j: NonNullable<RuleMatchConfig['json']>): MessageMatcher {
   return {
     key: 'json',
     test: (v) => {
-      const doc = v.json;
-      return doc !== undefined && getAt(doc.value, tokens).found === exists;
+      const got = lookup(v);
+      return got !== undefined && got.found === exists;
     },
     explain: () => (exists ? `${at} exists` : `${at} does not exist (JSON messages only)`),
   };
