@@ -2,7 +2,7 @@
 // that issues leaves with chosen names and dates (expired, not yet valid, wrong host), self-signed certificates,
 // and a wss/https echo upstream (ws's WebSocketServer on an https server). Clients in tests trust these CAs
 // explicitly; certificate checks are never turned off.
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type net from 'node:net';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { WebSocketServer } from 'ws';
+import { newEcKey, signCaCertificate } from '../../src/tls/ca.ts';
 import { isIpAddress } from '../../src/tls/names.ts';
 import { EC_KEY_ALGORITHM, EC_SIGNING_ALGORITHM, randomSerial, x509 } from '../../src/tls/x509.ts';
 
@@ -30,10 +31,6 @@ export type TestCa = CertAndKey & {
   issue(options?: LeafOptions): Promise<CertAndKey>;
 };
 
-function newKey(): KeyObject {
-  return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-}
-
 function pemOf(key: KeyObject): string {
   return key.export({ type: 'pkcs8', format: 'pem' }) as string;
 }
@@ -51,31 +48,21 @@ function publicOf(key: KeyObject) {
 
 /** A CA for tests: ECDSA P-256, valid from yesterday for ten years. */
 export async function makeTestCa(commonName = 'wsgate test CA'): Promise<TestCa> {
-  const caKey = newKey();
+  const caKey = newEcKey();
   const name = `CN=${commonName}, O=wsgate tests`;
-  const publicKey = publicOf(caKey);
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: name,
-    issuer: name,
+  // The same CA certificate wsgate makes for itself (tls/ca.ts), under a test name.
+  const cert = await signCaCertificate(caKey, name, {
     notBefore: new Date(Date.now() - DAY),
     notAfter: new Date(Date.now() + 3650 * DAY),
-    signingAlgorithm: EC_SIGNING_ALGORITHM,
-    publicKey,
-    signingKey: caKey.toCryptoKey(EC_KEY_ALGORITHM, false, ['sign']),
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(publicKey),
-    ],
   });
+  const publicKey = publicOf(caKey);
   const signingKey = caKey.toCryptoKey(EC_KEY_ALGORITHM, false, ['sign']);
   return {
     name,
     cert: `${cert.toString('pem')}\n`,
     key: pemOf(caKey),
     async issue(options = {}) {
-      const leafKey = newKey();
+      const leafKey = newEcKey();
       const names = options.names ?? ['localhost', '127.0.0.1'];
       const leaf = await x509.X509CertificateGenerator.create({
         serialNumber: randomSerial(),
@@ -101,7 +88,7 @@ export async function makeTestCa(commonName = 'wsgate test CA'): Promise<TestCa>
 
 /** A certificate that signed itself (not a CA), for the names given. */
 export async function makeSelfSigned(names = ['localhost', '127.0.0.1'], commonName = 'self-signed.test') {
-  const key = newKey();
+  const key = newEcKey();
   const name = `CN=${commonName}`;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
