@@ -6,13 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { CHROMIUM, chromiumSkip } from '../helpers/chromium.ts';
-import {
-  closeSharedBrowser,
-  pageErrors,
-  screenshot,
-  sharedBrowser,
-  startInspected,
-} from '../helpers/inspector-browser.ts';
+import { closeSharedBrowser, openInspector, screenshot, startInspected } from '../helpers/inspector-browser.ts';
 import { openWs } from '../helpers/ws-client.ts';
 
 after(closeSharedBrowser);
@@ -25,13 +19,7 @@ test('hold in the UI: edit and forward (the client gets the edited echo), drop (
     rules: ['catch'],
     extra: { rules: [{ name: 'catch', match: { direction: 'toServer', text: '/^hold/' }, actions: [{ hold: true }] }] },
   });
-  const context = await sharedBrowser();
-  const page = await context.newPage();
-  t.after(() => page.close());
-  const errors = pageErrors(page);
-  await page.goto(`${admin}/`);
-  await page.waitForSelector('body[data-ready="true"]');
-  await page.waitForSelector('#feed-state[data-state="open"]', { timeout: 5000 });
+  const { page, errors } = await openInspector(t, `${admin}/`);
 
   const ws = await openWs(echoUrl);
   t.after(() => ws.terminate());

@@ -6,9 +6,8 @@ import { after, test } from 'node:test';
 import { chromiumSkip } from '../helpers/chromium.ts';
 import {
   closeSharedBrowser,
-  pageErrors,
+  openInspector,
   screenshot,
-  sharedBrowser,
   startInspected,
   waitForCount,
 } from '../helpers/inspector-browser.ts';
@@ -20,12 +19,7 @@ after(closeSharedBrowser);
 
 test('the whole of a long message loads on request; wsgate’s own messages are marked', { skip }, async (t) => {
   const { admin, echoUrl } = await startInspected(t, { extra: { tap: { previewBytes: 64 } } });
-  const context = await sharedBrowser();
-  const page = await context.newPage();
-  t.after(() => page.close());
-  const errors = pageErrors(page);
-  await page.goto(`${admin}/`);
-  await page.waitForSelector('#feed-state[data-state="open"]', { timeout: 5000 });
+  const { page, errors } = await openInspector(t, `${admin}/`);
   const ws = await openWs(echoUrl);
   t.after(() => ws.terminate());
   await page.locator('tr.conn').first().click();

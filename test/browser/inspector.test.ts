@@ -9,7 +9,7 @@ import type WebSocket from 'ws';
 import { CHROMIUM, chromiumSkip } from '../helpers/chromium.ts';
 import {
   closeSharedBrowser,
-  pageErrors,
+  openInspector,
   screenshot,
   sharedBrowser,
   startInspected,
@@ -30,13 +30,9 @@ test('a new connection and its messages appear live; filter, JSON tree, hex dump
 }, async (t) => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is required in CI`);
   const { admin, echoUrl } = await startInspected(t);
+  const { page, errors } = await openInspector(t, `${admin}/`);
+  // The same browser context the page is in (sharedBrowser): permissions, cookies, another tab.
   const context = await sharedBrowser();
-  const page = await context.newPage();
-  t.after(() => page.close());
-  const errors = pageErrors(page);
-  await page.goto(`${admin}/`);
-  await page.waitForSelector('body[data-ready="true"]');
-  await page.waitForSelector('#feed-state[data-state="open"]', { timeout: 5000 });
 
   const ws = await openWs(echoUrl, {}, ['chat.v1']);
   t.after(() => ws.terminate());
@@ -107,12 +103,7 @@ test('a new connection and its messages appear live; filter, JSON tree, hex dump
 
 test('send to the server and to the client from the UI, download the HAR, close with a code', { skip }, async (t) => {
   const { admin, echoUrl } = await startInspected(t);
-  const context = await sharedBrowser();
-  const page = await context.newPage();
-  t.after(() => page.close());
-  const errors = pageErrors(page);
-  await page.goto(`${admin}/`);
-  await page.waitForSelector('#feed-state[data-state="open"]', { timeout: 5000 });
+  const { page, errors } = await openInspector(t, `${admin}/`);
   const ws = await openWs(echoUrl);
   t.after(() => ws.terminate());
   const got: string[] = [];
@@ -169,12 +160,9 @@ test('a token from /?token= goes to sessionStorage (not the address bar, not a c
   skip,
 }, async (t) => {
   const { admin, echoUrl } = await startInspected(t, { token: 'sekrit-token' });
+  const { page, errors } = await openInspector(t, `${admin}/?token=sekrit-token`);
+  // The same browser context the page is in (sharedBrowser): permissions, cookies, another tab.
   const context = await sharedBrowser();
-  const page = await context.newPage();
-  t.after(() => page.close());
-  const errors = pageErrors(page);
-  await page.goto(`${admin}/?token=sekrit-token`);
-  await page.waitForSelector('#feed-state[data-state="open"]', { timeout: 5000 });
   assert.equal(page.url(), `${admin}/`, 'the token left the address bar');
   const ws = await openWs(echoUrl);
   t.after(() => ws.terminate());
@@ -215,12 +203,7 @@ test('rule hits and marks show on the message they acted on', { skip }, async (t
       ],
     },
   });
-  const context = await sharedBrowser();
-  const page = await context.newPage();
-  t.after(() => page.close());
-  const errors = pageErrors(page);
-  await page.goto(`${admin}/`);
-  await page.waitForSelector('#feed-state[data-state="open"]', { timeout: 5000 });
+  const { page, errors } = await openInspector(t, `${admin}/`);
   const ws = await openWs(echoUrl);
   t.after(() => ws.terminate());
   await page.locator('tr.conn').first().click();

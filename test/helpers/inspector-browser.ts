@@ -136,6 +136,21 @@ async function launchPlain(): Promise<{ context: BrowserContext; close: () => Pr
   return { context, close };
 }
 
+/**
+ * Opens the inspector at `url` in a new page of the shared browser (closed after the test) and waits until the app
+ * has started and its live feed is open. The page's errors are collected from the start.
+ */
+export async function openInspector(t: TestContext, url: string): Promise<{ page: Page; errors: string[] }> {
+  const context = await sharedBrowser();
+  const page = await context.newPage();
+  t.after(() => page.close());
+  const errors = pageErrors(page);
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.waitForSelector('#feed-state[data-state="open"]', { timeout: 5000 });
+  return { page, errors };
+}
+
 /** Collects the page's uncaught errors and console errors; the tests assert there were none. */
 export function pageErrors(page: Page): string[] {
   const errors: string[] = [];
