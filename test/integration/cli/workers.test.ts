@@ -9,9 +9,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { type RunningCli, runCli, startCli } from '../../helpers/cli.ts';
 import { closedPort } from '../../helpers/servers.ts';
+import { startEchoUpstream } from '../inspector/helpers.ts';
 
 type Line = Record<string, unknown> & { event?: string; worker?: number; conn?: string };
 
@@ -58,21 +59,6 @@ function configText(upstream: string, extra = ''): string {
 log: { format: json }
 shutdown: { grace: 3s }
 ${extra}`;
-}
-
-/** An echo upstream in the test process, so restarting wsgate's workers never touches the upstream side. */
-async function startEcho(t: TestContext): Promise<string> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await once(wss, 'listening');
-  wss.on('connection', (ws) => ws.on('message', (data, binary) => ws.send(data, { binary })));
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close(() => resolve());
-      }),
-  );
-  return `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
 }
 
 /** Starts wsgate; the cleanup asks for a graceful stop first so no worker outlives the test. */
@@ -148,7 +134,7 @@ test('--workers 2: connections spread over both workers; every connection has it
 });
 
 test('SIGHUP: rolling restart; open WebSockets work until their worker closes them with 1001; new connections are served throughout', async (t) => {
-  const upstream = await startEcho(t);
+  const upstream = (await startEchoUpstream(t)).url;
   const file = writeConfig(configText(upstream));
   const { cli, url } = await start(t, ['-c', file, '--workers', '2']);
   const oldWorkers = new Set(events(cli, 'worker.ready').map((l) => l.worker));
@@ -234,7 +220,7 @@ test('SIGHUP: rolling restart; open WebSockets work until their worker closes th
 });
 
 test('workers from the config: SIGHUP with a config that is invalid or cannot start leaves the workers alone; a killed worker is replaced', async (t) => {
-  const upstream = await startEcho(t);
+  const upstream = (await startEchoUpstream(t)).url;
   const file = writeConfig(configText(upstream, 'workers: 2\n'));
   const { cli, url, workers } = await start(t, ['-c', file]);
   assert.equal(workers, 2);

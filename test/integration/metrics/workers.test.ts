@@ -7,25 +7,12 @@ import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type TestContext, test } from 'node:test';
-import WebSocket, { WebSocketServer } from 'ws';
+import { test } from 'node:test';
+import WebSocket from 'ws';
 import { startCli } from '../../helpers/cli.ts';
 import { sampleSum, sampleValue } from '../../helpers/prom-text.ts';
+import { startEchoUpstream } from '../inspector/helpers.ts';
 import { scrape } from './support.ts';
-
-async function startEcho(t: TestContext): Promise<string> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await once(wss, 'listening');
-  wss.on('connection', (ws) => ws.on('message', (data, binary) => ws.send(data, { binary })));
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close(() => resolve());
-      }),
-  );
-  return `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
-}
 
 /** A client that keeps every message it gets. */
 type Client = { ws: WebSocket; got: string[]; closed: Promise<number> };
@@ -52,7 +39,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 type Listed = { connections: { id: string; state: string; route: string }[] };
 
 test('--workers 2: one admin API and one /metrics cover both workers; send and close reach the owning worker', async (t) => {
-  const upstream = await startEcho(t);
+  const upstream = (await startEchoUpstream(t)).url;
   const file = join(mkdtempSync(join(tmpdir(), 'wsgate-admin-workers-')), 'wsgate.yaml');
   writeFileSync(
     file,
