@@ -9,8 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
-import { startCli } from '../../helpers/cli.ts';
-import { eventually, startEchoUpstream } from './helpers.ts';
+import { eventually, startEchoUpstream, startWorkersWithAdmin } from './helpers.ts';
 
 test('--workers 2: a held message is listed by the primary and forwarded edited through the owning worker', async (t) => {
   const upstream = await startEchoUpstream(t);
@@ -29,14 +28,7 @@ log: { format: json, level: warn }
 shutdown: { grace: 1s }
 `,
   );
-  const cli = startCli(['run', '-c', file, '--workers', '2']);
-  t.after(async () => {
-    if (cli.child.exitCode !== null || cli.child.signalCode !== null) return;
-    cli.child.kill('SIGKILL');
-    await cli.exited;
-  });
-  const port = (await cli.waitForOutput(/web listening on 127\.0\.0\.1:(\d+)/, 40_000))[1]!;
-  const admin = (await cli.waitForOutput(/inspector on (http:\/\/127\.0\.0\.1:\d+)\/ \(every worker\)/))[1]!;
+  const { cli, port, admin } = await startWorkersWithAdmin(t, file, 40_000);
   const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`);
   t.after(() => ws.terminate());
   const got: string[] = [];

@@ -4,6 +4,7 @@
 import http from 'node:http';
 import type { TestContext } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
+import { type RunningCli, startCli } from '../../helpers/cli.ts';
 import { startTestWsgate, type TestWsgate } from '../../helpers/wsgate.ts';
 
 export async function startEchoUpstream(t: TestContext): Promise<{ url: string; server: WebSocketServer }> {
@@ -23,6 +24,26 @@ export async function startEchoUpstream(t: TestContext): Promise<{ url: string; 
       }),
   );
   return { url: `ws://127.0.0.1:${(server.address() as { port: number }).port}`, server };
+}
+
+/**
+ * `wsgate run -c FILE --workers 2` as a child (killed after the test if still running), once its `web` listener and
+ * the primary's admin API (`inspector:` in the file) are announced: their port and URL.
+ */
+export async function startWorkersWithAdmin(
+  t: TestContext,
+  file: string,
+  listenTimeoutMs: number,
+): Promise<{ cli: RunningCli; port: string; admin: string }> {
+  const cli = startCli(['run', '-c', file, '--workers', '2']);
+  t.after(async () => {
+    if (cli.child.exitCode !== null || cli.child.signalCode !== null) return;
+    cli.child.kill('SIGKILL');
+    await cli.exited;
+  });
+  const port = (await cli.waitForOutput(/web listening on 127\.0\.0\.1:(\d+)/, listenTimeoutMs))[1]!;
+  const admin = (await cli.waitForOutput(/inspector on (http:\/\/127\.0\.0\.1:\d+)\/ \(every worker\)/))[1]!;
+  return { cli, port, admin };
 }
 
 export type Inspected = TestWsgate & { admin: string; adminPort: number };

@@ -9,9 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
-import { startCli } from '../../helpers/cli.ts';
 import { sampleSum, sampleValue } from '../../helpers/prom-text.ts';
-import { startEchoUpstream } from '../inspector/helpers.ts';
+import { startEchoUpstream, startWorkersWithAdmin } from '../inspector/helpers.ts';
 import { scrape } from './support.ts';
 
 /** A client that keeps every message it gets. */
@@ -54,14 +53,7 @@ log: { format: json, level: warn }
 shutdown: { grace: 2s }
 `,
   );
-  const cli = startCli(['run', '-c', file, '--workers', '2']);
-  t.after(async () => {
-    if (cli.child.exitCode !== null || cli.child.signalCode !== null) return;
-    cli.child.kill('SIGKILL');
-    await cli.exited;
-  });
-  const port = (await cli.waitForOutput(/web listening on 127\.0\.0\.1:(\d+)/, 20_000))[1]!;
-  const admin = (await cli.waitForOutput(/inspector on (http:\/\/127\.0\.0\.1:\d+)\/ \(every worker\)/))[1]!;
+  const { cli, port, admin } = await startWorkersWithAdmin(t, file, 20_000);
 
   const ready = await fetch(`${admin}/readyz`);
   assert.equal(ready.status, 200);
