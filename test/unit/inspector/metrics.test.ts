@@ -7,24 +7,10 @@ import type { WsEndEvent, WsMessageEvent, WsOpenEvent } from '../../../src/event
 import { notReadyReasons } from '../../../src/inspector/health.ts';
 import { aggregateMetrics, isUpstreamError, WsgateMetrics } from '../../../src/inspector/metrics.ts';
 import { parsePrometheusText, sampleValue } from '../../helpers/prom-text.ts';
+import { EVENT_TIME, endEvent, openEvent } from '../../helpers/ws-events.ts';
 
-const time = '2026-12-02T00:00:00.000Z';
-const open = (conn: string): WsOpenEvent => ({
-  type: 'open',
-  conn,
-  route: 'r',
-  time,
-  upstream: 'u',
-  path: '/',
-  client: '127.0.0.1',
-  protocol: undefined,
-  extensions: undefined,
-  tap: 'frames',
-  handshakeMs: 1,
-  request: [],
-  forwarded: [],
-  response: [],
-});
+const time = EVENT_TIME;
+const open = (conn: string): WsOpenEvent => openEvent(conn, { upstream: 'u', path: '/', tap: 'frames' });
 const message = (conn: string, size: number): WsMessageEvent => ({
   type: 'message',
   conn,
@@ -36,23 +22,8 @@ const message = (conn: string, size: number): WsMessageEvent => ({
   fragments: 1,
   compressed: false,
 });
-const end = (conn: string, messages: number, bytes: number): WsEndEvent => ({
-  type: 'end',
-  conn,
-  route: 'r',
-  time,
-  upstream: 'u',
-  protocol: undefined,
-  extensions: undefined,
-  durationMs: 5,
-  endedBy: 'client',
-  how: 'close',
-  termination: 'CC',
-  closeCode: 1000,
-  clean: true,
-  toUpstream: { frames: messages, messages, bytes },
-  toClient: { frames: 0, messages: 0, bytes: 0 },
-});
+const end = (conn: string, messages: number, bytes: number): WsEndEvent =>
+  endEvent(conn, { upstream: 'u', toUpstream: { frames: messages, messages, bytes } });
 
 async function families(metrics: WsgateMetrics) {
   return parsePrometheusText(await metrics.text());

@@ -6,27 +6,11 @@ import { test } from 'node:test';
 import { attachMessageData, type WsEvent, type WsMessageEvent } from '../../../src/events.ts';
 import { messageData } from '../../../src/traffic/records.ts';
 import { TrafficStore } from '../../../src/traffic/store.ts';
+import { EVENT_TIME, openEvent } from '../../helpers/ws-events.ts';
 
-const time = '2026-12-02T00:00:00.000Z';
+const time = EVENT_TIME;
 
-function open(conn: string): WsEvent {
-  return {
-    type: 'open',
-    conn,
-    route: 'r',
-    time,
-    upstream: 'ws://u',
-    path: '/p',
-    client: '127.0.0.1',
-    protocol: undefined,
-    extensions: undefined,
-    tap: 'payload',
-    handshakeMs: 1,
-    request: [],
-    forwarded: [],
-    response: [],
-  };
-}
+const open = (conn: string): WsEvent => openEvent(conn);
 
 function message(conn: string, kind: string, bytes: Uint8Array, dir: 'toUpstream' | 'toClient' = 'toUpstream') {
   const e: WsMessageEvent = {

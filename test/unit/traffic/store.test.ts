@@ -4,26 +4,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { WsEvent } from '../../../src/events.ts';
 import { TrafficStore } from '../../../src/traffic/store.ts';
+import { EVENT_TIME, endEvent, openEvent } from '../../helpers/ws-events.ts';
 
-const time = '2026-12-02T00:00:00.000Z';
+const time = EVENT_TIME;
 
 function open(conn: string, route = 'r'): WsEvent {
-  return {
-    type: 'open',
-    conn,
-    route,
-    time,
-    upstream: 'ws://u',
-    path: '/p',
-    client: '127.0.0.1',
-    protocol: undefined,
-    extensions: undefined,
-    tap: 'payload',
-    handshakeMs: 1,
-    request: [['Host', `${conn}.example`]],
-    forwarded: [],
-    response: [],
-  };
+  return openEvent(conn, { route, request: [['Host', `${conn}.example`]] });
+}
+
+function end(conn: string): WsEvent {
+  return endEvent(conn);
 }
 
 function message(conn: string, preview: string, dir: 'toUpstream' | 'toClient' = 'toUpstream'): WsEvent {
@@ -38,26 +28,6 @@ function message(conn: string, preview: string, dir: 'toUpstream' | 'toClient' =
     fragments: 1,
     compressed: false,
     preview,
-  };
-}
-
-function end(conn: string): WsEvent {
-  return {
-    type: 'end',
-    conn,
-    route: 'r',
-    time,
-    upstream: 'ws://u',
-    protocol: undefined,
-    extensions: undefined,
-    durationMs: 5,
-    endedBy: 'client',
-    how: 'close',
-    termination: 'CC',
-    closeCode: 1000,
-    clean: true,
-    toUpstream: { frames: 1, messages: 1, bytes: 10 },
-    toClient: { frames: 0, messages: 0, bytes: 0 },
   };
 }
 
