@@ -1,16 +1,15 @@
 // For the inspector's browser tests: wsgate with the admin listener (inspector on 127.0.0.1:0) in front of the
 // built-in echo server, headless Chromium without a proxy, and screenshots saved under the test output folder
 // (test-output/browser/, or $WSGATE_TEST_OUTPUT) so a CI run keeps what each test saw.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startWsgate } from '../../src/app/app.ts';
 import { configFromObject } from '../../src/config/load.ts';
 import { type EchoServer, startEchoServer } from '../../src/echo/server.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { CHROMIUM } from './chromium.ts';
+import { type LaunchedChromium, launchChromium } from './chromium.ts';
 import { LogCapture, startTestWsgate, type TestWsgate } from './wsgate.ts';
 
 export const OUTPUT_DIR =
@@ -93,7 +92,7 @@ export async function launchBrowser(t: TestContext): Promise<BrowserContext> {
   return context;
 }
 
-let shared: Promise<{ context: BrowserContext; close: () => Promise<void> }> | undefined;
+let shared: Promise<LaunchedChromium> | undefined;
 
 /**
  * One browser for every test of a file (launching costs seconds on a busy machine); each test opens its own
@@ -111,29 +110,8 @@ export async function closeSharedBrowser(): Promise<void> {
   if (launched) await (await launched).close();
 }
 
-async function launchPlain(): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
-  const profile = mkdtempSync(join(tmpdir(), 'wsgate-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    acceptDownloads: true,
-    viewport: { width: 1280, height: 800 },
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  // The browser first (it writes into its profile until it exits), then the profile.
-  const close = async () => {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
-  };
-  return { context, close };
+function launchPlain(): Promise<LaunchedChromium> {
+  return launchChromium([], { acceptDownloads: true, viewport: { width: 1280, height: 800 } });
 }
 
 /**
