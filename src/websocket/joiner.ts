@@ -4,6 +4,7 @@
 // The join also records who ended the connection first and how, because a bare 1006 tells a user nothing.
 import type net from 'node:net';
 import type { Direction } from '../events.ts';
+import { readPooled } from './pooled-reads.ts';
 
 export type { Direction } from '../events.ts';
 
@@ -78,14 +79,19 @@ export function joinSockets(client: net.Socket, upstream: net.Socket, options: J
   const halted = { toUpstream: false, toClient: false };
 
   const pump = (from: net.Socket, to: net.Socket, direction: Direction) => {
-    from.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): boolean => {
       if (direction === 'toUpstream') bytesToUpstream += chunk.length;
       else bytesToClient += chunk.length;
-      if (!halted[direction] && !(forward ? forward(direction, chunk, to) : to.write(chunk))) {
-        from.pause();
-      }
+      const ok = halted[direction] || (forward ? forward(direction, chunk, to) : to.write(chunk));
       if (onChunk) onChunk(direction, chunk);
-    });
+      return ok;
+    };
+    // A forward hook (the close-mode gate, a link shaper) may keep chunks, so only a plain join reads pooled.
+    if (forward !== undefined || !readPooled(from, to, onData)) {
+      from.on('data', (chunk: Buffer) => {
+        if (!onData(chunk)) from.pause();
+      });
+    }
     to.on('drain', () => from.resume());
     from.on('end', () => {
       record({ by: from === client ? 'client' : 'upstream', how: 'fin' });

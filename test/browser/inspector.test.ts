@@ -120,6 +120,8 @@ test('send to the server and to the client from the UI, download the HAR, close 
   await page.click('#send-text-btn');
   assert.equal(await echoed, 'from the inspector');
   await waitForCount(page, '#messages .vrow[data-dir="toClient"]', 1, 'from the inspector');
+  // The echo can reach the client before the page has read the API's answer: wait for the result line.
+  await page.locator('#act-result', { hasText: 'send text: done' }).waitFor({ timeout: 5000 });
   assert.match(String(await page.locator('#act-result').textContent()), /send text: done/);
 
   // To the client: only the client gets it.

@@ -1,0 +1,145 @@
+// Reads a joined TCP socket into wsgate's own buffers instead of the fresh 64 KiB allocation Node makes for every
+// read. Those allocations, freed only by the garbage collector, were most of the proxy's CPU at 1 MiB messages:
+// page faults on new memory, and a full (mark-compact) collection every few hundred milliseconds to free the
+// external memory they add up to (`perf` and `--trace-gc`, docs/benchmarks.md). nginx reads into buffers it keeps.
+//
+// Node offers this as `onread` (net.connect), which only sockets wsgate creates itself could use; the client side
+// of a WebSocket comes from http.Server. So this switches an existing socket to the same mechanism: the socket's
+// own `onread` fields (found by their symbol descriptions) and `useUserBuffer` on its TCP handle. Where either is
+// missing (a TLS socket, another Node), the caller keeps its 'data' listener: slower, never wrong.
+//
+// Where the bytes are read to:
+// - a connection with small reads reads into one buffer shared by every pooled socket, and each chunk is copied
+//   out (from Node's 8 KiB pool when small) before anyone sees it, so no socket ever owns memory while idle;
+// - a read of BULK_BYTES or more moves that socket to a private buffer (at most MAX_PRIVATE in the process); its
+//   chunks are views, written onward without a copy. A write that does not complete at once keeps its view, so that
+//   buffer is left to the write and the socket reads into a fresh one. Eight small reads in a row, or the socket
+//   closing, give the private buffer back.
+// Receivers of a chunk may read it during the call only (the joiner's contract for observers already).
+import type net from 'node:net';
+
+const READ_BYTES = 64 * 1024;
+/** A read this large means bulk transfer: worth a private buffer. */
+const BULK_BYTES = 16 * 1024;
+/** Small reads in a row before a private buffer goes back. */
+const SMALL_READS_BACK = 8;
+/** Private buffers at most, in use and free: 4 MiB. Past it, bulk sockets read through the shared buffer. */
+const MAX_PRIVATE = 64;
+const MAX_FREE = 8;
+
+type OnreadFields = { buffer: symbol; callback: symbol; generator: symbol };
+type TcpHandle = { useUserBuffer(buffer: Uint8Array): void; constructor: { name: string } };
+
+let fields: OnreadFields | null | undefined;
+let shared: Buffer | undefined;
+const free: Buffer[] = [];
+let privateCount = 0;
+let pooledSockets = 0;
+
+function onreadFields(socket: net.Socket): OnreadFields | null {
+  const symbols = Object.getOwnPropertySymbols(socket);
+  const find = (description: string) => symbols.find((s) => s.description === description);
+  const buffer = find('kBuffer');
+  const callback = find('kBufferCb');
+  const generator = find('kBufferGen');
+  return buffer && callback && generator ? { buffer, callback, generator } : null;
+}
+
+function takePrivate(): Buffer | undefined {
+  const reused = free.pop();
+  if (reused !== undefined) return reused;
+  if (privateCount >= MAX_PRIVATE) return undefined;
+  privateCount += 1;
+  return Buffer.allocUnsafeSlow(READ_BYTES);
+}
+
+function givePrivate(buffer: Buffer): void {
+  if (free.length < MAX_FREE) free.push(buffer);
+  else privateCount -= 1;
+}
+
+/** A private buffer the socket can no longer use (a write still holds it): it no longer counts against the cap. */
+function losePrivate(): void {
+  privateCount -= 1;
+}
+
+/** How many sockets read through the pool now, and how many private buffers exist: for tests and the bench. */
+export function pooledReadStats(): { sockets: number; privateBuffers: number } {
+  return { sockets: pooledSockets, privateBuffers: privateCount };
+}
+
+/**
+ * Reads `from` into the pool from now on and hands each chunk to `onChunk`, which writes it to `to` (and may show
+ * it to observers) and returns false to stop reading until `from.resume()`. Data `from` had already buffered is
+ * handed over first. Returns false, changing nothing, where the socket cannot read this way.
+ */
+export function readPooled(from: net.Socket, to: net.Socket, onChunk: (chunk: Buffer) => boolean): boolean {
+  const handle = (from as unknown as { _handle?: TcpHandle | null })._handle;
+  if (handle == null || handle.constructor.name !== 'TCP' || typeof handle.useUserBuffer !== 'function') {
+    return false;
+  }
+  fields ??= onreadFields(from);
+  if (fields === null) return false;
+  const f = fields;
+  shared ??= Buffer.allocUnsafeSlow(READ_BYTES);
+  const sharedBuffer = shared;
+
+  let own: Buffer | undefined;
+  let next: Buffer = sharedBuffer;
+  let smallReads = 0;
+
+  const onRead = (n: number, buffer: Buffer): boolean => {
+    if (buffer !== own) {
+      // The shared buffer: copy out, since the next read of any pooled socket overwrites it.
+      const chunk = Buffer.allocUnsafe(n);
+      buffer.copy(chunk, 0, 0, n);
+      if (n >= BULK_BYTES && own === undefined) {
+        own = takePrivate();
+        if (own !== undefined) next = own;
+        smallReads = 0;
+      }
+      return onChunk(chunk);
+    }
+    const queued = to.writableLength;
+    // Behind a queue the write would hold the view until the queue drains: copy, keep the buffer.
+    let chunk = buffer.subarray(0, n);
+    if (queued > 0) chunk = Buffer.from(chunk);
+    const ok = onChunk(chunk);
+    if (queued === 0 && to.writableLength > 0) {
+      // The write kept (part of) the view: the buffer is the write's now.
+      losePrivate();
+      own = takePrivate();
+      next = own ?? sharedBuffer;
+      smallReads = 0;
+    } else if (n < BULK_BYTES) {
+      smallReads += 1;
+      if (smallReads >= SMALL_READS_BACK) {
+        givePrivate(buffer);
+        own = undefined;
+        next = sharedBuffer;
+      }
+    } else smallReads = 0;
+    return ok;
+  };
+
+  // Whatever was read the old way comes first, all of it: nothing would hand it over later.
+  let ok = true;
+  for (let early = from.read() as Buffer | null; early !== null; early = from.read() as Buffer | null) {
+    ok = onChunk(early) && ok;
+  }
+  const socket = from as unknown as Record<symbol, unknown>;
+  socket[f.buffer] = sharedBuffer;
+  socket[f.callback] = onRead;
+  socket[f.generator] = () => next;
+  handle.useUserBuffer(sharedBuffer);
+  pooledSockets += 1;
+  from.once('close', () => {
+    pooledSockets -= 1;
+    if (own !== undefined) givePrivate(own);
+    own = undefined;
+  });
+  if (!ok) from.pause();
+  // Flowing mode, as a 'data' listener would have set it, so that 'end' is emitted; a caller's pause stays.
+  else if (from.readableFlowing === null) from.resume();
+  return true;
+}
