@@ -4,7 +4,7 @@
 // The join also records who ended the connection first and how, because a bare 1006 tells a user nothing.
 import type net from 'node:net';
 import type { Direction } from '../events.ts';
-import { readPooled } from './pooled-reads.ts';
+import { canReadPooled, switchToPooledReads } from './pooled-reads.ts';
 
 export type { Direction } from '../events.ts';
 
@@ -87,11 +87,12 @@ export function joinSockets(client: net.Socket, upstream: net.Socket, options: J
       return ok;
     };
     // A forward hook (the close-mode gate, a link shaper) may keep chunks, so only a plain join reads pooled.
-    if (forward !== undefined || !readPooled(from, to, onData)) {
-      from.on('data', (chunk: Buffer) => {
-        if (!onData(chunk)) from.pause();
-      });
-    }
+    const pooled = forward === undefined && canReadPooled(from);
+    const onDataEvent = (chunk: Buffer) => {
+      if (!onData(chunk)) from.pause();
+      else if (pooled && switchToPooledReads(from, to, onData)) from.off('data', onDataEvent);
+    };
+    from.on('data', onDataEvent);
     to.on('drain', () => from.resume());
     from.on('end', () => {
       record({ by: from === client ? 'client' : 'upstream', how: 'fin' });

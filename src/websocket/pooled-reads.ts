@@ -6,7 +6,8 @@
 // Node offers this as `onread` (net.connect), which only sockets wsgate creates itself could use; the client side
 // of a WebSocket comes from http.Server. So this switches an existing socket to the same mechanism: the socket's
 // own `onread` fields (found by their symbol descriptions) and `useUserBuffer` on its TCP handle. Where either is
-// missing (a TLS socket, another Node), the caller keeps its 'data' listener: slower, never wrong.
+// missing (a TLS socket, another Node), the caller keeps its 'data' listener: slower, never wrong. A socket
+// switches at its first chunk, so an idle connection costs nothing more.
 //
 // Where the bytes are read to:
 // - a connection with small reads reads into one buffer shared by every pooled socket, and each chunk is copied
@@ -68,18 +69,24 @@ export function pooledReadStats(): { sockets: number; privateBuffers: number } {
   return { sockets: pooledSockets, privateBuffers: privateCount };
 }
 
+/** Whether `socket` can read into the pool: a plain TCP socket on a Node that has the onread fields. */
+export function canReadPooled(socket: net.Socket): boolean {
+  const handle = (socket as unknown as { _handle?: TcpHandle | null })._handle;
+  if (handle == null || handle.constructor.name !== 'TCP' || typeof handle.useUserBuffer !== 'function') return false;
+  fields ??= onreadFields(socket);
+  return fields !== null;
+}
+
 /**
  * Reads `from` into the pool from now on and hands each chunk to `onChunk`, which writes it to `to` (and may show
- * it to observers) and returns false to stop reading until `from.resume()`. Data `from` had already buffered is
- * handed over first. Returns false, changing nothing, where the socket cannot read this way.
+ * it to observers) and returns false to stop reading until `from.resume()`. Meant to be called from a 'data'
+ * listener (which the caller then removes), so that a connection that never carries data never switches: returns
+ * false, changing nothing, unless `from` is flowing with nothing buffered and canReadPooled(from) held.
  */
-export function readPooled(from: net.Socket, to: net.Socket, onChunk: (chunk: Buffer) => boolean): boolean {
+export function switchToPooledReads(from: net.Socket, to: net.Socket, onChunk: (chunk: Buffer) => boolean): boolean {
+  if (!fields || from.readableFlowing !== true || from.readableLength > 0) return false;
   const handle = (from as unknown as { _handle?: TcpHandle | null })._handle;
-  if (handle == null || handle.constructor.name !== 'TCP' || typeof handle.useUserBuffer !== 'function') {
-    return false;
-  }
-  fields ??= onreadFields(from);
-  if (fields === null) return false;
+  if (handle == null) return false;
   const f = fields;
   shared ??= Buffer.allocUnsafeSlow(READ_BYTES);
   const sharedBuffer = shared;
@@ -122,15 +129,11 @@ export function readPooled(from: net.Socket, to: net.Socket, onChunk: (chunk: Bu
     return ok;
   };
 
-  // Whatever was read the old way comes first, all of it: nothing would hand it over later.
-  let ok = true;
-  for (let early = from.read() as Buffer | null; early !== null; early = from.read() as Buffer | null) {
-    ok = onChunk(early) && ok;
-  }
   const socket = from as unknown as Record<symbol, unknown>;
   socket[f.buffer] = sharedBuffer;
   socket[f.callback] = onRead;
   socket[f.generator] = () => next;
+  // Inside a read callback this takes effect from the next read on (the handle asks its newest listener then).
   handle.useUserBuffer(sharedBuffer);
   pooledSockets += 1;
   from.once('close', () => {
@@ -138,8 +141,5 @@ export function readPooled(from: net.Socket, to: net.Socket, onChunk: (chunk: Bu
     if (own !== undefined) givePrivate(own);
     own = undefined;
   });
-  if (!ok) from.pause();
-  // Flowing mode, as a 'data' listener would have set it, so that 'end' is emitted; a caller's pause stays.
-  else if (from.readableFlowing === null) from.resume();
   return true;
 }

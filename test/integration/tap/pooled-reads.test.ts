@@ -87,9 +87,11 @@ test('pooled reads: bytes arrive exactly, both ways, on several connections at o
       idleTimeout: 0,
       halfCloseLinger: 10_000,
       // Observers may only read a chunk during the call: hashing it then checks the view was right at that time.
-      onChunk: (direction, chunk) => seen[direction].update(chunk),
+      onChunk: (direction, chunk) => {
+        seen[direction].update(chunk);
+        sawPooled = Math.max(sawPooled, pooledReadStats().sockets);
+      },
     });
-    sawPooled = Math.max(sawPooled, pooledReadStats().sockets);
     const up = traffic(BYTES);
     const down = traffic(BYTES);
     runs.push({
@@ -106,8 +108,6 @@ test('pooled reads: bytes arrive exactly, both ways, on several connections at o
       ]),
     });
   }
-  // Every joined TCP socket reads through the pool on the Node wsgate runs on (engines: node >= 24).
-  assert.equal(sawPooled, CONNECTIONS * 2);
   for (const [i, run] of runs.entries()) {
     const [atUpstream, atClient] = await run.received;
     assert.equal(atUpstream, sha(run.up), `connection ${i}: client → upstream`);
@@ -119,6 +119,8 @@ test('pooled reads: bytes arrive exactly, both ways, on several connections at o
     assert.equal(run.seen.toUpstream.digest('hex'), sha(run.up), `connection ${i}: what the observer saw, up`);
     assert.equal(run.seen.toClient.digest('hex'), sha(run.down), `connection ${i}: what the observer saw, down`);
   }
+  // Every joined TCP socket read through the pool on the Node wsgate runs on (engines: node >= 24).
+  assert.equal(sawPooled, CONNECTIONS * 2);
   const after = pooledReadStats();
   assert.equal(after.sockets, 0, 'closed sockets leave the pool');
   assert.ok(after.privateBuffers <= 64, `private buffers stay under the cap (${after.privateBuffers})`);
@@ -147,4 +149,21 @@ test('pooled reads: small chunks held in a write queue stay intact while other c
   assert.equal(await receivedA, sha(small));
   for (const s of [a.client.outer, a.upstream.outer, b.client.outer, b.upstream.outer]) s.end();
   await Promise.all([joinedA.done, joinedB.done]);
+});
+
+test('pooled reads: a joined socket switches at its first chunk, so an idle connection holds nothing more', async (t) => {
+  const client = await tcpPair(t);
+  const upstream = await tcpPair(t);
+  const before = pooledReadStats().sockets;
+  const joined = joinSockets(client.inner, upstream.inner, { idleTimeout: 0, halfCloseLinger: 10_000 });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(pooledReadStats().sockets, before, 'no data yet: still the plain data listener');
+  const received = receive(upstream.outer, 3, 0);
+  client.outer.write('one');
+  assert.equal(await received, sha([Buffer.from('one')]));
+  assert.equal(pooledReadStats().sockets, before + 1, 'the reading side switched');
+  client.outer.end();
+  upstream.outer.end();
+  await joined.done;
+  assert.equal(pooledReadStats().sockets, before);
 });
