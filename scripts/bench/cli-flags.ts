@@ -8,3 +8,11 @@ export function cliNodeFlags(cli: string): string[] {
   const match = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
   return match ? match[1]!.trim().split(/\s+/).filter(Boolean) : [];
 }
+
+/**
+ * Node flags for every wsgate variant of the bench: by default the bin's own (its shebang's), else
+ * BENCH_WSGATE_NODE_ARGS (set it to " " for none, to measure what the flags buy).
+ */
+export function wsgateNodeArgs(cli: string): string[] {
+  return (process.env['BENCH_WSGATE_NODE_ARGS'] ?? cliNodeFlags(cli).join(' ')).split(/\s+/).filter(Boolean);
+}

@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cliNodeFlags } from './cli-flags.ts';
+import { wsgateNodeArgs } from './cli-flags.ts';
 import { freePort, sleep, waitForPort } from './net.ts';
 import { relayDefinitions } from './relay-variants.ts';
 import { storeDefinition } from './store-variant.ts';
@@ -24,13 +24,7 @@ export const REPO_DIR = path.resolve(BENCH_DIR, '..', '..');
  */
 export const WSGATE_DIR = path.resolve(process.env['BENCH_WSGATE_DIR'] || REPO_DIR);
 const CLI = path.join(WSGATE_DIR, 'src', 'cli', 'main.ts');
-/**
- * Node flags for every wsgate variant: by default the bin's own (its shebang's), else BENCH_WSGATE_NODE_ARGS (set it to
- * " " for none, to measure what the flags buy).
- */
-const WSGATE_NODE_ARGS = (process.env['BENCH_WSGATE_NODE_ARGS'] ?? cliNodeFlags(CLI).join(' '))
-  .split(/\s+/)
-  .filter(Boolean);
+const WSGATE_NODE_ARGS = wsgateNodeArgs(CLI);
 
 /** `git describe --always --dirty` of the wsgate checkout, or a note when it is not a git work tree. */
 export function wsgateRevision(): string {

@@ -11,6 +11,7 @@
 // message costs (and one rule evaluated per message), not the cost of a regex over the payload.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { wsgateNodeArgs } from './cli-flags.ts';
 import type { PingpongResult, RawEntry, Scenario } from './model.ts';
 import type { Command, ProxyDef } from './proxies.ts';
 import { pairedRatios, type TargetRow } from './report.ts';
@@ -61,11 +62,17 @@ export function relayDefinitions(cli: string): ProxyDef[] {
     kind: 'wsgate',
     tap: 'off',
     missing: () => null,
-    info: () => `node src/cli/main.ts run -c wsgate.yaml (${words}, tap off, log.level warn) on ${process.version}`,
+    info: () =>
+      `node ${wsgateNodeArgs(cli)
+        .map((a) => `${a} `)
+        .join('')}src/cli/main.ts run -c wsgate.yaml (${words}, tap off, log.level warn) on ${process.version}`,
     command: ({ port, target, dir, profileDir }): Command => {
       const config = path.join(dir, 'wsgate.yaml');
       writeFileSync(config, rulesConfig(port, target, placement));
-      const node = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir];
+      const node = [
+        ...wsgateNodeArgs(cli),
+        ...(profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]),
+      ];
       return { cmd: process.execPath, args: [...node, cli, 'run', '-c', config] };
     },
     settleMs: 0,
