@@ -167,3 +167,21 @@ test('pooled reads: a joined socket switches at its first chunk, so an idle conn
   await joined.done;
   assert.equal(pooledReadStats().sockets, before);
 });
+
+test('pooled reads: reads on a pooled socket still count as traffic for the idle timeout', async (t) => {
+  const client = await tcpPair(t);
+  const upstream = await tcpPair(t);
+  // The idle timer sits on the client socket; bytes only flow client → upstream, so only its reads can reset it.
+  const joined = joinSockets(client.inner, upstream.inner, { idleTimeout: 400, halfCloseLinger: 10_000 });
+  const chunks = Array.from({ length: 12 }, () => randomBytes(32));
+  const received = receive(upstream.outer, 12 * 32, 0);
+  for (const chunk of chunks) {
+    client.outer.write(chunk);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(await received, sha(chunks), 'all bytes through, 1.2 s of trickle against a 0.4 s idle timeout');
+  assert.ok(pooledReadStats().sockets >= 1, 'the client socket reads pooled');
+  const stats = await joined.done;
+  assert.equal(stats.cause.how, 'idle', 'cut only once the trickle stopped');
+  assert.ok(stats.durationMs >= 1200, `lasted ${stats.durationMs} ms`);
+});
