@@ -91,7 +91,7 @@ function num(env: Env, key: string, fallback: number): number {
   return v;
 }
 
-/** Full run: 5 reps, 3 s windows, 200 handshakes, 2000 idle. Quick: 1 rep, 1 s, 100 handshakes, 500 idle. */
+/** Full run: 5 reps, 3 s windows, 200 handshakes, 2000 idle. Quick: 1 rep, 1 s, 100 handshakes, 1000 idle. */
 export function settingsFromEnv(env: Env, quickFlag = false): Settings {
   const quick = quickFlag || env['BENCH_QUICK'] === '1';
   return {
@@ -100,7 +100,8 @@ export function settingsFromEnv(env: Env, quickFlag = false): Settings {
     durationS: num(env, 'BENCH_DURATION', quick ? 1 : 3),
     warmupS: num(env, 'BENCH_WARMUP', 0.5),
     handshakes: Math.round(num(env, 'BENCH_HANDSHAKES', quick ? 100 : 200)),
-    idleConns: Math.round(num(env, 'BENCH_IDLE_CONNS', quick ? 500 : 2000)),
+    // Quick holds as many idle connections as ../shared/bench's quick run, so the two report the same figure.
+    idleConns: Math.round(num(env, 'BENCH_IDLE_CONNS', quick ? 1000 : 2000)),
     maxMinutes: num(env, 'BENCH_MAX_MINUTES', 45),
   };
 }

@@ -4,7 +4,7 @@
 // within a rep and the median over reps is reported. See docs/benchmarks.md.
 //
 //   npm run bench                      full: 5 reps, 3 s windows, 200 handshakes, 2000 idle conns
-//   BENCH_QUICK=1 npm run bench        quick: 1 rep, 1 s windows, 100 handshakes, 500 idle (< 3 min)
+//   BENCH_QUICK=1 npm run bench        quick: 1 rep, 1 s windows, 100 handshakes, 1000 idle (< 5 min)
 //   npm run bench -- --quick           the same
 //
 // Environment: BENCH_REPS, BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_HANDSHAKES, BENCH_IDLE_CONNS,

@@ -22,13 +22,13 @@ describe('settingsFromEnv', () => {
   });
   test('quick mode from BENCH_QUICK=1 or the flag', () => {
     for (const s of [settingsFromEnv({ BENCH_QUICK: '1' }), settingsFromEnv({}, true)]) {
-      assert.deepEqual([s.quick, s.reps, s.durationS, s.handshakes, s.idleConns], [true, 1, 1, 100, 500]);
+      assert.deepEqual([s.quick, s.reps, s.durationS, s.handshakes, s.idleConns], [true, 1, 1, 100, 1000]);
     }
   });
   test('explicit values win, also in quick mode', () => {
-    const s = settingsFromEnv({ BENCH_QUICK: '1', BENCH_REPS: '3', BENCH_IDLE_CONNS: '1000' });
+    const s = settingsFromEnv({ BENCH_QUICK: '1', BENCH_REPS: '3', BENCH_IDLE_CONNS: '700' });
     assert.equal(s.reps, 3);
-    assert.equal(s.idleConns, 1000);
+    assert.equal(s.idleConns, 700);
   });
   test('nonsense is refused', () => {
     assert.throws(() => settingsFromEnv({ BENCH_REPS: 'five' }), /BENCH_REPS/);
