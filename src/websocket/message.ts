@@ -25,6 +25,11 @@ export interface MessageSink {
 export type MessageAssemblerOptions = {
   /** Messages above this many bytes are not buffered: fatal-style WSG_WS_MESSAGE_TOO_LARGE, then nothing more. */
   maxMessageBytes: number;
+  /**
+   * false: every payload is copied, also a large unmasked frame that arrives whole (VIEW_MIN), for chunks that are
+   * only lent for the call (websocket/pooled-reads.ts switchToBorrowedReads). Default true.
+   */
+  views?: boolean | undefined;
 };
 
 /**
@@ -46,6 +51,7 @@ const VIEW_MIN = 16 * 1024;
 export class MessageAssembler implements FrameHandler {
   #sink: MessageSink;
   #max: number;
+  #viewMin: number;
   #stopped = false;
   #collecting = false;
   #inFrame = false;
@@ -62,6 +68,7 @@ export class MessageAssembler implements FrameHandler {
 
   constructor(options: MessageAssemblerOptions, sink: MessageSink) {
     this.#max = options.maxMessageBytes;
+    this.#viewMin = options.views === false ? Number.POSITIVE_INFINITY : VIEW_MIN;
     this.#sink = sink;
   }
 
@@ -96,7 +103,7 @@ export class MessageAssembler implements FrameHandler {
   onPayload(slice: Uint8Array, offsetInFrame: number): void {
     if (!this.#inFrame) return;
     if (this.#frame === undefined) {
-      if (!this.#masked && offsetInFrame === 0 && slice.length === this.#frameLength && slice.length >= VIEW_MIN) {
+      if (!this.#masked && offsetInFrame === 0 && slice.length === this.#frameLength && slice.length >= this.#viewMin) {
         this.#frame = Buffer.from(slice.buffer, slice.byteOffset, slice.length);
         return;
       }

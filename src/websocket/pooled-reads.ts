@@ -17,6 +17,8 @@
 //   buffer is left to the write and the socket reads into a fresh one. Eight small reads in a row, or the socket
 //   closing, give the private buffer back.
 // Receivers of a chunk may read it during the call only (the joiner's contract for observers already).
+// A reader that copies whatever it keeps (the relay: decoder, assembler) can borrow instead: every read lands in
+// the shared buffer and is handed over as a view, no copy and no private buffer (switchToBorrowedReads).
 import type net from 'node:net';
 
 const READ_BYTES = 64 * 1024;
@@ -87,7 +89,6 @@ export function switchToPooledReads(from: net.Socket, to: net.Socket, onChunk: (
   if (!fields || from.readableFlowing !== true || from.readableLength > 0) return false;
   const handle = (from as unknown as { _handle?: TcpHandle | null })._handle;
   if (handle == null) return false;
-  const f = fields;
   shared ??= Buffer.allocUnsafeSlow(READ_BYTES);
   const sharedBuffer = shared;
 
@@ -129,17 +130,50 @@ export function switchToPooledReads(from: net.Socket, to: net.Socket, onChunk: (
     return ok;
   };
 
-  const socket = from as unknown as Record<symbol, unknown>;
-  socket[f.buffer] = sharedBuffer;
-  socket[f.callback] = onRead;
-  socket[f.generator] = () => next;
-  // Inside a read callback this takes effect from the next read on (the handle asks its newest listener then).
-  handle.useUserBuffer(sharedBuffer);
-  pooledSockets += 1;
+  install(from, handle, onRead, () => next);
   from.once('close', () => {
-    pooledSockets -= 1;
     if (own !== undefined) givePrivate(own);
     own = undefined;
   });
   return true;
+}
+
+/**
+ * Like switchToPooledReads for a reader that keeps nothing of a chunk past the call (it copies what it needs): each
+ * chunk is a view of the shared buffer, valid until the callback returns. Returns false, changing nothing, where
+ * switchToPooledReads would.
+ */
+export function switchToBorrowedReads(from: net.Socket, onChunk: (chunk: Buffer) => boolean): boolean {
+  if (!fields || from.readableFlowing !== true || from.readableLength > 0) return false;
+  const handle = (from as unknown as { _handle?: TcpHandle | null })._handle;
+  if (handle == null) return false;
+  shared ??= Buffer.allocUnsafeSlow(READ_BYTES);
+  const sharedBuffer = shared;
+  install(
+    from,
+    handle,
+    (n, buffer) => onChunk(buffer.subarray(0, n)),
+    () => sharedBuffer,
+  );
+  return true;
+}
+
+function install(
+  from: net.Socket,
+  handle: TcpHandle,
+  onRead: (n: number, buffer: Buffer) => boolean,
+  next: () => Buffer,
+): void {
+  const f = fields!;
+  const socket = from as unknown as Record<symbol, unknown>;
+  const first = next();
+  socket[f.buffer] = first;
+  socket[f.callback] = onRead;
+  socket[f.generator] = next;
+  // Inside a read callback this takes effect from the next read on (the handle asks its newest listener then).
+  handle.useUserBuffer(first);
+  pooledSockets += 1;
+  from.once('close', () => {
+    pooledSockets -= 1;
+  });
 }

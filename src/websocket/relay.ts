@@ -20,6 +20,7 @@ import { Keepalive } from './keepalive.ts';
 import { createLinkShaper, hasLinkFaults, type LinkShaper } from './link-shaper.ts';
 import { type Message, MessageAssembler, type MessageSink } from './message.ts';
 import { LIMIT_KEYS } from './observer.ts';
+import { canReadPooled, switchToBorrowedReads } from './pooled-reads.ts';
 import { type DirectionDeflate, directionDeflate } from './relay-deflate.ts';
 import { type CloseInfo, RelayEvents } from './relay-events.ts';
 import { type HoldDecision, HoldLane, type RuntimeHold } from './relay-hold.ts';
@@ -95,7 +96,13 @@ class Inbound implements FrameHandler {
   #assembler: MessageAssembler;
   #relay: Relay;
 
-  constructor(relay: Relay, direction: Direction, options: RelayOptions, deflate: DirectionDeflate | undefined) {
+  constructor(
+    relay: Relay,
+    direction: Direction,
+    options: RelayOptions,
+    deflate: DirectionDeflate | undefined,
+    borrowed: boolean,
+  ) {
     this.#relay = relay;
     this.direction = direction;
     this.deflate = deflate;
@@ -112,8 +119,9 @@ class Inbound implements FrameHandler {
       },
       onViolation: (v) => relay.violation(this, v),
     };
+    // A socket that reads borrowed chunks (#watch) gets its payloads copied, never kept as views of them.
     this.#assembler = new MessageAssembler(
-      { maxMessageBytes: limits?.maxMessageBytes ?? Number.MAX_SAFE_INTEGER },
+      { maxMessageBytes: limits?.maxMessageBytes ?? Number.MAX_SAFE_INTEGER, views: !borrowed },
       sink,
     );
     this.decoder = new FrameDecoder(
@@ -215,8 +223,8 @@ class Relay {
     const toUp = params ? directionDeflate(params, 'toUpstream', max) : undefined;
     const toClient = params ? directionDeflate(params, 'toClient', max) : undefined;
     this.#in = {
-      client: new Inbound(this, 'toUpstream', options, toUp),
-      server: new Inbound(this, 'toClient', options, toClient),
+      client: new Inbound(this, 'toUpstream', options, toUp, canReadPooled(client)),
+      server: new Inbound(this, 'toClient', options, toClient, canReadPooled(upstream)),
     };
     this.#ruleSet = options.ruleSource?.();
     const onRoom = () => this.#resumeReaders();
@@ -374,7 +382,7 @@ class Relay {
 
   #watch(side: Side, socket: net.Socket): void {
     const inbound = this.#in[side];
-    socket.on('data', (chunk: Buffer) => {
+    const onChunk = (chunk: Buffer): boolean => {
       this.#keepalive?.activity();
       this.#shaper?.activity();
       inbound.push(chunk);
@@ -382,7 +390,16 @@ class Relay {
         this.#paused[side] = true;
         socket.pause();
       }
-    });
+      return true;
+    };
+    // From its first chunk on, a TCP socket reads into wsgate's shared buffer (pooled-reads.ts): the decoder and the
+    // assembler copy what they keep, so each chunk is only lent for the call.
+    const borrowed = canReadPooled(socket);
+    const onData = (chunk: Buffer) => {
+      onChunk(chunk);
+      if (borrowed && !this.#paused[side] && switchToBorrowedReads(socket, onChunk)) socket.off('data', onData);
+    };
+    socket.on('data', onData);
     socket.on('end', () => {
       if (this.#recv[side] === undefined) this.#record({ by: who(side), how: 'fin' });
       this.#lost(side);
