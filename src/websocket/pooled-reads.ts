@@ -71,12 +71,27 @@ export function pooledReadStats(): { sockets: number; privateBuffers: number } {
   return { sockets: pooledSockets, privateBuffers: privateCount };
 }
 
+function tcpHandle(socket: net.Socket): TcpHandle | null | undefined {
+  return (socket as unknown as { _handle?: TcpHandle | null })._handle;
+}
+
 /** Whether `socket` can read into the pool: a plain TCP socket on a Node that has the onread fields. */
 export function canReadPooled(socket: net.Socket): boolean {
-  const handle = (socket as unknown as { _handle?: TcpHandle | null })._handle;
+  const handle = tcpHandle(socket);
   if (handle == null || handle.constructor.name !== 'TCP' || typeof handle.useUserBuffer !== 'function') return false;
   fields ??= onreadFields(socket);
   return fields !== null;
+}
+
+/** The handle of a socket that may switch now: flowing with nothing buffered, after canReadPooled held. */
+function switchable(from: net.Socket): TcpHandle | undefined {
+  if (!fields || from.readableFlowing !== true || from.readableLength > 0) return undefined;
+  return tcpHandle(from) ?? undefined;
+}
+
+function sharedReadBuffer(): Buffer {
+  shared ??= Buffer.allocUnsafeSlow(READ_BYTES);
+  return shared;
 }
 
 /**
@@ -86,11 +101,9 @@ export function canReadPooled(socket: net.Socket): boolean {
  * false, changing nothing, unless `from` is flowing with nothing buffered and canReadPooled(from) held.
  */
 export function switchToPooledReads(from: net.Socket, to: net.Socket, onChunk: (chunk: Buffer) => boolean): boolean {
-  if (!fields || from.readableFlowing !== true || from.readableLength > 0) return false;
-  const handle = (from as unknown as { _handle?: TcpHandle | null })._handle;
-  if (handle == null) return false;
-  shared ??= Buffer.allocUnsafeSlow(READ_BYTES);
-  const sharedBuffer = shared;
+  const handle = switchable(from);
+  if (handle === undefined) return false;
+  const sharedBuffer = sharedReadBuffer();
 
   let own: Buffer | undefined;
   let next: Buffer = sharedBuffer;
@@ -130,11 +143,16 @@ export function switchToPooledReads(from: net.Socket, to: net.Socket, onChunk: (
     return ok;
   };
 
-  install(from, handle, onRead, () => next);
-  from.once('close', () => {
-    if (own !== undefined) givePrivate(own);
-    own = undefined;
-  });
+  install(
+    from,
+    handle,
+    onRead,
+    () => next,
+    () => {
+      if (own !== undefined) givePrivate(own);
+      own = undefined;
+    },
+  );
   return true;
 }
 
@@ -144,11 +162,9 @@ export function switchToPooledReads(from: net.Socket, to: net.Socket, onChunk: (
  * switchToPooledReads would.
  */
 export function switchToBorrowedReads(from: net.Socket, onChunk: (chunk: Buffer) => boolean): boolean {
-  if (!fields || from.readableFlowing !== true || from.readableLength > 0) return false;
-  const handle = (from as unknown as { _handle?: TcpHandle | null })._handle;
-  if (handle == null) return false;
-  shared ??= Buffer.allocUnsafeSlow(READ_BYTES);
-  const sharedBuffer = shared;
+  const handle = switchable(from);
+  if (handle === undefined) return false;
+  const sharedBuffer = sharedReadBuffer();
   install(
     from,
     handle,
@@ -163,6 +179,7 @@ function install(
   handle: TcpHandle,
   onRead: (n: number, buffer: Buffer) => boolean,
   next: () => Buffer,
+  onClose?: () => void,
 ): void {
   const f = fields!;
   const socket = from as unknown as Record<symbol, unknown>;
@@ -175,5 +192,6 @@ function install(
   pooledSockets += 1;
   from.once('close', () => {
     pooledSockets -= 1;
+    onClose?.();
   });
 }
