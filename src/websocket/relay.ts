@@ -93,6 +93,8 @@ class Inbound implements FrameHandler {
   readonly deflate: DirectionDeflate | undefined;
   /** Input from this peer is no longer read (it failed, or sent its Close). */
   ignoring = false;
+  /** The peer's socket can lend its chunks (pooled-reads.ts): the assembler then copies every payload. */
+  readonly borrowed: boolean;
   #assembler: MessageAssembler;
   #relay: Relay;
 
@@ -106,6 +108,7 @@ class Inbound implements FrameHandler {
     this.#relay = relay;
     this.direction = direction;
     this.deflate = deflate;
+    this.borrowed = borrowed;
     const limits = options.tap.limits;
     const sink: MessageSink = {
       onMessage: (m) => {
@@ -394,10 +397,9 @@ class Relay {
     };
     // From its first chunk on, a TCP socket reads into wsgate's shared buffer (pooled-reads.ts): the decoder and the
     // assembler copy what they keep, so each chunk is only lent for the call.
-    const borrowed = canReadPooled(socket);
     const onData = (chunk: Buffer) => {
       onChunk(chunk);
-      if (borrowed && !this.#paused[side] && switchToBorrowedReads(socket, onChunk)) socket.off('data', onData);
+      if (inbound.borrowed && !this.#paused[side] && switchToBorrowedReads(socket, onChunk)) socket.off('data', onData);
     };
     socket.on('data', onData);
     socket.on('end', () => {
