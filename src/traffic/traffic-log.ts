@@ -50,7 +50,10 @@ export function describeEvent(event: WsEvent): string {
   }
 }
 
-/** A frame or message line's text after its arrow: wsgate's ASCII words, plus wire text for a preview or reason. */
+/**
+ * A frame or message line's text after its arrow: wsgate's ASCII words, plus wire text for a preview or reason. A
+ * frame's has nothing JSON would escape, so frameLineOf puts it in as it is.
+ */
 function afterArrow(event: WsFrameEvent | WsMessageEvent): string {
   if (event.type === 'frame') {
     return `frame ${event.opcode} ${event.length} B${event.fin ? '' : ' (more)'}${event.rsv1 ? ' rsv1' : ''}`;
@@ -151,7 +154,7 @@ function quoted(value: string): string {
 }
 
 function frameLineOf(shape: LineShape, e: WsFrameEvent, str: (value: string) => string): string {
-  return `${shape.head('info')},"event":"ws.frame","conn":${str(e.conn)},"route":${str(e.route)},"time":"${e.time}","dir":"${e.dir}","opcode":"${e.opcode}","fin":${e.fin},"rsv1":${e.rsv1},"masked":${e.masked},"length":${e.length},"msg":"${ESCAPED_ARROW[e.dir]} frame ${e.opcode} ${e.length} B${e.fin ? '' : ' (more)'}${e.rsv1 ? ' rsv1' : ''}"}\n`;
+  return `${shape.head('info')},"event":"ws.frame","conn":${str(e.conn)},"route":${str(e.route)},"time":"${e.time}","dir":"${e.dir}","opcode":"${e.opcode}","fin":${e.fin},"rsv1":${e.rsv1},"masked":${e.masked},"length":${e.length},"msg":"${ESCAPED_ARROW[e.dir]} ${afterArrow(e)}"}\n`;
 }
 
 /** Per-frame events are the volume of the traffic log; a connection's open and close lines are its record. */
