@@ -2,12 +2,6 @@
 // wsgate's command line: picks the command, runs it, and turns what happened into an exit code
 // (0 ok, 1 runtime failure, 2 usage or config error).
 import { type Output, reportError, stdio } from './args.ts';
-import { caCommand } from './ca.ts';
-import { checkCommand } from './check.ts';
-import { echoCommand } from './echo.ts';
-import { probeCommand } from './probe.ts';
-import { runCommand } from './run.ts';
-import { tailCommand } from './tail.ts';
 import { packageVersion } from './version.ts';
 
 export const MAIN_HELP = `Usage: wsgate [command] [options]
@@ -32,13 +26,15 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
 
 type Command = (argv: string[], io: Output) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = {
-  run: runCommand,
-  check: checkCommand,
-  echo: echoCommand,
-  tail: tailCommand,
-  ca: caCommand,
-  probe: probeCommand,
+// Each command's modules are imported when it runs: `wsgate run` then carries neither the probe, the CA tool nor
+// the log renderer in its heap, and `wsgate check` starts without the proxy.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => (await import('./run.ts')).runCommand,
+  check: async () => (await import('./check.ts')).checkCommand,
+  echo: async () => (await import('./echo.ts')).echoCommand,
+  tail: async () => (await import('./tail.ts')).tailCommand,
+  ca: async () => (await import('./ca.ts')).caCommand,
+  probe: async () => (await import('./probe.ts')).probeCommand,
 };
 
 export async function main(argv: string[], io: Output = stdio): Promise<number> {
@@ -51,14 +47,14 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
     io.out(packageVersion());
     return 0;
   }
-  const command = first !== undefined && !first.startsWith('-') ? COMMANDS[first] : runCommand;
+  const command = first !== undefined && !first.startsWith('-') ? COMMANDS[first] : COMMANDS['run'];
   if (!command) {
     io.err(`wsgate: unknown command "${first}"\n\n${MAIN_HELP}`);
     return 2;
   }
   const args = first !== undefined && !first.startsWith('-') ? rest : argv;
   try {
-    return await command(args, io);
+    return await (await command())(args, io);
   } catch (err) {
     return reportError(err, io);
   }

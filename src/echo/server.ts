@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
 import { WsgateError } from '../errors.ts';
 import { formatHostPort } from '../net/host-port.ts';
 
@@ -32,6 +32,8 @@ const CLOSE_GOING_AWAY = 1001; // RFC 6455 §7.4.1: the endpoint is going away (
 
 /** Start the echo server; rejects with WSG_LISTEN_FAILED when the address cannot be bound. */
 export async function startEchoServer(options: EchoServerOptions): Promise<EchoServer> {
+  // Imported here: `ws` stays out of the heap of a wsgate that runs no echo server.
+  const { WebSocketServer } = await import('ws');
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_PAYLOAD,

@@ -5,7 +5,7 @@
 // https destinations go through a CONNECT tunnel with TLS inside.
 import type http from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { Agent, type Dispatcher, ProxyAgent } from 'undici';
+import type { Agent, Dispatcher, ProxyAgent } from 'undici';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
@@ -14,6 +14,7 @@ import type { UpstreamProxy } from '../upstream/proxy-config.ts';
 import { describeProxy, refusalDetail } from '../upstream/proxy-tunnel.ts';
 import type { ForwardDialer } from './dial.ts';
 import { appendVia, endToEndHeaders } from './headers.ts';
+import { loadUndici, undici } from './undici.ts';
 
 export type RelayOptions = {
   /** Where the request goes: the full URL (origin + path and query). */
@@ -105,20 +106,27 @@ export function classifyRelayError(err: unknown, target: UpstreamTarget, options
 }
 
 export class HttpRelay {
-  #direct: Agent;
+  #direct: Agent | undefined;
   #proxies = new Map<string, ProxyAgent>();
+  readonly #dialer: () => ForwardDialer;
+  readonly #connectTimeout: () => number;
 
   constructor(dialer: () => ForwardDialer, connectTimeout: () => number) {
-    // One pool per origin; every new connection is dialed by the forward dialer (policy checks, proxies, TLS).
-    this.#direct = new Agent({
+    this.#dialer = dialer;
+    this.#connectTimeout = connectTimeout;
+  }
+
+  /** One pool per origin; every new connection is dialed by the forward dialer (policy checks, proxies, TLS). */
+  #directAgent(): Agent {
+    this.#direct ??= new (undici().Agent)({
       keepAliveTimeout: 4000,
       connect: (opts, callback) => {
         const secure = opts.protocol === 'https:';
         const port = opts.port === '' || opts.port === undefined ? (secure ? 443 : 80) : Number(opts.port);
-        dialer()
+        this.#dialer()
           .dial(
             { host: opts.hostname, port },
-            { connectTimeout: connectTimeout(), secure, kind: secure ? 'https' : 'http' },
+            { connectTimeout: this.#connectTimeout(), secure, kind: secure ? 'https' : 'http' },
           )
           .then(
             (socket) => callback(null, socket),
@@ -126,15 +134,16 @@ export class HttpRelay {
           );
       },
     });
+    return this.#direct;
   }
 
   #dispatcherFor(options: RelayOptions): Dispatcher {
     if (options.dispatcher !== undefined) return options.dispatcher;
-    if (options.proxy === undefined || options.url.protocol === 'https:') return this.#direct;
+    if (options.proxy === undefined || options.url.protocol === 'https:') return this.#directAgent();
     const key = `${options.proxy.url.href} ${options.proxy.authorization ?? ''}`;
     let agent = this.#proxies.get(key);
     if (agent === undefined) {
-      agent = new ProxyAgent({
+      agent = new (undici().ProxyAgent)({
         uri: options.proxy.url.href,
         ...(options.proxy.authorization === undefined ? {} : { token: options.proxy.authorization }),
         keepAliveTimeout: 4000,
@@ -146,6 +155,7 @@ export class HttpRelay {
 
   /** Relays one request and its response. Never rejects: a failure becomes a coded error response. */
   async relay(req: http.IncomingMessage, res: http.ServerResponse, options: RelayOptions): Promise<RelayResult> {
+    await loadUndici();
     const target: UpstreamTarget = { name: options.url.origin, url: options.url };
     const headers = endToEndHeaders(req.headers, 'request');
     headers['host'] = options.host;
@@ -222,7 +232,8 @@ export class HttpRelay {
   }
 
   async close(): Promise<void> {
-    const all: Dispatcher[] = [this.#direct, ...this.#proxies.values()];
+    const all: Dispatcher[] = [...(this.#direct === undefined ? [] : [this.#direct]), ...this.#proxies.values()];
+    this.#direct = undefined;
     this.#proxies.clear();
     await Promise.all(all.map((d) => d.destroy().catch(() => {})));
   }

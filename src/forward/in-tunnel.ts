@@ -3,7 +3,6 @@
 // speaks to the origin itself, so origin-form, its own Host, no Via. A CONNECT inside a tunnel is a loop.
 import type http from 'node:http';
 import type net from 'node:net';
-import { Client } from 'undici';
 import { WsgateError } from '../errors.ts';
 import { writeErrorToSocket } from '../front/error-response.ts';
 import type { RequestScope, UpgradeScope } from '../front/front.ts';
@@ -12,6 +11,7 @@ import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import { forwardRules, pathOf } from './faults.ts';
 import { type ForwardState, routeName, startUpgrade, type TunnelContext } from './state.ts';
+import { undici } from './undici.ts';
 
 export function serveTunnelRequest(
   state: ForwardState,
@@ -28,7 +28,7 @@ export function serveTunnelRequest(
   access.note = `(in CONNECT ${ctx.target.authority})`;
   const secure = ctx.scheme === 'https';
   const origin = `${ctx.scheme}://${ctx.target.authority}`;
-  ctx.dispatcher ??= new Client(origin, {
+  ctx.dispatcher ??= new (undici().Client)(origin, {
     keepAliveTimeout: 4000,
     connect: (_opts, callback) => {
       ctx.upstream.take(secure).then(

@@ -21,6 +21,7 @@ import { HttpRelay } from './http.ts';
 import { refuseNestedConnect, serveTunnelRequest, serveTunnelUpgrade } from './in-tunnel.ts';
 import { compilePolicy, type ForwardPolicy } from './policy.ts';
 import type { ForwardDeps, ForwardSettings, ForwardSpec, ForwardState, TunnelContext } from './state.ts';
+import { loadUndici } from './undici.ts';
 
 export type { ForwardSettings, ForwardSpec } from './state.ts';
 export { newPseudonym } from './state.ts';
@@ -98,6 +99,7 @@ export class ForwardListener implements FrontHandler<TunnelContext> {
   }
 
   async listen(): Promise<{ host: string; port: number }> {
+    await loadUndici();
     const address = await this.#state.front.listen(this.#state.spec.bind);
     this.#dropSelfProxies();
     return address;

@@ -6,8 +6,9 @@
 // falls too far behind (4 MiB unsent) is disconnected rather than buffered without bound: it resumes from its
 // cursor. ?conn=ID limits the feed to one connection.
 import type http from 'node:http';
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import type * as Ws from 'ws';
 import type { FeedEvent, TrafficStore } from '../traffic/store.ts';
 import { badRequest, SAFE_HEADERS } from './admin-http.ts';
 import type { AdminHandler, AdminRequestContext, AdminUpgradeHandler } from './admin-server.ts';
@@ -105,6 +106,8 @@ export function sseHandler(store: TrafficStore): AdminHandler {
 }
 
 export function wsFeedHandler(store: TrafficStore): AdminUpgradeHandler & { close(): void } {
+  // Required here, when the admin API starts: `ws` stays out of the heap of a wsgate that serves none.
+  const { WebSocketServer } = createRequire(import.meta.url)('ws') as typeof Ws;
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
   return {
     path: '/api/events/ws',

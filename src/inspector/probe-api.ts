@@ -4,7 +4,6 @@
 // files) and nothing that weakens TLS (insecure) is accepted: the API must not become a way to read files or to
 // make wsgate trust what it would not. The answer is the probe's JSON report (docs/probe.md).
 import { WsgateError } from '../errors.ts';
-import { runProbe } from '../probe/run.ts';
 import { badRequest, readJson, sendJson } from './admin-http.ts';
 import type { AdminHandler } from './admin-server.ts';
 
@@ -60,6 +59,8 @@ export function probeHandler(): AdminHandler {
       const send = optionalString(body, 'send', 64 * 1024);
       const timeoutMs = timeoutOf(body['timeout']);
       try {
+        // Imported on the first probe: the probe's modules stay out of the heap of a wsgate nobody probes from.
+        const { runProbe } = await import('../probe/run.ts');
         const report = await runProbe({
           url,
           proxy,

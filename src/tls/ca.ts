@@ -20,7 +20,7 @@ import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/prom
 import { homedir, hostname } from 'node:os';
 import path from 'node:path';
 import { WsgateError } from '../errors.ts';
-import { EC_KEY_ALGORITHM, EC_SIGNING_ALGORITHM, randomSerial, x509 } from './x509.ts';
+import { EC_KEY_ALGORITHM, EC_SIGNING_ALGORITHM, loadX509, randomSerial, type X509 } from './x509.ts';
 
 export const CA_FILES = { cert: 'ca.pem', key: 'ca-key.pem', leafKey: 'leaf-key.pem' } as const;
 
@@ -50,7 +50,7 @@ export type LoadedCa = {
   certPem: string;
   certificate: X509Certificate;
   /** The same certificate for @peculiar/x509: its subject name and key identifier go into every leaf. */
-  x509: InstanceType<typeof x509.X509Certificate>;
+  x509: X509.X509Certificate;
   signingKey: webcrypto.CryptoKey;
   /** The Authority Key Identifier every leaf carries (the CA's Subject Key Identifier). */
   authorityKeyId: string;
@@ -120,7 +120,8 @@ export async function signCaCertificate(
   caKey: KeyObject,
   name: string,
   validity: { notBefore: Date; notAfter: Date },
-): Promise<x509.X509Certificate> {
+): Promise<X509.X509Certificate> {
+  const x509 = await loadX509();
   const publicKey = createPublicKey(caKey).toCryptoKey(EC_KEY_ALGORITHM, true, ['verify']);
   return x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
@@ -297,6 +298,7 @@ export async function loadCa(dir: string, now: Date = new Date()): Promise<Loade
     leafKey = toLeafKey(newEcKey(), false);
   }
 
+  const x509 = await loadX509();
   const x509Cert = new x509.X509Certificate(certPem);
   const ski = x509Cert.getExtension(x509.SubjectKeyIdentifierExtension);
   const authorityKeyId =

@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import type { LoadedCa } from './ca.ts';
 import { isIpAddress, normalizeHost } from './names.ts';
 import { MIN_TLS_VERSION } from './server-certs.ts';
-import { EC_SIGNING_ALGORITHM, randomSerial, x509 } from './x509.ts';
+import { EC_SIGNING_ALGORITHM, loadX509, randomSerial } from './x509.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -46,6 +46,7 @@ export async function issueLeafCertificate(
     ),
   );
   const san = isIpAddress(name) ? { type: 'ip' as const, value: name } : { type: 'dns' as const, value: name };
+  const x509 = await loadX509();
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     // RFC 5280 ub-common-name is 64 characters; the SAN carries the full name, which is what clients check.

@@ -6,7 +6,7 @@
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { type LoadedCa, newEcKey, signCaCertificate } from './ca.ts';
 import { LeafCache } from './leaf.ts';
-import { EC_KEY_ALGORITHM, x509 } from './x509.ts';
+import { EC_KEY_ALGORITHM, loadX509 } from './x509.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -24,7 +24,7 @@ export async function createUntrustedCa(now: Date = new Date()): Promise<LoadedC
     notBefore: new Date(now.getTime() - DAY_MS),
     notAfter: new Date(now.getTime() + 30 * DAY_MS),
   });
-  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
+  const ski = cert.getExtension((await loadX509()).SubjectKeyIdentifierExtension);
   if (ski === null) throw new Error('the CA certificate has no subject key identifier');
   const certPem = `${cert.toString('pem')}\n`;
   const leafPublic = createPublicKey(leafPrivate);

@@ -6,8 +6,6 @@
 // quickjs-wasi/quickjs.wasm. A PAC URL is fetched directly, never through a proxy (it is what decides the proxy).
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createPacResolver } from 'pac-resolver';
-import { QuickJS } from 'quickjs-wasi';
 import { WsgateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 
@@ -20,6 +18,10 @@ const MEMORY_LIMIT = 16 * 1024 * 1024;
 const TRIAL_MS = 2000;
 
 let wasm: Promise<Buffer> | undefined;
+
+// Imported on first use: the parser stack and QuickJS are ~4 MiB of heap that a wsgate without PAC proxies (most)
+// would otherwise carry from start, and collect over and over.
+const pacLibraries = () => Promise.all([import('pac-resolver'), import('quickjs-wasi')]);
 
 function quickjsWasm(): Promise<Buffer> {
   wasm ??= readFile(createRequire(import.meta.url).resolve('quickjs-wasi/quickjs.wasm'));
@@ -68,6 +70,7 @@ export async function compilePac(source: string, onAlert?: (message: string) => 
   // VM waited (on the event loop), so a new stretch begins.
   let last = 0;
   let stretch = 0;
+  const [{ createPacResolver }, { QuickJS }] = await pacLibraries();
   const vm = await QuickJS.create({
     wasm: await quickjsWasm(),
     memoryLimit: MEMORY_LIMIT,

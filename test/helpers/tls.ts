@@ -12,7 +12,9 @@ import type { TestContext } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { newEcKey, signCaCertificate } from '../../src/tls/ca.ts';
 import { isIpAddress } from '../../src/tls/names.ts';
-import { EC_KEY_ALGORITHM, EC_SIGNING_ALGORITHM, randomSerial, x509 } from '../../src/tls/x509.ts';
+import { EC_KEY_ALGORITHM, EC_SIGNING_ALGORITHM, loadX509, randomSerial } from '../../src/tls/x509.ts';
+
+const x509 = await loadX509();
 
 const DAY = 24 * 60 * 60 * 1000;
 

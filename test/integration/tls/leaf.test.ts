@@ -14,8 +14,10 @@ import { createCa, type LoadedCa } from '../../../src/tls/ca.ts';
 import { openKeyLog } from '../../../src/tls/keylog.ts';
 import { issueLeafCertificate, LeafCache } from '../../../src/tls/leaf.ts';
 import { type TerminatedTls, terminateTls } from '../../../src/tls/terminate.ts';
-import { x509 } from '../../../src/tls/x509.ts';
+import { loadX509 } from '../../../src/tls/x509.ts';
 import { tempDir } from '../../helpers/tls.ts';
+
+const x509 = await loadX509();
 
 async function newCa(t: TestContext): Promise<LoadedCa> {
   return createCa(join(tempDir(t), 'ca'));
