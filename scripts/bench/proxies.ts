@@ -254,6 +254,17 @@ export function definitions(tapLevels: readonly string[], logTaps: readonly stri
       settleMs: 0,
     },
     {
+      name: 'node-pipe',
+      kind: 'peer',
+      missing: () => null,
+      info: () => `a bare Node \`net\` pipe, the floor of any Node proxy (peers/node-pipe.ts) on ${process.version}`,
+      command: ({ port, target }) => ({
+        cmd: process.execPath,
+        args: [path.join(BENCH_DIR, 'peers', 'node-pipe.ts'), String(port), target],
+      }),
+      settleMs: 0,
+    },
+    {
       name: 'nginx',
       kind: 'peer',
       missing: () => (which('nginx') ? null : 'nginx not installed (apt-get install -y nginx-light)'),
