@@ -37,6 +37,11 @@ export type HandshakeResult = {
   p50Ms: number | null;
   p99Ms: number | null;
   meanMs: number | null;
+  /**
+   * p50 of a second run against the same proxy process after WARM_HANDSHAKES unrecorded ones (run.ts): the steady
+   * state, once a JIT-compiled proxy has compiled its handshake path. The first run is the cold start.
+   */
+  warmP50Ms?: number | null;
 };
 export type IdleResult = {
   mode: 'idle';

@@ -30,8 +30,8 @@ export function pp(msgsPerSec: number, p50Ms = 1, p99Ms = 2, cpu: number | null 
   };
 }
 
-export function hs(p50Ms: number, p99Ms = p50Ms * 3): HandshakeResult {
-  return { mode: 'handshake', count: 200, failures: 0, lastError: null, p50Ms, p99Ms, meanMs: p50Ms };
+export function hs(p50Ms: number, p99Ms = p50Ms * 3, warmP50Ms = p50Ms / 2): HandshakeResult {
+  return { mode: 'handshake', count: 200, failures: 0, lastError: null, p50Ms, p99Ms, meanMs: p50Ms, warmP50Ms };
 }
 
 export function idle(kibPerConn: number | null): IdleResult {

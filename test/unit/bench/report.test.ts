@@ -85,6 +85,8 @@ describe('summarize', () => {
     );
     assert.ok(Math.abs(s['p']!['handshake']!.p50OverDirectMs! - 0.25) < 1e-9);
     assert.equal(s['p']!['handshake']!.p50Ms, 0.75);
+    // The warm runs (half of each p50 here) are paired the same way: 0.1, 0.15, 0.125.
+    assert.ok(Math.abs(s['p']!['handshake']!.warmOverDirectMs! - 0.125) < 1e-9);
   });
 
   test('idle KiB per connection is the median over reps', () => {
@@ -129,8 +131,8 @@ describe('markdown', () => {
   });
   test('noise gauge with more than one rep', () => assert.match(md, /Noise gauge.*64B-c1 2\.00/));
   test('handshake and idle table', () => {
-    assert.match(md, /\| wsgate-frames \| 0\.70 \| 2\.10 \| 0\.20 \| 6\.50 \|/);
-    assert.match(md, /\| direct \| 0\.50 \| 1\.50 \| – \| – \|/);
+    assert.match(md, /\| wsgate-frames \| 0\.70 \| 2\.10 \| 0\.20 \| 0\.10 \| 6\.50 \|/);
+    assert.match(md, /\| direct \| 0\.50 \| 1\.50 \| – \| – \| – \|/);
   });
   test('CPU table has no direct row', () => {
     const cpu = md.split('**Proxy CPU')[1]!.split('**Absolute')[0]!;
