@@ -282,7 +282,12 @@ export function markdown(
     L.push('');
   }
   if (targets.length > 0) {
-    L.push('**Targets (issue 7)**', '', '| target | status | detail |', '|---|---|---|');
+    L.push(
+      '**Targets** (issue 7; the rows starting "16:" are issue 16\'s)',
+      '',
+      '| target | status | detail |',
+      '|---|---|---|',
+    );
     for (const t of targets) L.push(`| ${t.target} | ${t.status} | ${t.detail} |`);
     L.push('');
   }

@@ -47,6 +47,7 @@ import {
 import { type Meta, markdown, summarize } from './report.ts';
 import { fmt } from './stats.ts';
 import { evaluateTargets, targetTally } from './targets.ts';
+import { issue16Targets } from './targets-16.ts';
 
 const env = process.env;
 const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
@@ -315,7 +316,10 @@ async function main(): Promise<void> {
   const names = chosen.map((p) => p.name);
   const summary = summarize(raw, names, scenarios);
   const certs = env['BENCH_CERTS'] === '0' ? undefined : await runCerts();
-  const targets = evaluateTargets({ summary, raw, proxies: names, scenarios, skipped, certs });
+  const targetInput = { summary, raw, proxies: names, scenarios, skipped, certs };
+  const targets7 = evaluateTargets(targetInput);
+  const targets16 = issue16Targets(targetInput);
+  const targets = [...targets7, ...targets16];
   let md = markdown(meta, summary, names, scenarios, targets, certs);
   if (env['BENCH_CODEC'] === '1') md += `\n${await codecSection()}`;
   if (env['BENCH_INTERCEPT'] === '1') md += `\n${await interceptSection()}`;
@@ -326,7 +330,7 @@ async function main(): Promise<void> {
   writeFileSync(file.replace(/\.json$/, '.md'), md);
   process.stdout.write(`\n${md}\n`);
   process.stderr.write(
-    `targets: ${targetTally(targets)}\nwrote ${path.relative(process.cwd(), file)} (+ .md) in ${meta.elapsedS} s\n`,
+    `targets: issue 7 ${targetTally(targets7)}; issue 16 ${targetTally(targets16)}\nwrote ${path.relative(process.cwd(), file)} (+ .md) in ${meta.elapsedS} s\n`,
   );
 }
 

@@ -58,7 +58,10 @@ export function entry(rep: number, scenario: string, proxy: string, result: Load
  */
 export function matrix(opts: {
   reps: number;
-  proxies: Record<string, { thr: number | ((scenario: string, rep: number) => number); hsOver?: number; kib?: number }>;
+  proxies: Record<
+    string,
+    { thr: number | ((scenario: string, rep: number) => number); hsOver?: number; kib?: number; cpu?: number }
+  >;
 }): RawEntry[] {
   const raw: RawEntry[] = [];
   for (let rep = 1; rep <= opts.reps; rep++) {
@@ -76,7 +79,7 @@ export function matrix(opts: {
         const f = typeof p.thr === 'number' ? p.thr : p.thr(sc.id, rep);
         const result =
           sc.kind === 'pingpong'
-            ? pp(direct * f, (0.05 * rep) / f)
+            ? pp(direct * f, (0.05 * rep) / f, 2, p.cpu ?? 40)
             : sc.kind === 'handshake'
               ? hs(0.5 + (p.hsOver ?? 0.1))
               : idle(p.kib ?? 5);
