@@ -9,7 +9,7 @@
 import type { PingpongResult } from './model.ts';
 import { pairedRatios, type TargetRow } from './report.ts';
 import { fmt, median } from './stats.ts';
-import type { TargetInput } from './targets.ts';
+import { idleDetail, type TargetInput } from './targets.ts';
 
 export const NGINX_RATIO_SLACK = 0.05;
 export const CPU_MAX_OF_NGINX = 1.3;
@@ -110,14 +110,10 @@ export function issue16Targets(input: TargetInput): TargetRow[] {
     if (missing(FRAMES).length > 0) absent(target, [FRAMES]);
     else if (typeof kib !== 'number') failed(target);
     else {
-      const beside = ['wsgate-off', 'node-pipe', 'nginx']
-        .map((p) => [p, summary[p]?.['idle']?.kibPerConn] as const)
-        .filter(([, v]) => typeof v === 'number')
-        .map(([p, v]) => `${p} ${fmt(v)}`);
       rows.push({
         target,
         status: kib <= IDLE_MAX_KIB ? 'met' : 'not met',
-        detail: `${fmt(kib)} KiB${beside.length > 0 ? ` (${beside.join(', ')})` : ''}`,
+        detail: idleDetail(kib, summary, ['wsgate-off', 'node-pipe', 'nginx']),
       });
     }
   }

@@ -41,6 +41,15 @@ export function framesVariant(proxies: readonly string[]): { name: string; label
   return null;
 }
 
+/** "15.2 KiB (nginx 17.4, …)": a wsgate row's KiB per idle connection with those of the named rows that ran. */
+export function idleDetail(kib: number, summary: Summary, beside: readonly string[]): string {
+  const others = beside
+    .map((p) => [p, summary[p]?.['idle']?.kibPerConn] as const)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([p, v]) => `${p} ${fmt(v)}`);
+  return `${fmt(kib)} KiB${others.length > 0 ? ` (${others.join(', ')})` : ''}`;
+}
+
 function noiseNote(a: number, b: number): string {
   return Math.abs(a - b) < RATIO_NOISE ? `; gap within ±${RATIO_NOISE} noise` : '';
 }
@@ -99,14 +108,10 @@ export function evaluateTargets(input: TargetInput): TargetRow[] {
     if (!frames || kib === null || kib === undefined) {
       rows.push({ target, status: 'n/a', detail: frames ? 'a measurement failed (see Errors)' : 'no wsgate row' });
     } else {
-      const peers = ['nginx', 'haproxy', 'hp3']
-        .map((p) => [p, summary[p]?.['idle']?.kibPerConn] as const)
-        .filter(([, v]) => typeof v === 'number')
-        .map(([p, v]) => `${p} ${fmt(v)}`);
       rows.push({
         target,
         status: kib <= IDLE_KIB_MAX ? 'met' : 'not met',
-        detail: `${fmt(kib)} KiB${peers.length > 0 ? ` (${peers.join(', ')})` : ''}`,
+        detail: idleDetail(kib, summary, ['nginx', 'haproxy', 'hp3']),
       });
     }
   }
