@@ -16,3 +16,15 @@ export function cliNodeFlags(cli: string): string[] {
 export function wsgateNodeArgs(cli: string): string[] {
   return (process.env['BENCH_WSGATE_NODE_ARGS'] ?? cliNodeFlags(cli).join(' ')).split(/\s+/).filter(Boolean);
 }
+
+/** The Node arguments before a wsgate variant's script: the flags above, and --cpu-prof when profiling. */
+export function wsgateNodeCommandArgs(cli: string, profileDir: string | undefined): string[] {
+  return [...wsgateNodeArgs(cli), ...(profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir])];
+}
+
+/** The flags as they precede the script in a command line shown in the report ("--max-semi-space-size=2 "). */
+export function wsgateNodeFlagsText(cli: string): string {
+  return wsgateNodeArgs(cli)
+    .map((a) => `${a} `)
+    .join('');
+}

@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { wsgateNodeArgs } from './cli-flags.ts';
+import { wsgateNodeCommandArgs, wsgateNodeFlagsText } from './cli-flags.ts';
 import { freePort, sleep, waitForPort } from './net.ts';
 import { relayDefinitions } from './relay-variants.ts';
 import { storeDefinition } from './store-variant.ts';
@@ -24,7 +24,6 @@ export const REPO_DIR = path.resolve(BENCH_DIR, '..', '..');
  */
 export const WSGATE_DIR = path.resolve(process.env['BENCH_WSGATE_DIR'] || REPO_DIR);
 const CLI = path.join(WSGATE_DIR, 'src', 'cli', 'main.ts');
-const WSGATE_NODE_ARGS = wsgateNodeArgs(CLI);
 
 /** `git describe --always --dirty` of the wsgate checkout, or a note when it is not a git work tree. */
 export function wsgateRevision(): string {
@@ -161,11 +160,6 @@ log: { level: warn, traffic: ${JSON.stringify(trafficFile)} }
 `;
 }
 
-/** The Node flags as they precede the script in a command line. */
-function nodeFlagsText(): string {
-  return WSGATE_NODE_ARGS.map((a) => `${a} `).join('');
-}
-
 /**
  * wsgate with one reverse route. tap undefined: no --tap option (the CLI had none before the tap landed).
  * trafficLog: the traffic log is written to a file in the proxy's temp dir (a config file, since the CLI has no
@@ -181,13 +175,10 @@ function wsgateDef(tap: string | undefined, trafficLog = false): ProxyDef {
     missing: () => null,
     info: () =>
       trafficLog
-        ? `node ${nodeFlagsText()}src/cli/main.ts run -c wsgate.yaml (one route, tap.level ${tap}, log.level warn, log.traffic to a file in the temp dir) on ${process.version}`
-        : `node ${nodeFlagsText()}src/cli/main.ts run --listen --upstream --log-level warn${tap === undefined ? '' : ` --tap ${tap}`} on ${process.version}`,
+        ? `node ${wsgateNodeFlagsText(CLI)}src/cli/main.ts run -c wsgate.yaml (one route, tap.level ${tap}, log.level warn, log.traffic to a file in the temp dir) on ${process.version}`
+        : `node ${wsgateNodeFlagsText(CLI)}src/cli/main.ts run --listen --upstream --log-level warn${tap === undefined ? '' : ` --tap ${tap}`} on ${process.version}`,
     command: ({ port, target, dir, profileDir }) => {
-      const node = [
-        ...WSGATE_NODE_ARGS,
-        ...(profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]),
-      ];
+      const node = wsgateNodeCommandArgs(CLI, profileDir);
       if (trafficLog && tap !== undefined) {
         const config = path.join(dir, 'wsgate.yaml');
         writeFileSync(config, wsgateTrafficConfig(port, target, tap, path.join(dir, 'traffic.jsonl')));

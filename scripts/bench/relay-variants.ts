@@ -11,7 +11,7 @@
 // message costs (and one rule evaluated per message), not the cost of a regex over the payload.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { wsgateNodeArgs } from './cli-flags.ts';
+import { wsgateNodeCommandArgs, wsgateNodeFlagsText } from './cli-flags.ts';
 import type { PingpongResult, RawEntry, Scenario } from './model.ts';
 import type { Command, ProxyDef } from './proxies.ts';
 import { pairedRatios, type TargetRow } from './report.ts';
@@ -63,17 +63,11 @@ export function relayDefinitions(cli: string): ProxyDef[] {
     tap: 'off',
     missing: () => null,
     info: () =>
-      `node ${wsgateNodeArgs(cli)
-        .map((a) => `${a} `)
-        .join('')}src/cli/main.ts run -c wsgate.yaml (${words}, tap off, log.level warn) on ${process.version}`,
+      `node ${wsgateNodeFlagsText(cli)}src/cli/main.ts run -c wsgate.yaml (${words}, tap off, log.level warn) on ${process.version}`,
     command: ({ port, target, dir, profileDir }): Command => {
       const config = path.join(dir, 'wsgate.yaml');
       writeFileSync(config, rulesConfig(port, target, placement));
-      const node = [
-        ...wsgateNodeArgs(cli),
-        ...(profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]),
-      ];
-      return { cmd: process.execPath, args: [...node, cli, 'run', '-c', config] };
+      return { cmd: process.execPath, args: [...wsgateNodeCommandArgs(cli, profileDir), cli, 'run', '-c', config] };
     },
     settleMs: 0,
   });

@@ -8,7 +8,7 @@
 //   BENCH_STORE_DISK=0 …    the memory store only (no session file), to tell the two costs apart
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { wsgateNodeArgs } from './cli-flags.ts';
+import { wsgateNodeCommandArgs, wsgateNodeFlagsText } from './cli-flags.ts';
 import type { Command, ProxyDef } from './proxies.ts';
 
 export function storeConfig(port: number, target: string): string {
@@ -32,19 +32,11 @@ export function storeDefinition(cli: string): ProxyDef {
     tap: 'payload',
     missing: () => null,
     info: () =>
-      `node ${wsgateNodeArgs(cli)
-        .map((a) => `${a} `)
-        .join(
-          '',
-        )}src/cli/main.ts run -c wsgate.yaml (tap payload, inspector store on, the default temporary session file capped at 256 MiB, log.level warn) on ${process.version}`,
+      `node ${wsgateNodeFlagsText(cli)}src/cli/main.ts run -c wsgate.yaml (tap payload, inspector store on, the default temporary session file capped at 256 MiB, log.level warn) on ${process.version}`,
     command: ({ port, target, dir, profileDir }): Command => {
       const config = path.join(dir, 'wsgate.yaml');
       writeFileSync(config, storeConfig(port, target));
-      const node = [
-        ...wsgateNodeArgs(cli),
-        ...(profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]),
-      ];
-      return { cmd: process.execPath, args: [...node, cli, 'run', '-c', config] };
+      return { cmd: process.execPath, args: [...wsgateNodeCommandArgs(cli, profileDir), cli, 'run', '-c', config] };
     },
     settleMs: 0,
   };
