@@ -14,7 +14,7 @@ import type { UpstreamProxy } from '../upstream/proxy-config.ts';
 import { describeProxy, refusalDetail } from '../upstream/proxy-tunnel.ts';
 import type { ForwardDialer } from './dial.ts';
 import { appendVia, endToEndHeaders } from './headers.ts';
-import { loadUndici, undici } from './undici.ts';
+import { undici } from './undici.ts';
 
 export type RelayOptions = {
   /** Where the request goes: the full URL (origin + path and query). */
@@ -105,6 +105,7 @@ export function classifyRelayError(err: unknown, target: UpstreamTarget, options
   return classifyUpstreamError(cause?.code !== undefined ? cause : err, target, options.connectTimeout);
 }
 
+/** Plain requests of one forward listener; undici is loaded by the listener's listen() before any arrives. */
 export class HttpRelay {
   #direct: Agent | undefined;
   #proxies = new Map<string, ProxyAgent>();
@@ -155,7 +156,6 @@ export class HttpRelay {
 
   /** Relays one request and its response. Never rejects: a failure becomes a coded error response. */
   async relay(req: http.IncomingMessage, res: http.ServerResponse, options: RelayOptions): Promise<RelayResult> {
-    await loadUndici();
     const target: UpstreamTarget = { name: options.url.origin, url: options.url };
     const headers = endToEndHeaders(req.headers, 'request');
     headers['host'] = options.host;
