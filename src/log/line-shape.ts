@@ -17,13 +17,18 @@ export type LineShape = {
   finish(line: string): string;
   /** True when a string may appear in a line unchanged by the hook (no "@", "=", quotes, controls, bidi). */
   plain(value: string): boolean;
+  /**
+   * head('info') as bytes, for lines written straight into a Buffer: the same Buffer while the head stays the same
+   * (a millisecond with pino's ISO time, always without a time). Undefined when the head is not printable ASCII, the
+   * line hook would change it, or the time comes from a function of the logger's own (its text unknown in advance).
+   */
+  infoHeadBytes(): Buffer | undefined;
 };
 
 // One ISO string per millisecond, as pino's isoTime would format it.
 let clockMs = 0;
 let clockField = '';
-function isoTimeField(): string {
-  const now = Date.now();
+function isoTimeField(now = Date.now()): string {
   if (now !== clockMs) {
     clockMs = now;
     clockField = `,"time":"${new Date(now).toISOString()}"`;
@@ -69,5 +74,31 @@ export function lineShapeOf(logger: Logger): LineShape | undefined {
     head: (level) => (level === 'info' ? info : warn) + clock() + chindings,
     finish,
     plain: (value) => plainBindings && PLAIN.test(value),
+    infoHeadBytes: headBytesOf(info + chindings, plainBindings ? time : undefined, info.length),
+  };
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/**
+ * The head's bytes: `head` is the level label and the bindings, the time field goes in at `timeAt` (after the
+ * level, where pino writes it). A time function other than pino's ISO time or none gets no bytes.
+ */
+function headBytesOf(head: string, time: (() => string) | undefined, timeAt: number): () => Buffer | undefined {
+  if (!PRINTABLE_ASCII.test(head)) return () => undefined;
+  if (time === pino.stdTimeFunctions.nullTime) {
+    const bytes = Buffer.from(head, 'latin1');
+    return () => bytes;
+  }
+  if (time !== pino.stdTimeFunctions.isoTime) return () => undefined;
+  let ms = -1;
+  let bytes = Buffer.alloc(0);
+  return () => {
+    const now = Date.now();
+    if (now !== ms) {
+      ms = now;
+      bytes = Buffer.from(head.slice(0, timeAt) + isoTimeField(now) + head.slice(timeAt), 'latin1');
+    }
+    return bytes;
   };
 }

@@ -171,11 +171,15 @@ export class LogQueue {
       this.#batchChars += text.length;
       if (this.#batchChars >= BATCH_CHARS) this.#handOver();
     }
+    this.#scheduleBatch();
+    return true;
+  }
+
+  #scheduleBatch(): void {
     if (!this.#batchScheduled && (this.#used > this.#start || this.#batchChars > 0)) {
       this.#batchScheduled = true;
       setTimeout(this.#onFlushDue, FLUSH_DELAY_MS);
     }
-    return true;
   }
 
   /**
@@ -187,20 +191,53 @@ export class LogQueue {
   #append(text: string): void {
     // UTF-8 needs at most 3 bytes per UTF-16 unit.
     const most = text.length * 3;
+    if (most > BATCH_CHARS) {
+      this.#handOver();
+      this.#buf = undefined;
+      this.#handBytes(Buffer.from(text));
+      return;
+    }
+    const buf = this.#room(most);
+    this.#used += buf.write(text, this.#used);
+  }
+
+  /** The batch Buffer with at least `most` (≤ BATCH_CHARS) bytes free after #used; a full one is handed over. */
+  #room(most: number): Buffer {
     if (this.#buf !== undefined && this.#used + most > this.#buf.length) {
       this.#handOver();
       this.#buf = undefined;
-    }
-    if (most > BATCH_CHARS) {
-      this.#handBytes(Buffer.from(text));
-      return;
     }
     if (this.#buf === undefined) {
       this.#buf = Buffer.allocUnsafe(BATCH_CHARS);
       this.#start = 0;
       this.#used = 0;
     }
-    this.#used += this.#buf.write(text, this.#used);
+    return this.#buf;
+  }
+
+  /**
+   * For a line written as bytes straight into the batch (the traffic log's frame and message lines, which then never
+   * exist as strings: building, flattening and encoding one cost more than the rest of the line): the Buffer to
+   * write into from `lineStart()`, with at least `most` bytes free, or undefined when this destination takes
+   * strings only (a stream, a format such as pino-pretty, string batches) or the line would be too long. The
+   * writer ends with `commitLine(end)`. Traffic lines only: the caller has asked shed() first.
+   */
+  lineRoom(most: number): Buffer | undefined {
+    return this.takesLineBytes() && most <= BATCH_CHARS ? this.#room(most) : undefined;
+  }
+
+  /** Whether lineRoom() can give room at all. */
+  takesLineBytes(): boolean {
+    return this.#bufferMode && this.#format === undefined && this.#out.boom !== undefined;
+  }
+
+  lineStart(): number {
+    return this.#used;
+  }
+
+  commitLine(end: number): void {
+    this.#used = end;
+    this.#scheduleBatch();
   }
 
   #handBytes(bytes: Buffer): void {

@@ -14,6 +14,7 @@ import {
 import { type LineShape, lineShapeOf } from '../log/line-shape.ts';
 import { createFileLogger, type Logger, logQueueOf } from '../log/logger.ts';
 import type { LogQueue } from '../log/queue.ts';
+import { lineBytesOf } from './line-bytes.ts';
 
 export type TrafficLog = {
   emit(event: WsEvent): void;
@@ -180,13 +181,15 @@ export function createTrafficLog(options: { file: string | undefined; main: Logg
   const queue = own ?? logQueueOf(options.main);
   // Frame and message lines, the volume, are built here rather than by pino: the same JSON (see eventLine).
   const shape = lineShapeOf(logger);
+  // The most frequent of those go into the queue's batch as bytes, never as strings (see line-bytes.ts).
+  const bytes = shape !== undefined && queue !== undefined ? lineBytesOf(shape, queue) : undefined;
   return {
     ownQueue: own,
     emit(event) {
       const level = event.type === 'violation' ? 'warn' : 'info';
       if (logger.isLevelEnabled(level) && !(sheddable(event) && queue?.shed())) {
         if (shape !== undefined && queue !== undefined && (event.type === 'frame' || event.type === 'message')) {
-          queue.write(eventLine(shape, event));
+          if (bytes === undefined || !bytes.write(event)) queue.write(eventLine(shape, event));
         } else {
           const { type: _type, ...fields } = event;
           logger[level]({ event: eventName(event), ...fields }, describeEvent(event));

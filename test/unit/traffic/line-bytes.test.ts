@@ -1,0 +1,172 @@
+// Frame and message lines written as bytes (line-bytes.ts) must be byte for byte what eventLine's string encodes to
+// (and eventLine's lines parse to pino's: event-line.test.ts), for a traffic file's shape and the main log's, and
+// every line they cannot write must be left to eventLine with nothing written.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import type { Direction, WsFrameEvent, WsMessageEvent } from '../../../src/events.ts';
+import { lineShapeOf } from '../../../src/log/line-shape.ts';
+import { createFileLogger, createLogger, logQueueOf } from '../../../src/log/logger.ts';
+import { lineBytesOf } from '../../../src/traffic/line-bytes.ts';
+import { createTrafficLog, eventLine } from '../../../src/traffic/traffic-log.ts';
+import { tempDir } from '../../helpers/tls.ts';
+
+const DIRS: Direction[] = ['toUpstream', 'toClient'];
+const NUMBERS = [0, 1, 9, 10, 99, 125, 126, 65_535, 65_536, 1_000_000, 2 ** 32, Number.MAX_SAFE_INTEGER];
+const base = { conn: 'w12', route: 'api-v2.example_1:8080/x+y', time: '2026-12-02T04:00:00.000Z' };
+
+function frames(): WsFrameEvent[] {
+  const out: WsFrameEvent[] = [];
+  for (const opcode of ['text', 'binary', 'continuation', 'close', 'ping', 'pong', 'reserved-3']) {
+    for (const dir of DIRS) {
+      for (let bits = 0; bits < 8; bits++) {
+        const length = NUMBERS[(bits + opcode.length) % NUMBERS.length]!;
+        out.push({
+          ...base,
+          type: 'frame',
+          dir,
+          opcode,
+          fin: (bits & 4) !== 0,
+          rsv1: (bits & 2) !== 0,
+          masked: (bits & 1) !== 0,
+          length,
+        });
+      }
+    }
+  }
+  for (const length of NUMBERS) out.push({ ...out[0]!, length });
+  return out;
+}
+
+function messages(): WsMessageEvent[] {
+  const out: WsMessageEvent[] = [];
+  for (const kind of ['text', 'binary', 'ping', 'pong', 'close']) {
+    for (const dir of DIRS) {
+      for (const compressed of [false, true]) {
+        for (const size of [0, 64, 70_000]) {
+          out.push({ ...base, type: 'message', dir, kind, size, fragments: size === 0 ? 1 : 12, compressed });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// The pino time of a main-log line is its own clock's: it may turn over between the two lines compared.
+const headTime = (line: string) => line.replace(/^(\{"level":"info"),"time":"[^"]+"/, '$1,"time":"T"');
+
+test("a traffic file's frame and message lines as bytes are eventLine's, byte for byte", async (t) => {
+  const dir = tempDir(t, 'wsgate-line-bytes-');
+  const main = createLogger({ level: 'info', format: 'json', file: join(dir, 'main.log'), worker: 2 });
+  const { logger, queue } = createFileLogger(main, join(dir, 'traffic.log'), { base: { worker: 2 }, timestamp: false });
+  const shape = lineShapeOf(logger)!;
+  const bytes = lineBytesOf(shape, queue);
+  assert.ok(bytes, 'a file queue takes lines as bytes');
+  const events = [...frames(), ...messages()];
+  const expected: string[] = [];
+  for (const event of events) {
+    assert.equal(bytes.write(event), true, JSON.stringify(event));
+    expected.push(eventLine(shape, event));
+  }
+  await queue.close();
+  assert.equal(readFileSync(join(dir, 'traffic.log'), 'latin1'), expected.join(''));
+});
+
+test("the main log's lines as bytes are eventLine's, with pino's time and pid (batches of many lines)", async (t) => {
+  const dir = tempDir(t, 'wsgate-line-bytes-main-');
+  const main = createLogger({ level: 'info', format: 'json', file: join(dir, 'main.log') });
+  const shape = lineShapeOf(main.child({}))!;
+  const bytes = lineBytesOf(shape, logQueueOf(main)!)!;
+  const events = [...frames(), ...messages()];
+  const expected: string[] = [];
+  // More than a 64 KiB batch: lines keep their order across batches handed over.
+  for (let round = 0; round < 4; round++) {
+    for (const event of events) {
+      assert.equal(bytes.write(event), true);
+      expected.push(headTime(eventLine(shape, event)));
+    }
+  }
+  await logQueueOf(main)!.close();
+  const written = readFileSync(join(dir, 'main.log'), 'latin1').split(/(?<=\n)/);
+  assert.equal(written.length, expected.length);
+  assert.match(written[0]!, /^\{"level":"info","time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","pid":\d+,"event":/);
+  assert.deepEqual(written.map(headTime), expected);
+});
+
+test('lines bytes cannot write are left to eventLine, and nothing of them is written', async (t) => {
+  const dir = tempDir(t, 'wsgate-line-bytes-no-');
+  const main = createLogger({ level: 'info', format: 'json', file: join(dir, 'main.log') });
+  const { logger, queue } = createFileLogger(main, join(dir, 'traffic.log'), { base: null, timestamp: false });
+  const bytes = lineBytesOf(lineShapeOf(logger)!, queue)!;
+  const frame = frames()[0]!;
+  const message = messages()[0]!;
+  const refused: (WsFrameEvent | WsMessageEvent)[] = [
+    { ...frame, conn: 'w@1' },
+    { ...frame, route: 'r=1' },
+    { ...frame, route: 'café' },
+    { ...frame, conn: 'a"b' },
+    { ...frame, time: 'now\u2028' },
+    { ...frame, length: -1 },
+    { ...frame, length: 1.5 },
+    { ...frame, length: 2 ** 53 },
+    { ...frame, opcode: 'x=y' },
+    { ...message, preview: 'hello' },
+    { ...message, truncated: false },
+    { ...message, decodedSize: 90 },
+    { ...message, note: 'compressed; no inflater' },
+    { ...message, rttMs: 0.5 },
+    { ...message, code: 1000 },
+    { ...message, reason: 'bye' },
+    { ...message, origin: 'wsgate' },
+    { ...message, kind: 'a b"' },
+    { ...message, conn: 'w\u00e91' },
+  ];
+  for (const event of refused) {
+    const before = queue.pendingBytes();
+    assert.equal(bytes.write(event), false, JSON.stringify(event));
+    assert.equal(queue.pendingBytes(), before, 'nothing written');
+  }
+  // A line after a refused one starts where the refused one would have.
+  assert.equal(bytes.write(frame), true);
+  await queue.close();
+  assert.equal(readFileSync(join(dir, 'traffic.log'), 'latin1'), eventLine(lineShapeOf(logger)!, frame));
+});
+
+test('destinations that take strings only get no byte writer: a stream, pino-pretty', async (t) => {
+  const stream = new Writable({ write: (_c, _e, cb) => cb() });
+  const streamed = createLogger({ level: 'info', format: 'json', stream });
+  assert.equal(lineBytesOf(lineShapeOf(streamed)!, logQueueOf(streamed)!), undefined);
+  const dir = tempDir(t, 'wsgate-line-bytes-pretty-');
+  const pretty = createLogger({ level: 'info', format: 'pretty', file: join(dir, 'p.log') });
+  const shape = lineShapeOf(pretty);
+  assert.ok(shape === undefined || lineBytesOf(shape, logQueueOf(pretty)!) === undefined);
+  await logQueueOf(pretty)!.close();
+});
+
+test('the traffic log keeps the order of byte lines and string lines in one file', async (t) => {
+  const dir = tempDir(t, 'wsgate-line-bytes-order-');
+  const main = createLogger({ level: 'info', format: 'json', file: join(dir, 'main.log') });
+  const traffic = createTrafficLog({ file: join(dir, 'traffic.log'), main });
+  const frame = frames()[0]!;
+  const message = messages()[0]!;
+  const events: (WsFrameEvent | WsMessageEvent)[] = [
+    frame,
+    { ...message, preview: 'a "quoted" é preview' },
+    { ...frame, conn: 'w@7' },
+    message,
+    { ...message, code: 1001, reason: 'going away', kind: 'close' },
+    { ...frame, length: 3 },
+  ];
+  for (const event of events) traffic.emit(event);
+  await traffic.close();
+  const lines = readFileSync(join(dir, 'traffic.log'), 'utf8').trimEnd().split('\n');
+  assert.equal(lines.length, events.length);
+  lines.forEach((line, i) => {
+    const parsed = JSON.parse(line) as Record<string, unknown>;
+    const { type, ...fields } = events[i]!;
+    assert.equal(parsed['event'], `ws.${type}`);
+    for (const [key, value] of Object.entries(fields)) assert.deepEqual(parsed[key], value, `${i} ${key}`);
+  });
+});
