@@ -3,12 +3,14 @@
 // log writes four lines per round trip, and building one as a string, flattening it and encoding it into the batch
 // cost about 0.9 µs for a frame line and 1.2 µs for a message line; copying a few cached pieces costs a fraction.
 //
-// Only the common lines take this way: frame lines, and message lines without a preview, close code, reason, RTT,
-// note or origin, whose connection id and route name are plain (nothing the line hook or JSON would change).
-// Everything else returns false and goes through eventLine.
+// Only the common lines take this way: frame lines, and message lines without a close code, reason, RTT, note or
+// origin, whose connection id and route name are plain (nothing the line hook or JSON would change) and whose
+// preview, if any, the line hook would leave alone (see previewTexts). Everything else returns false and goes
+// through eventLine.
 import type { Direction, WsFrameEvent, WsMessageEvent } from '../events.ts';
 import type { LineShape } from '../log/line-shape.ts';
 import type { LogQueue } from '../log/queue.ts';
+import { asciiJson } from './ascii-json.ts';
 
 export type LineBytes = {
   /** Writes the event's line into the queue and returns true, or returns false when eventLine must build it. */
@@ -29,9 +31,19 @@ const ARROW: Record<Direction, string> = { toUpstream: '\\u2192', toClient: '\\u
 const ROUTE = latin1('","route":"');
 /** A frame line's end after its second length, by fin and rsv1. */
 const FRAME_END: readonly Buffer[] = [' B (more)"}\n', ' B (more) rsv1"}\n', ' B"}\n', ' B rsv1"}\n'].map(latin1);
-/** A message line's end after its size, by compressed. */
-const MESSAGE_END: readonly Buffer[] = [latin1(' B"}\n'), latin1(' B (deflate)"}\n')];
 const FRAGMENTS = latin1(',"fragments":');
+const COMPRESSED: readonly Buffer[] = [latin1(',"compressed":false'), latin1(',"compressed":true')];
+const DECODED_SIZE = latin1(',"decodedSize":');
+const TRUNCATED: readonly Buffer[] = [latin1(',"truncated":false'), latin1(',"truncated":true')];
+const PREVIEW = latin1(',"preview":');
+const B = latin1(' B');
+const DEFLATE = latin1(' (deflate)');
+const SPACE = 32;
+const QUOTE = 34;
+const BACKSLASH = 92;
+// The ellipsis of a truncated preview in msg, as asciiJson writes it.
+const ELLIPSIS = latin1('\\u2026');
+const LINE_END = latin1('"}\n');
 
 /** Whether each ASCII code may appear in a plain string (LineShape.plain: letters, digits, `_ .:/+-`). */
 const PLAIN_CODE = new Uint8Array(128);
@@ -74,7 +86,7 @@ const countable = (value: number): boolean => Number.isSafeInteger(value) && val
 
 /** The pieces of a frame line that depend on its opcode, by dir × fin × rsv1 × masked (see frameIndex). */
 type FramePieces = { fields: Buffer[]; msg: Buffer[] };
-/** The pieces of a message line that depend on its kind, by direction (0 toUpstream, 1 toClient). */
+/** The pieces of a message line that depend on its kind: fields by direction (0 toUpstream, 1 toClient), msg too. */
 type MessagePieces = { fields: Buffer[]; msg: Buffer[] };
 
 function framePiecesOf(opcode: string): FramePieces {
@@ -94,11 +106,27 @@ function framePiecesOf(opcode: string): FramePieces {
 }
 
 function messagePiecesOf(kind: string): MessagePieces {
-  const fields = DIRS.map((dir) => latin1(`","dir":"${dir}","kind":"${kind}","size":`));
-  const msg = [false, true].flatMap((compressed) =>
-    DIRS.map((dir) => latin1(`,"compressed":${compressed},"msg":"${ARROW[dir]} ${kind} `)),
-  );
-  return { fields, msg };
+  return {
+    fields: DIRS.map((dir) => latin1(`","dir":"${dir}","kind":"${kind}","size":`)),
+    msg: DIRS.map((dir) => latin1(`,"msg":"${ARROW[dir]} ${kind} `)),
+  };
+}
+
+// A preview's JSON the line hook leaves as it is: printable ASCII without "@" and "=" (URL credentials, query
+// tokens), and no "rotocol" (the subprotocol pass keys on `protocol"`). DEL and anything beyond ASCII would be
+// escaped by the hook.
+const HOOK_FREE = /^[\x20-\x3c\x3e\x3f\x41-\x7e]*$/;
+const PROTOCOL_WORD = /rotocol/i;
+
+/**
+ * A preview as the `preview` field's JSON and as the msg text has it (JSON inside JSON, without its outer quotes),
+ * both ASCII; undefined when the line hook could change either, so eventLine must build the line.
+ */
+function previewTexts(preview: string): { field: string; inMsg: string } | undefined {
+  const field = asciiJson(preview);
+  if (!HOOK_FREE.test(field) || PROTOCOL_WORD.test(field)) return undefined;
+  const inMsg = asciiJson(JSON.stringify(preview));
+  return { field, inMsg: inMsg.slice(1, -1) };
 }
 
 /** The byte writer for `queue`'s lines of `shape`, or undefined when that queue takes strings only. */
@@ -116,7 +144,7 @@ export function lineBytesOf(shape: LineShape, queue: LogQueue): LineBytes | unde
   let timePiece: Buffer = Buffer.alloc(0);
 
   /** Room for the line, with the head and time pieces current; undefined when the line is not for bytes. */
-  function room(e: WsFrameEvent | WsMessageEvent): Buffer | undefined {
+  function room(e: WsFrameEvent | WsMessageEvent, extra = 0): Buffer | undefined {
     const h = shape.infoHeadBytes();
     if (h === undefined) return undefined;
     if (h !== head) {
@@ -129,7 +157,7 @@ export function lineBytesOf(shape: LineShape, queue: LogQueue): LineBytes | unde
       timeText = e.time;
       timePiece = latin1(`","time":"${e.time}`);
     }
-    return queue.lineRoom(messageStart.length + e.conn.length + e.route.length + timePiece.length + FIXED_MOST);
+    return queue.lineRoom(messageStart.length + e.conn.length + e.route.length + timePiece.length + FIXED_MOST + extra);
   }
 
   /** The head, the event name and conn, route and time, up to the time value's closing quote; -1 if not plain. */
@@ -163,16 +191,14 @@ export function lineBytesOf(shape: LineShape, queue: LogQueue): LineBytes | unde
 
   function message(e: WsMessageEvent): boolean {
     if (
-      e.decodedSize !== undefined ||
-      e.preview !== undefined ||
-      e.truncated !== undefined ||
       e.note !== undefined ||
       e.rttMs !== undefined ||
       e.code !== undefined ||
       e.reason !== undefined ||
       e.origin !== undefined ||
       !countable(e.size) ||
-      !countable(e.fragments)
+      !countable(e.fragments) ||
+      (e.decodedSize !== undefined && !countable(e.decodedSize))
     ) {
       return false;
     }
@@ -182,7 +208,16 @@ export function lineBytesOf(shape: LineShape, queue: LogQueue): LineBytes | unde
       pieces = messagePiecesOf(e.kind);
       messageNames.set(e.kind, pieces);
     }
-    const buf = room(e);
+    // A plain preview (hex, simple words) is its own JSON; others are escaped once here.
+    const preview = e.preview;
+    const plainPreview = preview !== undefined && shape.plain(preview);
+    const texts = preview === undefined || plainPreview ? undefined : previewTexts(preview);
+    if (preview !== undefined && !plainPreview) {
+      // eventLine runs the line hook over such a line: the rest of it must be free of what the hook acts on too.
+      if (texts === undefined || PROTOCOL_WORD.test(e.conn) || PROTOCOL_WORD.test(e.route)) return false;
+    }
+    const previewMost = texts === undefined ? 2 * (preview?.length ?? 0) + 8 : texts.field.length + texts.inMsg.length;
+    const buf = room(e, previewMost);
     if (buf === undefined) return false;
     let i = start(buf, messageStart, e);
     if (i < 0) return false;
@@ -191,10 +226,36 @@ export function lineBytesOf(shape: LineShape, queue: LogQueue): LineBytes | unde
     i = putInt(buf, i, e.size);
     i = put(buf, i, FRAGMENTS);
     i = putInt(buf, i, e.fragments);
-    i = put(buf, i, pieces.msg[(e.compressed ? 2 : 0) | up]!);
-    // eventLine's text says decodedSize ?? size; decodedSize is absent here.
-    i = putInt(buf, i, e.size);
-    queue.commitLine(put(buf, i, MESSAGE_END[e.compressed ? 1 : 0]!));
+    i = put(buf, i, COMPRESSED[e.compressed ? 1 : 0]!);
+    // The optional fields in the order the observer and the relay add them (eventLine writes them in key order).
+    if (e.decodedSize !== undefined) i = putInt(buf, put(buf, i, DECODED_SIZE), e.decodedSize);
+    if (e.truncated !== undefined) i = put(buf, i, TRUNCATED[e.truncated ? 1 : 0]!);
+    if (preview !== undefined) {
+      i = put(buf, i, PREVIEW);
+      if (texts !== undefined) i += buf.write(texts.field, i, 'latin1');
+      else {
+        buf[i++] = QUOTE;
+        i += buf.write(preview, i, 'latin1');
+        buf[i++] = QUOTE;
+      }
+    }
+    i = put(buf, i, pieces.msg[up]!);
+    i = putInt(buf, i, e.decodedSize ?? e.size);
+    i = put(buf, i, B);
+    if (e.compressed) i = put(buf, i, DEFLATE);
+    if (preview !== undefined) {
+      buf[i++] = SPACE;
+      if (texts !== undefined) i += buf.write(texts.inMsg, i, 'latin1');
+      else {
+        buf[i++] = BACKSLASH;
+        buf[i++] = QUOTE;
+        i += buf.write(preview, i, 'latin1');
+        buf[i++] = BACKSLASH;
+        buf[i++] = QUOTE;
+      }
+      if (e.truncated) i = put(buf, i, ELLIPSIS);
+    }
+    queue.commitLine(put(buf, i, LINE_END));
     return true;
   }
 

@@ -14,6 +14,7 @@ import {
 import { type LineShape, lineShapeOf } from '../log/line-shape.ts';
 import { createFileLogger, type Logger, logQueueOf } from '../log/logger.ts';
 import type { LogQueue } from '../log/queue.ts';
+import { asciiJson, escapeNonAscii } from './ascii-json.ts';
 import { lineBytesOf } from './line-bytes.ts';
 
 export type TrafficLog = {
@@ -77,25 +78,6 @@ function workerBinding(main: Logger): Record<string, unknown> | null {
 
 // Strings in frame and message events that come from wsgate's own vocabulary, never from the wire, are ASCII: time,
 // dir, opcode and kind (eventLine compares the keys directly, a Set lookup per field cost more).
-
-const NON_ASCII = /[^\u0000-\u007f]/;
-const NON_ASCII_ALL = /[^\u0000-\u007f]/g;
-
-/**
- * JSON for a string with everything beyond ASCII as \u escapes: the same value once parsed. V8 joins and encodes
- * strings of one-byte characters several times faster than strings holding any wider one (the arrow in every
- * traffic message made a batch of lines cost about 4 µs a line instead of 0.4).
- */
-function asciiJson(value: string): string {
-  return escapeNonAscii(JSON.stringify(value));
-}
-
-function escapeNonAscii(json: string): string {
-  if (!NON_ASCII.test(json)) return json;
-  const escaped = json.replace(NON_ASCII_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  // replace() keeps its subject's two-byte representation though only ASCII is left; latin1 makes it one-byte again.
-  return Buffer.from(escaped, 'latin1').toString('latin1');
-}
 
 /**
  * A frame or message event as the line pino would write for `logger.info({ event, ...fields }, describeEvent(e))`:

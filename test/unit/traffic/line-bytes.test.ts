@@ -6,11 +6,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import type { Direction, WsFrameEvent, WsMessageEvent } from '../../../src/events.ts';
+import type { Direction, WsEvent, WsFrameEvent, WsMessageEvent } from '../../../src/events.ts';
 import { lineShapeOf } from '../../../src/log/line-shape.ts';
 import { createFileLogger, createLogger, logQueueOf } from '../../../src/log/logger.ts';
 import { lineBytesOf } from '../../../src/traffic/line-bytes.ts';
 import { createTrafficLog, eventLine } from '../../../src/traffic/traffic-log.ts';
+import { encodeFrame } from '../../../src/websocket/encoder.ts';
+import type { FrameHeader } from '../../../src/websocket/frame.ts';
+import { ConnectionObserver } from '../../../src/websocket/observer.ts';
+import { RelayEvents } from '../../../src/websocket/relay-events.ts';
+import type { SessionInfo } from '../../../src/websocket/session.ts';
 import { tempDir } from '../../helpers/tls.ts';
 
 const DIRS: Direction[] = ['toUpstream', 'toClient'];
@@ -51,7 +56,44 @@ function messages(): WsMessageEvent[] {
       }
     }
   }
-  return out;
+  const previews = [
+    '',
+    '00ff10',
+    'plain words: a/b.c+d-e_f',
+    '{"type":"msg","id":12}',
+    'héllo → wörld \u2028 \n\t "q" \\',
+  ];
+  for (const preview of previews) {
+    for (const truncated of [undefined, false, true]) {
+      for (const dir of DIRS) {
+        out.push({
+          ...base,
+          type: 'message',
+          dir,
+          kind: 'text',
+          size: 90,
+          fragments: 1,
+          compressed: false,
+          truncated,
+          preview,
+        });
+        out.push({
+          ...base,
+          type: 'message',
+          dir,
+          kind: 'binary',
+          size: 40,
+          fragments: 3,
+          compressed: true,
+          decodedSize: 70_000,
+          truncated,
+          preview,
+        });
+      }
+    }
+  }
+  // Key order as the producers build them: optional fields that are absent are not keys at all.
+  return out.map((m) => JSON.parse(JSON.stringify(m)) as WsMessageEvent);
 }
 
 // The pino time of a main-log line is its own clock's: it may turn over between the two lines compared.
@@ -71,6 +113,7 @@ test("a traffic file's frame and message lines as bytes are eventLine's, byte fo
     expected.push(eventLine(shape, event));
   }
   await queue.close();
+  await logQueueOf(main)!.close();
   assert.equal(readFileSync(join(dir, 'traffic.log'), 'latin1'), expected.join(''));
 });
 
@@ -112,9 +155,13 @@ test('lines bytes cannot write are left to eventLine, and nothing of them is wri
     { ...frame, length: 1.5 },
     { ...frame, length: 2 ** 53 },
     { ...frame, opcode: 'x=y' },
-    { ...message, preview: 'hello' },
-    { ...message, truncated: false },
-    { ...message, decodedSize: 90 },
+    // Previews the line hook would change (URL credentials, query tokens, the subprotocol pass, DEL).
+    { ...message, preview: 'wss://user:pw@example.com/' },
+    { ...message, preview: '/x?token=abc' },
+    { ...message, preview: '{"Protocol":"v1"}' },
+    { ...message, preview: 'a\u007fb' },
+    { ...message, preview: '{"a":1}', route: 'protocol' },
+    { ...message, decodedSize: -1 },
     { ...message, note: 'compressed; no inflater' },
     { ...message, rttMs: 0.5 },
     { ...message, code: 1000 },
@@ -131,6 +178,7 @@ test('lines bytes cannot write are left to eventLine, and nothing of them is wri
   // A line after a refused one starts where the refused one would have.
   assert.equal(bytes.write(frame), true);
   await queue.close();
+  await logQueueOf(main)!.close();
   assert.equal(readFileSync(join(dir, 'traffic.log'), 'latin1'), eventLine(lineShapeOf(logger)!, frame));
 });
 
@@ -161,6 +209,7 @@ test('the traffic log keeps the order of byte lines and string lines in one file
   ];
   for (const event of events) traffic.emit(event);
   await traffic.close();
+  await logQueueOf(main)!.close();
   const lines = readFileSync(join(dir, 'traffic.log'), 'utf8').trimEnd().split('\n');
   assert.equal(lines.length, events.length);
   lines.forEach((line, i) => {
@@ -169,4 +218,53 @@ test('the traffic log keeps the order of byte lines and string lines in one file
     assert.equal(parsed['event'], `ws.${type}`);
     for (const [key, value] of Object.entries(fields)) assert.deepEqual(parsed[key], value, `${i} ${key}`);
   });
+});
+
+test("the observer's and the relay's own events at tap payload are written as bytes, as eventLine writes them", async (t) => {
+  const dir = tempDir(t, 'wsgate-line-bytes-producers-');
+  const main = createLogger({ level: 'info', format: 'json', file: join(dir, 'main.log') });
+  const { logger, queue } = createFileLogger(main, join(dir, 'traffic.log'), { base: null, timestamp: false });
+  const shape = lineShapeOf(logger)!;
+  const bytes = lineBytesOf(shape, queue)!;
+  const events: (WsFrameEvent | WsMessageEvent)[] = [];
+  const sink = (e: WsEvent) => {
+    if (e.type === 'frame' || e.type === 'message') events.push(e);
+  };
+  const settings = {
+    level: 'payload' as const,
+    previewBytes: 8,
+    maxDecodedBytes: 1 << 20,
+    onViolation: 'log' as const,
+  };
+  const observer = new ConnectionObserver({ conn: 'w3', route: 'api' }, settings, undefined, sink);
+  const mask = Uint8Array.from([1, 2, 3, 4]);
+  observer.push(
+    'toUpstream',
+    encodeFrame({ opcode: 1, payload: Buffer.from('{"a":1,"b":"long text"}'), maskKey: mask }),
+  );
+  observer.push('toClient', encodeFrame({ opcode: 2, payload: Buffer.from([0, 1, 2, 255]) }));
+  observer.push('toClient', encodeFrame({ opcode: 1, payload: Buffer.alloc(0) }));
+  observer.push('toUpstream', encodeFrame({ opcode: 9, payload: Buffer.from('hi'), maskKey: mask }));
+  const info = { conn: 'w4', route: 'api' } as SessionInfo;
+  const relay = new RelayEvents(info, settings, sink);
+  relay.frame('toUpstream', {
+    fin: true,
+    rsv1: false,
+    rsv2: false,
+    rsv3: false,
+    opcode: 1,
+    masked: true,
+    payloadLength: 20,
+  } as FrameHeader);
+  relay.message('toUpstream', 'text', Buffer.from('{"a":1,"b":"long text"}'));
+  relay.message('toClient', 'binary', Buffer.from([7, 8]));
+  assert.ok(events.filter((e) => e.type === 'message' && e.preview !== undefined).length >= 4, 'previews seen');
+  const expected: string[] = [];
+  for (const event of events) {
+    assert.equal(bytes.write(event), true, JSON.stringify(event));
+    expected.push(eventLine(shape, event));
+  }
+  await queue.close();
+  await logQueueOf(main)!.close();
+  assert.equal(readFileSync(join(dir, 'traffic.log'), 'latin1'), expected.join(''));
 });
