@@ -87,8 +87,10 @@ function measure(): { heap: number; external: number; rss: number } {
 }
 
 /** Objects and self bytes in a heap snapshot by constructor (closures by name, other node types by type). */
+let snapshots = 0;
 function summarize(): Map<string, { count: number; bytes: number }> {
-  const file = v8.writeHeapSnapshot(path.join(os.tmpdir(), `idle-heap-${process.pid}.heapsnapshot`));
+  snapshots++;
+  const file = v8.writeHeapSnapshot(path.join(os.tmpdir(), `idle-heap-${process.pid}-${snapshots}.heapsnapshot`));
   const snap = JSON.parse(readFileSync(file, 'utf8')) as {
     snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
     nodes: number[];

@@ -189,7 +189,7 @@ export class Front<T = never> {
    */
   serveTunnel(socket: net.Socket, tunnel: T, log: Logger, onClose: () => void): void {
     this.#tunnels.set(socket, { tunnel, log });
-    socket.once('close', onClose);
+    socket.on('close', onClose);
     // Node's 'connection' path is what tracks the socket for headersTimeout and closeIdleConnections.
     this.#server.emit('connection', socket);
     socket.resume();
@@ -227,7 +227,7 @@ export class Front<T = never> {
     if (address === undefined) return;
     const limit = this.#limits.maxConnectionsPerClient;
     const admitted = this.#perClient.admit(address, limit, this.#limits.exemptLoopbackClients ?? true);
-    socket.once('close', () => this.#perClient.release(address));
+    socket.on('close', () => this.#perClient.release(address));
     if (admitted) return;
     const err = new WsgateError('WSG_TOO_MANY_CONNECTIONS', { scope: `from ${address}`, limit });
     this.#log.warn({ event: 'conn.limit', scope: 'client', client: address, limit, code: err.code }, err.message);

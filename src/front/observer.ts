@@ -34,5 +34,5 @@ export function observeRequest(
  */
 export function observeUpgrade(observer: FrontObserver, listener: string, socket: net.Socket, conn: string): void {
   watchHandshake(socket, (result) => observer.handshake(listener, conn, result));
-  socket.once('close', () => handshakeDone(socket, 'client_closed'));
+  socket.on('close', () => handshakeDone(socket, 'client_closed'));
 }

@@ -10,7 +10,7 @@ export class ConnectionRegistry {
   #sessions = new Set<LiveSession>();
   /** Sessions by connection id, for the admin API's send and close. */
   #byConn = new Map<string, LiveSession>();
-  #sockets = new Set<{ destroy(): void; once(event: 'close', listener: () => void): unknown }>();
+  #sockets = new Set<{ destroy(): void; on(event: 'close', listener: () => void): unknown }>();
   #tunnels = new Set<Terminable>();
   #closing = false;
 
@@ -24,9 +24,9 @@ export class ConnectionRegistry {
   }
 
   /** Holds a socket the HTTP server no longer tracks (after 'upgrade' or 'connect') until it closes. */
-  holdSocket(socket: { destroy(): void; once(event: 'close', listener: () => void): unknown }): void {
+  holdSocket(socket: { destroy(): void; on(event: 'close', listener: () => void): unknown }): void {
     this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
+    socket.on('close', () => this.#sockets.delete(socket));
   }
 
   addSession(session: LiveSession, conn?: string): void {

@@ -123,7 +123,9 @@ export class FrameDecoder {
 
   #state: DecoderState = S_GET_INFO;
   // Partial header across chunks; #stageEnd is how many header bytes the current state waits for.
-  #scratch = new Uint8Array(MAX_HEADER_BYTES);
+  // Made on the first header that straddles chunks: most connections never have one, and an idle connection's two
+  // decoders would each hold a typed array and its buffer (about 230 bytes) for nothing.
+  #scratch: Uint8Array | undefined;
   #scratchLen = 0;
   #stageEnd = 2;
   #lengthProblem = LENGTH_OK;
@@ -144,7 +146,9 @@ export class FrameDecoder {
     payloadLength: 0,
     headerLength: 0,
   };
-  #maskKey = new Uint8Array(4);
+  // Made at the first masked frame: frames toward a client are never masked (RFC 6455 §5.1), so that direction's
+  // decoder, and an idle connection's, never needs one.
+  #maskKey: Uint8Array | undefined;
   #kind = KIND_IGNORED;
   #remaining = 0;
   #offset = 0;
@@ -265,6 +269,7 @@ export class FrameDecoder {
 
   // Slow path: copies header bytes into the scratch buffer, one state (stage of the header) at a time.
   #collectHeader(chunk: Uint8Array, start: number): number {
+    this.#scratch ??= new Uint8Array(MAX_HEADER_BYTES);
     const scratch = this.#scratch;
     let have = this.#scratchLen;
     let pos = start;
@@ -342,6 +347,7 @@ export class FrameDecoder {
       length = hi * TWO_32 + lo;
     }
     if (h.masked) {
+      this.#maskKey ??= new Uint8Array(4);
       const key = this.#maskKey;
       key[0] = buf[p]!;
       key[1] = buf[p + 1]!;

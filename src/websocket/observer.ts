@@ -155,7 +155,8 @@ class DirectionObserver implements FrameHandler {
   #compressed: Buffer[] = [];
   #compressedSize = 0;
   #compressedOverflow = false;
-  #pings = new Map<string, number>();
+  // Made at the first ping: a Map holds a table of its own (about 150 bytes), per direction of every connection.
+  #pings: Map<string, number> | undefined;
   // Pings in this direction since the other side's last pong (one pong may answer them all, RFC 6455 §5.5.3).
   #unanswered = 0;
   #maxPendingPings: number;
@@ -404,8 +405,10 @@ class DirectionObserver implements FrameHandler {
       if (parsed.code !== undefined) event.code = parsed.code;
       if (parsed.ok && parsed.reason) event.reason = parsed.reason;
     } else if (h.opcode === OPCODE.PING) {
-      if (this.#pings.size >= MAX_RTT_PINGS) this.#pings.delete(this.#pings.keys().next().value as string);
-      this.#pings.set(Buffer.from(payload).toString('hex'), now);
+      this.#pings ??= new Map();
+      const pings = this.#pings;
+      if (pings.size >= MAX_RTT_PINGS) pings.delete(pings.keys().next().value as string);
+      pings.set(Buffer.from(payload).toString('hex'), now);
       this.#unanswered += 1;
       // Reported once when the count passes the limit; a pong from the other side re-arms it.
       if (this.#unanswered === this.#maxPendingPings + 1) {
@@ -460,8 +463,8 @@ class DirectionObserver implements FrameHandler {
   }
 
   takePing(key: string): number | undefined {
-    const at = this.#pings.get(key);
-    if (at !== undefined) this.#pings.delete(key);
+    const at = this.#pings?.get(key);
+    if (at !== undefined) this.#pings?.delete(key);
     return at;
   }
 

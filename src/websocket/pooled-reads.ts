@@ -190,7 +190,7 @@ function install(
   // Inside a read callback this takes effect from the next read on (the handle asks its newest listener then).
   handle.useUserBuffer(first);
   pooledSockets += 1;
-  from.once('close', () => {
+  from.on('close', () => {
     pooledSockets -= 1;
     onClose?.();
   });

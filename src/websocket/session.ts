@@ -135,6 +135,8 @@ export function startSession(
   );
   if (early.toUpstream.length > 0) observer.push('toUpstream', early.toUpstream);
   if (early.toClient.length > 0) observer.push('toClient', early.toClient);
+  // Only their sizes are needed later (the end line): the closures below must not keep the bytes alive.
+  const earlyBytes = { toUpstream: early.toUpstream.length, toClient: early.toClient.length };
   // Close mode: each chunk is judged before it leaves (observer.forward); the join hands onChunk only the chunks of
   // a halted direction then, which the observer still reads for the peer's close frame.
   let judged: Buffer | undefined;
@@ -198,8 +200,8 @@ export function startSession(
         durationMs: stats.durationMs,
         ...end,
         // Frames that arrived with the handshake were forwarded before the join started counting.
-        toUpstream: { ...observer.counters('toUpstream'), bytes: stats.bytesToUpstream + early.toUpstream.length },
-        toClient: { ...observer.counters('toClient'), bytes: stats.bytesToClient + early.toClient.length },
+        toUpstream: { ...observer.counters('toUpstream'), bytes: stats.bytesToUpstream + earlyBytes.toUpstream },
+        toClient: { ...observer.counters('toClient'), bytes: stats.bytesToClient + earlyBytes.toClient },
         ...(keepalive === undefined ? {} : { keepalive }),
       }),
     );

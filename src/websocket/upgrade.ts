@@ -150,7 +150,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     clientGone = true;
     upstream?.destroy();
   };
-  client.once('close', onClientClose);
+  client.on('close', onClientClose);
 
   // Handshake faults (docs/faults.md): refused here, or sent on as a plain GET, or without its extensions.
   const plan = planHandshake(ctx.rules?.handshake, ctx.inTunnel === true);
