@@ -151,22 +151,18 @@ export function joinSockets(client: net.Socket, upstream: net.Socket, options: J
       });
     });
   };
-  if (client.closed) closedOne();
-  else {
-    client.on('close', () => {
-      record({ by: 'client', how: 'rst' });
-      upstream.destroy();
-      closedOne();
-    });
-  }
-  if (upstream.closed) closedOne();
-  else {
-    upstream.on('close', () => {
-      record({ by: 'upstream', how: 'rst' });
-      client.destroy();
-      closedOne();
-    });
-  }
+  const watchClose = (socket: net.Socket, other: net.Socket, by: 'client' | 'upstream') => {
+    if (socket.closed) closedOne();
+    else {
+      socket.on('close', () => {
+        record({ by, how: 'rst' });
+        other.destroy();
+        closedOne();
+      });
+    }
+  };
+  watchClose(client, upstream, 'client');
+  watchClose(upstream, client, 'upstream');
 
   return {
     done,

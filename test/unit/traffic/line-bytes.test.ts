@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import type { Direction, WsEvent, WsFrameEvent, WsMessageEvent } from '../../../src/events.ts';
 import { lineShapeOf } from '../../../src/log/line-shape.ts';
 import { createFileLogger, createLogger, logQueueOf } from '../../../src/log/logger.ts';
@@ -99,14 +99,21 @@ function messages(): WsMessageEvent[] {
 // The pino time of a main-log line is its own clock's: it may turn over between the two lines compared.
 const headTime = (line: string) => line.replace(/^(\{"level":"info"),"time":"[^"]+"/, '$1,"time":"T"');
 
-test("a traffic file's frame and message lines as bytes are eventLine's, byte for byte", async (t) => {
+/**
+ * Writes `events` as bytes into a traffic file of its own (no time, `base` bound) and checks the file holds exactly
+ * what eventLine builds for them; every event must take the byte path.
+ */
+async function assertBytesAreEventLines(
+  t: TestContext,
+  events: (WsFrameEvent | WsMessageEvent)[],
+  base: Record<string, unknown> | null,
+): Promise<void> {
   const dir = tempDir(t, 'wsgate-line-bytes-');
-  const main = createLogger({ level: 'info', format: 'json', file: join(dir, 'main.log'), worker: 2 });
-  const { logger, queue } = createFileLogger(main, join(dir, 'traffic.log'), { base: { worker: 2 }, timestamp: false });
+  const main = createLogger({ level: 'info', format: 'json', file: join(dir, 'main.log') });
+  const { logger, queue } = createFileLogger(main, join(dir, 'traffic.log'), { base, timestamp: false });
   const shape = lineShapeOf(logger)!;
   const bytes = lineBytesOf(shape, queue);
   assert.ok(bytes, 'a file queue takes lines as bytes');
-  const events = [...frames(), ...messages()];
   const expected: string[] = [];
   for (const event of events) {
     assert.equal(bytes.write(event), true, JSON.stringify(event));
@@ -115,6 +122,10 @@ test("a traffic file's frame and message lines as bytes are eventLine's, byte fo
   await queue.close();
   await logQueueOf(main)!.close();
   assert.equal(readFileSync(join(dir, 'traffic.log'), 'latin1'), expected.join(''));
+}
+
+test("a traffic file's frame and message lines as bytes are eventLine's, byte for byte", async (t) => {
+  await assertBytesAreEventLines(t, [...frames(), ...messages()], { worker: 2 });
 });
 
 test("the main log's lines as bytes are eventLine's, with pino's time and pid (batches of many lines)", async (t) => {
@@ -221,11 +232,6 @@ test('the traffic log keeps the order of byte lines and string lines in one file
 });
 
 test("the observer's and the relay's own events at tap payload are written as bytes, as eventLine writes them", async (t) => {
-  const dir = tempDir(t, 'wsgate-line-bytes-producers-');
-  const main = createLogger({ level: 'info', format: 'json', file: join(dir, 'main.log') });
-  const { logger, queue } = createFileLogger(main, join(dir, 'traffic.log'), { base: null, timestamp: false });
-  const shape = lineShapeOf(logger)!;
-  const bytes = lineBytesOf(shape, queue)!;
   const events: (WsFrameEvent | WsMessageEvent)[] = [];
   const sink = (e: WsEvent) => {
     if (e.type === 'frame' || e.type === 'message') events.push(e);
@@ -259,12 +265,5 @@ test("the observer's and the relay's own events at tap payload are written as by
   relay.message('toUpstream', 'text', Buffer.from('{"a":1,"b":"long text"}'));
   relay.message('toClient', 'binary', Buffer.from([7, 8]));
   assert.ok(events.filter((e) => e.type === 'message' && e.preview !== undefined).length >= 4, 'previews seen');
-  const expected: string[] = [];
-  for (const event of events) {
-    assert.equal(bytes.write(event), true, JSON.stringify(event));
-    expected.push(eventLine(shape, event));
-  }
-  await queue.close();
-  await logQueueOf(main)!.close();
-  assert.equal(readFileSync(join(dir, 'traffic.log'), 'latin1'), expected.join(''));
+  await assertBytesAreEventLines(t, events, null);
 });
