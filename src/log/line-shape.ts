@@ -39,6 +39,10 @@ function isoTimeField(now = Date.now()): string {
 // Letters, digits and the punctuation ids and route names use: nothing the line hook would change or JSON escape.
 const PLAIN = /^[\w .:/+-]*$/;
 
+/** PLAIN by character code (1: allowed), for writers that check a string while they copy it (traffic/line-bytes). */
+export const PLAIN_CODES = new Uint8Array(128);
+for (let c = 0; c < 128; c++) PLAIN_CODES[c] = PLAIN.test(String.fromCharCode(c)) ? 1 : 0;
+
 /**
  * The shape of `logger`'s lines, or undefined when its options could change a line in ways not reproduced here
  * (a log formatter, a mixin, a message prefix, non-default level labels).

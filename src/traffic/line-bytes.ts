@@ -8,7 +8,7 @@
 // preview, if any, the line hook would leave alone (see previewTexts). Everything else returns false and goes
 // through eventLine.
 import type { Direction, WsFrameEvent, WsMessageEvent } from '../events.ts';
-import type { LineShape } from '../log/line-shape.ts';
+import { type LineShape, PLAIN_CODES } from '../log/line-shape.ts';
 import type { LogQueue } from '../log/queue.ts';
 import { asciiJson } from './ascii-json.ts';
 
@@ -28,6 +28,8 @@ const DIRS: readonly Direction[] = ['toUpstream', 'toClient'];
 // The arrows as JSON escapes, as eventLine writes them.
 const ARROW: Record<Direction, string> = { toUpstream: '\\u2192', toClient: '\\u2190' };
 
+const FRAME_EVENT = latin1(',"event":"ws.frame","conn":"');
+const MESSAGE_EVENT = latin1(',"event":"ws.message","conn":"');
 const ROUTE = latin1('","route":"');
 /** A frame line's end after its second length, by fin and rsv1. */
 const FRAME_END: readonly Buffer[] = [' B (more)"}\n', ' B (more) rsv1"}\n', ' B"}\n', ' B rsv1"}\n'].map(latin1);
@@ -45,11 +47,6 @@ const BACKSLASH = 92;
 const ELLIPSIS = latin1('\\u2026');
 const LINE_END = latin1('"}\n');
 
-/** Whether each ASCII code may appear in a plain string (LineShape.plain: letters, digits, `_ .:/+-`). */
-const PLAIN_CODE = new Uint8Array(128);
-for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ .:/+-')
-  PLAIN_CODE[c.charCodeAt(0)] = 1;
-
 function put(buf: Buffer, at: number, bytes: Buffer): number {
   buf.set(bytes, at);
   return at + bytes.length;
@@ -60,7 +57,7 @@ function putPlain(buf: Buffer, at: number, text: string): number {
   const n = text.length;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
-    if (c > 127 || PLAIN_CODE[c] === 0) return -1;
+    if (c > 127 || PLAIN_CODES[c] === 0) return -1;
     buf[at + i] = c;
   }
   return at + n;
@@ -84,7 +81,7 @@ function putInt(buf: Buffer, at: number, value: number): number {
 
 const countable = (value: number): boolean => Number.isSafeInteger(value) && value >= 0;
 
-/** The pieces of a frame line that depend on its opcode, by dir × fin × rsv1 × masked (see frameIndex). */
+/** The pieces of a frame line that depend on its opcode: fields by dir × fin × rsv1 × masked (bits 3..0), msg by dir. */
 type FramePieces = { fields: Buffer[]; msg: Buffer[] };
 /** The pieces of a message line that depend on its kind: fields by direction (0 toUpstream, 1 toClient), msg too. */
 type MessagePieces = { fields: Buffer[]; msg: Buffer[] };
@@ -149,8 +146,8 @@ export function lineBytesOf(shape: LineShape, queue: LogQueue): LineBytes | unde
     if (h === undefined) return undefined;
     if (h !== head) {
       head = h;
-      frameStart = Buffer.concat([h, latin1(',"event":"ws.frame","conn":"')]);
-      messageStart = Buffer.concat([h, latin1(',"event":"ws.message","conn":"')]);
+      frameStart = Buffer.concat([h, FRAME_EVENT]);
+      messageStart = Buffer.concat([h, MESSAGE_EVENT]);
     }
     if (e.time !== timeText) {
       if (!shape.plain(e.time)) return undefined;
