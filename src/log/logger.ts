@@ -61,6 +61,8 @@ export function reportDrops(log: Logger): (report: DropReport) => void {
     );
 }
 
+const LEVEL_LABEL = { level: (label: string) => ({ level: label }) };
+
 export function createLogger(options: LoggerOptions): Logger {
   const redaction: LineRedaction = {
     showSecrets: options.showSecrets,
@@ -74,7 +76,7 @@ export function createLogger(options: LoggerOptions): Logger {
     base: options.worker === undefined ? { pid: process.pid } : { pid: process.pid, worker: options.worker },
     messageKey: 'msg',
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label: string) => ({ level: label }) },
+    formatters: LEVEL_LABEL,
     hooks: { streamWrite: streamWrite(redaction) },
   } satisfies pino.LoggerOptions;
   const usePretty =
@@ -149,10 +151,35 @@ export function createFileLogger(
     {
       ...options,
       messageKey: 'msg',
-      formatters: { level: (label: string) => ({ level: label }) },
+      formatters: LEVEL_LABEL,
       hooks: { streamWrite: streamWrite(redaction) },
     },
     queue,
   );
   return { logger, queue };
+}
+
+/**
+ * A logger that writes into `main`'s destination with its level, bindings and line hook, but without a time of its
+ * own: for events that carry their own `time` (the traffic log's), which a child of `main` would write twice, as
+ * pino writes its time and then every field. A logger without wsgate's destination gets a child.
+ */
+export function createTimelessSibling(main: Logger): Logger {
+  const sink = (main as unknown as { [SINK]?: Sink })[SINK];
+  if (sink === undefined) return main.child({});
+  // bindings() leaves out pid (and hostname); the serialised bindings are what main writes on every line.
+  const chindings = String((main as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym] ?? '');
+  const logger = pino(
+    {
+      level: main.level,
+      base: JSON.parse(`{${chindings.slice(1)}}`) as Record<string, unknown>,
+      messageKey: 'msg',
+      timestamp: false,
+      formatters: LEVEL_LABEL,
+      hooks: { streamWrite: streamWrite(sink.redaction) },
+    },
+    sink.queue,
+  );
+  (logger as unknown as { [SINK]: Sink })[SINK] = sink;
+  return logger;
 }

@@ -12,7 +12,7 @@ import {
   type WsMessageEvent,
 } from '../events.ts';
 import { type LineShape, lineShapeOf } from '../log/line-shape.ts';
-import { createFileLogger, type Logger, logQueueOf } from '../log/logger.ts';
+import { createFileLogger, createTimelessSibling, type Logger, logQueueOf } from '../log/logger.ts';
 import type { LogQueue } from '../log/queue.ts';
 import { asciiJson, escapeNonAscii } from './ascii-json.ts';
 import { lineBytesOf } from './line-bytes.ts';
@@ -158,7 +158,8 @@ export function createTrafficLog(options: { file: string | undefined; main: Logg
     logger = file.logger;
     own = file.queue;
   } else {
-    logger = options.main.child({});
+    // Each event has its own `time` (when the frame passed): the main log's clock would add a second one.
+    logger = createTimelessSibling(options.main);
   }
   const queue = own ?? logQueueOf(options.main);
   // Frame and message lines, the volume, are built here rather than by pino: the same JSON (see eventLine).

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import type { WsFrameEvent, WsMessageEvent } from '../../../src/events.ts';
+import type { WsEvent, WsFrameEvent, WsMessageEvent } from '../../../src/events.ts';
 import { lineShapeOf } from '../../../src/log/line-shape.ts';
 import { createLogger, type Logger } from '../../../src/log/logger.ts';
 import { createTrafficLog, describeEvent, eventLine } from '../../../src/traffic/traffic-log.ts';
@@ -168,4 +168,46 @@ test('lines are one-byte strings in V8, with a wire preview that needed escapes 
   assert.equal(printed.length, 1 + messages.length, `${out.stdout}${out.stderr}`);
   // V8 prints a two-byte string as u"…" and a one-byte one as "…".
   for (const line of printed) assert.match(line, /\[String\]: "\{/, line.slice(0, 120));
+});
+
+test("in the main log a traffic line has one time, the event's; the main log's own lines keep their clock", async () => {
+  const { logger: main, lines } = capture({ worker: 4 });
+  const traffic = createTrafficLog({ file: undefined, main });
+  const open: WsEvent = {
+    conn: 'w12',
+    route: 'api',
+    time: '2026-12-02T03:59:59.000Z',
+    type: 'open',
+    upstream: 'ws://127.0.0.1:1',
+    path: '/x',
+    client: '127.0.0.1',
+    protocol: undefined,
+    extensions: undefined,
+    tap: 'frames',
+    handshakeMs: 1.5,
+    request: [],
+    forwarded: [],
+    response: [],
+  };
+  const events: WsEvent[] = [open, frame, ...messages];
+  for (const event of events) traffic.emit(event);
+  main.info({ event: 'other' }, 'a line of the main log');
+  for (let i = 0; i < 100 && lines.join('').split('\n').length <= events.length + 1; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const written = lines.join('').trimEnd().split('\n');
+  assert.equal(written.length, events.length + 1);
+  events.forEach((event, i) => {
+    const line = written[i]!;
+    assert.equal(line.match(/"time":/g)?.length, 1, line);
+    const parsed = JSON.parse(line) as Record<string, unknown>;
+    assert.equal(parsed['time'], event.time);
+    assert.equal(parsed['event'], event.type === 'open' ? 'ws.open' : `ws.${event.type}`);
+    assert.equal(parsed['pid'], process.pid);
+    assert.equal(parsed['worker'], 4);
+    assert.equal(parsed['level'], 'info');
+  });
+  const own = JSON.parse(written.at(-1)!) as { time?: string; msg?: string };
+  assert.equal(own.msg, 'a line of the main log');
+  assert.match(own.time ?? '', /^\d{4}-\d\d-\d\dT/);
 });
