@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
+import { attachStoredData } from '../../../src/traffic/records.ts';
 import type { StoredMessage } from '../../../src/traffic/store.ts';
 import { SessionFile } from '../../../src/traffic/store-disk.ts';
 
@@ -66,4 +67,28 @@ test('past maxBytes the oldest messages are deleted and counted', async (t) => {
   // What is left is the newest, in order.
   assert.equal(page.messages[page.messages.length - 1]!.seq, 1000);
   for (let i = 1; i < page.messages.length; i++) assert.equal(page.messages[i]!.seq, page.messages[i - 1]!.seq + 1);
+});
+
+test('whole payloads reach the file byte for byte, small and large, and the memory store keeps its own', async (t) => {
+  const file = new SessionFile({ file: undefined, maxBytes: 1 << 30, onError: () => {} });
+  t.after(() => file.close());
+  // Large payloads are copied and transferred to the worker, small ones cloned: both must arrive whole, and the
+  // bytes the memory store holds must stay readable (a transferred original would be detached, length 0).
+  const sizes = [5, 16 * 1024 - 1, 16 * 1024, 300_000];
+  const kept: Uint8Array[] = [];
+  sizes.forEach((size, i) => {
+    const bytes = new Uint8Array(size).map((_, j) => (j * 31 + i) & 0xff);
+    kept.push(bytes);
+    const m: StoredMessage = { ...message(i + 1, 'a', 'p'), kind: 'binary', size };
+    attachStoredData(m, { bytes, truncated: false });
+    file.append(m);
+  });
+  file.flush();
+  sizes.forEach((size, i) => assert.equal(kept[i]!.length, size, `the memory store's ${size} B stay readable`));
+  for (const [i, size] of sizes.entries()) {
+    const back = await file.one('a', i + 1);
+    const data = back?.data;
+    assert.ok(data !== undefined && typeof data.bytes !== 'string', `message ${i + 1} has its bytes`);
+    assert.equal(Buffer.compare(Buffer.from(data.bytes as Uint8Array), Buffer.from(kept[i]!)), 0, `${size} B equal`);
+  }
 });
