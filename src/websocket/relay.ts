@@ -507,7 +507,11 @@ class Relay {
   #judge(message: RuleMessage): Verdict {
     this.#followReload(message.direction);
     const verdict = this.#rules.onMessage(message, performance.now());
-    this.events.hits(message.direction, verdict.hits, true);
+    // A message the hold lane takes is reported by the lane, with the id the admin API releases it by: the rule
+    // step's own 'hold' hit would be a second event for the same hold.
+    const laneReports = verdict.send.some((out) => out.hold !== undefined && !this.#out[toOf(out.direction)].closeSent);
+    const hits = laneReports ? verdict.hits.filter((hit) => hit.action !== 'hold') : verdict.hits;
+    this.events.hits(message.direction, hits, true);
     // The message's buffer is the relay's own (assembled or inflated for it): sent on once, unchanged, the writer
     // may mask it in place toward the server instead of copying it (events copy what they keep).
     let uses = 0;

@@ -92,7 +92,14 @@ test('a held message is edited and forwarded; the one behind it waits and follow
   assert.equal(again.status, 404, 'a released message cannot be released twice');
   const c = await call(gate.adminPort, 'GET', `/api/connections/${held.conn}`);
   const actions = c.json.connection.rules.map((r: any) => r.action);
-  assert.ok(actions.includes('hold') && actions.includes('edit'), `rule events: ${actions.join(',')}`);
+  // One event per step of the hold: taken (with the id the API releases it by), then edited and forwarded.
+  assert.deepEqual(
+    c.json.connection.rules.filter((r: any) => r.action === 'hold' || r.action === 'edit').map((r: any) => r.action),
+    ['hold', 'edit'],
+    `rule events: ${actions.join(',')}`,
+  );
+  const taken = c.json.connection.rules.find((r: any) => r.action === 'hold');
+  assert.match(taken.detail, /^held until .*, then forward$/, "the hold lane's event, with the deadline");
 });
 
 test('a dropped held message never arrives; what waited behind it does', async (t) => {
