@@ -84,7 +84,9 @@ test('whole payloads reach the file byte for byte, small and large, and the memo
     file.append(m);
   });
   file.flush();
-  sizes.forEach((size, i) => assert.equal(kept[i]!.length, size, `the memory store's ${size} B stay readable`));
+  for (const [i, size] of sizes.entries()) {
+    assert.equal(kept[i]!.length, size, `the memory store's ${size} B stay readable`);
+  }
   for (const [i, size] of sizes.entries()) {
     const back = await file.one('a', i + 1);
     const data = back?.data;
