@@ -1,8 +1,9 @@
 // The session file: message records written to SQLite (node:sqlite) by a worker thread (store-disk-worker.ts),
 // so history the memory store evicted stays readable, paged and filtered, through the same API. The main thread
 // only collects records into a batch and posts it every 50 ms (or at 1,000 records): structured cloning of one
-// array (large payloads copied and transferred) is the whole cost on the proxy's thread. The file is bounded (inspector.store.maxFileBytes; the oldest
-// messages are deleted past it) and, when no file was configured, a temporary one removed on close.
+// array (large payloads copied and transferred instead) is the whole cost on the proxy's thread. The file is
+// bounded (inspector.store.maxFileBytes; the oldest messages are deleted past it) and, when no file was
+// configured, a temporary one removed on close.
 // docs/admin-api.md records why SQLite and not append-only JSON lines.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -92,7 +92,7 @@ test('a held message is edited and forwarded; the one behind it waits and follow
   assert.equal(again.status, 404, 'a released message cannot be released twice');
   const c = await call(gate.adminPort, 'GET', `/api/connections/${held.conn}`);
   const actions = c.json.connection.rules.map((r: any) => r.action);
-  // One event per step of the hold: taken (with the id the API releases it by), then edited and forwarded.
+  // One event per step of the hold: taken (the hold lane's, not the rule step's as well), then edited.
   assert.deepEqual(
     c.json.connection.rules.filter((r: any) => r.action === 'hold' || r.action === 'edit').map((r: any) => r.action),
     ['hold', 'edit'],
