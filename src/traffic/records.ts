@@ -103,6 +103,8 @@ export type StoredConnection = {
     time: string;
     /** The seq of the message the hit acted on, when it acted on one. */
     messageSeq?: number | undefined;
+    /** A hold action's step (hold, forward, edit, drop, timeout): the held message's id, as GET /api/held has it. */
+    held?: string | undefined;
   }[];
   /** Messages of this connection dropped from memory (budget or per-connection cap). */
   evictedMessages: number;

@@ -153,7 +153,16 @@ export class TrafficStore {
         const entry = this.#entries.get(event.conn);
         const { dir, rule, action, detail, mark, time } = event;
         const messageSeq = event.ofMessage === true ? entry?.last[dir] : undefined;
-        const hit = { dir, rule, action, detail, mark, time, ...(messageSeq === undefined ? {} : { messageSeq }) };
+        const hit = {
+          dir,
+          rule,
+          action,
+          detail,
+          mark,
+          time,
+          ...(messageSeq === undefined ? {} : { messageSeq }),
+          ...(event.held === undefined ? {} : { held: event.held.id }),
+        };
         if (entry && entry.conn.rules.length < 1000) entry.conn.rules.push(hit);
         this.#publish(() => ({ seq: ++this.#seq, type: 'rule', conn: event.conn, detail: hit }));
         return;

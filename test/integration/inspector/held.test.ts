@@ -92,14 +92,16 @@ test('a held message is edited and forwarded; the one behind it waits and follow
   assert.equal(again.status, 404, 'a released message cannot be released twice');
   const c = await call(gate.adminPort, 'GET', `/api/connections/${held.conn}`);
   const actions = c.json.connection.rules.map((r: any) => r.action);
-  // One event per step of the hold: taken (the hold lane's, not the rule step's as well), then edited.
+  // One event per step of the hold: taken (the hold lane's, not the rule step's as well), then edited; each names it.
   assert.deepEqual(
     c.json.connection.rules.filter((r: any) => r.action === 'hold' || r.action === 'edit').map((r: any) => r.action),
     ['hold', 'edit'],
     `rule events: ${actions.join(',')}`,
   );
-  const taken = c.json.connection.rules.find((r: any) => r.action === 'hold');
+  const [taken, edited] = c.json.connection.rules.filter((r: any) => r.action === 'hold' || r.action === 'edit');
   assert.match(taken.detail, /^held until .*, then forward$/, "the hold lane's event, with the deadline");
+  assert.equal(taken.held, held.id, 'each step names the held message');
+  assert.equal(edited.held, held.id);
 });
 
 test('a dropped held message never arrives; what waited behind it does', async (t) => {
