@@ -1,7 +1,7 @@
 // The records of the traffic store, as the admin API, the live feed, the session file and the HAR export read
 // them: a connection (its handshake, counters, end), a message (with the tap's preview), a feed event, and the
 // filters the API applies to them. Pure: types and small functions over values.
-import type { MessageData, WsEndEvent } from '../events.ts';
+import type { MessageData, WsEndEvent, WsRuleEvent } from '../events.ts';
 
 export type HeaderPairs = [name: string, value: string][];
 type Counters = { frames: number; messages: number; bytes: number };
@@ -34,6 +34,15 @@ export type StoredMessage = {
    */
   readonly data?: MessageData | undefined;
 };
+
+/** A rule event as its connection keeps it: linked to the message it acted on and, for a hold's steps, the held one. */
+export function ruleHit(e: WsRuleEvent, messageSeq: number | undefined): StoredConnection['rules'][number] {
+  const { dir, rule, action, detail, mark, time } = e;
+  const hit: StoredConnection['rules'][number] = { dir, rule, action, detail, mark, time };
+  if (messageSeq !== undefined) hit.messageSeq = messageSeq;
+  if (e.held !== undefined) hit.held = e.held.id;
+  return hit;
+}
 
 /** Gives a stored message its whole payload without making it part of what lists and the feed serialise. */
 export function attachStoredData(m: StoredMessage, data: MessageData): void {

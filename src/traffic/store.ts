@@ -20,6 +20,7 @@ import {
   type HeaderPairs,
   type MessageQuery,
   messageMatches,
+  ruleHit,
   type StoredConnection,
   type StoredMessage,
   summarize,
@@ -151,18 +152,7 @@ export class TrafficStore {
       case 'rule': {
         // Rule hits (the rules engine's events): kept per connection, bounded.
         const entry = this.#entries.get(event.conn);
-        const { dir, rule, action, detail, mark, time } = event;
-        const messageSeq = event.ofMessage === true ? entry?.last[dir] : undefined;
-        const hit = {
-          dir,
-          rule,
-          action,
-          detail,
-          mark,
-          time,
-          ...(messageSeq === undefined ? {} : { messageSeq }),
-          ...(event.held === undefined ? {} : { held: event.held.id }),
-        };
+        const hit = ruleHit(event, event.ofMessage === true ? entry?.last[event.dir] : undefined);
         if (entry && entry.conn.rules.length < 1000) entry.conn.rules.push(hit);
         this.#publish(() => ({ seq: ++this.#seq, type: 'rule', conn: event.conn, detail: hit }));
         return;
