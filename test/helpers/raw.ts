@@ -276,6 +276,22 @@ export function gcFunction(): () => void {
   return runInNewContext('gc') as () => void;
 }
 
+/** This process's open TCP handles (with `tls`, TLS ones too): the test's peers and wsgate's sockets. */
+export function tcpHandles(tls = false): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || (tls && r === 'TLSWrap')).length;
+}
+
+/**
+ * Waits up to 5 s for the last close events until no more handles are open than `before` (counted as tcpHandles
+ * counts them), asserts that, then returns the settled memory: the "after" of a no-growth check.
+ */
+export async function memoryOnceClosed(gc: () => void, before: number, tls = false): Promise<NodeJS.MemoryUsage> {
+  const deadline = Date.now() + 5000;
+  while (tcpHandles(tls) > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(tcpHandles(tls) <= before, `TCP${tls ? ' and TLS' : ''} handles ${tcpHandles(tls)} > ${before} before`);
+  return settledMemory(gc);
+}
+
 /** Collects twice (weak references and finalizers can need a second pass) and returns the memory in use. */
 export async function settledMemory(gc: () => void): Promise<NodeJS.MemoryUsage> {
   for (let i = 0; i < 3; i += 1) {

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { type TestContext, test } from 'node:test';
-import { randomKey, startRawSink } from '../helpers/raw.ts';
+import { randomKey, startRawSink, tcpHandles } from '../helpers/raw.ts';
 import { rawExchange } from '../helpers/servers.ts';
 import { type LogCapture, reverseConfig, startTestWsgate } from '../helpers/wsgate.ts';
 import { forwardConfig, rawConnect, startProxy } from '../integration/forward/helpers.ts';
@@ -55,10 +55,6 @@ async function startBlackHole(t: TestContext): Promise<number> {
     }
   }
   return port;
-}
-
-function tcpHandles(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
 }
 
 /** Times `answer`, checks it is a 504 WSG_UPSTREAM_TIMEOUT within the window, and wsgate's dial was let go. */
