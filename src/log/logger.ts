@@ -38,9 +38,17 @@ type Sink = { queue: LogQueue; redaction: LineRedaction; maxQueueBytes: number }
 // Child loggers inherit from their parent object, so a symbol on the root reaches every child.
 const SINK = Symbol('wsgate.logSink');
 
+function sinkOf(logger: Logger): Sink | undefined {
+  return (logger as unknown as { [SINK]?: Sink })[SINK];
+}
+
+function setSink(logger: Logger, sink: Sink): void {
+  (logger as unknown as { [SINK]: Sink })[SINK] = sink;
+}
+
 /** The bounded destination a logger (or any of its children) writes to. */
 export function logQueueOf(logger: Logger): LogQueue | undefined {
-  return (logger as unknown as { [SINK]?: Sink })[SINK]?.queue;
+  return sinkOf(logger)?.queue;
 }
 
 function streamWrite(redaction: LineRedaction): (line: string) => string {
@@ -61,7 +69,14 @@ export function reportDrops(log: Logger): (report: DropReport) => void {
     );
 }
 
-const LEVEL_LABEL = { level: (label: string) => ({ level: label }) };
+/** What every wsgate logger writes the same way: `msg`, the level as its label, and lines through streamWrite. */
+function lineOptions(redaction: LineRedaction) {
+  return {
+    messageKey: 'msg',
+    formatters: { level: (label: string) => ({ level: label }) },
+    hooks: { streamWrite: streamWrite(redaction) },
+  } satisfies pino.LoggerOptions;
+}
 
 export function createLogger(options: LoggerOptions): Logger {
   const redaction: LineRedaction = {
@@ -74,10 +89,8 @@ export function createLogger(options: LoggerOptions): Logger {
   const base = {
     level: options.level,
     base: options.worker === undefined ? { pid: process.pid } : { pid: process.pid, worker: options.worker },
-    messageKey: 'msg',
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: LEVEL_LABEL,
-    hooks: { streamWrite: streamWrite(redaction) },
+    ...lineOptions(redaction),
   } satisfies pino.LoggerOptions;
   const usePretty =
     options.format === 'pretty' ||
@@ -115,7 +128,7 @@ export function createLogger(options: LoggerOptions): Logger {
     bufferMode: true,
   });
   const logger = pino(base, queue);
-  (logger as unknown as { [SINK]: Sink })[SINK] = { queue, redaction, maxQueueBytes };
+  setSink(logger, { queue, redaction, maxQueueBytes });
   queue.reportTo(reportDrops(logger));
   return logger;
 }
@@ -129,7 +142,7 @@ export function createFileLogger(
   file: string,
   options: Pick<pino.LoggerOptions, 'base' | 'timestamp'>,
 ): { logger: Logger; queue: LogQueue } {
-  const sink = (main as unknown as { [SINK]?: Sink })[SINK];
+  const sink = sinkOf(main);
   const redaction = sink?.redaction ?? {};
   const out = pino.destination({
     dest: file,
@@ -147,15 +160,7 @@ export function createFileLogger(
     bufferMode: true,
   });
   queue.reportTo(reportDrops(main));
-  const logger = pino(
-    {
-      ...options,
-      messageKey: 'msg',
-      formatters: LEVEL_LABEL,
-      hooks: { streamWrite: streamWrite(redaction) },
-    },
-    queue,
-  );
+  const logger = pino({ ...options, ...lineOptions(redaction) }, queue);
   return { logger, queue };
 }
 
@@ -165,7 +170,7 @@ export function createFileLogger(
  * pino writes its time and then every field. A logger without wsgate's destination gets a child.
  */
 export function createTimelessSibling(main: Logger): Logger {
-  const sink = (main as unknown as { [SINK]?: Sink })[SINK];
+  const sink = sinkOf(main);
   if (sink === undefined) return main.child({});
   // bindings() leaves out pid (and hostname); the serialised bindings are what main writes on every line.
   const chindings = String((main as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym] ?? '');
@@ -173,13 +178,11 @@ export function createTimelessSibling(main: Logger): Logger {
     {
       level: main.level,
       base: JSON.parse(`{${chindings.slice(1)}}`) as Record<string, unknown>,
-      messageKey: 'msg',
       timestamp: false,
-      formatters: LEVEL_LABEL,
-      hooks: { streamWrite: streamWrite(sink.redaction) },
+      ...lineOptions(sink.redaction),
     },
     sink.queue,
   );
-  (logger as unknown as { [SINK]: Sink })[SINK] = sink;
+  setSink(logger, sink);
   return logger;
 }

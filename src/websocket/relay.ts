@@ -509,7 +509,7 @@ class Relay {
     const verdict = this.#rules.onMessage(message, performance.now());
     // A message the hold lane takes is reported by the lane, with the id the admin API releases it by: the rule
     // step's own 'hold' hit would be a second event for the same hold.
-    const laneReports = verdict.send.some((out) => out.hold !== undefined && !this.#out[toOf(out.direction)].closeSent);
+    const laneReports = verdict.send.some((out) => out.hold !== undefined && this.#canHold(out.direction));
     const hits = laneReports ? verdict.hits.filter((hit) => hit.action !== 'hold') : verdict.hits;
     this.events.hits(message.direction, hits, true);
     // The message's buffer is the relay's own (assembled or inflated for it): sent on once, unchanged, the writer
@@ -555,10 +555,15 @@ class Relay {
     for (const out of messages) {
       const lane = this.#holds[out.direction];
       const hold = out.hold ?? this.#runtimeHold(out);
-      if (hold !== undefined && !this.#out[toOf(out.direction)].closeSent) lane.hold(out, hold);
+      if (hold !== undefined && this.#canHold(out.direction)) lane.hold(out, hold);
       else if (lane.busy) lane.wait(out);
       else this.#sendNow(out);
     }
+  }
+
+  /** A message may wait in its direction's hold lane until the Close toward its receiver has been sent. */
+  #canHold(direction: Direction): boolean {
+    return !this.#out[toOf(direction)].closeSent;
   }
 
   /** A hold the admin API added to this connection (POST /api/rules/hold) that takes this data message. */
