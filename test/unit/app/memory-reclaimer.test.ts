@@ -22,10 +22,15 @@ test('a burst then quiet: one collection; quiet alone: none', async (t) => {
   const settled = reclaims.length;
   await sleep(500);
   assert.equal(reclaims.length, settled, 'quiet, nothing collected');
-  // A busy period: the event loop is blocked for longer than one sampling period.
+  // A busy period: the event loop is blocked for longer than one sampling period. The garbage stays small: half a
+  // second of retained objects made V8's own collecting and sweeping of them a second busy period on a loaded CI
+  // run (two reclaims where one was due).
   const until = performance.now() + 500;
   let garbage: unknown[] = [];
-  while (performance.now() < until) garbage.push({ at: performance.now() });
+  while (performance.now() < until) {
+    garbage.push({ at: performance.now() });
+    if (garbage.length >= 10_000) garbage = [];
+  }
   garbage = [];
   const deadline = Date.now() + 5000;
   while (reclaims.length === settled && Date.now() < deadline) await sleep(50);
