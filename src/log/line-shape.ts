@@ -18,23 +18,12 @@ export type LineShape = {
   /** True when a string may appear in a line unchanged by the hook (no "@", "=", quotes, controls, bidi). */
   plain(value: string): boolean;
   /**
-   * head('info') as bytes, for lines written straight into a Buffer: the same Buffer while the head stays the same
-   * (a millisecond with pino's ISO time, always without a time). Undefined when the head is not printable ASCII, the
-   * line hook would change it, or the time comes from a function of the logger's own (its text unknown in advance).
+   * head('info') as bytes, for lines written straight into a Buffer. Only for a logger
+   * without a clock of its own (the traffic log's: a line carries the event's time); undefined otherwise, or when the
+   * head is not printable ASCII or the line hook would change it.
    */
-  infoHeadBytes(): Buffer | undefined;
+  infoHeadBytes: Buffer | undefined;
 };
-
-// One ISO string per millisecond, as pino's isoTime would format it.
-let clockMs = 0;
-let clockField = '';
-function isoTimeField(now = Date.now()): string {
-  if (now !== clockMs) {
-    clockMs = now;
-    clockField = `,"time":"${new Date(now).toISOString()}"`;
-  }
-  return clockField;
-}
 
 // Letters, digits and the punctuation ids and route names use: nothing the line hook would change or JSON escape.
 const PLAIN = /^[\w .:/+-]*$/;
@@ -68,41 +57,24 @@ export function lineShapeOf(logger: Logger): LineShape | undefined {
   const warn = cache?.[40];
   if (info === undefined || warn === undefined) return undefined;
   const time = l[s.timeSym] as () => string;
-  const clock = time === pino.stdTimeFunctions.isoTime ? isoTimeField : time;
   const chindings = String(l[s.chindingsSym] ?? '');
   const hook = (l[s.hooksSym] as { streamWrite?: (line: string) => string } | undefined)?.streamWrite;
   const finish = hook ?? ((line: string) => line);
   // The bindings are the same on every line: when the hook would change them, it must run on every line.
   const plainBindings = finish(`{${chindings}}`) === `{${chindings}}`;
   return {
-    head: (level) => (level === 'info' ? info : warn) + clock() + chindings,
+    head: (level) => (level === 'info' ? info : warn) + time() + chindings,
     finish,
     plain: (value) => plainBindings && PLAIN.test(value),
-    infoHeadBytes: headBytesOf(info + chindings, plainBindings ? time : undefined, info.length),
+    infoHeadBytes: headBytesOf(info + chindings, plainBindings ? time : undefined),
   };
 }
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
-/**
- * The head's bytes: `head` is the level label and the bindings, the time field goes in at `timeAt` (after the
- * level, where pino writes it). A time function other than pino's ISO time or none gets no bytes.
- */
-function headBytesOf(head: string, time: (() => string) | undefined, timeAt: number): () => Buffer | undefined {
-  if (!PRINTABLE_ASCII.test(head)) return () => undefined;
-  if (time === pino.stdTimeFunctions.nullTime) {
-    const bytes = Buffer.from(head, 'latin1');
-    return () => bytes;
-  }
-  if (time !== pino.stdTimeFunctions.isoTime) return () => undefined;
-  let ms = -1;
-  let bytes = Buffer.alloc(0);
-  return () => {
-    const now = Date.now();
-    if (now !== ms) {
-      ms = now;
-      bytes = Buffer.from(head.slice(0, timeAt) + isoTimeField(now) + head.slice(timeAt), 'latin1');
-    }
-    return bytes;
-  };
+/** The head's bytes (the level label and the bindings) when the logger writes no time of its own. */
+function headBytesOf(head: string, time: (() => string) | undefined): Buffer | undefined {
+  return PRINTABLE_ASCII.test(head) && time === pino.stdTimeFunctions.nullTime
+    ? Buffer.from(head, 'latin1')
+    : undefined;
 }

@@ -129,26 +129,19 @@ function previewTexts(preview: string): { field: string; inMsg: string } | undef
 /** The byte writer for `queue`'s lines of `shape`, or undefined when that queue takes strings only. */
 export function lineBytesOf(shape: LineShape, queue: LogQueue): LineBytes | undefined {
   // plain('') is false only when the line hook would change the logger's bindings: then every line needs the hook.
-  if (!queue.takesLineBytes() || shape.infoHeadBytes() === undefined || !shape.plain('')) return undefined;
+  const head = shape.infoHeadBytes;
+  if (!queue.takesLineBytes() || head === undefined || !shape.plain('')) return undefined;
   const frameNames = new Map<string, FramePieces>();
   const messageNames = new Map<string, MessagePieces>();
-  // The head and the event name up to the connection id's value, per head (a millisecond).
-  let head: Buffer | undefined;
-  let frameStart: Buffer = Buffer.alloc(0);
-  let messageStart: Buffer = Buffer.alloc(0);
+  // The head and the event name, up to the connection id's value.
+  const frameStart = Buffer.concat([head, FRAME_EVENT]);
+  const messageStart = Buffer.concat([head, MESSAGE_EVENT]);
   // `","time":"<event time>` per event time (isoNow: one string per millisecond).
   let timeText: string | undefined;
   let timePiece: Buffer = Buffer.alloc(0);
 
-  /** Room for the line, with the head and time pieces current; undefined when the line is not for bytes. */
+  /** Room for the line, with the time piece current; undefined when the line is not for bytes. */
   function room(e: WsFrameEvent | WsMessageEvent, extra = 0): Buffer | undefined {
-    const h = shape.infoHeadBytes();
-    if (h === undefined) return undefined;
-    if (h !== head) {
-      head = h;
-      frameStart = Buffer.concat([h, FRAME_EVENT]);
-      messageStart = Buffer.concat([h, MESSAGE_EVENT]);
-    }
     if (e.time !== timeText) {
       if (!shape.plain(e.time)) return undefined;
       timeText = e.time;
