@@ -47,15 +47,19 @@ db.exec(`
     preview TEXT, rest TEXT NOT NULL, bytes INTEGER NOT NULL, data BLOB, data_truncated INTEGER
   );
   CREATE INDEX IF NOT EXISTS messages_conn ON messages (conn, seq);
-  CREATE INDEX IF NOT EXISTS messages_time ON messages (time);
   CREATE INDEX IF NOT EXISTS messages_dir ON messages (conn, dir, seq);
+  DROP INDEX IF EXISTS messages_time;
 `);
 // A file written before whole payloads were kept has no data columns: they are added (old rows read as previews).
 const columns = new Set((db.prepare('PRAGMA table_info(messages)').all() as { name: string }[]).map((c) => c.name));
 if (!columns.has('data')) db.exec('ALTER TABLE messages ADD COLUMN data BLOB');
 if (!columns.has('data_truncated')) db.exec('ALTER TABLE messages ADD COLUMN data_truncated INTEGER');
+// A configured file outlives a run, and each run numbers its messages (and connections) from 1 again: this run's
+// rows are stored after the last one already there, so an earlier run's rows are neither replaced nor mixed into
+// this run's pages (they stay in the file, oldest first to be rotated out). The API's seqs are this run's.
+const base = Number((db.prepare('SELECT COALESCE(MAX(seq), 0) AS n FROM messages').get() as { n: number }).n);
 const insert = db.prepare(
-  'INSERT OR REPLACE INTO messages (seq, conn, time, dir, kind, preview, rest, bytes, data, data_truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  'INSERT INTO messages (seq, conn, time, dir, kind, preview, rest, bytes, data, data_truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
 );
 const selectOne = db.prepare(
   'SELECT seq, conn, time, dir, kind, preview, rest, data, data_truncated FROM messages WHERE conn = ? AND seq = ?',
@@ -72,7 +76,7 @@ function insertBatch(records: Posted[]): void {
       const dataBytes = data === undefined ? 0 : typeof data === 'string' ? data.length * 2 : data.length;
       const bytes = 64 + (preview?.length ?? 0) + rest.length + dataBytes;
       insert.run(
-        seq,
+        seq + base,
         conn,
         time,
         dir,
@@ -102,25 +106,34 @@ function rotate(): void {
     if (rows.length === 0) break;
     let cut = rows[rows.length - 1]!.seq;
     let freed = 0;
+    let ours = 0;
     for (const r of rows) {
       freed += r.bytes;
+      if (r.seq > base) ours++;
       if (stored - freed <= target) {
         cut = r.seq;
         break;
       }
     }
-    const n = db.prepare('DELETE FROM messages WHERE seq <= ?').run(cut).changes;
-    rotated += Number(n);
+    db.prepare('DELETE FROM messages WHERE seq <= ?').run(cut);
+    // What this run's API reports as rotated out: its own messages, not an earlier run's.
+    rotated += ours;
     stored -= freed;
   }
 }
 
+/** A row as the API numbers it: this run's seq. */
+function ofThisRun(row: Row): Row {
+  row.seq -= base;
+  return row;
+}
+
 function query(q: Query): { rows: Row[]; total: number; more: boolean } {
   const where = ['conn = ?', 'seq > ?'];
-  const args: (string | number)[] = [q.conn, q.after];
+  const args: (string | number)[] = [q.conn, q.after + base];
   if (q.before !== undefined) {
     where.push('seq < ?');
-    args.push(q.before);
+    args.push(q.before + base);
   }
   if (q.direction !== undefined) {
     where.push('dir = ?');
@@ -136,9 +149,9 @@ function query(q: Query): { rows: Row[]; total: number; more: boolean } {
   }
   const dataColumns = q.withData ? ', data, data_truncated' : '';
   const sql = `SELECT seq, conn, time, dir, kind, preview, rest${dataColumns} FROM messages WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`;
-  const rows = db.prepare(sql).all(...args, q.limit + 1) as Row[];
+  const rows = (db.prepare(sql).all(...args, q.limit + 1) as Row[]).map(ofThisRun);
   const total = Number(
-    (db.prepare('SELECT COUNT(*) AS n FROM messages WHERE conn = ?').get(q.conn) as { n: number }).n,
+    (db.prepare('SELECT COUNT(*) AS n FROM messages WHERE conn = ? AND seq > ?').get(q.conn, base) as { n: number }).n,
   );
   return { rows: rows.slice(0, q.limit), total, more: rows.length > q.limit };
 }
@@ -154,8 +167,8 @@ parentPort!.on(
       } else if (msg.type === 'query')
         parentPort!.postMessage({ id: msg.id, result: { ...query(msg.query!), rotated } });
       else if (msg.type === 'one') {
-        const row = selectOne.get(msg.conn!, msg.seq!) as Row | undefined;
-        parentPort!.postMessage({ id: msg.id, result: { row } });
+        const row = selectOne.get(msg.conn!, msg.seq! + base) as Row | undefined;
+        parentPort!.postMessage({ id: msg.id, result: { row: row === undefined ? undefined : ofThisRun(row) } });
       } else if (msg.type === 'close') {
         db.close();
         parentPort!.postMessage({ id: msg.id, result: { closed: true } });

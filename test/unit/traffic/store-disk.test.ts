@@ -1,12 +1,15 @@
 // The session file on its own (a real SQLite file written by its worker thread): records come back as they went
 // in, paged and filtered; past maxBytes the oldest messages are deleted (rotation); a temporary file is removed on
-// close.
+// close; a configured one keeps earlier runs apart from this one.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { attachStoredData } from '../../../src/traffic/records.ts';
 import type { StoredMessage } from '../../../src/traffic/store.ts';
 import { SessionFile } from '../../../src/traffic/store-disk.ts';
+import { tempDir } from '../../helpers/tls.ts';
 
 function message(seq: number, conn: string, preview: string): StoredMessage {
   return {
@@ -93,4 +96,57 @@ test('whole payloads reach the file byte for byte, small and large, and the memo
     assert.ok(data !== undefined && typeof data.bytes !== 'string', `message ${i + 1} has its bytes`);
     assert.equal(Buffer.compare(Buffer.from(data.bytes as Uint8Array), Buffer.from(kept[i]!)), 0, `${size} B equal`);
   }
+});
+
+test('a configured file keeps an earlier run: this run numbers from 1 again, and neither replaces nor mixes', async (t) => {
+  const dir = tempDir(t, 'wsgate-session-runs-');
+  const path = join(dir, 'session.sqlite');
+  // Run 1: connection w1 (ids restart with the process, as seqs do), ten messages.
+  const first = new SessionFile({ file: path, maxBytes: 1 << 30, onError: () => {} });
+  for (let seq = 1; seq <= 10; seq++) first.append(message(seq, 'w1', `first ${seq}`));
+  await first.close();
+  // Run 2: another w1, four messages with the same seqs.
+  const errors: string[] = [];
+  const second = new SessionFile({ file: path, maxBytes: 1 << 30, onError: (m) => errors.push(m) });
+  t.after(() => second.close());
+  for (let seq = 1; seq <= 4; seq++) second.append(message(seq, 'w1', `second ${seq}`));
+  const page = await second.query('w1', { after: 0, limit: 100 });
+  assert.deepEqual(
+    page.messages.map((m) => [m.seq, m.preview]),
+    [1, 2, 3, 4].map((seq) => [seq, `second ${seq}`]),
+  );
+  assert.equal(page.total, 4);
+  assert.equal((await second.one('w1', 2))?.preview, 'second 2');
+  assert.equal(await second.one('w1', 7), undefined, "run 1's seventh message is not this run's");
+  assert.deepEqual((await second.query('w1', { after: 2, limit: 1 })).messages[0]?.seq, 3);
+  await second.close();
+  assert.deepEqual(errors, []);
+  const db = new DatabaseSync(path, { readOnly: true });
+  const previews = (db.prepare('SELECT preview FROM messages ORDER BY seq').all() as { preview: string }[]).map(
+    (r) => r.preview,
+  );
+  db.close();
+  assert.equal(previews.length, 14, 'both runs are in the file');
+  assert.deepEqual(previews.slice(0, 2), ['first 1', 'first 2']);
+  assert.deepEqual(previews.slice(-1), ['second 4']);
+});
+
+test("past maxBytes an earlier run's messages go first, and this run counts only its own as rotated", async (t) => {
+  const dir = tempDir(t, 'wsgate-session-rotate-');
+  const path = join(dir, 'session.sqlite');
+  const big = 'z'.repeat(1000);
+  const first = new SessionFile({ file: path, maxBytes: 1 << 30, onError: () => {} });
+  for (let seq = 1; seq <= 100; seq++) first.append(message(seq, 'w1', big));
+  await first.close();
+  const second = new SessionFile({ file: path, maxBytes: 60_000, onError: () => {} });
+  t.after(() => second.close());
+  for (let seq = 1; seq <= 30; seq++) second.append(message(seq, 'w1', big));
+  const page = await second.query('w1', { after: 0, limit: 100 });
+  assert.equal(page.total, 30, "this run's messages fit in the limit once run 1's are gone");
+  assert.equal(page.rotated, 0);
+  await second.close();
+  const db = new DatabaseSync(path, { readOnly: true });
+  const left = Number((db.prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n);
+  db.close();
+  assert.ok(left >= 30 && left < 60, `run 1 rotated out first (${left} rows left)`);
 });
