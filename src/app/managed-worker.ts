@@ -118,6 +118,12 @@ export class ManagedWorker {
     return this.exited;
   }
 
+  /** Passes a signal on (SIGUSR1: reopen the log files), unless it has exited. */
+  signal(signal: NodeJS.Signals): void {
+    const child = this.#worker.process;
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  }
+
   /** SIGKILL at once, for a primary that is exiting itself. */
   kill(): void {
     const child = this.#worker.process;

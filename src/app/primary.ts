@@ -30,7 +30,7 @@ import { createLogger } from '../log/logger.ts';
 import { formatHostPort } from '../net/host-port.ts';
 import { startMemoryReclaimer } from './memory-reclaimer.ts';
 import { type PrimaryAdmin, startPrimaryAdmin } from './primary-admin.ts';
-import { waitForStopSignal } from './signals.ts';
+import { reopenLogsOnSignal, waitForStopSignal } from './signals.ts';
 import { WorkerPool } from './worker-pool.ts';
 
 export type PrimaryOptions = {
@@ -68,6 +68,10 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
 
   // Listen for SIGTERM/SIGINT before the workers start, so a signal during start-up stops them gracefully.
   const stopSignal = waitForStopSignal();
+  // Each worker writes the log files too: it reopens its own.
+  const stopReopening = reopenLogsOnSignal(log, () => {
+    for (const worker of pool.workers) worker.signal('SIGUSR1');
+  });
   // The admin API (with `inspector`) is the primary's, for every worker; it binds first, so a port in use stops
   // the start before any worker runs.
   let admin: PrimaryAdmin | undefined;
@@ -133,5 +137,6 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   log.flush();
   process.off('SIGHUP', onHangup);
   process.off('exit', killAll);
+  stopReopening();
   return 0;
 }

@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { createLogger } from '../log/logger.ts';
 import { type RunningWsgate, startWsgate } from './app.ts';
 import { startMemoryReclaimer } from './memory-reclaimer.ts';
+import { reopenLogsOnSignal } from './signals.ts';
 import { WorkerBridge } from './worker-bridge.ts';
 import { type FromWorker, isToWorker, WORKER_ENV } from './worker-ipc.ts';
 
@@ -62,6 +63,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   // The primary decides: Ctrl-C reaches the whole process group, and SIGHUP means a rolling restart run by it.
   process.on('SIGINT', () => {});
   process.on('SIGHUP', () => {});
+  // Until its log exists (below), a SIGUSR1 has nothing to reopen; a listener keeps Node's debugger from starting.
+  process.on('SIGUSR1', () => {});
   // node:cluster makes a worker exit at once when the primary goes away; shut down gracefully instead.
   if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
 
@@ -94,6 +97,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   const config = await started;
   if (config === undefined) return 0;
   const log = createLogger({ ...config.log, worker: id });
+  // From the primary, or from a `kill -USR1` sent to every wsgate process: each reopens its own files.
+  reopenLogsOnSignal(log);
   if (config.inspector !== undefined) {
     bridge = new WorkerBridge((message, done) => {
       if (process.connected) process.send?.(message, undefined, {}, (err) => done(err));

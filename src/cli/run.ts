@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { startWsgate } from '../app/app.ts';
 import { startMemoryReclaimer } from '../app/memory-reclaimer.ts';
 import { runPrimary } from '../app/primary.ts';
-import { waitForStopSignal } from '../app/signals.ts';
+import { reopenLogsOnSignal, waitForStopSignal } from '../app/signals.ts';
 import { isWorkerProcess, runWorker } from '../app/worker.ts';
 import { resolveWorkers } from '../app/worker-pool.ts';
 import { parseWorkers } from '../config/fields.ts';
@@ -45,7 +45,8 @@ Options:
                           loopback address, unless the config sets inspector.token
   -h, --help             show this help
 
-Signals: SIGHUP reloads the config; SIGINT/SIGTERM stop accepting, let connections in
+Signals: SIGHUP reloads the config; SIGUSR1 reopens the log files (after logrotate moved
+them); SIGINT/SIGTERM stop accepting, let connections in
 flight finish within shutdown.grace, and exit 0. With more than one worker, SIGHUP
 replaces the workers one at a time (each old one shuts down as on SIGTERM), a changed
 file is applied in place, and a worker that crashes is restarted.
@@ -180,6 +181,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   // Listen for SIGTERM/SIGINT before anything starts: a signal that arrives while the listeners are starting (a
   // supervisor that saw the first "listening" line) must shut down gracefully, not kill the process unlogged.
   const stopSignal = waitForStopSignal();
+  const stopReopening = reopenLogsOnSignal(log);
   const running = await startWsgate(config, log, {
     // POST /api/reload: the file is validated first so that a bad one answers with its errors, then applied as
     // SIGHUP applies it.
@@ -225,6 +227,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   watcher?.close();
   process.off('SIGHUP', onHangup);
   await running.shutdown();
+  stopReopening();
   log.flush();
   return 0;
 }

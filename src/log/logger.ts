@@ -3,13 +3,13 @@
 // proxy nor grows its memory with traffic. Secret headers are redacted by the serializers in redact.ts, not by
 // pino's `redact` paths: header objects appear under many keys, and the serializer costs nothing on lines that
 // carry no headers; URL credentials and token subprotocols by one pass over each finished line (redact.ts).
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import pino from 'pino';
 import { prettyFactory } from 'pino-pretty';
 import { escapeEvent, escapeJsonLine } from './escape.ts';
-import { type DropReport, LogQueue } from './queue.ts';
+import { type DropReport, LogQueue, type WriteFailure } from './queue.ts';
 import { createLineRedactor, type LineRedaction } from './redact.ts';
 
 export type Logger = pino.Logger;
@@ -69,6 +69,44 @@ export function reportDrops(log: Logger): (report: DropReport) => void {
     );
 }
 
+/**
+ * Says in `log` that a destination's writes fail, or succeed again. When the failing destination is `log`'s own,
+ * its line waits with the others; stderr hears of it at once.
+ */
+function reportWriteFailure(log: () => Logger, own: boolean): (failure: WriteFailure) => void {
+  return (f) => {
+    const text = f.recovered
+      ? `log ${f.destination}: writes succeed again after ${f.ms} ms of ${f.code}`
+      : `log ${f.destination}: writes fail (${f.message}); lines wait in memory up to log.maxQueueBytes (traffic lines are dropped past it) and are tried again every second`;
+    if (own) {
+      try {
+        writeSync(2, `wsgate: ${text}\n`);
+      } catch {
+        // stderr may be on the same full disk.
+      }
+    }
+    const { recovered: _, message: _message, ...fields } = f;
+    if (f.recovered) log().info({ event: 'log.write_recovered', ...fields }, text);
+    else log().error({ event: 'log.write_failed', ...fields }, text);
+  };
+}
+
+/** The files this process's loggers write (log.file, log.traffic), for reopenLogFiles. */
+const logFiles = new Set<LogQueue>();
+
+/**
+ * Opens every log file of this process again at its path, as `kill -USR1` asks nginx and Envoy to: logrotate moves
+ * a file away and signals, and the lines after the signal go to a new file at the old name. Returns the files.
+ */
+export function reopenLogFiles(): string[] {
+  const reopened: string[] = [];
+  for (const queue of logFiles) {
+    if (queue.closed) logFiles.delete(queue);
+    else if (queue.reopen()) reopened.push(queue.name);
+  }
+  return reopened;
+}
+
 /** What every wsgate logger writes the same way: `msg`, the level as its label, and lines through streamWrite. */
 function lineOptions(redaction: LineRedaction) {
   return {
@@ -119,6 +157,7 @@ export function createLogger(options: LoggerOptions): Logger {
     });
     format = (line) => prettify(escapeEvent(JSON.parse(line)) as Record<string, unknown>);
   }
+  let logger: Logger | undefined;
   const queue = new LogQueue({
     out,
     name: options.file ?? 'stdout',
@@ -126,8 +165,11 @@ export function createLogger(options: LoggerOptions): Logger {
     format,
     // The sonic-boom destinations above take the queue's batches as Buffers (queue.ts); streams ignore it.
     bufferMode: true,
+    onWriteFailure: reportWriteFailure(() => logger!, true),
   });
-  const logger = pino(base, queue);
+  // pino-pretty to a file goes through an fs.WriteStream, which cannot be reopened: JSON files can.
+  if (options.file && !usePretty) logFiles.add(queue);
+  logger = pino(base, queue);
   setSink(logger, { queue, redaction, maxQueueBytes });
   queue.reportTo(reportDrops(logger));
   return logger;
@@ -158,7 +200,9 @@ export function createFileLogger(
     name: file,
     maxBytes: sink?.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
     bufferMode: true,
+    onWriteFailure: reportWriteFailure(() => main, false),
   });
+  logFiles.add(queue);
   queue.reportTo(reportDrops(main));
   const logger = pino({ ...options, ...lineOptions(redaction) }, queue);
   return { logger, queue };

@@ -7,11 +7,16 @@
 //
 // Pending bytes come from public API only: sonic-boom's 'write' event (bytes it wrote) against what was handed to
 // it, or a Node stream's writableLength. sonic-boom's own maxLength is not used: it would drop any line, access
-// lines included.
+// lines included. Writes that fail (a full disk) are the same case as a slow destination, reported and retried.
+//
+// Size: over 400 lines because shedding, batching into one Buffer, failing writes and reopening all work on the
+// same pending-bytes state of one destination; split, each part would reach into the others' fields.
 import type { Writable } from 'node:stream';
 import type pino from 'pino';
 
-type SonicBoom = ReturnType<typeof pino.destination>;
+type Destination = ReturnType<typeof pino.destination>;
+// sonic-boom sets `fd` and `destroyed` on the instance; its typings leave them out.
+type SonicBoom = Destination & { readonly fd: number; readonly destroyed?: boolean };
 
 /** How often a destination that stays behind is reported. */
 export const DROP_REPORT_INTERVAL_MS = 10_000;
@@ -29,6 +34,23 @@ export const FLUSH_DELAY_MS = 10;
 
 /** Access, error and lifecycle lines may use this many times the cap before they are dropped too. */
 export const KEPT_LINES_FACTOR = 4;
+
+/** While writes fail (a full disk), how often the lines kept meanwhile are tried again when no new line comes. */
+export const WRITE_RETRY_MS = 1000;
+
+/**
+ * A destination's writes failing (ENOSPC, EIO, EFBIG, a stdout whose reader is gone) and writing again. Lines wait
+ * in memory meanwhile, bounded as for a slow destination: traffic lines are shed past the cap.
+ */
+export type WriteFailure = {
+  destination: string;
+  /** The error's code, e.g. ENOSPC. */
+  code: string;
+  message: string;
+  recovered: boolean;
+  /** How long writes failed, on recovery. */
+  ms?: number;
+};
 
 export type DropReport = {
   /** "stdout", or the file. */
@@ -48,7 +70,7 @@ export type DropReport = {
 
 export type LogQueueOptions = {
   /** Where lines go: a sonic-boom destination (pino.destination) or any Node writable stream. */
-  out: SonicBoom | Writable;
+  out: Destination | Writable;
   /** The name reports use: "stdout" or the file path. */
   name: string;
   maxBytes: number;
@@ -59,9 +81,11 @@ export type LogQueueOptions = {
   bufferMode?: boolean | undefined;
   /** Turns each JSON line into what is written (pino-pretty); lines are written as they are without it. */
   format?: ((line: string) => string) | undefined;
+  /** Told when writes start failing and when they succeed again. */
+  onWriteFailure?: ((failure: WriteFailure) => void) | undefined;
 };
 
-function isSonicBoom(out: SonicBoom | Writable): out is SonicBoom {
+function isSonicBoom(out: Destination | Writable): out is SonicBoom {
   return !('writableLength' in out);
 }
 
@@ -94,23 +118,83 @@ export class LogQueue {
   #used = 0;
   #batchScheduled = false;
   #bufferMode: boolean;
+  #onWriteFailure: ((failure: WriteFailure) => void) | undefined;
+  /** Since when writes fail, with the first error's code; undefined while they succeed. */
+  #failing: { since: number; code: string } | undefined;
+  #lastError: unknown;
+  #retry: NodeJS.Timeout | undefined;
 
   constructor(options: LogQueueOptions) {
     this.name = options.name;
     this.maxBytes = options.maxBytes;
     this.#format = options.format;
     this.#bufferMode = options.bufferMode === true;
+    this.#onWriteFailure = options.onWriteFailure;
     const out = options.out;
+    // An 'error' nobody listens to is thrown: a full disk would stop the process (or, for sonic-boom, hang it in its
+    // exit flush below). Writes that fail are reported and tried again; the proxy carries on.
+    out.on('error', (err: Error) => this.#onError(err));
     if (isSonicBoom(out)) {
       this.#out = { boom: out };
       out.on('write', (n: number) => {
         this.#handed = Math.max(0, this.#handed - n);
+        if (this.#failing !== undefined) this.#writesResumed();
         this.#checkRecovered();
       });
+      // pino flushes sonic-boom synchronously at exit; sonic-boom's flushSync retries a write that fails with
+      // anything but EAGAIN every 100 ms for ever, so a process exiting with its disk full would never end. What
+      // cannot be written by then is lost anyway.
+      const flushSync = out.flushSync.bind(out);
+      out.flushSync = () => {
+        if (this.#failing === undefined && !out.destroyed) flushSync();
+      };
     } else {
-      this.#out = { stream: out };
+      this.#out = { stream: out as Writable };
       out.on('drain', () => this.#checkRecovered());
     }
+  }
+
+  /** Whether writes to the destination are failing now. */
+  get failing(): boolean {
+    return this.#failing !== undefined;
+  }
+
+  #onError(err: NodeJS.ErrnoException): void {
+    // pino's own listener on sonic-boom re-emits the same error once.
+    if (err === this.#lastError) return;
+    this.#lastError = err;
+    const { boom } = this.#out;
+    if (boom !== undefined && this.#closing !== undefined) {
+      // Ending with writes failing: what is left cannot be written; close rather than wait for ever.
+      if (!boom.destroyed) boom.destroy();
+      return;
+    }
+    if (this.#failing !== undefined) return;
+    const code = err.code ?? 'EIO';
+    this.#failing = { since: performance.now(), code };
+    this.#onWriteFailure?.({ destination: this.name, code, message: err.message, recovered: false });
+    // sonic-boom tries a failed write again on the next write; with no new lines, a timer stands in for them.
+    if (boom !== undefined) {
+      this.#retry = setInterval(() => {
+        if (this.#handed > 0 && !boom.destroyed && boom.fd >= 0) boom.write(Buffer.alloc(0) as unknown as string);
+      }, WRITE_RETRY_MS);
+      this.#retry.unref();
+    }
+  }
+
+  #writesResumed(): void {
+    const failing = this.#failing!;
+    this.#failing = undefined;
+    this.#lastError = undefined;
+    clearInterval(this.#retry);
+    this.#retry = undefined;
+    this.#onWriteFailure?.({
+      destination: this.name,
+      code: failing.code,
+      message: 'writes succeed again',
+      recovered: true,
+      ms: Math.round(performance.now() - failing.since),
+    });
   }
 
   /** Where `log.dropped` lines go (the main logger; for the main destination, itself). */
@@ -280,14 +364,41 @@ export class LogQueue {
     else stream.once('drain', () => cb());
   }
 
+  /**
+   * Opens the file again at its path (after logrotate moved it away): lines handed over so far go to the old file,
+   * later ones to the new. False when this destination is not a file wsgate opened, or is closing.
+   */
+  reopen(): boolean {
+    const { boom } = this.#out;
+    if (boom === undefined || this.#closing !== undefined || boom.destroyed === true || this.name === 'stdout') {
+      return false;
+    }
+    this.#handOver();
+    boom.reopen();
+    return true;
+  }
+
+  /** Whether close() was called. */
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
   /** Ends the destination once everything is written; a second call waits for the same end. */
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       this.#report(true);
       this.#handOver();
-      const out = this.#out.boom ?? this.#out.stream;
+      clearInterval(this.#retry);
+      const { boom, stream } = this.#out;
+      const out = boom ?? stream;
+      if (boom?.destroyed === true || stream?.destroyed === true) {
+        resolve();
+        return;
+      }
       out.once('close', () => resolve());
-      out.end();
+      // With writes failing, what waits cannot be written: close now rather than wait for a disk that may not free.
+      if (boom !== undefined && this.#failing !== undefined) boom.destroy();
+      else out.end();
     });
     return this.#closing;
   }

@@ -1,0 +1,143 @@
+// wsgate run and its log files as operators handle them: logrotate moves log.file and log.traffic away and sends
+// SIGUSR1, after which lines go to new files at the old names (one process, and --workers 2 where every worker
+// writes the files too); and a disk that is full: wsgate keeps proxying, says so once on stderr, and still stops.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import WebSocket from 'ws';
+import { startEchoServer } from '../../../src/echo/server.ts';
+import { type RunningCli, startCli } from '../../helpers/cli.ts';
+import { tempDir } from '../../helpers/tls.ts';
+
+async function echoUpstream(t: TestContext): Promise<number> {
+  const echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
+  t.after(() => echo.close());
+  return echo.address.port;
+}
+
+function writeConfig(dir: string, upstreamPort: number, log: string[]): string {
+  const file = join(dir, 'wsgate.yaml');
+  writeFileSync(
+    file,
+    [
+      'listeners:',
+      '  - name: web',
+      '    bind: 127.0.0.1:0',
+      '    routes:',
+      `      - upstream: ws://127.0.0.1:${upstreamPort}`,
+      'tap: { level: payload }',
+      'log:',
+      ...log.map((l) => `  ${l}`),
+      'shutdown: { grace: 300ms }',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+/** Sends one text message and waits for its echo. */
+async function echoOnce(url: string, text: string): Promise<void> {
+  const ws = new WebSocket(url);
+  await once(ws, 'open');
+  ws.send(text);
+  const [data] = (await once(ws, 'message')) as [Buffer];
+  assert.equal(data.toString(), text);
+  ws.close(1000);
+  await once(ws, 'close');
+}
+
+const read = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8') : '');
+
+async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function started(cli: RunningCli): Promise<string> {
+  const [, port] = await cli.waitForOutput(/web listening on 127\.0\.0\.1:(\d+)/);
+  return `ws://127.0.0.1:${port}/`;
+}
+
+test('SIGUSR1 after logrotate moved the files: later lines go to new files at the old names, none lost', async (t) => {
+  const dir = tempDir(t, 'wsgate-logrotate-');
+  const main = join(dir, 'wsgate.log');
+  const traffic = join(dir, 'traffic.log');
+  const config = writeConfig(dir, await echoUpstream(t), [`file: ${main}`, `traffic: ${traffic}`]);
+  const cli = startCli(['run', '-c', config]);
+  t.after(() => cli.child.kill('SIGKILL'));
+  const url = await started(cli);
+
+  await echoOnce(url, 'before rotation');
+  await until(() => read(traffic).includes('before rotation'), 'the first message in the traffic file');
+  renameSync(main, `${main}.1`);
+  renameSync(traffic, `${traffic}.1`);
+  cli.child.kill('SIGUSR1');
+  await until(() => read(main).includes('"event":"log.reopened"'), 'the reopened line in the new main log');
+  await echoOnce(url, 'after rotation');
+  await until(() => read(traffic).includes('after rotation'), 'the second message in the new traffic file');
+  cli.child.kill('SIGTERM');
+  assert.deepEqual(await cli.exited, { code: 0, signal: null });
+
+  const reopened = read(main)
+    .split('\n')
+    .filter((l) => l.includes('"event":"log.reopened"'))
+    .map((l) => JSON.parse(l) as { files: string[] });
+  assert.deepEqual(
+    reopened.map((r) => [...r.files].sort()),
+    [[traffic, main].sort()],
+  );
+  assert.ok(read(`${traffic}.1`).includes('before rotation'));
+  assert.ok(!read(`${traffic}.1`).includes('after rotation'), 'nothing after the signal in the moved file');
+  assert.ok(!read(traffic).includes('before rotation'));
+  assert.match(read(`${main}.1`), /"event":"listener.start"/);
+  assert.match(read(main), /"event":"shutdown/);
+  // SIGUSR1's default in Node is to start its debugger: wsgate's listener must have kept it from doing so.
+  assert.doesNotMatch(cli.stderr(), /Debugger listening/);
+});
+
+test('with --workers 2 the primary passes SIGUSR1 on: every process reopens the file', async (t) => {
+  const dir = tempDir(t, 'wsgate-logrotate-workers-');
+  const main = join(dir, 'wsgate.log');
+  const config = writeConfig(dir, await echoUpstream(t), [`file: ${main}`]);
+  const cli = startCli(['run', '-c', config, '--workers', '2']);
+  t.after(() => cli.child.kill('SIGKILL'));
+  await cli.waitForOutput(/2 workers \(pids/);
+  const url = await started(cli);
+  await echoOnce(url, 'before');
+  renameSync(main, `${main}.1`);
+  cli.child.kill('SIGUSR1');
+  const reopenedBy = () =>
+    read(main)
+      .split('\n')
+      .filter((l) => l.includes('"event":"log.reopened"'))
+      .map((l) => (JSON.parse(l) as { worker?: number }).worker ?? 0)
+      .sort();
+  await until(() => reopenedBy().length === 3, 'three reopened lines (the primary, workers 1 and 2)');
+  assert.deepEqual(reopenedBy(), [0, 1, 2]);
+  await echoOnce(url, 'after');
+  cli.child.kill('SIGTERM');
+  assert.deepEqual(await cli.exited, { code: 0, signal: null });
+  assert.doesNotMatch(cli.stderr(), /Debugger listening/);
+});
+
+test('log files on a full disk: WebSockets are proxied, stderr says so once, SIGTERM still ends with 0', async (t) => {
+  if (!existsSync('/dev/full')) return t.skip('no /dev/full here');
+  const dir = tempDir(t, 'wsgate-log-full-');
+  const config = writeConfig(dir, await echoUpstream(t), ['file: /dev/full', 'traffic: /dev/full']);
+  const cli = startCli(['run', '-c', config]);
+  t.after(() => cli.child.kill('SIGKILL'));
+  const url = await started(cli);
+  for (let i = 0; i < 5; i++) await echoOnce(url, `message ${i}`);
+  await cli.waitForOutput(/writes fail \(ENOSPC/);
+  await echoOnce(url, 'after the failure');
+  const stopping = Date.now();
+  cli.child.kill('SIGTERM');
+  assert.deepEqual(await cli.exited, { code: 0, signal: null });
+  assert.ok(Date.now() - stopping < 5000, `stopped in ${Date.now() - stopping} ms`);
+  assert.equal(cli.stderr().match(/wsgate: log \/dev\/full: writes fail/g)?.length, 1, cli.stderr());
+});
