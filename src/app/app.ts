@@ -26,7 +26,7 @@ import { UpstreamNetwork } from '../upstream/network.ts';
 import { loadPacScripts } from '../upstream/pac.ts';
 import type { Env } from '../upstream/proxy-config.ts';
 import type { LiveSession } from '../websocket/session.ts';
-import { interceptionLeaves, logNetwork, reverseUpstreams, warnInsecure } from './start-up.ts';
+import { interceptionLeaves, logNetwork, reverseUpstreams, warnInsecure, warnLogUnchanged } from './start-up.ts';
 
 export type StartOptions = {
   /** Where HTTP_PROXY, HTTPS_PROXY and NO_PROXY are read (default process.env); tests pass their own. */
@@ -277,6 +277,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       if (keyLogFile(next.tls.keyLog) !== keyLogPath) {
         log.warn({ event: 'tls.keylog_unchanged' }, 'a changed tls.keyLog applies after a restart');
       }
+      warnLogUnchanged(previous, next, log);
       if (next.log.traffic !== previous.log.traffic) {
         const old = traffic;
         traffic = createTrafficLog({ file: next.log.traffic, main: log });

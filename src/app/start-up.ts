@@ -41,6 +41,30 @@ export function warnInsecure(config: Config, log: Logger): void {
 }
 
 /**
+ * A reload cannot change the logger a running wsgate writes with (its destination, level, format and redaction are
+ * fixed when it is made, and every listener and connection holds a child of it): a changed log.* key other than
+ * log.traffic (which a reload opens anew) is said, not silently ignored. With --workers, SIGHUP restarts the workers,
+ * which applies them there.
+ */
+export function warnLogUnchanged(previous: Config, next: Config, log: Logger): void {
+  const keys = new Set([...Object.keys(previous.log), ...Object.keys(next.log)]);
+  keys.delete('traffic');
+  const changed = [...keys]
+    .filter((key) => {
+      const a = (previous.log as Record<string, unknown>)[key];
+      const b = (next.log as Record<string, unknown>)[key];
+      return JSON.stringify(a) !== JSON.stringify(b);
+    })
+    .map((key) => `log.${key}`)
+    .sort();
+  if (changed.length === 0) return;
+  log.warn(
+    { event: 'log.unchanged', keys: changed },
+    `${changed.join(', ')} changed: the running log keeps the old ${changed.length === 1 ? 'value' : 'values'} until a restart`,
+  );
+}
+
+/**
  * wsgate's CA, loaded — or created, on first use — when a forward listener intercepts TLS, and the cache of the
  * leaves it signs. The one already loaded is kept while tls.caDir stays the same.
  */

@@ -50,6 +50,8 @@ export type WriteFailure = {
   recovered: boolean;
   /** How long writes failed, on recovery. */
   ms?: number;
+  /** On recovery: bytes of lines dropped meanwhile because the file was not open (traffic lines shed not counted). */
+  droppedBytes?: number;
 };
 
 export type DropReport = {
@@ -108,6 +110,7 @@ export class LogQueue {
   #timer: NodeJS.Timeout | undefined;
   #reporter: ((report: DropReport) => void) | undefined;
   #closing: Promise<void> | undefined;
+  #closed: (() => void) | undefined;
   // sonic-boom: lines of the last few milliseconds, handed over at once (see #batched). In buffer mode they are
   // written straight into a Buffer (#buf: bytes before #start are handed over, #start to #used wait), else
   // collected as strings (#batch, #batchChars).
@@ -120,7 +123,7 @@ export class LogQueue {
   #bufferMode: boolean;
   #onWriteFailure: ((failure: WriteFailure) => void) | undefined;
   /** Since when writes fail, with the first error's code; undefined while they succeed. */
-  #failing: { since: number; code: string } | undefined;
+  #failing: { since: number; code: string; droppedBytes: number } | undefined;
   #lastError: unknown;
   #retry: NodeJS.Timeout | undefined;
 
@@ -142,11 +145,11 @@ export class LogQueue {
         this.#checkRecovered();
       });
       // pino flushes sonic-boom synchronously at exit; sonic-boom's flushSync retries a write that fails with
-      // anything but EAGAIN every 100 ms for ever, so a process exiting with its disk full would never end. What
-      // cannot be written by then is lost anyway.
+      // anything but EAGAIN every 100 ms for ever, so a process exiting with its disk full would never end, and it
+      // throws for a file not open yet (or never: no permission). What cannot be written by then is lost anyway.
       const flushSync = out.flushSync.bind(out);
       out.flushSync = () => {
-        if (this.#failing === undefined && !out.destroyed) flushSync();
+        if (this.#failing === undefined && out.destroyed !== true && out.fd >= 0) flushSync();
       };
     } else {
       this.#out = { stream: out as Writable };
@@ -165,13 +168,12 @@ export class LogQueue {
     this.#lastError = err;
     const { boom } = this.#out;
     if (boom !== undefined && this.#closing !== undefined) {
-      // Ending with writes failing: what is left cannot be written; close rather than wait for ever.
-      if (!boom.destroyed) boom.destroy();
+      this.#giveUp(boom);
       return;
     }
     if (this.#failing !== undefined) return;
     const code = err.code ?? 'EIO';
-    this.#failing = { since: performance.now(), code };
+    this.#failing = { since: performance.now(), code, droppedBytes: 0 };
     this.#onWriteFailure?.({ destination: this.name, code, message: err.message, recovered: false });
     // sonic-boom tries a failed write again on the next write; with no new lines, a timer stands in for them.
     if (boom !== undefined) {
@@ -180,6 +182,16 @@ export class LogQueue {
       }, WRITE_RETRY_MS);
       this.#retry.unref();
     }
+  }
+
+  /**
+   * Ending while writes fail: what waits cannot be written, so close now rather than wait for a disk that may not
+   * free. A file that never opened (its directory gone, no permission) has nothing to close: sonic-boom's destroy
+   * would wait for an open that will not come.
+   */
+  #giveUp(boom: SonicBoom): void {
+    if (boom.fd < 0) this.#closed?.();
+    else if (!boom.destroyed) boom.destroy();
   }
 
   #writesResumed(): void {
@@ -194,6 +206,7 @@ export class LogQueue {
       message: 'writes succeed again',
       recovered: true,
       ms: Math.round(performance.now() - failing.since),
+      droppedBytes: failing.droppedBytes,
     });
   }
 
@@ -325,9 +338,28 @@ export class LogQueue {
   }
 
   #handBytes(bytes: Buffer): void {
-    this.#handed += bytes.length;
     // sonic-boom's types know only strings; in buffer mode it takes Buffers.
-    this.#out.boom?.write(bytes as unknown as string);
+    this.#give(bytes as unknown as string, bytes.length);
+  }
+
+  /**
+   * Hands a batch to sonic-boom. A file that failed to open has nowhere to put it (sonic-boom would throw on the
+   * write): the batch is dropped and counted, so memory stays bounded and the report on recovery says so.
+   */
+  #give(data: string, bytes: number): void {
+    const boom = this.#out.boom;
+    if (boom === undefined) return;
+    if (this.#failing !== undefined && boom.fd < 0) {
+      this.#failing.droppedBytes += bytes;
+      return;
+    }
+    this.#handed += bytes;
+    try {
+      boom.write(data);
+    } catch (err) {
+      this.#handed -= bytes;
+      this.#onError(err as Error);
+    }
   }
 
   #onFlushDue = (): void => {
@@ -347,8 +379,7 @@ export class LogQueue {
     const text = this.#batch.length === 1 ? this.#batch[0]! : this.#batch.join('');
     this.#batch = [];
     this.#batchChars = 0;
-    this.#handed += Buffer.byteLength(text);
-    this.#out.boom.write(text);
+    this.#give(text, Buffer.byteLength(text));
   }
 
   /** pino's logger.flush(cb) ends here. */
@@ -370,7 +401,14 @@ export class LogQueue {
    */
   reopen(): boolean {
     const { boom } = this.#out;
-    if (boom === undefined || this.#closing !== undefined || boom.destroyed === true || this.name === 'stdout') {
+    // A file that never opened cannot be reopened by sonic-boom (it would close fd -1 and throw): a restart it is.
+    if (
+      boom === undefined ||
+      this.#closing !== undefined ||
+      boom.destroyed === true ||
+      boom.fd < 0 ||
+      this.name === 'stdout'
+    ) {
       return false;
     }
     this.#handOver();
@@ -391,13 +429,13 @@ export class LogQueue {
       clearInterval(this.#retry);
       const { boom, stream } = this.#out;
       const out = boom ?? stream;
+      this.#closed = resolve;
       if (boom?.destroyed === true || stream?.destroyed === true) {
         resolve();
         return;
       }
       out.once('close', () => resolve());
-      // With writes failing, what waits cannot be written: close now rather than wait for a disk that may not free.
-      if (boom !== undefined && this.#failing !== undefined) boom.destroy();
+      if (boom !== undefined && this.#failing !== undefined) this.#giveUp(boom);
       else out.end();
     });
     return this.#closing;

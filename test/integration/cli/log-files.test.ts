@@ -7,9 +7,11 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import WebSocket from 'ws';
+import { configFromObject } from '../../../src/config/load.ts';
 import { startEchoServer } from '../../../src/echo/server.ts';
 import { type RunningCli, startCli } from '../../helpers/cli.ts';
 import { tempDir } from '../../helpers/tls.ts';
+import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
 
 async function echoUpstream(t: TestContext): Promise<number> {
   const echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
@@ -140,4 +142,18 @@ test('log files on a full disk: WebSockets are proxied, stderr says so once, SIG
   assert.deepEqual(await cli.exited, { code: 0, signal: null });
   assert.ok(Date.now() - stopping < 5000, `stopped in ${Date.now() - stopping} ms`);
   assert.equal(cli.stderr().match(/wsgate: log \/dev\/full: writes fail/g)?.length, 1, cli.stderr());
+});
+
+test('a reload that changes log settings says they wait for a restart (log.traffic excepted: it is reopened)', async (t) => {
+  const dir = tempDir(t, 'wsgate-log-reload-');
+  const routes = [{ upstream: 'ws://127.0.0.1:9' }];
+  const gw = await startTestWsgate(t, reverseConfig(routes, { log: { level: 'info' } }));
+  const reload = (log: Record<string, unknown>) =>
+    gw.running.reload(configFromObject(reverseConfig(routes, { log }), '<test>'));
+  await reload({ level: 'info', traffic: join(dir, 'traffic.log') });
+  assert.deepEqual(gw.logs.events('log.unchanged'), [], 'only log.traffic changed');
+  await reload({ level: 'debug', showSecrets: true, traffic: join(dir, 'traffic.log') });
+  const [line] = gw.logs.events('log.unchanged');
+  assert.deepEqual(line?.['keys'], ['log.level', 'log.showSecrets']);
+  assert.equal(line?.['level'], 'warn');
 });

@@ -3,7 +3,7 @@
 // (with no new line to trigger it), and neither close() nor the process's exit hangs on what cannot be written.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
@@ -134,4 +134,40 @@ test('a process that exits while its log fails ends (sonic-boom alone would retr
   assert.equal(run.status, 3);
   assert.match(run.stderr, /wsgate: log \/dev\/full: writes fail \(ENOSPC/);
   assert.equal(run.stderr.match(/writes fail/g)?.length, 1, 'reported once');
+});
+
+test('a traffic file that cannot be opened is reported; close() and the exit do not wait for it', async (t) => {
+  const dir = tempDir(t, 'wsgate-log-noopen-');
+  const main = createLogger({ level: 'info', format: 'json', file: join(dir, 'main.log') });
+  // A directory under a regular file: the open (its mkdir) fails with ENOTDIR.
+  writeFileSync(join(dir, 'plain'), '');
+  const bad = join(dir, 'plain', 'sub', 'traffic.log');
+  const { logger, queue } = createFileLogger(main, bad, { base: null, timestamp: false });
+  logger.info({ event: 'ws.frame' }, 'a frame');
+  await until(() => queue.failing, 5000, 'the open to fail');
+  const closing = Date.now();
+  await queue.close();
+  assert.ok(Date.now() - closing < 2000, `close() took ${Date.now() - closing} ms`);
+  await logQueueOf(main)!.close();
+  const failed = readFileSync(join(dir, 'main.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => l['event'] === 'log.write_failed');
+  assert.deepEqual(
+    failed.map((l) => [l['destination'], l['code']]),
+    [[bad, 'ENOTDIR']],
+  );
+
+  // The same in a process that exits without closing it: pino's exit flush must not throw for a file never opened.
+  const child = `
+    import { createFileLogger, createLogger } from ${src('log/logger.ts')};
+    const main = createLogger({ level: 'info', format: 'json', file: ${JSON.stringify(join(dir, 'child.log'))} });
+    const { logger } = createFileLogger(main, ${JSON.stringify(bad)}, { base: null, timestamp: false });
+    logger.info({ event: 'ws.frame' }, 'a frame');
+    setTimeout(() => process.exit(0), 300);
+  `;
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', child], { encoding: 'utf8', timeout: 15_000 });
+  assert.equal(run.status, 0, run.stderr);
+  assert.doesNotMatch(run.stderr, /not ready|Error/);
 });
