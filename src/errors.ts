@@ -163,6 +163,11 @@ export const ERRORS = {
   },
   WSG_CA_INVALID: { message: 'CA file {file}: {detail}', exitCode: 2 },
   WSG_CA_WRITE: { message: 'cannot write the CA to {dir}: {detail}', exitCode: 2 },
+  WSG_LOG_FILE: {
+    message: 'cannot write the log file {file}: {detail}',
+    hint: "Point log.file / log.traffic at a directory wsgate's user may write to.",
+    exitCode: 2,
+  },
   // WebSocket protocol violations, as the frame decoder and the message assembler report them.
   WSG_WS_UNMASKED_FRAME: {
     message: 'a frame from the client is not masked',

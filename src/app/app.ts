@@ -279,9 +279,19 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       }
       warnLogUnchanged(previous, next, log);
       if (next.log.traffic !== previous.log.traffic) {
-        const old = traffic;
-        traffic = createTrafficLog({ file: next.log.traffic, main: log });
-        void old.close();
+        try {
+          const old = traffic;
+          traffic = createTrafficLog({ file: next.log.traffic, main: log });
+          void old.close();
+        } catch (err) {
+          // The rest of the reload applies; traffic lines stay where they went, and the config says so.
+          const e = err as { code?: string; message: string };
+          log.error(
+            { event: 'log.traffic_unchanged', code: e.code, file: next.log.traffic },
+            `${e.message}; traffic lines still go to ${previous.log.traffic ?? 'the main log'}`,
+          );
+          config = { ...next, log: { ...next.log, traffic: previous.log.traffic } };
+        }
       }
       const settings = settingsOf(next, traffic, network, tls, keyLog, metrics, inspector ?? options.events);
       for (const spec of next.listeners) {

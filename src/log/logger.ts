@@ -3,11 +3,12 @@
 // proxy nor grows its memory with traffic. Secret headers are redacted by the serializers in redact.ts, not by
 // pino's `redact` paths: header objects appear under many keys, and the serializer costs nothing on lines that
 // carry no headers; URL credentials and token subprotocols by one pass over each finished line (redact.ts).
-import { createWriteStream, mkdirSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, createWriteStream, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import pino from 'pino';
 import { prettyFactory } from 'pino-pretty';
+import { WsgateError } from '../errors.ts';
 import { escapeEvent, escapeJsonLine } from './escape.ts';
 import { type DropReport, LogQueue, type WriteFailure } from './queue.ts';
 import { createLineRedactor, type LineRedaction } from './redact.ts';
@@ -107,6 +108,22 @@ export function reopenLogFiles(): string[] {
   return reopened;
 }
 
+/**
+ * Opens `file` for appending once, synchronously, so a path wsgate cannot write to stops the start (or a reload's
+ * change of log.traffic) with the file named, as nginx does, rather than with lines lost later.
+ */
+function checkWritable(file: string): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    const existing = statSync(file, { throwIfNoEntry: false });
+    // Opening a FIFO for writing waits for its reader: for anything but a regular file, permission is the check.
+    if (existing !== undefined && !existing.isFile()) accessSync(file, constants.W_OK);
+    else closeSync(openSync(file, 'a'));
+  } catch (err) {
+    throw new WsgateError('WSG_LOG_FILE', { file, detail: (err as Error).message });
+  }
+}
+
 /** What every wsgate logger writes the same way: `msg`, the level as its label, and lines through streamWrite. */
 function lineOptions(redaction: LineRedaction) {
   return {
@@ -137,7 +154,7 @@ export function createLogger(options: LoggerOptions): Logger {
   if (options.stream) {
     out = options.stream;
   } else if (options.file) {
-    mkdirSync(dirname(options.file), { recursive: true });
+    checkWritable(options.file);
     out = usePretty
       ? createWriteStream(options.file, { flags: 'a' })
       : pino.destination({ dest: options.file, append: true, mkdir: true, sync: false, contentMode: 'buffer' });
@@ -186,6 +203,7 @@ export function createFileLogger(
 ): { logger: Logger; queue: LogQueue } {
   const sink = sinkOf(main);
   const redaction = sink?.redaction ?? {};
+  checkWritable(file);
   const out = pino.destination({
     dest: file,
     append: true,

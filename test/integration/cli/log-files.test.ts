@@ -156,4 +156,32 @@ test('a reload that changes log settings says they wait for a restart (log.traff
   const [line] = gw.logs.events('log.unchanged');
   assert.deepEqual(line?.['keys'], ['log.level', 'log.showSecrets']);
   assert.equal(line?.['level'], 'warn');
+  // A traffic file that cannot be written: the reload says so and traffic lines stay in the old file.
+  writeFileSync(join(dir, 'plain'), '');
+  await reload({ level: 'debug', showSecrets: true, traffic: join(dir, 'plain', 'traffic.log') });
+  const [kept] = gw.logs.events('log.traffic_unchanged');
+  assert.equal(kept?.['code'], 'WSG_LOG_FILE');
+  assert.match(String(kept?.['msg']), /plain\/traffic\.log.*still go to .*traffic\.log/);
+  await gw.running.reload(
+    configFromObject(
+      reverseConfig(routes, { log: { level: 'debug', showSecrets: true, traffic: join(dir, 'traffic.log') } }),
+      '<test>',
+    ),
+  );
+  assert.equal(gw.logs.events('log.traffic_unchanged').length, 1, 'back to the file in use: nothing to change');
+});
+
+test('a log file wsgate cannot write stops the start with exit 2, naming the file', async (t) => {
+  const dir = tempDir(t, 'wsgate-log-unwritable-');
+  writeFileSync(join(dir, 'plain'), '');
+  for (const key of ['file', 'traffic']) {
+    const bad = join(dir, 'plain', `${key}.log`);
+    const config = writeConfig(dir, 9, [`${key}: ${bad}`]);
+    const cli = startCli(['run', '-c', config]);
+    t.after(() => cli.child.kill('SIGKILL'));
+    assert.deepEqual(await cli.exited, { code: 2, signal: null }, cli.stderr());
+    assert.ok(cli.stderr().startsWith(`wsgate: cannot write the log file ${bad}: `), cli.stderr());
+    assert.match(cli.stderr(), /hint: Point log\.file \/ log\.traffic at a directory/);
+    assert.doesNotMatch(cli.stderr(), /listening on/);
+  }
 });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import pino from 'pino';
 import { createFileLogger, createLogger, logQueueOf } from '../../../src/log/logger.ts';
@@ -136,38 +137,62 @@ test('a process that exits while its log fails ends (sonic-boom alone would retr
   assert.equal(run.stderr.match(/writes fail/g)?.length, 1, 'reported once');
 });
 
-test('a traffic file that cannot be opened is reported; close() and the exit do not wait for it', async (t) => {
+test('a file that cannot be opened: createFileLogger refuses it up front (WSG_LOG_FILE) and names it', (t) => {
+  const dir = tempDir(t, 'wsgate-log-refused-');
+  writeFileSync(join(dir, 'plain'), '');
+  const main = createLogger({ level: 'info', format: 'json', stream: new PassThrough() });
+  const bad = join(dir, 'plain', 'traffic.log');
+  assert.throws(
+    () => createFileLogger(main, bad, { base: null, timestamp: false }),
+    (err: Error & { code?: string }) => err.code === 'WSG_LOG_FILE' && err.message.includes(bad),
+  );
+});
+
+test('a file that stops being openable after the check: reported, batches dropped, close() and the exit end', async (t) => {
   const dir = tempDir(t, 'wsgate-log-noopen-');
-  const main = createLogger({ level: 'info', format: 'json', file: join(dir, 'main.log') });
-  // A directory under a regular file: the open (its mkdir) fails with ENOTDIR.
+  // A directory under a regular file: the open (its mkdir) fails with ENOTDIR, as a directory removed or made
+  // unwritable between wsgate's check and the asynchronous open would.
   writeFileSync(join(dir, 'plain'), '');
   const bad = join(dir, 'plain', 'sub', 'traffic.log');
-  const { logger, queue } = createFileLogger(main, bad, { base: null, timestamp: false });
-  logger.info({ event: 'ws.frame' }, 'a frame');
+  const failures: WriteFailure[] = [];
+  const queue = new LogQueue({
+    out: pino.destination({ dest: bad, mkdir: true, sync: false, contentMode: 'buffer' }),
+    name: bad,
+    maxBytes: 1 << 20,
+    bufferMode: true,
+    onWriteFailure: (f) => failures.push(f),
+  });
+  queue.write('{"line":1}\n');
   await until(() => queue.failing, 5000, 'the open to fail');
+  // Later batches have nowhere to go: sonic-boom would throw on a write to fd -1.
+  for (let i = 0; i < 20; i++) queue.write(`{"line":${i}}\n`);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(
+    failures.map((f) => [f.destination, f.code, f.recovered]),
+    [[bad, 'ENOTDIR', false]],
+  );
+  assert.equal(queue.reopen(), false, 'nothing open to reopen');
   const closing = Date.now();
   await queue.close();
   assert.ok(Date.now() - closing < 2000, `close() took ${Date.now() - closing} ms`);
-  await logQueueOf(main)!.close();
-  const failed = readFileSync(join(dir, 'main.log'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((l) => l['event'] === 'log.write_failed');
-  assert.deepEqual(
-    failed.map((l) => [l['destination'], l['code']]),
-    [[bad, 'ENOTDIR']],
-  );
 
   // The same in a process that exits without closing it: pino's exit flush must not throw for a file never opened.
   const child = `
-    import { createFileLogger, createLogger } from ${src('log/logger.ts')};
-    const main = createLogger({ level: 'info', format: 'json', file: ${JSON.stringify(join(dir, 'child.log'))} });
-    const { logger } = createFileLogger(main, ${JSON.stringify(bad)}, { base: null, timestamp: false });
-    logger.info({ event: 'ws.frame' }, 'a frame');
+    import pino from 'pino';
+    import { LogQueue } from ${src('log/queue.ts')};
+    const queue = new LogQueue({
+      out: pino.destination({ dest: ${JSON.stringify(bad)}, mkdir: true, sync: false, contentMode: 'buffer' }),
+      name: 'f', maxBytes: 1 << 20, bufferMode: true,
+    });
+    queue.write('{"line":1}\\n');
+    setTimeout(() => { queue.write('{"line":2}\\n'); }, 100);
     setTimeout(() => process.exit(0), 300);
   `;
-  const run = spawnSync(process.execPath, ['--input-type=module', '-e', child], { encoding: 'utf8', timeout: 15_000 });
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', child], {
+    encoding: 'utf8',
+    timeout: 15_000,
+    cwd: join(import.meta.dirname, '..', '..', '..'),
+  });
   assert.equal(run.status, 0, run.stderr);
   assert.doesNotMatch(run.stderr, /not ready|Error/);
 });
