@@ -26,7 +26,7 @@ import { UpstreamNetwork } from '../upstream/network.ts';
 import { loadPacScripts } from '../upstream/pac.ts';
 import type { Env } from '../upstream/proxy-config.ts';
 import type { LiveSession } from '../websocket/session.ts';
-import { interceptionLeaves, logNetwork, reverseUpstreams, warnInsecure, warnLogUnchanged } from './start-up.ts';
+import { applyLogSettings, interceptionLeaves, logNetwork, reverseUpstreams, warnInsecure } from './start-up.ts';
 
 export type StartOptions = {
   /** Where HTTP_PROXY, HTTPS_PROXY and NO_PROXY are read (default process.env); tests pass their own. */
@@ -158,7 +158,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   const forwarder = createHttpForwarder({ keyLog, network });
   const addresses = new Map<string, { host: string; port: number }>();
   let echo: EchoServer | undefined;
-  let traffic = createTrafficLog({ file: config.log.traffic, main: log });
+  const traffic = createTrafficLog({ file: config.log.traffic, main: log });
   let stopping: Promise<void> | undefined;
   const metrics = config.inspector !== undefined ? new WsgateMetrics() : undefined;
   metrics?.watchLogQueue('main', () => logQueueOf(log));
@@ -277,23 +277,23 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       if (keyLogFile(next.tls.keyLog) !== keyLogPath) {
         log.warn({ event: 'tls.keylog_unchanged' }, 'a changed tls.keyLog applies after a restart');
       }
-      warnLogUnchanged(previous, next, log);
-      if (next.log.traffic !== previous.log.traffic) {
+      const logged = applyLogSettings(log, config);
+      config = logged.config;
+      if (config.log.traffic !== previous.log.traffic || logged.trafficAffected) {
         try {
-          const old = traffic;
-          traffic = createTrafficLog({ file: next.log.traffic, main: log });
-          void old.close();
+          // Open connections hold this traffic log too: their next lines go where it writes now.
+          traffic.update(config.log.traffic);
         } catch (err) {
           // The rest of the reload applies; traffic lines stay where they went, and the config says so.
           const e = err as { code?: string; message: string };
           log.error(
-            { event: 'log.traffic_unchanged', code: e.code, file: next.log.traffic },
+            { event: 'log.traffic_unchanged', code: e.code, file: config.log.traffic },
             `${e.message}; traffic lines still go to ${previous.log.traffic ?? 'the main log'}`,
           );
-          config = { ...next, log: { ...next.log, traffic: previous.log.traffic } };
+          config = { ...config, log: { ...config.log, traffic: previous.log.traffic } };
         }
       }
-      const settings = settingsOf(next, traffic, network, tls, keyLog, metrics, inspector ?? options.events);
+      const settings = settingsOf(config, traffic, network, tls, keyLog, metrics, inspector ?? options.events);
       for (const spec of next.listeners) {
         const existing = listeners.get(spec.name);
         const scheme = spec.tls === undefined ? 'http' : 'https';

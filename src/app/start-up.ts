@@ -2,7 +2,7 @@
 // warning for unverified upstreams, and wsgate's CA for interception (loaded, or created on first use).
 
 import type { Config } from '../config/schema.ts';
-import type { Logger } from '../log/logger.ts';
+import { type Logger, logOptionsOf, updateLogger } from '../log/logger.ts';
 import { ensureCa, resolveCaDir } from '../tls/ca.ts';
 import { insecureUpstreams } from '../tls/config-tls.ts';
 import { LeafCache } from '../tls/leaf.ts';
@@ -40,28 +40,37 @@ export function warnInsecure(config: Config, log: Logger): void {
   }
 }
 
+/** What a reload's log.* did to the running logger. */
+export type LogSettingsApplied = {
+  /** The config as it now runs: log.file and log.format as they were when the new file cannot be opened. */
+  config: Config;
+  /** Changed keys a traffic log built from the main logger depends on: it must be rebuilt (TrafficLog.update). */
+  trafficAffected: boolean;
+};
+
 /**
- * A reload cannot change the logger a running wsgate writes with (its destination, level, format and redaction are
- * fixed when it is made, and every listener and connection holds a child of it): a changed log.* key other than
- * log.traffic (which a reload opens anew) is said, not silently ignored. With --workers, SIGHUP restarts the workers,
- * which applies them there.
+ * Applies a reload's log.* to the running logger and every child of it, as nginx applies error_log on reload: the
+ * level, the destination (log.file, log.format), the line redaction and the queue bound. A log.file that cannot be
+ * opened keeps lines where they went (log.file_unchanged), and the rest applies.
  */
-export function warnLogUnchanged(previous: Config, next: Config, log: Logger): void {
-  const keys = new Set([...Object.keys(previous.log), ...Object.keys(next.log)]);
-  keys.delete('traffic');
-  const changed = [...keys]
-    .filter((key) => {
-      const a = (previous.log as Record<string, unknown>)[key];
-      const b = (next.log as Record<string, unknown>)[key];
-      return JSON.stringify(a) !== JSON.stringify(b);
-    })
-    .map((key) => `log.${key}`)
-    .sort();
-  if (changed.length === 0) return;
-  log.warn(
-    { event: 'log.unchanged', keys: changed },
-    `${changed.join(', ')} changed: the running log keeps the old ${changed.length === 1 ? 'value' : 'values'} until a restart`,
-  );
+export function applyLogSettings(log: Logger, next: Config): LogSettingsApplied {
+  const update = updateLogger(log, next.log);
+  let config = next;
+  if (update.error !== undefined) {
+    const running = logOptionsOf(log);
+    log.error(
+      { event: 'log.file_unchanged', code: update.error.code, file: next.log.file },
+      `${update.error.message}; the log still goes to ${running?.file ?? 'stdout'}`,
+    );
+    config = { ...next, log: { ...next.log, file: running?.file, format: running?.format ?? next.log.format } };
+  }
+  if (update.changed.length > 0) {
+    log.info(
+      { event: 'log.changed', keys: update.changed.map((key) => `log.${key}`) },
+      `log settings changed: ${update.changed.map((key) => `log.${key}`).join(', ')}`,
+    );
+  }
+  return { config, trafficAffected: update.redactionChanged || update.changed.includes('maxQueueBytes') };
 }
 
 /**

@@ -11,6 +11,7 @@ import type { Logger } from '../log/logger.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
 import { ManagedWorker, type Started } from './managed-worker.ts';
 import { RestartBackoff } from './restart-backoff.ts';
+import { applyLogSettings } from './start-up.ts';
 import { WORKER_ENV } from './worker-ipc.ts';
 import { forwardLines, writeAll } from './worker-output.ts';
 
@@ -120,7 +121,10 @@ export class WorkerPool {
           return;
         }
       }
-      if (await this.#startable(next)) await this.#rollingRestart(next);
+      if (!(await this.#startable(next))) return;
+      // The primary writes lines too (lifecycle, the admin API's): its log follows the file like the workers'.
+      applyLogSettings(this.#log, next);
+      await this.#rollingRestart(next);
     });
   }
 
@@ -255,6 +259,7 @@ export class WorkerPool {
   async #reloadInPlace(next: Config): Promise<void> {
     if (!(await this.#startable(next))) return;
     this.#config = next;
+    applyLogSettings(this.#log, next);
     for (const m of this.#workers.values()) m.reload(next);
     const want = this.#countOf(next);
     if (want === this.#target) return;

@@ -34,7 +34,7 @@ export type LoggerOptions = LineRedaction & {
 };
 
 /** What a logger's children share and the traffic log needs: its queue and how its lines are redacted. */
-type Sink = { queue: LogQueue; redaction: LineRedaction; maxQueueBytes: number };
+type Sink = { queue: LogQueue; redaction: LineRedaction; maxQueueBytes: number; options: LoggerOptions };
 
 // Child loggers inherit from their parent object, so a symbol on the root reaches every child.
 const SINK = Symbol('wsgate.logSink');
@@ -45,6 +45,11 @@ function sinkOf(logger: Logger): Sink | undefined {
 
 function setSink(logger: Logger, sink: Sink): void {
   (logger as unknown as { [SINK]: Sink })[SINK] = sink;
+}
+
+/** The log settings a logger made by createLogger runs with now (after reloads). */
+export function logOptionsOf(logger: Logger): LiveLogOptions | undefined {
+  return sinkOf(logger)?.options;
 }
 
 /** The bounded destination a logger (or any of its children) writes to. */
@@ -133,13 +138,17 @@ function lineOptions(redaction: LineRedaction) {
   } satisfies pino.LoggerOptions;
 }
 
-export function createLogger(options: LoggerOptions): Logger {
-  const redaction: LineRedaction = {
+function redactionOf(options: LineRedaction): LineRedaction {
+  return {
     showSecrets: options.showSecrets,
     redactQueryParams: options.redactQueryParams,
     redactSubprotocols: options.redactSubprotocols,
     tokenSubprotocolPrefixes: options.tokenSubprotocolPrefixes,
   };
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const redaction = redactionOf(options);
   const maxQueueBytes = options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
   const base = {
     level: options.level,
@@ -147,14 +156,40 @@ export function createLogger(options: LoggerOptions): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     ...lineOptions(redaction),
   } satisfies pino.LoggerOptions;
+  let logger: Logger | undefined;
+  const destination = openMainDestination(options);
+  const queue = new LogQueue({
+    ...destination,
+    maxBytes: maxQueueBytes,
+    // The sonic-boom destinations take the queue's batches as Buffers (queue.ts); streams ignore it.
+    bufferMode: true,
+    onWriteFailure: reportWriteFailure(() => logger!, true),
+  });
+  // Every main destination is listed: one that is no file (stdout, pino-pretty's WriteStream) refuses to reopen.
+  logFiles.add(queue);
+  logger = pino(base, queue);
+  setSink(logger, { queue, redaction, maxQueueBytes, options });
+  queue.reportTo(reportDrops(logger));
+  return logger;
+}
+
+type MainDestination = {
+  out: Writable | ReturnType<typeof pino.destination>;
+  name: string;
+  format?: (line: string) => string;
+};
+
+/** Where the main log goes: stdout, log.file or a caller's stream, as JSON lines or pino-pretty's. */
+function openMainDestination(options: LoggerOptions): MainDestination {
   const usePretty =
     options.format === 'pretty' ||
     (options.format === 'auto' && !options.file && !options.stream && process.stdout.isTTY);
-  let out: Writable | ReturnType<typeof pino.destination>;
+  let out: MainDestination['out'];
   if (options.stream) {
     out = options.stream;
   } else if (options.file) {
     checkWritable(options.file);
+    // pino-pretty to a file goes through an fs.WriteStream, which cannot be reopened: JSON files can.
     out = usePretty
       ? createWriteStream(options.file, { flags: 'a' })
       : pino.destination({ dest: options.file, append: true, mkdir: true, sync: false, contentMode: 'buffer' });
@@ -162,34 +197,85 @@ export function createLogger(options: LoggerOptions): Logger {
     // Asynchronous: a synchronous write to a pipe whose reader stopped would stop the whole process.
     out = pino.destination({ dest: 1, sync: false, contentMode: 'buffer' });
   }
-  let format: ((line: string) => string) | undefined;
-  if (usePretty) {
-    // pino-pretty prints the message and stacks as they are: a path or header with ESC or CR/LF in it would
-    // reach the terminal raw and could forge a line. Each event is parsed back and every string escaped first.
-    const prettify = prettyFactory({
-      colorize: !options.file && !options.stream && process.stdout.isTTY === true,
-      translateTime: 'HH:MM:ss.l',
-      ignore: 'pid,hostname',
-      messageKey: 'msg',
-    });
-    format = (line) => prettify(escapeEvent(JSON.parse(line)) as Record<string, unknown>);
-  }
-  let logger: Logger | undefined;
-  const queue = new LogQueue({
-    out,
-    name: options.file ?? 'stdout',
-    maxBytes: maxQueueBytes,
-    format,
-    // The sonic-boom destinations above take the queue's batches as Buffers (queue.ts); streams ignore it.
-    bufferMode: true,
-    onWriteFailure: reportWriteFailure(() => logger!, true),
+  const name = options.file ?? 'stdout';
+  if (!usePretty) return { out, name };
+  // pino-pretty prints the message and stacks as they are: a path or header with ESC or CR/LF in it would
+  // reach the terminal raw and could forge a line. Each event is parsed back and every string escaped first.
+  const prettify = prettyFactory({
+    colorize: !options.file && !options.stream && process.stdout.isTTY === true,
+    translateTime: 'HH:MM:ss.l',
+    ignore: 'pid,hostname',
+    messageKey: 'msg',
   });
-  // pino-pretty to a file goes through an fs.WriteStream, which cannot be reopened: JSON files can.
-  if (options.file && !usePretty) logFiles.add(queue);
-  logger = pino(base, queue);
-  setSink(logger, { queue, redaction, maxQueueBytes });
-  queue.reportTo(reportDrops(logger));
-  return logger;
+  return { out, name, format: (line) => prettify(escapeEvent(JSON.parse(line)) as Record<string, unknown>) };
+}
+
+/** The log.* settings a reload can change in a running logger (worker and stream are fixed). */
+export type LiveLogOptions = Omit<LoggerOptions, 'stream' | 'worker'>;
+
+/** What updateLogger changed. */
+export type LogUpdate = {
+  /** The log.* keys now in effect that were not before. */
+  changed: string[];
+  /** Lines are redacted otherwise now: a traffic log built with the old redaction must be rebuilt. */
+  redactionChanged: boolean;
+  /** Why log.file / log.format did not change (the new file cannot be opened): the old destination stays. */
+  error?: WsgateError;
+};
+
+const LIVE_KEYS = [
+  'level',
+  'format',
+  'file',
+  'maxQueueBytes',
+  'showSecrets',
+  'redactQueryParams',
+  'redactSubprotocols',
+  'tokenSubprotocolPrefixes',
+] as const satisfies readonly (keyof LiveLogOptions)[];
+
+/**
+ * Applies a reload's log.* to a running logger made by createLogger, and so to every child of it: pino's child()
+ * without options keeps no level, destination or line hook of its own but reads its parent's through the prototype,
+ * so setting them on the root reaches every listener's and connection's logger. A new log.file that cannot be
+ * opened leaves the destination (and format) as they were, and says why in `error`; the rest still applies.
+ */
+export function updateLogger(logger: Logger, next: LiveLogOptions): LogUpdate {
+  const sink = sinkOf(logger);
+  if (sink === undefined) {
+    const changed = logger.level === next.level ? [] : ['level'];
+    logger.level = next.level;
+    return { changed, redactionChanged: false };
+  }
+  const previous = sink.options;
+  const differs = (key: (typeof LIVE_KEYS)[number]) =>
+    JSON.stringify(previous[key] ?? null) !== JSON.stringify(next[key] ?? null);
+  let changed: string[] = LIVE_KEYS.filter(differs);
+  if (changed.length === 0) return { changed, redactionChanged: false };
+  let error: WsgateError | undefined;
+  let applied: LoggerOptions = { ...previous, ...next, stream: previous.stream, worker: previous.worker };
+  // A caller's stream (tests) stays; for stdout and files, format and file pick the destination.
+  if ((differs('file') || differs('format')) && previous.stream === undefined) {
+    try {
+      sink.queue.retarget(openMainDestination(applied));
+    } catch (err) {
+      error = err as WsgateError;
+      applied = { ...applied, file: previous.file, format: previous.format };
+      changed = changed.filter((key) => key !== 'file' && key !== 'format');
+    }
+  }
+  const redaction = redactionOf(applied);
+  const redactionChanged = JSON.stringify(redaction) !== JSON.stringify(sink.redaction);
+  if (redactionChanged) {
+    // Children read the root's hooks through their prototype.
+    const internals = logger as unknown as Record<symbol, Record<string, unknown>>;
+    internals[pino.symbols.hooksSym] = { ...internals[pino.symbols.hooksSym], streamWrite: streamWrite(redaction) };
+  }
+  const maxQueueBytes = applied.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
+  sink.queue.maxBytes = maxQueueBytes;
+  setSink(logger, { queue: sink.queue, redaction, maxQueueBytes, options: applied });
+  logger.level = applied.level;
+  return { changed, redactionChanged, ...(error === undefined ? {} : { error }) };
 }
 
 /**

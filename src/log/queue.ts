@@ -95,8 +95,10 @@ type Out = { boom: SonicBoom; stream?: undefined } | { boom?: undefined; stream:
 
 /** The destination pino writes to: every line passes through write(); the traffic log asks shed() first. */
 export class LogQueue {
-  readonly name: string;
-  readonly maxBytes: number;
+  /** "stdout" or the file path; retarget() changes it. */
+  name: string;
+  /** log.maxQueueBytes; a reload may change it. */
+  maxBytes: number;
   #out: Out;
   #format: ((line: string) => string) | undefined;
   /** For sonic-boom: bytes handed over minus bytes it reported written. */
@@ -133,13 +135,19 @@ export class LogQueue {
     this.#format = options.format;
     this.#bufferMode = options.bufferMode === true;
     this.#onWriteFailure = options.onWriteFailure;
-    const out = options.out;
+    this.#out = this.#attach(options.out);
+  }
+
+  #attach(out: Destination | Writable): Out {
     // An 'error' nobody listens to is thrown: a full disk would stop the process (or, for sonic-boom, hang it in its
-    // exit flush below). Writes that fail are reported and tried again; the proxy carries on.
-    out.on('error', (err: Error) => this.#onError(err));
+    // exit flush below). Writes that fail are reported and tried again; the proxy carries on. A destination this
+    // queue has left (retarget) is not heard any more.
+    out.on('error', (err: Error) => {
+      if (this.#isCurrent(out)) this.#onError(err);
+    });
     if (isSonicBoom(out)) {
-      this.#out = { boom: out };
       out.on('write', (n: number) => {
+        if (!this.#isCurrent(out)) return;
         this.#handed = Math.max(0, this.#handed - n);
         if (this.#failing !== undefined) this.#writesResumed();
         this.#checkRecovered();
@@ -151,10 +159,45 @@ export class LogQueue {
       out.flushSync = () => {
         if (this.#failing === undefined && out.destroyed !== true && out.fd >= 0) flushSync();
       };
-    } else {
-      this.#out = { stream: out as Writable };
-      out.on('drain', () => this.#checkRecovered());
+      return { boom: out };
     }
+    out.on('drain', () => {
+      if (this.#isCurrent(out)) this.#checkRecovered();
+    });
+    return { stream: out as Writable };
+  }
+
+  #isCurrent(out: Destination | Writable): boolean {
+    return this.#out.boom === out || this.#out.stream === out;
+  }
+
+  /**
+   * Writes to another destination from now on (a reload changed log.file or log.format). What the old one was given
+   * is written there before it ends; stdout itself stays open. Whoever holds this queue (pino's loggers and their
+   * children, the traffic log of open connections) writes to the new destination without knowing.
+   */
+  retarget(options: Pick<LogQueueOptions, 'out' | 'name' | 'format'>): void {
+    this.#handOver();
+    const old = this.#out;
+    // The old destination may still hold views of the batch Buffer until it has written them.
+    this.#buf = undefined;
+    this.#start = 0;
+    this.#used = 0;
+    this.#handed = 0;
+    clearInterval(this.#retry);
+    this.#retry = undefined;
+    const failing = this.#failing !== undefined;
+    this.#failing = undefined;
+    this.#lastError = undefined;
+    this.name = options.name;
+    this.#format = options.format;
+    this.#out = this.#attach(options.out);
+    if (old.boom !== undefined) {
+      // A file failing its writes (a full disk) would hold its end for ever; one that never opened has nothing.
+      if (old.boom.destroyed || old.boom.fd < 0) return;
+      if (failing) old.boom.destroy();
+      else old.boom.end();
+    } else if (!old.stream.destroyed) old.stream.end();
   }
 
   /** Whether writes to the destination are failing now. */

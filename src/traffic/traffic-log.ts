@@ -23,6 +23,12 @@ export type TrafficLog = {
   active(): boolean;
   /** The queue of its own file (log.traffic), whose dropped lines the metrics count; undefined without a file. */
   readonly ownQueue: LogQueue | undefined;
+  /**
+   * Writes to `file` (or the main log) from now on, built anew from the main logger's settings (after a reload
+   * changed log.traffic, or the main log's destination or redaction). Throws WSG_LOG_FILE, changing nothing, when the
+   * file cannot be opened.
+   */
+  update(file: string | undefined): void;
   close(): Promise<void>;
 };
 
@@ -145,32 +151,54 @@ function sheddable(event: WsEvent): boolean {
   return event.type === 'frame' || event.type === 'message' || event.type === 'violation';
 }
 
-/**
- * Builds the traffic sink. With a file, lines go through an asynchronous, bounded destination of their own so the
- * proxy never waits on the disk; without one they go to the main logger and share its queue.
- */
-export function createTrafficLog(options: { file: string | undefined; main: Logger }): TrafficLog {
+/** Where the traffic log writes now: rebuilt whole when a reload changes it (TrafficLog.update). */
+type Sink = {
+  logger: Logger;
+  /** Whose level decides what is written: the file's logger, or the main one (the sibling follows no level). */
+  gate: Logger;
+  own: LogQueue | undefined;
+  queue: LogQueue | undefined;
+  shape: LineShape | undefined;
+  bytes: ReturnType<typeof lineBytesOf> | undefined;
+};
+
+function sinkFor(file: string | undefined, main: Logger): Sink {
   let logger: Logger;
   let own: LogQueue | undefined;
-  if (options.file) {
+  if (file) {
     // Only the worker number carries over from the main log: it tells `--workers` processes apart.
-    const file = createFileLogger(options.main, options.file, { base: workerBinding(options.main), timestamp: false });
-    logger = file.logger;
-    own = file.queue;
+    const opened = createFileLogger(main, file, { base: workerBinding(main), timestamp: false });
+    logger = opened.logger;
+    own = opened.queue;
   } else {
     // Each event has its own `time` (when the frame passed): the main log's clock would add a second one.
-    logger = createTimelessSibling(options.main);
+    logger = createTimelessSibling(main);
   }
-  const queue = own ?? logQueueOf(options.main);
+  const queue = own ?? logQueueOf(main);
   // Frame and message lines, the volume, are built here rather than by pino: the same JSON (see eventLine).
   const shape = lineShapeOf(logger);
   // The most frequent of those go into the queue's batch as bytes, never as strings (see line-bytes.ts).
   const bytes = shape !== undefined && queue !== undefined ? lineBytesOf(shape, queue) : undefined;
+  // In the main log, main's level decides, also after a reload changed it (the sibling is a logger of its own).
+  return { logger, gate: own === undefined ? main : logger, own, queue, shape, bytes };
+}
+
+/**
+ * Builds the traffic sink. With a file, lines go through an asynchronous, bounded destination of their own so the
+ * proxy never waits on the disk; without one they go to the main logger and share its queue. Every connection holds
+ * this object for its life: update() moves all of them, open ones included, to the new destination.
+ */
+export function createTrafficLog(options: { file: string | undefined; main: Logger }): TrafficLog {
+  const main = options.main;
+  let sink = sinkFor(options.file, main);
   return {
-    ownQueue: own,
+    get ownQueue() {
+      return sink.own;
+    },
     emit(event) {
       const level = event.type === 'violation' ? 'warn' : 'info';
-      if (logger.isLevelEnabled(level) && !(sheddable(event) && queue?.shed())) {
+      const { logger, gate, queue, shape, bytes } = sink;
+      if (gate.isLevelEnabled(level) && !(sheddable(event) && queue?.shed())) {
         if (shape !== undefined && queue !== undefined && (event.type === 'frame' || event.type === 'message')) {
           if (bytes === undefined || !bytes.write(event)) queue.write(eventLine(shape, event));
         } else {
@@ -181,12 +209,19 @@ export function createTrafficLog(options: { file: string | undefined; main: Logg
       if (CHANNELS.ws.hasSubscribers) publishWs(event);
     },
     active() {
-      return logger.isLevelEnabled('info') || CHANNELS.ws.hasSubscribers;
+      return sink.gate.isLevelEnabled('info') || CHANNELS.ws.hasSubscribers;
+    },
+    update(file) {
+      // A file that cannot be opened throws here, before anything changed.
+      const old = sink;
+      sink = sinkFor(file, main);
+      // What the old file was given is written before it closes.
+      if (old.own !== undefined) void old.own.close();
     },
     close() {
       // sonic-boom defers end() until its file is open and emits close once everything is written; a second
       // close() (shutdown may be called twice) waits for the same promise.
-      return own === undefined ? Promise.resolve() : own.close();
+      return sink.own === undefined ? Promise.resolve() : sink.own.close();
     },
   };
 }

@@ -7,11 +7,9 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import WebSocket from 'ws';
-import { configFromObject } from '../../../src/config/load.ts';
 import { startEchoServer } from '../../../src/echo/server.ts';
 import { type RunningCli, startCli } from '../../helpers/cli.ts';
 import { tempDir } from '../../helpers/tls.ts';
-import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
 
 async function echoUpstream(t: TestContext): Promise<number> {
   const echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
@@ -144,31 +142,108 @@ test('log files on a full disk: WebSockets are proxied, stderr says so once, SIG
   assert.equal(cli.stderr().match(/wsgate: log \/dev\/full: writes fail/g)?.length, 1, cli.stderr());
 });
 
-test('a reload that changes log settings says they wait for a restart (log.traffic excepted: it is reopened)', async (t) => {
+/** Opens a WebSocket that stays open; send() waits for each echo. */
+async function openSocket(t: TestContext, url: string): Promise<(text: string) => Promise<void>> {
+  const ws = new WebSocket(url);
+  t.after(() => ws.terminate());
+  await once(ws, 'open');
+  return async (text) => {
+    ws.send(text);
+    const [data] = (await once(ws, 'message')) as [Buffer];
+    assert.equal(data.toString(), text);
+  };
+}
+
+const linesOf = (file: string, event: string) =>
+  read(file)
+    .split('\n')
+    .filter((l) => l.includes(`"event":"${event}"`))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+test('a reload applies log.level, log.file and log.traffic at once, to open WebSockets too (nginx applies error_log)', async (t) => {
   const dir = tempDir(t, 'wsgate-log-reload-');
-  const routes = [{ upstream: 'ws://127.0.0.1:9' }];
-  const gw = await startTestWsgate(t, reverseConfig(routes, { log: { level: 'info' } }));
-  const reload = (log: Record<string, unknown>) =>
-    gw.running.reload(configFromObject(reverseConfig(routes, { log }), '<test>'));
-  await reload({ level: 'info', traffic: join(dir, 'traffic.log') });
-  assert.deepEqual(gw.logs.events('log.unchanged'), [], 'only log.traffic changed');
-  await reload({ level: 'debug', showSecrets: true, traffic: join(dir, 'traffic.log') });
-  const [line] = gw.logs.events('log.unchanged');
-  assert.deepEqual(line?.['keys'], ['log.level', 'log.showSecrets']);
-  assert.equal(line?.['level'], 'warn');
-  // A traffic file that cannot be written: the reload says so and traffic lines stay in the old file.
+  const [a, b, traffic, traffic2] = ['a.log', 'b.log', 'traffic.log', 'traffic2.log'].map((name) =>
+    join(dir, name),
+  ) as [string, string, string, string];
+  const upstream = await echoUpstream(t);
+  const config = writeConfig(dir, upstream, ['level: warn', `file: ${a}`]);
+  const cli = startCli(['run', '-c', config]);
+  t.after(() => cli.child.kill('SIGKILL'));
+  const send = await openSocket(t, await started(cli));
+  await send('at warn');
+
+  writeConfig(dir, upstream, ['level: info', `file: ${b}`]);
+  cli.child.kill('SIGHUP');
+  await until(() => linesOf(b, 'log.changed').length === 1, 'log.changed in the new main log');
+  assert.deepEqual(linesOf(b, 'log.changed')[0]?.['keys'], ['log.level', 'log.file']);
+  // The connection opened before the reload writes its lines at the new level, into the new file.
+  await send('at info');
+  await until(() => read(b).includes('at info'), "the open connection's message in the new main log");
+
+  writeConfig(dir, upstream, ['level: info', `file: ${b}`, `traffic: ${traffic}`]);
+  cli.child.kill('SIGHUP');
+  await until(() => linesOf(b, 'config.reloaded').length === 2, 'the second reload');
+  await send('to the traffic file');
+  await until(() => read(traffic).includes('to the traffic file'), "the open connection's message in log.traffic");
+  // From one traffic file to another: the open connection's lines went into the closed file once.
+  writeConfig(dir, upstream, ['level: info', `file: ${b}`, `traffic: ${traffic2}`]);
+  cli.child.kill('SIGHUP');
+  await until(() => linesOf(b, 'config.reloaded').length === 3, 'the third reload');
+  await send('to the second traffic file');
+  await until(() => read(traffic2).includes('to the second traffic file'), 'the message in the second traffic file');
+
+  cli.child.kill('SIGTERM');
+  assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.stderr());
+  assert.doesNotMatch(read(a), /at warn|at info|"event":"ws\.|"event":"config\.reloaded"/, 'nothing at info in a');
+  assert.doesNotMatch(read(b), /to the traffic file/);
+  assert.doesNotMatch(read(traffic), /to the second traffic file/);
+  assert.equal(linesOf(traffic2, 'ws.close').length, 1, 'the close line of the connection opened before the reloads');
+});
+
+test('a reload naming a log.file or log.traffic wsgate cannot write keeps both where they were; the rest applies', async (t) => {
+  const dir = tempDir(t, 'wsgate-log-reload-bad-');
+  const [main, traffic] = ['wsgate.log', 'traffic.log'].map((name) => join(dir, name)) as [string, string];
   writeFileSync(join(dir, 'plain'), '');
-  await reload({ level: 'debug', showSecrets: true, traffic: join(dir, 'plain', 'traffic.log') });
-  const [kept] = gw.logs.events('log.traffic_unchanged');
-  assert.equal(kept?.['code'], 'WSG_LOG_FILE');
-  assert.match(String(kept?.['msg']), /plain\/traffic\.log.*still go to .*traffic\.log/);
-  await gw.running.reload(
-    configFromObject(
-      reverseConfig(routes, { log: { level: 'debug', showSecrets: true, traffic: join(dir, 'traffic.log') } }),
-      '<test>',
-    ),
-  );
-  assert.equal(gw.logs.events('log.traffic_unchanged').length, 1, 'back to the file in use: nothing to change');
+  const upstream = await echoUpstream(t);
+  const config = writeConfig(dir, upstream, ['level: info', `file: ${main}`, `traffic: ${traffic}`]);
+  const cli = startCli(['run', '-c', config]);
+  t.after(() => cli.child.kill('SIGKILL'));
+  const url = await started(cli);
+  const bad = join(dir, 'plain', 'x.log');
+  writeConfig(dir, upstream, ['level: warn', `file: ${bad}`, `traffic: ${bad}`]);
+  cli.child.kill('SIGHUP');
+  await until(() => linesOf(main, 'log.traffic_unchanged').length === 1, 'log.traffic_unchanged in the main log');
+  const [file] = linesOf(main, 'log.file_unchanged');
+  assert.equal(file?.['code'], 'WSG_LOG_FILE');
+  assert.match(String(file?.['msg']), new RegExp(`${bad}.*the log still goes to ${main}`));
+  assert.match(String(linesOf(main, 'log.traffic_unchanged')[0]?.['msg']), /traffic lines still go to .*traffic\.log/);
+  // log.level applied: no config.reloaded (info) line after the change, and no warn line for log.changed either.
+  assert.equal(linesOf(main, 'config.reloaded').length, 0);
+  await echoOnce(url, 'still logged');
+  await until(() => read(traffic).includes('still logged'), 'traffic lines in the old traffic file');
+  cli.child.kill('SIGTERM');
+  assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.stderr());
+});
+
+test('with --workers 2 an edited log.file moves the primary and both workers to the new file', async (t) => {
+  const dir = tempDir(t, 'wsgate-log-reload-workers-');
+  const [a, b] = ['a.log', 'b.log'].map((name) => join(dir, name)) as [string, string];
+  const upstream = await echoUpstream(t);
+  const config = writeConfig(dir, upstream, [`file: ${a}`]);
+  const cli = startCli(['run', '-c', config, '--workers', '2']);
+  t.after(() => cli.child.kill('SIGKILL'));
+  await cli.waitForOutput(/2 workers \(pids/);
+  const url = await started(cli);
+  // An edit (not SIGHUP, which replaces the workers) reloads each worker in place.
+  writeConfig(dir, upstream, [`file: ${b}`]);
+  const changedBy = () => linesOf(b, 'log.changed').map((l) => (l['worker'] as number | undefined) ?? 0);
+  await until(() => changedBy().length === 3, 'log.changed from the primary and workers 1 and 2');
+  assert.deepEqual(changedBy().sort(), [0, 1, 2]);
+  await echoOnce(url, 'after the edit');
+  await until(() => read(b).includes('after the edit'), 'the message in the new file');
+  cli.child.kill('SIGTERM');
+  assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.stderr());
+  assert.doesNotMatch(read(a), /after the edit/);
 });
 
 test('a log file wsgate cannot write stops the start with exit 2, naming the file', async (t) => {
