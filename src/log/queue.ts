@@ -9,8 +9,8 @@
 // it, or a Node stream's writableLength. sonic-boom's own maxLength is not used: it would drop any line, access
 // lines included. Writes that fail (a full disk) are the same case as a slow destination, reported and retried.
 //
-// Size: over 400 lines because shedding, batching into one Buffer, failing writes, reopening and retargeting all work on the
-// same pending-bytes state of one destination; split, each part would reach into the others' fields.
+// Size: over 400 lines because shedding, batching into one Buffer, failing writes, reopening and retargeting all
+// work on the same pending-bytes state of one destination; split, each part would reach into the others' fields.
 import type { Writable } from 'node:stream';
 import type pino from 'pino';
 
