@@ -11,7 +11,7 @@ import { ForwardListener, type ForwardSpec, newPseudonym } from '../forward/list
 import type { AdminHandler } from '../inspector/admin-server.ts';
 import { healthHandlers, type Readiness } from '../inspector/health.ts';
 import { type Inspector, listenerOfRoute, packageVersion, startInspector } from '../inspector/inspector.ts';
-import { metricsHandler, WsgateMetrics } from '../inspector/metrics.ts';
+import type { WsgateMetrics } from '../inspector/metrics.ts';
 import { demoUrlFor, staticAdminHandlers } from '../inspector/static.ts';
 import { type Logger, logQueueOf } from '../log/logger.ts';
 import { createTextRedactor } from '../log/redact.ts';
@@ -160,7 +160,9 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   let echo: EchoServer | undefined;
   const traffic = createTrafficLog({ file: config.log.traffic, main: log });
   let stopping: Promise<void> | undefined;
-  const metrics = config.inspector !== undefined ? new WsgateMetrics() : undefined;
+  // prom-client and the OpenTelemetry API it loads are ~90 modules: loaded only for the admin API's /metrics.
+  const metricsModule = config.inspector !== undefined ? await import('../inspector/metrics.ts') : undefined;
+  const metrics = metricsModule === undefined ? undefined : new metricsModule.WsgateMetrics();
   metrics?.watchLogQueue('main', () => logQueueOf(log));
   metrics?.watchLogQueue('traffic', () => traffic.ownQueue);
   const readiness = (): Readiness => ({
@@ -169,7 +171,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
     draining: stopping !== undefined,
   });
   const healthAndMetricsHandlers = () => [
-    ...(metrics === undefined ? [] : [metricsHandler(metrics)]),
+    ...(metrics === undefined || metricsModule === undefined ? [] : [metricsModule.metricsHandler(metrics)]),
     ...healthHandlers(readiness),
   ];
   const sessionOf = (conn: string): LiveSession | undefined => {

@@ -29,7 +29,7 @@ import { watchConfig } from '../config/watch.ts';
 import { createLogger } from '../log/logger.ts';
 import { formatHostPort } from '../net/host-port.ts';
 import { startMemoryReclaimer } from './memory-reclaimer.ts';
-import { type PrimaryAdmin, startPrimaryAdmin } from './primary-admin.ts';
+import type { PrimaryAdmin } from './primary-admin.ts';
 import { reopenLogsOnSignal, waitForStopSignal } from './signals.ts';
 import { WorkerPool } from './worker-pool.ts';
 
@@ -76,13 +76,17 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   // the start before any worker runs.
   let admin: PrimaryAdmin | undefined;
   try {
-    admin = await startPrimaryAdmin({
-      config: options.config,
-      pool,
-      log,
-      listeners: options.config.listeners.map((l) => l.name),
-      reload: file === undefined ? undefined : async () => pool.restart(),
-    });
+    // The admin API's modules (prom-client among them) load only when the config has one.
+    if (options.config.inspector !== undefined) {
+      const { startPrimaryAdmin } = await import('./primary-admin.ts');
+      admin = await startPrimaryAdmin({
+        config: options.config,
+        pool,
+        log,
+        listeners: options.config.listeners.map((l) => l.name),
+        reload: file === undefined ? undefined : async () => pool.restart(),
+      });
+    }
   } catch (err) {
     process.off('exit', killAll);
     io.err(`wsgate: ${(err as Error).message}`);
