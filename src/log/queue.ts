@@ -193,9 +193,10 @@ export class LogQueue {
     this.#format = options.format;
     this.#out = this.#attach(options.out);
     if (old.boom !== undefined) {
-      // A file failing its writes (a full disk) would hold its end for ever; one that never opened has nothing.
-      if (old.boom.destroyed || old.boom.fd < 0) return;
-      if (failing) old.boom.destroy();
+      // A file failing its writes (a full disk) would hold its end for ever. One still opening ends once open (a
+      // file that never opens is garbage with its listener).
+      if (old.boom.destroyed) return;
+      if (failing && old.boom.fd >= 0) old.boom.destroy();
       else old.boom.end();
     } else if (!old.stream.destroyed) old.stream.end();
   }
