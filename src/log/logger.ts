@@ -251,14 +251,15 @@ export function updateLogger(logger: Logger, next: LiveLogOptions): LogUpdate {
     return { changed, redactionChanged: false };
   }
   const previous = sink.options;
-  const differs = (key: (typeof LIVE_KEYS)[number]) =>
-    JSON.stringify(previous[key] ?? null) !== JSON.stringify(next[key] ?? null);
-  let changed: string[] = LIVE_KEYS.filter(differs);
+  let applied: LoggerOptions = { ...previous, ...next, stream: previous.stream, worker: previous.worker };
+  // A caller's stream (tests) stays whatever the file and format say.
+  if (previous.stream !== undefined) applied = { ...applied, file: previous.file, format: previous.format };
+  let changed: string[] = LIVE_KEYS.filter(
+    (key) => JSON.stringify(previous[key] ?? null) !== JSON.stringify(applied[key] ?? null),
+  );
   if (changed.length === 0) return { changed, redactionChanged: false };
   let error: WsgateError | undefined;
-  let applied: LoggerOptions = { ...previous, ...next, stream: previous.stream, worker: previous.worker };
-  // A caller's stream (tests) stays; for stdout and files, format and file pick the destination.
-  if ((differs('file') || differs('format')) && previous.stream === undefined) {
+  if (changed.includes('file') || changed.includes('format')) {
     try {
       sink.queue.retarget(openMainDestination(applied));
     } catch (err) {
