@@ -173,6 +173,9 @@ function sinkFor(file: string | undefined, main: Logger): Sink {
   } else {
     // Each event has its own `time` (when the frame passed): the main log's clock would add a second one.
     logger = createTimelessSibling(main);
+    // main's level, asked first (gate), decides what is written, also after a reload changed it: the sibling's own
+    // level, copied from main when it was made, must not hold back an open or close line main's level lets through.
+    logger.level = 'trace';
   }
   const queue = own ?? logQueueOf(main);
   // Frame and message lines, the volume, are built here rather than by pino: the same JSON (see eventLine).
