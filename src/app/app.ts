@@ -11,6 +11,7 @@ import { ForwardListener, type ForwardSpec, newPseudonym } from '../forward/list
 import type { AdminHandler } from '../inspector/admin-server.ts';
 import { healthHandlers, type Readiness } from '../inspector/health.ts';
 import { type Inspector, listenerOfRoute, packageVersion, startInspector } from '../inspector/inspector.ts';
+import { logHandlers } from '../inspector/log-api.ts';
 import type { WsgateMetrics } from '../inspector/metrics.ts';
 import { demoUrlFor, staticAdminHandlers } from '../inspector/static.ts';
 import { type Logger, logQueueOf } from '../log/logger.ts';
@@ -26,7 +27,14 @@ import { UpstreamNetwork } from '../upstream/network.ts';
 import { loadPacScripts } from '../upstream/pac.ts';
 import type { Env } from '../upstream/proxy-config.ts';
 import type { LiveSession } from '../websocket/session.ts';
-import { applyLogSettings, interceptionLeaves, logNetwork, reverseUpstreams, warnInsecure } from './start-up.ts';
+import {
+  applyLogSettings,
+  interceptionLeaves,
+  logControlOf,
+  logNetwork,
+  reverseUpstreams,
+  warnInsecure,
+} from './start-up.ts';
 
 export type StartOptions = {
   /** Where HTTP_PROXY, HTTPS_PROXY and NO_PROXY are read (default process.env); tests pass their own. */
@@ -230,7 +238,11 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
         reload: options.reloadFromFile,
         listenerOf: (route) => listenerOfRoute(config, route),
         version: options.version ?? packageVersion(),
-        handlers: [...healthAndMetricsHandlers(), ...staticAdminHandlers({ demoUrl: demoUrlFor(config) })],
+        handlers: [
+          ...healthAndMetricsHandlers(),
+          ...logHandlers(logControlOf(log, () => config.log.traffic)),
+          ...staticAdminHandlers({ demoUrl: demoUrlFor(config) }),
+        ],
       });
       const store = inspector.store;
       metrics?.watchStore(() => store.stats());

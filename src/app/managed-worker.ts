@@ -4,7 +4,7 @@
 
 import type { Worker } from 'node:cluster';
 import type { Config } from '../config/schema.ts';
-import type { Logger } from '../log/logger.ts';
+import type { Logger, LogLevel } from '../log/logger.ts';
 import { isFromWorker, type ListenerAddress, type ToWorker } from './worker-ipc.ts';
 
 /** A new worker that does not listen within this long is killed; a start failure otherwise reports itself. */
@@ -94,6 +94,11 @@ export class ManagedWorker {
     // Its connections may still run under the old grace period, so the longer one bounds its shutdown.
     this.#grace = Math.max(this.#grace, config.shutdown.grace);
     this.#send({ wsgate: 'reload', config });
+  }
+
+  /** The admin API's PUT /api/log: a ready worker sets its log level (one still starting has the config's). */
+  setLogLevel(level: LogLevel): void {
+    if (this.#state === 'ready') this.#send({ wsgate: 'log-level', level });
   }
 
   /** Asks it to shut down gracefully, with a SIGKILL once its grace period (plus a margin) is over. */

@@ -11,9 +11,11 @@ import { redactConfigForDisplay } from '../config/display.ts';
 import type { Config } from '../config/schema.ts';
 import { healthHandlers, type Readiness } from '../inspector/health.ts';
 import { type Inspector, packageVersion, startInspector } from '../inspector/inspector.ts';
+import { logHandlers } from '../inspector/log-api.ts';
 import { metricsHandler, WsgateMetrics } from '../inspector/metrics.ts';
 import { demoUrlFor, staticAdminHandlers } from '../inspector/static.ts';
 import type { Logger } from '../log/logger.ts';
+import { logControlOf } from './start-up.ts';
 import { WorkerHub, workerOfConn } from './worker-hub.ts';
 import type { ControlAnswer } from './worker-ipc.ts';
 import type { WorkerPool } from './worker-pool.ts';
@@ -89,6 +91,16 @@ export async function startPrimaryAdmin(options: PrimaryAdminOptions): Promise<P
       handlers: [
         metricsHandler({ text: () => hub.metricsText(), contentType: metrics.contentType }),
         ...healthHandlers(readiness),
+        // The primary's own log, and every ready worker's.
+        ...logHandlers(
+          logControlOf(
+            log,
+            () => config.log.traffic,
+            (level) => {
+              for (const worker of pool.workers) worker.setLogLevel(level);
+            },
+          ),
+        ),
         ...staticAdminHandlers({ demoUrl: demoUrlFor(config) }),
       ],
     });

@@ -2,7 +2,8 @@
 // warning for unverified upstreams, and wsgate's CA for interception (loaded, or created on first use).
 
 import type { Config } from '../config/schema.ts';
-import { type Logger, logOptionsOf, updateLogger } from '../log/logger.ts';
+import type { LogControl } from '../inspector/log-api.ts';
+import { type Logger, type LogLevel, logOptionsOf, updateLogger } from '../log/logger.ts';
 import { ensureCa, resolveCaDir } from '../tls/ca.ts';
 import { insecureUpstreams } from '../tls/config-tls.ts';
 import { LeafCache } from '../tls/leaf.ts';
@@ -71,6 +72,43 @@ export function applyLogSettings(log: Logger, next: Config): LogSettingsApplied 
     );
   }
   return { config, trafficAffected: update.redactionChanged || update.changed.includes('maxQueueBytes') };
+}
+
+/**
+ * Sets the level of this process's log from the admin API (PUT /api/log), as a reload of log.level would. The line
+ * saying so is written where it can be read: before a level that hides info lines takes effect, after one that
+ * shows them.
+ */
+export function setLogLevel(log: Logger, level: LogLevel): void {
+  const options = logOptionsOf(log);
+  if (log.level === level) return;
+  const say = () =>
+    log.info(
+      { event: 'log.changed', keys: ['log.level'], level, by: 'admin' },
+      `log.level set to ${level} through the admin API, until the next reload or restart`,
+    );
+  const before = log.isLevelEnabled('info');
+  if (before) say();
+  updateLogger(log, { ...(options ?? { format: 'json' }), level });
+  if (!before) say();
+}
+
+/** The admin API's log endpoints for one process; `alsoSet` passes a new level on (the primary to its workers). */
+export function logControlOf(
+  log: Logger,
+  traffic: () => string | undefined,
+  alsoSet?: (level: LogLevel) => void,
+): LogControl {
+  return {
+    view() {
+      const options = logOptionsOf(log);
+      return { level: log.level, format: options?.format ?? 'json', file: options?.file, traffic: traffic() };
+    },
+    setLevel(level) {
+      setLogLevel(log, level);
+      alsoSet?.(level);
+    },
+  };
 }
 
 /**

@@ -20,6 +20,7 @@
 
 import type { Config } from '../config/schema.ts';
 import type { WsEvent } from '../events.ts';
+import type { LogLevel } from '../log/logger.ts';
 import type { HoldDecision, RuntimeHold } from '../websocket/relay-hold.ts';
 
 /** Set in a worker's environment by the primary. */
@@ -41,6 +42,7 @@ export type ControlAnswer = { ok: true } | { ok: false; reason: string; missing?
 export type ToWorker =
   | { wsgate: 'start'; config: Config }
   | { wsgate: 'reload'; config: Config }
+  | { wsgate: 'log-level'; level: LogLevel }
   | { wsgate: 'stop' }
   | { wsgate: 'bye' }
   | { wsgate: 'metrics'; id: number }

@@ -4,10 +4,11 @@
 
 import cluster from 'node:cluster';
 import type { Config } from '../config/schema.ts';
-import { createLogger } from '../log/logger.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
 import { type RunningWsgate, startWsgate } from './app.ts';
 import { startMemoryReclaimer } from './memory-reclaimer.ts';
 import { reopenLogsOnSignal } from './signals.ts';
+import { setLogLevel } from './start-up.ts';
 import { WorkerBridge } from './worker-bridge.ts';
 import { type FromWorker, isToWorker, WORKER_ENV } from './worker-ipc.ts';
 
@@ -70,6 +71,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
 
   let running: RunningWsgate | undefined;
   let pending: Config | undefined;
+  let log: Logger | undefined;
   // With `inspector`, the admin API runs in the primary: events, scrapes and send/close go through the bridge.
   let bridge: WorkerBridge | undefined;
   let onStart!: (config: Config | undefined) => void;
@@ -87,6 +89,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     else if (m.wsgate === 'reload') {
       if (running) void running.reload(m.config);
       else pending = m.config;
+    } else if (m.wsgate === 'log-level') {
+      if (log !== undefined) setLogLevel(log, m.level);
     } else if (m.wsgate === 'stop') onStop('stop');
   });
   process.once('SIGTERM', () => onStop('SIGTERM'));
@@ -96,7 +100,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
 
   const config = await started;
   if (config === undefined) return 0;
-  const log = createLogger({ ...config.log, worker: id });
+  log = createLogger({ ...config.log, worker: id });
   // From the primary, or from a `kill -USR1` sent to every wsgate process: each reopens its own files.
   reopenLogsOnSignal(log);
   if (config.inspector !== undefined) {
