@@ -1,5 +1,7 @@
 // WebSocket client steps the integration tests share: open, one echo round trip, and a refused handshake's answer.
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import type { TestContext } from 'node:test';
 import WebSocket from 'ws';
 
 export function openWs(url: string, options: WebSocket.ClientOptions = {}, protocols?: string[]): Promise<WebSocket> {
@@ -15,6 +17,16 @@ export function roundTrip(ws: WebSocket, data: Buffer | string): Promise<{ data:
     ws.once('message', (d: Buffer, isBinary: boolean) => resolve({ data: d, isBinary }));
     ws.send(data);
   });
+}
+
+/** Opens a WebSocket to an echo upstream that stays open for the test; the function sends and waits for the echo. */
+export async function echoSender(t: TestContext, url: string): Promise<(text: string) => Promise<void>> {
+  const ws = await openWs(url);
+  t.after(() => ws.terminate());
+  return async (text) => {
+    const echoed = await roundTrip(ws, text);
+    assert.equal(echoed.data.toString(), text);
+  };
 }
 
 export type Refusal = { status: number; headers: Record<string, string | string[] | undefined>; body: string };

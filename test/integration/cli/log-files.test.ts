@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { startEchoServer } from '../../../src/echo/server.ts';
 import { type RunningCli, startCli } from '../../helpers/cli.ts';
 import { tempDir } from '../../helpers/tls.ts';
+import { echoSender } from '../../helpers/ws-client.ts';
 
 async function echoUpstream(t: TestContext): Promise<number> {
   const echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
@@ -142,18 +143,6 @@ test('log files on a full disk: WebSockets are proxied, stderr says so once, SIG
   assert.equal(cli.stderr().match(/wsgate: log \/dev\/full: writes fail/g)?.length, 1, cli.stderr());
 });
 
-/** Opens a WebSocket that stays open; send() waits for each echo. */
-async function openSocket(t: TestContext, url: string): Promise<(text: string) => Promise<void>> {
-  const ws = new WebSocket(url);
-  t.after(() => ws.terminate());
-  await once(ws, 'open');
-  return async (text) => {
-    ws.send(text);
-    const [data] = (await once(ws, 'message')) as [Buffer];
-    assert.equal(data.toString(), text);
-  };
-}
-
 const linesOf = (file: string, event: string) =>
   read(file)
     .split('\n')
@@ -169,7 +158,7 @@ test('a reload applies log.level, log.file and log.traffic at once, to open WebS
   const config = writeConfig(dir, upstream, ['level: warn', `file: ${a}`]);
   const cli = startCli(['run', '-c', config]);
   t.after(() => cli.child.kill('SIGKILL'));
-  const send = await openSocket(t, await started(cli));
+  const send = await echoSender(t, await started(cli));
   await send('at warn');
 
   writeConfig(dir, upstream, ['level: info', `file: ${b}`]);

@@ -2,25 +2,13 @@
 // for this process and, with --workers, for the primary and every worker. Traffic lines of an open WebSocket stop
 // and start with it; a bad body answers 400 and changes nothing; a reload applies the file's level again.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type TestContext, test } from 'node:test';
-import WebSocket from 'ws';
+import { test } from 'node:test';
 import { startCli } from '../../helpers/cli.ts';
+import { echoSender } from '../../helpers/ws-client.ts';
 import { call, eventually, startEchoUpstream, startWorkersWithAdmin } from './helpers.ts';
-
-async function openSocket(t: TestContext, url: string): Promise<(text: string) => Promise<void>> {
-  const ws = new WebSocket(url);
-  t.after(() => ws.terminate());
-  await once(ws, 'open');
-  return async (text) => {
-    ws.send(text);
-    const [data] = (await once(ws, 'message')) as [Buffer];
-    assert.equal(data.toString(), text);
-  };
-}
 
 const events = (text: string, event: string) =>
   text
@@ -50,7 +38,7 @@ test("PUT /api/log sets the level of the running log: an open WebSocket's traffi
   assert.equal(shown.status, 200);
   assert.deepEqual(shown.json.log, { level: 'info', format: 'auto' });
 
-  const send = await openSocket(t, `ws://127.0.0.1:${port}/`);
+  const send = await echoSender(t, `ws://127.0.0.1:${port}/`);
   await send('one');
   const quiet = await call(adminPort, 'PUT', '/api/log', { body: { level: 'warn' } });
   assert.equal(quiet.status, 200);

@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import pino from 'pino';
-import type { WsEvent, WsFrameEvent } from '../../../src/events.ts';
+import type { WsFrameEvent } from '../../../src/events.ts';
 import { createLogger, logOptionsOf, logQueueOf, updateLogger } from '../../../src/log/logger.ts';
 import { LogQueue } from '../../../src/log/queue.ts';
 import { createTrafficLog } from '../../../src/traffic/traffic-log.ts';
 import { tempDir } from '../../helpers/tls.ts';
+import { openEvent } from '../../helpers/ws-events.ts';
 
 function capture() {
   const lines: string[] = [];
@@ -141,36 +142,19 @@ test('traffic.update(): a connection holding the traffic log writes to the new f
   await logQueueOf(main)!.close();
 });
 
-const open = (conn: string): WsEvent => ({
-  type: 'open',
-  conn,
-  route: 'r',
-  time: '2026-12-04T00:00:00.000Z',
-  upstream: 'ws://127.0.0.1:1',
-  path: '/x',
-  client: '127.0.0.1',
-  protocol: undefined,
-  extensions: undefined,
-  tap: 'frames',
-  handshakeMs: 1,
-  request: [],
-  forwarded: [],
-  response: [],
-});
-
 test('traffic lines in the main log follow a changed log.level, open lines as frame lines', async () => {
   const { logger, events } = capture();
   updateLogger(logger, { level: 'warn', format: 'json' });
   const traffic = createTrafficLog({ file: undefined, main: logger });
   assert.equal(traffic.active(), false);
-  traffic.emit(open('c0'));
+  traffic.emit(openEvent('c0'));
   traffic.emit(frame(1));
   updateLogger(logger, { level: 'info', format: 'json' });
   assert.equal(traffic.active(), true);
-  traffic.emit(open('c1'));
+  traffic.emit(openEvent('c1'));
   traffic.emit(frame(2));
   updateLogger(logger, { level: 'warn', format: 'json' });
-  traffic.emit(open('c2'));
+  traffic.emit(openEvent('c2'));
   traffic.emit(frame(3));
   await settle();
   assert.deepEqual(
