@@ -115,10 +115,11 @@ export function reopenLogFiles(): string[] {
 }
 
 /**
- * Opens `file` for appending once, synchronously, so a path wsgate cannot write to stops the start (or a reload's
- * change of log.traffic) with the file named, as nginx does, rather than with lines lost later.
+ * Opens `file` for appending once, synchronously, so a path wsgate cannot write to stops the start (`wsgate check`
+ * too; a reload's change of log.file or log.traffic keeps the old) with the file named, as nginx does, rather than
+ * with lines lost later.
  */
-function checkWritable(file: string): void {
+export function checkWritable(file: string): void {
   try {
     mkdirSync(dirname(file), { recursive: true });
     const existing = statSync(file, { throwIfNoEntry: false });

@@ -235,17 +235,24 @@ test('with --workers 2 an edited log.file moves the primary and both workers to 
   assert.doesNotMatch(read(a), /after the edit/);
 });
 
-test('a log file wsgate cannot write stops the start with exit 2, naming the file', async (t) => {
+test('a log file wsgate cannot write stops the start, and wsgate check, with exit 2, naming the file', async (t) => {
   const dir = tempDir(t, 'wsgate-log-unwritable-');
   writeFileSync(join(dir, 'plain'), '');
-  for (const key of ['file', 'traffic']) {
-    const bad = join(dir, 'plain', `${key}.log`);
-    const config = writeConfig(dir, 9, [`${key}: ${bad}`]);
-    const cli = startCli(['run', '-c', config]);
-    t.after(() => cli.child.kill('SIGKILL'));
-    assert.deepEqual(await cli.exited, { code: 2, signal: null }, cli.stderr());
-    assert.ok(cli.stderr().startsWith(`wsgate: cannot write the log file ${bad}: `), cli.stderr());
-    assert.match(cli.stderr(), /hint: Point log\.file \/ log\.traffic at a directory/);
-    assert.doesNotMatch(cli.stderr(), /listening on/);
+  for (const command of ['run', 'check']) {
+    for (const key of ['file', 'traffic']) {
+      const bad = join(dir, 'plain', `${key}.log`);
+      const config = writeConfig(dir, 9, [`${key}: ${bad}`]);
+      const cli = startCli([command, '-c', config]);
+      t.after(() => cli.child.kill('SIGKILL'));
+      assert.deepEqual(await cli.exited, { code: 2, signal: null }, cli.stderr());
+      assert.ok(cli.stderr().startsWith(`wsgate: cannot write the log file ${bad}: `), cli.stderr());
+      assert.match(cli.stderr(), /hint: Point log\.file \/ log\.traffic at a directory/);
+      assert.doesNotMatch(cli.stderr() + cli.stdout(), /listening on|listeners:/);
+    }
   }
+  // A writable one passes check (created, as `run` would create it).
+  const good = join(dir, 'logs', 'wsgate.log');
+  const cli = startCli(['check', '-q', '-c', writeConfig(dir, 9, [`file: ${good}`])]);
+  assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.stderr());
+  assert.equal(existsSync(good), true);
 });
