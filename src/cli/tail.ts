@@ -1,8 +1,11 @@
 // `wsgate tail`: renders a traffic log for people, one line per message, from a file (optionally following it
-// as it grows, like tail -f) or from standard input (e.g. `wsgate run | wsgate tail`).
-import { createReadStream, statSync, watch } from 'node:fs';
+// as it grows, like tail -F: across logrotate too) or from standard input (e.g. `wsgate run | wsgate tail`).
+import { createReadStream, type FSWatcher, statSync, watch } from 'node:fs';
+import { type FileHandle, open, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { WsgateError } from '../errors.ts';
 import { type RenderOptions, renderTrafficLine } from '../traffic/render.ts';
 import { type Output, parseCommandArgs } from './args.ts';
@@ -15,7 +18,7 @@ type, size and a preview; opens, closes (who ended it, how, close code) and prot
 violations too. Reads standard input when FILE is left out or is "-".
 
 Options:
-  -f, --follow        keep reading as the file grows
+  -f, --follow        keep reading as the file grows, also after logrotate moved it (as tail -F)
       --conn ID       only this connection (the "conn" field, e.g. w3)
       --dir DIR       only one direction: up (to the upstream) or down (to the client)
       --grep TEXT     only lines containing TEXT (case-insensitive)
@@ -99,35 +102,69 @@ function readLines(input: Readable, onLine: (line: string) => void): Promise<voi
   });
 }
 
-/** Reads what is there, then each appended part as the file grows, until SIGINT/SIGTERM. */
+/**
+ * Reads what is there, then each appended part as the file grows, until SIGINT/SIGTERM; like `tail -F`, it follows
+ * the name. After logrotate moves the file, what was still written to the moved file is read to its end (it stays
+ * open), then the new file at the name from its start; while no file is at the name, it waits. A file truncated in
+ * place (copytruncate) is read again from its start.
+ */
 async function follow(file: string, onLine: (line: string) => void): Promise<void> {
+  let current: { handle: FileHandle; id: string } | undefined;
   let position = 0;
   let partial = '';
-  let reading = Promise.resolve();
-  const readMore = () => {
-    reading = reading.then(async () => {
-      const size = statSync(file).size;
-      if (size < position) position = 0; // truncated or rotated: start over
-      if (size === position) return;
-      const stream = createReadStream(file, { start: position, end: size - 1, encoding: 'utf8' });
-      for await (const chunk of stream) {
-        const lines = (partial + (chunk as string)).split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) onLine(line);
-      }
-      position = size;
-    });
+  let decoder = new StringDecoder('utf8');
+  const chunk = Buffer.allocUnsafe(64 * 1024);
+  const idOf = (s: { dev: number; ino: number }) => `${s.dev}:${s.ino}`;
+  const drain = async (handle: FileHandle) => {
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
+      if (bytesRead === 0) return;
+      position += bytesRead;
+      const lines = (partial + decoder.write(chunk.subarray(0, bytesRead))).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) onLine(line);
+    }
   };
-  readMore();
-  const watcher = watch(file, () => readMore());
-  // fs.watch can miss events on some file systems; a slow poll covers for it.
-  const poll = setInterval(readMore, 500);
+  const readMore = async () => {
+    if (current !== undefined) {
+      const size = (await current.handle.stat()).size;
+      if (size < position) position = 0; // truncated in place: start over
+      await drain(current.handle);
+    }
+    const named = await stat(file).catch(() => undefined);
+    // Moved away and nothing at the name yet: keep what is open, and wait.
+    if (named === undefined || (current !== undefined && idOf(named) === current.id)) return;
+    const handle = await open(file, 'r').catch(() => undefined);
+    if (handle === undefined) return;
+    await current?.handle.close();
+    current = { handle, id: idOf(await handle.stat()) };
+    position = 0;
+    // A line the moved file ended without a newline is dropped with it.
+    partial = '';
+    decoder = new StringDecoder('utf8');
+    await drain(handle);
+  };
+  let reading: Promise<void> = Promise.resolve();
+  // One read at a time; a failed read (the disk, a permission changed) is tried again by the next poll.
+  const schedule = () => {
+    reading = reading.then(readMore).catch(() => {});
+  };
+  schedule();
+  // fs.watch on the directory hears a new file at the name; a slow poll covers file systems where it misses events.
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(dirname(file), schedule);
+  } catch {
+    // Out of inotify watches, say: the poll alone follows the file.
+  }
+  const poll = setInterval(schedule, 500);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  watcher.close();
+  watcher?.close();
   clearInterval(poll);
   await reading;
+  await current?.handle.close();
 }

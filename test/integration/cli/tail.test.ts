@@ -1,7 +1,7 @@
 // `wsgate tail` as a user runs it: on a file, following a growing file, and on standard input.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -52,6 +52,33 @@ test('tail -f shows lines appended after it started, and stops on SIGTERM', asyn
   await cli.waitForOutput(/→ text .*"hello"/);
   cli.child.kill('SIGTERM');
   assert.equal((await cli.exited).code, 0);
+});
+
+test("tail -f follows a rotated file as tail -F does: the old file's last lines, a gap with no file, the new file, a truncation", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-tailf-rotate-'));
+  const file = join(dir, 'traffic.jsonl');
+  const message = (preview: string) =>
+    `${JSON.stringify({ event: 'ws.message', conn: 'w1', time, dir: 'toUpstream', kind: 'text', size: preview.length, fragments: 1, preview })}\n`;
+  writeFileSync(file, message('first'));
+  const cli = startCli(['tail', file, '-f', '--no-color']);
+  t.after(() => cli.child.kill('SIGKILL'));
+  await cli.waitForOutput(/"first"/);
+  // logrotate moves the file; wsgate writes its last batch to the moved file before SIGUSR1 reopens the path.
+  renameSync(file, `${file}.1`);
+  appendFileSync(`${file}.1`, message('last-in-old'));
+  // No file at the path for more than one poll.
+  await new Promise((r) => setTimeout(r, 1200));
+  writeFileSync(file, message('new-file'));
+  await cli.waitForOutput(/"new-file"/);
+  appendFileSync(file, message('grown'));
+  await cli.waitForOutput(/"grown"/);
+  // copytruncate: the same file, emptied and written again.
+  writeFileSync(file, message('truncated'));
+  await cli.waitForOutput(/"truncated"/);
+  cli.child.kill('SIGTERM');
+  assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.stderr());
+  const previews = [...cli.stdout().matchAll(/"([a-z-]+)"/g)].map((m) => m[1]);
+  assert.deepEqual(previews, ['first', 'last-in-old', 'new-file', 'grown', 'truncated']);
 });
 
 test('tail reads standard input', async () => {
