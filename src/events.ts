@@ -18,6 +18,8 @@ type Base = { conn: string; route: string; time: string };
 export type WsOpenEvent = Base & {
   type: 'open';
   upstream: string;
+  /** Which server of an upstream with several (upstreams[].servers) took the connection, as an origin. */
+  server?: string;
   path: string;
   client: string | undefined;
   protocol: string | undefined;

@@ -23,6 +23,7 @@ import { ruleSetOf } from '../rules/rule-set.ts';
 import { type ConfigTls, loadConfigTls } from '../tls/config-tls.ts';
 import { type KeyLog, keyLogFile, openKeyLog } from '../tls/keylog.ts';
 import { createTrafficLog, type TrafficLog } from '../traffic/traffic-log.ts';
+import { UpstreamBalancer } from '../upstream/balancer.ts';
 import { UpstreamNetwork } from '../upstream/network.ts';
 import { loadPacScripts } from '../upstream/pac.ts';
 import type { Env } from '../upstream/proxy-config.ts';
@@ -78,6 +79,7 @@ function settingsOf(
   config: Config,
   traffic: TrafficLog,
   network: UpstreamNetwork,
+  balancer: UpstreamBalancer,
   tls?: ConfigTls,
   keyLog?: KeyLog,
   metrics?: WsgateMetrics,
@@ -88,6 +90,7 @@ function settingsOf(
     rules: ruleSetOf(config.rules),
     keyLog,
     network,
+    balancer,
     limits: config.limits,
     showSecrets: config.log.showSecrets,
     tap: {
@@ -163,7 +166,9 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   network.registerUpstreams(reverseUpstreams(config));
   await network.prepare();
   logNetwork(network, log);
-  const forwarder = createHttpForwarder({ keyLog, network });
+  // One for the process and its reloads: open connections per server and skipped servers outlive a config.
+  const balancer = new UpstreamBalancer();
+  const forwarder = createHttpForwarder({ keyLog, network, balancer });
   const addresses = new Map<string, { host: string; port: number }>();
   let echo: EchoServer | undefined;
   const traffic = createTrafficLog({ file: config.log.traffic, main: log });
@@ -196,7 +201,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       spec.forward === undefined
         ? new ReverseListener(
             spec,
-            settingsOf(config, traffic, network, tls, keyLog, metrics, inspector ?? options.events),
+            settingsOf(config, traffic, network, balancer, tls, keyLog, metrics, inspector ?? options.events),
             log,
             forwarder,
             tls.listeners.get(spec.name),
@@ -204,7 +209,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
         : new ForwardListener(
             spec as ForwardSpec,
             {
-              ...settingsOf(config, traffic, network, tls, keyLog, metrics, inspector ?? options.events),
+              ...settingsOf(config, traffic, network, balancer, tls, keyLog, metrics, inspector ?? options.events),
               limits: config.limits,
               leaves,
               destinationTls: tls.forward.get(spec.name),
@@ -307,7 +312,16 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
           config = { ...config, log: { ...config.log, traffic: previous.log.traffic } };
         }
       }
-      const settings = settingsOf(config, traffic, network, tls, keyLog, metrics, inspector ?? options.events);
+      const settings = settingsOf(
+        config,
+        traffic,
+        network,
+        balancer,
+        tls,
+        keyLog,
+        metrics,
+        inspector ?? options.events,
+      );
       for (const spec of next.listeners) {
         const existing = listeners.get(spec.name);
         const scheme = spec.tls === undefined ? 'http' : 'https';

@@ -12,8 +12,15 @@ import type { UpstreamNetwork } from '../upstream/network.ts';
 /** Every upstream a reverse route dials, with the `via:` of its named upstream (inline URLs use the environment). */
 export function reverseUpstreams(config: Config): { name: string; url: string; via: string | undefined }[] {
   const via = new Map(config.upstreams.map((u) => [u.name, u.via]));
+  // Every server of an upstream with several: each may take another way (a PAC script answers per host).
   return config.listeners.flatMap((l) =>
-    l.routes.map((r) => ({ name: r.upstream.name, url: r.upstream.url, via: via.get(r.upstream.name) })),
+    l.routes.flatMap((r) =>
+      (r.upstream.pool?.servers ?? [r.upstream.url]).map((url) => ({
+        name: r.upstream.name,
+        url,
+        via: via.get(r.upstream.name),
+      })),
+    ),
   );
 }
 

@@ -4,6 +4,7 @@
 import { stringify } from 'yaml';
 import { redactConfigForDisplay } from '../config/display.ts';
 import { loadConfigFile } from '../config/load.ts';
+import type { RouteUpstream } from '../config/resolve.ts';
 import type { Config } from '../config/schema.ts';
 import { WsgateError } from '../errors.ts';
 import { compilePolicy } from '../forward/policy.ts';
@@ -92,7 +93,9 @@ async function checkLoaded(
         path: url.pathname + url.search,
         headers: { host: url.host },
       });
-      io.out(shown(`${listener.name}: ${result.why}${result.route ? ` → ${result.route.upstream.url}` : ''}`));
+      io.out(
+        shown(`${listener.name}: ${result.why}${result.route ? ` → ${upstreamText(result.route.upstream)}` : ''}`),
+      );
       if (result.route !== undefined) {
         for (const line of explainRules(rules, url, listener.name, result.route.name, result.route.rules))
           io.out(shown(line));
@@ -154,4 +157,10 @@ function explainForward(forward: ForwardBlock, url: URL): string {
   return verdict.ok
     ? `forward proxy: ${how} to ${host}:${port} is allowed (names are checked again once resolved)`
     : `forward proxy: ${how} to ${host}:${port} is refused with 403 (${verdict.reason}: ${verdict.detail})`;
+}
+
+/** One URL, or an upstream's servers and how one is picked. */
+function upstreamText(upstream: RouteUpstream): string {
+  if (upstream.pool === undefined) return upstream.url;
+  return `${upstream.name}: ${upstream.pool.servers.join(', ')} (${upstream.pool.balance})`;
 }

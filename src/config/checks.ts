@@ -17,6 +17,38 @@ function looksLikeAddress(text: string): boolean {
 }
 
 /**
+ * An upstream is one url or several servers; servers differ in host and port only, so that a request, its path and
+ * its TLS (on or off) mean the same whichever serves it.
+ */
+function checkServers(u: Record<string, unknown>, issue: (path: (string | number)[], message: string) => void): void {
+  const hasUrl = u['url'] !== undefined;
+  const servers = u['servers'];
+  if (hasUrl && servers !== undefined) {
+    issue(['servers'], 'give url or servers, not both');
+    return;
+  }
+  if (!hasUrl && servers === undefined) {
+    issue([], `${MISSING_KEY}: an upstream needs url (one server) or servers (several)`);
+    return;
+  }
+  const list = listOf(servers);
+  const parsed = list.map((s) => (typeof s === 'string' && URL.canParse(s) ? new URL(s) : undefined));
+  const first = parsed[0];
+  if (first === undefined) return;
+  const secure = (url: URL) => url.protocol === 'wss:' || url.protocol === 'https:';
+  parsed.forEach((url, j) => {
+    if (url === undefined || j === 0) return;
+    if (secure(url) !== secure(first)) {
+      issue(['servers', j], `${list[j]} and ${list[0]}: all servers use TLS (wss://, https://) or none does`);
+    } else if (url.pathname + url.search !== first.pathname + first.search) {
+      issue(['servers', j], `${list[j]} has another path than ${list[0]}: servers differ in host and port only`);
+    } else if (url.host === first.host || parsed.slice(1, j).some((other) => other?.host === url.host)) {
+      issue(['servers', j], `${url.host} is listed twice`);
+    }
+  });
+}
+
+/**
  * Checks across keys: unique names and upstream references. It also runs when other keys are invalid (so all
  * issues are reported at once), so it reads the partly parsed value defensively.
  */
@@ -26,7 +58,9 @@ export function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
 
   const upstreams = new Map<string, number>();
   listOf(value['upstreams']).forEach((u, i) => {
-    if (isRecord(u) && u['tls'] !== undefined && typeof u['url'] === 'string' && /^(ws|http):/i.test(u['url'])) {
+    if (isRecord(u)) checkServers(u, (path, message) => issue(['upstreams', i, ...path], message));
+    const url = isRecord(u) ? (typeof u['url'] === 'string' ? u['url'] : listOf(u['servers'])[0]) : undefined;
+    if (isRecord(u) && u['tls'] !== undefined && typeof url === 'string' && /^(ws|http):/i.test(url)) {
       issue(['upstreams', i, 'tls'], 'tls applies to wss:// and https:// upstreams only');
     }
     if (!isRecord(u) || typeof u['name'] !== 'string') return;

@@ -49,19 +49,40 @@ function resolveForward(
   };
 }
 
+/** Several servers behind one upstream name, and how one is picked (upstream/balancer.ts). */
+export type ServerPool = {
+  servers: string[];
+  balance: 'least-connections' | 'round-robin';
+  /** Milliseconds a server is skipped after a failed connection. */
+  failTimeout: number;
+};
+
+/** Where a route sends its requests: one URL, or (pool) one of several servers, `url` being the first. */
+export type RouteUpstream = { name: string; url: string; pool?: ServerPool };
+
 /** The parsed input: what the shape yields before resolution. */
 export type ConfigShape = z.output<typeof configObject>;
 
 /** The resolved config (typed as Config by schema.ts, which runs this as the schema's last step). */
 export function resolveConfig(cfg: ConfigShape) {
-  const upstreams = cfg.upstreams.map((u) => ({ name: u.name, url: u.url, tls: u.tls, via: u.via }));
+  // url is the first server of one with servers: what displays and PAC lookups name it by.
+  const upstreams = cfg.upstreams.map((u) => ({
+    name: u.name,
+    url: u.url ?? u.servers![0]!,
+    servers: u.servers ?? [u.url!],
+    balance: u.balance,
+    failTimeout: u.failTimeout,
+    tls: u.tls,
+    via: u.via,
+  }));
   const byName = new Map(upstreams.map((u) => [u.name, u]));
-  const resolve = (ref: string): { name: string; url: string } => {
+  const resolve = (ref: string): RouteUpstream => {
     if (ref.includes('://')) return { name: new URL(ref).origin, url: ref };
     const u = byName.get(ref);
     if (u === undefined)
       throw new Error(`unreachable: crossCheck lets unknown upstream ${JSON.stringify(ref)} through`);
-    return { name: u.name, url: u.url };
+    if (u.servers.length === 1) return { name: u.name, url: u.url };
+    return { name: u.name, url: u.url, pool: { servers: u.servers, balance: u.balance, failTimeout: u.failTimeout } };
   };
   const listeners = cfg.listeners.map((l, i) => {
     const listenerName = l.name ?? `listener-${i}`;

@@ -44,7 +44,25 @@ const upstreamTls = z
 
 const upstream = z.strictObject({
   name: name().describe('The name routes use to refer to this upstream.'),
-  url: upstreamUrl().describe('The upstream server: ws://, wss://, http:// or https:// URL.'),
+  url: upstreamUrl()
+    .optional()
+    .describe('The upstream server: ws://, wss://, http:// or https:// URL. Give url or servers.'),
+  servers: z
+    .array(upstreamUrl())
+    .min(1, { error: 'must name at least one server' })
+    .optional()
+    .describe(
+      'Several servers that serve the same thing, as URLs that differ only in host and port. Each new WebSocket (and HTTP request) goes to one of them (balance); a server that refuses or does not answer a connection is skipped for failTimeout, and an upgrade is tried on the next server. Give url or servers.',
+    ),
+  balance: z
+    .enum(['least-connections', 'round-robin'])
+    .default('least-connections')
+    .describe(
+      'How servers are picked: the one with the fewest open connections from wsgate (WebSockets are long-lived, so this spreads them evenly), or each in turn.',
+    ),
+  failTimeout: duration()
+    .prefault('10s')
+    .describe('How long a server is skipped after a connection to it failed (as nginx fail_timeout).'),
   tls: upstreamTls.optional(),
   via: proxyRef().optional(),
 });

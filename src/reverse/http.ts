@@ -7,6 +7,7 @@ import http from 'node:http';
 import type https from 'node:https';
 import { TLSSocket } from 'node:tls';
 import { createProxyServer } from 'http-proxy-3';
+import type { RouteUpstream } from '../config/resolve.ts';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
@@ -16,13 +17,14 @@ import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { createUpstreamAgent, defaultUpstreamTls, type UpstreamTls } from '../tls/upstream.ts';
+import { isServerDown, logServerFailed, type UpstreamBalancer } from '../upstream/balancer.ts';
 import { classifyUpstreamError, type UpstreamTarget } from '../upstream/connect.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
 import { createTunnelAgent } from '../upstream/proxy-agent.ts';
 
 export type HttpRoute = {
   name: string;
-  upstream: { name: string; url: string };
+  upstream: RouteUpstream;
   changeOrigin: boolean;
 };
 
@@ -123,7 +125,12 @@ function warnInsecure(proxyReq: http.ClientRequest, socket: unknown, p: PendingR
 }
 
 export function createHttpForwarder(
-  settings: { keyLog?: KeyLog | undefined; network?: UpstreamNetwork | undefined } = {},
+  settings: {
+    keyLog?: KeyLog | undefined;
+    network?: UpstreamNetwork | undefined;
+    /** Picks a server of upstreams with several (upstreams[].servers) for each request. */
+    balancer?: UpstreamBalancer | undefined;
+  } = {},
 ): HttpForwarder {
   const agents = {
     http: new http.Agent({ keepAlive: true, maxFreeSockets: 64 }),
@@ -142,10 +149,11 @@ export function createHttpForwarder(
   };
   // Upstreams behind an upstream (corporate) proxy: one pool of CONNECT tunnels per proxy, upstream and TLS setting.
   const tunnelAgents = new Map<string, http.Agent>();
-  const agentFor = (upstream: { name: string; url: string }, url: URL, options: HttpForwardOptions): http.Agent => {
+  // `server` as configured (ws:// or http://): the network knows each upstream's route by it.
+  const agentFor = (upstream: { name: string }, server: string, url: URL, options: HttpForwardOptions): http.Agent => {
     const secure = url.protocol === 'https:';
     const tls = options.tls ?? defaultUpstreamTls();
-    const route = settings.network?.routeFor({ name: upstream.name, url: new URL(upstream.url) });
+    const route = settings.network?.routeFor({ name: upstream.name, url: new URL(server) });
     if (route?.proxy === undefined) return secure ? httpsAgent(tls, url.hostname) : agents.http;
     const key = `${route.proxy.url.href}|${route.proxy.authorization ?? ''}|${upstream.name}|${url.host}|${secure ? tls.key : ''}`;
     let agent = tunnelAgents.get(key);
@@ -190,7 +198,14 @@ export function createHttpForwarder(
 
   return {
     forward(req, res, route, options) {
-      const url = httpUrlOf(route.upstream.url);
+      const pool = route.upstream.pool;
+      const balancer = settings.balancer;
+      // A request is not retried on another server (its body may be half sent): a failed server is skipped next time.
+      const server =
+        pool === undefined || balancer === undefined
+          ? route.upstream.url
+          : balancer.pick(route.upstream.name, pool, Date.now());
+      const url = httpUrlOf(server);
       const target: UpstreamTarget = { name: route.upstream.name, url };
       pending.set(req, { target, options, started: performance.now() });
       stripRequestHopByHop(req);
@@ -208,12 +223,16 @@ export function createHttpForwarder(
             target: url,
             toProxy: true,
             changeOrigin: route.changeOrigin,
-            agent: agentFor(route.upstream, url, options),
+            agent: agentFor(route.upstream, server, url, options),
             connectTimeout: options.connectTimeout,
           },
           (error) =>
             guarded(options.log, res, () => {
               const err = classifyUpstreamError(error, target, options.connectTimeout);
+              if (pool !== undefined && balancer !== undefined && isServerDown(err)) {
+                balancer.failed(route.upstream.name, pool, server, Date.now());
+                logServerFailed(options.log, route.upstream.name, server, pool, err, false);
+              }
               options.log.warn(
                 {
                   event: 'http.upstream_error',

@@ -5,6 +5,7 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import type tls from 'node:tls';
+import type { RouteUpstream } from '../config/resolve.ts';
 import { WsgateError } from '../errors.ts';
 import type { TapLevel } from '../events.ts';
 import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
@@ -16,6 +17,7 @@ import { type Cidr, cidrsContain, compileCidrs } from '../net/cidr.ts';
 import type { ConnectionRules } from '../rules/types.ts';
 import type { ServerTls } from '../tls/server-certs.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
+import { dialFromPool, logServerFailed, type UpstreamBalancer } from '../upstream/balancer.ts';
 import { connectUpstream, isTlsUrl, type UpstreamTarget } from '../upstream/connect.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
 import { logPacFallthrough } from '../upstream/pac-route.ts';
@@ -28,7 +30,7 @@ import { type CompiledRoutes, compileRoutes, matchRoute, type RouteMatch } from 
 export type ListenerRoute = {
   name: string;
   match: readonly RouteMatch[];
-  upstream: { name: string; url: string };
+  upstream: RouteUpstream;
   changeOrigin: boolean;
   allowOrigins?: readonly string[] | undefined;
   tap: TapLevel;
@@ -55,6 +57,8 @@ export type ListenerSettings = EntrySettings & {
   upstreamTls?: ReadonlyMap<string, UpstreamTls> | undefined;
   /** Which upstreams go through an upstream proxy; direct when absent. */
   network?: UpstreamNetwork | undefined;
+  /** Picks a server of upstreams with several (upstreams[].servers); one for the process, across reloads. */
+  balancer?: UpstreamBalancer | undefined;
 };
 
 /** Browsers always send Origin on a WebSocket handshake; non-browser clients often send none and are not at risk. */
@@ -145,6 +149,25 @@ export class ReverseListener implements FrontHandler<never> {
   /** The TLS settings of an upstream: its tls: block when it is a named upstream that has one. */
   #upstreamTls(upstream: string): UpstreamTls {
     return this.#settings.upstreamTls?.get(upstream) ?? defaultUpstreamTls();
+  }
+
+  /** Dials the route's upstream, or, for one with several servers, a server of it (failing over to the next). */
+  #dialRoute(
+    log: Logger,
+    route: ListenerRoute,
+    target: UpstreamTarget,
+    options: { connectTimeout: number; highWaterMark: number },
+  ): Promise<net.Socket> {
+    const pool = route.upstream.pool;
+    const balancer = this.#settings.balancer;
+    if (pool === undefined || balancer === undefined) return this.#dialUpstream(log, target, options);
+    return dialFromPool(
+      balancer,
+      pool,
+      target,
+      () => this.#dialUpstream(log, target, options),
+      (server, err, next) => logServerFailed(log, target.name, server, pool, err, next),
+    );
   }
 
   /**
@@ -255,7 +278,7 @@ export class ReverseListener implements FrontHandler<never> {
       emit: this.#settings.emit,
       onSession: (session, conn) => this.#front.addSession(session, conn),
       refuse: writeErrorToSocket,
-      dial: (target, options) => this.#dialUpstream(log, target, options),
+      dial: (target, options) => this.#dialRoute(log, route, target, options),
       rules: this.#rulesFor(route, req, matched.target, id),
       // The rules of the config now running: a relayed connection's `live: true` rules follow a reload.
       ruleSource: () => this.#settings.rules,

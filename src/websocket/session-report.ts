@@ -97,6 +97,7 @@ export function openEvent(info: SessionInfo, level: TapLevel): WsOpenEvent {
     route: info.route,
     time: isoNow(),
     upstream: info.upstream,
+    ...(info.server === undefined ? {} : { server: info.server }),
     path: info.path,
     client: info.client,
     protocol: info.protocol,

@@ -66,6 +66,8 @@ export type SessionInfo = {
   conn: string;
   route: string;
   upstream: string;
+  /** The server of an upstream with several (upstreams[].servers), as an origin. */
+  server?: string | undefined;
   path: string;
   client: string | undefined;
   handshakeMs: number;

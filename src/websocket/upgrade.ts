@@ -4,6 +4,7 @@
 // failed handshakes all need the raw sockets and the raw response head.
 import type http from 'node:http';
 import type net from 'node:net';
+import type { RouteUpstream } from '../config/resolve.ts';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import { handshakeDone, type WsEvent } from '../events.ts';
@@ -24,7 +25,7 @@ import { readResponseHead, relayRefusal } from './upstream-answer.ts';
 
 export type UpgradeRoute = {
   name: string;
-  upstream: { name: string; url: string };
+  upstream: RouteUpstream;
   changeOrigin: boolean;
 };
 
@@ -66,6 +67,8 @@ export type UpgradeContext = {
    * mode and corporate-proxy chaining pass their own (e.g. a CONNECT tunnel through an upstream proxy).
    */
   dial?: (target: UpstreamTarget, options: { connectTimeout: number; highWaterMark: number }) => Promise<net.Socket>;
+  // An upstream with several servers (route.upstream.pool): the dial picks one, moves on to another when a
+  // connection fails, and sets target.url to the server it reached.
   /** What the rules say about this connection (rules/types.ts): handshake faults, connection faults, the relay. */
   rules?: ConnectionRules | undefined;
   /** The handshake arrived inside a CONNECT tunnel (stripUpgrade may leave those alone: inTunnels false). */
@@ -188,8 +191,10 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       upstream.destroy();
       return;
     }
-    const path = upstreamTarget(url, ctx.target ?? req.url ?? '/');
-    let headers = plan.headers(buildUpstreamHandshake(req, ctx, url));
+    // The server dialled: with upstreams[].servers, the dial may have moved on to another (target.url).
+    const server = target.url;
+    const path = upstreamTarget(server, ctx.target ?? req.url ?? '/');
+    let headers = plan.headers(buildUpstreamHandshake(req, ctx, server));
     // The relay re-encodes every message: by default (relay.deflate strip) nothing is compressed on either side.
     if (ctx.rules?.needsRelay === true && ctx.rules.deflate === 'strip') headers = withoutExtensions(headers);
     upstream.write(serializeRequestHead('GET', path, headers));
@@ -241,6 +246,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         conn: ctx.connId,
         route: route.name,
         upstream: target.name,
+        ...(route.upstream.pool === undefined ? {} : { server: server.origin }),
         path: req.url ?? '/',
         client: req.socket.remoteAddress,
         handshakeMs: Math.round(performance.now() - started),

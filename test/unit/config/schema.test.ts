@@ -33,7 +33,11 @@ type ExpectedConfig = {
     routes: {
       name: string;
       match: ExpectedRouteMatch[];
-      upstream: { name: string; url: string };
+      upstream: {
+        name: string;
+        url: string;
+        pool?: { servers: string[]; balance: 'least-connections' | 'round-robin'; failTimeout: number };
+      };
       changeOrigin: boolean;
       rawPath: boolean;
       allowOrigins: string[] | undefined;
@@ -50,6 +54,9 @@ type ExpectedConfig = {
   upstreams: {
     name: string;
     url: string;
+    servers: string[];
+    balance: 'least-connections' | 'round-robin';
+    failTimeout: number;
     tls: { ca?: string; servername?: string; insecure: boolean } | undefined;
     via: string | undefined;
   }[];

@@ -1,0 +1,87 @@
+// An upstream with several servers (upstreams[].servers): WebSockets spread by open connections, HTTP requests in
+// turn; a server that stops is skipped (an upgrade moves on to the next server at once, a request gets its 502 and
+// the next one goes elsewhere), each failure logged once with the server; with every server down, 502.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type TestContext, test } from 'node:test';
+import WebSocket, { WebSocketServer } from 'ws';
+import { refusedHandshake } from '../../helpers/ws-client.ts';
+import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
+
+/** A server that says its name: over HTTP as the body, over WebSocket as the answer to any message. */
+async function namedServer(t: TestContext, name: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((_req, res) => res.end(name));
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws) => ws.on('message', () => ws.send(name)));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    for (const client of wss.clients) client.terminate();
+    wss.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  };
+  t.after(close);
+  return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, close };
+}
+
+async function whoAnswers(t: TestContext, url: string): Promise<string> {
+  const ws = new WebSocket(url);
+  t.after(() => ws.terminate());
+  await once(ws, 'open');
+  ws.send('who');
+  const [data] = (await once(ws, 'message')) as [Buffer];
+  return data.toString();
+}
+
+async function get(url: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(url);
+  return { status: res.status, body: await res.text() };
+}
+
+test('WebSockets spread over the servers by open connections; HTTP requests take them in turn', async (t) => {
+  const [a, b] = [await namedServer(t, 'A'), await namedServer(t, 'B')];
+  const gw = await startTestWsgate(
+    t,
+    reverseConfig([{ upstream: 'app', tap: 'meta' }], { upstreams: [{ name: 'app', servers: [a.url, b.url] }] }),
+  );
+  const answers: string[] = [];
+  for (let i = 0; i < 4; i++) answers.push(await whoAnswers(t, `${gw.ws}/`));
+  assert.deepEqual(answers.toSorted(), ['A', 'A', 'B', 'B']);
+  const servers = gw.logs.events('ws.open').map((e) => e['server']);
+  assert.deepEqual(servers.toSorted(), [a.url, a.url, b.url, b.url].toSorted());
+  const bodies = [];
+  for (let i = 0; i < 4; i++) bodies.push((await get(`${gw.http}/`)).body);
+  assert.deepEqual(bodies.toSorted(), ['A', 'A', 'B', 'B']);
+});
+
+test('a stopped server is skipped: upgrades move on at once, requests after the first failure go elsewhere', async (t) => {
+  const [a, b] = [await namedServer(t, 'A'), await namedServer(t, 'B')];
+  const gw = await startTestWsgate(
+    t,
+    reverseConfig([{ upstream: 'app', tap: 'meta' }], {
+      upstreams: [{ name: 'app', servers: [a.url, b.url], balance: 'round-robin', failTimeout: '30s' }],
+    }),
+  );
+  await b.close();
+  const answers: string[] = [];
+  for (let i = 0; i < 4; i++) answers.push(await whoAnswers(t, `${gw.ws}/`));
+  assert.deepEqual(answers, ['A', 'A', 'A', 'A'], 'every upgrade succeeds on A');
+  const failed = gw.logs.events('upstream.server_failed');
+  assert.equal(failed.length, 1, 'B failed once, then was skipped');
+  assert.deepEqual(
+    { server: failed[0]!['server'], code: failed[0]!['code'], next: failed[0]!['next'], level: failed[0]!['level'] },
+    { server: b.url, code: 'WSG_UPSTREAM_REFUSED', next: true, level: 'warn' },
+  );
+  for (let i = 0; i < 4; i++) assert.deepEqual(await get(`${gw.http}/`), { status: 200, body: 'A' });
+
+  await a.close();
+  const refused = await refusedHandshake(`${gw.ws}/`);
+  assert.equal(refused.status, 502);
+  assert.equal((await get(`${gw.http}/`)).status, 502);
+});

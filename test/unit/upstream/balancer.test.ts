@@ -1,0 +1,136 @@
+// Picking a server of an upstream with several: least connections with ties in turn, round robin, a failed server
+// skipped for failTimeout and taken back after it, every server tried when all are skipped, and an upgrade's
+// failover over the untried ones (dialFromPool), with the connection counted until its socket closes.
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { test } from 'node:test';
+import type { ServerPool } from '../../../src/config/resolve.ts';
+import { WsgateError } from '../../../src/errors.ts';
+import { dialFromPool, UpstreamBalancer } from '../../../src/upstream/balancer.ts';
+
+const A = 'ws://127.0.0.1:1001';
+const B = 'ws://127.0.0.1:1002';
+const C = 'ws://127.0.0.1:1003';
+const pool = (balance: ServerPool['balance'] = 'least-connections'): ServerPool => ({
+  servers: [A, B, C],
+  balance,
+  failTimeout: 10_000,
+});
+
+test('round robin takes each server in turn', () => {
+  const b = new UpstreamBalancer();
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5].map(() => b.pick('u', pool('round-robin'), 0)),
+    [A, B, C, A, B, C],
+  );
+});
+
+test('least connections: the server with the fewest open ones, ties in turn', () => {
+  const b = new UpstreamBalancer();
+  const p = pool();
+  const opened: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const s = b.pick('u', p, 0);
+    b.opened('u', s);
+    opened.push(s);
+  }
+  assert.deepEqual(
+    [A, B, C].map((s) => opened.filter((o) => o === s).length),
+    [2, 2, 2],
+  );
+  // B's connections end: the next two go to B.
+  b.closed('u', B);
+  b.closed('u', B);
+  assert.equal(b.pick('u', p, 0), B);
+  b.opened('u', B);
+  assert.equal(b.pick('u', p, 0), B);
+  // Another upstream name counts on its own.
+  assert.equal(new Set([0, 1, 2].map(() => b.pick('other', p, 0))).size, 3);
+});
+
+test('a failed server is skipped for failTimeout, then taken again; all skipped means all are tried', () => {
+  const b = new UpstreamBalancer();
+  const p = pool('round-robin');
+  b.failed('u', p, B, 1000);
+  assert.equal(b.isDown('u', B, 1000), true);
+  const during = [0, 1, 2, 3].map(() => b.pick('u', p, 5000));
+  assert.ok(!during.includes(B), during.join());
+  assert.equal(b.isDown('u', B, 11_000), false);
+  const after = [0, 1, 2].map(() => b.pick('u', p, 11_000));
+  assert.ok(after.includes(B), after.join());
+  b.failed('u', p, A, 20_000);
+  b.failed('u', p, B, 20_000);
+  b.failed('u', p, C, 20_000);
+  assert.equal(new Set([0, 1, 2].map(() => b.pick('u', p, 21_000))).size, 3, 'none left up: all are tried');
+  // Tried servers are left out while others remain.
+  assert.equal(b.pick('u', p, 0, new Set([A, B])), C);
+});
+
+class FakeSocket extends EventEmitter {}
+
+test('dialFromPool moves on to the next server when one refuses, and counts the connection it made', async () => {
+  const b = new UpstreamBalancer();
+  const p = pool('round-robin');
+  const target = { name: 'u', url: new URL(A) };
+  const dialled: string[] = [];
+  const failed: [string, boolean][] = [];
+  const socket = await dialFromPool(
+    b,
+    p,
+    target,
+    async () => {
+      dialled.push(target.url.href);
+      if (target.url.href !== new URL(C).href) throw new WsgateError('WSG_UPSTREAM_REFUSED', { upstream: 'u' });
+      return new FakeSocket();
+    },
+    (server, _err, next) => failed.push([server, next]),
+  );
+  // Each server at most once, C last (the only one that answers); every refusal said, with more to try.
+  assert.equal(new Set(dialled).size, dialled.length);
+  assert.equal(dialled.at(-1), `${C}/`);
+  assert.deepEqual(
+    failed,
+    dialled.slice(0, -1).map((url) => [url.slice(0, -1), true]),
+  );
+  assert.equal(target.url.href, `${C}/`);
+  // C holds one connection until its socket closes: a server without any is picked before it.
+  const D = 'ws://127.0.0.1:1004';
+  const pair: ServerPool = { servers: [C, D], balance: 'least-connections', failTimeout: 1 };
+  assert.deepEqual(
+    [0, 1].map(() => b.pick('u', pair, 0)),
+    [D, D],
+  );
+  socket.emit('close');
+  assert.ok([0, 1].map(() => b.pick('u', pair, 0)).includes(C), 'C is free again');
+  for (const [server] of failed) assert.equal(b.isDown('u', server, Date.now()), true);
+
+  // Every server refuses: the last failure is thrown. Another kind of error is not a reason to try elsewhere.
+  const none = new UpstreamBalancer();
+  await assert.rejects(
+    dialFromPool(
+      none,
+      p,
+      { name: 'u', url: new URL(A) },
+      async () => {
+        throw new WsgateError('WSG_UPSTREAM_TIMEOUT', { upstream: 'u', timeout: '1s' });
+      },
+      () => {},
+    ),
+    { code: 'WSG_UPSTREAM_TIMEOUT' },
+  );
+  let calls = 0;
+  await assert.rejects(
+    dialFromPool(
+      new UpstreamBalancer(),
+      p,
+      { name: 'u', url: new URL(A) },
+      async () => {
+        calls++;
+        throw new WsgateError('WSG_UPSTREAM_CERT', { upstream: 'u', detail: 'x' });
+      },
+      () => {},
+    ),
+    { code: 'WSG_UPSTREAM_CERT' },
+  );
+  assert.equal(calls, 1);
+});
