@@ -200,11 +200,12 @@ export function createHttpForwarder(
     forward(req, res, route, options) {
       const pool = route.upstream.pool;
       const balancer = settings.balancer;
-      // A request is not retried on another server (its body may be half sent): a failed server is skipped next time.
+      // Requests take the servers in turn (only WebSockets are counted for least-connections: they are the load that
+      // stays). One is not retried on another server (its body may be half sent): a failed server is skipped next time.
       const server =
         pool === undefined || balancer === undefined
           ? route.upstream.url
-          : balancer.pick(route.upstream.name, pool, Date.now());
+          : balancer.pick(route.upstream.name, { ...pool, balance: 'round-robin' }, Date.now());
       const url = httpUrlOf(server);
       const target: UpstreamTarget = { name: route.upstream.name, url };
       pending.set(req, { target, options, started: performance.now() });
