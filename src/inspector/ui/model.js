@@ -31,6 +31,8 @@ export class Model {
   #queue = [];
   #overflowed = false;
   #pending = [];
+  /** Rule hits and violations of the selected connection that came while its detail loaded. */
+  #pendingDetail = [];
   #lastSeq = 0;
   #listeners = new Set();
   #scheduled = false;
@@ -136,9 +138,10 @@ export class Model {
         if (event.type === 'rule' && event.conn === this.selected && HOLD_STEPS.has(event.detail?.action)) {
           this.heldVersion++;
         }
-        if (event.conn !== this.selected || !this.detail) return;
-        const key = event.type === 'rule' ? 'rules' : 'violations';
-        this.detail = { ...this.detail, [key]: [...(this.detail[key] ?? []), event.detail] };
+        if (event.conn !== this.selected) return;
+        // While the detail loads, its answer may or may not hold this hit yet: it waits, and is added once after.
+        if (!this.detail) this.#pendingDetail.push(event);
+        else this.#addToDetail(event);
         return;
       }
       case 'gap':
@@ -149,6 +152,15 @@ export class Model {
         return;
       default:
     }
+  }
+
+  /** A rule hit or violation of the selected connection, once: the detail's answer may have had it already. */
+  #addToDetail(event) {
+    const key = event.type === 'rule' ? 'rules' : 'violations';
+    const list = this.detail[key] ?? [];
+    const text = JSON.stringify(event.detail);
+    if (list.some((known) => JSON.stringify(known) === text)) return;
+    this.detail = { ...this.detail, [key]: [...list, event.detail] };
   }
 
   async #catchUp() {
@@ -164,6 +176,7 @@ export class Model {
     this.detail = undefined;
     this.messages = [];
     this.#pending = [];
+    this.#pendingDetail = [];
     this.#lastSeq = 0;
     this.loadingMessages = id !== undefined;
     this.changed();
@@ -172,6 +185,8 @@ export class Model {
       const detail = await getJson(`/api/connections/${encodeURIComponent(id)}`);
       if (token !== this.#selectToken) return;
       this.detail = detail.connection ?? detail;
+      for (const event of this.#pendingDetail) this.#addToDetail(event);
+      this.#pendingDetail = [];
       this.changed();
     } catch (err) {
       if (token === this.#selectToken) this.error = err.message;
