@@ -88,6 +88,8 @@ export type StoredConnection = {
   path: string;
   client: string | undefined;
   upstream: string;
+  /** Which server of an upstream with several took it (upstreams[].servers). */
+  server?: string | undefined;
   subprotocol: string | undefined;
   extensions: string | undefined;
   tap: string;
@@ -151,7 +153,7 @@ export type MessageQuery = {
 };
 
 export function connectionText(c: StoredConnection): string {
-  return [c.id, c.route, c.listener, c.host, c.path, c.client, c.upstream, c.subprotocol, c.end?.termination]
+  return [c.id, c.route, c.listener, c.host, c.path, c.client, c.upstream, c.server, c.subprotocol, c.end?.termination]
     .filter((s) => s !== undefined)
     .join(' ')
     .toLowerCase();

@@ -169,6 +169,7 @@ export class TrafficStore {
       path: e.path,
       client: e.client,
       upstream: e.upstream,
+      ...(e.server === undefined ? {} : { server: e.server }),
       subprotocol: e.protocol,
       extensions: e.extensions,
       tap: e.tap,

@@ -15,7 +15,19 @@ function duration(c, now) {
 }
 
 function rowText(c) {
-  return [c.id, c.state, c.listener, c.route, c.host, c.path, c.client, c.upstream, c.subprotocol, c.extensions]
+  return [
+    c.id,
+    c.state,
+    c.listener,
+    c.route,
+    c.host,
+    c.path,
+    c.client,
+    c.upstream,
+    c.server,
+    c.subprotocol,
+    c.extensions,
+  ]
     .concat([c.end?.termination, c.end?.closeCode])
     .filter((v) => v !== undefined && v !== null)
     .join(' ')
@@ -83,7 +95,7 @@ export function ConnectionsPane({ model, filter, setFilter, now }) {
               <td class=${`state-${c.state}`}>${c.state === 'open' ? '● open' : '○ closed'}</td>
               <td title=${c.id}>${where(c)}</td>
               <td class="col-wide mono">${c.client ?? ''}</td>
-              <td class="col-wide mono">${c.upstream ?? ''}</td>
+              <td class="col-wide mono" title=${c.server ?? ''}>${c.upstream ?? ''}${c.server ? ` → ${c.server}` : ''}</td>
               <td class="col-wide">${c.subprotocol ?? ''}</td>
               <td class="col-wide" title=${c.extensions ?? ''}>${shortExt(c.extensions)}</td>
               <td class="num">${formatDuration(duration(c, now))}</td>

@@ -114,3 +114,16 @@ test('the feed replays from a cursor, dense and in order, and says how many it n
   assert.equal(old.missed, old.events[0]!.seq - 4);
   assert.equal(store.replay(store.seq).events.length, 0);
 });
+
+test('the server of an upstream with several is kept on the connection and found by the text filter', () => {
+  const store = new TrafficStore({ maxBytes: 1 << 20, maxMessagesPerConnection: 10 });
+  store.ingest(openEvent('w1', { upstream: 'chat', server: 'ws://10.0.0.12:9000' }));
+  store.ingest(openEvent('w2', { upstream: 'chat', server: 'ws://10.0.0.11:9000' }));
+  store.ingest(openEvent('w3', { upstream: 'ws://127.0.0.1:1' }));
+  assert.equal(store.connection('w1')?.server, 'ws://10.0.0.12:9000');
+  assert.equal('server' in store.connection('w3')!, false);
+  assert.deepEqual(
+    store.connections({ text: '10.0.0.12' }).map((c) => c.id),
+    ['w1'],
+  );
+});
