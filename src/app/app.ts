@@ -178,6 +178,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   const metrics = metricsModule === undefined ? undefined : new metricsModule.WsgateMetrics();
   metrics?.watchLogQueue('main', () => logQueueOf(log));
   metrics?.watchLogQueue('traffic', () => traffic.ownQueue);
+  metrics?.watchServers(() => balancer.snapshot(Date.now()));
   const readiness = (): Readiness => ({
     listeners: config.listeners.map((l) => ({ name: l.name, bound: addresses.has(l.name) })),
     configLoaded: true,

@@ -18,6 +18,7 @@ import {
 import type { Direction, WsEvent } from '../events.ts';
 import type { FrontObserver } from '../front/observer.ts';
 import type { LogQueue } from '../log/queue.ts';
+import type { ServerSnapshot } from '../upstream/balancer.ts';
 import { SAFE_HEADERS } from './admin-http.ts';
 import type { AdminHandler } from './admin-server.ts';
 
@@ -59,6 +60,7 @@ export class WsgateMetrics implements FrontObserver {
   #bytes: Record<Direction, number> = { toUpstream: 0, toClient: 0 };
   #logQueues = new Map<string, () => LogQueue | undefined>();
   #store: (() => StoreStats) | undefined;
+  #servers: (() => ServerSnapshot[]) | undefined;
   #open: Gauge<'listener' | 'route'>;
   #connections: Counter<'listener' | 'route'>;
   #requests: Counter<'listener' | 'route' | 'status'>;
@@ -174,6 +176,39 @@ export class WsgateMetrics implements FrontObserver {
         this.set(self.#store?.().bytes ?? 0);
       },
     });
+    const servers = () => self.#servers?.() ?? [];
+    new Gauge({
+      name: `${METRIC_PREFIX}upstream_server_connections`,
+      help: 'Connections open now to each server of an upstream with several (upstreams[].servers).',
+      labelNames: ['upstream', 'server'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of servers()) this.set({ upstream: s.upstream, server: s.server }, s.open);
+      },
+    });
+    new PromCounter({
+      name: `${METRIC_PREFIX}upstream_server_failures_total`,
+      help: 'Failed connections (refused, timed out, unreachable) to each server of an upstream with several.',
+      labelNames: ['upstream', 'server'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of servers()) this.inc({ upstream: s.upstream, server: s.server }, s.failures);
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}upstream_server_skipped`,
+      help: 'Whether a server of an upstream with several is skipped now after a failed connection (1) or not (0).',
+      labelNames: ['upstream', 'server'],
+      registers,
+      // With --workers, skipped where any worker skips it.
+      aggregator: 'max',
+      collect() {
+        this.reset();
+        for (const s of servers()) this.set({ upstream: s.upstream, server: s.server }, s.skipped ? 1 : 0);
+      },
+    });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
   }
 
@@ -193,6 +228,11 @@ export class WsgateMetrics implements FrontObserver {
   /** Counts the dropped lines of a log destination; `queue` is asked at every scrape (the traffic file changes on reload). */
   watchLogQueue(destination: string, queue: () => LogQueue | undefined): void {
     this.#logQueues.set(destination, queue);
+  }
+
+  /** The servers of upstreams with several (upstream/balancer.ts), read at every scrape. */
+  watchServers(servers: () => ServerSnapshot[]): void {
+    this.#servers = servers;
   }
 
   /** The traffic store's eviction counters, read at every scrape. */

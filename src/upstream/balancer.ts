@@ -8,7 +8,10 @@ import type { ServerPool } from '../config/resolve.ts';
 import { formatDuration } from '../config/units.ts';
 import type { Logger } from '../log/logger.ts';
 
-type ServerState = { open: number; downUntil: number };
+type ServerState = { open: number; downUntil: number; failures: number };
+
+/** One server of a pool as metrics show it. */
+export type ServerSnapshot = { upstream: string; server: string; open: number; failures: number; skipped: boolean };
 
 export class UpstreamBalancer {
   #servers = new Map<string, ServerState>();
@@ -18,7 +21,7 @@ export class UpstreamBalancer {
     const key = `${name}\n${server}`;
     let state = this.#servers.get(key);
     if (state === undefined) {
-      state = { open: 0, downUntil: 0 };
+      state = { open: 0, downUntil: 0, failures: 0 };
       this.#servers.set(key, state);
     }
     return state;
@@ -52,7 +55,17 @@ export class UpstreamBalancer {
 
   /** A connection to `server` failed (refused, timed out, unreachable): skip it until `now + failTimeout`. */
   failed(name: string, pool: ServerPool, server: string, now: number): void {
-    this.#state(name, server).downUntil = now + pool.failTimeout;
+    const state = this.#state(name, server);
+    state.downUntil = now + pool.failTimeout;
+    state.failures++;
+  }
+
+  /** Every server seen so far: open connections, failed connections since the start, skipped now. */
+  snapshot(now: number): ServerSnapshot[] {
+    return [...this.#servers].map(([key, state]) => {
+      const [upstream, server] = key.split('\n') as [string, string];
+      return { upstream, server, open: state.open, failures: state.failures, skipped: state.downUntil > now };
+    });
   }
 
   /** Whether `server` is being skipped now (for logs: a failure that takes it out says so once). */

@@ -1,12 +1,14 @@
 // An upstream with several servers (upstreams[].servers): WebSockets spread by open connections, HTTP requests in
 // turn; a server that stops is skipped (an upgrade moves on to the next server at once, a request gets its 502 and
-// the next one goes elsewhere), each failure logged once with the server; with every server down, 502.
+// the next one goes elsewhere), each failure logged once with the server and counted in the metrics; with every
+// server down, 502.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type TestContext, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
+import { parsePrometheusText, sampleValue } from '../../helpers/prom-text.ts';
 import { refusedHandshake } from '../../helpers/ws-client.ts';
 import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
 
@@ -66,6 +68,7 @@ test('a stopped server is skipped: upgrades move on at once, requests after the 
     t,
     reverseConfig([{ upstream: 'app', tap: 'meta' }], {
       upstreams: [{ name: 'app', servers: [a.url, b.url], balance: 'round-robin', failTimeout: '30s' }],
+      inspector: { bind: '127.0.0.1:0' },
     }),
   );
   await b.close();
@@ -79,6 +82,15 @@ test('a stopped server is skipped: upgrades move on at once, requests after the 
     { server: b.url, code: 'WSG_UPSTREAM_REFUSED', next: true, level: 'warn' },
   );
   for (let i = 0; i < 4; i++) assert.deepEqual(await get(`${gw.http}/`), { status: 200, body: 'A' });
+  // The metrics say the same: A holds the four WebSockets, B failed once and is skipped.
+  const metrics = parsePrometheusText((await get(`${gw.running.inspector!.admin.url}/metrics`)).body);
+  const of = (server: string) => ({ upstream: 'app', server });
+  assert.equal(sampleValue(metrics, 'wsgate_upstream_server_connections', of(a.url)), 4);
+  assert.equal(sampleValue(metrics, 'wsgate_upstream_server_connections', of(b.url)), 0);
+  assert.equal(sampleValue(metrics, 'wsgate_upstream_server_failures_total', of(b.url)), 1);
+  assert.equal(sampleValue(metrics, 'wsgate_upstream_server_failures_total', of(a.url)), 0);
+  assert.equal(sampleValue(metrics, 'wsgate_upstream_server_skipped', of(b.url)), 1);
+  assert.equal(sampleValue(metrics, 'wsgate_upstream_server_skipped', of(a.url)), 0);
 
   await a.close();
   const refused = await refusedHandshake(`${gw.ws}/`);
