@@ -52,7 +52,7 @@ function resolveForward(
 /** Several servers behind one upstream name, and how one is picked (upstream/balancer.ts). */
 export type ServerPool = {
   servers: string[];
-  balance: 'least-connections' | 'round-robin';
+  balance: 'least-connections' | 'round-robin' | 'ip-hash';
   /** Milliseconds a server is skipped after a failed connection. */
   failTimeout: number;
 };

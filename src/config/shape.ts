@@ -55,10 +55,10 @@ const upstream = z.strictObject({
       'Several servers that serve the same thing, as URLs that differ only in host and port. Each new WebSocket (and HTTP request) goes to one of them (balance); a server that refuses or does not answer a connection is skipped for failTimeout, and an upgrade is tried on the next server. Give url or servers.',
     ),
   balance: z
-    .enum(['least-connections', 'round-robin'])
+    .enum(['least-connections', 'round-robin', 'ip-hash'])
     .default('least-connections')
     .describe(
-      'How servers are picked: the one with the fewest open connections from wsgate (WebSockets are long-lived, so this spreads them evenly), or each in turn.',
+      "How servers are picked: the one with the fewest open connections from wsgate (WebSockets are long-lived, so this spreads them evenly), each in turn, or by the client's address (ip-hash: a client keeps its server, as Socket.IO and SockJS fallbacks need; behind trusted proxies, the address X-Forwarded-For names).",
     ),
   failTimeout: duration()
     .prefault('10s')

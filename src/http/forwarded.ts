@@ -78,3 +78,22 @@ export function forwardingFields(hop: ForwardingHop, received?: ReceivedField | 
   fields.push(['forwarded', appended('forwarded', forwardedElement(hop))]);
   return fields;
 }
+
+/**
+ * The client a request comes from, as nginx's realip with real_ip_recursive finds it: the direct peer, unless it is a
+ * trusted proxy; then X-Forwarded-For from the right, past every trusted address, to the first that is not (a
+ * client can write the left end of the header, never the right). The peer when the header names only trusted ones.
+ */
+export function realClientAddress(
+  peer: string,
+  forwardedFor: string | undefined,
+  trusted: (address: string) => boolean,
+): string {
+  if (!trusted(peer) || forwardedFor === undefined) return peer;
+  const hops = forwardedFor
+    .split(',')
+    .map((hop) => hop.trim())
+    .filter((hop) => hop !== '');
+  for (let i = hops.length - 1; i >= 0; i--) if (!trusted(hops[i]!)) return hops[i]!;
+  return hops[0] ?? peer;
+}

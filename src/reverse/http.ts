@@ -41,6 +41,8 @@ export type HttpForwardOptions = {
    * proxy (listener trustForwarded) whose X-Forwarded-* and Forwarded are kept and appended to.
    */
   forwarded: { proto: 'http' | 'https'; trusted: boolean };
+  /** The client's address, for an upstream with several servers and balance ip-hash. */
+  client?: string | undefined;
 };
 
 export type HttpForwarder = {
@@ -201,11 +203,17 @@ export function createHttpForwarder(
       const pool = route.upstream.pool;
       const balancer = settings.balancer;
       // Requests take the servers in turn (only WebSockets are counted for least-connections: they are the load that
-      // stays). One is not retried on another server (its body may be half sent): a failed server is skipped next time.
+      // stays), or by client with ip-hash (long-polling fallbacks must reach the server of their session). One is not retried on another server (its body may be half sent): a failed server is skipped next time.
       const server =
         pool === undefined || balancer === undefined
           ? route.upstream.url
-          : balancer.pick(route.upstream.name, { ...pool, balance: 'round-robin' }, Date.now());
+          : balancer.pick(
+              route.upstream.name,
+              pool.balance === 'least-connections' ? { ...pool, balance: 'round-robin' } : pool,
+              Date.now(),
+              undefined,
+              options.client,
+            );
       const url = httpUrlOf(server);
       const target: UpstreamTarget = { name: route.upstream.name, url };
       pending.set(req, { target, options, started: performance.now() });

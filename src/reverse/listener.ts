@@ -11,6 +11,7 @@ import type { TapLevel } from '../events.ts';
 import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
 import { Front, type FrontHandler, type RequestScope, type UpgradeScope } from '../front/front.ts';
 import type { EntrySettings } from '../front/limits.ts';
+import { realClientAddress } from '../http/forwarded.ts';
 import { originFormOf, type PathTarget } from '../http/request-target.ts';
 import type { Logger } from '../log/logger.ts';
 import { type Cidr, cidrsContain, compileCidrs } from '../net/cidr.ts';
@@ -157,6 +158,7 @@ export class ReverseListener implements FrontHandler<never> {
     route: ListenerRoute,
     target: UpstreamTarget,
     options: { connectTimeout: number; highWaterMark: number },
+    client: string,
   ): Promise<net.Socket> {
     const pool = route.upstream.pool;
     const balancer = this.#settings.balancer;
@@ -167,6 +169,17 @@ export class ReverseListener implements FrontHandler<never> {
       target,
       () => this.#dialUpstream(log, target, options),
       (server, err, next) => logServerFailed(log, target.name, server, pool, err, next),
+      pool.balance === 'ip-hash' ? client : undefined,
+    );
+  }
+
+  /** The client's address for ip-hash: the peer, or behind trusted proxies the one X-Forwarded-For names. */
+  #clientOf(req: http.IncomingMessage): string {
+    const header = req.headers['x-forwarded-for'];
+    // Node joins repeated X-Forwarded-For lines with ", " already; an array would only come from a caller's object.
+    const forwardedFor = Array.isArray(header) ? header.join(', ') : header;
+    return realClientAddress(req.socket.remoteAddress ?? '', forwardedFor, (address) =>
+      cidrsContain(this.#trusted, address),
     );
   }
 
@@ -246,6 +259,7 @@ export class ReverseListener implements FrontHandler<never> {
       responseTimeout: this.#settings.limits.responseTimeout,
       tls: this.#upstreamTls(route.upstream.name),
       forwarded: { proto: this.scheme, trusted: cidrsContain(this.#trusted, req.socket.remoteAddress) },
+      client: route.upstream.pool?.balance === 'ip-hash' ? this.#clientOf(req) : undefined,
     });
   }
 
@@ -278,7 +292,7 @@ export class ReverseListener implements FrontHandler<never> {
       emit: this.#settings.emit,
       onSession: (session, conn) => this.#front.addSession(session, conn),
       refuse: writeErrorToSocket,
-      dial: (target, options) => this.#dialRoute(log, route, target, options),
+      dial: (target, options) => this.#dialRoute(log, route, target, options, this.#clientOf(req)),
       rules: this.#rulesFor(route, req, matched.target, id),
       // The rules of the config now running: a relayed connection's `live: true` rules follow a reload.
       ruleSource: () => this.#settings.rules,

@@ -13,6 +13,33 @@ type ServerState = { open: number; downUntil: number; failures: number };
 /** One server of a pool as metrics show it. */
 export type ServerSnapshot = { upstream: string; server: string; open: number; failures: number; skipped: boolean };
 
+/** FNV-1a, 32 bits: spreads short keys well enough and costs nothing. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash;
+}
+
+/**
+ * Rendezvous hashing: each client goes to the server scoring highest for it. A server that is skipped or added moves
+ * only the clients it had, or takes some from each, where `hash % servers` would move nearly all of them.
+ */
+function highestWeight(servers: readonly string[], client: string): string {
+  let best = servers[0]!;
+  let bestScore = -1;
+  for (const server of servers) {
+    const score = fnv1a(`${client}\n${server}`);
+    if (score > bestScore) {
+      best = server;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
 export class UpstreamBalancer {
   #servers = new Map<string, ServerState>();
   #turn = new Map<string, number>();
@@ -27,12 +54,22 @@ export class UpstreamBalancer {
     return state;
   }
 
-  /** The server for the next connection; `tried` are left out (an upgrade's failover), unless nothing else is left. */
-  pick(name: string, pool: ServerPool, now: number, tried: ReadonlySet<string> = new Set()): string {
+  /**
+   * The server for the next connection; `tried` are left out (an upgrade's failover), unless nothing else is left.
+   * `client` (its address) is what ip-hash keeps on one server.
+   */
+  pick(
+    name: string,
+    pool: ServerPool,
+    now: number,
+    tried: ReadonlySet<string> = new Set(),
+    client?: string | undefined,
+  ): string {
     const untried = pool.servers.filter((s) => !tried.has(s));
     const candidates = untried.length > 0 ? untried : pool.servers;
     const up = candidates.filter((s) => this.#state(name, s).downUntil <= now);
     const from = up.length > 0 ? up : candidates;
+    if (pool.balance === 'ip-hash' && client !== undefined) return highestWeight(from, client);
     // Round robin among equals: the turn moves on every pick, so ties rotate.
     const turn = this.#turn.get(name) ?? 0;
     this.#turn.set(name, turn + 1);
@@ -99,10 +136,11 @@ export async function dialFromPool<S extends { once(event: 'close', listener: ()
   target: { name: string; url: URL },
   dial: () => Promise<S>,
   onFailed: (server: string, err: unknown, next: boolean) => void,
+  client?: string | undefined,
 ): Promise<S> {
   const tried = new Set<string>();
   for (;;) {
-    const server = balancer.pick(target.name, pool, Date.now(), tried);
+    const server = balancer.pick(target.name, pool, Date.now(), tried, client);
     tried.add(server);
     target.url = new URL(server);
     try {

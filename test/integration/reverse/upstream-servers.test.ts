@@ -97,3 +97,28 @@ test('a stopped server is skipped: upgrades move on at once, requests after the 
   assert.equal(refused.status, 502);
   assert.equal((await get(`${gw.http}/`)).status, 502);
 });
+
+test('ip-hash keeps a client on one server for its WebSockets and requests (behind a trusted proxy: its X-Forwarded-For)', async (t) => {
+  const [a, b] = [await namedServer(t, 'A'), await namedServer(t, 'B')];
+  const config = reverseConfig([{ upstream: 'app', tap: 'meta' }], {
+    upstreams: [{ name: 'app', servers: [a.url, b.url], balance: 'ip-hash' }],
+  });
+  (config['listeners'] as Record<string, unknown>[])[0]!['trustForwarded'] = ['127.0.0.1/32'];
+  const gw = await startTestWsgate(t, config);
+  const serverOf = async (client: string) => {
+    const headers = { 'x-forwarded-for': client };
+    const ws = new WebSocket(`${gw.ws}/`, { headers });
+    t.after(() => ws.terminate());
+    await once(ws, 'open');
+    ws.send('who');
+    const [data] = (await once(ws, 'message')) as [Buffer];
+    const bodies = new Set<string>();
+    for (let i = 0; i < 3; i++) bodies.add(await (await fetch(`${gw.http}/`, { headers })).text());
+    assert.deepEqual([...bodies], [data.toString()], `client ${client}: its requests go where its WebSocket went`);
+    return data.toString();
+  };
+  const seen = new Map<string, string>();
+  for (let i = 1; i <= 12; i++) seen.set(`198.51.100.${i}`, await serverOf(`198.51.100.${i}`));
+  assert.deepEqual(new Set(seen.values()), new Set(['A', 'B']), 'clients spread over both servers');
+  for (const [client, server] of [...seen].slice(0, 4)) assert.equal(await serverOf(client), server, 'and come back');
+});

@@ -36,7 +36,7 @@ type ExpectedConfig = {
       upstream: {
         name: string;
         url: string;
-        pool?: { servers: string[]; balance: 'least-connections' | 'round-robin'; failTimeout: number };
+        pool?: { servers: string[]; balance: 'least-connections' | 'round-robin' | 'ip-hash'; failTimeout: number };
       };
       changeOrigin: boolean;
       rawPath: boolean;
@@ -55,7 +55,7 @@ type ExpectedConfig = {
     name: string;
     url: string;
     servers: string[];
-    balance: 'least-connections' | 'round-robin';
+    balance: 'least-connections' | 'round-robin' | 'ip-hash';
     failTimeout: number;
     tls: { ca?: string; servername?: string; insecure: boolean } | undefined;
     via: string | undefined;

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type ForwardingHop, forwardedElement, forwardingFields } from '../../../src/http/forwarded.ts';
+import {
+  type ForwardingHop,
+  forwardedElement,
+  forwardingFields,
+  realClientAddress,
+} from '../../../src/http/forwarded.ts';
 
 const hop: ForwardingHop = { peer: '127.0.0.1', proto: 'http', host: 'wsgate.test' };
 
@@ -55,4 +60,14 @@ test('no Host: no X-Forwarded-Host and no host= parameter', () => {
     ['x-forwarded-proto', 'http'],
     ['forwarded', 'for=192.0.2.1;proto=http'],
   ]);
+});
+
+test('realClientAddress: the peer unless it is trusted; then X-Forwarded-For from the right past trusted hops', () => {
+  const trusted = (a: string) => a.startsWith('10.') || a === '127.0.0.1';
+  assert.equal(realClientAddress('203.0.113.9', '1.2.3.4', trusted), '203.0.113.9', 'an untrusted peer is the client');
+  assert.equal(realClientAddress('10.0.0.2', '198.51.100.7', trusted), '198.51.100.7');
+  // A client that writes its own X-Forwarded-For can only add on the left.
+  assert.equal(realClientAddress('10.0.0.2', '6.6.6.6, 198.51.100.7, 10.0.0.5', trusted), '198.51.100.7');
+  assert.equal(realClientAddress('10.0.0.2', ' , 10.0.0.7 ', trusted), '10.0.0.7', 'only trusted hops: the leftmost');
+  assert.equal(realClientAddress('10.0.0.2', undefined, trusted), '10.0.0.2');
 });

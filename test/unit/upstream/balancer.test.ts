@@ -134,3 +134,24 @@ test('dialFromPool moves on to the next server when one refuses, and counts the 
   );
   assert.equal(calls, 1);
 });
+
+test('ip-hash keeps a client on its server; a skipped server moves only its own clients', () => {
+  const b = new UpstreamBalancer();
+  const p = pool('ip-hash');
+  const clients = Array.from({ length: 300 }, (_, i) => `10.0.${i >> 8}.${i & 255}`);
+  const first = new Map(clients.map((c) => [c, b.pick('u', p, 0, undefined, c)]));
+  for (const c of clients) assert.equal(b.pick('u', p, 0, undefined, c), first.get(c), 'the same server every time');
+  const counts = [A, B, C].map((s) => [...first.values()].filter((v) => v === s).length);
+  assert.ok(
+    counts.every((n) => n > 60),
+    `spread over all three: ${counts.join('/')}`,
+  );
+  b.failed('u', p, B, 0);
+  for (const c of clients) {
+    const now = b.pick('u', p, 1, undefined, c);
+    if (first.get(c) === B) assert.notEqual(now, B);
+    else assert.equal(now, first.get(c), 'a client of A or C keeps its server when B is skipped');
+  }
+  // Without a client address, ip-hash takes the servers in turn.
+  assert.equal(new Set([0, 1, 2].map(() => b.pick('u', pool('ip-hash'), 100_000))).size, 3);
+});
