@@ -158,7 +158,7 @@ export class ReverseListener implements FrontHandler<never> {
     route: ListenerRoute,
     target: UpstreamTarget,
     options: { connectTimeout: number; highWaterMark: number },
-    client: string,
+    req: http.IncomingMessage,
   ): Promise<net.Socket> {
     const pool = route.upstream.pool;
     const balancer = this.#settings.balancer;
@@ -169,7 +169,7 @@ export class ReverseListener implements FrontHandler<never> {
       target,
       () => this.#dialUpstream(log, target, options),
       (server, err, next) => logServerFailed(log, target.name, server, pool, err, next),
-      pool.balance === 'ip-hash' ? client : undefined,
+      pool.balance === 'ip-hash' ? this.#clientOf(req) : undefined,
     );
   }
 
@@ -292,7 +292,7 @@ export class ReverseListener implements FrontHandler<never> {
       emit: this.#settings.emit,
       onSession: (session, conn) => this.#front.addSession(session, conn),
       refuse: writeErrorToSocket,
-      dial: (target, options) => this.#dialRoute(log, route, target, options, this.#clientOf(req)),
+      dial: (target, options) => this.#dialRoute(log, route, target, options, req),
       rules: this.#rulesFor(route, req, matched.target, id),
       // The rules of the config now running: a relayed connection's `live: true` rules follow a reload.
       ruleSource: () => this.#settings.rules,
