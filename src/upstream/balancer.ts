@@ -2,8 +2,9 @@
 // the one with the fewest open connections from wsgate (WebSockets live long, so counting them spreads them where
 // round robin would not after a restart of one server), or each in turn. A server whose connection failed is
 // skipped for the pool's failTimeout, as nginx's max_fails=1 fail_timeout; when every server is skipped, all are
-// tried again rather than none (nginx does the same). Pure: the clock is passed in; state lives across reloads,
-// keyed by upstream name and server URL.
+// tried again rather than none (nginx does the same). ip-hash keeps a client on one server by rendezvous hashing.
+// The balancer is pure (the clock is passed in; state lives across reloads, keyed by upstream name and server URL);
+// dialFromPool (an upgrade's failover) and logServerFailed are what the reverse listener and the HTTP forwarder share.
 import type { ServerPool } from '../config/resolve.ts';
 import { formatDuration } from '../config/units.ts';
 import type { Logger } from '../log/logger.ts';
@@ -105,7 +106,7 @@ export class UpstreamBalancer {
     });
   }
 
-  /** Whether `server` is being skipped now (for logs: a failure that takes it out says so once). */
+  /** Whether `server` is being skipped now. */
   isDown(name: string, server: string, now: number): boolean {
     return this.#state(name, server).downUntil > now;
   }
