@@ -22,14 +22,18 @@ import { type ListenerSettings, ReverseListener } from '../reverse/listener.ts';
 import { ruleSetOf } from '../rules/rule-set.ts';
 import { type ConfigTls, loadConfigTls } from '../tls/config-tls.ts';
 import { type KeyLog, keyLogFile, openKeyLog } from '../tls/keylog.ts';
+import { defaultUpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
 import { createTrafficLog, type TrafficLog } from '../traffic/traffic-log.ts';
 import { UpstreamBalancer } from '../upstream/balancer.ts';
+import { connectUpstream, isTlsUrl } from '../upstream/connect.ts';
+import { HealthChecks } from '../upstream/health-check.ts';
 import { UpstreamNetwork } from '../upstream/network.ts';
 import { loadPacScripts } from '../upstream/pac.ts';
 import type { Env } from '../upstream/proxy-config.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import {
   applyLogSettings,
+  checkedUpstreams,
   interceptionLeaves,
   logControlOf,
   logNetwork,
@@ -169,6 +173,16 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   // One for the process and its reloads: open connections per server and skipped servers outlive a config.
   const balancer = new UpstreamBalancer();
   const forwarder = createHttpForwarder({ keyLog, network, balancer });
+  // Active checks dial as traffic does: the upstream's TLS settings, its proxy.
+  const healthChecks = new HealthChecks(balancer, log, (target, timeout) => {
+    const settings = isTlsUrl(target.url) ? (tls.upstreams.get(target.name) ?? defaultUpstreamTls()) : undefined;
+    return connectUpstream(target, {
+      connectTimeout: timeout,
+      ...(settings === undefined ? {} : upstreamTlsOptions(settings)),
+      keyLog,
+      route: network.routeFor(target),
+    });
+  });
   const addresses = new Map<string, { host: string; port: number }>();
   let echo: EchoServer | undefined;
   const traffic = createTrafficLog({ file: config.log.traffic, main: log });
@@ -269,6 +283,8 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
     throw err;
   }
 
+  healthChecks.update(checkedUpstreams(config));
+
   return {
     listeners: addresses,
     get echo() {
@@ -363,6 +379,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
           void listener.close(previous.shutdown.grace);
         }
       }
+      healthChecks.update(checkedUpstreams(config));
       log.info({ event: 'config.reloaded', listeners: next.listeners.length }, 'configuration reloaded');
     },
     metrics,
@@ -383,6 +400,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
     {
       const grace = config.shutdown.grace;
       log.info({ event: 'shutdown.start', graceMs: grace }, `shutting down (grace ${grace} ms)`);
+      healthChecks.close();
       await Promise.all([...listeners.values()].map((l) => l.close(grace)));
       await echo?.close();
       await inspector?.close();

@@ -1,12 +1,14 @@
 // What start and reload do once per config before listeners open: the upstream routes and proxies to log, the
 // warning for unverified upstreams, and wsgate's CA for interception (loaded, or created on first use).
 
+import type { ServerPool } from '../config/resolve.ts';
 import type { Config } from '../config/schema.ts';
 import type { LogControl } from '../inspector/log-api.ts';
 import { type Logger, type LogLevel, logOptionsOf, updateLogger } from '../log/logger.ts';
 import { ensureCa, resolveCaDir } from '../tls/ca.ts';
 import { insecureUpstreams } from '../tls/config-tls.ts';
 import { LeafCache } from '../tls/leaf.ts';
+import type { CheckedUpstream } from '../upstream/health-check.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
 
 /** Every upstream a reverse route dials, with the `via:` of its named upstream (inline URLs use the environment). */
@@ -22,6 +24,14 @@ export function reverseUpstreams(config: Config): { name: string; url: string; v
       })),
     ),
   );
+}
+
+/** The upstreams with several servers that the routes use, once each: what health checks and metrics cover. */
+export function checkedUpstreams(config: Config): CheckedUpstream[] {
+  const pools = new Map<string, ServerPool>();
+  for (const l of config.listeners)
+    for (const r of l.routes) if (r.upstream.pool) pools.set(r.upstream.name, r.upstream.pool);
+  return [...pools].map(([name, pool]) => ({ name, pool }));
 }
 
 /** Logs the upstream proxies the environment gives wsgate, and what it could not use, once at start. */

@@ -55,6 +55,8 @@ export type ServerPool = {
   balance: 'least-connections' | 'round-robin' | 'ip-hash';
   /** Milliseconds a server is skipped after a failed connection. */
   failTimeout: number;
+  /** Active checks (upstreams[].healthCheck): milliseconds, and the HTTP path to GET (else a connection). */
+  healthCheck?: { interval: number; timeout: number; path?: string | undefined } | undefined;
 };
 
 /** Where a route sends its requests: one URL, or (pool) one of several servers, `url` being the first. */
@@ -72,6 +74,7 @@ export function resolveConfig(cfg: ConfigShape) {
     servers: u.servers ?? [u.url!],
     balance: u.balance,
     failTimeout: u.failTimeout,
+    healthCheck: u.healthCheck,
     tls: u.tls,
     via: u.via,
   }));
@@ -82,7 +85,16 @@ export function resolveConfig(cfg: ConfigShape) {
     if (u === undefined)
       throw new Error(`unreachable: crossCheck lets unknown upstream ${JSON.stringify(ref)} through`);
     if (u.servers.length === 1) return { name: u.name, url: u.url };
-    return { name: u.name, url: u.url, pool: { servers: u.servers, balance: u.balance, failTimeout: u.failTimeout } };
+    return {
+      name: u.name,
+      url: u.url,
+      pool: {
+        servers: u.servers,
+        balance: u.balance,
+        failTimeout: u.failTimeout,
+        ...(u.healthCheck === undefined ? {} : { healthCheck: u.healthCheck }),
+      },
+    };
   };
   const listeners = cfg.listeners.map((l, i) => {
     const listenerName = l.name ?? `listener-${i}`;

@@ -63,6 +63,28 @@ const upstream = z.strictObject({
   failTimeout: duration()
     .prefault('10s')
     .describe('How long a server is skipped after a connection to it failed (as nginx fail_timeout).'),
+  healthCheck: z
+    .strictObject({
+      interval: duration()
+        .refine((ms) => ms >= 100, { error: 'must be 100ms or longer' })
+        .prefault('10s')
+        .describe('How often each server is checked.'),
+      timeout: duration()
+        .refine((ms) => ms > 0, { error: 'must be longer than 0' })
+        .prefault('2s')
+        .describe('How long a check may take before it counts as failed.'),
+      path: z
+        .string()
+        .regex(/^\/[^\s]*$/, { error: 'must be a path starting with /' })
+        .optional()
+        .describe(
+          'GET this path (over http or https, as the server URL says) and expect 2xx or 3xx; without it, a TCP (and TLS) connection is the check.',
+        ),
+    })
+    .optional()
+    .describe(
+      'Active checks of each server of an upstream with servers: a failed check takes the server out until a check succeeds, before any client meets it.',
+    ),
   tls: upstreamTls.optional(),
   via: proxyRef().optional(),
 });

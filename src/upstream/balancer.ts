@@ -9,7 +9,7 @@ import type { ServerPool } from '../config/resolve.ts';
 import { formatDuration } from '../config/units.ts';
 import type { Logger } from '../log/logger.ts';
 
-type ServerState = { open: number; downUntil: number; failures: number };
+type ServerState = { open: number; downUntil: number; failures: number; checkedDown: boolean };
 
 /** One server of a pool as metrics show it. */
 export type ServerSnapshot = { upstream: string; server: string; open: number; failures: number; skipped: boolean };
@@ -49,7 +49,7 @@ export class UpstreamBalancer {
     const key = `${name}\n${server}`;
     let state = this.#servers.get(key);
     if (state === undefined) {
-      state = { open: 0, downUntil: 0, failures: 0 };
+      state = { open: 0, downUntil: 0, failures: 0, checkedDown: false };
       this.#servers.set(key, state);
     }
     return state;
@@ -68,7 +68,10 @@ export class UpstreamBalancer {
   ): string {
     const untried = pool.servers.filter((s) => !tried.has(s));
     const candidates = untried.length > 0 ? untried : pool.servers;
-    const up = candidates.filter((s) => this.#state(name, s).downUntil <= now);
+    const up = candidates.filter((s) => {
+      const state = this.#state(name, s);
+      return state.downUntil <= now && !state.checkedDown;
+    });
     const from = up.length > 0 ? up : candidates;
     if (pool.balance === 'ip-hash' && client !== undefined) return highestWeight(from, client);
     // Round robin among equals: the turn moves on every pick, so ties rotate.
@@ -98,17 +101,35 @@ export class UpstreamBalancer {
     state.failures++;
   }
 
+  /**
+   * An active check's result (upstream/health-check.ts): a failed one takes the server out until one succeeds.
+   * Returns the change, if any, for the log.
+   */
+  checked(name: string, server: string, ok: boolean): 'down' | 'up' | undefined {
+    const state = this.#state(name, server);
+    if (state.checkedDown === !ok) return undefined;
+    state.checkedDown = !ok;
+    return ok ? 'up' : 'down';
+  }
+
+  /** Forgets every active check's result (a reload starts the checks again, and drops those no longer configured). */
+  clearChecks(): void {
+    for (const state of this.#servers.values()) state.checkedDown = false;
+  }
+
   /** Every server seen so far: open connections, failed connections since the start, skipped now. */
   snapshot(now: number): ServerSnapshot[] {
     return [...this.#servers].map(([key, state]) => {
       const [upstream, server] = key.split('\n') as [string, string];
-      return { upstream, server, open: state.open, failures: state.failures, skipped: state.downUntil > now };
+      const skipped = state.downUntil > now || state.checkedDown;
+      return { upstream, server, open: state.open, failures: state.failures, skipped };
     });
   }
 
   /** Whether `server` is being skipped now. */
   isDown(name: string, server: string, now: number): boolean {
-    return this.#state(name, server).downUntil > now;
+    const state = this.#state(name, server);
+    return state.downUntil > now || state.checkedDown;
   }
 }
 

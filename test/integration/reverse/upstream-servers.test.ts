@@ -13,8 +13,17 @@ import { refusedHandshake } from '../../helpers/ws-client.ts';
 import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
 
 /** A server that says its name: over HTTP as the body, over WebSocket as the answer to any message. */
-async function namedServer(t: TestContext, name: string): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer((_req, res) => res.end(name));
+async function namedServer(
+  t: TestContext,
+  name: string,
+): Promise<{ url: string; close(): Promise<void>; health: { ok: boolean; checks: number } }> {
+  const health = { ok: true, checks: 0 };
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/health') return res.end(name);
+    health.checks++;
+    res.statusCode = health.ok ? 200 : 503;
+    res.end();
+  });
   const wss = new WebSocketServer({ server });
   wss.on('connection', (ws) => ws.on('message', () => ws.send(name)));
   server.listen(0, '127.0.0.1');
@@ -29,7 +38,7 @@ async function namedServer(t: TestContext, name: string): Promise<{ url: string;
     await new Promise((r) => server.close(r));
   };
   t.after(close);
-  return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, close };
+  return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, close, health };
 }
 
 async function whoAnswers(t: TestContext, url: string): Promise<string> {
@@ -121,4 +130,44 @@ test('ip-hash keeps a client on one server for its WebSockets and requests (behi
   for (let i = 1; i <= 12; i++) seen.set(`198.51.100.${i}`, await serverOf(`198.51.100.${i}`));
   assert.deepEqual(new Set(seen.values()), new Set(['A', 'B']), 'clients spread over both servers');
   for (const [client, server] of [...seen].slice(0, 4)) assert.equal(await serverOf(client), server, 'and come back');
+});
+
+test('health checks take a failing server out before any client meets it, and back in once it passes', async (t) => {
+  const [a, b] = [await namedServer(t, 'A'), await namedServer(t, 'B')];
+  const gw = await startTestWsgate(
+    t,
+    reverseConfig([{ upstream: 'app', tap: 'meta' }], {
+      upstreams: [
+        {
+          name: 'app',
+          servers: [a.url, b.url],
+          balance: 'round-robin',
+          healthCheck: { interval: '100ms', timeout: '500ms', path: '/health' },
+        },
+      ],
+    }),
+  );
+  const until = async (check: () => boolean, what: string) => {
+    for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(check(), `timed out waiting for ${what}`);
+  };
+  await until(() => a.health.checks > 0 && b.health.checks > 0, 'the first checks');
+  b.health.ok = false;
+  await until(() => gw.logs.events('upstream.server_down').length === 1, 'upstream.server_down');
+  const [down] = gw.logs.events('upstream.server_down');
+  assert.deepEqual([down!['server'], down!['why']], [b.url, 'GET /health answered 503']);
+  // No client meets B now: no 502, no failed connection.
+  for (let i = 0; i < 4; i++) assert.deepEqual(await get(`${gw.http}/`), { status: 200, body: 'A' });
+  assert.equal(await whoAnswers(t, `${gw.ws}/`), 'A');
+  assert.equal(gw.logs.events('upstream.server_failed').length, 0);
+  b.health.ok = true;
+  await until(() => gw.logs.events('upstream.server_up').length === 1, 'upstream.server_up');
+  const bodies = new Set<string>();
+  for (let i = 0; i < 4; i++) bodies.add((await get(`${gw.http}/`)).body);
+  assert.deepEqual([...bodies].toSorted(), ['A', 'B']);
+  // A stopped server fails the connection itself.
+  await a.close();
+  await until(() => gw.logs.events('upstream.server_down').length === 2, 'A down');
+  assert.equal(gw.logs.events('upstream.server_down')[1]!['server'], a.url);
+  for (let i = 0; i < 3; i++) assert.deepEqual(await get(`${gw.http}/`), { status: 200, body: 'B' });
 });

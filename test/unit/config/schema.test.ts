@@ -36,7 +36,12 @@ type ExpectedConfig = {
       upstream: {
         name: string;
         url: string;
-        pool?: { servers: string[]; balance: 'least-connections' | 'round-robin' | 'ip-hash'; failTimeout: number };
+        pool?: {
+          servers: string[];
+          balance: 'least-connections' | 'round-robin' | 'ip-hash';
+          failTimeout: number;
+          healthCheck?: { interval: number; timeout: number; path?: string | undefined } | undefined;
+        };
       };
       changeOrigin: boolean;
       rawPath: boolean;
@@ -57,6 +62,7 @@ type ExpectedConfig = {
     servers: string[];
     balance: 'least-connections' | 'round-robin' | 'ip-hash';
     failTimeout: number;
+    healthCheck: { interval: number; timeout: number; path?: string | undefined } | undefined;
     tls: { ca?: string; servername?: string; insecure: boolean } | undefined;
     via: string | undefined;
   }[];

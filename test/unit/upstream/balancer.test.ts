@@ -155,3 +155,17 @@ test('ip-hash keeps a client on its server; a skipped server moves only its own 
   // Without a client address, ip-hash takes the servers in turn.
   assert.equal(new Set([0, 1, 2].map(() => b.pick('u', pool('ip-hash'), 100_000))).size, 3);
 });
+
+test('an active check takes a server out until one passes; each change is reported once; a reload clears them', () => {
+  const b = new UpstreamBalancer();
+  const p = pool('round-robin');
+  assert.equal(b.checked('u', B, false), 'down');
+  assert.equal(b.checked('u', B, false), undefined, 'no change, nothing to say');
+  assert.ok(![0, 1, 2, 3].map(() => b.pick('u', p, 0)).includes(B));
+  assert.equal(b.snapshot(0).find((s) => s.server === B)?.skipped, true);
+  assert.equal(b.checked('u', B, true), 'up');
+  assert.ok([0, 1, 2].map(() => b.pick('u', p, 0)).includes(B));
+  b.checked('u', C, false);
+  b.clearChecks();
+  assert.equal(b.isDown('u', C, 0), false);
+});

@@ -1,0 +1,121 @@
+// Active checks of the servers of an upstream with several (upstreams[].healthCheck), as HAProxy's `check` and
+// Envoy's health checks: every interval each server gets a connection (through the same proxy and TLS settings as
+// traffic) and, with a path, a GET that must answer 2xx or 3xx. A failed check takes the server out of the
+// balancer's picks until a check succeeds; each change is one log line. Checks of one process run one at a time per
+// server; a reload replaces them all.
+import type net from 'node:net';
+import type { ServerPool } from '../config/resolve.ts';
+import type { Logger } from '../log/logger.ts';
+import type { UpstreamBalancer } from './balancer.ts';
+import type { UpstreamTarget } from './connect.ts';
+
+export type CheckedUpstream = { name: string; pool: ServerPool };
+
+/** Opens a connection to one server as traffic would (proxy, TLS), within `timeout` milliseconds. */
+export type CheckDial = (target: UpstreamTarget, timeout: number) => Promise<net.Socket>;
+
+/** The status of `GET path` on an open connection, or why there is none; the socket is closed either way. */
+function httpStatus(socket: net.Socket, host: string, path: string, timeout: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let head = '';
+    const done = (err: Error | undefined, status?: number) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(status!);
+    };
+    const timer = setTimeout(() => done(new Error(`no answer within ${timeout} ms`)), timeout);
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      head += chunk;
+      const line = head.indexOf('\r\n');
+      if (line < 0) {
+        if (head.length > 8192) done(new Error('no status line'));
+        return;
+      }
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(head.slice(0, line));
+      if (m) done(undefined, Number(m[1]));
+      else done(new Error('not an HTTP answer'));
+    });
+    socket.on('error', (err) => done(err));
+    socket.on('close', () => done(new Error('closed before answering')));
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: wsgate-health-check\r\nConnection: close\r\n\r\n`,
+    );
+  });
+}
+
+export class HealthChecks {
+  #balancer: UpstreamBalancer;
+  #log: Logger;
+  #dial: CheckDial;
+  #timers: NodeJS.Timeout[] = [];
+  #generation = 0;
+
+  constructor(balancer: UpstreamBalancer, log: Logger, dial: CheckDial) {
+    this.#balancer = balancer;
+    this.#log = log;
+    this.#dial = dial;
+  }
+
+  /** Checks these upstreams' servers from now on (those with a healthCheck), in place of what ran before. */
+  update(upstreams: readonly CheckedUpstream[]): void {
+    this.close();
+    this.#balancer.clearChecks();
+    const generation = this.#generation;
+    for (const { name, pool } of upstreams) {
+      const settings = pool.healthCheck;
+      if (settings === undefined) continue;
+      for (const server of pool.servers) {
+        let running = false;
+        const run = () => {
+          if (running || generation !== this.#generation) return;
+          running = true;
+          void this.#check(name, server, settings).finally(() => {
+            running = false;
+          });
+        };
+        run();
+        const timer = setInterval(run, settings.interval);
+        timer.unref();
+        this.#timers.push(timer);
+      }
+    }
+  }
+
+  async #check(name: string, server: string, settings: NonNullable<ServerPool['healthCheck']>): Promise<void> {
+    const generation = this.#generation;
+    const url = new URL(server);
+    let failure: string | undefined;
+    try {
+      const socket = await this.#dial({ name, url }, settings.timeout);
+      if (settings.path === undefined) socket.destroy();
+      else {
+        const status = await httpStatus(socket, url.host, settings.path, settings.timeout);
+        if (status < 200 || status >= 400) failure = `GET ${settings.path} answered ${status}`;
+      }
+    } catch (err) {
+      failure = (err as { code?: string }).code ?? (err as Error).message;
+    }
+    // A reload in the meantime: this result is about a config that no longer runs.
+    if (generation !== this.#generation) return;
+    const change = this.#balancer.checked(name, server, failure === undefined);
+    if (change === 'down') {
+      this.#log.warn(
+        { event: 'upstream.server_down', upstream: name, server, why: failure },
+        `server ${server} of upstream ${name} failed its health check (${failure}): out until a check succeeds`,
+      );
+    } else if (change === 'up') {
+      this.#log.info(
+        { event: 'upstream.server_up', upstream: name, server },
+        `server ${server} of upstream ${name} passed its health check: back in`,
+      );
+    }
+  }
+
+  close(): void {
+    this.#generation++;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
+  }
+}
