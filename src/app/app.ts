@@ -15,15 +15,13 @@ import { logHandlers } from '../inspector/log-api.ts';
 import type { WsgateMetrics } from '../inspector/metrics.ts';
 import { demoUrlFor, staticAdminHandlers } from '../inspector/static.ts';
 import { type Logger, logQueueOf } from '../log/logger.ts';
-import { createTextRedactor } from '../log/redact.ts';
 import { formatHostPort } from '../net/host-port.ts';
 import { createHttpForwarder } from '../reverse/http.ts';
-import { type ListenerSettings, ReverseListener } from '../reverse/listener.ts';
-import { ruleSetOf } from '../rules/rule-set.ts';
-import { type ConfigTls, loadConfigTls } from '../tls/config-tls.ts';
-import { type KeyLog, keyLogFile, openKeyLog } from '../tls/keylog.ts';
+import { ReverseListener } from '../reverse/listener.ts';
+import { loadConfigTls } from '../tls/config-tls.ts';
+import { keyLogFile, openKeyLog } from '../tls/keylog.ts';
 import { defaultUpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
-import { createTrafficLog, type TrafficLog } from '../traffic/traffic-log.ts';
+import { createTrafficLog } from '../traffic/traffic-log.ts';
 import { UpstreamBalancer } from '../upstream/balancer.ts';
 import { connectUpstream, isTlsUrl } from '../upstream/connect.ts';
 import { HealthChecks } from '../upstream/health-check.ts';
@@ -31,6 +29,7 @@ import { UpstreamNetwork } from '../upstream/network.ts';
 import { loadPacScripts } from '../upstream/pac.ts';
 import type { Env } from '../upstream/proxy-config.ts';
 import type { LiveSession } from '../websocket/session.ts';
+import { settingsOf } from './listener-settings.ts';
 import {
   applyLogSettings,
   checkedUpstreams,
@@ -78,58 +77,6 @@ export type RunningWsgate = {
   /** The live connection with this id on any listener (a worker's bridge runs the primary's send and close on it). */
   session(conn: string): LiveSession | undefined;
 };
-
-function settingsOf(
-  config: Config,
-  traffic: TrafficLog,
-  network: UpstreamNetwork,
-  balancer: UpstreamBalancer,
-  tls?: ConfigTls,
-  keyLog?: KeyLog,
-  metrics?: WsgateMetrics,
-  store?: { ingest(event: WsEvent): void },
-): ListenerSettings {
-  return {
-    upstreamTls: tls?.upstreams,
-    rules: ruleSetOf(config.rules),
-    keyLog,
-    network,
-    balancer,
-    limits: config.limits,
-    showSecrets: config.log.showSecrets,
-    tap: {
-      previewBytes: config.tap.previewBytes,
-      maxDecodedBytes: config.tap.maxDecodedBytes,
-      redactText: createTextRedactor(config.tap.redactJsonKeys, config.tap.redactPatterns),
-      // Whole messages (tap payload) for this process's own traffic store; a worker's events cross the IPC without
-      // them (the payload is a non-enumerable field), so a worker makes no copies for them.
-      storeBytes:
-        store !== undefined && 'store' in store && config.inspector !== undefined
-          ? Math.min(config.inspector.store.maxMessageBytes, config.limits.maxMessageBytes)
-          : undefined,
-      // The traffic store reads every event while the admin API runs: the tap builds them for it.
-      active: store === undefined ? () => traffic.active() : () => true,
-      // It never reads frame events: those are built only for the traffic log.
-      framesActive: store === undefined ? undefined : () => traffic.active(),
-      onViolation: config.tap.onViolation,
-      limits: {
-        maxFrameBytes: config.limits.maxFrameBytes,
-        maxMessageBytes: config.limits.maxMessageBytes,
-        maxFragments: config.limits.maxFragments,
-        maxPendingPings: config.limits.maxPendingPings,
-      },
-    },
-    emit:
-      metrics === undefined && store === undefined
-        ? (event) => traffic.emit(event)
-        : (event) => {
-            traffic.emit(event);
-            metrics?.observe(event);
-            store?.ingest(event);
-          },
-    observer: metrics,
-  };
-}
 
 function sameBind(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
   return a.host === b.host && a.port === b.port;
