@@ -176,39 +176,49 @@ export class WsgateMetrics implements FrontObserver {
         this.set(self.#store?.().bytes ?? 0);
       },
     });
-    const servers = () => self.#servers?.() ?? [];
-    new Gauge({
-      name: `${METRIC_PREFIX}upstream_server_connections`,
-      help: 'Connections open now to each server of an upstream with several (upstreams[].servers).',
-      labelNames: ['upstream', 'server'],
-      registers,
-      collect() {
-        this.reset();
-        for (const s of servers()) this.set({ upstream: s.upstream, server: s.server }, s.open);
-      },
-    });
-    new PromCounter({
-      name: `${METRIC_PREFIX}upstream_server_failures_total`,
-      help: 'Failed connections (refused, timed out, unreachable) to each server of an upstream with several.',
-      labelNames: ['upstream', 'server'],
-      registers,
-      collect() {
-        this.reset();
-        for (const s of servers()) this.inc({ upstream: s.upstream, server: s.server }, s.failures);
-      },
-    });
-    new Gauge({
-      name: `${METRIC_PREFIX}upstream_server_skipped`,
-      help: 'Whether a server of an upstream with several is skipped now after a failed connection (1) or not (0).',
-      labelNames: ['upstream', 'server'],
-      registers,
-      // With --workers, skipped where any worker skips it.
-      aggregator: 'max',
-      collect() {
-        this.reset();
-        for (const s of servers()) this.set({ upstream: s.upstream, server: s.server }, s.skipped ? 1 : 0);
-      },
-    });
+    // Per server of an upstream with several (upstream/balancer.ts), read at every scrape.
+    const perServer = (
+      Kind: typeof Gauge | typeof PromCounter,
+      name: string,
+      help: string,
+      value: (s: ServerSnapshot) => number,
+      aggregator?: 'max',
+    ) =>
+      new Kind({
+        name: `${METRIC_PREFIX}${name}`,
+        help,
+        labelNames: ['upstream', 'server'],
+        registers,
+        ...(aggregator === undefined ? {} : { aggregator }),
+        collect(this: Gauge<'upstream' | 'server'> | PromCounter<'upstream' | 'server'>) {
+          this.reset();
+          for (const s of self.#servers?.() ?? []) {
+            const labels = { upstream: s.upstream, server: s.server };
+            if (this instanceof Gauge) this.set(labels, value(s));
+            else this.inc(labels, value(s));
+          }
+        },
+      });
+    perServer(
+      Gauge,
+      'upstream_server_connections',
+      'Connections open now to each server of an upstream with several (upstreams[].servers).',
+      (s) => s.open,
+    );
+    perServer(
+      PromCounter,
+      'upstream_server_failures_total',
+      'Failed connections (refused, timed out, unreachable) to each server of an upstream with several.',
+      (s) => s.failures,
+    );
+    // With --workers, skipped where any worker skips it.
+    perServer(
+      Gauge,
+      'upstream_server_skipped',
+      'Whether a server of an upstream with several is skipped now, after a failed connection or health check (1), or not (0).',
+      (s) => (s.skipped ? 1 : 0),
+      'max',
+    );
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
   }
 
