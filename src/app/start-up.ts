@@ -1,5 +1,6 @@
-// What start and reload do once per config before listeners open: the upstream routes and proxies to log, the
-// warning for unverified upstreams, and wsgate's CA for interception (loaded, or created on first use).
+// What start and reload do once per config around the listeners: the upstream routes and proxies to log, the
+// warning for unverified upstreams, wsgate's CA for interception (loaded, or created on first use), the log settings
+// a reload (or the admin API's PUT /api/log) applies to the running logger, and the server pools health checks cover.
 
 import type { ServerPool } from '../config/resolve.ts';
 import type { Config } from '../config/schema.ts';
