@@ -203,7 +203,8 @@ export function createHttpForwarder(
       const pool = route.upstream.pool;
       const balancer = settings.balancer;
       // Requests take the servers in turn (only WebSockets are counted for least-connections: they are the load that
-      // stays), or by client with ip-hash (long-polling fallbacks must reach the server of their session). One is not retried on another server (its body may be half sent): a failed server is skipped next time.
+      // stays), or by client with ip-hash (long-polling fallbacks must reach the server of their session). One is
+      // not retried on another server (its body may be half sent): a failed server is skipped next time.
       const server =
         pool === undefined || balancer === undefined
           ? route.upstream.url

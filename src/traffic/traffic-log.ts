@@ -173,7 +173,7 @@ function sinkFor(file: string | undefined, main: Logger): Sink {
   } else {
     // Each event has its own `time` (when the frame passed): the main log's clock would add a second one.
     logger = createTimelessSibling(main);
-    // main's level, asked first (gate), decides what is written, also after a reload changed it: the sibling's own
+    // Main's level (the gate below) decides what is written, also after a reload changed it: the sibling's own
     // level, copied from main when it was made, must not hold back an open or close line main's level lets through.
     logger.level = 'trace';
   }
@@ -182,7 +182,6 @@ function sinkFor(file: string | undefined, main: Logger): Sink {
   const shape = lineShapeOf(logger);
   // The most frequent of those go into the queue's batch as bytes, never as strings (see line-bytes.ts).
   const bytes = shape !== undefined && queue !== undefined ? lineBytesOf(shape, queue) : undefined;
-  // In the main log, main's level decides, also after a reload changed it (the sibling is a logger of its own).
   return { logger, gate: own === undefined ? main : logger, own, queue, shape, bytes };
 }
 

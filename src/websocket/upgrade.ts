@@ -64,11 +64,11 @@ export type UpgradeContext = {
   onSession?: (session: LiveSession, conn: string) => void;
   /**
    * Opens the upstream socket (already connected, TLS done for wss). Defaults to a direct connection; forward
-   * mode and corporate-proxy chaining pass their own (e.g. a CONNECT tunnel through an upstream proxy).
+   * mode and corporate-proxy chaining pass their own (e.g. a CONNECT tunnel through an upstream proxy). For an
+   * upstream with several servers (route.upstream.pool) it picks one, moves on to another when a connection fails,
+   * and sets target.url to the server it reached.
    */
   dial?: (target: UpstreamTarget, options: { connectTimeout: number; highWaterMark: number }) => Promise<net.Socket>;
-  // An upstream with several servers (route.upstream.pool): the dial picks one, moves on to another when a
-  // connection fails, and sets target.url to the server it reached.
   /** What the rules say about this connection (rules/types.ts): handshake faults, connection faults, the relay. */
   rules?: ConnectionRules | undefined;
   /** The handshake arrived inside a CONNECT tunnel (stripUpgrade may leave those alone: inTunnels false). */
@@ -144,8 +144,7 @@ function internalError(log: Logger, error: unknown, ...sockets: (net.Socket | un
 
 async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: UpgradeContext): Promise<void> {
   const { log, route, limits } = ctx;
-  const url = new URL(route.upstream.url);
-  const target: UpstreamTarget = { name: route.upstream.name, url };
+  const target: UpstreamTarget = { name: route.upstream.name, url: new URL(route.upstream.url) };
   const started = performance.now();
   let upstream: net.Socket | undefined;
   let clientGone = false;
