@@ -1,6 +1,8 @@
 // Runs the wsgate CLI as a real child process (the same Node that runs the tests), for exit codes,
 // signals and output as a user sees them.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -65,4 +67,25 @@ export function startCli(args: string[], options: { cwd?: string; env?: NodeJS.P
       );
     },
   };
+}
+
+/**
+ * Writes DIR/wsgate.yaml for `wsgate run -c`: one listener "web" on 127.0.0.1 port 0 with one route to `upstream`,
+ * then the top-level YAML lines given. Returns the file.
+ */
+export function writeOneRouteConfig(dir: string, upstream: string, lines: string[]): string {
+  const file = join(dir, 'wsgate.yaml');
+  writeFileSync(
+    file,
+    [
+      'listeners:',
+      '  - name: web',
+      '    bind: 127.0.0.1:0',
+      '    routes:',
+      `      - upstream: "${upstream}"`,
+      ...lines,
+      '',
+    ].join('\n'),
+  );
+  return file;
 }

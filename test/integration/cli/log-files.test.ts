@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import WebSocket from 'ws';
 import { startEchoServer } from '../../../src/echo/server.ts';
-import { type RunningCli, startCli } from '../../helpers/cli.ts';
+import { type RunningCli, startCli, writeOneRouteConfig } from '../../helpers/cli.ts';
 import { tempDir } from '../../helpers/tls.ts';
 import { echoSender } from '../../helpers/ws-client.ts';
 
@@ -19,23 +19,12 @@ async function echoUpstream(t: TestContext): Promise<number> {
 }
 
 function writeConfig(dir: string, upstreamPort: number, log: string[]): string {
-  const file = join(dir, 'wsgate.yaml');
-  writeFileSync(
-    file,
-    [
-      'listeners:',
-      '  - name: web',
-      '    bind: 127.0.0.1:0',
-      '    routes:',
-      `      - upstream: ws://127.0.0.1:${upstreamPort}`,
-      'tap: { level: payload }',
-      'log:',
-      ...log.map((l) => `  ${l}`),
-      'shutdown: { grace: 300ms }',
-      '',
-    ].join('\n'),
-  );
-  return file;
+  return writeOneRouteConfig(dir, `ws://127.0.0.1:${upstreamPort}`, [
+    'tap: { level: payload }',
+    'log:',
+    ...log.map((l) => `  ${l}`),
+    'shutdown: { grace: 300ms }',
+  ]);
 }
 
 /** Sends one text message and waits for its echo. */

@@ -2,11 +2,11 @@
 // for this process and, with --workers, for the primary and every worker. Traffic lines of an open WebSocket stop
 // and start with it; a bad body answers 400 and changes nothing; a reload applies the file's level again.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { startCli } from '../../helpers/cli.ts';
+import { startCli, writeOneRouteConfig } from '../../helpers/cli.ts';
 import { echoSender } from '../../helpers/ws-client.ts';
 import { call, eventually, startEchoUpstream, startWorkersWithAdmin } from './helpers.ts';
 
@@ -74,23 +74,13 @@ test("PUT /api/log sets the level of the running log: an open WebSocket's traffi
 test("--workers 2: PUT /api/log reaches the primary and both workers; a reload applies the file's level again", async (t) => {
   const upstream = await startEchoUpstream(t);
   const dir = mkdtempSync(join(tmpdir(), 'wsgate-log-api-workers-'));
-  const file = join(dir, 'wsgate.yaml');
   const log = join(dir, 'wsgate.log');
   const config = (level: string) =>
-    writeFileSync(
-      file,
-      `listeners:
-  - name: web
-    bind: 127.0.0.1:0
-    routes:
-      - upstream: "${upstream.url}"
-inspector: { bind: 127.0.0.1:0 }
-log: { level: ${level}, file: ${log} }
-shutdown: { grace: 300ms }
-`,
-    );
-  config('info');
-  const { cli, admin } = await startWorkersWithAdmin(t, file, 40_000);
+    writeOneRouteConfig(dir, upstream.url, [
+      'inspector: { bind: 127.0.0.1:0 }',
+      `log: { level: ${level}, file: ${log} }`,
+    ]);
+  const { cli, admin } = await startWorkersWithAdmin(t, config('info'), 40_000);
   const adminPort = Number(new URL(admin).port);
   const set = await call(adminPort, 'PUT', '/api/log', { body: { level: 'debug' } });
   assert.equal(set.status, 200);
