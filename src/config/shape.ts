@@ -52,7 +52,7 @@ const upstream = z.strictObject({
     .min(1, { error: 'must name at least one server' })
     .optional()
     .describe(
-      'Several servers that serve the same thing, as URLs that differ only in host and port. Each new WebSocket (and HTTP request) goes to one of them (balance); a server that refuses or does not answer a connection is skipped for failTimeout, and an upgrade is tried on the next server. Give url or servers.',
+      'Several servers that serve the same thing, as URLs that differ only in host and port. Each new WebSocket (and HTTP request) goes to one of them (balance); a server that refuses or does not answer a connection is skipped for failTimeout, and the upgrade or request is tried on the next server. Give url or servers.',
     ),
   balance: z
     .enum(['least-connections', 'round-robin', 'ip-hash'])

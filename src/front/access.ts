@@ -8,6 +8,8 @@ import type { Logger } from '../log/logger.ts';
 export type AccessFields = {
   route?: string | undefined;
   upstream?: string | undefined;
+  /** The server of an upstream with several that answered (the last one tried). */
+  server?: string | undefined;
   via?: string | undefined;
   user?: string | undefined;
   code?: string | undefined;

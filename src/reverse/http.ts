@@ -5,11 +5,14 @@
 // line each, and a bug in one of http-proxy-3's callbacks ends that request with WSG_INTERNAL, never the process.
 import http from 'node:http';
 import type https from 'node:https';
+import type net from 'node:net';
+import { PassThrough } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { createProxyServer } from 'http-proxy-3';
 import type { RouteUpstream } from '../config/resolve.ts';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
+import type { AccessFields } from '../front/access.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
 import { FORWARDING_FIELDS, forwardingFields } from '../http/forwarded.ts';
 import { connectionOptions, HOP_BY_HOP } from '../http/hop-by-hop.ts';
@@ -21,6 +24,7 @@ import { isServerDown, logServerFailed, type UpstreamBalancer } from '../upstrea
 import { classifyUpstreamError, type UpstreamTarget } from '../upstream/connect.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
 import { createTunnelAgent } from '../upstream/proxy-agent.ts';
+import { type AttemptOutcome, hasNoBody, retryChoice } from './http-retry.ts';
 
 export type HttpRoute = {
   name: string;
@@ -43,6 +47,8 @@ export type HttpForwardOptions = {
   forwarded: { proto: 'http' | 'https'; trusted: boolean };
   /** The client's address, for an upstream with several servers and balance ip-hash. */
   client?: string | undefined;
+  /** The request's access line: told the server that answered, for an upstream with several. */
+  access?: AccessFields | undefined;
 };
 
 export type HttpForwarder = {
@@ -96,7 +102,18 @@ function stripResponseHopByHop(proxyRes: http.IncomingMessage, res: http.ServerR
   proxyRes.headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
 }
 
-type PendingRequest = { target: UpstreamTarget; options: HttpForwardOptions; started: number };
+/** One try of a request at a server: what it got to (for http-retry.ts), and the held body's way in. */
+type Attempt = AttemptOutcome & { gate: PassThrough | undefined };
+
+type PendingRequest = { target: UpstreamTarget; options: HttpForwardOptions; started: number; attempt: Attempt };
+
+/** The attempt's connection is made: the client's body may be read now (a held one, into the attempt's gate). */
+function connected(req: http.IncomingMessage, attempt: Attempt): void {
+  attempt.connected = true;
+  if (attempt.gate === undefined || attempt.bodyRead) return;
+  attempt.bodyRead = true;
+  req.pipe(attempt.gate);
+}
 
 /**
  * http-proxy-3 calls back from socket and response events, where a throw would be an uncaught exception: it ends
@@ -177,6 +194,7 @@ export function createHttpForwarder(
   proxy.on('proxyRes', (proxyRes, req, res) => {
     const p = pending.get(req as http.IncomingMessage);
     if (!p) return;
+    p.attempt.answered = true;
     guarded(p.options.log, res, () => stripResponseHopByHop(proxyRes, res));
   });
 
@@ -185,6 +203,10 @@ export function createHttpForwarder(
     const p = pending.get(req as http.IncomingMessage);
     if (!p) return;
     guarded(p.options.log, res as http.ServerResponse, () => {
+      const { attempt } = p;
+      attempt.reused = proxyReq.reusedSocket;
+      if (!(socket as net.Socket).connecting) connected(req as http.IncomingMessage, attempt);
+      else (socket as net.Socket).once('connect', () => connected(req as http.IncomingMessage, attempt));
       if (p.options.tls?.insecure) warnInsecure(proxyReq, socket, p);
       // An idle timer on the upstream request, as nginx's proxy_read_timeout: no bytes for this long is a 504.
       proxyReq.setTimeout(p.options.responseTimeout, () => {
@@ -202,63 +224,109 @@ export function createHttpForwarder(
     forward(req, res, route, options) {
       const pool = route.upstream.pool;
       const balancer = settings.balancer;
+      stripRequestHopByHop(req);
+      setForwardingFields(req, options.forwarded);
+      const bodyless = hasNoBody(req.headers);
+      // With other servers to go to, a body is read from the client only once the connection to a server is made,
+      // so that a request whose server refused it can still go to the next one whole (reverse/http-retry.ts).
+      const holdBody = pool !== undefined && !bodyless && req.headers.expect === undefined;
+      const tried = new Set<string>();
+      let staleRetries = 0;
+      let current: Attempt | undefined;
+      const send = (server: string): void => {
+        tried.add(server);
+        if (options.access !== undefined && pool !== undefined) options.access.server = server;
+        const url = httpUrlOf(server);
+        const target: UpstreamTarget = { name: route.upstream.name, url };
+        const attempt: Attempt = {
+          connected: false,
+          reused: false,
+          answered: false,
+          bodyRead: !bodyless && !holdBody,
+          gate: holdBody ? new PassThrough() : undefined,
+        };
+        current = attempt;
+        pending.set(req, { target, options, started: performance.now(), attempt });
+        // With toProxy, http-proxy-3 sends req.url as it is (joined to the upstream's base path) instead of parsing
+        // it with `new URL`, which would normalise it again or throw. It reads req.url only while web() sets the
+        // request up, synchronously; the received target is put back for the access line.
+        const received = req.url;
+        req.url = options.target;
+        try {
+          proxy.web(
+            req,
+            res,
+            {
+              target: url,
+              toProxy: true,
+              changeOrigin: route.changeOrigin,
+              agent: agentFor(route.upstream, server, url, options),
+              connectTimeout: options.connectTimeout,
+              ...(attempt.gate === undefined ? {} : { buffer: attempt.gate }),
+            },
+            // An earlier attempt's listeners stay on the request (http-proxy-3 adds them): only the last one answers.
+            (error) => guarded(options.log, res, () => current === attempt && failed(error, server, target, attempt)),
+          );
+        } finally {
+          req.url = received;
+        }
+      };
+      const failed = (error: Error, server: string, target: UpstreamTarget, attempt: Attempt): void => {
+        const err = classifyUpstreamError(error, target, options.connectTimeout);
+        const untriedServers = pool === undefined ? 0 : pool.servers.length - tried.size;
+        // Nobody to answer (the client left, which also ends the attempt), or an answer already begun: no retry.
+        const choice =
+          res.headersSent || res.destroyed || req.socket.destroyed
+            ? undefined
+            : retryChoice(attempt, req.method ?? '', err, { untriedServers, staleRetries });
+        // A kept-alive connection closed under a request says nothing of the server; any other failure does.
+        const stale = attempt.reused && !attempt.answered && err.code === 'WSG_UPSTREAM_RESET';
+        if (pool !== undefined && balancer !== undefined && isServerDown(err) && !stale) {
+          balancer.failed(route.upstream.name, pool, server, Date.now());
+          logServerFailed(options.log, route.upstream.name, server, pool, err, choice === 'next-server');
+        }
+        if (choice !== undefined) {
+          const next = choice === 'same-server' ? server : pick(tried);
+          if (choice === 'same-server') staleRetries++;
+          options.log.info(
+            {
+              event: 'http.upstream_retry',
+              code: err.code,
+              route: route.name,
+              upstream: target.name,
+              ...(pool === undefined ? {} : { server, next }),
+              reason: choice === 'same-server' ? 'kept-alive connection closed' : 'server failed',
+            },
+            `${req.method} sent again${choice === 'same-server' ? ' on a new connection' : ` to ${next}`}: ${err.message}`,
+          );
+          send(next);
+          return;
+        }
+        options.log.warn(
+          {
+            event: 'http.upstream_error',
+            code: err.code,
+            route: route.name,
+            upstream: target.name,
+            cause: error.message,
+          },
+          err.message,
+        );
+        sendErrorResponse(res, err);
+      };
       // Requests take the servers in turn (only WebSockets are counted for least-connections: they are the load that
-      // stays), or by client with ip-hash (long-polling fallbacks must reach the server of their session). One is
-      // not retried on another server (its body may be half sent): a failed server is skipped next time.
-      const server =
+      // stays), or by client with ip-hash (long-polling fallbacks must reach the server of their session).
+      const pick = (exclude: ReadonlySet<string>): string =>
         pool === undefined || balancer === undefined
           ? route.upstream.url
           : balancer.pick(
               route.upstream.name,
               pool.balance === 'least-connections' ? { ...pool, balance: 'round-robin' } : pool,
               Date.now(),
-              undefined,
+              exclude,
               options.client,
             );
-      const url = httpUrlOf(server);
-      const target: UpstreamTarget = { name: route.upstream.name, url };
-      pending.set(req, { target, options, started: performance.now() });
-      stripRequestHopByHop(req);
-      setForwardingFields(req, options.forwarded);
-      // With toProxy, http-proxy-3 sends req.url as it is (joined to the upstream's base path) instead of parsing it
-      // with `new URL`, which would normalise it again or throw. It reads req.url only while web() sets the request
-      // up, synchronously; the received target is put back for the access line.
-      const received = req.url;
-      req.url = options.target;
-      try {
-        proxy.web(
-          req,
-          res,
-          {
-            target: url,
-            toProxy: true,
-            changeOrigin: route.changeOrigin,
-            agent: agentFor(route.upstream, server, url, options),
-            connectTimeout: options.connectTimeout,
-          },
-          (error) =>
-            guarded(options.log, res, () => {
-              const err = classifyUpstreamError(error, target, options.connectTimeout);
-              if (pool !== undefined && balancer !== undefined && isServerDown(err)) {
-                balancer.failed(route.upstream.name, pool, server, Date.now());
-                logServerFailed(options.log, route.upstream.name, server, pool, err, false);
-              }
-              options.log.warn(
-                {
-                  event: 'http.upstream_error',
-                  code: err.code,
-                  route: route.name,
-                  upstream: target.name,
-                  cause: error.message,
-                },
-                err.message,
-              );
-              sendErrorResponse(res, err);
-            }),
-        );
-      } finally {
-        req.url = received;
-      }
+      send(pick(tried));
     },
     close() {
       proxy.close();

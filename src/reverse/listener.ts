@@ -260,6 +260,7 @@ export class ReverseListener implements FrontHandler<never> {
       tls: this.#upstreamTls(route.upstream.name),
       forwarded: { proto: this.scheme, trusted: cidrsContain(this.#trusted, req.socket.remoteAddress) },
       client: route.upstream.pool?.balance === 'ip-hash' ? this.#clientOf(req) : undefined,
+      access,
     });
   }
 

@@ -1,7 +1,7 @@
 // An upstream with several servers (upstreams[].servers): WebSockets spread by open connections, HTTP requests in
-// turn; a server that stops is skipped (an upgrade moves on to the next server at once, a request gets its 502 and
-// the next one goes elsewhere), each failure logged once with the server and counted in the metrics; with every
-// server down, 502.
+// turn; a server that stops is skipped (an upgrade or a request moves on to the next server at once: retries of
+// plain requests are in http-retry.test.ts), each failure logged once with the server and counted in the metrics;
+// with every server down, 502.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';

@@ -74,6 +74,8 @@ test('a stalled log.traffic file: frame lines shed, open and close kept, log.dro
   assert.ok(dropped > 0, `dropped ${dropped}`);
   stopped = true;
   await running.shutdown();
+  // The last lines may still sit in the pipe: read it to its end (wsgate closed its side on shutdown).
+  if (!reader.readableEnded) await once(reader, 'end');
   const lines = traffic
     .split('\n')
     .filter((l) => l !== '')
