@@ -162,5 +162,13 @@ function explainForward(forward: ForwardBlock, url: URL): string {
 /** One URL, or an upstream's servers and how one is picked. */
 function upstreamText(upstream: RouteUpstream): string {
   if (upstream.pool === undefined) return upstream.url;
-  return `${upstream.name}: ${upstream.pool.servers.join(', ')} (${upstream.pool.balance})`;
+  const { servers, weights, backups, balance } = upstream.pool;
+  const server = (url: string) => {
+    const notes = [
+      ...(weights === undefined ? [] : [`weight ${weights[url]}`]),
+      ...(backups?.includes(url) ? ['backup'] : []),
+    ];
+    return notes.length === 0 ? url : `${url} (${notes.join(', ')})`;
+  };
+  return `${upstream.name}: ${servers.map(server).join(', ')}; ${balance}`;
 }

@@ -31,8 +31,13 @@ function checkServers(u: Record<string, unknown>, issue: (path: (string | number
     issue([], `${MISSING_KEY}: an upstream needs url (one server) or servers (several)`);
     return;
   }
-  const list = listOf(servers);
+  // Entries as written (a URL, or { url, weight, backup }), or as the shape parsed them: read either.
+  const entries = listOf(servers).map((s) => (isRecord(s) ? s : { url: s }));
+  const list = entries.map((e) => e['url']);
   const parsed = list.map((s) => (typeof s === 'string' && URL.canParse(s) ? new URL(s) : undefined));
+  if (entries.length > 0 && entries.every((e) => e['backup'] === true)) {
+    issue(['servers'], 'every server is a backup: at least one must take connections while all are up');
+  }
   const first = parsed[0];
   if (first === undefined) return;
   const secure = (url: URL) => url.protocol === 'wss:' || url.protocol === 'https:';

@@ -9,6 +9,7 @@ import type { configObject } from './shape.ts';
 import type { forwardBlock } from './shape-listener.ts';
 import type { Keepalive } from './shape-relay.ts';
 import type { tapLevel } from './shape-route.ts';
+import type { ServerEntry } from './shape-servers.ts';
 
 /** keepalive: 0 written on a route turns off the listener's; off is undefined in the Config. */
 function keepaliveOf(...levels: (Keepalive | undefined)[]): Keepalive | undefined {
@@ -51,12 +52,19 @@ function resolveForward(
 
 /** Several servers behind one upstream name, and how one is picked (upstream/balancer.ts). */
 export type ServerPool = {
+  /** Every server's URL, backups too, in the config's order. */
   servers: string[];
+  /** Each server's share of new connections (servers[].weight); absent when every weight is 1. */
+  weights?: Record<string, number> | undefined;
+  /** Servers that take connections only while every other is skipped (servers[].backup); absent when none is. */
+  backups?: string[] | undefined;
   balance: 'least-connections' | 'round-robin' | 'ip-hash';
   /** Milliseconds a server is skipped after a failed connection. */
   failTimeout: number;
   /** Active checks (upstreams[].healthCheck): milliseconds, and the HTTP path to GET (else a connection). */
-  healthCheck?: { interval: number; timeout: number; path?: string | undefined } | undefined;
+  healthCheck?:
+    | { interval: number; timeout: number; path?: string | undefined; fails: number; passes: number }
+    | undefined;
 };
 
 /** Where a route sends its requests: one URL, or (pool) one of several servers, `url` being the first. */
@@ -65,13 +73,24 @@ export type RouteUpstream = { name: string; url: string; pool?: ServerPool };
 /** The parsed input: what the shape yields before resolution. */
 export type ConfigShape = z.output<typeof configObject>;
 
+/** A pool's weights and backups, each only when some server has one. */
+function serverOptions(entries: readonly ServerEntry[]): Pick<ServerPool, 'weights' | 'backups'> {
+  const weighted = entries.some((e) => e.weight !== 1);
+  const backups = entries.filter((e) => e.backup).map((e) => e.url);
+  return {
+    ...(weighted ? { weights: Object.fromEntries(entries.map((e) => [e.url, e.weight])) } : {}),
+    ...(backups.length > 0 ? { backups } : {}),
+  };
+}
+
 /** The resolved config (typed as Config by schema.ts, which runs this as the schema's last step). */
 export function resolveConfig(cfg: ConfigShape) {
   // url is the first server of one with servers: what displays and PAC lookups name it by.
   const upstreams = cfg.upstreams.map((u) => ({
     name: u.name,
-    url: u.url ?? u.servers![0]!,
-    servers: u.servers ?? [u.url!],
+    url: u.url ?? u.servers![0]!.url,
+    servers: u.servers?.map((s) => s.url) ?? [u.url!],
+    ...serverOptions(u.servers ?? []),
     balance: u.balance,
     failTimeout: u.failTimeout,
     healthCheck: u.healthCheck,
@@ -90,6 +109,8 @@ export function resolveConfig(cfg: ConfigShape) {
       url: u.url,
       pool: {
         servers: u.servers,
+        ...(u.weights === undefined ? {} : { weights: u.weights }),
+        ...(u.backups === undefined ? {} : { backups: u.backups }),
         balance: u.balance,
         failTimeout: u.failTimeout,
         ...(u.healthCheck === undefined ? {} : { healthCheck: u.healthCheck }),

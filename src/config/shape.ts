@@ -21,6 +21,7 @@ import {
 import { listener } from './shape-listener.ts';
 import { tapLevel } from './shape-route.ts';
 import { rule } from './shape-rules.ts';
+import { serverEntry } from './shape-servers.ts';
 
 const upstreamTls = z
   .strictObject({
@@ -48,11 +49,11 @@ const upstream = z.strictObject({
     .optional()
     .describe('The upstream server: ws://, wss://, http:// or https:// URL. Give url or servers.'),
   servers: z
-    .array(upstreamUrl())
+    .array(serverEntry())
     .min(1, { error: 'must name at least one server' })
     .optional()
     .describe(
-      'Several servers that serve the same thing, as URLs that differ only in host and port. Each new WebSocket (and HTTP request) goes to one of them (balance); a server that refuses or does not answer a connection is skipped for failTimeout, and the upgrade or request is tried on the next server. Give url or servers.',
+      'Several servers that serve the same thing, as URLs that differ only in host and port. Each new WebSocket (and HTTP request) goes to one of them (balance); a server that refuses or does not answer a connection is skipped for failTimeout, and the upgrade or request is tried on the next server. An entry is a URL, or { url, weight, backup }: weight gives a server a larger share (as nginx weight=), a backup server takes connections only while every other is skipped. Give url or servers.',
     ),
   balance: z
     .enum(['least-connections', 'round-robin', 'ip-hash'])
@@ -80,10 +81,22 @@ const upstream = z.strictObject({
         .describe(
           'GET this path (over http or https, as the server URL says) and expect 2xx or 3xx; without it, a TCP (and TLS) connection is the check.',
         ),
+      fails: z
+        .int()
+        .min(1, { error: 'must be 1 or more' })
+        .max(100, { error: 'must be 100 or less' })
+        .default(1)
+        .describe('Failed checks in a row that take a server out (as HAProxy fall, Envoy unhealthy_threshold).'),
+      passes: z
+        .int()
+        .min(1, { error: 'must be 1 or more' })
+        .max(100, { error: 'must be 100 or less' })
+        .default(1)
+        .describe('Passed checks in a row that bring a server that was out back (as HAProxy rise).'),
     })
     .optional()
     .describe(
-      'Active checks of each server of an upstream with servers: a failed check takes the server out until a check succeeds, before any client meets it.',
+      'Active checks of each server of an upstream with servers: `fails` failed checks in a row take the server out, before any client meets it, until `passes` checks in a row succeed.',
     ),
   tls: upstreamTls.optional(),
   via: proxyRef().optional(),

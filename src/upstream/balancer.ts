@@ -1,44 +1,73 @@
 // Picks one server of an upstream with several (upstreams[].servers) for each new WebSocket and HTTP request:
-// the one with the fewest open connections from wsgate (WebSockets live long, so counting them spreads them where
-// round robin would not after a restart of one server), or each in turn. A server whose connection failed is
-// skipped for the pool's failTimeout, as nginx's max_fails=1 fail_timeout; when every server is skipped, all are
-// tried again rather than none (nginx does the same). ip-hash keeps a client on one server by rendezvous hashing.
-// The balancer is pure (the clock is passed in; state lives across reloads, keyed by upstream name and server URL);
-// dialFromPool (an upgrade's failover) and logServerFailed are what the reverse listener and the HTTP forwarder share.
+// the one with the fewest open connections from wsgate per unit of weight (WebSockets live long, so counting them
+// spreads them where round robin would not after a restart of one server), or in turn by weight (nginx's smooth
+// weighted round robin). A server whose connection failed is skipped for the pool's failTimeout, as nginx's
+// max_fails=1 fail_timeout; backup servers take connections only while every other is skipped; when every server is
+// skipped, all are tried again rather than none (nginx does the same). ip-hash keeps a client on one server by
+// weighted rendezvous hashing. The balancer is pure (the clock is passed in; state lives across reloads, keyed by
+// upstream name and server URL); dialFromPool (an upgrade's failover) and logServerFailed are what the reverse
+// listener and the HTTP forwarder share.
 import type { ServerPool } from '../config/resolve.ts';
 import { formatDuration } from '../config/units.ts';
 import type { Logger } from '../log/logger.ts';
 
-type ServerState = { open: number; downUntil: number; failures: number; checkedDown: boolean };
+type ServerState = {
+  open: number;
+  downUntil: number;
+  failures: number;
+  checkedDown: boolean;
+  /** Active checks in a row that disagree with checkedDown (fails while up, passes while down). */
+  checkStreak: number;
+  /** Smooth weighted round robin's running weight. */
+  current: number;
+};
+
+/** How many check results in a row change a server's state (healthCheck fails / passes). */
+export type CheckThresholds = { fails: number; passes: number };
 
 /** One server of a pool as metrics show it. */
 export type ServerSnapshot = { upstream: string; server: string; open: number; failures: number; skipped: boolean };
 
-/** FNV-1a, 32 bits: spreads short keys well enough and costs nothing. */
-function fnv1a(text: string): number {
+/** FNV-1a, 32 bits, with murmur3's finalizer: keys that differ in their last characters land far apart. */
+function hash32(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
-  return hash;
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return hash >>> 0;
 }
 
 /**
- * Rendezvous hashing: each client goes to the server scoring highest for it. A server that is skipped or added moves
- * only the clients it had, or takes some from each, where `hash % servers` would move nearly all of them.
+ * Weighted rendezvous hashing: each client goes to the server scoring highest for it. A server that is skipped or
+ * added moves only the clients it had, or takes some from each (in proportion to its weight), where
+ * `hash % servers` would move nearly all of them. With equal weights the order is the hash's own.
  */
-function highestWeight(servers: readonly string[], client: string): string {
+function highestWeight(servers: readonly string[], client: string, weights: ServerPool['weights']): string {
   let best = servers[0]!;
   let bestScore = -1;
   for (const server of servers) {
-    const score = fnv1a(`${client}\n${server}`);
+    // A uniform (0, 1) from the hash; -weight / ln(u) is the score whose winner follows the weights.
+    const u = (hash32(`${client}\n${server}`) + 0.5) / 2 ** 32;
+    const score = (weights?.[server] ?? 1) / -Math.log(u);
     if (score > bestScore) {
       best = server;
       bestScore = score;
     }
   }
   return best;
+}
+
+/** Backups only when no other server is in the list. */
+function withoutBackups(servers: readonly string[], backups: ServerPool['backups']): readonly string[] {
+  if (backups === undefined) return servers;
+  const primaries = servers.filter((s) => !backups.includes(s));
+  return primaries.length > 0 ? primaries : servers;
 }
 
 export class UpstreamBalancer {
@@ -49,7 +78,7 @@ export class UpstreamBalancer {
     const key = `${name}\n${server}`;
     let state = this.#servers.get(key);
     if (state === undefined) {
-      state = { open: 0, downUntil: 0, failures: 0, checkedDown: false };
+      state = { open: 0, downUntil: 0, failures: 0, checkedDown: false, checkStreak: 0, current: 0 };
       this.#servers.set(key, state);
     }
     return state;
@@ -68,20 +97,46 @@ export class UpstreamBalancer {
   ): string {
     const untried = pool.servers.filter((s) => !tried.has(s));
     const candidates = untried.length > 0 ? untried : pool.servers;
-    const up = candidates.filter((s) => {
-      const state = this.#state(name, s);
-      return state.downUntil <= now && !state.checkedDown;
-    });
-    const from = up.length > 0 ? up : candidates;
-    if (pool.balance === 'ip-hash' && client !== undefined) return highestWeight(from, client);
-    // Round robin among equals: the turn moves on every pick, so ties rotate.
+    const up = candidates.filter((s) => !this.isDown(name, s, now));
+    const from = withoutBackups(up.length > 0 ? up : candidates, pool.backups);
+    const weight = (server: string) => pool.weights?.[server] ?? 1;
+    if (pool.balance === 'ip-hash' && client !== undefined) return highestWeight(from, client, pool.weights);
+    if (pool.balance !== 'least-connections') return this.#weightedTurn(name, from, weight);
+    // Fewest open per unit of weight; among equals, the turn moves on every pick, so ties rotate.
     const turn = this.#turn.get(name) ?? 0;
     this.#turn.set(name, turn + 1);
-    const rotated = from.map((_, i) => from[(turn + i) % from.length]!);
-    if (pool.balance === 'round-robin') return rotated[0]!;
-    let best = rotated[0]!;
-    for (const server of rotated) if (this.#state(name, server).open < this.#state(name, best).open) best = server;
+    let best = from[turn % from.length]!;
+    let bestLoad = this.#state(name, best).open / weight(best);
+    for (let i = 1; i < from.length; i++) {
+      const server = from[(turn + i) % from.length]!;
+      const load = this.#state(name, server).open / weight(server);
+      if (load < bestLoad) {
+        best = server;
+        bestLoad = load;
+      }
+    }
     return best;
+  }
+
+  /**
+   * nginx's smooth weighted round robin: every pick adds each server's weight to its running weight and takes the
+   * highest, which then gives back the total. Weights 5, 1, 1 pick a a b a c a a, not a a a a a b c.
+   */
+  #weightedTurn(name: string, from: readonly string[], weight: (server: string) => number): string {
+    let best: ServerState | undefined;
+    let bestServer = from[0]!;
+    let total = 0;
+    for (const server of from) {
+      const state = this.#state(name, server);
+      state.current += weight(server);
+      total += weight(server);
+      if (best === undefined || state.current > best.current) {
+        best = state;
+        bestServer = server;
+      }
+    }
+    best!.current -= total;
+    return bestServer;
   }
 
   /** A connection to `server` opened; call closed() once it ends. */
@@ -102,19 +157,33 @@ export class UpstreamBalancer {
   }
 
   /**
-   * An active check's result (upstream/health-check.ts): a failed one takes the server out until one succeeds.
-   * Returns the change, if any, for the log.
+   * An active check's result (upstream/health-check.ts): `fails` failed ones in a row take the server out until
+   * `passes` in a row succeed. Returns the change, if any, for the log.
    */
-  checked(name: string, server: string, ok: boolean): 'down' | 'up' | undefined {
+  checked(
+    name: string,
+    server: string,
+    ok: boolean,
+    thresholds: CheckThresholds = { fails: 1, passes: 1 },
+  ): 'down' | 'up' | undefined {
     const state = this.#state(name, server);
-    if (state.checkedDown === !ok) return undefined;
+    if (state.checkedDown === !ok) {
+      state.checkStreak = 0;
+      return undefined;
+    }
+    state.checkStreak++;
+    if (state.checkStreak < (ok ? thresholds.passes : thresholds.fails)) return undefined;
+    state.checkStreak = 0;
     state.checkedDown = !ok;
     return ok ? 'up' : 'down';
   }
 
   /** Forgets every active check's result (a reload starts the checks again, and drops those no longer configured). */
   clearChecks(): void {
-    for (const state of this.#servers.values()) state.checkedDown = false;
+    for (const state of this.#servers.values()) {
+      state.checkedDown = false;
+      state.checkStreak = 0;
+    }
   }
 
   /** Every server seen so far: open connections, failed connections since the start, skipped now. */

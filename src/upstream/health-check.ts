@@ -99,11 +99,13 @@ export class HealthChecks {
     }
     // A reload in the meantime: this result is about a config that no longer runs.
     if (generation !== this.#generation) return;
-    const change = this.#balancer.checked(name, server, failure === undefined);
+    const change = this.#balancer.checked(name, server, failure === undefined, settings);
     if (change === 'down') {
+      const checks = settings.fails === 1 ? 'its health check' : `${settings.fails} health checks in a row`;
+      const until = settings.passes === 1 ? 'a check succeeds' : `${settings.passes} checks in a row succeed`;
       this.#log.warn(
         { event: 'upstream.server_down', upstream: name, server, why: failure },
-        `server ${server} of upstream ${name} failed its health check (${failure}): out until a check succeeds`,
+        `server ${server} of upstream ${name} failed ${checks} (${failure}): out until ${until}`,
       );
     } else if (change === 'up') {
       this.#log.info(

@@ -171,3 +171,33 @@ test('health checks take a failing server out before any client meets it, and ba
   assert.equal(gw.logs.events('upstream.server_down')[1]!['server'], a.url);
   for (let i = 0; i < 3; i++) assert.deepEqual(await get(`${gw.http}/`), { status: 200, body: 'B' });
 });
+
+test('weights share the servers out; a backup takes over only when the others are gone', async (t) => {
+  const [a, b, spare] = [await namedServer(t, 'A'), await namedServer(t, 'B'), await namedServer(t, 'S')];
+  const gw = await startTestWsgate(
+    t,
+    reverseConfig([{ upstream: 'app', tap: 'meta' }], {
+      upstreams: [
+        {
+          name: 'app',
+          servers: [{ url: a.url, weight: 3 }, b.url, { url: spare.url, backup: true }],
+          balance: 'round-robin',
+          failTimeout: '30s',
+        },
+      ],
+    }),
+  );
+  const bodies = [];
+  for (let i = 0; i < 8; i++) bodies.push((await get(`${gw.http}/`)).body);
+  assert.deepEqual(bodies.toSorted(), ['A', 'A', 'A', 'A', 'A', 'A', 'B', 'B']);
+  const answers = [];
+  for (let i = 0; i < 4; i++) answers.push(await whoAnswers(t, `${gw.ws}/`));
+  assert.deepEqual(answers.toSorted(), ['A', 'A', 'A', 'B']);
+
+  await a.close();
+  await b.close();
+  // The first of each fails over (nothing was sent), then the backup is the only server up.
+  assert.equal(await whoAnswers(t, `${gw.ws}/`), 'S');
+  assert.deepEqual(await get(`${gw.http}/`), { status: 200, body: 'S' });
+  assert.deepEqual(await get(`${gw.http}/`), { status: 200, body: 'S' });
+});

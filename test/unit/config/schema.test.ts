@@ -10,6 +10,13 @@ import type { PROFILE_NAMES, RuleConfig } from '../../../src/config/shape-rules.
 type HostPort = { host: string; port: number };
 type ExpectedRouteMatch = { host?: string; path?: string; pathPrefix?: string; headers?: Record<string, string> };
 type ExpectedKeepalive = { intervalMs: number; to: 'client' | 'server' | 'both' };
+type ExpectedHealthCheck = {
+  interval: number;
+  timeout: number;
+  path?: string | undefined;
+  fails: number;
+  passes: number;
+};
 type ExpectedConfig = {
   listeners: {
     name: string;
@@ -38,9 +45,11 @@ type ExpectedConfig = {
         url: string;
         pool?: {
           servers: string[];
+          weights?: Record<string, number> | undefined;
+          backups?: string[] | undefined;
           balance: 'least-connections' | 'round-robin' | 'ip-hash';
           failTimeout: number;
-          healthCheck?: { interval: number; timeout: number; path?: string | undefined } | undefined;
+          healthCheck?: ExpectedHealthCheck | undefined;
         };
       };
       changeOrigin: boolean;
@@ -60,9 +69,11 @@ type ExpectedConfig = {
     name: string;
     url: string;
     servers: string[];
+    weights?: Record<string, number> | undefined;
+    backups?: string[] | undefined;
     balance: 'least-connections' | 'round-robin' | 'ip-hash';
     failTimeout: number;
-    healthCheck: { interval: number; timeout: number; path?: string | undefined } | undefined;
+    healthCheck: ExpectedHealthCheck | undefined;
     tls: { ca?: string; servername?: string; insecure: boolean } | undefined;
     via: string | undefined;
   }[];

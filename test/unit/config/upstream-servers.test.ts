@@ -59,3 +59,68 @@ test('url or servers, exactly one; servers differ in host and port only', () => 
     ],
   );
 });
+
+test('a server may be { url, weight, backup }: weights and backups reach the pool only when some server has one', () => {
+  const config = configFromObject(
+    withUpstream({
+      servers: [{ url: 'ws://a:1', weight: 3 }, 'ws://b:1', { url: 'ws://c:1', backup: true }],
+      healthCheck: { interval: '5s', fails: 3, passes: 2 },
+    }),
+  );
+  assert.deepEqual(config.listeners[0]!.routes[0]!.upstream.pool, {
+    servers: ['ws://a:1', 'ws://b:1', 'ws://c:1'],
+    weights: { 'ws://a:1': 3, 'ws://b:1': 1, 'ws://c:1': 1 },
+    backups: ['ws://c:1'],
+    balance: 'least-connections',
+    failTimeout: 10_000,
+    healthCheck: { interval: 5000, timeout: 2000, fails: 3, passes: 2 },
+  });
+  const plain = configFromObject(withUpstream({ servers: [{ url: 'ws://a:1' }, { url: 'ws://b:1', weight: 1 }] }));
+  assert.deepEqual(plain.listeners[0]!.routes[0]!.upstream.pool, {
+    servers: ['ws://a:1', 'ws://b:1'],
+    balance: 'least-connections',
+    failTimeout: 10_000,
+  });
+  const checked = configFromObject(withUpstream({ servers: ['ws://a:1', 'ws://b:1'], healthCheck: {} }));
+  assert.deepEqual(checked.upstreams[0]!.healthCheck, { interval: 10_000, timeout: 2000, fails: 1, passes: 1 });
+});
+
+test('a bad server entry says which and why', () => {
+  const fail = (servers: unknown[]) => failLines(() => configFromObject(withUpstream({ servers })));
+  assert.deepEqual(fail(['ws://a:1', { url: 'ws://b:1', weight: 0 }]), [
+    '<command line> upstreams[0].servers[1]: weight is a whole number from 1 to 1000; got 0',
+  ]);
+  assert.deepEqual(fail([{ url: 'ws://a:1', wieght: 2 }, 'ws://b:1']), [
+    '<command line> upstreams[0].servers[0]: unknown key "wieght" in a server (keys: url, weight, backup)',
+  ]);
+  assert.deepEqual(fail([{ weight: 2 }, 'ws://b:1']), [
+    '<command line> upstreams[0].servers[0]: a server needs its url, e.g. { url: ws://10.0.0.11:9000 }',
+  ]);
+  assert.deepEqual(fail([{ url: 'ws://a:1', backup: 'yes' }, 'ws://b:1']), [
+    '<command line> upstreams[0].servers[0]: backup is true or false; got "yes"',
+  ]);
+  assert.deepEqual(
+    fail([
+      { url: 'ws://a:1', backup: true },
+      { url: 'ws://b:1', backup: true },
+    ]),
+    [
+      '<command line> upstreams[0].servers: every server is a backup: at least one must take connections while all are up',
+    ],
+  );
+  assert.equal(fail(['ftp://a:1', 'ws://b:1']).length, 1);
+  assert.match(fail(['ftp://a:1', 'ws://b:1'])[0]!, /^<command line> upstreams\[0\]\.servers\[0\]: /);
+  // The checks across servers read the object form too.
+  assert.deepEqual(fail([{ url: 'ws://a:1/x' }, { url: 'ws://b:1/y', weight: 2 }]), [
+    '<command line> upstreams[0].servers[1]: ws://b:1/y has another path than ws://a:1/x: servers differ in host and port only',
+  ]);
+  assert.deepEqual(
+    failLines(() =>
+      configFromObject(withUpstream({ servers: ['ws://a:1', 'ws://b:1'], healthCheck: { fails: 0, passes: 1.5 } })),
+    ),
+    [
+      '<command line> upstreams[0].healthCheck.fails: must be 1 or more',
+      '<command line> upstreams[0].healthCheck.passes: expected an integer, got number 1.5',
+    ],
+  );
+});

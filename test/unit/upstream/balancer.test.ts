@@ -169,3 +169,79 @@ test('an active check takes a server out until one passes; each change is report
   b.clearChecks();
   assert.equal(b.isDown('u', C, 0), false);
 });
+
+test('weights: smooth weighted round robin interleaves, least connections counts per unit of weight', () => {
+  const weighted = (balance: ServerPool['balance']): ServerPool => ({
+    ...pool(balance),
+    weights: { [A]: 5, [B]: 1, [C]: 1 },
+  });
+  const b = new UpstreamBalancer();
+  const turns = Array.from({ length: 14 }, () => b.pick('u', weighted('round-robin'), 0));
+  // nginx's sequence for 5, 1, 1: the heavy server's picks spread out, not five in a row.
+  assert.deepEqual(turns.slice(0, 7), [A, A, B, A, C, A, A]);
+  assert.deepEqual(turns.slice(7), turns.slice(0, 7));
+
+  const lc = new UpstreamBalancer();
+  const p = weighted('least-connections');
+  for (let i = 0; i < 70; i++) lc.opened('u', lc.pick('u', p, 0));
+  const open = Object.fromEntries(lc.snapshot(0).map((s) => [s.server, s.open]));
+  assert.deepEqual(open, { [A]: 50, [B]: 10, [C]: 10 });
+});
+
+test('ip-hash follows the weights: a server of weight 3 keeps about three times the clients', () => {
+  const b = new UpstreamBalancer();
+  const p: ServerPool = { ...pool('ip-hash'), weights: { [A]: 3, [B]: 1, [C]: 1 } };
+  const counts = new Map<string, number>();
+  for (let i = 0; i < 5000; i++) {
+    const s = b.pick('u', p, 0, undefined, `10.0.${i >> 8}.${i & 255}`);
+    counts.set(s, (counts.get(s) ?? 0) + 1);
+  }
+  const share = (s: string) => (counts.get(s) ?? 0) / 5000;
+  assert.ok(Math.abs(share(A) - 0.6) < 0.04, `A ${share(A)}`);
+  assert.ok(Math.abs(share(B) - 0.2) < 0.04, `B ${share(B)}`);
+  // Equal weights give what unweighted hashing gave: the same client, the same server.
+  const plain = pool('ip-hash');
+  const explicit: ServerPool = { ...plain, weights: { [A]: 2, [B]: 2, [C]: 2 } };
+  for (let i = 0; i < 50; i++) {
+    const client = `192.168.1.${i}`;
+    assert.equal(b.pick('u', explicit, 0, undefined, client), b.pick('u', plain, 0, undefined, client));
+  }
+});
+
+test('backups take connections only while every other server is skipped, and the others come first again', () => {
+  const b = new UpstreamBalancer();
+  for (const balance of ['least-connections', 'round-robin', 'ip-hash'] as const) {
+    const p: ServerPool = { ...pool(balance), backups: [C] };
+    const picks = new Set(Array.from({ length: 12 }, (_, i) => b.pick(balance, p, 0, undefined, `10.0.0.${i}`)));
+    assert.deepEqual([...picks].toSorted(), [A, B], balance);
+    b.failed(balance, p, A, 0);
+    b.failed(balance, p, B, 0);
+    assert.equal(b.pick(balance, p, 1, undefined, '10.0.0.1'), C, `${balance}: all others skipped`);
+    // An upgrade's failover reaches the backup once the others are tried.
+    assert.equal(b.pick(balance, p, 20_000, new Set([A, B]), '10.0.0.1'), C);
+    // Every server skipped (the backup too): the others are tried again first.
+    b.failed(balance, p, C, 0);
+    assert.notEqual(b.pick(balance, p, 1, undefined, '10.0.0.1'), C);
+  }
+});
+
+test('health thresholds: fails checks in a row take a server out, passes in a row bring it back', () => {
+  const b = new UpstreamBalancer();
+  const need = { fails: 3, passes: 2 };
+  const results = [false, false, true, false, false, false, true, false, true, true, true];
+  const changes = results.map((ok) => b.checked('u', A, ok, need));
+  assert.deepEqual(changes, [
+    undefined,
+    undefined,
+    undefined, // a pass breaks the run of failures
+    undefined,
+    undefined,
+    'down',
+    undefined,
+    undefined, // a failure breaks the run of passes
+    undefined,
+    'up',
+    undefined,
+  ]);
+  assert.equal(b.isDown('u', A, 0), false);
+});
