@@ -18,7 +18,7 @@ import { rejectConnectAnswer } from '../websocket/handshake-faults.ts';
 import { forwardRules, pathOf } from './faults.ts';
 import { authenticate, denialOf, loopError, refusalOutcome } from './gate.ts';
 import { viaEntry } from './headers.ts';
-import type { RelayResult } from './http.ts';
+import { logRetry, type RelayResult } from './http.ts';
 import { type ForwardState, routeName, startUpgrade, type TunnelContext } from './state.ts';
 import { type AbsoluteTarget, parseAbsoluteTarget } from './target.ts';
 
@@ -182,6 +182,7 @@ async function relayThroughRoute(
       // The access line is written when the response ends: it names the entry being tried from now on.
       access.via = entries[skipped.length]?.display ?? 'direct';
     },
+    onRetry: (error) => logRetry(log, target.authority, error),
     host: httpUrl.host,
     via: viaEntry(state.deps.pseudonym),
     responseTimeout: state.settings.limits.responseTimeout,

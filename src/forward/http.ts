@@ -9,7 +9,9 @@ import type { Agent, Dispatcher, ProxyAgent } from 'undici';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
+import type { Logger } from '../log/logger.ts';
 import { classifyUpstreamError, type UpstreamTarget } from '../upstream/connect.ts';
+import { retryChoice } from '../upstream/http-retry.ts';
 import type { UpstreamProxy } from '../upstream/proxy-config.ts';
 import { describeProxy, refusalDetail } from '../upstream/proxy-tunnel.ts';
 import type { ForwardDialer } from './dial.ts';
@@ -41,7 +43,17 @@ export type RelayOptions = {
   fallbacks?: readonly (UpstreamProxy | undefined)[] | undefined;
   /** Told about each PAC entry passed over because its proxy could not be reached. */
   onSkip?: ((proxy: UpstreamProxy, error: WsgateError) => void) | undefined;
+  /** Told when the request is sent again on a new connection (a kept-alive one was closed under it). */
+  onRetry?: ((error: WsgateError) => void) | undefined;
 };
+
+/** One info line per request sent again on a new connection (RelayOptions.onRetry). */
+export function logRetry(log: Logger, target: string, error: WsgateError): void {
+  log.info(
+    { event: 'http.upstream_retry', code: error.code, target, reason: 'kept-alive connection closed' },
+    `${target}: sent again on a new connection: ${error.message}`,
+  );
+}
 
 export type RelayResult = { status: number; error?: WsgateError; via?: UpstreamProxy | undefined };
 
@@ -173,8 +185,8 @@ export class HttpRelay {
       for (const [i, proxy] of entries.entries()) {
         current = { ...options, proxy };
         try {
-          // The dispatcher's own request(): undici's top-level one parses origin and path into a URL again.
-          response = await this.#dispatcherFor(current).request({
+          response = await this.#send(req, current, target, {
+            // The dispatcher's own request(): undici's top-level one parses origin and path into a URL again.
             origin: options.url.origin,
             path: options.path ?? `${options.url.pathname}${options.url.search}`,
             method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
@@ -228,6 +240,33 @@ export class HttpRelay {
       return { status: err.status ?? 502, error: err, via: current.proxy };
     } finally {
       res.off('close', onClose);
+    }
+  }
+
+  /**
+   * One request on the entry's dispatcher; sent again on a new connection when a kept-alive one was closed under it
+   * before any answer (upstream/http-retry.ts: idempotent and without a body only). undici keeps its pool's
+   * connections past the point where the target may close them and does not retry; nor does it say whether the
+   * connection was a reused one, so any such close counts.
+   */
+  async #send(
+    req: http.IncomingMessage,
+    options: RelayOptions,
+    target: UpstreamTarget,
+    request: Dispatcher.RequestOptions & { signal: AbortSignal },
+  ): Promise<Dispatcher.ResponseData> {
+    for (let staleRetries = 0; ; staleRetries++) {
+      try {
+        return await this.#dispatcherFor(options).request(request);
+      } catch (error) {
+        const err = classifyRelayError(error, target, options);
+        const outcome = { connected: true, reused: true, answered: false, bodyRead: hasBody(req) };
+        const choice = retryChoice(outcome, req.method ?? '', err, { untriedServers: 0, staleRetries });
+        // A dispatcher closed by wsgate itself (shutdown, a reload) has no new connection to give.
+        const closed = (error as { code?: string }).code === 'UND_ERR_CLOSED';
+        if (choice === undefined || closed || request.signal.aborted) throw error;
+        options.onRetry?.(err);
+      }
     }
   }
 

@@ -10,6 +10,7 @@ import { withoutAuthority } from '../http/request-target.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import { forwardRules, pathOf } from './faults.ts';
+import { logRetry } from './http.ts';
 import { type ForwardState, routeName, startUpgrade, type TunnelContext } from './state.ts';
 import { undici } from './undici.ts';
 
@@ -49,6 +50,7 @@ export function serveTunnelRequest(
       responseTimeout: state.settings.limits.responseTimeout,
       connectTimeout: state.settings.limits.connectTimeout,
       dispatcher: ctx.dispatcher,
+      onRetry: (error) => logRetry(log, ctx.target.authority, error),
     })
     .then((result) => {
       if (result.error === undefined) return;

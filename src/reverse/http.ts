@@ -22,9 +22,9 @@ import type { KeyLog } from '../tls/keylog.ts';
 import { createUpstreamAgent, defaultUpstreamTls, type UpstreamTls } from '../tls/upstream.ts';
 import { isServerDown, logServerFailed, type UpstreamBalancer } from '../upstream/balancer.ts';
 import { classifyUpstreamError, type UpstreamTarget } from '../upstream/connect.ts';
+import { type AttemptOutcome, hasNoBody, retryChoice } from '../upstream/http-retry.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
 import { createTunnelAgent } from '../upstream/proxy-agent.ts';
-import { type AttemptOutcome, hasNoBody, retryChoice } from './http-retry.ts';
 
 export type HttpRoute = {
   name: string;
@@ -228,7 +228,7 @@ export function createHttpForwarder(
       setForwardingFields(req, options.forwarded);
       const bodyless = hasNoBody(req.headers);
       // With other servers to go to, a body is read from the client only once the connection to a server is made,
-      // so that a request whose server refused it can still go to the next one whole (reverse/http-retry.ts).
+      // so that a request whose server refused it can still go to the next one whole (upstream/http-retry.ts).
       const holdBody = pool !== undefined && !bodyless && req.headers.expect === undefined;
       const tried = new Set<string>();
       let staleRetries = 0;

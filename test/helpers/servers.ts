@@ -1,5 +1,5 @@
 // Small real servers for tests, all on 127.0.0.1 port 0: an HTTP upstream with a handler, a TCP sink that
-// accepts and never answers, and a way to get a port nothing listens on.
+// accepts and never answers, a way to get a port nothing listens on, and a server that closes kept-alive connections.
 import http from 'node:http';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
@@ -77,4 +77,45 @@ export function rawExchange(port: number, data: string | Buffer, timeoutMs = 500
     });
     socket.write(data);
   });
+}
+
+/**
+ * An upstream that serves one request per connection and keeps it alive, then closes the connection as the next
+ * request on it arrives: the race with a server's keep-alive timeout, made certain.
+ */
+export async function closesKeptAlive(t: TestContext) {
+  const requests: string[] = [];
+  let connections = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    let served = 0;
+    let buffered = '';
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      const end = buffered.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const line = buffered.slice(0, buffered.indexOf('\r\n'));
+      buffered = '';
+      if (served++ > 0) {
+        socket.destroy();
+        return;
+      }
+      requests.push(line);
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    requests,
+    connections: () => connections,
+  };
 }

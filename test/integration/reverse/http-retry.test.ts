@@ -1,13 +1,12 @@
 // A plain request that fails on its way to the upstream is sent again where that cannot make a server act twice
-// (src/reverse/http-retry.ts): to the next server of a pool when its connection was refused (a body too: it is read
+// (src/upstream/http-retry.ts): to the next server of a pool when its connection was refused (a body too: it is read
 // from the client only once a connection is made), and on a new connection when a kept-alive one turns out closed
 // (idempotent requests only). What was sent and may have been acted on is never sent again.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import net from 'node:net';
 import { type TestContext, test } from 'node:test';
-import { closedPort, startHttpServer } from '../../helpers/servers.ts';
+import { closedPort, closesKeptAlive, startHttpServer } from '../../helpers/servers.ts';
 import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
 
 /** An upstream that answers with its name, the method, and the size and SHA-256 of the body it read. */
@@ -83,47 +82,6 @@ test('with every server refusing, a GET is tried once on each and gets its 502',
   assert.equal(gw.logs.events('http.upstream_retry').length, 1);
   assert.equal((await gw.logs.waitFor('http.upstream_error'))['code'], 'WSG_UPSTREAM_REFUSED');
 });
-
-/**
- * An upstream that serves one request per connection and keeps it alive, then closes the connection as the next
- * request on it arrives: the race with a server's keep-alive timeout, made certain.
- */
-async function closesKeptAlive(t: TestContext) {
-  const requests: string[] = [];
-  let connections = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    let served = 0;
-    let buffered = '';
-    socket.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('latin1');
-      const end = buffered.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const line = buffered.slice(0, buffered.indexOf('\r\n'));
-      buffered = '';
-      if (served++ > 0) {
-        socket.destroy();
-        return;
-      }
-      requests.push(line);
-      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => {
-    for (const socket of sockets) socket.destroy();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    requests,
-    connections: () => connections,
-  };
-}
 
 test('a kept-alive connection the server closed under a GET: sent again on a new one; a POST is not', async (t) => {
   const upstream = await closesKeptAlive(t);

@@ -1,9 +1,9 @@
-// When a failed plain request is sent again (src/reverse/http-retry.ts): never once an answer began or its body was
+// When a failed plain request is sent again (src/upstream/http-retry.ts): never once an answer began or its body was
 // read; to the next server when the connection was never made; on a new connection of the same server when a
 // kept-alive one was closed under an idempotent request; never for a request that may have been acted on.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type AttemptOutcome, hasNoBody, MAX_STALE_RETRIES, retryChoice } from '../../../src/reverse/http-retry.ts';
+import { type AttemptOutcome, hasNoBody, MAX_STALE_RETRIES, retryChoice } from '../../../src/upstream/http-retry.ts';
 
 const notConnected: AttemptOutcome = { connected: false, reused: false, answered: false, bodyRead: false };
 const sentFresh: AttemptOutcome = { connected: true, reused: false, answered: false, bodyRead: false };

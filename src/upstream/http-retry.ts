@@ -3,7 +3,7 @@
 // nothing of an answer has come back, and only when sending it again cannot make the server do a thing twice:
 // a request whose connection never opened was not sent at all; one that was sent is sent again only when its
 // method is idempotent (RFC 9110 §9.2.2) and wsgate still has all of it (no body read from the client).
-import { isServerDown } from '../upstream/balancer.ts';
+import { isServerDown } from './balancer.ts';
 
 /** What one attempt got to before it failed. */
 export type AttemptOutcome = {
