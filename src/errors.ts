@@ -18,6 +18,8 @@ export type ErrorSpec = {
    * framing intact (a passthrough tap keeps observing; a terminating relay closes with `closeCode`).
    */
   readonly fatal?: boolean;
+  /** Seconds a refused client should wait before it tries again: a Retry-After header on the answer. */
+  readonly retryAfter?: number;
 };
 
 export const ERRORS = {
@@ -88,6 +90,12 @@ export const ERRORS = {
     message: 'too many connections {scope}; the limit is {limit}',
     hint: 'Raise limits.maxConnectionsPerClient or limits.maxConnections if this client is legitimate.',
     status: 503,
+  },
+  WSG_HANDSHAKE_RATE: {
+    message: 'too many WebSocket handshakes on listener {listener}: the limit is {rate} per second',
+    hint: 'Clients retry with backoff; raise limits.maxHandshakesPerSecond if the upstreams can take more.',
+    status: 503,
+    retryAfter: 1,
   },
   WSG_HANDSHAKE_TIMEOUT: {
     message: 'upstream {upstream} did not complete the WebSocket handshake within {timeout}',
@@ -329,6 +337,7 @@ export class WsgateError extends Error {
   readonly status: number | undefined;
   readonly closeCode: number | undefined;
   readonly exitCode: number;
+  readonly retryAfter: number | undefined;
   readonly params: ErrorParams;
   /** Structured details, e.g. every config issue with its file:line:col. */
   readonly details: readonly unknown[];
@@ -347,6 +356,7 @@ export class WsgateError extends Error {
     this.status = options.status ?? spec.status;
     this.closeCode = spec.closeCode;
     this.exitCode = spec.exitCode ?? 1;
+    this.retryAfter = spec.retryAfter;
     this.params = params;
     this.details = options.details ?? [];
   }

@@ -264,6 +264,13 @@ const limits = z.strictObject({
     .describe(
       'Connections one client address may hold on a listener at once; more get 503. Loopback clients are not counted unless limits.exemptLoopbackClients is false.',
     ),
+  maxHandshakesPerSecond: z
+    .int({ error: 'must be a whole number' })
+    .min(0)
+    .default(0)
+    .describe(
+      "WebSocket handshakes one listener admits per second (up to a second's worth at once); more get 503 with Retry-After before anything is dialed, so a reconnect storm after an upstream restart reaches the upstreams at this pace. Per process: with workers, each admits this many. 0 turns it off.",
+    ),
   maxFrameBytes: positiveSize()
     .prefault('16MiB')
     .describe(

@@ -33,6 +33,7 @@ export function sendErrorResponse(
   }
   const body = errorBody(err);
   for (const [name, value] of options.headers ?? []) res.setHeader(name, value);
+  if (err.retryAfter !== undefined) res.setHeader('retry-after', String(err.retryAfter));
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),

@@ -26,10 +26,12 @@ import { badConnectOf, clientErrorOf, GONE_CODES } from './client-error.ts';
 import { newConnId } from './conn-id.ts';
 import { sendErrorResponse, writeErrorToSocket } from './error-response.ts';
 import { admitHandshake } from './handshake-gate.ts';
+import { HandshakeRate } from './handshake-rate.ts';
 import {
   applyLiveLimits,
   DEFAULT_TLS_HANDSHAKE_MS,
   type FrontLimits,
+  rejectLongRequestLine,
   requestLineLength,
   serverOptions,
 } from './limits.ts';
@@ -86,6 +88,7 @@ export class Front<T = never> {
   #requestIdPrefix: string;
   #observer: FrontObserver | undefined;
   #perClient = new ClientCounter();
+  #rate: HandshakeRate;
   #registry = new ConnectionRegistry();
   #tunnels = new WeakMap<net.Socket, TunnelEntry<T>>();
   /** Responses still being written per socket: a parse error then must not write a second response into it. */
@@ -98,6 +101,7 @@ export class Front<T = never> {
     this.name = options.name;
     this.#log = options.log;
     this.#limits = options.limits;
+    this.#rate = new HandshakeRate(options.name, options.log);
     this.#handler = handler;
     this.#tls = options.tls;
     this.#requestIdPrefix = options.requestIdPrefix;
@@ -253,7 +257,7 @@ export class Front<T = never> {
     if (this.#observer !== undefined) observeRequest(this.#observer, this.name, res, access);
     watchRequestBody(req, res, this.#limits.bodyTimeout, scope.log, access);
     if (requestLineLength(req) > this.#limits.maxRequestLineBytes) {
-      const err = this.#rejectLongRequestLine(req);
+      const err = rejectLongRequestLine(req, this.#limits.maxRequestLineBytes, this.#log);
       access.code = err.code;
       // Close after the answer: a body that follows must not be read as the next request.
       sendErrorResponse(res, err, { close: true });
@@ -285,7 +289,7 @@ export class Front<T = never> {
     // never reach the upstream as a request wsgate did not route or check.
     if (head.length > 0) socket.unshift(head);
     if (requestLineLength(req) > this.#limits.maxRequestLineBytes) {
-      writeErrorToSocket(socket, this.#rejectLongRequestLine(req));
+      writeErrorToSocket(socket, rejectLongRequestLine(req, this.#limits.maxRequestLineBytes, this.#log));
       return;
     }
     const target = this.#checkTarget(req, scope.log);
@@ -293,7 +297,7 @@ export class Front<T = never> {
       writeErrorToSocket(socket, target);
       return;
     }
-    const check = admitHandshake(req, scope.log);
+    const check = admitHandshake(req, scope.log, this.#rate, this.#limits.maxHandshakesPerSecond);
     if (check instanceof WsgateError) {
       writeErrorToSocket(socket, check);
       return;
@@ -346,22 +350,6 @@ export class Front<T = never> {
         status: err.status,
         method: req.method,
         target: shown,
-        client: req.socket.remoteAddress,
-      },
-      err.message,
-    );
-    return err;
-  }
-
-  #rejectLongRequestLine(req: http.IncomingMessage): WsgateError {
-    const err = new WsgateError('WSG_URI_TOO_LONG', { limit: this.#limits.maxRequestLineBytes });
-    this.#log.warn(
-      {
-        event: 'http.client_error',
-        code: err.code,
-        status: err.status,
-        method: req.method,
-        bytes: requestLineLength(req),
         client: req.socket.remoteAddress,
       },
       err.message,

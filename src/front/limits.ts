@@ -1,7 +1,9 @@
 // The limits every entry enforces, and the Node server options that carry them. One place, so a reverse listener,
 // a forward listener and the requests inside its tunnels can never disagree about what a client may send.
 import type http from 'node:http';
+import { WsgateError } from '../errors.ts';
 import type { WsEvent } from '../events.ts';
+import type { Logger } from '../log/logger.ts';
 import type { RuleSet } from '../rules/rule-set.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import type { SessionTap } from '../websocket/session.ts';
@@ -23,6 +25,8 @@ export type FrontLimits = {
   maxConnectionsPerClient: number;
   /** maxConnectionsPerClient does not count loopback clients (default true). */
   exemptLoopbackClients?: boolean | undefined;
+  /** WebSocket handshakes a listener admits per second (handshake-rate.ts); 0 or absent: no limit. */
+  maxHandshakesPerSecond?: number | undefined;
 };
 
 /**
@@ -44,6 +48,23 @@ export const DEFAULT_TLS_HANDSHAKE_MS = 120_000;
 /** The request line as it arrived; Node keeps the target as latin1, so length is the byte count. */
 export function requestLineLength(req: http.IncomingMessage): number {
   return `${req.method ?? ''} ${req.url ?? ''} HTTP/${req.httpVersion}`.length;
+}
+
+/** limits.maxRequestLineBytes exceeded: the 414 to answer with, logged once. */
+export function rejectLongRequestLine(req: http.IncomingMessage, limit: number, log: Logger): WsgateError {
+  const err = new WsgateError('WSG_URI_TOO_LONG', { limit });
+  log.warn(
+    {
+      event: 'http.client_error',
+      code: err.code,
+      status: err.status,
+      method: req.method,
+      bytes: requestLineLength(req),
+      client: req.socket.remoteAddress,
+    },
+    err.message,
+  );
+  return err;
 }
 
 export function serverOptions(limits: FrontLimits): http.ServerOptions {

@@ -23,6 +23,7 @@ export function errorResponseHead(err: WsgateError, body: string, extra: HeaderP
   const status = errorStatus(err);
   return serializeResponseHead(status, reasonPhrase(status), [
     ...extra,
+    ...(err.retryAfter === undefined ? [] : [['Retry-After', String(err.retryAfter)] as [string, string]]),
     ['Content-Type', 'text/plain; charset=utf-8'],
     ['Content-Length', String(Buffer.byteLength(body))],
     // The body may quote what the client sent (a host, a path, an origin): never let a browser sniff it as HTML.

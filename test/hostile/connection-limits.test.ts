@@ -1,9 +1,12 @@
 // limits.maxConnections: a listener full of connections closes new ones at once, logs it, and serves again as
 // soon as a slot frees. (The per-client limit exempts loopback, so it is covered by test/unit/server/admission.)
+// limits.maxHandshakesPerSecond: a reconnect storm is let through at the rate, the rest refused before any dial.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
 import { request } from 'undici';
+import WebSocket, { WebSocketServer } from 'ws';
 import { startHttpServer } from '../helpers/servers.ts';
 import { reverseConfig, startTestWsgate } from '../helpers/wsgate.ts';
 
@@ -37,4 +40,55 @@ test('over limits.maxConnections a new connection is closed and logged; a freed 
   await new Promise((r) => setTimeout(r, 50));
   const res = await request(`${gw.http}/`, { reset: true });
   assert.equal(await res.body.text(), 'ok');
+});
+
+test('a reconnect storm over limits.maxHandshakesPerSecond: the rate gets through, the rest 503 before any dial', async (t) => {
+  const upstream = await startHttpServer(t, (_req, res) => res.end('ok'));
+  const wss = new WebSocketServer({ server: upstream.server });
+  t.after(() => wss.close());
+  const gw = await startTestWsgate(
+    t,
+    reverseConfig([{ upstream: upstream.url.replace('http:', 'ws:') }], { limits: { maxHandshakesPerSecond: 5 } }),
+  );
+  // 30 clients at once, as when the server they were on restarts.
+  const outcomes = await Promise.all(
+    Array.from(
+      { length: 30 },
+      () =>
+        new Promise<{ status: number; retryAfter?: string | string[] | undefined; code?: string | string[] }>(
+          (resolve) => {
+            const ws = new WebSocket(`${gw.ws}/`);
+            ws.on('open', () => {
+              resolve({ status: 101 });
+              ws.close();
+            });
+            ws.on('unexpected-response', (_req, res) => {
+              resolve({
+                status: res.statusCode ?? 0,
+                retryAfter: res.headers['retry-after'],
+                code: res.headers['x-wsgate-error'],
+              });
+              res.resume();
+            });
+            ws.on('error', () => {});
+          },
+        ),
+    ),
+  );
+  const opened = outcomes.filter((o) => o.status === 101).length;
+  // A second's worth at once; the storm lasts a few ms, so at most one more token has come.
+  assert.ok(opened >= 5 && opened <= 6, `${opened} opened`);
+  for (const o of outcomes.filter((o) => o.status !== 101)) {
+    assert.deepEqual(o, { status: 503, retryAfter: '1', code: 'WSG_HANDSHAKE_RATE' });
+  }
+  assert.equal(upstream.accepted(), opened, 'the refused handshakes dialed nothing');
+  const lines = gw.logs.events('upgrade.rate_limited');
+  assert.equal(lines.length, 1, 'one line when refusals start, not one per refusal');
+  // Plain requests are not counted, and a second later handshakes get through again.
+  const res = await request(`${gw.http}/`, { reset: true });
+  assert.equal(await res.body.text(), 'ok');
+  await new Promise((r) => setTimeout(r, 1000));
+  const ws = new WebSocket(`${gw.ws}/`);
+  t.after(() => ws.terminate());
+  await once(ws, 'open');
 });

@@ -76,6 +76,7 @@ test('a minimal config gets every default', () => {
       maxHeaderCount: 100,
       maxConnections: 10_000,
       maxConnectionsPerClient: 256,
+      maxHandshakesPerSecond: 0,
       exemptLoopbackClients: true,
       maxFrameBytes: 16 * 1024 * 1024,
       maxMessageBytes: 64 * 1024 * 1024,

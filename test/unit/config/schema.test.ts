@@ -118,6 +118,7 @@ type ExpectedConfig = {
     maxHeaderCount: number;
     maxConnections: number;
     maxConnectionsPerClient: number;
+    maxHandshakesPerSecond: number;
     exemptLoopbackClients: boolean;
     maxFrameBytes: number;
     maxMessageBytes: number;
