@@ -19,7 +19,7 @@ export function admitHandshake(
   perSecond = 0,
 ): { key: string } | WsgateError {
   const check = checkUpgradeRequest({ method: req.method, httpVersion: req.httpVersion, headers: req.headers });
-  if (check.ok) return rate.admit(performance.now(), perSecond) ?? { key: check.key };
+  if (check.ok) return (perSecond > 0 ? rate.admit(performance.now(), perSecond) : undefined) ?? { key: check.key };
   const err = new WsgateError('WSG_HANDSHAKE_INVALID', { detail: check.detail });
   log.warn(
     {
