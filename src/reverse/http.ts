@@ -236,6 +236,10 @@ export function createHttpForwarder(
       const send = (server: string): void => {
         tried.add(server);
         if (options.access !== undefined && pool !== undefined) options.access.server = server;
+        // Each try adds http-proxy-3's listeners to the request and response (the earlier ones stay, idle): a pool
+        // of many servers all refusing must not print Node's "possible EventEmitter memory leak" warning.
+        if (tried.size > 1)
+          for (const e of [req, res]) e.setMaxListeners(Math.max(e.getMaxListeners(), 10 + 3 * tried.size));
         const url = httpUrlOf(server);
         const target: UpstreamTarget = { name: route.upstream.name, url };
         const attempt: Attempt = {

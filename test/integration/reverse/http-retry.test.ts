@@ -157,3 +157,22 @@ test('bodies reach a pool whole when nothing fails, with Expect: 100-continue to
   assert.match(answer, new RegExp(`^200 [ab] POST ${body.length} ${sha256(body)}$`));
   assert.equal(gw.logs.events('http.upstream_retry').length, 0);
 });
+
+test('a pool of many servers all refusing: each tried once, no listener-leak warning', async (t) => {
+  const servers = [];
+  for (let i = 0; i < 12; i++) servers.push(`http://127.0.0.1:${await closedPort()}`);
+  const gw = await startTestWsgate(t, reverseConfig([{ upstream: 'app' }], { upstreams: [{ name: 'app', servers }] }));
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const res = await fetch(`${gw.http}/`);
+  assert.equal(res.status, 502);
+  await res.arrayBuffer();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(gw.logs.events('upstream.server_failed').length, 12);
+  assert.deepEqual(
+    warnings.map((w) => w.name),
+    [],
+  );
+});
