@@ -182,7 +182,10 @@ async function relayThroughRoute(
       // The access line is written when the response ends: it names the entry being tried from now on.
       access.via = entries[skipped.length]?.display ?? 'direct';
     },
-    onRetry: (error) => logRetry(log, target.authority, error),
+    onRetry: (error) => {
+      access.retries = (access.retries ?? 0) + 1;
+      logRetry(log, target.authority, error);
+    },
     host: httpUrl.host,
     via: viaEntry(state.deps.pseudonym),
     responseTimeout: state.settings.limits.responseTimeout,

@@ -50,7 +50,10 @@ export function serveTunnelRequest(
       responseTimeout: state.settings.limits.responseTimeout,
       connectTimeout: state.settings.limits.connectTimeout,
       dispatcher: ctx.dispatcher,
-      onRetry: (error) => logRetry(log, ctx.target.authority, error),
+      onRetry: (error) => {
+        access.retries = (access.retries ?? 0) + 1;
+        logRetry(log, ctx.target.authority, error);
+      },
     })
     .then((result) => {
       if (result.error === undefined) return;

@@ -10,6 +10,8 @@ export type AccessFields = {
   upstream?: string | undefined;
   /** The server of an upstream with several that answered (the last one tried). */
   server?: string | undefined;
+  /** Times the request was sent again to the upstream (http.upstream_retry lines). */
+  retries?: number | undefined;
   via?: string | undefined;
   user?: string | undefined;
   code?: string | undefined;

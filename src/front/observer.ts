@@ -8,8 +8,17 @@ import { handshakeDone, watchHandshake } from '../events.ts';
 import type { AccessFields } from './access.ts';
 
 export type FrontObserver = {
-  /** An HTTP request was answered (its response closed): the access line's listener, route, status and code. */
-  request(listener: string, route: string | undefined, status: number, code: string | undefined): void;
+  /**
+   * An HTTP request was answered (its response closed): the access line's listener, route, status and code, and how
+   * many times it was sent again to the upstream.
+   */
+  request(
+    listener: string,
+    route: string | undefined,
+    status: number,
+    code: string | undefined,
+    retries?: number,
+  ): void;
   /**
    * How a WebSocket handshake ended: "101" (joined), the upstream's refusal status ("404"), wsgate's own error code
    * ("WSG_NO_ROUTE") or "client_closed" (the client left before an answer). `conn` is the connection's id, the
@@ -25,7 +34,7 @@ export function observeRequest(
   res: http.ServerResponse,
   access: AccessFields,
 ): void {
-  res.once('close', () => observer.request(listener, access.route, res.statusCode, access.code));
+  res.once('close', () => observer.request(listener, access.route, res.statusCode, access.code, access.retries));
 }
 
 /**

@@ -66,6 +66,7 @@ export class WsgateMetrics implements FrontObserver {
   #requests: Counter<'listener' | 'route' | 'status'>;
   #handshakes: Counter<'listener' | 'result'>;
   #upstreamErrors: Counter<'code'>;
+  #retries: Counter<'listener'>;
   #closeCodes: Counter<'code'>;
   #terminations: Counter<'termination'>;
   #violations: Counter<'code'>;
@@ -102,6 +103,12 @@ export class WsgateMetrics implements FrontObserver {
       name: `${METRIC_PREFIX}upstream_errors_total`,
       help: 'Requests and handshakes that failed on the upstream side (WSG_UPSTREAM_*, WSG_HANDSHAKE_TIMEOUT), by code.',
       labelNames: ['code'],
+      registers,
+    });
+    this.#retries = new PromCounter({
+      name: `${METRIC_PREFIX}http_retries_total`,
+      help: 'Plain HTTP requests sent again to an upstream (a refused server of a pool, a kept-alive connection closed under it), by listener.',
+      labelNames: ['listener'],
       registers,
     });
     this.#closeCodes = new PromCounter({
@@ -295,8 +302,9 @@ export class WsgateMetrics implements FrontObserver {
     }
   }
 
-  request(listener: string, route: string | undefined, status: number, code: string | undefined): void {
+  request(listener: string, route: string | undefined, status: number, code: string | undefined, retries = 0): void {
     this.#requests.inc({ listener, route: route ?? '', status: String(status) });
+    if (retries > 0) this.#retries.inc({ listener }, retries);
     if (code !== undefined && isUpstreamError(code)) this.#upstreamErrors.inc({ code });
   }
 

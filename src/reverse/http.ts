@@ -292,6 +292,7 @@ export function createHttpForwarder(
         if (choice !== undefined) {
           const next = choice === 'same-server' ? server : pick(tried);
           if (choice === 'same-server') staleRetries++;
+          if (options.access !== undefined) options.access.retries = (options.access.retries ?? 0) + 1;
           options.log.info(
             {
               event: 'http.upstream_retry',

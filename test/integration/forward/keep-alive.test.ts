@@ -27,6 +27,8 @@ test('a kept-alive connection the target closed under a GET: sent again on a new
   for (let i = 0; i < 3; i++) assert.deepEqual(await get(`/page/${i}`), { status: 200, body: 'ok' }, `GET ${i}`);
   assert.equal(target.requests.length, 3);
   assert.equal(target.connections(), 3);
+  const accessRetries = gw.logs.events('http.access').map((e) => e['retries']);
+  assert.deepEqual(accessRetries, [undefined, 1, 1], 'the access line counts the retries');
   const retries = gw.logs.events('http.upstream_retry');
   assert.deepEqual(
     retries.map((e) => [e['reason'], e['code']]),

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { type TestContext, test } from 'node:test';
+import { parsePrometheusText, sampleValue } from '../../helpers/prom-text.ts';
 import { closedPort, closesKeptAlive, startHttpServer } from '../../helpers/servers.ts';
 import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
 
@@ -38,6 +39,7 @@ test('a request whose server refused the connection goes to the next server, wit
     t,
     reverseConfig([{ upstream: 'app' }], {
       upstreams: [{ name: 'app', servers: [dead, live.url], balance: 'round-robin', failTimeout: '30s' }],
+      inspector: { bind: '127.0.0.1:0' },
     }),
   );
   // 256 KiB: more than one read's worth, so a body read early would be lost with the refused attempt.
@@ -58,8 +60,13 @@ test('a request whose server refused the connection goes to the next server, wit
     { server: dead, next: live.url, reason: 'server failed', level: 'info' },
   );
   const access = await gw.logs.waitFor('http.access');
-  assert.deepEqual({ status: access['status'], server: access['server'] }, { status: 200, server: live.url });
+  assert.deepEqual(
+    { status: access['status'], server: access['server'], retries: access['retries'] },
+    { status: 200, server: live.url, retries: 1 },
+  );
   assert.equal(gw.logs.events('http.upstream_error').length, 0);
+  const metrics = parsePrometheusText(await (await fetch(`${gw.running.inspector!.admin.url}/metrics`)).text());
+  assert.equal(sampleValue(metrics, 'wsgate_http_retries_total', { listener: 'test' }), 1);
 });
 
 test('with every server refusing, a GET is tried once on each and gets its 502', async (t) => {
