@@ -175,21 +175,25 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     upstream?.destroy();
     ctx.refuse(client, err);
   };
-  const deadline = setTimeout(() => {
-    try {
-      onDeadline();
-    } catch (error) {
-      internalError(log, error, client, upstream);
-    }
-  }, limits.handshakeTimeout);
+  let deadline: NodeJS.Timeout | undefined;
 
   try {
     const dial = ctx.dial ?? connectUpstream;
+    // Each connection attempt has its own limit (connectTimeout, per server of a pool); handshakeTimeout starts once
+    // one is made, so a pool's failover past a server that never answers is not cut short (nginx's
+    // proxy_connect_timeout and proxy_read_timeout).
     upstream = await dial(target, { connectTimeout: limits.connectTimeout, highWaterMark: limits.maxBufferedBytes });
-    if (clientGone || timedOut) {
+    if (clientGone) {
       upstream.destroy();
       return;
     }
+    deadline = setTimeout(() => {
+      try {
+        onDeadline();
+      } catch (error) {
+        internalError(log, error, client, upstream);
+      }
+    }, limits.handshakeTimeout);
     // The server dialled: with upstreams[].servers, the dial may have moved on to another (target.url).
     const server = target.url;
     const path = upstreamTarget(server, ctx.target ?? req.url ?? '/');

@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type TestContext, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
+import { startBlackHole } from '../../helpers/black-hole.ts';
 import { parsePrometheusText, sampleValue } from '../../helpers/prom-text.ts';
 import { refusedHandshake } from '../../helpers/ws-client.ts';
 import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
@@ -200,4 +201,35 @@ test('weights share the servers out; a backup takes over only when the others ar
   assert.equal(await whoAnswers(t, `${gw.ws}/`), 'S');
   assert.deepEqual(await get(`${gw.http}/`), { status: 200, body: 'S' });
   assert.deepEqual(await get(`${gw.http}/`), { status: 200, body: 'S' });
+});
+
+test('a server whose connect never completes: after connectTimeout the upgrade and the request go to the next', async (t) => {
+  const hole = `ws://127.0.0.1:${await startBlackHole(t)}`;
+  const live = await namedServer(t, 'L');
+  // handshakeTimeout below connectTimeout: it starts once a connection is made, so the failover is not cut short.
+  const gw = await startTestWsgate(
+    t,
+    reverseConfig([{ upstream: 'app', tap: 'meta' }], {
+      upstreams: [{ name: 'app', servers: [hole, live.url], balance: 'round-robin', failTimeout: '30s' }],
+      limits: { connectTimeout: '500ms', handshakeTimeout: '400ms' },
+    }),
+  );
+  const started = performance.now();
+  assert.equal(await whoAnswers(t, `${gw.ws}/`), 'L');
+  assert.ok(performance.now() - started >= 450, 'the first server was given its connectTimeout');
+  const failed = gw.logs.events('upstream.server_failed');
+  assert.deepEqual(
+    failed.map((e) => [e['server'], e['code'], e['next']]),
+    [[hole, 'WSG_UPSTREAM_TIMEOUT', true]],
+  );
+  // The hole is skipped now; a fresh gateway's first request meets it and moves on too.
+  const gw2 = await startTestWsgate(
+    t,
+    reverseConfig([{ upstream: 'app' }], {
+      upstreams: [{ name: 'app', servers: [hole, live.url], balance: 'round-robin' }],
+      limits: { connectTimeout: '500ms' },
+    }),
+  );
+  assert.deepEqual(await get(`${gw2.http}/`), { status: 200, body: 'L' });
+  assert.equal((await gw2.logs.waitFor('http.upstream_retry'))['reason'], 'server failed');
 });
