@@ -16,6 +16,7 @@ import type { AccessFields } from '../front/access.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
 import { FORWARDING_FIELDS, forwardingFields } from '../http/forwarded.ts';
 import { connectionOptions, HOP_BY_HOP } from '../http/hop-by-hop.ts';
+import { UPSTREAM_AGENT_OPTIONS } from '../http/keep-alive.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import type { KeyLog } from '../tls/keylog.ts';
@@ -152,7 +153,7 @@ export function createHttpForwarder(
   } = {},
 ): HttpForwarder {
   const agents = {
-    http: new http.Agent({ keepAlive: true, maxFreeSockets: 64 }),
+    http: new http.Agent(UPSTREAM_AGENT_OPTIONS),
     // One pool per upstream host and TLS setting (roots, servername, insecure): connections verified one way are
     // never reused for an upstream that asks for another.
     https: new Map<string, https.Agent>(),

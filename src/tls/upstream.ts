@@ -6,6 +6,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import tls from 'node:tls';
 import { WsgateError } from '../errors.ts';
+import { UPSTREAM_AGENT_OPTIONS } from '../http/keep-alive.ts';
 import { isCertVerificationCode } from './cert-error.ts';
 import type { KeyLog } from './keylog.ts';
 import { isIpAddress, normalizeHost } from './names.ts';
@@ -142,8 +143,7 @@ export function peerCertificateOf(err: unknown): X509Certificate | undefined {
  */
 export function createUpstreamAgent(settings: UpstreamTls, host: string, keyLog?: KeyLog | undefined): https.Agent {
   const agent = new UpstreamAgent({
-    keepAlive: true,
-    maxFreeSockets: 64,
+    ...UPSTREAM_AGENT_OPTIONS,
     // Agent options override the request's (http-proxy-3 sets rejectUnauthorized per request).
     ...upstreamTlsOptions(settings),
     // "" means no SNI (IP literals, RFC 6066 §3), and stops Node from deriving one from the Host header.

@@ -4,6 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
+import { UPSTREAM_AGENT_OPTIONS } from '../http/keep-alive.ts';
 import { formatHostPort } from '../net/host-port.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
@@ -47,7 +48,7 @@ function tunnelConnection(
 class TunnelHttpAgent extends http.Agent {
   #options: TunnelAgentOptions;
   constructor(options: TunnelAgentOptions) {
-    super({ keepAlive: true, maxFreeSockets: 64 });
+    super(UPSTREAM_AGENT_OPTIONS);
     this.#options = options;
   }
   // Node's Agent accepts an asynchronous createConnection: return nothing and call back with the socket.
@@ -60,7 +61,7 @@ class TunnelHttpAgent extends http.Agent {
 class TunnelHttpsAgent extends https.Agent {
   #options: TunnelAgentOptions;
   constructor(options: TunnelAgentOptions) {
-    super({ keepAlive: true, maxFreeSockets: 64 });
+    super(UPSTREAM_AGENT_OPTIONS);
     this.#options = options;
   }
   override createConnection(options: https.RequestOptions, cb?: ConnectCallback): undefined {

@@ -183,3 +183,20 @@ test('a pool of many servers all refusing: each tried once, no listener-leak war
     [],
   );
 });
+
+test('wsgate closes its idle kept-alive upstream connections after 4 s, before common servers do', async (t) => {
+  let closedAfter: number | undefined;
+  let answered = 0;
+  const upstream = await startHttpServer(t, (_req, res) => {
+    answered = performance.now();
+    res.end('ok');
+  });
+  upstream.server.keepAliveTimeout = 30_000;
+  upstream.server.on('connection', (socket) => socket.on('close', () => (closedAfter = performance.now() - answered)));
+  const gw = await startTestWsgate(t, reverseConfig([{ upstream: upstream.url }]));
+  assert.equal(await (await fetch(`${gw.http}/`)).text(), 'ok');
+  const deadline = performance.now() + 8000;
+  while (closedAfter === undefined && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(closedAfter !== undefined && closedAfter > 3500 && closedAfter < 6000, `closed after ${closedAfter} ms`);
+  assert.equal(upstream.accepted(), 1);
+});
