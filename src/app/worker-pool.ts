@@ -15,6 +15,16 @@ import { applyLogSettings } from './start-up.ts';
 import { WORKER_ENV } from './worker-ipc.ts';
 import { forwardLines, writeAll } from './worker-output.ts';
 
+/**
+ * The config a worker runs. limits.maxHandshakesPerSecond is the listener's rate as a whole, whatever the number of
+ * workers: the primary spreads connections evenly (round robin), so each worker takes its share of it.
+ */
+export function workerConfig(config: Config, workers: number): Config {
+  const rate = config.limits.maxHandshakesPerSecond;
+  if (rate === 0 || workers <= 1) return config;
+  return { ...config, limits: { ...config.limits, maxHandshakesPerSecond: Math.max(1, Math.ceil(rate / workers)) } };
+}
+
 /** `workers: auto` is one per core (os.availableParallelism, which honours CPU affinity). */
 export function resolveWorkers(value: number | 'auto'): number {
   return value === 'auto' ? availableParallelism() : value;
@@ -161,7 +171,7 @@ export class WorkerPool {
     if (this.#pipeStdout && stdout) forwardLines(stdout, (data) => writeAll(1, data));
     const m = new ManagedWorker(worker, {
       log: this.#log,
-      config: () => this.#config,
+      config: () => workerConfig(this.#config, this.#target),
       onExit: (exited, wasReady, uptimeMs) => {
         this.#workers.delete(exited.id);
         if (wasReady && this.#up && !this.#stopping) this.#scheduleTopUp(uptimeMs);
@@ -260,11 +270,13 @@ export class WorkerPool {
     if (!(await this.#startable(next))) return;
     this.#config = next;
     applyLogSettings(this.#log, next);
-    for (const m of this.#workers.values()) m.reload(next);
     const want = this.#countOf(next);
-    if (want === this.#target) return;
-    this.#log.info({ event: 'workers.scale', from: this.#target, to: want }, `workers: ${this.#target} → ${want}`);
+    const from = this.#target;
     this.#target = want;
+    // After the new count: a worker's share of the listener's handshake rate depends on it (workerConfig).
+    for (const m of this.#workers.values()) m.reload(workerConfig(next, want));
+    if (want === from) return;
+    this.#log.info({ event: 'workers.scale', from, to: want }, `workers: ${from} → ${want}`);
     for (const m of this.#active().slice(want)) void m.stop('fewer workers');
     await this.#topUp();
   }

@@ -269,7 +269,7 @@ const limits = z.strictObject({
     .min(0)
     .default(0)
     .describe(
-      "WebSocket handshakes one listener admits per second (up to a second's worth at once); more get 503 with Retry-After before anything is dialed, so a reconnect storm after an upstream restart reaches the upstreams at this pace. Per process: with workers, each admits this many. 0 turns it off.",
+      "WebSocket handshakes one listener admits per second (up to a second's worth at once); more get 503 with Retry-After before anything is dialed, so a reconnect storm after an upstream restart reaches the upstreams at this pace. The listener's rate as a whole: with workers, each takes its share. 0 turns it off.",
     ),
   maxFrameBytes: positiveSize()
     .prefault('16MiB')

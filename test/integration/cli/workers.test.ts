@@ -283,3 +283,38 @@ test('--workers takes a count or auto; anything else is a usage error', async ()
   assert.equal(r.code, 2);
   assert.match(r.stderr, /workers: expected a number of worker processes from 1 to 1024, or "auto"/);
 });
+
+test('--workers 2: limits.maxHandshakesPerSecond is the listener’s rate, each worker taking its share', async (t) => {
+  const echoPort = await closedPort();
+  const file = writeConfig(
+    configText(
+      `ws://127.0.0.1:${echoPort}`,
+      `echo: { bind: "127.0.0.1:${echoPort}" }\nlimits: { maxHandshakesPerSecond: 6 }\n`,
+    ),
+  );
+  const { cli, url } = await start(t, ['-c', file, '--workers', '2']);
+  const outcomes = await Promise.all(
+    Array.from(
+      { length: 30 },
+      () =>
+        new Promise<number>((resolve) => {
+          const ws = new WebSocket(url);
+          ws.on('open', () => {
+            resolve(101);
+            ws.close();
+          });
+          ws.on('unexpected-response', (_req, res) => {
+            resolve(res.statusCode ?? 0);
+            res.resume();
+          });
+          ws.on('error', () => resolve(0));
+        }),
+    ),
+  );
+  const opened = outcomes.filter((s) => s === 101).length;
+  // 3 a second each (6 for two, not 6 each): a second's worth at once, and at most a token more in the meantime.
+  assert.ok(opened >= 3 && opened <= 8, `${opened} opened`);
+  assert.equal(outcomes.filter((s) => s === 503).length, 30 - opened);
+  await waitUntil('a rate_limited line', () => events(cli, 'upgrade.rate_limited').length >= 1);
+  for (const line of events(cli, 'upgrade.rate_limited')) assert.equal(line.limit, 3, 'each worker’s share');
+});
