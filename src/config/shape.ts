@@ -43,6 +43,10 @@ const upstreamTls = z
   })
   .describe('How wsgate verifies this wss:// or https:// upstream.');
 
+/** healthCheck.fails and .passes: how many results in a row change a server's state. */
+const checksInARow = () =>
+  z.int().min(1, { error: 'must be 1 or more' }).max(100, { error: 'must be 100 or less' }).default(1);
+
 const upstream = z.strictObject({
   name: name().describe('The name routes use to refer to this upstream.'),
   url: upstreamUrl()
@@ -81,18 +85,12 @@ const upstream = z.strictObject({
         .describe(
           'GET this path (over http or https, as the server URL says) and expect 2xx or 3xx; without it, a TCP (and TLS) connection is the check.',
         ),
-      fails: z
-        .int()
-        .min(1, { error: 'must be 1 or more' })
-        .max(100, { error: 'must be 100 or less' })
-        .default(1)
-        .describe('Failed checks in a row that take a server out (as HAProxy fall, Envoy unhealthy_threshold).'),
-      passes: z
-        .int()
-        .min(1, { error: 'must be 1 or more' })
-        .max(100, { error: 'must be 100 or less' })
-        .default(1)
-        .describe('Passed checks in a row that bring a server that was out back (as HAProxy rise).'),
+      fails: checksInARow().describe(
+        'Failed checks in a row that take a server out (as HAProxy fall, Envoy unhealthy_threshold).',
+      ),
+      passes: checksInARow().describe(
+        'Passed checks in a row that bring a server that was out back (as HAProxy rise).',
+      ),
     })
     .optional()
     .describe(

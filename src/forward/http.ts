@@ -11,7 +11,7 @@ import { WsgateError } from '../errors.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
 import type { Logger } from '../log/logger.ts';
 import { classifyUpstreamError, type UpstreamTarget } from '../upstream/connect.ts';
-import { retryChoice } from '../upstream/http-retry.ts';
+import { hasNoBody, retryChoice } from '../upstream/http-retry.ts';
 import type { UpstreamProxy } from '../upstream/proxy-config.ts';
 import { describeProxy, refusalDetail } from '../upstream/proxy-tunnel.ts';
 import type { ForwardDialer } from './dial.ts';
@@ -67,11 +67,6 @@ function proxyUnreachable(err: unknown): boolean {
 }
 
 /** Methods whose requests carry no body unless the client says so with Content-Length or Transfer-Encoding. */
-function hasBody(req: http.IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
 /** undici's errors, and our connector's, as the coded error the client sees. */
 export function classifyRelayError(err: unknown, target: UpstreamTarget, options: RelayOptions): WsgateError {
   if (err instanceof WsgateError) return err;
@@ -191,7 +186,7 @@ export class HttpRelay {
             path: options.path ?? `${options.url.pathname}${options.url.search}`,
             method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
             headers,
-            body: hasBody(req) ? req : null,
+            body: hasNoBody(req.headers) ? null : req,
             signal: controller.signal,
             headersTimeout: options.responseTimeout,
             bodyTimeout: options.responseTimeout,
@@ -199,7 +194,7 @@ export class HttpRelay {
           break;
         } catch (error) {
           // A body may be partly read by now: only a request without one can be sent again.
-          const last = i === entries.length - 1 || proxy === undefined || hasBody(req);
+          const last = i === entries.length - 1 || proxy === undefined || !hasNoBody(req.headers);
           if (last || !proxyUnreachable(error)) throw error;
           options.onSkip?.(proxy, classifyRelayError(error, target, current));
         }
@@ -260,7 +255,7 @@ export class HttpRelay {
         return await this.#dispatcherFor(options).request(request);
       } catch (error) {
         const err = classifyRelayError(error, target, options);
-        const outcome = { connected: true, reused: true, answered: false, bodyRead: hasBody(req) };
+        const outcome = { connected: true, reused: true, answered: false, bodyRead: !hasNoBody(req.headers) };
         const choice = retryChoice(outcome, req.method ?? '', err, { untriedServers: 0, staleRetries });
         // A dispatcher closed by wsgate itself (shutdown, a reload) has no new connection to give.
         const closed = (error as { code?: string }).code === 'UND_ERR_CLOSED';

@@ -327,10 +327,11 @@ export function createHttpForwarder(
           ? route.upstream.url
           : balancer.pick(
               route.upstream.name,
-              pool.balance === 'least-connections' ? { ...pool, balance: 'round-robin' } : pool,
+              pool,
               Date.now(),
               exclude,
               options.client,
+              pool.balance === 'least-connections' ? 'round-robin' : pool.balance,
             );
       send(pick(tried));
     },

@@ -86,7 +86,8 @@ export class UpstreamBalancer {
 
   /**
    * The server for the next connection; `tried` are left out (an upgrade's failover), unless nothing else is left.
-   * `client` (its address) is what ip-hash keeps on one server.
+   * `client` (its address) is what ip-hash keeps on one server; `balance` overrides the pool's (requests go in turn
+   * in a least-connections pool).
    */
   pick(
     name: string,
@@ -94,14 +95,15 @@ export class UpstreamBalancer {
     now: number,
     tried: ReadonlySet<string> = new Set(),
     client?: string | undefined,
+    balance: ServerPool['balance'] = pool.balance,
   ): string {
     const untried = pool.servers.filter((s) => !tried.has(s));
     const candidates = untried.length > 0 ? untried : pool.servers;
     const up = candidates.filter((s) => !this.isDown(name, s, now));
     const from = withoutBackups(up.length > 0 ? up : candidates, pool.backups);
     const weight = (server: string) => pool.weights?.[server] ?? 1;
-    if (pool.balance === 'ip-hash' && client !== undefined) return highestWeight(from, client, pool.weights);
-    if (pool.balance !== 'least-connections') return this.#weightedTurn(name, from, weight);
+    if (balance === 'ip-hash' && client !== undefined) return highestWeight(from, client, pool.weights);
+    if (balance !== 'least-connections') return this.#weightedTurn(name, from, weight);
     // Fewest open per unit of weight; among equals, the turn moves on every pick, so ties rotate.
     const turn = this.#turn.get(name) ?? 0;
     this.#turn.set(name, turn + 1);
