@@ -46,6 +46,11 @@ export const ERRORS = {
   WSG_UPSTREAM_UNREACHABLE: { message: 'upstream {upstream} is unreachable: {detail}', status: 502 },
   WSG_UPSTREAM_TIMEOUT: { message: 'upstream {upstream} did not answer within {timeout}', status: 504 },
   WSG_UPSTREAM_RESET: { message: 'upstream {upstream} closed the connection: {detail}', status: 502 },
+  WSG_UPSTREAM_DRAINED: {
+    message: 'every server of upstream {upstream} is drained: none takes new connections',
+    hint: 'Make one ready again on the admin API: PUT /api/upstreams/NAME/servers/N with {"state":"ready"}.',
+    status: 503,
+  },
   WSG_UPSTREAM_BAD_RESPONSE: { message: 'upstream {upstream} sent an invalid response: {detail}', status: 502 },
   WSG_UPSTREAM_CERT: {
     message:

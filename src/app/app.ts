@@ -14,6 +14,7 @@ import { type Inspector, listenerOfRoute, packageVersion, startInspector } from 
 import { logHandlers } from '../inspector/log-api.ts';
 import type { WsgateMetrics } from '../inspector/metrics.ts';
 import { demoUrlFor, staticAdminHandlers } from '../inspector/static.ts';
+import { type PoolServerRef, upstreamHandlers } from '../inspector/upstreams-api.ts';
 import { type Logger, logQueueOf } from '../log/logger.ts';
 import { formatHostPort } from '../net/host-port.ts';
 import { createHttpForwarder } from '../reverse/http.ts';
@@ -22,7 +23,7 @@ import { loadConfigTls } from '../tls/config-tls.ts';
 import { keyLogFile, openKeyLog } from '../tls/keylog.ts';
 import { defaultUpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
 import { createTrafficLog } from '../traffic/traffic-log.ts';
-import { UpstreamBalancer } from '../upstream/balancer.ts';
+import { type ServerSnapshot, UpstreamBalancer } from '../upstream/balancer.ts';
 import { connectUpstream, isTlsUrl } from '../upstream/connect.ts';
 import { HealthChecks } from '../upstream/health-check.ts';
 import { UpstreamNetwork } from '../upstream/network.ts';
@@ -33,6 +34,7 @@ import { settingsOf } from './listener-settings.ts';
 import {
   applyLogSettings,
   checkedUpstreams,
+  configuredServers,
   interceptionLeaves,
   logControlOf,
   logNetwork,
@@ -56,6 +58,8 @@ export type StartOptions = {
    * primary's traffic store (app/worker-bridge.ts).
    */
   events?: { ingest(event: WsEvent): void } | undefined;
+  /** Servers drained through the primary's admin API before this worker started, as [upstream, server]. */
+  drained?: readonly PoolServerRef[] | undefined;
 };
 
 export type RunningWsgate = {
@@ -76,6 +80,10 @@ export type RunningWsgate = {
   readonly inspector: Inspector | undefined;
   /** The live connection with this id on any listener (a worker's bridge runs the primary's send and close on it). */
   session(conn: string): LiveSession | undefined;
+  /** The pools' servers as this process sees them (open, failed, skipped, drained). */
+  servers(): ServerSnapshot[];
+  /** Drains exactly these servers (a worker taking its primary's list). */
+  setDrained(servers: readonly PoolServerRef[]): void;
 };
 
 function sameBind(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
@@ -119,6 +127,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   logNetwork(network, log);
   // One for the process and its reloads: open connections per server and skipped servers outlive a config.
   const balancer = new UpstreamBalancer();
+  balancer.syncDrained(options.drained ?? []);
   const forwarder = createHttpForwarder({ keyLog, network, balancer });
   // Active checks dial as traffic does: the upstream's TLS settings, its proxy.
   const healthChecks = new HealthChecks(balancer, log, (target, timeout) => {
@@ -208,6 +217,13 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
         handlers: [
           ...healthAndMetricsHandlers(),
           ...logHandlers(logControlOf(log, () => config.log.traffic)),
+          ...upstreamHandlers({
+            pools: () => checkedUpstreams(config),
+            snapshots: async () => [balancer.snapshot(Date.now())],
+            drained: () => balancer.drainedServers(),
+            setDrained: (servers) => balancer.syncDrained(servers),
+            log,
+          }),
           ...staticAdminHandlers({ demoUrl: demoUrlFor(config) }),
         ],
       });
@@ -327,6 +343,9 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
         }
       }
       healthChecks.update(checkedUpstreams(config));
+      // A drained server stays drained while the config has it (a worker's primary forgets the same ones).
+      const configured = configuredServers(config);
+      balancer.syncDrained(balancer.drainedServers().filter(([u, s]) => configured.has(`${u}\n${s}`)));
       log.info({ event: 'config.reloaded', listeners: next.listeners.length }, 'configuration reloaded');
     },
     metrics,
@@ -335,6 +354,8 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
     },
     readiness,
     session: sessionOf,
+    servers: () => balancer.snapshot(Date.now()),
+    setDrained: (servers) => balancer.syncDrained(servers),
     healthAndMetricsHandlers,
     shutdown() {
       // Safe to call twice (a signal handler and a test's cleanup may both do it): the second call waits for the first.

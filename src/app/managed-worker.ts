@@ -5,7 +5,7 @@
 import type { Worker } from 'node:cluster';
 import type { Config } from '../config/schema.ts';
 import type { Logger, LogLevel } from '../log/logger.ts';
-import { isFromWorker, type ListenerAddress, type ToWorker } from './worker-ipc.ts';
+import { isFromWorker, type ListenerAddress, type PoolServer, type RuntimeState, type ToWorker } from './worker-ipc.ts';
 
 /** A new worker that does not listen within this long is killed; a start failure otherwise reports itself. */
 const READY_TIMEOUT_MS = 60_000;
@@ -30,6 +30,8 @@ export type ManagedWorkerOptions = {
   log: Logger;
   /** The config of the moment: what the worker is given when it says hello. */
   config: () => Config;
+  /** The admin API's changes of the moment (log level, drained servers): given with the config. */
+  runtime: () => RuntimeState;
   /** Once the process has exited; `wasReady` tells a crash from an exit that was asked for or a failed start. */
   onExit: (worker: ManagedWorker, wasReady: boolean, uptimeMs: number) => void;
 };
@@ -96,9 +98,14 @@ export class ManagedWorker {
     this.#send({ wsgate: 'reload', config });
   }
 
-  /** The admin API's PUT /api/log: a ready worker sets its log level (one still starting has the config's). */
+  /** The admin API's PUT /api/log. One that has not said hello gets it with its config (runtime). */
   setLogLevel(level: LogLevel): void {
-    if (this.#state === 'ready') this.#send({ wsgate: 'log-level', level });
+    if (this.#state === 'starting' || this.#state === 'ready') this.#send({ wsgate: 'log-level', level });
+  }
+
+  /** The admin API's drained servers, the whole list. One that has not said hello gets it with its config. */
+  setDrained(servers: PoolServer[]): void {
+    if (this.#state === 'starting' || this.#state === 'ready') this.#send({ wsgate: 'drained', servers });
   }
 
   /** Asks it to shut down gracefully, with a SIGKILL once its grace period (plus a margin) is over. */
@@ -148,7 +155,7 @@ export class ManagedWorker {
         this.#grace = config.shutdown.grace;
         if (this.#state === 'forked') {
           this.#state = 'starting';
-          this.#send({ wsgate: 'start', config });
+          this.#send({ wsgate: 'start', config, runtime: this.#options.runtime() });
         } else if (this.#state === 'stopping') {
           this.#send({ wsgate: 'stop' });
         }

@@ -2,7 +2,8 @@
 // run without an admin listener of their own (a shared port would hand each request to one worker, which would
 // answer for its own connections only); they send their WebSocket events here for the traffic store, answer
 // metrics scrapes and carry out send and close through the IPC (worker-bridge.ts ↔ worker-hub.ts).
-//   /api/…     the traffic store of every worker's connections; send/close go to the worker that holds one
+//   /api/…     the traffic store of every worker's connections; send/close go to the worker that holds one;
+//              /api/upstreams sums the workers' counts, and a drained server is drained in every worker
 //   /metrics   every listening worker's registry merged with the primary's own (process metrics of the primary)
 //   /healthz   the primary answers
 //   /readyz    at least one worker listens, every listener is bound, and the primary is not stopping
@@ -14,8 +15,9 @@ import { type Inspector, packageVersion, startInspector } from '../inspector/ins
 import { logHandlers } from '../inspector/log-api.ts';
 import { metricsHandler, WsgateMetrics } from '../inspector/metrics.ts';
 import { demoUrlFor, staticAdminHandlers } from '../inspector/static.ts';
+import { upstreamHandlers } from '../inspector/upstreams-api.ts';
 import type { Logger } from '../log/logger.ts';
-import { logControlOf } from './start-up.ts';
+import { checkedUpstreams, logControlOf } from './start-up.ts';
 import { WorkerHub, workerOfConn } from './worker-hub.ts';
 import type { ControlAnswer } from './worker-ipc.ts';
 import type { WorkerPool } from './worker-pool.ts';
@@ -62,13 +64,15 @@ export async function startPrimaryAdmin(options: PrimaryAdminOptions): Promise<P
       workers: { ready, target: pool.target },
     };
   };
-  const routes = new Map(
-    config.listeners.flatMap((l) => [
-      ...l.routes.map((r) => [r.name, l.name] as [string, string]),
-      [`${l.name}/forward`, l.name] as [string, string],
-      [`${l.name}/tunnel`, l.name] as [string, string],
-    ]),
-  );
+  // The workers' config of the moment (a reload changes it), not the one the primary started with.
+  const routes = () =>
+    new Map(
+      pool.config.listeners.flatMap((l) => [
+        ...l.routes.map((r) => [r.name, l.name] as [string, string]),
+        [`${l.name}/forward`, l.name] as [string, string],
+        [`${l.name}/tunnel`, l.name] as [string, string],
+      ]),
+    );
   try {
     inspector = await startInspector(config.inspector, {
       log,
@@ -84,9 +88,12 @@ export async function startPrimaryAdmin(options: PrimaryAdminOptions): Promise<P
           holdRule: (rule) => hub.control({ op: 'holdRule', conn, rule }).then(asResult),
         };
       },
-      config: () => redactConfigForDisplay(config, config.log.showSecrets, config.log.redactQueryParams),
+      config: () => {
+        const now = pool.config;
+        return redactConfigForDisplay(now, now.log.showSecrets, now.log.redactQueryParams);
+      },
       reload: options.reload,
-      listenerOf: (route) => routes.get(route),
+      listenerOf: (route) => routes().get(route),
       version: packageVersion(),
       handlers: [
         metricsHandler({ text: () => hub.metricsText(), contentType: metrics.contentType }),
@@ -95,12 +102,17 @@ export async function startPrimaryAdmin(options: PrimaryAdminOptions): Promise<P
         ...logHandlers(
           logControlOf(
             log,
-            () => config.log.traffic,
-            (level) => {
-              for (const worker of pool.workers) worker.setLogLevel(level);
-            },
+            () => pool.config.log.traffic,
+            (level) => pool.setLogLevel(level),
           ),
         ),
+        ...upstreamHandlers({
+          pools: () => checkedUpstreams(pool.config),
+          snapshots: () => hub.upstreamSnapshots(),
+          drained: () => pool.drained,
+          setDrained: (servers) => pool.setDrained(servers.map(([u, s]) => [u, s])),
+          log,
+        }),
         ...staticAdminHandlers({ demoUrl: demoUrlFor(config) }),
       ],
     });

@@ -35,6 +35,11 @@ export function checkedUpstreams(config: Config): CheckedUpstream[] {
   return [...pools].map(([name, pool]) => ({ name, pool }));
 }
 
+/** Every server of those pools, as "upstream\nserver": what a drained server must be in to stay drained. */
+export function configuredServers(config: Config): Set<string> {
+  return new Set(checkedUpstreams(config).flatMap(({ name, pool }) => pool.servers.map((s) => `${name}\n${s}`)));
+}
+
 /** Logs the upstream proxies the environment gives wsgate, and what it could not use, once at start. */
 export function logNetwork(network: UpstreamNetwork, log: Logger): void {
   for (const warning of network.warnings) log.warn({ event: 'proxy.env_invalid' }, warning);

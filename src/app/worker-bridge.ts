@@ -1,6 +1,6 @@
 // A worker's half of the admin API under `--workers N`, where the admin listener runs in the primary: it sends the
 // worker's WebSocket events to the primary's traffic store, answers the primary's metrics scrapes with its own
-// registry, and carries out send and close on the connections it holds. The primary's half is worker-hub.ts.
+// registry (and its pools' servers), and carries out send and close on the connections it holds. The primary's half is worker-hub.ts.
 //
 // Events go in batches (one IPC message per BATCH_EVENTS events or per FLUSH_MS), with at most MAX_INFLIGHT
 // batches handed to the channel and not yet written. When the primary falls behind, events wait here up to
@@ -10,6 +10,7 @@
 // log's, which sheds frame lines and keeps open and close lines.
 import type { WsEvent } from '../events.ts';
 import type { WsgateMetrics } from '../inspector/metrics.ts';
+import type { ServerSnapshot } from '../upstream/balancer.ts';
 import type { HoldDecision } from '../websocket/relay-hold.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import type { ControlAnswer, ControlOrder, FromWorker, ToWorker } from './worker-ipc.ts';
@@ -26,6 +27,8 @@ export type SendToPrimary = (message: FromWorker, done: (err: Error | null) => v
 export type BridgeTarget = {
   session(conn: string): LiveSession | undefined;
   readonly metrics: WsgateMetrics | undefined;
+  /** The pools' servers as this worker sees them (GET /api/upstreams). */
+  servers(): ServerSnapshot[];
 };
 
 function kept(event: WsEvent): boolean {
@@ -103,6 +106,10 @@ export class WorkerBridge {
         (json) => this.#send({ wsgate: 'metrics', id, metrics: json }, () => {}),
         () => this.#send({ wsgate: 'metrics', id, metrics: [] }, () => {}),
       );
+      return true;
+    }
+    if (message.wsgate === 'upstreams') {
+      this.#send({ wsgate: 'upstreams', id: message.id, servers: this.#target?.servers() ?? [] }, () => {});
       return true;
     }
     if (message.wsgate === 'control') {

@@ -7,6 +7,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { WsEvent } from '../events.ts';
 import { aggregateMetrics, type WsgateMetrics } from '../inspector/metrics.ts';
+import type { ServerSnapshot } from '../upstream/balancer.ts';
 import type { ControlAnswer, ControlOrder, FromWorker, ToWorker } from './worker-ipc.ts';
 import { isFromWorker } from './worker-ipc.ts';
 
@@ -37,6 +38,7 @@ export class WorkerHub {
   #next = 0;
   #scrapes = new Map<number, Waiting<unknown[]>>();
   #controls = new Map<number, Waiting<ControlAnswer>>();
+  #servers = new Map<number, Waiting<ServerSnapshot[] | undefined>>();
   /** Events each worker reported dropped (cumulative, per worker id). */
   #dropped = new Map<number, number>();
   #missedScrapes = 0;
@@ -68,8 +70,13 @@ export class WorkerHub {
       clearTimeout(w.timer);
       w.resolve({ ok: false, reason: 'wsgate is stopping' });
     }
+    for (const w of this.#servers.values()) {
+      clearTimeout(w.timer);
+      w.resolve(undefined);
+    }
     this.#scrapes.clear();
     this.#controls.clear();
+    this.#servers.clear();
   }
 
   /** One exposition for every worker that answers in time, plus the primary's own registry. */
@@ -77,6 +84,25 @@ export class WorkerHub {
     const parts = await Promise.all(this.#options.workers().map((w) => this.#scrape(w)));
     const own = await this.#options.metrics.json();
     return aggregateMetrics([own, ...(parts.filter((p) => p !== undefined) as (typeof own)[])]);
+  }
+
+  /** Every listening worker's pool servers (open connections, failures); one that does not answer is left out. */
+  async upstreamSnapshots(): Promise<ServerSnapshot[][]> {
+    const answers = await Promise.all(
+      this.#options
+        .workers()
+        .filter((w) => w.isConnected())
+        .map((w) =>
+          this.#ask<ServerSnapshot[] | undefined>(
+            this.#servers,
+            w,
+            (n) => ({ wsgate: 'upstreams', id: n }),
+            SCRAPE_TIMEOUT_MS,
+            undefined,
+          ),
+        ),
+    );
+    return answers.filter((a): a is ServerSnapshot[] => a !== undefined);
   }
 
   /** Sends a control order to the worker that holds the connection. */
@@ -140,6 +166,9 @@ export class WorkerHub {
         return;
       case 'controlled':
         this.#settle(this.#controls, m.id, m.answer);
+        return;
+      case 'upstreams':
+        this.#settle(this.#servers, m.id, m.servers);
         return;
     }
   }

@@ -3,9 +3,10 @@
 //
 //   worker                       primary
 //   hello            ─────────▶                 (the worker listens for messages from now on)
-//                    ◀─────────  start {config}  (or stop, if it was told to stop before it said hello)
+//                    ◀─────────  start {config, runtime} (or stop, if it was told to stop before it said hello)
 //   ready {…} | failed {…}  ───▶
 //                    ◀─────────  reload {config} (any number, while it runs)
+//                    ◀─────────  log-level, drained (the admin API's changes; a later worker gets them in start)
 //                    ◀─────────  stop            (or SIGTERM, or the primary going away)
 //   stopped          ─────────▶
 //                    ◀─────────  bye             (every connection handed to it before it stopped is answered)
@@ -17,10 +18,13 @@
 //   metrics {id, …}  ─────────▶
 //                    ◀─────────  control {id, …} (send or close on a connection this worker holds)
 //   controlled {id, …} ───────▶
+//                    ◀─────────  upstreams {id}  (the pools' servers as this worker sees them: open, failures)
+//   upstreams {id, …} ────────▶
 
 import type { Config } from '../config/schema.ts';
 import type { WsEvent } from '../events.ts';
 import type { LogLevel } from '../log/logger.ts';
+import type { ServerSnapshot } from '../upstream/balancer.ts';
 import type { HoldDecision, RuntimeHold } from '../websocket/relay-hold.ts';
 
 /** Set in a worker's environment by the primary. */
@@ -39,10 +43,21 @@ export type ControlOrder =
 /** How a control order went: done, refused with the session's reason, or no such live connection here. */
 export type ControlAnswer = { ok: true } | { ok: false; reason: string; missing?: boolean };
 
+/** A pool's server, as [upstream name, server URL]. */
+export type PoolServer = [string, string];
+
+/**
+ * What the admin API changed at run time and every worker must have, a worker started later too: the log level
+ * (until the next reload) and the drained servers (while they are in the config).
+ */
+export type RuntimeState = { logLevel?: LogLevel | undefined; drained: PoolServer[] };
+
 export type ToWorker =
-  | { wsgate: 'start'; config: Config }
+  | { wsgate: 'start'; config: Config; runtime: RuntimeState }
   | { wsgate: 'reload'; config: Config }
   | { wsgate: 'log-level'; level: LogLevel }
+  | { wsgate: 'drained'; servers: PoolServer[] }
+  | { wsgate: 'upstreams'; id: number }
   | { wsgate: 'stop' }
   | { wsgate: 'bye' }
   | { wsgate: 'metrics'; id: number }
@@ -57,7 +72,8 @@ export type FromWorker =
   | { wsgate: 'events'; events: WsEvent[]; dropped: number }
   /** A registry as prom-client's getMetricsAsJSON() gives it. */
   | { wsgate: 'metrics'; id: number; metrics: unknown[] }
-  | { wsgate: 'controlled'; id: number; answer: ControlAnswer };
+  | { wsgate: 'controlled'; id: number; answer: ControlAnswer }
+  | { wsgate: 'upstreams'; id: number; servers: ServerSnapshot[] };
 
 /**
  * Whether an IPC message is one of ours. node:cluster uses the same channel for its own messages, and the shape is

@@ -7,12 +7,12 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import type { Logger } from '../log/logger.ts';
+import type { Logger, LogLevel } from '../log/logger.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
 import { ManagedWorker, type Started } from './managed-worker.ts';
 import { RestartBackoff } from './restart-backoff.ts';
-import { applyLogSettings } from './start-up.ts';
-import { WORKER_ENV } from './worker-ipc.ts';
+import { applyLogSettings, configuredServers } from './start-up.ts';
+import { type PoolServer, type RuntimeState, WORKER_ENV } from './worker-ipc.ts';
 import { forwardLines, writeAll } from './worker-output.ts';
 
 /**
@@ -61,6 +61,8 @@ export class WorkerPool {
   /** A SIGHUP that arrives while one waits in the queue adds nothing. */
   #restartQueued = false;
   #queue: Promise<void> = Promise.resolve();
+  /** The admin API's changes, which a worker started later gets too. */
+  #runtime: RuntimeState = { drained: [] };
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
@@ -83,6 +85,37 @@ export class WorkerPool {
   /** The workers that have not exited. */
   get workers(): ManagedWorker[] {
     return [...this.#workers.values()];
+  }
+
+  /** The config the workers run (the latest reload's, command-line overrides applied). */
+  get config(): Config {
+    return this.#config;
+  }
+
+  /** The admin API's PUT /api/log, for every worker, and for those started later until the next reload. */
+  setLogLevel(level: LogLevel): void {
+    this.#runtime.logLevel = level;
+    for (const m of this.#workers.values()) m.setLogLevel(level);
+  }
+
+  /** The servers drained through the admin API, as [upstream, server]. */
+  get drained(): PoolServer[] {
+    return this.#runtime.drained;
+  }
+
+  /** Drains exactly these servers in every worker, and in those started later. */
+  setDrained(servers: PoolServer[]): void {
+    this.#runtime.drained = servers;
+    for (const m of this.#workers.values()) m.setDrained(servers);
+  }
+
+  /** A new config: its log level applies again, and a server it no longer has is forgotten (as in a worker). */
+  #applyConfig(next: Config): void {
+    this.#config = next;
+    const configured = configuredServers(next);
+    this.#runtime = {
+      drained: this.#runtime.drained.filter(([upstream, server]) => configured.has(`${upstream}\n${server}`)),
+    };
   }
 
   /**
@@ -172,6 +205,7 @@ export class WorkerPool {
     const m = new ManagedWorker(worker, {
       log: this.#log,
       config: () => workerConfig(this.#config, this.#target),
+      runtime: () => this.#runtime,
       onExit: (exited, wasReady, uptimeMs) => {
         this.#workers.delete(exited.id);
         if (wasReady && this.#up && !this.#stopping) this.#scheduleTopUp(uptimeMs);
@@ -208,7 +242,7 @@ export class WorkerPool {
   /** A new worker, then an old one stops; one at a time. The first failure stops the restart. */
   async #rollingRestart(next: Config): Promise<void> {
     const before = { config: this.#config, target: this.#target };
-    this.#config = next;
+    this.#applyConfig(next);
     this.#target = this.#countOf(next);
     const old = this.#active();
     this.#rolling = true;
@@ -268,7 +302,7 @@ export class WorkerPool {
 
   async #reloadInPlace(next: Config): Promise<void> {
     if (!(await this.#startable(next))) return;
-    this.#config = next;
+    this.#applyConfig(next);
     applyLogSettings(this.#log, next);
     const want = this.#countOf(next);
     const from = this.#target;

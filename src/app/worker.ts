@@ -10,7 +10,7 @@ import { startMemoryReclaimer } from './memory-reclaimer.ts';
 import { reopenLogsOnSignal } from './signals.ts';
 import { setLogLevel } from './start-up.ts';
 import { WorkerBridge } from './worker-bridge.ts';
-import { type FromWorker, isToWorker, WORKER_ENV } from './worker-ipc.ts';
+import { type FromWorker, isToWorker, type RuntimeState, WORKER_ENV } from './worker-ipc.ts';
 
 /** Where a report for a person is written: the CLI's own stdout/stderr pair has this shape. */
 export type TextOutput = { out: (text: string) => void; err: (text: string) => void };
@@ -71,6 +71,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
 
   let running: RunningWsgate | undefined;
   let pending: Config | undefined;
+  // The admin API's drained servers that arrive before the app runs: applied as it starts.
+  let runtime: RuntimeState = { drained: [] };
   let log: Logger | undefined;
   // With `inspector`, the admin API runs in the primary: events, scrapes and send/close go through the bridge.
   let bridge: WorkerBridge | undefined;
@@ -85,12 +87,18 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   process.on('message', (m: unknown) => {
     if (!isToWorker(m)) return;
     if (bridge?.handle(m)) return;
-    if (m.wsgate === 'start') onStart(m.config);
-    else if (m.wsgate === 'reload') {
+    if (m.wsgate === 'start') {
+      runtime = m.runtime;
+      onStart(m.config);
+    } else if (m.wsgate === 'reload') {
       if (running) void running.reload(m.config);
       else pending = m.config;
     } else if (m.wsgate === 'log-level') {
       if (log !== undefined) setLogLevel(log, m.level);
+      else runtime = { ...runtime, logLevel: m.level };
+    } else if (m.wsgate === 'drained') {
+      if (running) running.setDrained(m.servers);
+      else runtime = { ...runtime, drained: m.servers };
     } else if (m.wsgate === 'stop') onStop('stop');
   });
   process.once('SIGTERM', () => onStop('SIGTERM'));
@@ -101,6 +109,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   const config = await started;
   if (config === undefined) return 0;
   log = createLogger({ ...config.log, worker: id });
+  if (runtime.logLevel !== undefined) setLogLevel(log, runtime.logLevel);
   // From the primary, or from a `kill -USR1` sent to every wsgate process: each reopens its own files.
   reopenLogsOnSignal(log);
   if (config.inspector !== undefined) {
@@ -110,7 +119,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     });
   }
   try {
-    running = await startWsgate(config, log, { admin: false, events: bridge });
+    running = await startWsgate(config, log, { admin: false, events: bridge, drained: runtime.drained });
   } catch (err) {
     // Printed once by the primary, not by every worker.
     const lines: string[] = [];
@@ -123,6 +132,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     return exitCode;
   }
   bridge?.attach(running);
+  // A change that arrived while it was starting.
+  running.setDrained(runtime.drained);
   startMemoryReclaimer({ onReclaim: (r) => log.debug({ event: 'memory.reclaimed', ...r }, 'memory reclaimed') });
   if (pending) void running.reload(pending);
   pending = undefined;

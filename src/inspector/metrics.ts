@@ -226,6 +226,13 @@ export class WsgateMetrics implements FrontObserver {
       (s) => (s.skipped ? 1 : 0),
       'max',
     );
+    perServer(
+      Gauge,
+      'upstream_server_drained',
+      'Whether a server of an upstream with several is drained through the admin API (1: no new connections), or not (0).',
+      (s) => (s.drained ? 1 : 0),
+      'max',
+    );
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
   }
 

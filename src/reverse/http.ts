@@ -278,7 +278,8 @@ export function createHttpForwarder(
       };
       const failed = (error: Error, server: string, target: UpstreamTarget, attempt: Attempt): void => {
         const err = classifyUpstreamError(error, target, options.connectTimeout);
-        const untriedServers = pool === undefined ? 0 : pool.servers.length - tried.size;
+        const untriedServers =
+          pool === undefined || balancer === undefined ? 0 : balancer.untried(route.upstream.name, pool, tried);
         // Nobody to answer (the client left, which also ends the attempt), or an answer already begun: no retry.
         const choice =
           res.headersSent || res.destroyed || req.socket.destroyed
@@ -333,7 +334,20 @@ export function createHttpForwarder(
               options.client,
               pool.balance === 'least-connections' ? 'round-robin' : pool.balance,
             );
-      send(pick(tried));
+      let first: string;
+      try {
+        first = pick(tried);
+      } catch (error) {
+        // Every server drained (the admin API): 503 before anything is sent.
+        if (!(error instanceof WsgateError)) throw error;
+        options.log.warn(
+          { event: 'http.upstream_error', code: error.code, route: route.name, upstream: route.upstream.name },
+          error.message,
+        );
+        sendErrorResponse(res, error);
+        return;
+      }
+      send(first);
     },
     close() {
       proxy.close();

@@ -3,12 +3,14 @@
 // spreads them where round robin would not after a restart of one server), or in turn by weight (nginx's smooth
 // weighted round robin). A server whose connection failed is skipped for the pool's failTimeout, as nginx's
 // max_fails=1 fail_timeout; backup servers take connections only while every other is skipped; when every server is
-// skipped, all are tried again rather than none (nginx does the same). ip-hash keeps a client on one server by
-// weighted rendezvous hashing. The balancer is pure (the clock is passed in; state lives across reloads, keyed by
+// skipped, all are tried again rather than none (nginx does the same). A server drained through the admin API
+// (HAProxy's `set server state drain`) takes no new connection at all, skipped or not; its open ones stay. ip-hash
+// keeps a client on one server by weighted rendezvous hashing. The balancer is pure (the clock is passed in; state lives across reloads, keyed by
 // upstream name and server URL); dialFromPool (an upgrade's failover) and logServerFailed are what the reverse
 // listener and the HTTP forwarder share.
 import type { ServerPool } from '../config/resolve.ts';
 import { formatDuration } from '../config/units.ts';
+import { WsgateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 
 type ServerState = {
@@ -20,13 +22,27 @@ type ServerState = {
   checkStreak: number;
   /** Smooth weighted round robin's running weight. */
   current: number;
+  /** Set through the admin API: no new connections, open ones stay. */
+  drained: boolean;
 };
 
 /** How many check results in a row change a server's state (healthCheck fails / passes). */
 export type CheckThresholds = { fails: number; passes: number };
 
-/** One server of a pool as metrics show it. */
-export type ServerSnapshot = { upstream: string; server: string; open: number; failures: number; skipped: boolean };
+/** One server of a pool as metrics and the admin API show it. */
+export type ServerSnapshot = {
+  upstream: string;
+  server: string;
+  open: number;
+  failures: number;
+  /** Passed over for now: a failed connection (for failTimeout) or failed active checks. */
+  skipped: boolean;
+  /** Milliseconds left of a failed connection's failTimeout (0 when none runs). */
+  skippedForMs: number;
+  /** Active checks took it out. */
+  checkedDown: boolean;
+  drained: boolean;
+};
 
 /** FNV-1a, 32 bits, with murmur3's finalizer: keys that differ in their last characters land far apart. */
 function hash32(text: string): number {
@@ -78,7 +94,7 @@ export class UpstreamBalancer {
     const key = `${name}\n${server}`;
     let state = this.#servers.get(key);
     if (state === undefined) {
-      state = { open: 0, downUntil: 0, failures: 0, checkedDown: false, checkStreak: 0, current: 0 };
+      state = { open: 0, downUntil: 0, failures: 0, checkedDown: false, checkStreak: 0, current: 0, drained: false };
       this.#servers.set(key, state);
     }
     return state;
@@ -87,7 +103,7 @@ export class UpstreamBalancer {
   /**
    * The server for the next connection; `tried` are left out (an upgrade's failover), unless nothing else is left.
    * `client` (its address) is what ip-hash keeps on one server; `balance` overrides the pool's (requests go in turn
-   * in a least-connections pool).
+   * in a least-connections pool). Throws WSG_UPSTREAM_DRAINED when every server is drained.
    */
   pick(
     name: string,
@@ -97,8 +113,10 @@ export class UpstreamBalancer {
     client?: string | undefined,
     balance: ServerPool['balance'] = pool.balance,
   ): string {
-    const untried = pool.servers.filter((s) => !tried.has(s));
-    const candidates = untried.length > 0 ? untried : pool.servers;
+    const open = this.#undrained(name, pool);
+    if (open.length === 0) throw new WsgateError('WSG_UPSTREAM_DRAINED', { upstream: name });
+    const untried = open.filter((s) => !tried.has(s));
+    const candidates = untried.length > 0 ? untried : open;
     const up = candidates.filter((s) => !this.isDown(name, s, now));
     const from = withoutBackups(up.length > 0 ? up : candidates, pool.backups);
     const weight = (server: string) => pool.weights?.[server] ?? 1;
@@ -118,6 +136,36 @@ export class UpstreamBalancer {
       }
     }
     return best;
+  }
+
+  /** The servers that take new connections. */
+  #undrained(name: string, pool: ServerPool): string[] {
+    return pool.servers.filter((s) => !this.#state(name, s).drained);
+  }
+
+  /** How many servers a failover could still go to: neither tried nor drained. */
+  untried(name: string, pool: ServerPool, tried: ReadonlySet<string>): number {
+    return this.#undrained(name, pool).filter((s) => !tried.has(s)).length;
+  }
+
+  /** Drains a server (no new connections) or makes it ready again; true when that changed its state. */
+  setDrained(name: string, server: string, drained: boolean): boolean {
+    const state = this.#state(name, server);
+    if (state.drained === drained) return false;
+    state.drained = drained;
+    return true;
+  }
+
+  /** Every drained server, as [upstream, server]: what a worker is told at start and on each change. */
+  drainedServers(): [string, string][] {
+    return [...this.#servers].filter(([, state]) => state.drained).map(([key]) => key.split('\n') as [string, string]);
+  }
+
+  /** Drains exactly the servers listed and makes every other ready (a worker taking the primary's list). */
+  syncDrained(servers: readonly (readonly [string, string])[]): void {
+    const keys = new Set(servers.map(([upstream, server]) => `${upstream}\n${server}`));
+    for (const [key, state] of this.#servers) state.drained = keys.has(key);
+    for (const [upstream, server] of servers) this.#state(upstream, server).drained = true;
   }
 
   /**
@@ -188,12 +236,20 @@ export class UpstreamBalancer {
     }
   }
 
-  /** Every server seen so far: open connections, failed connections since the start, skipped now. */
+  /** Every server seen so far: open connections, failed connections since the start, skipped or drained now. */
   snapshot(now: number): ServerSnapshot[] {
     return [...this.#servers].map(([key, state]) => {
       const [upstream, server] = key.split('\n') as [string, string];
-      const skipped = state.downUntil > now || state.checkedDown;
-      return { upstream, server, open: state.open, failures: state.failures, skipped };
+      return {
+        upstream,
+        server,
+        open: state.open,
+        failures: state.failures,
+        skipped: state.downUntil > now || state.checkedDown,
+        skippedForMs: Math.max(0, state.downUntil - now),
+        checkedDown: state.checkedDown,
+        drained: state.drained,
+      };
     });
   }
 
@@ -244,7 +300,7 @@ export async function dialFromPool<S extends { once(event: 'close', listener: ()
     } catch (err) {
       if (!isServerDown(err)) throw err;
       balancer.failed(target.name, pool, server, Date.now());
-      const next = tried.size < pool.servers.length;
+      const next = balancer.untried(target.name, pool, tried) > 0;
       onFailed(server, err, next);
       if (!next) throw err;
     }

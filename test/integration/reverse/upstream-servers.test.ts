@@ -4,52 +4,13 @@
 // with every server down, 502.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { type TestContext, test } from 'node:test';
-import WebSocket, { WebSocketServer } from 'ws';
+import { test } from 'node:test';
+import WebSocket from 'ws';
 import { startBlackHole } from '../../helpers/black-hole.ts';
+import { namedServer, whoAnswers } from '../../helpers/named-server.ts';
 import { parsePrometheusText, sampleValue } from '../../helpers/prom-text.ts';
 import { refusedHandshake } from '../../helpers/ws-client.ts';
 import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
-
-/** A server that says its name: over HTTP as the body, over WebSocket as the answer to any message. */
-async function namedServer(
-  t: TestContext,
-  name: string,
-): Promise<{ url: string; close(): Promise<void>; health: { ok: boolean; checks: number } }> {
-  const health = { ok: true, checks: 0 };
-  const server = http.createServer((req, res) => {
-    if (req.url !== '/health') return res.end(name);
-    health.checks++;
-    res.statusCode = health.ok ? 200 : 503;
-    res.end();
-  });
-  const wss = new WebSocketServer({ server });
-  wss.on('connection', (ws) => ws.on('message', () => ws.send(name)));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    for (const client of wss.clients) client.terminate();
-    wss.close();
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  };
-  t.after(close);
-  return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, close, health };
-}
-
-async function whoAnswers(t: TestContext, url: string): Promise<string> {
-  const ws = new WebSocket(url);
-  t.after(() => ws.terminate());
-  await once(ws, 'open');
-  ws.send('who');
-  const [data] = (await once(ws, 'message')) as [Buffer];
-  return data.toString();
-}
 
 async function get(url: string): Promise<{ status: number; body: string }> {
   const res = await fetch(url);

@@ -83,7 +83,19 @@ test('control orders run on the live session; scrapes answer with the registry',
     close: (code: number) => (code === 4000 ? { ok: false, reason: 'already closing' } : { ok: true }),
   } as unknown as LiveSession;
   const metrics = new WsgateMetrics({ processMetrics: false });
-  bridge.attach({ session: (conn) => (conn === 'w1-1' ? session : undefined), metrics });
+  const servers = [
+    {
+      upstream: 'app',
+      server: 'ws://127.0.0.1:1',
+      open: 2,
+      failures: 1,
+      skipped: false,
+      skippedForMs: 0,
+      checkedDown: false,
+      drained: true,
+    },
+  ];
+  bridge.attach({ session: (conn) => (conn === 'w1-1' ? session : undefined), metrics, servers: () => servers });
   const data = new Uint8Array(Buffer.from('hi'));
   bridge.handle({
     wsgate: 'control',
@@ -105,6 +117,9 @@ test('control orders run on the live session; scrapes answer with the registry',
   await sleep(10);
   const scrape = sent.find((m) => m.wsgate === 'metrics');
   assert.ok(scrape?.wsgate === 'metrics' && scrape.id === 7 && scrape.metrics.length > 5);
+  assert.equal(bridge.handle({ wsgate: 'upstreams', id: 8 }), true);
+  const answer = sent.find((m) => m.wsgate === 'upstreams');
+  assert.deepEqual(answer, { wsgate: 'upstreams', id: 8, servers }, 'the pools as the worker sees them');
   assert.equal(bridge.handle({ wsgate: 'stop' }), false, 'lifecycle messages are not the bridge’s');
 });
 

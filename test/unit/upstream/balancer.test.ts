@@ -245,3 +245,69 @@ test('health thresholds: fails checks in a row take a server out, passes in a ro
   ]);
   assert.equal(b.isDown('u', A, 0), false);
 });
+
+test('a drained server takes no new connection, skipped or not; every server drained is WSG_UPSTREAM_DRAINED', () => {
+  const b = new UpstreamBalancer();
+  for (const balance of ['round-robin', 'least-connections', 'ip-hash'] as const) {
+    const p = pool(balance);
+    assert.equal(b.setDrained('u', B, true), true);
+    assert.equal(b.setDrained('u', B, true), false, 'no change the second time');
+    const picks = Array.from({ length: 12 }, (_, i) => b.pick('u', p, 0, new Set(), `10.0.0.${i}`));
+    assert.ok(!picks.includes(B), `${balance}: ${picks.join()}`);
+    assert.equal(b.untried('u', p, new Set([A])), 1, 'C is left; B does not count');
+    // All others skipped: the drained one still gets nothing (skipped servers are tried, drained ones never).
+    b.failed('u', p, A, 0);
+    b.failed('u', p, C, 0);
+    assert.ok([A, C].includes(b.pick('u', p, 1)));
+    assert.equal(b.setDrained('u', B, false), true);
+  }
+  const p = pool('round-robin');
+  for (const s of [A, B, C]) b.setDrained('u', s, true);
+  assert.throws(
+    () => b.pick('u', p, 0),
+    (err: unknown) => err instanceof WsgateError && err.code === 'WSG_UPSTREAM_DRAINED' && err.status === 503,
+  );
+  assert.deepEqual(
+    b
+      .snapshot(0)
+      .map((s) => [s.server, s.drained])
+      .toSorted(),
+    [
+      [A, true],
+      [B, true],
+      [C, true],
+    ],
+  );
+  // A worker takes its primary's list: exactly these, the rest ready.
+  b.syncDrained([['u', C]]);
+  assert.deepEqual(b.drainedServers(), [['u', C]]);
+  assert.equal(b.pick('u', p, 0, new Set([A])), B);
+});
+
+test('dialFromPool does not fail over to a drained server', async () => {
+  const b = new UpstreamBalancer();
+  const p = pool('round-robin');
+  b.setDrained('u', C, true);
+  const dialed: string[] = [];
+  const target = { name: 'u', url: new URL(A) };
+  const refused = new WsgateError('WSG_UPSTREAM_REFUSED', { upstream: 'u' });
+  const failed: [string, boolean][] = [];
+  await assert.rejects(
+    dialFromPool(
+      b,
+      p,
+      target,
+      async () => {
+        dialed.push(target.url.href.replace(/\/$/, ''));
+        throw refused;
+      },
+      (server, _err, next) => failed.push([server, next]),
+    ),
+    refused,
+  );
+  assert.deepEqual(dialed.toSorted(), [A, B]);
+  assert.deepEqual(
+    failed.map(([, next]) => next),
+    [true, false],
+  );
+});

@@ -1,0 +1,218 @@
+// The admin API's view of upstreams with several servers (upstreams[].servers), as HAProxy's `show servers state`
+// and `set server … state drain|ready`, or nginx Plus's upstream API: each server's state and load, and a server
+// drained before a deploy. A drained server takes no new WebSocket or request; those open stay until they end (GET
+// shows `open` falling to 0), so a rolling deploy drains a server, waits for `open: 0` or a deadline, deploys, and
+// sets it ready again. The state is wsgate's memory: it holds across reloads while the server stays in the config,
+// not across a restart. With --workers the primary answers: counts are summed over the workers.
+import type { ServerPool } from '../config/resolve.ts';
+import { formatDuration } from '../config/units.ts';
+import type { Logger } from '../log/logger.ts';
+import type { ServerSnapshot } from '../upstream/balancer.ts';
+import { badRequest, notFound, readJson, sendJson } from './admin-http.ts';
+import type { AdminHandler } from './admin-server.ts';
+
+/** [upstream name, server URL]. */
+export type PoolServerRef = readonly [string, string];
+
+export type UpstreamControl = {
+  /** The upstreams with several servers that the routes use, from the running config. */
+  pools(): readonly { name: string; pool: ServerPool }[];
+  /** Each process's servers: one list, or one per worker. */
+  snapshots(): Promise<ServerSnapshot[][]>;
+  /** The drained servers now. */
+  drained(): readonly PoolServerRef[];
+  /** Drains exactly these, everywhere (every worker, and those started later). */
+  setDrained(servers: PoolServerRef[]): void;
+  log: Logger;
+};
+
+export type ServerView = {
+  /** Its place in the config's servers list, as PUT …/servers/N takes it. */
+  index: number;
+  url: string;
+  weight: number;
+  backup: boolean;
+  /** `drain`: takes no new connections (the admin API); `ready`: takes its share. */
+  state: 'ready' | 'drain';
+  /** What active checks say: `unchecked` without upstreams[].healthCheck. */
+  health: 'up' | 'down' | 'unchecked';
+  /** Passed over now after a failed connection or failed checks (it still counts as ready). */
+  skipped: boolean;
+  /** Milliseconds left of a failed connection's failTimeout. */
+  skippedForMs: number;
+  /** Connections open to it now: WebSockets, and plain requests' kept-alive connections are not counted. */
+  open: number;
+  /** Failed connections since the start. */
+  failures: number;
+};
+
+export type UpstreamView = {
+  name: string;
+  balance: ServerPool['balance'];
+  failTimeout: string;
+  healthCheck?: { interval: string; path?: string | undefined; fails: number; passes: number } | undefined;
+  /** Servers that take new connections (not drained). */
+  ready: number;
+  servers: ServerView[];
+};
+
+const key = (upstream: string, server: string) => `${upstream}\n${server}`;
+
+/** One process's counts, or every worker's summed: skipped where any worker skips it. */
+export function mergeSnapshots(lists: readonly ServerSnapshot[][]): Map<string, ServerSnapshot> {
+  const merged = new Map<string, ServerSnapshot>();
+  for (const list of lists) {
+    for (const s of list) {
+      const k = key(s.upstream, s.server);
+      const seen = merged.get(k);
+      merged.set(
+        k,
+        seen === undefined
+          ? { ...s }
+          : {
+              ...seen,
+              open: seen.open + s.open,
+              failures: seen.failures + s.failures,
+              skipped: seen.skipped || s.skipped,
+              skippedForMs: Math.max(seen.skippedForMs, s.skippedForMs),
+              checkedDown: seen.checkedDown || s.checkedDown,
+            },
+      );
+    }
+  }
+  return merged;
+}
+
+export function upstreamViews(
+  pools: readonly { name: string; pool: ServerPool }[],
+  counts: ReadonlyMap<string, ServerSnapshot>,
+  drained: readonly PoolServerRef[],
+): UpstreamView[] {
+  const isDrained = new Set(drained.map(([u, s]) => key(u, s)));
+  return pools.map(({ name, pool }) => {
+    const servers = pool.servers.map((url, index): ServerView => {
+      const seen = counts.get(key(name, url));
+      return {
+        index,
+        url,
+        weight: pool.weights?.[url] ?? 1,
+        backup: pool.backups?.includes(url) ?? false,
+        state: isDrained.has(key(name, url)) ? 'drain' : 'ready',
+        health: pool.healthCheck === undefined ? 'unchecked' : seen?.checkedDown ? 'down' : 'up',
+        skipped: seen?.skipped ?? false,
+        skippedForMs: seen?.skippedForMs ?? 0,
+        open: seen?.open ?? 0,
+        failures: seen?.failures ?? 0,
+      };
+    });
+    const check = pool.healthCheck;
+    return {
+      name,
+      balance: pool.balance,
+      failTimeout: formatDuration(pool.failTimeout),
+      ...(check === undefined
+        ? {}
+        : {
+            healthCheck: {
+              interval: formatDuration(check.interval),
+              ...(check.path === undefined ? {} : { path: check.path }),
+              fails: check.fails,
+              passes: check.passes,
+            },
+          }),
+      ready: servers.filter((s) => s.state === 'ready').length,
+      servers,
+    };
+  });
+}
+
+/** A server named by its index in the config's list, or by its URL (percent-encoded in the path). */
+function findServer(pool: ServerPool, ref: string): string | undefined {
+  if (/^\d+$/.test(ref)) return pool.servers[Number(ref)];
+  if (pool.servers.includes(ref)) return ref;
+  try {
+    const href = new URL(ref).href;
+    return pool.servers.find((s) => new URL(s).href === href);
+  } catch {
+    return undefined;
+  }
+}
+
+export function upstreamHandlers(control: UpstreamControl): AdminHandler[] {
+  const views = async () =>
+    upstreamViews(control.pools(), mergeSnapshots(await control.snapshots()), control.drained());
+  const poolNamed = (name: string) => {
+    const found = control.pools().find((p) => p.name === name);
+    if (found === undefined) {
+      const names = control.pools().map((p) => p.name);
+      throw notFound(
+        `no upstream ${name} with several servers (upstreams[].servers) that a route uses` +
+          (names.length > 0 ? `; there are: ${names.join(', ')}` : ''),
+      );
+    }
+    return found;
+  };
+  return [
+    {
+      method: 'GET',
+      path: '/api/upstreams',
+      async handle(req, res) {
+        req.resume();
+        sendJson(res, 200, { upstreams: await views() });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/upstreams/:name',
+      async handle(req, res, { params }) {
+        req.resume();
+        const { name } = poolNamed(params['name']!);
+        sendJson(res, 200, { upstream: (await views()).find((v) => v.name === name) });
+      },
+    },
+    {
+      method: 'PUT',
+      path: '/api/upstreams/:name/servers/:server',
+      async handle(req, res, { params }) {
+        const body = await readJson(req);
+        const { name, pool } = poolNamed(params['name']!);
+        const server = findServer(pool, params['server']!);
+        if (server === undefined) {
+          throw notFound(
+            `upstream ${name} has no server ${params['server']}: give its index (0–${pool.servers.length - 1}) or its URL`,
+          );
+        }
+        const state = body['state'];
+        if (state !== 'ready' && state !== 'drain') throw badRequest('state must be "ready" or "drain"');
+        const unknown = Object.keys(body).filter((k) => k !== 'state');
+        if (unknown.length > 0) throw badRequest(`only state can be changed here, not ${unknown.join(', ')}`);
+        const others = control.drained().filter(([u, s]) => u !== name || s !== server);
+        const wasDrained = others.length !== control.drained().length;
+        const changed = wasDrained !== (state === 'drain');
+        if (changed) control.setDrained(state === 'drain' ? [...others, [name, server]] : others);
+        const view = (await views()).find((v) => v.name === name)!;
+        if (changed) logChange(control.log, view, server, state);
+        sendJson(res, 200, { changed, upstream: view });
+      },
+    },
+  ];
+}
+
+function logChange(log: Logger, view: UpstreamView, server: string, state: 'ready' | 'drain'): void {
+  const open = view.servers.find((s) => s.url === server)?.open ?? 0;
+  const fields = { event: 'upstream.server_state', upstream: view.name, server, state, open, by: 'admin API' };
+  if (state === 'ready') {
+    log.info(fields, `server ${server} of upstream ${view.name} is ready again (admin API)`);
+    return;
+  }
+  log.info(
+    fields,
+    `server ${server} of upstream ${view.name} drained through the admin API: no new connections; ${open} open stay`,
+  );
+  if (view.ready === 0) {
+    log.warn(
+      { event: 'upstream.all_drained', upstream: view.name },
+      `every server of upstream ${view.name} is drained: new connections get 503 WSG_UPSTREAM_DRAINED`,
+    );
+  }
+}

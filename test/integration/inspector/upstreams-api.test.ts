@@ -1,0 +1,221 @@
+// GET /api/upstreams and PUT /api/upstreams/NAME/servers/N: a pool's servers with their state and load, and a
+// server drained before a deploy (HAProxy's `set server state drain`). A drained server takes no new WebSocket or
+// request while its open WebSockets carry on; with every server drained, 503 WSG_UPSTREAM_DRAINED; a reload keeps
+// the state while the server is in the config. With --workers the primary drains it in every worker, a worker
+// started later too, and sums their counts.
+// biome-ignore-all lint/suspicious/noExplicitAny: API answers are JSON that the assertions read field by field.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import WebSocket from 'ws';
+import { configFromObject } from '../../../src/config/load.ts';
+import { writeOneRouteConfig } from '../../helpers/cli.ts';
+import { namedServer, whoAnswers } from '../../helpers/named-server.ts';
+import { parsePrometheusText, sampleValue } from '../../helpers/prom-text.ts';
+import { refusedHandshake } from '../../helpers/ws-client.ts';
+import { startTestWsgate } from '../../helpers/wsgate.ts';
+import { call, eventually, startWorkersWithAdmin } from './helpers.ts';
+
+const put = (port: number, path: string, body: unknown) => call(port, 'PUT', path, { body });
+
+/** An open WebSocket through wsgate, and who answers it: which server it went to, asked again at will. */
+async function openAsking(url: string): Promise<{ ws: WebSocket; ask(): Promise<string> }> {
+  const ws = new WebSocket(url);
+  // Those on a worker the test kills are reset.
+  ws.on('error', () => {});
+  await once(ws, 'open');
+  const ask = async () => {
+    ws.send('who');
+    const [data] = (await once(ws, 'message')) as [Buffer];
+    return data.toString();
+  };
+  return { ws, ask };
+}
+
+test('drain a server: new WebSockets and requests go to the others, open ones stay; all drained is 503', async (t) => {
+  const [a, b] = [await namedServer(t, 'A'), await namedServer(t, 'B')];
+  const config = (servers: string[]) => ({
+    listeners: [{ name: 'test', bind: '127.0.0.1:0', routes: [{ upstream: 'app', tap: 'meta' }] }],
+    upstreams: [{ name: 'app', servers, balance: 'least-connections' }],
+    inspector: { bind: '127.0.0.1:0' },
+    shutdown: { grace: '200ms' },
+  });
+  const gw = await startTestWsgate(t, config([a.url, b.url]));
+  const admin = gw.running.inspector!.admin.address.port;
+
+  const first = await openAsking(`${gw.ws}/`);
+  t.after(() => first.ws.terminate());
+  const name = await first.ask();
+  const [busy, other] = name === 'A' ? [a, b] : [b, a];
+  const busyIndex = name === 'A' ? 0 : 1;
+
+  const listed = await call(admin, 'GET', '/api/upstreams');
+  assert.equal(listed.status, 200);
+  assert.deepEqual(
+    listed.json.upstreams.map((u: any) => [u.name, u.balance, u.ready]),
+    [['app', 'least-connections', 2]],
+  );
+  const row = (json: any, url: string) => json.servers.find((s: any) => s.url === url);
+  assert.equal(row(listed.json.upstreams[0], busy.url).open, 1);
+
+  const drained = await put(admin, `/api/upstreams/app/servers/${busyIndex}`, { state: 'drain' });
+  assert.equal(drained.status, 200, drained.body);
+  assert.equal(drained.json.changed, true);
+  assert.deepEqual(
+    [
+      row(drained.json.upstream, busy.url).state,
+      row(drained.json.upstream, busy.url).open,
+      drained.json.upstream.ready,
+    ],
+    ['drain', 1, 1],
+  );
+  const line = gw.logs.events('upstream.server_state').at(-1);
+  assert.deepEqual([line?.['server'], line?.['state'], line?.['open']], [busy.url, 'drain', 1]);
+  assert.equal((await put(admin, `/api/upstreams/app/servers/${busyIndex}`, { state: 'drain' })).json.changed, false);
+
+  // Least connections would send the next ones to the drained server (it has 1 open, the other 0 after a while).
+  const otherName = name === 'A' ? 'B' : 'A';
+  for (let i = 0; i < 4; i++) assert.equal(await whoAnswers(t, `${gw.ws}/`), otherName);
+  for (let i = 0; i < 3; i++) assert.equal(await (await fetch(`${gw.http}/`)).text(), otherName);
+  assert.equal(await first.ask(), name, 'the open WebSocket still reaches its server');
+
+  const metrics = parsePrometheusText(await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text());
+  assert.equal(sampleValue(metrics, 'wsgate_upstream_server_drained', { upstream: 'app', server: busy.url }), 1);
+  assert.equal(sampleValue(metrics, 'wsgate_upstream_server_drained', { upstream: 'app', server: other.url }), 0);
+
+  // The other one by its URL: nothing takes new connections now.
+  const all = await put(admin, `/api/upstreams/app/servers/${encodeURIComponent(other.url)}`, { state: 'drain' });
+  assert.equal(all.json.upstream.ready, 0);
+  assert.equal(gw.logs.events('upstream.all_drained').length, 1);
+  const refused = await refusedHandshake(`${gw.ws}/`);
+  assert.equal(refused.status, 503);
+  assert.equal(refused.headers['x-wsgate-error'], 'WSG_UPSTREAM_DRAINED');
+  const plain = await fetch(`${gw.http}/`);
+  assert.equal(plain.status, 503);
+  assert.equal(plain.headers.get('x-wsgate-error'), 'WSG_UPSTREAM_DRAINED');
+  assert.equal(await first.ask(), name, 'still open');
+
+  // A reload keeps both drained while the config has them.
+  await gw.running.reload(configFromObject(config([a.url, b.url]), '<test>'));
+  assert.equal((await call(admin, 'GET', '/api/upstreams/app')).json.upstream.ready, 0);
+  assert.equal((await fetch(`${gw.http}/`)).status, 503);
+
+  // Ready again: the drained servers take connections as before.
+  const back = await put(admin, `/api/upstreams/app/servers/${busyIndex}`, { state: 'ready' });
+  assert.equal(back.json.changed, true);
+  assert.equal(await whoAnswers(t, `${gw.ws}/`), name);
+
+  // A reload without a server forgets its state; adding it back later finds it ready.
+  await gw.running.reload(configFromObject(config([busy.url]), '<test>'));
+  await gw.running.reload(configFromObject(config([a.url, b.url]), '<test>'));
+  const after = (await call(admin, 'GET', '/api/upstreams/app')).json.upstream;
+  assert.deepEqual(
+    after.servers.map((s: any) => s.state),
+    ['ready', 'ready'],
+  );
+});
+
+test('bad calls: an unknown upstream or server is 404, a bad state or extra key 400, and nothing changes', async (t) => {
+  const [a, b] = [await namedServer(t, 'A'), await namedServer(t, 'B')];
+  const gw = await startTestWsgate(t, {
+    listeners: [{ name: 'test', bind: '127.0.0.1:0', routes: [{ upstream: 'app' }, { upstream: b.url }] }],
+    upstreams: [{ name: 'app', servers: [a.url, b.url] }],
+    inspector: { bind: '127.0.0.1:0' },
+    shutdown: { grace: '200ms' },
+  });
+  const admin = gw.running.inspector!.admin.address.port;
+  const cases: [string, unknown, number, RegExp][] = [
+    ['/api/upstreams/nope/servers/0', { state: 'drain' }, 404, /no upstream nope .*there are: app/],
+    ['/api/upstreams/app/servers/2', { state: 'drain' }, 404, /no server 2: give its index \(0–1\)/],
+    ['/api/upstreams/app/servers/ws%3A%2F%2F127.0.0.1%3A1', { state: 'drain' }, 404, /no server ws:\/\/127\.0\.0\.1:1/],
+    ['/api/upstreams/app/servers/0', { state: 'down' }, 400, /state must be "ready" or "drain"/],
+    ['/api/upstreams/app/servers/0', { state: 'drain', weight: 2 }, 400, /not weight/],
+  ];
+  for (const [path, body, status, message] of cases) {
+    const answer = await put(admin, path, body);
+    assert.equal(answer.status, status, `${path} ${JSON.stringify(body)}: ${answer.body}`);
+    assert.match(answer.json.error.message, message);
+  }
+  assert.equal((await call(admin, 'GET', '/api/upstreams/nope')).status, 404);
+  const noType = await call(admin, 'PUT', '/api/upstreams/app/servers/0', { headers: {}, body: undefined });
+  assert.equal(noType.status, 415, 'a mutating call needs Content-Type: application/json');
+  const view = (await call(admin, 'GET', '/api/upstreams')).json.upstreams;
+  assert.equal(view.length, 1, 'a single-server upstream is not a pool');
+  assert.equal(view[0].ready, 2);
+  assert.equal(gw.logs.events('upstream.server_state').length, 0);
+});
+
+test('--workers 2: a drained server is drained in every worker and in a replacement; the log level reaches it too', async (t) => {
+  const [a, b] = [await namedServer(t, 'A'), await namedServer(t, 'B')];
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-upstreams-api-'));
+  const file = writeOneRouteConfig(dir, 'app', [
+    'upstreams:',
+    `  - { name: app, servers: ["${a.url}", "${b.url}"], balance: round-robin }`,
+    'inspector: { bind: 127.0.0.1:0 }',
+  ]);
+  const { cli, port, admin } = await startWorkersWithAdmin(t, file, 40_000);
+  const adminPort = Number(new URL(admin).port);
+  const lines = (event: string) =>
+    cli
+      .stdout()
+      .split('\n')
+      .filter((l) => l.includes(`"event":"${event}"`))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  await eventually(
+    async () => lines('worker.ready').length,
+    (n) => n === 2,
+    'both workers',
+  );
+
+  const opened: { ws: WebSocket; ask(): Promise<string> }[] = [];
+  t.after(() => {
+    for (const o of opened) o.ws.terminate();
+  });
+  for (let i = 0; i < 4; i++) opened.push(await openAsking(`ws://127.0.0.1:${port}/`));
+  const first = (await call(adminPort, 'GET', '/api/upstreams')).json.upstreams[0];
+  assert.deepEqual(
+    first.servers.map((s: any) => s.open),
+    [2, 2],
+    'round robin in each worker; the counts summed over both',
+  );
+
+  assert.equal((await put(adminPort, '/api/upstreams/app/servers/0', { state: 'drain' })).status, 200);
+  assert.equal((await put(adminPort, '/api/log', { level: 'warn' })).status, 200);
+  // Killed before any message crosses: a worker killed right after its WebSockets carried messages can leave the
+  // next new connection unserved in the cluster primary (seen on main before this change; see the closing note).
+  const ready = lines('worker.ready');
+  const victim = ready[0]!;
+  process.kill(victim['workerPid'] as number, 'SIGKILL');
+  // The primary logs at warn now too, so its worker.ready line is not written: the replacement's own line, said at
+  // the file's level (info) just before it takes the admin API's, shows it started with it.
+  const before = new Set(ready.map((l) => l['worker']));
+  await eventually(
+    async () => lines('log.changed').filter((l) => !before.has(l['worker']) && l['by'] === 'admin'),
+    (changed) => changed.length === 1 && changed[0]!['level'] === 'warn',
+    'the replacement worker taking the admin API’s level',
+    20_000,
+  );
+  // Then listening again with two workers.
+  await eventually(
+    async () => (await call(adminPort, 'GET', '/readyz')).json.workers.ready,
+    (n) => n === 2,
+    'two ready workers',
+    20_000,
+  );
+  // It has the drained list from its start: every new connection, on either worker, goes to B. The open WebSockets
+  // of the worker still running carry on.
+  for (let i = 0; i < 6; i++) assert.equal(await whoAnswers(t, `ws://127.0.0.1:${port}/`), 'B');
+  const alive = opened.filter((o) => o.ws.readyState === WebSocket.OPEN);
+  assert.equal(alive.length, 2, 'the killed worker’s two are gone');
+  for (const o of alive) assert.match(await o.ask(), /^[AB]$/);
+  const view = (await call(adminPort, 'GET', '/api/upstreams')).json.upstreams[0];
+  assert.deepEqual(
+    view.servers.map((s: any) => s.state),
+    ['drain', 'ready'],
+  );
+  cli.child.kill('SIGTERM');
+  assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.stderr());
+});
