@@ -75,10 +75,11 @@ test("--workers 2: PUT /api/log reaches the primary and both workers; a reload a
   const upstream = await startEchoUpstream(t);
   const dir = mkdtempSync(join(tmpdir(), 'wsgate-log-api-workers-'));
   const log = join(dir, 'wsgate.log');
-  const config = (level: string) =>
+  const config = (level: string, idle = '30s') =>
     writeOneRouteConfig(dir, upstream.url, [
       'inspector: { bind: 127.0.0.1:0 }',
       `log: { level: ${level}, file: ${log} }`,
+      `limits: { idleTimeout: ${idle} }`,
     ]);
   const { cli, admin } = await startWorkersWithAdmin(t, config('info'), 40_000);
   const adminPort = Number(new URL(admin).port);
@@ -96,7 +97,7 @@ test("--workers 2: PUT /api/log reaches the primary and both workers; a reload a
   );
   assert.deepEqual(by(), [0, 1, 2]);
   // An edit reloads every process in place: the file's level (still info) applies again.
-  config('info ');
+  config('info', '31s');
   await eventually(
     async () => events(readFileSync(log, 'utf8'), 'log.changed').filter((e) => e['by'] === undefined).length,
     (n) => n === 3,
@@ -104,6 +105,8 @@ test("--workers 2: PUT /api/log reaches the primary and both workers; a reload a
     10_000,
   );
   assert.equal((await call(adminPort, 'GET', '/api/log')).json.log.level, 'info');
+  // The primary's /api/config shows what the workers run now, not what it started with.
+  assert.equal((await call(adminPort, 'GET', '/api/config')).json.config.limits.idleTimeout, 31_000);
   cli.child.kill('SIGTERM');
   assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.stderr());
 });
