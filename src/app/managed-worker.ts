@@ -4,8 +4,9 @@
 
 import type { Worker } from 'node:cluster';
 import type { Config } from '../config/schema.ts';
+import type { PoolServerRef } from '../inspector/upstreams-api.ts';
 import type { Logger, LogLevel } from '../log/logger.ts';
-import { isFromWorker, type ListenerAddress, type PoolServer, type RuntimeState, type ToWorker } from './worker-ipc.ts';
+import { isFromWorker, type ListenerAddress, type RuntimeState, type ToWorker } from './worker-ipc.ts';
 
 /** A new worker that does not listen within this long is killed; a start failure otherwise reports itself. */
 const READY_TIMEOUT_MS = 60_000;
@@ -104,7 +105,7 @@ export class ManagedWorker {
   }
 
   /** The admin API's drained servers, the whole list. One that has not said hello gets it with its config. */
-  setDrained(servers: PoolServer[]): void {
+  setDrained(servers: readonly PoolServerRef[]): void {
     if (this.#state === 'starting' || this.#state === 'ready') this.#send({ wsgate: 'drained', servers });
   }
 

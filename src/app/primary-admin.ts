@@ -110,7 +110,7 @@ export async function startPrimaryAdmin(options: PrimaryAdminOptions): Promise<P
           pools: () => checkedUpstreams(pool.config),
           snapshots: () => hub.upstreamSnapshots(),
           drained: () => pool.drained,
-          setDrained: (servers) => pool.setDrained(servers.map(([u, s]) => [u, s])),
+          setDrained: (servers) => pool.setDrained(servers),
           log,
         }),
         ...staticAdminHandlers({ demoUrl: demoUrlFor(config) }),

@@ -1,6 +1,7 @@
 // A worker's half of the admin API under `--workers N`, where the admin listener runs in the primary: it sends the
 // worker's WebSocket events to the primary's traffic store, answers the primary's metrics scrapes with its own
-// registry (and its pools' servers), and carries out send and close on the connections it holds. The primary's half is worker-hub.ts.
+// registry (and its pools' servers), and carries out send and close on the connections it holds. The primary's half
+// is worker-hub.ts.
 //
 // Events go in batches (one IPC message per BATCH_EVENTS events or per FLUSH_MS), with at most MAX_INFLIGHT
 // batches handed to the channel and not yet written. When the primary falls behind, events wait here up to

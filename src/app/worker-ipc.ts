@@ -23,6 +23,7 @@
 
 import type { Config } from '../config/schema.ts';
 import type { WsEvent } from '../events.ts';
+import type { PoolServerRef } from '../inspector/upstreams-api.ts';
 import type { LogLevel } from '../log/logger.ts';
 import type { ServerSnapshot } from '../upstream/balancer.ts';
 import type { HoldDecision, RuntimeHold } from '../websocket/relay-hold.ts';
@@ -43,20 +44,17 @@ export type ControlOrder =
 /** How a control order went: done, refused with the session's reason, or no such live connection here. */
 export type ControlAnswer = { ok: true } | { ok: false; reason: string; missing?: boolean };
 
-/** A pool's server, as [upstream name, server URL]. */
-export type PoolServer = [string, string];
-
 /**
  * What the admin API changed at run time and every worker must have, a worker started later too: the log level
  * (until the next reload) and the drained servers (while they are in the config).
  */
-export type RuntimeState = { logLevel?: LogLevel | undefined; drained: PoolServer[] };
+export type RuntimeState = { logLevel?: LogLevel | undefined; drained: readonly PoolServerRef[] };
 
 export type ToWorker =
   | { wsgate: 'start'; config: Config; runtime: RuntimeState }
   | { wsgate: 'reload'; config: Config }
   | { wsgate: 'log-level'; level: LogLevel }
-  | { wsgate: 'drained'; servers: PoolServer[] }
+  | { wsgate: 'drained'; servers: readonly PoolServerRef[] }
   | { wsgate: 'upstreams'; id: number }
   | { wsgate: 'stop' }
   | { wsgate: 'bye' }

@@ -7,12 +7,13 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import type { PoolServerRef } from '../inspector/upstreams-api.ts';
 import type { Logger, LogLevel } from '../log/logger.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
 import { ManagedWorker, type Started } from './managed-worker.ts';
 import { RestartBackoff } from './restart-backoff.ts';
 import { applyLogSettings, configuredServers } from './start-up.ts';
-import { type PoolServer, type RuntimeState, WORKER_ENV } from './worker-ipc.ts';
+import { type RuntimeState, WORKER_ENV } from './worker-ipc.ts';
 import { forwardLines, writeAll } from './worker-output.ts';
 
 /**
@@ -99,12 +100,12 @@ export class WorkerPool {
   }
 
   /** The servers drained through the admin API, as [upstream, server]. */
-  get drained(): PoolServer[] {
+  get drained(): readonly PoolServerRef[] {
     return this.#runtime.drained;
   }
 
   /** Drains exactly these servers in every worker, and in those started later. */
-  setDrained(servers: PoolServer[]): void {
+  setDrained(servers: readonly PoolServerRef[]): void {
     this.#runtime.drained = servers;
     for (const m of this.#workers.values()) m.setDrained(servers);
   }

@@ -65,9 +65,17 @@ export async function getJson(path) {
   return (await check(res)).json();
 }
 
-export async function postJson(path, body) {
+export function postJson(path, body) {
+  return sendJson('POST', path, body);
+}
+
+export function putJson(path, body) {
+  return sendJson('PUT', path, body);
+}
+
+async function sendJson(method, path, body) {
   const res = await fetch(path, {
-    method: 'POST',
+    method,
     headers: headers({ 'content-type': 'application/json', accept: 'application/json' }),
     body: JSON.stringify(body),
   });

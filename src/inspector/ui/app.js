@@ -6,6 +6,7 @@ import { ConnectionsPane } from './connections.js';
 import { html, render, useEffect, useState } from './html.js';
 import { MessagesPane } from './messages.js';
 import { Model } from './model.js';
+import { UpstreamsPanel } from './upstreams.js';
 
 const REFRESH_MS = 5000;
 
@@ -32,6 +33,7 @@ function App({ model }) {
   const [now, setNow] = useState(Date.now());
   const [needToken, setNeedToken] = useState(false);
   const [message, setMessage] = useState('');
+  const [showUpstreams, setShowUpstreams] = useState(false);
 
   useEffect(() => model.subscribe(setVersion), []);
   useEffect(() => onUnauthorized(() => setNeedToken(true)), []);
@@ -89,11 +91,21 @@ function App({ model }) {
         <button id="har-all" onClick=${() => download('/api/har', 'wsgate.har').catch((e) => setMessage(e.message))}>
           HAR (all)
         </button>
+        <button
+          id="upstreams-toggle"
+          class="toggle"
+          aria-pressed=${String(showUpstreams)}
+          onClick=${() => setShowUpstreams(!showUpstreams)}
+          title="Servers of upstreams with several: state, open connections, drain"
+        >
+          Upstreams
+        </button>
         ${hasToken() ? html`<button class="small" onClick=${() => setNeedToken(true)}>Token…</button>` : null}
         <a href="/demo">Test page</a>
       </nav>
     </header>
     ${needToken ? html`<${TokenPrompt} onDone=${tokenDone} />` : null}
+    ${showUpstreams ? html`<${UpstreamsPanel} onClose=${() => setShowUpstreams(false)} />` : null}
     <div class="split">
       <${ConnectionsPane} model=${model} filter=${filter} setFilter=${setFilter} now=${now} />
       <${MessagesPane} model=${model} />
