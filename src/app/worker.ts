@@ -71,7 +71,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
 
   let running: RunningWsgate | undefined;
   let pending: Config | undefined;
-  // The admin API's drained servers that arrive before the app runs: applied as it starts.
+  // What the admin API changed (log level, drained servers): given with the config, or arriving before the app runs;
+  // applied as it starts.
   let runtime: RuntimeState = { drained: [] };
   let log: Logger | undefined;
   // With `inspector`, the admin API runs in the primary: events, scrapes and send/close go through the bridge.
