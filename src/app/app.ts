@@ -18,7 +18,7 @@ import { type PoolServerRef, upstreamHandlers } from '../inspector/upstreams-api
 import { type Logger, logQueueOf } from '../log/logger.ts';
 import { formatHostPort } from '../net/host-port.ts';
 import { createHttpForwarder } from '../reverse/http.ts';
-import { ReverseListener } from '../reverse/listener.ts';
+import { closeServerSessions, ReverseListener } from '../reverse/listener.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
 import { keyLogFile, openKeyLog } from '../tls/keylog.ts';
 import { defaultUpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
@@ -84,6 +84,8 @@ export type RunningWsgate = {
   servers(): ServerSnapshot[];
   /** Drains exactly these servers (a worker taking its primary's list). */
   setDrained(servers: readonly PoolServerRef[]): void;
+  /** Closes the open WebSockets to one server of a pool; returns how many. */
+  closeServer(upstream: string, server: string, code: number, reason: string): number;
 };
 
 function sameBind(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
@@ -222,6 +224,8 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
             snapshots: async () => [balancer.snapshot(Date.now())],
             drained: () => balancer.drainedServers(),
             setDrained: (servers) => balancer.syncDrained(servers),
+            closeServer: async (upstream, server, code, reason) =>
+              closeServerSessions(listeners.values(), upstream, server, code, reason),
             log,
           }),
           ...staticAdminHandlers({ demoUrl: demoUrlFor(config) }),
@@ -356,6 +360,8 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
     session: sessionOf,
     servers: () => balancer.snapshot(Date.now()),
     setDrained: (servers) => balancer.syncDrained(servers),
+    closeServer: (upstream, server, code, reason) =>
+      closeServerSessions(listeners.values(), upstream, server, code, reason),
     healthAndMetricsHandlers,
     shutdown() {
       // Safe to call twice (a signal handler and a test's cleanup may both do it): the second call waits for the first.

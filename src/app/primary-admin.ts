@@ -111,6 +111,7 @@ export async function startPrimaryAdmin(options: PrimaryAdminOptions): Promise<P
           snapshots: () => hub.upstreamSnapshots(),
           drained: () => pool.drained,
           setDrained: (servers) => pool.setDrained(servers),
+          closeServer: (upstream, server, code, reason) => hub.closeServer(upstream, server, code, reason),
           log,
         }),
         ...staticAdminHandlers({ demoUrl: demoUrlFor(config) }),

@@ -30,6 +30,7 @@ export type BridgeTarget = {
   readonly metrics: WsgateMetrics | undefined;
   /** The pools' servers as this worker sees them (GET /api/upstreams). */
   servers(): ServerSnapshot[];
+  closeServer(upstream: string, server: string, code: number, reason: string): number;
 };
 
 function kept(event: WsEvent): boolean {
@@ -111,6 +112,12 @@ export class WorkerBridge {
     }
     if (message.wsgate === 'upstreams') {
       this.#send({ wsgate: 'upstreams', id: message.id, servers: this.#target?.servers() ?? [] }, () => {});
+      return true;
+    }
+    if (message.wsgate === 'close-server') {
+      const { id, upstream, server, code, reason } = message;
+      const closed = this.#target?.closeServer(upstream, server, code, reason) ?? 0;
+      this.#send({ wsgate: 'server-closed', id, closed }, () => {});
       return true;
     }
     if (message.wsgate === 'control') {

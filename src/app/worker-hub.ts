@@ -39,6 +39,7 @@ export class WorkerHub {
   #scrapes = new Map<number, Waiting<unknown[]>>();
   #controls = new Map<number, Waiting<ControlAnswer>>();
   #servers = new Map<number, Waiting<ServerSnapshot[] | undefined>>();
+  #closes = new Map<number, Waiting<number>>();
   /** Events each worker reported dropped (cumulative, per worker id). */
   #dropped = new Map<number, number>();
   #missedScrapes = 0;
@@ -74,6 +75,11 @@ export class WorkerHub {
       clearTimeout(w.timer);
       w.resolve(undefined);
     }
+    for (const w of this.#closes.values()) {
+      clearTimeout(w.timer);
+      w.resolve(0);
+    }
+    this.#closes.clear();
     this.#scrapes.clear();
     this.#controls.clear();
     this.#servers.clear();
@@ -103,6 +109,25 @@ export class WorkerHub {
         ),
     );
     return answers.filter((a): a is ServerSnapshot[] => a !== undefined);
+  }
+
+  /** Every listening worker closes its WebSockets to one server of a pool; how many in all (a silent one: 0). */
+  async closeServer(upstream: string, server: string, code: number, reason: string): Promise<number> {
+    const counts = await Promise.all(
+      this.#options
+        .workers()
+        .filter((w) => w.isConnected())
+        .map((w) =>
+          this.#ask<number>(
+            this.#closes,
+            w,
+            (n) => ({ wsgate: 'close-server', id: n, upstream, server, code, reason }),
+            CONTROL_TIMEOUT_MS,
+            0,
+          ),
+        ),
+    );
+    return counts.reduce((sum, n) => sum + n, 0);
   }
 
   /** Sends a control order to the worker that holds the connection. */
@@ -169,6 +194,9 @@ export class WorkerHub {
         return;
       case 'upstreams':
         this.#settle(this.#servers, m.id, m.servers);
+        return;
+      case 'server-closed':
+        this.#settle(this.#closes, m.id, m.closed);
         return;
     }
   }

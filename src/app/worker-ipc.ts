@@ -20,6 +20,8 @@
 //   controlled {id, …} ───────▶
 //                    ◀─────────  upstreams {id}  (the pools' servers as this worker sees them: open, failures)
 //   upstreams {id, …} ────────▶
+//                    ◀─────────  close-server {id, …} (close the WebSockets to one server of a pool)
+//   server-closed {id, closed} ▶
 
 import type { Config } from '../config/schema.ts';
 import type { WsEvent } from '../events.ts';
@@ -56,6 +58,7 @@ export type ToWorker =
   | { wsgate: 'log-level'; level: LogLevel }
   | { wsgate: 'drained'; servers: readonly PoolServerRef[] }
   | { wsgate: 'upstreams'; id: number }
+  | { wsgate: 'close-server'; id: number; upstream: string; server: string; code: number; reason: string }
   | { wsgate: 'stop' }
   | { wsgate: 'bye' }
   | { wsgate: 'metrics'; id: number }
@@ -71,7 +74,8 @@ export type FromWorker =
   /** A registry as prom-client's getMetricsAsJSON() gives it. */
   | { wsgate: 'metrics'; id: number; metrics: unknown[] }
   | { wsgate: 'controlled'; id: number; answer: ControlAnswer }
-  | { wsgate: 'upstreams'; id: number; servers: ServerSnapshot[] };
+  | { wsgate: 'upstreams'; id: number; servers: ServerSnapshot[] }
+  | { wsgate: 'server-closed'; id: number; closed: number };
 
 /**
  * Whether an IPC message is one of ours. node:cluster uses the same channel for its own messages, and the shape is

@@ -37,7 +37,7 @@ import {
 } from './limits.ts';
 import { listenOn } from './listen.ts';
 import { type FrontObserver, observeRequest, observeUpgrade } from './observer.ts';
-import { ConnectionRegistry, type Terminable } from './registry.ts';
+import { ConnectionRegistry, type PoolServerOf, type Terminable } from './registry.ts';
 import { handleTlsHandshakeFailures } from './tls-handshake.ts';
 
 /** Where a request came from: the listener's own socket, or a tunnel the handler handed back to the front. */
@@ -199,8 +199,13 @@ export class Front<T = never> {
     socket.resume();
   }
 
-  addSession(session: LiveSession, conn?: string): void {
-    this.#registry.addSession(session, conn);
+  addSession(session: LiveSession, conn?: string, pool?: PoolServerOf): void {
+    this.#registry.addSession(session, conn, pool);
+  }
+
+  /** The open WebSockets to one server of a pool (its origin), for the admin API's close. */
+  sessionsTo(upstream: string, server: string): LiveSession[] {
+    return this.#registry.sessionsTo(upstream, server);
   }
 
   /** The live WebSocket connection with this id, while it lasts. */

@@ -3,6 +3,9 @@
 // Close 1001 between frames, the grace period bounds everything, then whatever is left is cut.
 import type { LiveSession } from '../websocket/session.ts';
 
+/** Which server of a pool a WebSocket went to: the upstream's name and the server's origin. */
+export type PoolServerOf = { upstream: string; server: string };
+
 /** A blind tunnel that shutdown can end. */
 export type Terminable = { terminate(detail: string): void };
 
@@ -10,6 +13,8 @@ export class ConnectionRegistry {
   #sessions = new Set<LiveSession>();
   /** Sessions by connection id, for the admin API's send and close. */
   #byConn = new Map<string, LiveSession>();
+  /** The pool server of each session that went to one (upstreams[].servers). */
+  #pools = new Map<LiveSession, PoolServerOf>();
   #sockets = new Set<{ destroy(): void; on(event: 'close', listener: () => void): unknown }>();
   #tunnels = new Set<Terminable>();
   #closing = false;
@@ -29,19 +34,29 @@ export class ConnectionRegistry {
     socket.on('close', () => this.#sockets.delete(socket));
   }
 
-  addSession(session: LiveSession, conn?: string): void {
+  addSession(session: LiveSession, conn?: string, pool?: PoolServerOf): void {
     this.#sessions.add(session);
     if (conn !== undefined) this.#byConn.set(conn, session);
+    if (pool !== undefined) this.#pools.set(session, pool);
     // A handshake that completes while the listener is closing still gets its Close 1001.
     if (this.#closing) session.goingAway();
     void session.done.then(() => {
       this.#sessions.delete(session);
+      this.#pools.delete(session);
       if (conn !== undefined) this.#byConn.delete(conn);
     });
   }
 
   session(conn: string): LiveSession | undefined {
     return this.#byConn.get(conn);
+  }
+
+  sessionsTo(upstream: string, server: string): LiveSession[] {
+    const found: LiveSession[] = [];
+    for (const [session, pool] of this.#pools) {
+      if (pool.upstream === upstream && pool.server === server) found.push(session);
+    }
+    return found;
   }
 
   /** Tracks a blind tunnel until `done` settles. */

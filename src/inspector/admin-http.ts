@@ -68,6 +68,28 @@ export async function readJson(req: http.IncomingMessage): Promise<Record<string
   return value as Record<string, unknown>;
 }
 
+/** RFC 6455 §7.4: codes an endpoint may send. */
+function validCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
+
+/** A body's close `code` and `reason` (a Close frame's), checked; the defaults where absent. */
+export function closeCodeAndReason(
+  body: Record<string, unknown>,
+  defaultCode: number,
+  defaultReason: string,
+): { code: number; reason: string } {
+  const code = body['code'] ?? defaultCode;
+  if (typeof code !== 'number' || !Number.isInteger(code) || !validCloseCode(code)) {
+    throw badRequest('"code" must be a close code a peer may send: 1000-1003, 1007-1014 or 3000-4999');
+  }
+  const reason = body['reason'] ?? defaultReason;
+  if (typeof reason !== 'string' || Buffer.byteLength(reason) > 123) {
+    throw badRequest('"reason" must be a string of at most 123 bytes (RFC 6455 §5.5)');
+  }
+  return { code, reason };
+}
+
 /** A compiled path pattern such as /api/connections/:id/messages. */
 export type PathPattern = (path: string) => Record<string, string> | undefined;
 

@@ -15,7 +15,7 @@ import {
 import type { SessionFile } from '../traffic/store-disk.ts';
 import type { HeldMessage, HoldDecision, RuntimeHold } from '../websocket/relay-hold.ts';
 import type { ControlMessage, ControlResult } from '../websocket/session.ts';
-import { badRequest, conflict, notFound, readJson, SAFE_HEADERS, sendJson } from './admin-http.ts';
+import { badRequest, closeCodeAndReason, conflict, notFound, readJson, SAFE_HEADERS, sendJson } from './admin-http.ts';
 import type { AdminHandler } from './admin-server.ts';
 
 export type AdminContext = {
@@ -152,11 +152,6 @@ function side<T extends string>(value: unknown, allowed: readonly T[], fallback?
   return value as T;
 }
 
-/** RFC 6455 §7.4: codes an endpoint may send. */
-function validCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
-}
-
 export function apiHandlers(ctx: AdminContext): AdminHandler[] {
   return [
     {
@@ -236,14 +231,7 @@ export function apiHandlers(ctx: AdminContext): AdminHandler[] {
       async handle(req, res, { params }) {
         const body = await readJson(req);
         const to = side(body['to'], ['client', 'server', 'both'] as const, 'both');
-        const code = body['code'] ?? 1000;
-        if (typeof code !== 'number' || !Number.isInteger(code) || !validCloseCode(code)) {
-          throw badRequest('"code" must be a close code a peer may send: 1000-1003, 1007-1014 or 3000-4999');
-        }
-        const reason = body['reason'] ?? '';
-        if (typeof reason !== 'string' || Buffer.byteLength(reason) > 123) {
-          throw badRequest('"reason" must be a string of at most 123 bytes (RFC 6455 §5.5)');
-        }
+        const { code, reason } = closeCodeAndReason(body, 1000, '');
         const session = liveSession(ctx, params['id']!);
         const result = await session.close(code, reason, to);
         if (!result.ok) throw conflict(result.reason);

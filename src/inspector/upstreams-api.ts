@@ -2,13 +2,14 @@
 // and `set server … state drain|ready`, or nginx Plus's upstream API: each server's state and load, and a server
 // drained before a deploy. A drained server takes no new WebSocket or request; those open stay until they end (GET
 // shows `open` falling to 0), so a rolling deploy drains a server, waits for `open: 0` or a deadline, deploys, and
-// sets it ready again. The state is wsgate's memory: it holds across reloads while the server stays in the config,
+// sets it ready again; POST …/close closes what is still open with 1012 (Service Restart), so clients reconnect to
+// the others. The state is wsgate's memory: it holds across reloads while the server stays in the config,
 // not across a restart. With --workers the primary answers: counts are summed over the workers.
 import type { ServerPool } from '../config/resolve.ts';
 import { formatDuration } from '../config/units.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ServerSnapshot } from '../upstream/balancer.ts';
-import { badRequest, notFound, readJson, sendJson } from './admin-http.ts';
+import { badRequest, closeCodeAndReason, notFound, readJson, sendJson } from './admin-http.ts';
 import type { AdminHandler } from './admin-server.ts';
 
 /** [upstream name, server URL]. */
@@ -23,6 +24,8 @@ export type UpstreamControl = {
   drained(): readonly PoolServerRef[];
   /** Drains exactly these, everywhere (every worker, and those started later). */
   setDrained(servers: PoolServerRef[]): void;
+  /** Closes the open WebSockets to one server, everywhere; how many. */
+  closeServer(upstream: string, server: string, code: number, reason: string): Promise<number>;
   log: Logger;
 };
 
@@ -152,6 +155,16 @@ export function upstreamHandlers(control: UpstreamControl): AdminHandler[] {
     }
     return found;
   };
+  const serverNamed = (params: Record<string, string>) => {
+    const { name, pool } = poolNamed(params['name']!);
+    const server = findServer(pool, params['server']!);
+    if (server === undefined) {
+      throw notFound(
+        `upstream ${name} has no server ${params['server']}: give its index (0–${pool.servers.length - 1}) or its URL`,
+      );
+    }
+    return { name, server };
+  };
   return [
     {
       method: 'GET',
@@ -175,13 +188,7 @@ export function upstreamHandlers(control: UpstreamControl): AdminHandler[] {
       path: '/api/upstreams/:name/servers/:server',
       async handle(req, res, { params }) {
         const body = await readJson(req);
-        const { name, pool } = poolNamed(params['name']!);
-        const server = findServer(pool, params['server']!);
-        if (server === undefined) {
-          throw notFound(
-            `upstream ${name} has no server ${params['server']}: give its index (0–${pool.servers.length - 1}) or its URL`,
-          );
-        }
+        const { name, server } = serverNamed(params);
         const state = body['state'];
         if (state !== 'ready' && state !== 'drain') throw badRequest('state must be "ready" or "drain"');
         const unknown = Object.keys(body).filter((k) => k !== 'state');
@@ -193,6 +200,23 @@ export function upstreamHandlers(control: UpstreamControl): AdminHandler[] {
         const view = (await views()).find((v) => v.name === name)!;
         if (changed) logChange(control.log, view, server, state);
         sendJson(res, 200, { changed, upstream: view });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/upstreams/:name/servers/:server/close',
+      async handle(req, res, { params }) {
+        const body = await readJson(req);
+        const { name, server } = serverNamed(params);
+        const { code, reason } = closeCodeAndReason(body, 1012, 'server taken out of service');
+        const unknown = Object.keys(body).filter((k) => k !== 'code' && k !== 'reason');
+        if (unknown.length > 0) throw badRequest(`only code and reason can be given, not ${unknown.join(', ')}`);
+        const closed = await control.closeServer(name, server, code, reason);
+        control.log.info(
+          { event: 'upstream.server_closed', upstream: name, server, closed, code, by: 'admin API' },
+          `closing ${closed} open WebSocket${closed === 1 ? '' : 's'} to server ${server} of upstream ${name} (${code}; admin API)`,
+        );
+        sendJson(res, 200, { closed, code, reason });
       },
     },
   ];

@@ -127,6 +127,11 @@ export class ReverseListener implements FrontHandler<never> {
     return this.#front.session(conn);
   }
 
+  /** The open WebSockets to one server of a pool (its origin). */
+  sessionsTo(upstream: string, server: string): LiveSession[] {
+    return this.#front.sessionsTo(upstream, server);
+  }
+
   listen(): Promise<{ host: string; port: number }> {
     return this.#front.listen(this.#spec.bind);
   }
@@ -291,7 +296,12 @@ export class ReverseListener implements FrontHandler<never> {
       key,
       tap: { level: route.tap, ...this.#settings.tap },
       emit: this.#settings.emit,
-      onSession: (session, conn) => this.#front.addSession(session, conn),
+      onSession: (session, conn, server) =>
+        this.#front.addSession(
+          session,
+          conn,
+          server === undefined ? undefined : { upstream: route.upstream.name, server },
+        ),
       refuse: writeErrorToSocket,
       dial: (target, options) => this.#dialRoute(log, route, target, options, req),
       rules: this.#rulesFor(route, req, matched.target, id),
@@ -322,4 +332,24 @@ export class ReverseListener implements FrontHandler<never> {
     const facts = { listener: this.name, route: route.name, host, port, path: target.split(/[?#]/, 1)[0] ?? '/' };
     return ruleSet.forConnection(facts, names, { conn, deflate: route.relay?.deflate ?? 'strip' });
   }
+}
+
+/**
+ * Closes every open WebSocket to one server of a pool (the admin API's close, after a drain) with `code` to both
+ * sides, between frames. Returns how many began closing.
+ */
+export function closeServerSessions(
+  listeners: Iterable<unknown>,
+  upstream: string,
+  server: string,
+  code: number,
+  reason: string,
+): number {
+  const origin = new URL(server).origin;
+  let closed = 0;
+  for (const listener of listeners) {
+    if (!(listener instanceof ReverseListener)) continue;
+    for (const session of listener.sessionsTo(upstream, origin)) if (session.close(code, reason, 'both').ok) closed++;
+  }
+  return closed;
 }

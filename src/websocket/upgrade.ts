@@ -61,7 +61,8 @@ export type UpgradeContext = {
   /** Answers the client with wsgate's own error and closes (the front's one error writer). */
   refuse: (client: net.Socket, err: WsgateError) => void;
   /** Called with the live connection so shutdown can end it. */
-  onSession?: (session: LiveSession, conn: string) => void;
+  /** `server`: the origin of the pool's server it reached (upstreams[].servers), for closing a drained one's. */
+  onSession?: (session: LiveSession, conn: string, server: string | undefined) => void;
   /**
    * Opens the upstream socket (already connected, TLS done for wss). Defaults to a direct connection; forward
    * mode and corporate-proxy chaining pass their own (e.g. a CONNECT tunnel through an upstream proxy). For an
@@ -273,7 +274,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       // by the joiner like any later ones.
       { toUpstream: NO_BYTES, toClient: rest },
     );
-    ctx.onSession?.(session, ctx.connId);
+    ctx.onSession?.(session, ctx.connId, route.upstream.pool === undefined ? undefined : server.origin);
     upstream.resume();
     // Not awaited: the request, its headers and buffers and the context would live as long as the connection.
     guardSession(session.done, log, client, upstream);

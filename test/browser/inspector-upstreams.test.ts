@@ -1,5 +1,6 @@
 // The inspector's Upstreams panel: a pool's servers with their state and open WebSockets, and a server drained and
-// made ready again with its button; while drained, new WebSockets go to the other server and the panel says so.
+// made ready again with its button; while drained, new WebSockets go to the other server and the panel says so, and
+// its open WebSocket is closed from the panel.
 // Saves a screenshot with one server draining.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -37,6 +38,10 @@ test('Upstreams panel: open counts per server, Drain sends new WebSockets elsewh
   await row(b.url).locator('.server-open', { hasText: /^4$/ }).waitFor({ timeout: 5000 });
   assert.equal(await row(a.url).locator('.server-open').textContent(), '1');
   await screenshot(page, 'inspector-upstreams');
+  // Its last open WebSocket closed from the panel: the count falls to 0 and the button goes.
+  await row(a.url).locator('button.server-close', { hasText: 'Close 1 open' }).click();
+  await row(a.url).locator('.server-open', { hasText: /^0$/ }).waitFor({ timeout: 5000 });
+  assert.equal(await row(a.url).locator('button.server-close').count(), 0);
 
   await row(a.url).locator('button.server-ready').click();
   await page.locator(`#upstreams tr.server[data-server="${a.url}"][data-state="ready"]`).waitFor({ timeout: 5000 });

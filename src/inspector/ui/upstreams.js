@@ -1,13 +1,14 @@
 // The "Upstreams" panel: every upstream with several servers (GET /api/upstreams), each server's state, what active
 // checks say, whether it is skipped after a failure, its open WebSockets and failed connections, and a button that
-// drains it (no new connections, the open ones stay) or makes it ready again (PUT …/servers/N). Reloaded every two
-// seconds while it is open, so a drained server's open count is seen falling to 0 before a deploy.
-import { getJson, putJson } from './api.js';
+// drains it (no new connections, the open ones stay) or makes it ready again (PUT …/servers/N); a draining server's
+// open WebSockets can then be closed with 1012 (POST …/close), so their clients reconnect to the others. Reloaded
+// every two seconds while it is open, so a drained server's open count is seen falling to 0 before a deploy.
+import { getJson, postJson, putJson } from './api.js';
 import { html, useEffect, useState } from './html.js';
 
 const REFRESH_MS = 2000;
 
-function ServerRow({ upstream, s, onChange }) {
+function ServerRow({ upstream, s, onChange, onClose }) {
   const [busy, setBusy] = useState(false);
   const next = s.state === 'drain' ? 'ready' : 'drain';
   const change = async () => {
@@ -32,6 +33,17 @@ function ServerRow({ upstream, s, onChange }) {
       <button class=${`small server-${next}`} disabled=${busy} onClick=${change}>
         ${next === 'drain' ? 'Drain' : 'Make ready'}
       </button>
+      ${
+        s.state === 'drain' && s.open > 0
+          ? html` <button
+            class="small server-close"
+            title="Close its open WebSockets with 1012 (Service Restart): clients reconnect to the other servers"
+            onClick=${() => onClose(upstream, s.index)}
+          >
+            Close ${s.open} open
+          </button>`
+          : null
+      }
     </td>
   </tr>`;
 }
@@ -60,6 +72,14 @@ export function UpstreamsPanel({ onClose }) {
       setError(`${state}: ${err.message}`);
     }
   };
+  const close = async (name, index) => {
+    try {
+      await postJson(`/api/upstreams/${encodeURIComponent(name)}/servers/${index}/close`, {});
+      await load();
+    } catch (err) {
+      setError(`close: ${err.message}`);
+    }
+  };
   return html`<section class="panel upstreams" id="upstreams" aria-label="Upstreams">
     <h2>
       Upstreams with several servers
@@ -83,7 +103,7 @@ export function UpstreamsPanel({ onClose }) {
               <tr><th>server</th><th>state</th><th>health</th><th>skipped</th><th class="num">open</th><th class="num">failed</th><th></th></tr>
             </thead>
             <tbody>
-              ${u.servers.map((s) => html`<${ServerRow} key=${s.url} upstream=${u.name} s=${s} onChange=${change} />`)}
+              ${u.servers.map((s) => html`<${ServerRow} key=${s.url} upstream=${u.name} s=${s} onChange=${change} onClose=${close} />`)}
             </tbody>
           </table>
         </div>

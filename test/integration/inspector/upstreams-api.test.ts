@@ -80,6 +80,8 @@ test('drain a server: new WebSockets and requests go to the others, open ones st
   const otherName = name === 'A' ? 'B' : 'A';
   for (let i = 0; i < 4; i++) assert.equal(await whoAnswers(t, `${gw.ws}/`), otherName);
   for (let i = 0; i < 3; i++) assert.equal(await (await fetch(`${gw.http}/`)).text(), otherName);
+  const toOther = await openAsking(`${gw.ws}/`);
+  t.after(() => toOther.ws.terminate());
   assert.equal(await first.ask(), name, 'the open WebSocket still reaches its server');
 
   const metrics = parsePrometheusText(await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text());
@@ -97,6 +99,27 @@ test('drain a server: new WebSockets and requests go to the others, open ones st
   assert.equal(plain.status, 503);
   assert.equal(plain.headers.get('x-wsgate-error'), 'WSG_UPSTREAM_DRAINED');
   assert.equal(await first.ask(), name, 'still open');
+
+  // What is still open to a drained server is closed on request: 1012 by default, both sides, the other untouched.
+  const other1 = await openAsking(`${gw.ws}/`).catch((err: Error) => err);
+  assert.ok(other1 instanceof Error, 'nothing new while all are drained');
+  const closing = once(first.ws, 'close');
+  const closedAnswer = await call(admin, 'POST', `/api/upstreams/app/servers/${busyIndex}/close`, { body: {} });
+  assert.deepEqual(closedAnswer.json, { closed: 1, code: 1012, reason: 'server taken out of service' });
+  const [code, why] = (await closing) as [number, Buffer];
+  assert.deepEqual([code, String(why)], [1012, 'server taken out of service']);
+  assert.equal(await toOther.ask(), otherName, 'a WebSocket to the other server is not closed');
+  const none = await call(admin, 'POST', `/api/upstreams/app/servers/${busyIndex}/close`, { body: { code: 4000 } });
+  assert.equal(none.json.closed, 0);
+  const badCode = await call(admin, 'POST', '/api/upstreams/app/servers/0/close', { body: { code: 1006 } });
+  assert.equal(badCode.status, 400);
+  assert.deepEqual(
+    gw.logs.events('upstream.server_closed').map((l) => [l['server'], l['closed'], l['code']]),
+    [
+      [busy.url, 1, 1012],
+      [busy.url, 0, 4000],
+    ],
+  );
 
   // A reload keeps both drained while the config has them.
   await gw.running.reload(configFromObject(config([a.url, b.url]), '<test>'));
@@ -210,7 +233,18 @@ test('--workers 2: a drained server is drained in every worker and in a replacem
   for (let i = 0; i < 6; i++) assert.equal(await whoAnswers(t, `ws://127.0.0.1:${port}/`), 'B');
   const alive = opened.filter((o) => o.ws.readyState === WebSocket.OPEN);
   assert.equal(alive.length, 2, 'the killed worker’s two are gone');
-  for (const o of alive) assert.match(await o.ask(), /^[AB]$/);
+  const onA: WebSocket[] = [];
+  for (const o of alive) if ((await o.ask()) === 'A') onA.push(o.ws);
+  // Closing what is left on the drained server reaches the worker that holds it (each worker took one WebSocket to
+  // each server in turn).
+  assert.equal(onA.length, 1);
+  const closes = onA.map((ws) => once(ws, 'close'));
+  const closed = await call(adminPort, 'POST', '/api/upstreams/app/servers/0/close', { body: { code: 1001 } });
+  assert.equal(closed.json.closed, onA.length, closed.body);
+  assert.deepEqual(
+    (await Promise.all(closes)).map(([code]) => code),
+    onA.map(() => 1001),
+  );
   const view = (await call(adminPort, 'GET', '/api/upstreams')).json.upstreams[0];
   assert.deepEqual(
     view.servers.map((s: any) => s.state),

@@ -95,7 +95,12 @@ test('control orders run on the live session; scrapes answer with the registry',
       drained: true,
     },
   ];
-  bridge.attach({ session: (conn) => (conn === 'w1-1' ? session : undefined), metrics, servers: () => servers });
+  bridge.attach({
+    session: (conn) => (conn === 'w1-1' ? session : undefined),
+    metrics,
+    servers: () => servers,
+    closeServer: () => 3,
+  });
   const data = new Uint8Array(Buffer.from('hi'));
   bridge.handle({
     wsgate: 'control',
@@ -120,6 +125,11 @@ test('control orders run on the live session; scrapes answer with the registry',
   assert.equal(bridge.handle({ wsgate: 'upstreams', id: 8 }), true);
   const answer = sent.find((m) => m.wsgate === 'upstreams');
   assert.deepEqual(answer, { wsgate: 'upstreams', id: 8, servers }, 'the pools as the worker sees them');
+  bridge.handle({ wsgate: 'close-server', id: 9, upstream: 'app', server: 'ws://127.0.0.1:1', code: 1012, reason: '' });
+  assert.deepEqual(
+    sent.find((m) => m.wsgate === 'server-closed'),
+    { wsgate: 'server-closed', id: 9, closed: 3 },
+  );
   assert.equal(bridge.handle({ wsgate: 'stop' }), false, 'lifecycle messages are not the bridge’s');
 });
 
