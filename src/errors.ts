@@ -102,6 +102,12 @@ export const ERRORS = {
     status: 503,
     retryAfter: 1,
   },
+  WSG_HANDSHAKE_CLIENT_RATE: {
+    message: 'too many WebSocket handshakes from {client}: the limit is {rate} per second per client',
+    hint: 'The client reconnects too fast (a reconnect loop without backoff?); limits.maxHandshakesPerClientPerSecond sets the limit.',
+    status: 429,
+    retryAfter: 1,
+  },
   WSG_HANDSHAKE_TIMEOUT: {
     message: 'upstream {upstream} did not complete the WebSocket handshake within {timeout}',
     status: 504,

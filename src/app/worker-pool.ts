@@ -17,13 +17,22 @@ import { type RuntimeState, WORKER_ENV } from './worker-ipc.ts';
 import { forwardLines, writeAll } from './worker-output.ts';
 
 /**
- * The config a worker runs. limits.maxHandshakesPerSecond is the listener's rate as a whole, whatever the number of
- * workers: the primary spreads connections evenly (round robin), so each worker takes its share of it.
+ * The config a worker runs. limits.maxHandshakesPerSecond is the listener's rate as a whole, and
+ * maxHandshakesPerClientPerSecond a client's, whatever the number of workers: the primary spreads connections evenly
+ * (round robin, a client's too), so each worker takes its share of them.
  */
 export function workerConfig(config: Config, workers: number): Config {
-  const rate = config.limits.maxHandshakesPerSecond;
-  if (rate === 0 || workers <= 1) return config;
-  return { ...config, limits: { ...config.limits, maxHandshakesPerSecond: Math.max(1, Math.ceil(rate / workers)) } };
+  const { maxHandshakesPerSecond: rate, maxHandshakesPerClientPerSecond: perClient } = config.limits;
+  if ((rate === 0 && perClient === 0) || workers <= 1) return config;
+  const share = (n: number) => (n === 0 ? 0 : Math.max(1, Math.ceil(n / workers)));
+  return {
+    ...config,
+    limits: {
+      ...config.limits,
+      maxHandshakesPerSecond: share(rate),
+      maxHandshakesPerClientPerSecond: share(perClient),
+    },
+  };
 }
 
 /** `workers: auto` is one per core (os.availableParallelism, which honours CPU affinity). */

@@ -18,6 +18,7 @@ import {
   upstreamUrl,
   workers,
 } from './fields.ts';
+import { limits } from './shape-limits.ts';
 import { listener } from './shape-listener.ts';
 import { tapLevel } from './shape-route.ts';
 import { rule } from './shape-rules.ts';
@@ -207,98 +208,6 @@ const tap = z.strictObject({
     .default('log')
     .describe(
       'What wsgate does when a WebSocket peer breaks RFC 6455 or a limits.* WebSocket limit: "log" reports a ws.violation line and passes the bytes on (the peers decide); "close" stops the frame before it is forwarded and closes the connection with the close code RFC 6455 gives (1002 protocol error, 1007 invalid UTF-8, 1008 policy, 1009 too big) to both sides. Limits apply at every tap level.',
-    ),
-});
-
-const limits = z.strictObject({
-  maxHeaderBytes: positiveSize().prefault('16KiB').describe('The largest request or response head accepted.'),
-  headersTimeout: duration()
-    .prefault('10s')
-    .describe('How long a client may take to send its request head; 0 turns the limit off.'),
-  bodyTimeout: duration()
-    .prefault('60s')
-    .describe(
-      "The longest pause between two reads of a request body (nginx's client_body_timeout): 408 if the response has not started, else the connection is cut. 0 turns the limit off.",
-    ),
-  connectTimeout: duration()
-    .prefault('10s')
-    .describe('How long to wait for a TCP (and TLS) connection to an upstream.'),
-  handshakeTimeout: duration()
-    .prefault('10s')
-    .describe("How long to wait for an upstream's answer to a WebSocket upgrade."),
-  responseTimeout: duration()
-    .prefault('60s')
-    .describe("How long to wait for an upstream's response head to a plain HTTP request."),
-  idleTimeout: duration()
-    .prefault(0)
-    .describe('Close a WebSocket when neither side has sent anything for this long; 0 turns it off.'),
-  maxBufferedBytes: positiveSize()
-    .prefault('64KiB')
-    .describe('Bytes buffered per connection and direction before reading from the faster side pauses.'),
-  tunnelIdleTimeout: duration()
-    .prefault('1h')
-    .describe('Close a CONNECT tunnel when neither side has sent anything for this long; 0 turns it off.'),
-  maxRequestLineBytes: positiveSize()
-    .prefault('8KiB')
-    .describe('The longest request line (method, target, version) accepted; longer gets 414.'),
-  maxHeaderCount: z
-    .number()
-    .int()
-    .min(1)
-    .max(10_000)
-    .default(100)
-    .describe('The most header fields a request may carry; more gets 431.'),
-  maxConnections: z
-    .number()
-    .int()
-    .min(1)
-    .default(10_000)
-    .describe('Connections one listener accepts at once; further ones are closed at once and logged.'),
-  maxConnectionsPerClient: z
-    .number()
-    .int()
-    .min(1)
-    .default(256)
-    .describe(
-      'Connections one client address may hold on a listener at once; more get 503. Loopback clients are not counted unless limits.exemptLoopbackClients is false.',
-    ),
-  maxHandshakesPerSecond: z
-    .int({ error: 'must be a whole number' })
-    .min(0)
-    .default(0)
-    .describe(
-      "WebSocket handshakes one listener admits per second (up to a second's worth at once); more get 503 with Retry-After before anything is dialed, so a reconnect storm after an upstream restart reaches the upstreams at this pace. The listener's rate as a whole: with workers, each takes its share. 0 turns it off.",
-    ),
-  maxFrameBytes: positiveSize()
-    .prefault('16MiB')
-    .describe(
-      'The largest WebSocket frame payload; a longer frame is a violation (WSG_WS_FRAME_TOO_LARGE, close 1009), reported as soon as its header arrives. tap.onViolation decides whether wsgate only logs it or closes the connection.',
-    ),
-  maxMessageBytes: positiveSize()
-    .prefault('64MiB')
-    .describe(
-      'The largest WebSocket message, all its fragments together (bytes on the wire, compressed when permessage-deflate is on); more is a violation (WSG_WS_MESSAGE_TOO_LARGE, close 1009). tap.onViolation decides what wsgate does.',
-    ),
-  maxFragments: z
-    .number()
-    .int()
-    .min(1)
-    .default(1024)
-    .describe(
-      'The most frames one WebSocket message may be split into; more is a violation (WSG_WS_TOO_MANY_FRAGMENTS, close 1008). tap.onViolation decides what wsgate does.',
-    ),
-  maxPendingPings: z
-    .number()
-    .int()
-    .min(1)
-    .default(60)
-    .describe(
-      'The most pings one side of a WebSocket may send that the other side has not answered with a pong (a ping flood); more is a violation (WSG_WS_TOO_MANY_PENDING_PINGS, close 1008). tap.onViolation decides what wsgate does.',
-    ),
-  exemptLoopbackClients: flag()
-    .prefault(true)
-    .describe(
-      'limits.maxConnectionsPerClient does not count loopback clients (on a developer machine every browser, CLI and test connects from 127.0.0.1); set false to count them too, e.g. to test the limit.',
     ),
 });
 

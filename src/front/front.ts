@@ -302,7 +302,7 @@ export class Front<T = never> {
       writeErrorToSocket(socket, target);
       return;
     }
-    const check = admitHandshake(req, scope.log, this.#rate, this.#limits.maxHandshakesPerSecond);
+    const check = admitHandshake(req, scope.log, this.#rate, this.#limits);
     if (check instanceof WsgateError) {
       writeErrorToSocket(socket, check);
       return;

@@ -1,55 +1,154 @@
-// limits.maxHandshakesPerSecond: a token bucket per listener for WebSocket handshakes. When a server restarts, every
-// client it had reconnects at once; the bucket lets them through at a pace the upstreams can take and refuses the
-// rest with 503 (Retry-After: 1) before anything is dialed, so the clients' own reconnect backoff spreads them out.
-// The bucket holds one second's worth, so a listener that is quiet can take that many at once. One warn line when
-// refusals start, then one line a second with how many were refused, never one per refusal during a storm.
+// Token buckets for WebSocket handshakes, per listener and per client address.
+// - limits.maxHandshakesPerSecond (the listener): when a server restarts, every client it had reconnects at once; the
+//   bucket lets them through at a pace the upstreams can take and refuses the rest with 503 (Retry-After: 1) before
+//   anything is dialed, so the clients' own reconnect backoff spreads them out.
+// - limits.maxHandshakesPerClientPerSecond (each client address): one client in a reconnect loop without backoff (a
+//   common bug) gets 429 (Retry-After: 1) and cannot use up the listener's rate or the upstreams. Loopback is exempt
+//   as for maxConnectionsPerClient. A client's bucket is forgotten once it is full again (a second without
+//   handshakes), so memory follows the clients of the last second.
+// A bucket holds one second's worth, so a quiet listener or client can take that many at once. For each kind, one
+// warn line when refusals start, then one line a second with how many were refused (and from how many clients),
+// never one per refusal during a storm.
 import { WsgateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
+import { isLoopbackAddress } from './admission.ts';
 
 const REPORT_MS = 1000;
 
+type Bucket = { tokens: number; last: number };
+
+/** Takes a token from `bucket` (refilled at `perSecond`, holding at most that many); false when none is left. */
+function take(bucket: Bucket, now: number, perSecond: number): boolean {
+  bucket.tokens = Math.min(perSecond, bucket.tokens + ((now - bucket.last) * perSecond) / 1000);
+  bucket.last = now;
+  if (bucket.tokens < 1) return false;
+  bucket.tokens -= 1;
+  return true;
+}
+
+/** One line when refusals start, then a count a second while they go on. */
+class RefusalReport {
+  readonly #log: Logger;
+  readonly #event: string;
+  #refused = 0;
+  #clients = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(log: Logger, event: string) {
+    this.#log = log;
+    this.#event = event;
+  }
+
+  refused(err: WsgateError, fields: Record<string, unknown>, summary: (refused: number, clients: number) => string) {
+    if (this.#timer === undefined) {
+      this.#log.warn({ event: this.#event, code: err.code, ...fields }, err.message);
+      this.#schedule(err, fields, summary);
+      return;
+    }
+    this.#refused++;
+    if (typeof fields['client'] === 'string') this.#clients.add(fields['client']);
+  }
+
+  #schedule(
+    err: WsgateError,
+    fields: Record<string, unknown>,
+    summary: (refused: number, clients: number) => string,
+  ): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#refused === 0) return;
+      const refused = this.#refused;
+      const clients = this.#clients.size;
+      this.#refused = 0;
+      this.#clients.clear();
+      const { client: _, ...rest } = fields;
+      this.#log.warn(
+        { event: this.#event, code: err.code, ...rest, refused, ...(clients > 0 ? { clients } : {}) },
+        summary(refused, clients),
+      );
+      this.#schedule(err, fields, summary);
+    }, REPORT_MS);
+    this.#timer.unref();
+  }
+}
+
+export type HandshakeLimits = {
+  maxHandshakesPerSecond?: number | undefined;
+  maxHandshakesPerClientPerSecond?: number | undefined;
+  exemptLoopbackClients?: boolean | undefined;
+};
+
 export class HandshakeRate {
   readonly #listener: string;
-  readonly #log: Logger;
-  #tokens = -1;
-  #last = 0;
-  #refused = 0;
-  #report: NodeJS.Timeout | undefined;
+  #bucket: Bucket | undefined;
+  #clients = new Map<string, Bucket>();
+  #swept = 0;
+  readonly #listenerReport: RefusalReport;
+  readonly #clientReport: RefusalReport;
 
   constructor(listener: string, log: Logger) {
     this.#listener = listener;
-    this.#log = log;
+    this.#listenerReport = new RefusalReport(log, 'upgrade.rate_limited');
+    this.#clientReport = new RefusalReport(log, 'upgrade.client_rate_limited');
   }
 
-  /** Takes a token for one handshake; the error to refuse it with (logged as above) when none is left. */
-  admit(now: number, perSecond: number): WsgateError | undefined {
-    if (perSecond <= 0) return undefined;
-    this.#tokens =
-      this.#tokens < 0 ? perSecond : Math.min(perSecond, this.#tokens + ((now - this.#last) * perSecond) / 1000);
-    this.#last = now;
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1;
-      return undefined;
+  /** Client addresses with a bucket now (for tests: the map does not outgrow the last second's clients). */
+  get trackedClients(): number {
+    return this.#clients.size;
+  }
+
+  /**
+   * Takes a token for one handshake from `client` (its address): the client's bucket first, so that a client over
+   * its own limit does not use up the listener's. The error to refuse it with (logged as above) when none is left.
+   */
+  admit(now: number, limits: HandshakeLimits, client: string | undefined): WsgateError | undefined {
+    const perClient = limits.maxHandshakesPerClientPerSecond ?? 0;
+    if (
+      perClient > 0 &&
+      client !== undefined &&
+      !(limits.exemptLoopbackClients !== false && isLoopbackAddress(client))
+    ) {
+      const refusal = this.#admitClient(now, perClient, client);
+      if (refusal !== undefined) return refusal;
     }
+    const perSecond = limits.maxHandshakesPerSecond ?? 0;
+    if (perSecond <= 0) return undefined;
+    this.#bucket ??= { tokens: perSecond, last: now };
+    if (take(this.#bucket, now, perSecond)) return undefined;
     const err = new WsgateError('WSG_HANDSHAKE_RATE', { listener: this.#listener, rate: perSecond });
-    if (this.#report === undefined) {
-      this.#log.warn({ event: 'upgrade.rate_limited', code: err.code, limit: perSecond }, err.message);
-      this.#report = setTimeout(() => this.#flush(perSecond, err), REPORT_MS);
-      this.#report.unref();
-    } else this.#refused++;
+    this.#listenerReport.refused(
+      err,
+      { limit: perSecond },
+      (refused) =>
+        `${refused} more WebSocket handshakes refused in the last second (limits.maxHandshakesPerSecond ${perSecond})`,
+    );
     return err;
   }
 
-  #flush(perSecond: number, err: WsgateError): void {
-    this.#report = undefined;
-    if (this.#refused === 0) return;
-    const refused = this.#refused;
-    this.#refused = 0;
-    this.#log.warn(
-      { event: 'upgrade.rate_limited', code: err.code, limit: perSecond, refused },
-      `${refused} more WebSocket handshakes refused in the last second (limits.maxHandshakesPerSecond ${perSecond})`,
+  #admitClient(now: number, perSecond: number, client: string): WsgateError | undefined {
+    this.#sweep(now, perSecond);
+    let bucket = this.#clients.get(client);
+    if (bucket === undefined) {
+      bucket = { tokens: perSecond, last: now };
+      this.#clients.set(client, bucket);
+    }
+    if (take(bucket, now, perSecond)) return undefined;
+    const err = new WsgateError('WSG_HANDSHAKE_CLIENT_RATE', { client, rate: perSecond });
+    this.#clientReport.refused(
+      err,
+      { client, limit: perSecond },
+      (refused, clients) =>
+        `${refused} more WebSocket handshakes refused in the last second from ${clients} client${clients === 1 ? '' : 's'} (limits.maxHandshakesPerClientPerSecond ${perSecond})`,
     );
-    this.#report = setTimeout(() => this.#flush(perSecond, err), REPORT_MS);
-    this.#report.unref();
+    return err;
+  }
+
+  /** Once a second: a bucket that has had a second to refill is full, the same as no bucket. */
+  #sweep(now: number, perSecond: number): void {
+    if (now - this.#swept < REPORT_MS) return;
+    this.#swept = now;
+    for (const [client, bucket] of this.#clients) {
+      if (bucket.tokens + ((now - bucket.last) * perSecond) / 1000 >= perSecond) this.#clients.delete(client);
+    }
   }
 }

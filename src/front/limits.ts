@@ -27,6 +27,8 @@ export type FrontLimits = {
   exemptLoopbackClients?: boolean | undefined;
   /** WebSocket handshakes a listener admits per second (handshake-rate.ts); 0 or absent: no limit. */
   maxHandshakesPerSecond?: number | undefined;
+  /** WebSocket handshakes one client address may make per second on a listener; 0 or absent: no limit. */
+  maxHandshakesPerClientPerSecond?: number | undefined;
 };
 
 /**

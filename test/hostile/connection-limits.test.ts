@@ -1,6 +1,7 @@
 // limits.maxConnections: a listener full of connections closes new ones at once, logs it, and serves again as
 // soon as a slot frees. (The per-client limit exempts loopback, so it is covered by test/unit/server/admission.)
 // limits.maxHandshakesPerSecond: a reconnect storm is let through at the rate, the rest refused before any dial.
+// limits.maxHandshakesPerClientPerSecond: a client in a reconnect loop gets 429 while another address gets through.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
@@ -91,4 +92,44 @@ test('a reconnect storm over limits.maxHandshakesPerSecond: the rate gets throug
   const ws = new WebSocket(`${gw.ws}/`);
   t.after(() => ws.terminate());
   await once(ws, 'open');
+});
+
+/** One handshake from `localAddress`: 101, or the refusal's status and code. */
+function handshake(url: string, localAddress: string): Promise<{ status: number; code?: string | string[] }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { localAddress });
+    ws.on('open', () => {
+      resolve({ status: 101 });
+      ws.close();
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      resolve({ status: res.statusCode ?? 0, code: res.headers['x-wsgate-error'] });
+      res.resume();
+    });
+    ws.on('error', () => {});
+  });
+}
+
+test('a client in a reconnect loop over limits.maxHandshakesPerClientPerSecond gets 429; another address does not', async (t) => {
+  const upstream = await startHttpServer(t, (_req, res) => res.end('ok'));
+  const wss = new WebSocketServer({ server: upstream.server });
+  t.after(() => wss.close());
+  const limits = { maxHandshakesPerClientPerSecond: 3, maxHandshakesPerSecond: 50, exemptLoopbackClients: false };
+  const gw = await startTestWsgate(t, reverseConfig([{ upstream: upstream.url.replace('http:', 'ws:') }], { limits }));
+  // A reconnect loop without backoff from 127.0.0.1 (the whole of 127/8 is loopback: 127.0.0.2 is another client).
+  const loop = [];
+  for (let i = 0; i < 12; i++) loop.push(await handshake(`${gw.ws}/`, '127.0.0.1'));
+  const opened = loop.filter((o) => o.status === 101).length;
+  assert.ok(opened >= 3 && opened <= 4, `${opened} opened`);
+  for (const o of loop.filter((o) => o.status !== 101)) {
+    assert.deepEqual(o, { status: 429, code: 'WSG_HANDSHAKE_CLIENT_RATE' });
+  }
+  assert.deepEqual(await handshake(`${gw.ws}/`, '127.0.0.2'), { status: 101 }, 'another client is not held back');
+  assert.equal(upstream.accepted(), opened + 1, 'the refused handshakes dialed nothing');
+  const lines = gw.logs.events('upgrade.client_rate_limited');
+  assert.deepEqual(
+    lines.map((l) => [l['client'], l['limit']]),
+    [['127.0.0.1', 3]],
+    'one line when refusals start',
+  );
 });

@@ -77,6 +77,7 @@ test('a minimal config gets every default', () => {
       maxConnections: 10_000,
       maxConnectionsPerClient: 256,
       maxHandshakesPerSecond: 0,
+      maxHandshakesPerClientPerSecond: 0,
       exemptLoopbackClients: true,
       maxFrameBytes: 16 * 1024 * 1024,
       maxMessageBytes: 64 * 1024 * 1024,

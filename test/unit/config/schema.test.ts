@@ -119,6 +119,7 @@ type ExpectedConfig = {
     maxConnections: number;
     maxConnectionsPerClient: number;
     maxHandshakesPerSecond: number;
+    maxHandshakesPerClientPerSecond: number;
     exemptLoopbackClients: boolean;
     maxFrameBytes: number;
     maxMessageBytes: number;
