@@ -221,7 +221,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
           ...logHandlers(logControlOf(log, () => config.log.traffic)),
           ...upstreamHandlers({
             pools: () => checkedUpstreams(config),
-            snapshots: async () => [balancer.snapshot(Date.now())],
+            snapshots: async () => ({ lists: [balancer.snapshot(Date.now())] }),
             drained: () => balancer.drainedServers(),
             setDrained: (servers) => balancer.syncDrained(servers),
             closeServer: async (upstream, server, code, reason) =>

@@ -92,23 +92,22 @@ export class WorkerHub {
     return aggregateMetrics([own, ...(parts.filter((p) => p !== undefined) as (typeof own)[])]);
   }
 
-  /** Every listening worker's pool servers (open connections, failures); one that does not answer is left out. */
-  async upstreamSnapshots(): Promise<ServerSnapshot[][]> {
+  /** Every listening worker's pool servers (open connections, failures); one that does not answer is counted missing. */
+  async upstreamSnapshots(): Promise<{ lists: ServerSnapshot[][]; missing: number }> {
+    const workers = this.#options.workers().filter((w) => w.isConnected());
     const answers = await Promise.all(
-      this.#options
-        .workers()
-        .filter((w) => w.isConnected())
-        .map((w) =>
-          this.#ask<ServerSnapshot[] | undefined>(
-            this.#servers,
-            w,
-            (n) => ({ wsgate: 'upstreams', id: n }),
-            SCRAPE_TIMEOUT_MS,
-            undefined,
-          ),
+      workers.map((w) =>
+        this.#ask<ServerSnapshot[] | undefined>(
+          this.#servers,
+          w,
+          (n) => ({ wsgate: 'upstreams', id: n }),
+          SCRAPE_TIMEOUT_MS,
+          undefined,
         ),
+      ),
     );
-    return answers.filter((a): a is ServerSnapshot[] => a !== undefined);
+    const lists = answers.filter((a): a is ServerSnapshot[] => a !== undefined);
+    return { lists, missing: workers.length - lists.length };
   }
 
   /** Every listening worker closes its WebSockets to one server of a pool; how many in all (a silent one: 0). */

@@ -18,8 +18,8 @@ export type PoolServerRef = readonly [string, string];
 export type UpstreamControl = {
   /** The upstreams with several servers that the routes use, from the running config. */
   pools(): readonly { name: string; pool: ServerPool }[];
-  /** Each process's servers: one list, or one per worker. */
-  snapshots(): Promise<ServerSnapshot[][]>;
+  /** Each process's servers: one list, or one per worker; `missing`: workers that did not answer in time. */
+  snapshots(): Promise<{ lists: ServerSnapshot[][]; missing?: number }>;
   /** The drained servers now. */
   drained(): readonly PoolServerRef[];
   /** Drains exactly these, everywhere (every worker, and those started later). */
@@ -142,8 +142,12 @@ function findServer(pool: ServerPool, ref: string): string | undefined {
 }
 
 export function upstreamHandlers(control: UpstreamControl): AdminHandler[] {
-  const views = async () =>
-    upstreamViews(control.pools(), mergeSnapshots(await control.snapshots()), control.drained());
+  // Counts from a worker that did not answer are missing from the sums: the answer says so.
+  const views = async () => {
+    const { lists, missing = 0 } = await control.snapshots();
+    const upstreams = upstreamViews(control.pools(), mergeSnapshots(lists), control.drained());
+    return { upstreams, ...(missing > 0 ? { missingWorkers: missing } : {}) };
+  };
   const poolNamed = (name: string) => {
     const found = control.pools().find((p) => p.name === name);
     if (found === undefined) {
@@ -171,7 +175,7 @@ export function upstreamHandlers(control: UpstreamControl): AdminHandler[] {
       path: '/api/upstreams',
       async handle(req, res) {
         req.resume();
-        sendJson(res, 200, { upstreams: await views() });
+        sendJson(res, 200, await views());
       },
     },
     {
@@ -180,7 +184,8 @@ export function upstreamHandlers(control: UpstreamControl): AdminHandler[] {
       async handle(req, res, { params }) {
         req.resume();
         const { name } = poolNamed(params['name']!);
-        sendJson(res, 200, { upstream: (await views()).find((v) => v.name === name) });
+        const { upstreams, ...rest } = await views();
+        sendJson(res, 200, { upstream: upstreams.find((v) => v.name === name), ...rest });
       },
     },
     {
@@ -197,9 +202,10 @@ export function upstreamHandlers(control: UpstreamControl): AdminHandler[] {
         const wasDrained = others.length !== control.drained().length;
         const changed = wasDrained !== (state === 'drain');
         if (changed) control.setDrained(state === 'drain' ? [...others, [name, server]] : others);
-        const view = (await views()).find((v) => v.name === name)!;
+        const { upstreams, ...rest } = await views();
+        const view = upstreams.find((v) => v.name === name)!;
         if (changed) logChange(control.log, view, server, state);
-        sendJson(res, 200, { changed, upstream: view });
+        sendJson(res, 200, { changed, upstream: view, ...rest });
       },
     },
     {

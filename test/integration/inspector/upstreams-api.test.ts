@@ -250,6 +250,20 @@ test('--workers 2: a drained server is drained in every worker and in a replacem
     view.servers.map((s: any) => s.state),
     ['drain', 'ready'],
   );
+  // A worker that does not answer (stopped) is left out of the sums, and the answer says so.
+  const stopped = ready[1]!['workerPid'] as number;
+  process.kill(stopped, 'SIGSTOP');
+  t.after(() => {
+    try {
+      process.kill(stopped, 'SIGCONT');
+    } catch {
+      // Gone with the rest of wsgate.
+    }
+  });
+  const partial = await call(adminPort, 'GET', '/api/upstreams');
+  process.kill(stopped, 'SIGCONT');
+  assert.equal(partial.json.missingWorkers, 1, partial.body);
+  assert.equal((await call(adminPort, 'GET', '/api/upstreams')).json.missingWorkers, undefined);
   cli.child.kill('SIGTERM');
   assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.stderr());
 });
