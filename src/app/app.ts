@@ -1,20 +1,16 @@
 // One running wsgate: the listeners and the built-in echo server a Config asks for, reload that swaps in a new
 // config for new connections, and graceful shutdown. The CLI and the integration tests both start wsgate here.
 
-import type net from 'node:net';
 import { redactConfigForDisplay } from '../config/display.ts';
 import type { Config } from '../config/schema.ts';
 import { type EchoServer, startEchoServer } from '../echo/server.ts';
-import type { WsEvent } from '../events.ts';
 import { viaEntry } from '../forward/headers.ts';
 import { ForwardListener, type ForwardSpec, newPseudonym } from '../forward/listener.ts';
-import type { AdminHandler } from '../inspector/admin-server.ts';
 import { healthHandlers, type Readiness } from '../inspector/health.ts';
 import { type Inspector, listenerOfRoute, packageVersion, startInspector } from '../inspector/inspector.ts';
 import { logHandlers } from '../inspector/log-api.ts';
-import type { WsgateMetrics } from '../inspector/metrics.ts';
 import { demoUrlFor, staticAdminHandlers } from '../inspector/static.ts';
-import { type PoolServerRef, upstreamHandlers } from '../inspector/upstreams-api.ts';
+import { upstreamHandlers } from '../inspector/upstreams-api.ts';
 import { type Logger, logQueueOf } from '../log/logger.ts';
 import { formatHostPort } from '../net/host-port.ts';
 import { createHttpForwarder } from '../reverse/http.ts';
@@ -23,14 +19,14 @@ import { loadConfigTls } from '../tls/config-tls.ts';
 import { keyLogFile, openKeyLog } from '../tls/keylog.ts';
 import { defaultUpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
 import { createTrafficLog } from '../traffic/traffic-log.ts';
-import { type ServerSnapshot, UpstreamBalancer } from '../upstream/balancer.ts';
+import { UpstreamBalancer } from '../upstream/balancer.ts';
 import { connectUpstream, isTlsUrl } from '../upstream/connect.ts';
 import { HealthChecks } from '../upstream/health-check.ts';
 import { UpstreamNetwork } from '../upstream/network.ts';
 import { loadPacScripts } from '../upstream/pac.ts';
-import type { Env } from '../upstream/proxy-config.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { settingsOf } from './listener-settings.ts';
+import type { RunningWsgate, StartOptions } from './running.ts';
 import {
   applyLogSettings,
   checkedUpstreams,
@@ -42,51 +38,7 @@ import {
   warnInsecure,
 } from './start-up.ts';
 
-export type StartOptions = {
-  /** Where HTTP_PROXY, HTTPS_PROXY and NO_PROXY are read (default process.env); tests pass their own. */
-  env?: Env | undefined;
-  /** Name resolution for forward-mode dials (default dns.lookup); tests map names to 127.0.0.1 with it. */
-  lookup?: net.LookupFunction | undefined;
-  /** What POST /api/reload does: re-read the config file as SIGHUP does (cli/run passes it; none without a file). */
-  reloadFromFile?: (() => Promise<void>) | undefined;
-  /** Serve the admin API when the config has `inspector` (default true; workers of `--workers N` pass false). */
-  admin?: boolean | undefined;
-  /** The version the admin API reports (HAR creator). */
-  version?: string | undefined;
-  /**
-   * Where every WebSocket event also goes when this instance has no admin API of its own: a worker's bridge to the
-   * primary's traffic store (app/worker-bridge.ts).
-   */
-  events?: { ingest(event: WsEvent): void } | undefined;
-  /** Servers drained through the primary's admin API before this worker started, as [upstream, server]. */
-  drained?: readonly PoolServerRef[] | undefined;
-};
-
-export type RunningWsgate = {
-  /** Bound addresses by listener name (the real port when the config asked for port 0). */
-  readonly listeners: ReadonlyMap<string, { host: string; port: number }>;
-  readonly echo: EchoServer | undefined;
-  /** Applies a validated config to new connections; listeners added or removed by name are started or closed. */
-  reload(config: Config): Promise<void>;
-  /** Stops accepting, waits up to the configured grace period for what is in flight, closes the rest. */
-  shutdown(): Promise<void>;
-  /** The instance's Prometheus metrics (a worker's too: its primary merges them); undefined without `inspector`. */
-  readonly metrics: WsgateMetrics | undefined;
-  /** What /readyz judges: listeners bound, config loaded, not draining. */
-  readiness(): Readiness;
-  /** /metrics (when metrics are on), /healthz and /readyz, for the admin listener. */
-  healthAndMetricsHandlers(): AdminHandler[];
-  /** The admin API and traffic store; undefined without `inspector` in the config. */
-  readonly inspector: Inspector | undefined;
-  /** The live connection with this id on any listener (a worker's bridge runs the primary's send and close on it). */
-  session(conn: string): LiveSession | undefined;
-  /** The pools' servers as this process sees them (open, failed, skipped, drained). */
-  servers(): ServerSnapshot[];
-  /** Drains exactly these servers (a worker taking its primary's list). */
-  setDrained(servers: readonly PoolServerRef[]): void;
-  /** Closes the open WebSockets to one server of a pool; returns how many. */
-  closeServer(upstream: string, server: string, code: number, reason: string): number;
-};
+export type { RunningWsgate, StartOptions } from './running.ts';
 
 function sameBind(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
   return a.host === b.host && a.port === b.port;
@@ -131,16 +83,22 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   const balancer = new UpstreamBalancer();
   balancer.syncDrained(options.drained ?? []);
   const forwarder = createHttpForwarder({ keyLog, network, balancer });
-  // Active checks dial as traffic does: the upstream's TLS settings, its proxy.
-  const healthChecks = new HealthChecks(balancer, log, (target, timeout) => {
-    const settings = isTlsUrl(target.url) ? (tls.upstreams.get(target.name) ?? defaultUpstreamTls()) : undefined;
-    return connectUpstream(target, {
-      connectTimeout: timeout,
-      ...(settings === undefined ? {} : upstreamTlsOptions(settings)),
-      keyLog,
-      route: network.routeFor(target),
-    });
-  });
+  // Active checks dial as traffic does: the upstream's TLS settings, its proxy. With --workers one worker runs them.
+  const checkRole = options.healthChecks;
+  const healthChecks = new HealthChecks(
+    balancer,
+    log,
+    (target, timeout) => {
+      const settings = isTlsUrl(target.url) ? (tls.upstreams.get(target.name) ?? defaultUpstreamTls()) : undefined;
+      return connectUpstream(target, {
+        connectTimeout: timeout,
+        ...(settings === undefined ? {} : upstreamTlsOptions(settings)),
+        keyLog,
+        route: network.routeFor(target),
+      });
+    },
+    checkRole ?? {},
+  );
   const addresses = new Map<string, { host: string; port: number }>();
   let echo: EchoServer | undefined;
   const traffic = createTrafficLog({ file: config.log.traffic, main: log });
@@ -251,6 +209,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   }
 
   healthChecks.update(checkedUpstreams(config));
+  for (const [upstream, server] of checkRole?.down ?? []) balancer.setCheckedDown(upstream, server, true);
 
   return {
     listeners: addresses,
@@ -360,6 +319,8 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
     session: sessionOf,
     servers: () => balancer.snapshot(Date.now()),
     setDrained: (servers) => balancer.syncDrained(servers),
+    setHealthChecks: (run) => healthChecks.setRunning(run),
+    setCheckedDown: (upstream, server, down) => balancer.setCheckedDown(upstream, server, down),
     closeServer: (upstream, server, code, reason) =>
       closeServerSessions(listeners.values(), upstream, server, code, reason),
     healthAndMetricsHandlers,

@@ -6,7 +6,13 @@ import type { Worker } from 'node:cluster';
 import type { Config } from '../config/schema.ts';
 import type { PoolServerRef } from '../inspector/upstreams-api.ts';
 import type { Logger, LogLevel } from '../log/logger.ts';
-import { isFromWorker, type ListenerAddress, type RuntimeState, type ToWorker } from './worker-ipc.ts';
+import {
+  type CheckedServer,
+  isFromWorker,
+  type ListenerAddress,
+  type RuntimeState,
+  type ToWorker,
+} from './worker-ipc.ts';
 
 /** A new worker that does not listen within this long is killed; a start failure otherwise reports itself. */
 const READY_TIMEOUT_MS = 60_000;
@@ -33,6 +39,8 @@ export type ManagedWorkerOptions = {
   config: () => Config;
   /** The admin API's changes of the moment (log level, drained servers): given with the config. */
   runtime: () => RuntimeState;
+  /** The checking worker's word on a server, for the pool to pass on. */
+  onChecked: (worker: ManagedWorker, checked: CheckedServer) => void;
   /** Once the process has exited; `wasReady` tells a crash from an exit that was asked for or a failed start. */
   onExit: (worker: ManagedWorker, wasReady: boolean, uptimeMs: number) => void;
 };
@@ -109,6 +117,16 @@ export class ManagedWorker {
     if (this.#state === 'starting' || this.#state === 'ready') this.#send({ wsgate: 'drained', servers });
   }
 
+  /** Gives it the active health checks to run, or takes them away. */
+  setHealthRole(run: boolean): void {
+    if (this.#state === 'starting' || this.#state === 'ready') this.#send({ wsgate: 'health-role', run });
+  }
+
+  /** Passes on the checking worker's word on a server. */
+  sendChecked(checked: CheckedServer): void {
+    if (this.#state === 'starting' || this.#state === 'ready') this.#send({ wsgate: 'checked', ...checked });
+  }
+
   /** Asks it to shut down gracefully, with a SIGKILL once its grace period (plus a margin) is over. */
   stop(reason: string): Promise<void> {
     if (this.#state === 'exited') return this.exited;
@@ -173,6 +191,9 @@ export class ManagedWorker {
         break;
       case 'stopped':
         this.#send({ wsgate: 'bye' });
+        break;
+      case 'checked':
+        this.#options.onChecked(this, { upstream: message.upstream, server: message.server, down: message.down });
         break;
       case 'failed':
         clearTimeout(this.#readyTimer);

@@ -7,6 +7,8 @@
 //   ready {…} | failed {…}  ───▶
 //                    ◀─────────  reload {config} (any number, while it runs)
 //                    ◀─────────  log-level, drained (the admin API's changes; a later worker gets them in start)
+//                    ◀─────────  health-role {run} (one worker runs the active health checks)
+//   checked {…}      ─────────▶  checked {…} to every other worker (the checker's word on a server)
 //                    ◀─────────  stop            (or SIGTERM, or the primary going away)
 //   stopped          ─────────▶
 //                    ◀─────────  bye             (every connection handed to it before it stopped is answered)
@@ -50,13 +52,23 @@ export type ControlAnswer = { ok: true } | { ok: false; reason: string; missing?
  * What the admin API changed at run time and every worker must have, a worker started later too: the log level
  * (until the next reload) and the drained servers (while they are in the config).
  */
-export type RuntimeState = { logLevel?: LogLevel | undefined; drained: readonly PoolServerRef[] };
+export type RuntimeState = {
+  logLevel?: LogLevel | undefined;
+  drained: readonly PoolServerRef[];
+  /** Servers the checking worker has taken out (until the next reload). */
+  checkedDown: readonly PoolServerRef[];
+};
+
+/** The checking worker's word on a server of a pool. */
+export type CheckedServer = { upstream: string; server: string; down: boolean };
 
 export type ToWorker =
   | { wsgate: 'start'; config: Config; runtime: RuntimeState }
   | { wsgate: 'reload'; config: Config }
   | { wsgate: 'log-level'; level: LogLevel }
   | { wsgate: 'drained'; servers: readonly PoolServerRef[] }
+  | { wsgate: 'health-role'; run: boolean }
+  | ({ wsgate: 'checked' } & CheckedServer)
   | { wsgate: 'upstreams'; id: number }
   | { wsgate: 'close-server'; id: number; upstream: string; server: string; code: number; reason: string }
   | { wsgate: 'stop' }
@@ -75,7 +87,8 @@ export type FromWorker =
   | { wsgate: 'metrics'; id: number; metrics: unknown[] }
   | { wsgate: 'controlled'; id: number; answer: ControlAnswer }
   | { wsgate: 'upstreams'; id: number; servers: ServerSnapshot[] }
-  | { wsgate: 'server-closed'; id: number; closed: number };
+  | { wsgate: 'server-closed'; id: number; closed: number }
+  | ({ wsgate: 'checked' } & CheckedServer);
 
 /**
  * Whether an IPC message is one of ours. node:cluster uses the same channel for its own messages, and the shape is

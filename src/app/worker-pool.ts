@@ -13,7 +13,7 @@ import { loadConfigTls } from '../tls/config-tls.ts';
 import { ManagedWorker, type Started } from './managed-worker.ts';
 import { RestartBackoff } from './restart-backoff.ts';
 import { applyLogSettings, configuredServers } from './start-up.ts';
-import { type RuntimeState, WORKER_ENV } from './worker-ipc.ts';
+import { type CheckedServer, type RuntimeState, WORKER_ENV } from './worker-ipc.ts';
 import { forwardLines, writeAll } from './worker-output.ts';
 
 /**
@@ -72,7 +72,9 @@ export class WorkerPool {
   #restartQueued = false;
   #queue: Promise<void> = Promise.resolve();
   /** The admin API's changes, which a worker started later gets too. */
-  #runtime: RuntimeState = { drained: [] };
+  #runtime: RuntimeState = { drained: [], checkedDown: [] };
+  /** The worker that runs the active health checks; the others follow its word. */
+  #checker: ManagedWorker | undefined;
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
@@ -123,9 +125,26 @@ export class WorkerPool {
   #applyConfig(next: Config): void {
     this.#config = next;
     const configured = configuredServers(next);
+    // Checks start again from "in" everywhere after a reload, as in one process.
     this.#runtime = {
       drained: this.#runtime.drained.filter(([upstream, server]) => configured.has(`${upstream}\n${server}`)),
+      checkedDown: [],
     };
+  }
+
+  /** One ready worker runs the health checks: the first to be ready, and another when it is gone. */
+  #assignChecker(): void {
+    if (this.#checker !== undefined && this.#checker.state !== 'exited') return;
+    this.#checker = this.workers.find((m) => m.state === 'ready');
+    this.#checker?.setHealthRole(true);
+  }
+
+  /** The checker's word on a server: kept for workers started later and passed on to the others. */
+  #onChecked(from: ManagedWorker, checked: CheckedServer): void {
+    const { upstream, server, down } = checked;
+    const others = this.#runtime.checkedDown.filter(([u, s]) => u !== upstream || s !== server);
+    this.#runtime = { ...this.#runtime, checkedDown: down ? [...others, [upstream, server]] : others };
+    for (const m of this.#workers.values()) if (m !== from) m.sendChecked(checked);
   }
 
   /**
@@ -216,12 +235,20 @@ export class WorkerPool {
       log: this.#log,
       config: () => workerConfig(this.#config, this.#target),
       runtime: () => this.#runtime,
+      onChecked: (from, checked) => this.#onChecked(from, checked),
       onExit: (exited, wasReady, uptimeMs) => {
         this.#workers.delete(exited.id);
+        if (this.#checker === exited) {
+          this.#checker = undefined;
+          this.#assignChecker();
+        }
         if (wasReady && this.#up && !this.#stopping) this.#scheduleTopUp(uptimeMs);
       },
     });
     this.#workers.set(m.id, m);
+    void m.started.then((s) => {
+      if (s.ok) this.#assignChecker();
+    });
     return m;
   }
 

@@ -73,7 +73,9 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   let pending: Config | undefined;
   // What the admin API changed (log level, drained servers): given with the config, or arriving before the app runs;
   // applied as it starts.
-  let runtime: RuntimeState = { drained: [] };
+  let runtime: RuntimeState = { drained: [], checkedDown: [] };
+  // The health checks' role, given once the worker is ready (one worker checks; the others follow its word).
+  let checker = false;
   let log: Logger | undefined;
   // With `inspector`, the admin API runs in the primary: events, scrapes and send/close go through the bridge.
   let bridge: WorkerBridge | undefined;
@@ -100,6 +102,15 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     } else if (m.wsgate === 'drained') {
       if (running) running.setDrained(m.servers);
       else runtime = { ...runtime, drained: m.servers };
+    } else if (m.wsgate === 'health-role') {
+      checker = m.run;
+      running?.setHealthChecks(m.run);
+    } else if (m.wsgate === 'checked') {
+      if (running) running.setCheckedDown(m.upstream, m.server, m.down);
+      else {
+        const others = runtime.checkedDown.filter(([u, s]) => u !== m.upstream || s !== m.server);
+        runtime = { ...runtime, checkedDown: m.down ? [...others, [m.upstream, m.server]] : others };
+      }
     } else if (m.wsgate === 'stop') onStop('stop');
   });
   process.once('SIGTERM', () => onStop('SIGTERM'));
@@ -120,7 +131,16 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     });
   }
   try {
-    running = await startWsgate(config, log, { admin: false, events: bridge, drained: runtime.drained });
+    running = await startWsgate(config, log, {
+      admin: false,
+      events: bridge,
+      drained: runtime.drained,
+      healthChecks: {
+        run: checker,
+        onChange: (upstream, server, down) => tell({ wsgate: 'checked', upstream, server, down }),
+        down: runtime.checkedDown,
+      },
+    });
   } catch (err) {
     // Printed once by the primary, not by every worker.
     const lines: string[] = [];
@@ -133,8 +153,9 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     return exitCode;
   }
   bridge?.attach(running);
-  // A change that arrived while it was starting.
+  // Changes that arrived while it was starting.
   running.setDrained(runtime.drained);
+  running.setHealthChecks(checker);
   startMemoryReclaimer({ onReclaim: (r) => log.debug({ event: 'memory.reclaimed', ...r }, 'memory reclaimed') });
   if (pending) void running.reload(pending);
   pending = undefined;

@@ -228,6 +228,13 @@ export class UpstreamBalancer {
     return ok ? 'up' : 'down';
   }
 
+  /** Takes the checking worker's word for a server's state (with --workers, only one worker runs the checks). */
+  setCheckedDown(name: string, server: string, down: boolean): void {
+    const state = this.#state(name, server);
+    state.checkedDown = down;
+    state.checkStreak = 0;
+  }
+
   /** Forgets every active check's result (a reload starts the checks again, and drops those no longer configured). */
   clearChecks(): void {
     for (const state of this.#servers.values()) {

@@ -2,7 +2,8 @@
 // Envoy's health checks: every interval each server gets a connection (through the same proxy and TLS settings as
 // traffic) and, with a path, a GET that must answer 2xx or 3xx. A failed check takes the server out of the
 // balancer's picks until a check succeeds; each change is one log line. Checks of one process run one at a time per
-// server; a reload replaces them all.
+// server; a reload replaces them all. With --workers one worker checks (`running`) and reports each change
+// (`onChange`), which the others follow (UpstreamBalancer.setCheckedDown): one check per interval, one view.
 import type net from 'node:net';
 import type { ServerPool } from '../config/resolve.ts';
 import type { Logger } from '../log/logger.ts';
@@ -45,24 +46,54 @@ function httpStatus(socket: net.Socket, host: string, path: string, timeout: num
   });
 }
 
+/** A server's state changed by checks: what the checking worker tells the others. */
+export type CheckChange = (upstream: string, server: string, down: boolean) => void;
+
 export class HealthChecks {
   #balancer: UpstreamBalancer;
   #log: Logger;
   #dial: CheckDial;
+  #onChange: CheckChange | undefined;
   #timers: NodeJS.Timeout[] = [];
   #generation = 0;
+  #upstreams: readonly CheckedUpstream[] = [];
+  #running: boolean;
 
-  constructor(balancer: UpstreamBalancer, log: Logger, dial: CheckDial) {
+  constructor(
+    balancer: UpstreamBalancer,
+    log: Logger,
+    dial: CheckDial,
+    role: { run?: boolean; onChange?: CheckChange } = {},
+  ) {
     this.#balancer = balancer;
     this.#log = log;
     this.#dial = dial;
+    this.#running = role.run ?? true;
+    this.#onChange = role.onChange;
   }
 
-  /** Checks these upstreams' servers from now on (those with a healthCheck), in place of what ran before. */
+  /**
+   * Checks these upstreams' servers from now on (those with a healthCheck), in place of what ran before; every
+   * server starts in. A process that does not run the checks only forgets their results (it follows the checker's).
+   */
   update(upstreams: readonly CheckedUpstream[]): void {
-    this.close();
+    this.#upstreams = upstreams;
     this.#balancer.clearChecks();
+    this.#start();
+  }
+
+  /** Starts or stops running the checks (the checking worker's role moved); the servers keep their states. */
+  setRunning(running: boolean): void {
+    if (running === this.#running) return;
+    this.#running = running;
+    this.#start();
+  }
+
+  #start(): void {
+    this.close();
+    if (!this.#running) return;
     const generation = this.#generation;
+    const upstreams = this.#upstreams;
     for (const { name, pool } of upstreams) {
       const settings = pool.healthCheck;
       if (settings === undefined) continue;
@@ -100,6 +131,7 @@ export class HealthChecks {
     // A reload in the meantime: this result is about a config that no longer runs.
     if (generation !== this.#generation) return;
     const change = this.#balancer.checked(name, server, failure === undefined, settings);
+    if (change !== undefined) this.#onChange?.(name, server, change === 'down');
     if (change === 'down') {
       const checks = settings.fails === 1 ? 'its health check' : `${settings.fails} health checks in a row`;
       const until = settings.passes === 1 ? 'a check succeeds' : `${settings.passes} checks in a row succeed`;

@@ -267,3 +267,72 @@ test('--workers 2: a drained server is drained in every worker and in a replacem
   cli.child.kill('SIGTERM');
   assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.stderr());
 });
+
+test('--workers 2: one worker runs the health checks and the other follows; another takes over when it dies', async (t) => {
+  const [a, b] = [await namedServer(t, 'A'), await namedServer(t, 'B')];
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-health-workers-'));
+  const file = writeOneRouteConfig(dir, 'app', [
+    'upstreams:',
+    `  - name: app`,
+    `    servers: ["${a.url}", "${b.url}"]`,
+    '    balance: round-robin',
+    '    healthCheck: { interval: 200ms, timeout: 1s, path: /health }',
+    'inspector: { bind: 127.0.0.1:0 }',
+  ]);
+  const { cli, port, admin } = await startWorkersWithAdmin(t, file, 40_000);
+  const adminPort = Number(new URL(admin).port);
+  const lines = (event: string) =>
+    cli
+      .stdout()
+      .split('\n')
+      .filter((l) => l.includes(`"event":"${event}"`))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  await eventually(
+    async () => (await call(adminPort, 'GET', '/readyz')).json.workers.ready,
+    (n) => n === 2,
+    'both workers',
+  );
+  // One check per interval, not one per worker: about 10 in 2 s (20 if both workers checked).
+  const before = a.health.checks;
+  await new Promise((r) => setTimeout(r, 2000));
+  const checks = a.health.checks - before;
+  assert.ok(checks >= 7 && checks <= 13, `${checks} checks of A in 2 s at 200 ms`);
+
+  a.health.ok = false;
+  await eventually(
+    async () => (await call(adminPort, 'GET', '/api/upstreams/app')).json.upstream.servers[0].health,
+    (health) => health === 'down',
+    'A down',
+  );
+  const downs = await eventually(
+    async () => lines('upstream.server_down'),
+    (found) => found.length > 0,
+    'the server_down line',
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(lines('upstream.server_down').length, 1, 'one line, from the checking worker');
+  // Both workers follow: every new WebSocket (round robin over both workers) goes to B.
+  for (let i = 0; i < 6; i++) assert.equal(await whoAnswers(t, `ws://127.0.0.1:${port}/`), 'B');
+
+  // The checker dies: the other worker (or the replacement) checks from now on, and A's state is kept meanwhile.
+  const checker = lines('worker.ready').find((l) => l['worker'] === downs[0]!['worker'])!;
+  process.kill(checker['workerPid'] as number, 'SIGKILL');
+  a.health.ok = true;
+  await eventually(
+    async () => lines('upstream.server_up').filter((l) => l['worker'] !== checker['worker']).length,
+    (n) => n === 1,
+    'A back in, said by another worker',
+    20_000,
+  );
+  await eventually(
+    async () => (await call(adminPort, 'GET', '/readyz')).json.workers.ready,
+    (n) => n === 2,
+    'two ready workers again',
+    20_000,
+  );
+  const answers = [];
+  for (let i = 0; i < 6; i++) answers.push(await whoAnswers(t, `ws://127.0.0.1:${port}/`));
+  assert.ok(answers.includes('A'), `A takes connections again in both workers: ${answers.join()}`);
+  cli.child.kill('SIGTERM');
+  assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.stderr());
+});
