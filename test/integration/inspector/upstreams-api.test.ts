@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import WebSocket from 'ws';
 import { configFromObject } from '../../../src/config/load.ts';
 import { writeOneRouteConfig } from '../../helpers/cli.ts';
@@ -33,6 +33,20 @@ async function openAsking(url: string): Promise<{ ws: WebSocket; ask(): Promise<
     return data.toString();
   };
   return { ws, ask };
+}
+
+/** `wsgate run --workers 2` with one route to upstream `app` (the given lines), the admin API, and its log's events. */
+async function startPoolWorkers(t: TestContext, upstream: string[]) {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-upstreams-api-'));
+  const file = writeOneRouteConfig(dir, 'app', ['upstreams:', ...upstream, 'inspector: { bind: 127.0.0.1:0 }']);
+  const { cli, port, admin } = await startWorkersWithAdmin(t, file, 40_000);
+  const lines = (event: string) =>
+    cli
+      .stdout()
+      .split('\n')
+      .filter((l) => l.includes(`"event":"${event}"`))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { cli, port, adminPort: Number(new URL(admin).port), lines };
 }
 
 test('drain a server: new WebSockets and requests go to the others, open ones stay; all drained is 503', async (t) => {
@@ -173,20 +187,9 @@ test('bad calls: an unknown upstream or server is 404, a bad state or extra key 
 
 test('--workers 2: a drained server is drained in every worker and in a replacement; the log level reaches it too', async (t) => {
   const [a, b] = [await namedServer(t, 'A'), await namedServer(t, 'B')];
-  const dir = mkdtempSync(join(tmpdir(), 'wsgate-upstreams-api-'));
-  const file = writeOneRouteConfig(dir, 'app', [
-    'upstreams:',
+  const { cli, port, adminPort, lines } = await startPoolWorkers(t, [
     `  - { name: app, servers: ["${a.url}", "${b.url}"], balance: round-robin }`,
-    'inspector: { bind: 127.0.0.1:0 }',
   ]);
-  const { cli, port, admin } = await startWorkersWithAdmin(t, file, 40_000);
-  const adminPort = Number(new URL(admin).port);
-  const lines = (event: string) =>
-    cli
-      .stdout()
-      .split('\n')
-      .filter((l) => l.includes(`"event":"${event}"`))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
   await eventually(
     async () => lines('worker.ready').length,
     (n) => n === 2,
@@ -270,23 +273,12 @@ test('--workers 2: a drained server is drained in every worker and in a replacem
 
 test('--workers 2: one worker runs the health checks and the other follows; another takes over when it dies', async (t) => {
   const [a, b] = [await namedServer(t, 'A'), await namedServer(t, 'B')];
-  const dir = mkdtempSync(join(tmpdir(), 'wsgate-health-workers-'));
-  const file = writeOneRouteConfig(dir, 'app', [
-    'upstreams:',
-    `  - name: app`,
+  const { cli, port, adminPort, lines } = await startPoolWorkers(t, [
+    '  - name: app',
     `    servers: ["${a.url}", "${b.url}"]`,
     '    balance: round-robin',
     '    healthCheck: { interval: 200ms, timeout: 1s, path: /health }',
-    'inspector: { bind: 127.0.0.1:0 }',
   ]);
-  const { cli, port, admin } = await startWorkersWithAdmin(t, file, 40_000);
-  const adminPort = Number(new URL(admin).port);
-  const lines = (event: string) =>
-    cli
-      .stdout()
-      .split('\n')
-      .filter((l) => l.includes(`"event":"${event}"`))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
   await eventually(
     async () => (await call(adminPort, 'GET', '/readyz')).json.workers.ready,
     (n) => n === 2,
