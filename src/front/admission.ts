@@ -6,6 +6,11 @@ export function isLoopbackAddress(address: string): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
+/** Whether the per-client limits count this address (limits.exemptLoopbackClients leaves loopback out). */
+export function countsClient(address: string, exemptLoopback = true): boolean {
+  return !(exemptLoopback && isLoopbackAddress(address));
+}
+
 export class ClientCounter {
   #counts = new Map<string, number>();
 
@@ -14,7 +19,7 @@ export class ClientCounter {
    * `exemptLoopback` (limits.exemptLoopbackClients) leaves loopback clients uncounted.
    */
   admit(address: string, limit: number, exemptLoopback = true): boolean {
-    if (exemptLoopback && isLoopbackAddress(address)) return true;
+    if (!countsClient(address, exemptLoopback)) return true;
     const count = (this.#counts.get(address) ?? 0) + 1;
     this.#counts.set(address, count);
     return count <= limit;

@@ -11,7 +11,7 @@
 // never one per refusal during a storm.
 import { WsgateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
-import { isLoopbackAddress } from './admission.ts';
+import { countsClient } from './admission.ts';
 
 const REPORT_MS = 1000;
 
@@ -103,11 +103,7 @@ export class HandshakeRate {
    */
   admit(now: number, limits: HandshakeLimits, client: string | undefined): WsgateError | undefined {
     const perClient = limits.maxHandshakesPerClientPerSecond ?? 0;
-    if (
-      perClient > 0 &&
-      client !== undefined &&
-      !(limits.exemptLoopbackClients !== false && isLoopbackAddress(client))
-    ) {
+    if (perClient > 0 && client !== undefined && countsClient(client, limits.exemptLoopbackClients ?? true)) {
       const refusal = this.#admitClient(now, perClient, client);
       if (refusal !== undefined) return refusal;
     }
