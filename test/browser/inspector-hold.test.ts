@@ -57,7 +57,22 @@ test('hold in the UI: edit and forward (the client gets the edited echo), drop (
   const third = page.locator('#held-list .held-item').first();
   await third.waitFor({ timeout: 5000 });
   assert.match(String(await third.locator('.held-head').textContent()), /to the client/);
+  // A slow answer to the uncheck: the box shows the click meanwhile, through the panel's re-renders (its 1 s clock
+  // runs while a message is held); it used to snap back to the old state until the answer came.
+  let release!: () => void;
+  const answered = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  await page.route('**/api/rules/hold', async (route) => {
+    await answered;
+    await route.continue();
+  });
   await page.locator('#hold-to-client').uncheck();
+  await page.waitForTimeout(1300);
+  assert.equal(await page.locator('#hold-to-client').isChecked(), false, 'unchecked while the call is out');
+  const unheld = page.waitForResponse((r) => r.url().endsWith('/api/rules/hold'));
+  release();
+  assert.equal((await unheld).status(), 200);
   await third.locator('button.held-forward').click();
   const last = Date.now() + 5000;
   while (got.length < 3 && Date.now() < last) await new Promise((r) => setTimeout(r, 20));

@@ -94,12 +94,15 @@ export function HeldPanel({ model, conn }) {
     return () => clearInterval(timer);
   }, [held.length]);
 
+  // The box shows the click at once and goes back if the call fails: set only after the answer, any re-render while
+  // the call was out (the held list, the 1 s clock) put the old state back under the user's click.
   const toggle = async (direction, on) => {
+    setHolds((now) => ({ ...now, [direction]: on }));
     try {
       await postJson('/api/rules/hold', { conn: conn.id, direction, on });
-      setHolds({ ...holds, [direction]: on });
       setError('');
     } catch (err) {
+      setHolds((now) => ({ ...now, [direction]: !on }));
       setError(err.message);
     }
   };
