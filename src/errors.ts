@@ -96,6 +96,15 @@ export const ERRORS = {
     hint: 'Raise limits.maxConnectionsPerClient or limits.maxConnections if this client is legitimate.',
     status: 503,
   },
+  WSG_PROXY_HEADER_INVALID: {
+    message: 'the connection from {peer} did not start with a valid PROXY protocol header: {reason}',
+    hint: 'This listener has proxyProtocol on: connections from the load balancer must start with the header it writes (HAProxy send-proxy, AWS NLB "proxy protocol v2", nginx stream proxy_protocol on). Turn that on at the balancer, connect through it, or narrow proxyProtocol.from to the balancer\'s addresses.',
+    status: 400,
+  },
+  WSG_PROXY_HEADER_TIMEOUT: {
+    message: 'no PROXY protocol header from {peer} within {timeout}',
+    hint: 'A load balancer writes the header at once; a client that connects straight to this listener sends none. limits.headersTimeout sets the wait.',
+  },
   WSG_HANDSHAKE_RATE: {
     message: 'too many WebSocket handshakes on listener {listener}: the limit is {rate} per second',
     hint: 'Clients retry with backoff; raise limits.maxHandshakesPerSecond if the upstreams can take more.',

@@ -18,6 +18,12 @@ function keepaliveOf(...levels: (Keepalive | undefined)[]): Keepalive | undefine
 }
 
 /** Names in order without repeats: a rule listed on both the listener and its route applies once. */
+/** listeners[].proxyProtocol: true → from every peer; false or absent → no key (off). */
+function proxyProtocolOf(value: boolean | { from: string[] } | undefined): { proxyProtocol?: { from?: string[] } } {
+  if (value === undefined || value === false) return {};
+  return { proxyProtocol: value === true ? {} : { from: value.from } };
+}
+
 function uniqueNames(...lists: readonly string[][]): string[] {
   return [...new Set(lists.flat())];
 }
@@ -129,6 +135,7 @@ export function resolveConfig(cfg: ConfigShape) {
       bind: l.bind,
       tls: l.tls,
       trustForwarded: l.trustForwarded ?? [],
+      ...proxyProtocolOf(l.proxyProtocol),
       rules: listenerRules,
       keepalive: keepaliveOf(l.keepalive),
       relay: { deflate: l.relay?.deflate ?? ('strip' as const) },

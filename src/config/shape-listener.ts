@@ -153,6 +153,20 @@ export const listener = z.strictObject({
   keepalive: keepalive().optional(),
   relay: relaySettings().optional(),
   tls: listenerTls.optional(),
+  proxyProtocol: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        from: z
+          .array(cidr())
+          .min(1, { error: 'list at least one address or range, or write proxyProtocol: true for every peer' })
+          .describe('Peers (the load balancers) that send the header; others connect without one.'),
+      }),
+    ])
+    .optional()
+    .describe(
+      "Connections start with a PROXY protocol header (v1 or v2) from a layer-4 load balancer (HAProxy send-proxy, AWS NLB, nginx stream proxy_protocol): the client it names becomes the connection's client address in logs, X-Forwarded-For, per-client limits and trustForwarded. true: every connection must start with one; { from: [ranges] }: connections from those peers must, others must not. A connection without a valid header is closed (HTTP gets a 400 saying why). Default: off.",
+    ),
   trustForwarded: z
     .array(cidr())
     .optional()

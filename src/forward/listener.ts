@@ -59,6 +59,7 @@ export class ForwardListener implements FrontHandler<TunnelContext> {
         keyLog: settings.keyLog,
         requestIdPrefix: 'f',
         observer: settings.observer,
+        proxyProtocol: spec.proxyProtocol,
       },
       this,
     );
@@ -132,7 +133,7 @@ export class ForwardListener implements FrontHandler<TunnelContext> {
     state.policy = compilePolicy(spec.forward);
     state.intercepts = compileHostMatcher(spec.forward.intercept ?? []);
     state.dialer.update(dialerSpec(spec, settings, state.policy, state.front));
-    state.front.update(settings.limits);
+    state.front.update(settings.limits, spec.proxyProtocol);
   }
 
   async close(graceMs: number): Promise<void> {

@@ -8,6 +8,7 @@ import type { TapLevel } from '../events.ts';
 import { writeErrorToSocket } from '../front/error-response.ts';
 import type { Front } from '../front/front.ts';
 import type { EntrySettings, FrontLimits } from '../front/limits.ts';
+import type { ProxyProtocolSpec } from '../front/proxy-header.ts';
 import type { Logger } from '../log/logger.ts';
 import type { PortRange } from '../net/ports.ts';
 import type { ConnectionRules } from '../rules/types.ts';
@@ -42,6 +43,8 @@ export type ForwardSpec = {
   forward: ForwardListenerConfig;
   /** wsgate's own pings on silent WebSocket connections through this listener (listener `keepalive`). */
   keepalive?: KeepaliveSettings | undefined;
+  /** Connections start with a PROXY protocol header (from these peers, or all); see front/proxy-header.ts. */
+  proxyProtocol?: ProxyProtocolSpec | undefined;
 };
 
 export type ForwardSettings = EntrySettings & {

@@ -10,15 +10,12 @@ import https from 'node:https';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { WsgateError } from '../errors.ts';
-import { formName, type PathTarget, parseRequestTarget } from '../http/request-target.ts';
-import { escapeControl } from '../log/escape.ts';
+import type { PathTarget } from '../http/request-target.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
-import { redactUrlPassword } from '../net/url-credentials.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type ServerTls, selectServerCert } from '../tls/server-certs.ts';
 import type { LiveSession } from '../websocket/session.ts';
-import { hostFromTarget } from './absolute-host.ts';
 import { type AccessFields, logAccessOnClose } from './access.ts';
 import { ClientCounter } from './admission.ts';
 import { watchRequestBody } from './body-timeout.ts';
@@ -37,7 +34,9 @@ import {
 } from './limits.ts';
 import { listenOn } from './listen.ts';
 import { type FrontObserver, observeRequest, observeUpgrade } from './observer.ts';
+import { adoptProxiedPeer, ProxyHeaderGate, type ProxyProtocolSpec } from './proxy-header.ts';
 import { ConnectionRegistry, type PoolServerOf, type Terminable } from './registry.ts';
+import { checkRequestTarget } from './target-check.ts';
 import { handleTlsHandshakeFailures } from './tls-handshake.ts';
 
 /** Where a request came from: the listener's own socket, or a tunnel the handler handed back to the front. */
@@ -72,6 +71,8 @@ export type FrontOptions = {
   requestIdPrefix: string;
   /** The instance's metrics: request outcomes and handshake results. */
   observer?: FrontObserver | undefined;
+  /** listeners[].proxyProtocol: connections start with a PROXY protocol header naming the client. */
+  proxyProtocol?: ProxyProtocolSpec | undefined;
 };
 
 type TunnelEntry<T> = { tunnel: T; log: Logger };
@@ -96,6 +97,7 @@ export class Front<T = never> {
   #address: { host: string; port: number } | undefined;
   /** A TLS listener's failed handshakes are closed and logged by tls-handshake.ts; there is no HTTP to answer. */
   #handshakeFailed: (socket: net.Socket) => boolean = () => false;
+  #proxyHeaders: ProxyHeaderGate;
 
   constructor(options: FrontOptions, handler: FrontHandler<T>) {
     this.name = options.name;
@@ -110,13 +112,20 @@ export class Front<T = never> {
     this.#server =
       options.tls === undefined ? http.createServer(base) : this.#createHttpsServer(base, options.tls, options.keyLog);
     applyLiveLimits(this.#server, options.limits);
-    this.#server.on('drop', (data?: { remoteAddress?: string }) =>
+    this.#server.on('drop', (data?: { remoteAddress?: string }) => {
       this.#log.warn(
         { event: 'conn.limit', scope: 'listener', client: data?.remoteAddress, limit: this.#limits.maxConnections },
         `connection refused: the listener holds limits.maxConnections (${this.#limits.maxConnections})`,
-      ),
-    );
+      );
+      this.#observer?.connectionRefused(this.name, 'WSG_TOO_MANY_CONNECTIONS');
+    });
     this.#server.on('connection', (socket: net.Socket) => this.#admit(socket));
+    // Last of the 'connection' listeners: it runs them all once a connection's PROXY header is read.
+    this.#proxyHeaders = new ProxyHeaderGate(this.#server, this.#log, {
+      passThrough: (socket) => this.#tunnels.has(socket),
+      refused: (code) => this.#observer?.connectionRefused(this.name, code),
+    });
+    this.#proxyHeaders.update(options.proxyProtocol, options.limits.headersTimeout);
     this.#server.on('request', (req, res) => this.#onRequest(req, res));
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket as net.Socket, head));
     if (handler.onConnect !== undefined) {
@@ -141,6 +150,8 @@ export class Front<T = never> {
       SNICallback: (servername, cb) => cb(null, selectServerCert(this.#tls ?? material, servername).context),
     });
     this.#handshakeFailed = handleTlsHandshakeFailures(server as unknown as tls.Server, this.#log);
+    // Before Node's HTTP server hears of the connection: a PROXY header's client becomes the TLS socket's peer.
+    server.prependListener('secureConnection', adoptProxiedPeer);
     if (keyLog !== undefined) server.on('keylog', (line: Buffer) => keyLog.write(line));
     // https.Server is an http.Server with a TLS front: requests, upgrades and client errors arrive the same way.
     return server as unknown as http.Server;
@@ -171,10 +182,11 @@ export class Front<T = never> {
     return this.#address;
   }
 
-  /** New limits (and renewed certificates) for connections that arrive from now on. */
-  update(limits: FrontLimits, tls?: ServerTls | undefined): void {
+  /** New limits, PROXY protocol settings (and renewed certificates) for connections that arrive from now on. */
+  update(limits: FrontLimits, proxyProtocol: ProxyProtocolSpec | undefined, tls?: ServerTls | undefined): void {
     this.#limits = limits;
     applyLiveLimits(this.#server, limits);
+    this.#proxyHeaders.update(proxyProtocol, limits.headersTimeout);
     if (tls !== undefined && this.#tls !== undefined) {
       this.#tls = tls;
       const first = tls.certs[0]!;
@@ -221,7 +233,10 @@ export class Front<T = never> {
   close(graceMs: number): Promise<void> {
     return this.#registry.drain(graceMs, {
       stopAccepting: new Promise<void>((resolve) => this.#server.close(() => resolve())),
-      closeIdle: () => this.#server.closeIdleConnections(),
+      closeIdle: () => {
+        this.#proxyHeaders.closeWaiting();
+        this.#server.closeIdleConnections();
+      },
       closeAll: () => this.#server.closeAllConnections(),
     });
   }
@@ -240,6 +255,7 @@ export class Front<T = never> {
     if (admitted) return;
     const err = new WsgateError('WSG_TOO_MANY_CONNECTIONS', { scope: `from ${address}`, limit });
     this.#log.warn({ event: 'conn.limit', scope: 'client', client: address, limit, code: err.code }, err.message);
+    this.#observer?.connectionRefused(this.name, err.code);
     socket.on('error', () => {});
     writeErrorToSocket(socket, err);
   }
@@ -268,7 +284,7 @@ export class Front<T = never> {
       sendErrorResponse(res, err, { close: true });
       return;
     }
-    const target = this.#checkTarget(req, scope.log);
+    const target = checkRequestTarget(req, scope.log);
     if (target instanceof WsgateError) {
       access.code = target.code;
       sendErrorResponse(res, target, { close: true });
@@ -297,7 +313,7 @@ export class Front<T = never> {
       writeErrorToSocket(socket, rejectLongRequestLine(req, this.#limits.maxRequestLineBytes, this.#log));
       return;
     }
-    const target = this.#checkTarget(req, scope.log);
+    const target = checkRequestTarget(req, scope.log);
     if (target instanceof WsgateError) {
       writeErrorToSocket(socket, target);
       return;
@@ -328,38 +344,6 @@ export class Front<T = never> {
     } catch (error) {
       on.fail(reportInternal(log, error));
     }
-  }
-
-  /**
-   * RFC 9112 §3.2: a request or upgrade names a path in origin-form or absolute-form (authority-form is CONNECT's,
-   * asterisk-form asks about the server itself and is not forwarded), and only a target that parses the way the
-   * handlers read it reaches them. Entries with narrower rules (a forward listener wants absolute-form) refuse the
-   * rest themselves, with their own codes. An absolute-form target's authority becomes the Host.
-   */
-  #checkTarget(req: http.IncomingMessage, log: Logger): PathTarget | WsgateError {
-    const raw = req.url ?? '';
-    const parsed = parseRequestTarget(req.method ?? '', raw);
-    let detail: string;
-    if (!parsed.ok) detail = parsed.detail;
-    else if (parsed.target.form === 'origin') return parsed.target;
-    else if (parsed.target.form === 'absolute') return hostFromTarget(req, parsed.target);
-    else detail = `${formName(parsed.target.form)} is not forwarded`;
-    // The target is the client's text: no credentials, no controls and no more than a line of it in the log.
-    const redacted = redactUrlPassword(raw);
-    const shown = escapeControl(redacted.length > 200 ? `${redacted.slice(0, 200)}…` : redacted);
-    const err = new WsgateError('WSG_BAD_REQUEST_TARGET', { target: shown, detail });
-    log.warn(
-      {
-        event: 'http.bad_target',
-        code: err.code,
-        status: err.status,
-        method: req.method,
-        target: shown,
-        client: req.socket.remoteAddress,
-      },
-      err.message,
-    );
-    return err;
   }
 
   #onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {

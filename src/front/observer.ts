@@ -25,6 +25,11 @@ export type FrontObserver = {
    * same as the open event's when the result is 101.
    */
   handshake(listener: string, conn: string, result: string): void;
+  /**
+   * A connection closed before any request could be read: over limits.maxConnections or maxConnectionsPerClient
+   * (WSG_TOO_MANY_CONNECTIONS), or without a valid PROXY protocol header (WSG_PROXY_HEADER_INVALID, _TIMEOUT).
+   */
+  connectionRefused(listener: string, code: string): void;
 };
 
 /** Reports a request's outcome once its response closes (the access line's fields, as the handler filled them). */

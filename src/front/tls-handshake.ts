@@ -5,6 +5,7 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from '../log/logger.ts';
+import { adoptProxiedPeer } from './proxy-header.ts';
 
 /**
  * Logs and closes every failed handshake of `server`, before anything else hears of it. Returns whether a socket
@@ -14,6 +15,7 @@ export function handleTlsHandshakeFailures(server: tls.Server, log: Logger): (so
   const failed = new WeakSet<net.Socket>();
   server.prependListener('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
     failed.add(socket);
+    adoptProxiedPeer(socket);
     log.info(
       {
         event: 'tls.handshake_failed',

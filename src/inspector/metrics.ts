@@ -70,6 +70,7 @@ export class WsgateMetrics implements FrontObserver {
   #closeCodes: Counter<'code'>;
   #terminations: Counter<'termination'>;
   #violations: Counter<'code'>;
+  #refusedConnections: Counter<'listener' | 'code'>;
 
   constructor(options: MetricsOptions = {}) {
     this.registry = new Registry();
@@ -121,6 +122,12 @@ export class WsgateMetrics implements FrontObserver {
       name: `${METRIC_PREFIX}ws_terminations_total`,
       help: 'Ended WebSocket connections by termination code (who, then how: CC client close frame, UR upstream reset, …).',
       labelNames: ['termination'],
+      registers,
+    });
+    this.#refusedConnections = new PromCounter({
+      name: `${METRIC_PREFIX}connections_refused_total`,
+      help: 'Connections closed before a request was read: over maxConnections or maxConnectionsPerClient (WSG_TOO_MANY_CONNECTIONS), or without a valid PROXY protocol header (WSG_PROXY_HEADER_INVALID, WSG_PROXY_HEADER_TIMEOUT).',
+      labelNames: ['listener', 'code'],
       registers,
     });
     this.#violations = new PromCounter({
@@ -323,6 +330,10 @@ export class WsgateMetrics implements FrontObserver {
     } else if (isUpstreamError(result)) {
       this.#upstreamErrors.inc({ code: result });
     }
+  }
+
+  connectionRefused(listener: string, code: string): void {
+    this.#refusedConnections.inc({ listener, code });
   }
 
   /** The registry as JSON, as a worker sends it to the primary (prom-client's aggregation input). */

@@ -11,6 +11,7 @@ import type { TapLevel } from '../events.ts';
 import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
 import { Front, type FrontHandler, type RequestScope, type UpgradeScope } from '../front/front.ts';
 import type { EntrySettings } from '../front/limits.ts';
+import type { ProxyProtocolSpec } from '../front/proxy-header.ts';
 import { realClientAddress } from '../http/forwarded.ts';
 import { originFormOf, type PathTarget } from '../http/request-target.ts';
 import type { Logger } from '../log/logger.ts';
@@ -50,6 +51,8 @@ export type ListenerSpec = {
   bind: { host: string; port: number };
   /** Direct peers (CIDR ranges) whose X-Forwarded-* and Forwarded are kept and appended to; none by default. */
   trustForwarded?: readonly string[] | undefined;
+  /** Connections start with a PROXY protocol header (from these peers, or all); see front/proxy-header.ts. */
+  proxyProtocol?: ProxyProtocolSpec | undefined;
   routes: readonly ListenerRoute[];
 };
 
@@ -99,6 +102,7 @@ export class ReverseListener implements FrontHandler<never> {
         keyLog: settings.keyLog,
         requestIdPrefix: 'r',
         observer: settings.observer,
+        proxyProtocol: spec.proxyProtocol,
       },
       this,
     );
@@ -145,7 +149,7 @@ export class ReverseListener implements FrontHandler<never> {
     this.#routes = compileRoutes(spec.routes);
     this.#trusted = compileCidrs(spec.trustForwarded ?? []);
     this.#settings = settings;
-    this.#front.update(settings.limits, tls);
+    this.#front.update(settings.limits, spec.proxyProtocol, tls);
   }
 
   close(graceMs: number): Promise<void> {

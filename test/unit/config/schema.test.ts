@@ -23,6 +23,7 @@ type ExpectedConfig = {
     bind: HostPort;
     tls: { certs: { cert: string; key: string; serverNames: string[] | undefined }[] } | undefined;
     trustForwarded: string[];
+    proxyProtocol?: { from?: string[] };
     forward:
       | {
           allowHosts: string[] | undefined;

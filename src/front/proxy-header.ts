@@ -1,0 +1,194 @@
+// listeners[].proxyProtocol: behind a layer-4 balancer (HAProxy, AWS NLB, nginx stream) every connection starts
+// with a PROXY protocol header naming the client. The gate reads it off each new connection before Node's HTTP or
+// TLS server sees a byte, and from then on the socket reports the client's address: access lines, X-Forwarded-For,
+// per-client limits, trustForwarded and the traffic log all see the client, not the balancer. A connection that
+// should carry a header and does not (a direct client, a balancer not set to send it) is closed with one line
+// saying so; one that looks like HTTP gets a 400 that says it too, for the person with curl.
+//
+// How: the server's own 'connection' listeners (Node's HTTP or TLS one, the front's admission) are taken over and
+// run once the header is read, with the bytes after it put back into the socket. Tunnel sockets the front hands to
+// its server, and connections the settings do not cover, go straight through, in the same call.
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { formatDuration } from '../config/units.ts';
+import { WsgateError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import { type Cidr, cidrsContain, compileCidrs } from '../net/cidr.ts';
+import { type ProxiedAddress, type ProxyHeader, parseProxyHeader } from '../net/proxy-protocol.ts';
+import { writeErrorToSocket } from './error-response.ts';
+
+/** listeners[].proxyProtocol as the config resolves it: `from` undefined means every peer sends the header. */
+export type ProxyProtocolSpec = { from?: readonly string[] | undefined };
+
+/** The header's deadline when limits.headersTimeout is off: a balancer writes it at once. */
+export const DEFAULT_PROXY_HEADER_MS = 10_000;
+
+type Settings = { from: readonly Cidr[] | undefined; timeoutMs: number };
+
+type Listener = (socket: net.Socket) => void;
+
+/** The balancer's own address, for sockets whose peer was replaced by a header's source. */
+const balancers = new WeakMap<net.Socket, string | undefined>();
+
+/** The peer that wrote the PROXY header (the balancer), when the socket's address came from one. */
+export function proxiedBy(socket: net.Socket): string | undefined {
+  return balancers.get(socket) ?? balancers.get((socket as { _parent?: net.Socket })._parent as net.Socket);
+}
+
+/**
+ * The address Node reports for `socket` from now on (remoteAddress, remotePort, remoteFamily): net.Socket caches
+ * its peer's name in `_peername` on first use and reads it from there after.
+ */
+function setPeer(socket: net.Socket, source: ProxiedAddress): void {
+  (socket as unknown as { _peername: ProxiedAddress })._peername = { ...source };
+}
+
+/**
+ * A TLS socket asks the TCP handle for its peer, not the socket it wraps: it takes the address the header gave
+ * that socket. Called before Node's HTTP server hears of the TLS connection, and for failed handshakes.
+ */
+export function adoptProxiedPeer(socket: tls.TLSSocket): void {
+  const raw = (socket as unknown as { _parent?: net.Socket })._parent;
+  if (raw === undefined || !balancers.has(raw)) return;
+  const peer = (raw as unknown as { _peername?: ProxiedAddress })._peername;
+  if (peer !== undefined) setPeer(socket as unknown as net.Socket, peer);
+}
+
+export class ProxyHeaderGate {
+  #settings: Settings | undefined;
+  #log: Logger;
+  #waiting = new Set<net.Socket>();
+  #refused: (code: string) => void;
+
+  /**
+   * Takes over `server`'s 'connection' listeners. `passThrough` names sockets that never carry a header (tunnels
+   * the front serves with the same server); `refused` hears of each connection closed for its header, by code.
+   */
+  constructor(
+    server: net.Server,
+    log: Logger,
+    hooks: { passThrough: (socket: net.Socket) => boolean; refused: (code: string) => void },
+  ) {
+    this.#log = log;
+    this.#refused = hooks.refused;
+    const passThrough = hooks.passThrough;
+    const listeners = server.listeners('connection') as Listener[];
+    server.removeAllListeners('connection');
+    const handOn = (socket: net.Socket) => {
+      for (const listener of listeners) listener.call(server, socket);
+    };
+    server.on('connection', (socket: net.Socket) => {
+      const settings = this.#settings;
+      if (settings === undefined || passThrough(socket) || !this.#expects(settings, socket)) handOn(socket);
+      else this.#read(socket, settings, handOn);
+    });
+  }
+
+  /** New settings apply to connections accepted from now on; undefined turns the gate off. */
+  update(spec: ProxyProtocolSpec | undefined, headersTimeoutMs: number): void {
+    this.#settings =
+      spec === undefined
+        ? undefined
+        : {
+            from: spec.from === undefined ? undefined : compileCidrs(spec.from),
+            timeoutMs: headersTimeoutMs > 0 ? headersTimeoutMs : DEFAULT_PROXY_HEADER_MS,
+          };
+  }
+
+  /** Connections still owing their header: nothing is in flight on them, so shutdown closes them first. */
+  closeWaiting(): void {
+    for (const socket of this.#waiting) socket.destroy();
+  }
+
+  #expects(settings: Settings, socket: net.Socket): boolean {
+    return settings.from === undefined || cidrsContain(settings.from, socket.remoteAddress);
+  }
+
+  #read(socket: net.Socket, settings: Settings, handOn: Listener): void {
+    const peer = socket.remoteAddress;
+    // Chunks so far; joined only when they may complete the header (a trickled v2 header is joined once, not per byte).
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let need = 0;
+    this.#waiting.add(socket);
+    const finish = () => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      this.#waiting.delete(socket);
+    };
+    const timer = setTimeout(() => {
+      finish();
+      const err = new WsgateError('WSG_PROXY_HEADER_TIMEOUT', {
+        peer: peer ?? 'a client',
+        timeout: formatDuration(settings.timeoutMs),
+      });
+      this.#log.warn({ event: 'conn.proxy_header_timeout', code: err.code, peer, ms: settings.timeoutMs }, err.message);
+      this.#refused(err.code);
+      socket.destroy();
+    }, settings.timeoutMs);
+    const onError = () => {
+      finish();
+      socket.destroy();
+    };
+    const onClose = () => finish();
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size < need) return;
+      const received = chunks.length === 1 ? chunk : Buffer.concat(chunks, size);
+      chunks.length = 0;
+      chunks.push(received);
+      const parse = parseProxyHeader(received);
+      if (parse.kind === 'more') {
+        need = parse.need ?? 0;
+        return;
+      }
+      finish();
+      if (parse.kind === 'invalid') {
+        this.#refuse(socket, peer, parse.reason, received);
+        return;
+      }
+      socket.pause();
+      if (received.length > parse.header.length) socket.unshift(received.subarray(parse.header.length));
+      this.#accept(socket, peer, parse.header);
+      handOn(socket);
+      // Node's HTTP server listens for 'data' and needs the socket flowing again. A TLS server reads the bytes put
+      // back itself, on its next tick: a flowing socket would have emitted them to no one by then.
+      if (socket.listenerCount('data') > 0) socket.resume();
+    };
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+  }
+
+  #accept(socket: net.Socket, peer: string | undefined, header: ProxyHeader): void {
+    balancers.set(socket, peer);
+    if (header.source !== undefined) setPeer(socket, header.source);
+    this.#log.debug(
+      {
+        event: 'conn.proxied',
+        peer,
+        client: header.source?.address,
+        clientPort: header.source?.port,
+        version: header.version,
+      },
+      header.source === undefined
+        ? `PROXY v${header.version} header from ${peer ?? 'a peer'} without an address (a health check): the peer's stands`
+        : `PROXY v${header.version} header from ${peer ?? 'a peer'}: client ${header.source.address}`,
+    );
+  }
+
+  #refuse(socket: net.Socket, peer: string | undefined, reason: string, received: Buffer): void {
+    const err = new WsgateError('WSG_PROXY_HEADER_INVALID', { peer: peer ?? 'a client', reason });
+    this.#log.warn({ event: 'conn.proxy_header_invalid', code: err.code, peer, reason }, err.message);
+    this.#refused(err.code);
+    // Someone speaking HTTP straight to the port (curl, a balancer not set to send the header) is told why; a TLS
+    // ClientHello or anything else has no one to read an answer.
+    if (/^[A-Z]{3,10} /.test(received.subarray(0, 12).toString('latin1'))) {
+      socket.on('error', () => {});
+      writeErrorToSocket(socket, err);
+    } else socket.destroy();
+  }
+}
