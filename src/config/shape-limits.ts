@@ -67,7 +67,7 @@ export const limits = z.strictObject({
     .min(0)
     .default(0)
     .describe(
-      "WebSocket handshakes one client address may make per second on a listener (up to a second's worth at once); more get 429 with Retry-After before anything is dialed, so one client stuck in a reconnect loop cannot take the listener's rate or the upstreams' capacity. Counts the peer address (behind a load balancer, the balancer's). Loopback clients are not counted unless limits.exemptLoopbackClients is false. 0 turns it off.",
+      "WebSocket handshakes one client address may make per second on a listener (up to a second's worth at once); more get 429 with Retry-After before anything is dialed, so one client stuck in a reconnect loop cannot take the listener's rate or the upstreams' capacity. Counts the client address: the peer's, the one X-Forwarded-For names from a trustForwarded peer, or the one a PROXY protocol header names (listener proxyProtocol). Loopback clients are not counted unless limits.exemptLoopbackClients is false. 0 turns it off.",
     ),
   maxFrameBytes: positiveSize()
     .prefault('16MiB')

@@ -58,6 +58,11 @@ export interface FrontHandler<T> {
   onUpgrade(req: http.IncomingMessage, socket: net.Socket, scope: UpgradeScope<T>): void;
   /** CONNECT; without it the entry does not take CONNECT (Node closes the socket). */
   onConnect?(req: http.IncomingMessage, socket: net.Socket, head: Buffer, scope: ConnectScope<T>): void;
+  /**
+   * The client a request speaks for, where the entry knows better than the peer's address (a reverse listener
+   * behind trusted proxies: the one X-Forwarded-For names). Per-client handshake rates count it.
+   */
+  clientOf?(req: http.IncomingMessage): string;
 }
 
 export type FrontOptions = {
@@ -318,7 +323,9 @@ export class Front<T = never> {
       writeErrorToSocket(socket, target);
       return;
     }
-    const check = admitHandshake(req, scope.log, this.#rate, this.#limits);
+    const check = admitHandshake(req, scope.log, this.#rate, this.#limits, () =>
+      this.#handler.clientOf === undefined ? req.socket.remoteAddress : this.#handler.clientOf(req),
+    );
     if (check instanceof WsgateError) {
       writeErrorToSocket(socket, check);
       return;

@@ -11,18 +11,20 @@ import type { HandshakeLimits, HandshakeRate } from './handshake-rate.ts';
 
 /**
  * The Sec-WebSocket-Key of a valid handshake that the client's and the listener's rates admit, or the error to answer
- * with (already logged).
+ * with (already logged). `client` names whom the per-client rate counts (the peer by default), asked only when a
+ * rate is on.
  */
 export function admitHandshake(
   req: http.IncomingMessage,
   log: Logger,
   rate: HandshakeRate,
   limits: HandshakeLimits = {},
+  client: () => string | undefined = () => req.socket.remoteAddress,
 ): { key: string } | WsgateError {
   const check = checkUpgradeRequest({ method: req.method, httpVersion: req.httpVersion, headers: req.headers });
   if (check.ok) {
     const limited = (limits.maxHandshakesPerSecond ?? 0) > 0 || (limits.maxHandshakesPerClientPerSecond ?? 0) > 0;
-    const refusal = limited ? rate.admit(performance.now(), limits, req.socket.remoteAddress) : undefined;
+    const refusal = limited ? rate.admit(performance.now(), limits, client()) : undefined;
     return refusal ?? { key: check.key };
   }
   const err = new WsgateError('WSG_HANDSHAKE_INVALID', { detail: check.detail });

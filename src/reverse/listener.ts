@@ -178,12 +178,15 @@ export class ReverseListener implements FrontHandler<never> {
       target,
       () => this.#dialUpstream(log, target, options),
       (server, err, next) => logServerFailed(log, target.name, server, pool, err, next),
-      pool.balance === 'ip-hash' ? this.#clientOf(req) : undefined,
+      pool.balance === 'ip-hash' ? this.clientOf(req) : undefined,
     );
   }
 
-  /** The client's address for ip-hash: the peer, or behind trusted proxies the one X-Forwarded-For names. */
-  #clientOf(req: http.IncomingMessage): string {
+  /**
+   * The client's address for ip-hash and per-client handshake rates: the peer, or behind trusted proxies the one
+   * X-Forwarded-For names.
+   */
+  clientOf(req: http.IncomingMessage): string {
     const header = req.headers['x-forwarded-for'];
     // Node joins repeated X-Forwarded-For lines with ", " already; an array would only come from a caller's object.
     const forwardedFor = Array.isArray(header) ? header.join(', ') : header;
@@ -268,7 +271,7 @@ export class ReverseListener implements FrontHandler<never> {
       responseTimeout: this.#settings.limits.responseTimeout,
       tls: this.#upstreamTls(route.upstream.name),
       forwarded: { proto: this.scheme, trusted: cidrsContain(this.#trusted, req.socket.remoteAddress) },
-      client: route.upstream.pool?.balance === 'ip-hash' ? this.#clientOf(req) : undefined,
+      client: route.upstream.pool?.balance === 'ip-hash' ? this.clientOf(req) : undefined,
       access,
     });
   }

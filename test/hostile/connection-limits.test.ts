@@ -1,7 +1,8 @@
 // limits.maxConnections: a listener full of connections closes new ones at once, logs it, and serves again as
 // soon as a slot frees. (The per-client limit exempts loopback, so it is covered by test/unit/server/admission.)
 // limits.maxHandshakesPerSecond: a reconnect storm is let through at the rate, the rest refused before any dial.
-// limits.maxHandshakesPerClientPerSecond: a client in a reconnect loop gets 429 while another address gets through.
+// limits.maxHandshakesPerClientPerSecond: a client in a reconnect loop gets 429 while another address gets through;
+// behind a trusted proxy (trustForwarded) the client is the one X-Forwarded-For names, not the proxy.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
@@ -95,9 +96,13 @@ test('a reconnect storm over limits.maxHandshakesPerSecond: the rate gets throug
 });
 
 /** One handshake from `localAddress`: 101, or the refusal's status and code. */
-function handshake(url: string, localAddress: string): Promise<{ status: number; code?: string | string[] }> {
+function handshake(
+  url: string,
+  localAddress: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; code?: string | string[] }> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, { localAddress });
+    const ws = new WebSocket(url, { localAddress, headers });
     ws.on('open', () => {
       resolve({ status: 101 });
       ws.close();
@@ -132,4 +137,29 @@ test('a client in a reconnect loop over limits.maxHandshakesPerClientPerSecond g
     [['127.0.0.1', 3]],
     'one line when refusals start',
   );
+});
+
+test('behind a trusted proxy the per-client rate counts the client X-Forwarded-For names, not the proxy', async (t) => {
+  const upstream = await startHttpServer(t, (_req, res) => res.end('ok'));
+  const wss = new WebSocketServer({ server: upstream.server });
+  t.after(() => wss.close());
+  const limits = { maxHandshakesPerClientPerSecond: 2, maxHandshakesPerSecond: 50 };
+  const config = reverseConfig([{ upstream: upstream.url.replace('http:', 'ws:') }], { limits });
+  (config['listeners'] as Record<string, unknown>[])[0]!['trustForwarded'] = ['127.0.0.1'];
+  const gw = await startTestWsgate(t, config);
+  // The proxy (loopback, which would be exempt as the client) speaks for 203.0.113.7 in a reconnect loop.
+  const looping = { 'x-forwarded-for': '203.0.113.7' };
+  const loop = [];
+  for (let i = 0; i < 6; i++) loop.push(await handshake(`${gw.ws}/`, '127.0.0.1', looping));
+  const opened = loop.filter((o) => o.status === 101).length;
+  assert.ok(opened >= 2 && opened <= 3, `${opened} opened`);
+  for (const o of loop.filter((o) => o.status !== 101)) {
+    assert.deepEqual(o, { status: 429, code: 'WSG_HANDSHAKE_CLIENT_RATE' });
+  }
+  // Another client through the same proxy, and a client's own spoofed header from an untrusted peer, get through.
+  const other = { 'x-forwarded-for': '203.0.113.8' };
+  assert.deepEqual(await handshake(`${gw.ws}/`, '127.0.0.1', other), { status: 101 }, 'another client of the proxy');
+  assert.deepEqual(await handshake(`${gw.ws}/`, '127.0.0.2', looping), { status: 101 }, 'untrusted peer: itself');
+  const lines = gw.logs.events('upgrade.client_rate_limited');
+  assert.equal(lines[0]?.['client'], '203.0.113.7');
 });
