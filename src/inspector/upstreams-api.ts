@@ -3,10 +3,10 @@
 // drained before a deploy. A drained server takes no new WebSocket or request; those open stay until they end (GET
 // shows `open` falling to 0), so a rolling deploy drains a server, waits for `open: 0` or a deadline, deploys, and
 // sets it ready again; POST …/close closes what is still open with 1012 (Service Restart), so clients reconnect to
-// the others. The state is wsgate's memory: it holds across reloads while the server stays in the config,
+// the others, and a drain with `closeAfter` does that by itself at its deadline. The state is wsgate's memory: it holds across reloads while the server stays in the config,
 // not across a restart. With --workers the primary answers: counts are summed over the workers.
 import type { ServerPool } from '../config/resolve.ts';
-import { formatDuration } from '../config/units.ts';
+import { formatDuration, parseDuration } from '../config/units.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ServerSnapshot } from '../upstream/balancer.ts';
 import { badRequest, closeCodeAndReason, notFound, readJson, sendJson } from './admin-http.ts';
@@ -47,6 +47,8 @@ export type ServerView = {
   open: number;
   /** Failed connections since the start. */
   failures: number;
+  /** A drain's deadline (`closeAfter`): when what is still open to it will be closed. */
+  closeAt?: string | undefined;
 };
 
 export type UpstreamView = {
@@ -90,11 +92,13 @@ export function upstreamViews(
   pools: readonly { name: string; pool: ServerPool }[],
   counts: ReadonlyMap<string, ServerSnapshot>,
   drained: readonly PoolServerRef[],
+  closeAt: (upstream: string, server: string) => number | undefined = () => undefined,
 ): UpstreamView[] {
   const isDrained = new Set(drained.map(([u, s]) => key(u, s)));
   return pools.map(({ name, pool }) => {
     const servers = pool.servers.map((url, index): ServerView => {
       const seen = counts.get(key(name, url));
+      const deadline = closeAt(name, url);
       return {
         index,
         url,
@@ -106,6 +110,7 @@ export function upstreamViews(
         skippedForMs: seen?.skippedForMs ?? 0,
         open: seen?.open ?? 0,
         failures: seen?.failures ?? 0,
+        ...(deadline === undefined ? {} : { closeAt: new Date(deadline).toISOString() }),
       };
     });
     const check = pool.healthCheck;
@@ -142,10 +147,13 @@ function findServer(pool: ServerPool, ref: string): string | undefined {
 }
 
 export function upstreamHandlers(control: UpstreamControl): AdminHandler[] {
+  const deadlines = new DrainDeadlines(control);
   // Counts from a worker that did not answer are missing from the sums: the answer says so.
   const views = async () => {
     const { lists, missing = 0 } = await control.snapshots();
-    const upstreams = upstreamViews(control.pools(), mergeSnapshots(lists), control.drained());
+    const upstreams = upstreamViews(control.pools(), mergeSnapshots(lists), control.drained(), (u, server) =>
+      deadlines.at(u, server),
+    );
     return { upstreams, ...(missing > 0 ? { missingWorkers: missing } : {}) };
   };
   const poolNamed = (name: string) => {
@@ -196,15 +204,20 @@ export function upstreamHandlers(control: UpstreamControl): AdminHandler[] {
         const { name, server } = serverNamed(params);
         const state = body['state'];
         if (state !== 'ready' && state !== 'drain') throw badRequest('state must be "ready" or "drain"');
-        const unknown = Object.keys(body).filter((k) => k !== 'state');
-        if (unknown.length > 0) throw badRequest(`only state can be changed here, not ${unknown.join(', ')}`);
+        const unknown = Object.keys(body).filter((k) => k !== 'state' && k !== 'closeAfter');
+        if (unknown.length > 0) {
+          throw badRequest(`only state (and closeAfter with a drain) can be changed here, not ${unknown.join(', ')}`);
+        }
+        const closeAfter = closeAfterOf(body['closeAfter'], state);
         const others = control.drained().filter(([u, s]) => u !== name || s !== server);
         const wasDrained = others.length !== control.drained().length;
         const changed = wasDrained !== (state === 'drain');
         if (changed) control.setDrained(state === 'drain' ? [...others, [name, server]] : others);
+        // Every PUT replaces the deadline: a drain without closeAfter, or ready, leaves none.
+        deadlines.set(name, server, closeAfter);
         const { upstreams, ...rest } = await views();
         const view = upstreams.find((v) => v.name === name)!;
-        if (changed) logChange(control.log, view, server, state);
+        if (changed || closeAfter !== undefined) logChange(control.log, view, server, state, closeAfter);
         sendJson(res, 200, { changed, upstream: view, ...rest });
       },
     },
@@ -218,26 +231,101 @@ export function upstreamHandlers(control: UpstreamControl): AdminHandler[] {
         const unknown = Object.keys(body).filter((k) => k !== 'code' && k !== 'reason');
         if (unknown.length > 0) throw badRequest(`only code and reason can be given, not ${unknown.join(', ')}`);
         const closed = await control.closeServer(name, server, code, reason);
-        control.log.info(
-          { event: 'upstream.server_closed', upstream: name, server, closed, code, by: 'admin API' },
-          `closing ${closed} open WebSocket${closed === 1 ? '' : 's'} to server ${server} of upstream ${name} (${code}; admin API)`,
-        );
+        logClosed(control.log, name, server, closed, code, 'admin API');
         sendJson(res, 200, { closed, code, reason });
       },
     },
   ];
 }
 
-function logChange(log: Logger, view: UpstreamView, server: string, state: 'ready' | 'drain'): void {
+/** `closeAfter` of a PUT: a duration ("30s") that only a drain takes; undefined when absent. */
+function closeAfterOf(input: unknown, state: 'ready' | 'drain'): number | undefined {
+  if (input === undefined) return undefined;
+  if (state !== 'drain') throw badRequest('closeAfter goes with state "drain"');
+  const parsed = parseDuration(input);
+  if (!parsed.ok) throw badRequest(`closeAfter: ${parsed.message}`);
+  return parsed.value;
+}
+
+const DEADLINE_REASON = 'server taken out of service';
+
+/**
+ * Drains with a deadline (`closeAfter`): what is still open to the server then is closed with 1012, as POST …/close
+ * does, unless a later PUT replaced the deadline or made the server ready. Timers do not hold the process open.
+ */
+class DrainDeadlines {
+  #control: UpstreamControl;
+  #pending = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+
+  constructor(control: UpstreamControl) {
+    this.#control = control;
+  }
+
+  at(upstream: string, server: string): number | undefined {
+    return this.#pending.get(key(upstream, server))?.at;
+  }
+
+  set(upstream: string, server: string, afterMs: number | undefined): void {
+    const k = key(upstream, server);
+    clearTimeout(this.#pending.get(k)?.timer);
+    this.#pending.delete(k);
+    if (afterMs === undefined) return;
+    const timer = setTimeout(() => {
+      this.#pending.delete(k);
+      void this.#fire(upstream, server);
+    }, afterMs);
+    timer.unref();
+    this.#pending.set(k, { at: Date.now() + afterMs, timer });
+  }
+
+  async #fire(upstream: string, server: string): Promise<void> {
+    const control = this.#control;
+    // A reload that dropped the server forgot its drain: nothing to close for it then.
+    if (!control.drained().some(([u, s]) => u === upstream && s === server)) return;
+    try {
+      const closed = await control.closeServer(upstream, server, 1012, DEADLINE_REASON);
+      logClosed(control.log, upstream, server, closed, 1012, 'drain deadline');
+    } catch (err) {
+      control.log.error(
+        { event: 'upstream.server_close_failed', upstream, server, err },
+        `closing the WebSockets to server ${server} of upstream ${upstream} at its drain deadline failed: ${(err as Error).message}`,
+      );
+    }
+  }
+}
+
+function logClosed(log: Logger, upstream: string, server: string, closed: number, code: number, by: string): void {
+  log.info(
+    { event: 'upstream.server_closed', upstream, server, closed, code, by },
+    `closing ${closed} open WebSocket${closed === 1 ? '' : 's'} to server ${server} of upstream ${upstream} (${code}; ${by})`,
+  );
+}
+
+function logChange(
+  log: Logger,
+  view: UpstreamView,
+  server: string,
+  state: 'ready' | 'drain',
+  closeAfter: number | undefined,
+): void {
   const open = view.servers.find((s) => s.url === server)?.open ?? 0;
-  const fields = { event: 'upstream.server_state', upstream: view.name, server, state, open, by: 'admin API' };
+  const fields = {
+    event: 'upstream.server_state',
+    upstream: view.name,
+    server,
+    state,
+    open,
+    ...(closeAfter === undefined ? {} : { closeAfterMs: closeAfter }),
+    by: 'admin API',
+  };
   if (state === 'ready') {
     log.info(fields, `server ${server} of upstream ${view.name} is ready again (admin API)`);
     return;
   }
+  const deadline = closeAfter === undefined ? 'stay' : `are closed in ${formatDuration(closeAfter)} if still open`;
   log.info(
     fields,
-    `server ${server} of upstream ${view.name} drained through the admin API: no new connections; ${open} open stay`,
+    `server ${server} of upstream ${view.name} drained through the admin API: no new connections; ${open} open ${deadline}`,
   );
   if (view.ready === 0) {
     log.warn(

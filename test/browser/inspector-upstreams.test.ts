@@ -48,5 +48,16 @@ test('Upstreams panel: open counts per server, Drain sends new WebSockets elsewh
   const answers = [];
   for (let i = 0; i < 2; i++) answers.push(await whoAnswers(t, echoUrl));
   assert.ok(answers.includes('A'), `A takes connections again: ${answers.join()}`);
+
+  // A drain given a deadline through the API: the panel says when what is open will be closed.
+  const deadline = await fetch(`${admin}/api/upstreams/app/servers/1`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ state: 'drain', closeAfter: '10m' }),
+  });
+  assert.equal(deadline.status, 200);
+  await row(b.url)
+    .locator('.server-deadline', { hasText: /closes open in (599|600) s/ })
+    .waitFor({ timeout: 5000 });
   assert.deepEqual(errors, []);
 });

@@ -8,6 +8,12 @@ import { html, useEffect, useState } from './html.js';
 
 const REFRESH_MS = 2000;
 
+/** A drain deadline (closeAfter, set through the API) as "in 25 s"; refreshed with the panel. */
+function untilText(iso) {
+  const seconds = Math.max(0, Math.ceil((Date.parse(iso) - Date.now()) / 1000));
+  return seconds === 0 ? 'now' : `in ${seconds} s`;
+}
+
 function ServerRow({ upstream, s, onChange, onClose }) {
   const [busy, setBusy] = useState(false);
   const next = s.state === 'drain' ? 'ready' : 'drain';
@@ -22,7 +28,10 @@ function ServerRow({ upstream, s, onChange, onClose }) {
   const flags = [s.backup ? 'backup' : '', s.weight !== 1 ? `weight ${s.weight}` : ''].filter(Boolean).join(', ');
   return html`<tr class="server" data-server=${s.url} data-state=${s.state}>
     <td><code>${s.url}</code>${flags ? html` <span class="muted">${flags}</span>` : null}</td>
-    <td class=${s.state === 'drain' ? 'warn' : 'state-open'}>${s.state === 'drain' ? 'draining' : 'ready'}</td>
+    <td class=${s.state === 'drain' ? 'warn' : 'state-open'}>
+      ${s.state === 'drain' ? 'draining' : 'ready'}
+      ${s.closeAt ? html` <span class="muted server-deadline">closes open ${untilText(s.closeAt)}</span>` : null}
+    </td>
     <td class=${s.health === 'down' ? 'bad' : s.health === 'up' ? 'state-open' : 'muted'}>${s.health}</td>
     <td class=${s.skipped ? 'bad' : 'muted'}>
       ${s.skipped ? (s.skippedForMs > 0 ? `skipped ${Math.ceil(s.skippedForMs / 1000)} s` : 'skipped') : '–'}

@@ -155,6 +155,53 @@ test('drain a server: new WebSockets and requests go to the others, open ones st
   );
 });
 
+test('a drain with closeAfter closes what is still open at its deadline; a later PUT replaces the deadline', async (t) => {
+  const [a, b] = [await namedServer(t, 'A'), await namedServer(t, 'B')];
+  const gw = await startTestWsgate(t, {
+    listeners: [{ name: 'test', bind: '127.0.0.1:0', routes: [{ upstream: 'app', tap: 'meta' }] }],
+    upstreams: [{ name: 'app', servers: [a.url, b.url], balance: 'round-robin' }],
+    inspector: { bind: '127.0.0.1:0' },
+    shutdown: { grace: '200ms' },
+  });
+  const admin = gw.running.inspector!.admin.address.port;
+  const first = await openAsking(`${gw.ws}/`);
+  const second = await openAsking(`${gw.ws}/`);
+  t.after(() => {
+    first.ws.terminate();
+    second.ws.terminate();
+  });
+  const [onA, onB] = (await first.ask()) === 'A' ? [first, second] : [second, first];
+  assert.equal(await onB.ask(), 'B');
+
+  // A deadline made ready before it comes closes nothing.
+  const cancelled = await put(admin, '/api/upstreams/app/servers/0', { state: 'drain', closeAfter: '200ms' });
+  assert.equal(cancelled.status, 200, cancelled.body);
+  const closeAt = Date.parse(cancelled.json.upstream.servers[0].closeAt);
+  assert.ok(Math.abs(closeAt - (Date.now() + 200)) < 1000, cancelled.json.upstream.servers[0].closeAt);
+  assert.equal((await put(admin, '/api/upstreams/app/servers/0', { state: 'ready' })).status, 200);
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(await onA.ask(), 'A', 'still open after the cancelled deadline');
+  assert.equal(gw.logs.events('upstream.server_closed').length, 0);
+
+  const closing = once(onA.ws, 'close');
+  const started = Date.now();
+  const drained = await put(admin, '/api/upstreams/app/servers/0', { state: 'drain', closeAfter: '300ms' });
+  assert.equal(drained.json.upstream.servers[0].state, 'drain');
+  const stateLine = gw.logs.events('upstream.server_state').at(-1);
+  assert.equal(stateLine?.['closeAfterMs'], 300);
+  const [code, why] = (await closing) as [number, Buffer];
+  assert.ok(Date.now() - started >= 250, `closed after ${Date.now() - started} ms`);
+  assert.deepEqual([code, String(why)], [1012, 'server taken out of service']);
+  assert.equal(await onB.ask(), 'B', 'the other server keeps its WebSocket');
+  const closedLine = await gw.logs.waitFor('upstream.server_closed');
+  assert.deepEqual(
+    [closedLine['server'], closedLine['closed'], closedLine['code'], closedLine['by']],
+    [a.url, 1, 1012, 'drain deadline'],
+  );
+  const after = (await call(admin, 'GET', '/api/upstreams/app')).json.upstream.servers[0];
+  assert.deepEqual([after.state, after.open, after.closeAt], ['drain', 0, undefined]);
+});
+
 test('bad calls: an unknown upstream or server is 404, a bad state or extra key 400, and nothing changes', async (t) => {
   const [a, b] = [await namedServer(t, 'A'), await namedServer(t, 'B')];
   const gw = await startTestWsgate(t, {
@@ -170,6 +217,8 @@ test('bad calls: an unknown upstream or server is 404, a bad state or extra key 
     ['/api/upstreams/app/servers/ws%3A%2F%2F127.0.0.1%3A1', { state: 'drain' }, 404, /no server ws:\/\/127\.0\.0\.1:1/],
     ['/api/upstreams/app/servers/0', { state: 'down' }, 400, /state must be "ready" or "drain"/],
     ['/api/upstreams/app/servers/0', { state: 'drain', weight: 2 }, 400, /not weight/],
+    ['/api/upstreams/app/servers/0', { state: 'ready', closeAfter: '5s' }, 400, /closeAfter goes with state "drain"/],
+    ['/api/upstreams/app/servers/0', { state: 'drain', closeAfter: 30 }, 400, /closeAfter: a duration needs a unit/],
   ];
   for (const [path, body, status, message] of cases) {
     const answer = await put(admin, path, body);
