@@ -22,6 +22,8 @@ export type WsOpenEvent = Base & {
   server?: string;
   path: string;
   client: string | undefined;
+  /** The direct peer when it is a trusted proxy (trustForwarded) and `client` the one its X-Forwarded-For names. */
+  peer?: string;
   protocol: string | undefined;
   extensions: string | undefined;
   tap: TapLevel;

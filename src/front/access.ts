@@ -19,14 +19,20 @@ export type AccessFields = {
   note?: string | undefined;
 };
 
+/**
+ * `client`: the client as the entry knows it (behind trusted proxies, the one X-Forwarded-For names; nginx's realip);
+ * the line then has the direct peer as `peer` too. Default: the peer.
+ */
 export function logAccessOnClose(
   log: Logger,
   req: http.IncomingMessage,
   res: http.ServerResponse,
   fields: AccessFields,
+  clientOf?: () => string,
 ): void {
   const started = performance.now();
-  const client = req.socket.remoteAddress;
+  const peer = req.socket.remoteAddress;
+  const client = clientOf?.() ?? peer;
   res.once('close', () => {
     const target = req.url ?? '';
     const { note, ...rest } = fields;
@@ -40,6 +46,7 @@ export function logAccessOnClose(
         ms: Math.round(performance.now() - started),
         ...rest,
         client,
+        ...(client === peer ? {} : { peer }),
         completed: res.writableFinished,
       },
       `${req.method} ${target} ${res.statusCode}${note === undefined ? '' : ` ${note}`}`,

@@ -279,7 +279,14 @@ export class Front<T = never> {
     res.once('close', () => this.#inflight.set(socket, (this.#inflight.get(socket) ?? 1) - 1));
     const scope = this.#scope(socket, this.#requestIdPrefix, 'req');
     const access: AccessFields = {};
-    logAccessOnClose(scope.log, req, res, access);
+    const handler = this.#handler;
+    logAccessOnClose(
+      scope.log,
+      req,
+      res,
+      access,
+      handler.clientOf === undefined ? undefined : () => handler.clientOf!(req),
+    );
     if (this.#observer !== undefined) observeRequest(this.#observer, this.name, res, access);
     watchRequestBody(req, res, this.#limits.bodyTimeout, scope.log, access);
     if (requestLineLength(req) > this.#limits.maxRequestLineBytes) {

@@ -300,6 +300,7 @@ export class ReverseListener implements FrontHandler<never> {
       showSecrets: this.#settings.showSecrets,
       clientScheme: this.scheme,
       forwarded: { trusted: cidrsContain(this.#trusted, req.socket.remoteAddress) },
+      client: this.clientOf(req),
       key,
       tap: { level: route.tap, ...this.#settings.tap },
       emit: this.#settings.emit,

@@ -100,6 +100,7 @@ export function openEvent(info: SessionInfo, level: TapLevel): WsOpenEvent {
     ...(info.server === undefined ? {} : { server: info.server }),
     path: info.path,
     client: info.client,
+    ...(info.peer === undefined ? {} : { peer: info.peer }),
     protocol: info.protocol,
     extensions: info.extensions,
     tap: level,

@@ -70,6 +70,8 @@ export type SessionInfo = {
   server?: string | undefined;
   path: string;
   client: string | undefined;
+  /** The direct peer (a trusted proxy) when `client` is the one it named. */
+  peer?: string | undefined;
   handshakeMs: number;
   request: HeaderPairs;
   forwarded: HeaderPairs;

@@ -54,6 +54,11 @@ export type UpgradeContext = {
   forwarded?: { trusted: boolean } | undefined;
   /** Sec-WebSocket-Key from the already validated request. */
   key: string;
+  /**
+   * The client as the entry knows it, for the open line: behind trusted proxies the one X-Forwarded-For names.
+   * Default: the peer's address (which the open line then also gives as `peer` when they differ).
+   */
+  client?: string | undefined;
   /** How much of the connection the traffic log shows. */
   tap: SessionTap;
   /** The instance's traffic sink. */
@@ -128,6 +133,14 @@ export function buildUpstreamHandshake(req: http.IncomingMessage, ctx: UpgradeCo
  * every failure becomes a response to the client and a log line, and a bug (a throw nobody expected) one
  * WSG_INTERNAL line with the client's socket closed, never an unhandled rejection that would stop the process.
  */
+/** The open line's client, and the direct peer beside it when a trusted proxy spoke for another client. */
+function clientAndPeer(
+  client: string | undefined,
+  peer: string | undefined,
+): { client: string | undefined; peer?: string } {
+  return client === undefined || client === peer || peer === undefined ? { client: peer } : { client, peer };
+}
+
 export function forwardUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: UpgradeContext): Promise<void> {
   return proxyUpgrade(req, client, ctx).catch((error: unknown) => internalError(ctx.log, error, client));
 }
@@ -252,7 +265,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         upstream: target.name,
         ...(route.upstream.pool === undefined ? {} : { server: server.origin }),
         path: req.url ?? '/',
-        client: req.socket.remoteAddress,
+        ...clientAndPeer(ctx.client, req.socket.remoteAddress),
         handshakeMs: Math.round(performance.now() - started),
         request: redactPairs(rawToPairs(req.rawHeaders), ctx.showSecrets),
         forwarded: redactPairs(headers, ctx.showSecrets),

@@ -139,7 +139,7 @@ test('a client in a reconnect loop over limits.maxHandshakesPerClientPerSecond g
   );
 });
 
-test('behind a trusted proxy the per-client rate counts the client X-Forwarded-For names, not the proxy', async (t) => {
+test('behind a trusted proxy the per-client rate and the log lines name the client X-Forwarded-For names', async (t) => {
   const upstream = await startHttpServer(t, (_req, res) => res.end('ok'));
   const wss = new WebSocketServer({ server: upstream.server });
   t.after(() => wss.close());
@@ -162,4 +162,12 @@ test('behind a trusted proxy the per-client rate counts the client X-Forwarded-F
   assert.deepEqual(await handshake(`${gw.ws}/`, '127.0.0.2', looping), { status: 101 }, 'untrusted peer: itself');
   const lines = gw.logs.events('upgrade.client_rate_limited');
   assert.equal(lines[0]?.['client'], '203.0.113.7');
+  // The open and access lines name that client too, with the proxy beside it as `peer` (nginx's realip).
+  const opens = gw.logs.events('ws.open').map((l) => [l['client'], l['peer']]);
+  assert.deepEqual(opens.at(0), ['203.0.113.7', '127.0.0.1']);
+  assert.deepEqual(opens.at(-1), ['127.0.0.2', undefined], 'untrusted peer: itself, no peer field');
+  const res = await request(`${gw.http}/`, { headers: { 'x-forwarded-for': '198.51.100.4' }, reset: true });
+  assert.equal(await res.body.text(), 'ok');
+  const access = await gw.logs.waitFor('http.access');
+  assert.deepEqual([access['client'], access['peer']], ['198.51.100.4', '127.0.0.1']);
 });
