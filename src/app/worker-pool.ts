@@ -22,15 +22,18 @@ import { forwardLines, writeAll } from './worker-output.ts';
  * (round robin, a client's too), so each worker takes its share of them.
  */
 export function workerConfig(config: Config, workers: number): Config {
-  const { maxHandshakesPerSecond: rate, maxHandshakesPerClientPerSecond: perClient } = config.limits;
-  if ((rate === 0 && perClient === 0) || workers <= 1) return config;
+  if (workers <= 1) return config;
+  const { maxHandshakesPerSecond: rate, maxHandshakesPerClientPerSecond: perClient, maxConnections } = config.limits;
   const share = (n: number) => (n === 0 ? 0 : Math.max(1, Math.ceil(n / workers)));
+  // maxConnections is the listener's too: the primary hands connections out in turn, so the shares fill evenly.
+  // maxConnectionsPerClient stays whole in each worker: one client's connections need not land evenly.
   return {
     ...config,
     limits: {
       ...config.limits,
       maxHandshakesPerSecond: share(rate),
       maxHandshakesPerClientPerSecond: share(perClient),
+      maxConnections: share(maxConnections),
     },
   };
 }

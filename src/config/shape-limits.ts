@@ -46,7 +46,9 @@ export const limits = z.strictObject({
     .int()
     .min(1)
     .default(10_000)
-    .describe('Connections one listener accepts at once; further ones are closed at once and logged.'),
+    .describe(
+      "Connections one listener accepts at once; further ones are closed at once and logged. The listener's as a whole: with workers, each takes its share.",
+    ),
   maxConnectionsPerClient: z
     .number()
     .int()

@@ -1,5 +1,6 @@
-// workerConfig: with --workers N, the listener's handshake rate and a client's are the whole's, so each worker runs
-// with its share (rounded up, at least 1); 0 stays off, and one worker runs the config as it is.
+// workerConfig: with --workers N, the listener's handshake rate, a client's, and the listener's maxConnections are
+// the whole's, so each worker runs with its share (rounded up, at least 1); 0 stays off, and one worker runs the
+// config as it is.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { workerConfig } from '../../../src/app/worker-pool.ts';
@@ -22,6 +23,10 @@ test('each worker takes its share of the listener and client handshake rates', (
     '0 stays off; 1 at least',
   );
   assert.equal(workerConfig(both, 1), both);
-  const off = config({});
-  assert.equal(workerConfig(off, 4), off);
+});
+
+test('each worker takes its share of limits.maxConnections; maxConnectionsPerClient stays whole', () => {
+  const limits = workerConfig(config({ maxConnections: 10_001, maxConnectionsPerClient: 4 }), 4).limits;
+  assert.deepEqual([limits.maxConnections, limits.maxConnectionsPerClient], [2501, 4]);
+  assert.equal(workerConfig(config({}), 3).limits.maxConnections, 3334, 'the default 10,000 too');
 });
