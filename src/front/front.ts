@@ -60,7 +60,8 @@ export interface FrontHandler<T> {
   onConnect?(req: http.IncomingMessage, socket: net.Socket, head: Buffer, scope: ConnectScope<T>): void;
   /**
    * The client a request speaks for, where the entry knows better than the peer's address (a reverse listener
-   * behind trusted proxies: the one X-Forwarded-For names). Per-client handshake rates count it.
+   * behind trusted proxies: the one X-Forwarded-For names). Per-client handshake rates count it; the access line
+   * names it as `client`, with the peer beside it.
    */
   clientOf?(req: http.IncomingMessage): string;
 }

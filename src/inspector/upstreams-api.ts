@@ -3,8 +3,9 @@
 // drained before a deploy. A drained server takes no new WebSocket or request; those open stay until they end (GET
 // shows `open` falling to 0), so a rolling deploy drains a server, waits for `open: 0` or a deadline, deploys, and
 // sets it ready again; POST …/close closes what is still open with 1012 (Service Restart), so clients reconnect to
-// the others, and a drain with `closeAfter` does that by itself at its deadline. The state is wsgate's memory: it holds across reloads while the server stays in the config,
-// not across a restart. With --workers the primary answers: counts are summed over the workers.
+// the others, and a drain with `closeAfter` does that by itself at its deadline. The state is wsgate's memory: it
+// holds across reloads while the server stays in the config, not across a restart. With --workers the primary
+// answers: counts are summed over the workers.
 import type { ServerPool } from '../config/resolve.ts';
 import { formatDuration, parseDuration } from '../config/units.ts';
 import type { Logger } from '../log/logger.ts';
