@@ -241,3 +241,28 @@ test('a reload turns it on for new connections; shutdown does not wait for a hea
   assert.ok(Date.now() - started < 2000, `shutdown took ${Date.now() - started} ms`);
   assert.ok(await silent.waitClosed(1000));
 });
+
+test('a forward listener takes the header too: absolute-form requests and CONNECT tunnels name the client', async (t) => {
+  const sink = await startRawSink(t);
+  const gw = await startTestWsgate(t, {
+    listeners: [{ name: 'fwd', bind: '127.0.0.1:0', proxyProtocol: true, forward: {} }],
+    shutdown: { grace: '200ms' },
+  });
+  const plain = await RawClient.connect(t, gw.port);
+  plain.write(`${formatProxyV1(CLIENT, FRONT)}${get(`${sink.httpUrl}/absolute`, 'Connection: close\r\n')}`);
+  assert.equal((await plain.response()).status, 200);
+  assert.equal((await gw.logs.waitFor('http.access')).client, '203.0.113.7');
+
+  const tunnel = await RawClient.connect(t, gw.port);
+  const authority = `127.0.0.1:${sink.port}`;
+  tunnel.write(`${formatProxyV1(CLIENT, FRONT)}CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+  await tunnel.until((b) => b.toString('latin1').startsWith('HTTP/1.1 200'), 'the CONNECT answer');
+  tunnel.write(get('/in-tunnel', 'Connection: close\r\n'));
+  await tunnel.until((b) => (b.toString('latin1').match(/HTTP\/1\.1 200/g) ?? []).length === 2, 'the tunnelled answer');
+  const connectLines = gw.logs.lines.filter((l) => String(l.event).startsWith('connect.') && l.client !== undefined);
+  assert.ok(connectLines.length > 0, 'a connect line with the client');
+  assert.ok(
+    connectLines.every((l) => l.client === '203.0.113.7'),
+    JSON.stringify(connectLines.map((l) => [l.event, l.client])),
+  );
+});
