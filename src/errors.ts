@@ -96,6 +96,11 @@ export const ERRORS = {
     hint: 'Raise limits.maxConnectionsPerClient or limits.maxConnections if this client is legitimate.',
     status: 503,
   },
+  WSG_ADMIN_CALL: {
+    message: 'the admin API at {url} {detail}',
+    hint: 'Is wsgate running with an admin listener (inspector.bind, or run --admin)? Give its address with --admin and its token with --token.',
+    exitCode: 1,
+  },
   WSG_PROXY_HEADER_INVALID: {
     message: 'the connection from {peer} did not start with a valid PROXY protocol header: {reason}',
     hint: 'This listener has proxyProtocol on: connections from the load balancer must start with the header it writes (HAProxy send-proxy, AWS NLB "proxy protocol v2", nginx stream proxy_protocol on). Turn that on at the balancer, connect through it, or narrow proxyProtocol.from to the balancer\'s addresses.',

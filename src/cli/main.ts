@@ -10,12 +10,13 @@ A WebSocket-aware HTTP proxy: a reverse proxy in front of app servers that shows
 every WebSocket handshake and connection it carries.
 
 Commands:
-  run      start wsgate (the default command)       wsgate run [-c FILE]
-  check    validate a config file and print it       wsgate check -c FILE
-  echo     run the built-in echo server alone        wsgate echo [--port P]
-  tail     render a traffic log for people            wsgate tail [FILE] [-f]
-  ca       wsgate's CA for TLS interception          wsgate ca init | export | trust-help
-  probe    why a WebSocket cannot get through         wsgate probe URL [--proxy URL] [--json]
+  run        start wsgate (the default command)       wsgate run [-c FILE]
+  check      validate a config file and print it      wsgate check -c FILE
+  echo       run the built-in echo server alone       wsgate echo [--port P]
+  tail       render a traffic log for people          wsgate tail [FILE] [-f]
+  ca         wsgate's CA for TLS interception         wsgate ca init | export | trust-help
+  probe      why a WebSocket cannot get through       wsgate probe URL [--proxy URL] [--json]
+  upstreams  a running wsgate's server pools, drain   wsgate upstreams [drain|ready|close NAME N]
 
 Options:
   -h, --help      show help (also: wsgate COMMAND --help)
@@ -35,6 +36,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   tail: async () => (await import('./tail.ts')).tailCommand,
   ca: async () => (await import('./ca.ts')).caCommand,
   probe: async () => (await import('./probe.ts')).probeCommand,
+  upstreams: async () => (await import('./upstreams.ts')).upstreamsCommand,
 };
 
 export async function main(argv: string[], io: Output = stdio): Promise<number> {

@@ -16,7 +16,7 @@ test('--version prints the package version', async () => {
 });
 
 test('every command has --help with a usage line, exit 0', async () => {
-  const commands = ['run', 'check', 'echo', 'tail', 'ca', 'probe'];
+  const commands = ['run', 'check', 'echo', 'tail', 'ca', 'probe', 'upstreams'];
   const runs = await Promise.all(
     [['--help'], ...commands.map((c) => [c, '--help'])].map(async (args) => ({ args, r: await runCli(args) })),
   );
