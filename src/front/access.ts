@@ -3,6 +3,7 @@
 import type http from 'node:http';
 import { isAbsoluteForm } from '../http/request-target.ts';
 import type { Logger } from '../log/logger.ts';
+import { proxiedBy } from './proxy-header.ts';
 
 /** Filled in by the handler while it serves the request. */
 export type AccessFields = {
@@ -31,8 +32,9 @@ export function logAccessOnClose(
   clientOf?: () => string,
 ): void {
   const started = performance.now();
-  const peer = req.socket.remoteAddress;
-  const client = clientOf?.() ?? peer;
+  // The balancer, when the socket's address came from its PROXY protocol header.
+  const peer = proxiedBy(req.socket) ?? req.socket.remoteAddress;
+  const client = clientOf?.() ?? req.socket.remoteAddress;
   res.once('close', () => {
     const target = req.url ?? '';
     const { note, ...rest } = fields;

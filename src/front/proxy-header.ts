@@ -30,7 +30,10 @@ type Listener = (socket: net.Socket) => void;
 /** The balancer's own address, for sockets whose peer was replaced by a header's source. */
 const balancers = new WeakMap<net.Socket, string | undefined>();
 
-/** The peer that wrote the PROXY header (the balancer), when the socket's address came from one. */
+/**
+ * The peer that wrote the PROXY header (the balancer), when the socket's address came from one (a header that named
+ * no address, LOCAL or UNKNOWN, left the peer's own: undefined then).
+ */
 export function proxiedBy(socket: net.Socket): string | undefined {
   return balancers.get(socket) ?? balancers.get((socket as { _parent?: net.Socket })._parent as net.Socket);
 }
@@ -164,8 +167,10 @@ export class ProxyHeaderGate {
   }
 
   #accept(socket: net.Socket, peer: string | undefined, header: ProxyHeader): void {
-    balancers.set(socket, peer);
-    if (header.source !== undefined) setPeer(socket, header.source);
+    if (header.source !== undefined) {
+      balancers.set(socket, peer);
+      setPeer(socket, header.source);
+    }
     this.#log.debug(
       {
         event: 'conn.proxied',

@@ -11,7 +11,7 @@ import type { TapLevel } from '../events.ts';
 import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
 import { Front, type FrontHandler, type RequestScope, type UpgradeScope } from '../front/front.ts';
 import type { EntrySettings } from '../front/limits.ts';
-import type { ProxyProtocolSpec } from '../front/proxy-header.ts';
+import { type ProxyProtocolSpec, proxiedBy } from '../front/proxy-header.ts';
 import { realClientAddress } from '../http/forwarded.ts';
 import { originFormOf, type PathTarget } from '../http/request-target.ts';
 import type { Logger } from '../log/logger.ts';
@@ -301,6 +301,7 @@ export class ReverseListener implements FrontHandler<never> {
       clientScheme: this.scheme,
       forwarded: { trusted: cidrsContain(this.#trusted, req.socket.remoteAddress) },
       client: this.clientOf(req),
+      peer: proxiedBy(req.socket),
       key,
       tap: { level: route.tap, ...this.#settings.tap },
       emit: this.#settings.emit,

@@ -59,6 +59,8 @@ export type UpgradeContext = {
    * Default: the peer's address (which the open line then also gives as `peer` when they differ).
    */
   client?: string | undefined;
+  /** The direct peer when the socket's address came from a PROXY protocol header (the balancer that wrote it). */
+  peer?: string | undefined;
   /** How much of the connection the traffic log shows. */
   tap: SessionTap;
   /** The instance's traffic sink. */
@@ -265,7 +267,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         upstream: target.name,
         ...(route.upstream.pool === undefined ? {} : { server: server.origin }),
         path: req.url ?? '/',
-        ...clientAndPeer(ctx.client, req.socket.remoteAddress),
+        ...clientAndPeer(ctx.client, ctx.peer ?? req.socket.remoteAddress),
         handshakeMs: Math.round(performance.now() - started),
         request: redactPairs(rawToPairs(req.rawHeaders), ctx.showSecrets),
         forwarded: redactPairs(headers, ctx.showSecrets),

@@ -57,10 +57,11 @@ test('v1 and v2 headers: the client they name is the one the upstream, the acces
 
   const heads = sink.connections.flatMap((c) => c.heads);
   assert.deepEqual(forwardedFor(heads), ['203.0.113.7', '2001:db8::7']);
+  // The balancer beside the client, as `peer`.
   const access = await gw.logs.waitFor('http.access');
-  assert.equal(access.client, '203.0.113.7');
+  assert.deepEqual([access.client, access.peer], ['203.0.113.7', '127.0.0.1']);
   const open = await gw.logs.waitFor('ws.open');
-  assert.equal(open.client, '2001:db8::7');
+  assert.deepEqual([open.client, open.peer], ['2001:db8::7', '127.0.0.1']);
   // The balancer's own address is in the debug line of each connection.
   const proxied = gw.logs.events('conn.proxied');
   assert.deepEqual(
@@ -140,6 +141,8 @@ test('v2 LOCAL (a balancer’s health check): served as the balancer itself', as
   client.write(Buffer.concat([local, Buffer.from(get('/health', 'Connection: close\r\n'))]));
   assert.equal((await client.response()).status, 200);
   assert.deepEqual(forwardedFor(sink.connections.flatMap((c) => c.heads)), ['127.0.0.1']);
+  const access = await gw.logs.waitFor('http.access');
+  assert.deepEqual([access.client, access.peer], ['127.0.0.1', undefined], 'no header address: no peer field');
 });
 
 test('proxyProtocol.from: only those peers must send the header; others connect as they are', async (t) => {
@@ -251,7 +254,8 @@ test('a forward listener takes the header too: absolute-form requests and CONNEC
   const plain = await RawClient.connect(t, gw.port);
   plain.write(`${formatProxyV1(CLIENT, FRONT)}${get(`${sink.httpUrl}/absolute`, 'Connection: close\r\n')}`);
   assert.equal((await plain.response()).status, 200);
-  assert.equal((await gw.logs.waitFor('http.access')).client, '203.0.113.7');
+  const forwarded = await gw.logs.waitFor('http.access');
+  assert.deepEqual([forwarded.client, forwarded.peer], ['203.0.113.7', '127.0.0.1']);
 
   const tunnel = await RawClient.connect(t, gw.port);
   const authority = `127.0.0.1:${sink.port}`;
