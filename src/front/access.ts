@@ -1,6 +1,7 @@
 // The one access line per HTTP request, whatever the entry kind: written when the response closes, with what the
 // entry's handler learned on the way (route, upstream, proxy, user, error code).
 import type http from 'node:http';
+import { clientFields } from '../http/forwarded.ts';
 import { isAbsoluteForm } from '../http/request-target.ts';
 import type { Logger } from '../log/logger.ts';
 import { proxiedBy } from './proxy-header.ts';
@@ -29,12 +30,11 @@ export function logAccessOnClose(
   req: http.IncomingMessage,
   res: http.ServerResponse,
   fields: AccessFields,
-  clientOf?: () => string,
+  clientOf?: () => string | undefined,
 ): void {
   const started = performance.now();
-  // The balancer, when the socket's address came from its PROXY protocol header.
-  const peer = proxiedBy(req.socket) ?? req.socket.remoteAddress;
-  const client = clientOf?.() ?? req.socket.remoteAddress;
+  // The peer is the balancer when the socket's address came from its PROXY protocol header.
+  const who = clientFields(clientOf?.() ?? req.socket.remoteAddress, proxiedBy(req.socket) ?? req.socket.remoteAddress);
   res.once('close', () => {
     const target = req.url ?? '';
     const { note, ...rest } = fields;
@@ -47,8 +47,7 @@ export function logAccessOnClose(
         status: res.statusCode,
         ms: Math.round(performance.now() - started),
         ...rest,
-        client,
-        ...(client === peer ? {} : { peer }),
+        ...who,
         completed: res.writableFinished,
       },
       `${req.method} ${target} ${res.statusCode}${note === undefined ? '' : ` ${note}`}`,

@@ -280,14 +280,7 @@ export class Front<T = never> {
     res.once('close', () => this.#inflight.set(socket, (this.#inflight.get(socket) ?? 1) - 1));
     const scope = this.#scope(socket, this.#requestIdPrefix, 'req');
     const access: AccessFields = {};
-    const handler = this.#handler;
-    logAccessOnClose(
-      scope.log,
-      req,
-      res,
-      access,
-      handler.clientOf === undefined ? undefined : () => handler.clientOf!(req),
-    );
+    logAccessOnClose(scope.log, req, res, access, () => this.#clientOf(req));
     if (this.#observer !== undefined) observeRequest(this.#observer, this.name, res, access);
     watchRequestBody(req, res, this.#limits.bodyTimeout, scope.log, access);
     if (requestLineLength(req) > this.#limits.maxRequestLineBytes) {
@@ -331,9 +324,7 @@ export class Front<T = never> {
       writeErrorToSocket(socket, target);
       return;
     }
-    const check = admitHandshake(req, scope.log, this.#rate, this.#limits, () =>
-      this.#handler.clientOf === undefined ? req.socket.remoteAddress : this.#handler.clientOf(req),
-    );
+    const check = admitHandshake(req, scope.log, this.#rate, this.#limits, () => this.#clientOf(req));
     if (check instanceof WsgateError) {
       writeErrorToSocket(socket, check);
       return;
@@ -350,6 +341,11 @@ export class Front<T = never> {
     this.#guard(scope.log, () => this.#handler.onConnect?.(req, socket, head, scope), {
       fail: (err) => writeErrorToSocket(socket, err),
     });
+  }
+
+  /** The client a request speaks for: the entry's word (FrontHandler.clientOf), else the peer's address. */
+  #clientOf(req: http.IncomingMessage): string | undefined {
+    return this.#handler.clientOf === undefined ? req.socket.remoteAddress : this.#handler.clientOf(req);
   }
 
   /** A bug in a handler ends that request with one WSG_INTERNAL line, never the process. */

@@ -80,6 +80,17 @@ export function forwardingFields(hop: ForwardingHop, received?: ReceivedField | 
 }
 
 /**
+ * The client of a log line (access, ws.open) and, when it is not the direct peer (a trusted proxy named it in
+ * X-Forwarded-For, or a balancer in a PROXY header), that peer beside it.
+ */
+export function clientFields(
+  client: string | undefined,
+  peer: string | undefined,
+): { client: string | undefined; peer?: string } {
+  return client === peer || peer === undefined ? { client } : { client, peer };
+}
+
+/**
  * The client a request comes from, as nginx's realip with real_ip_recursive finds it: the direct peer, unless it is a
  * trusted proxy; then X-Forwarded-For from the right, past every trusted address, to the first that is not (a
  * client can write the left end of the header, never the right). The peer when the header names only trusted ones.

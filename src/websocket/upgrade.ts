@@ -8,7 +8,7 @@ import type { RouteUpstream } from '../config/resolve.ts';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import { handshakeDone, type WsEvent } from '../events.ts';
-import { FORWARDING_FIELDS, forwardingFields } from '../http/forwarded.ts';
+import { clientFields, FORWARDING_FIELDS, forwardingFields } from '../http/forwarded.ts';
 import { type HeaderPairs, headerValue, rawToPairs, serializeRequestHead } from '../http/head.ts';
 import { stripHopByHop } from '../http/hop-by-hop.ts';
 import { withoutAuthority } from '../http/request-target.ts';
@@ -135,14 +135,6 @@ export function buildUpstreamHandshake(req: http.IncomingMessage, ctx: UpgradeCo
  * every failure becomes a response to the client and a log line, and a bug (a throw nobody expected) one
  * WSG_INTERNAL line with the client's socket closed, never an unhandled rejection that would stop the process.
  */
-/** The open line's client, and the direct peer beside it when a trusted proxy spoke for another client. */
-function clientAndPeer(
-  client: string | undefined,
-  peer: string | undefined,
-): { client: string | undefined; peer?: string } {
-  return client === undefined || client === peer || peer === undefined ? { client: peer } : { client, peer };
-}
-
 export function forwardUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: UpgradeContext): Promise<void> {
   return proxyUpgrade(req, client, ctx).catch((error: unknown) => internalError(ctx.log, error, client));
 }
@@ -267,7 +259,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         upstream: target.name,
         ...(route.upstream.pool === undefined ? {} : { server: server.origin }),
         path: req.url ?? '/',
-        ...clientAndPeer(ctx.client, ctx.peer ?? req.socket.remoteAddress),
+        ...clientFields(ctx.client ?? req.socket.remoteAddress, ctx.peer ?? req.socket.remoteAddress),
         handshakeMs: Math.round(performance.now() - started),
         request: redactPairs(rawToPairs(req.rawHeaders), ctx.showSecrets),
         forwarded: redactPairs(headers, ctx.showSecrets),

@@ -35,6 +35,16 @@ async function openAsking(url: string): Promise<{ ws: WebSocket; ask(): Promise<
   return { ws, ask };
 }
 
+/** Until the admin API's /readyz counts two ready workers (a replaced one listening again). */
+function twoReadyWorkers(adminPort: number, what: string) {
+  return eventually(
+    async () => (await call(adminPort, 'GET', '/readyz')).json.workers.ready,
+    (n) => n === 2,
+    what,
+    20_000,
+  );
+}
+
 /** `wsgate run --workers 2` with one route to upstream `app` (the given lines), the admin API, and its log's events. */
 async function startPoolWorkers(t: TestContext, upstream: string[]) {
   const dir = mkdtempSync(join(tmpdir(), 'wsgate-upstreams-api-'));
@@ -274,12 +284,7 @@ test('--workers 2: a drained server is drained in every worker and in a replacem
     20_000,
   );
   // Then listening again with two workers.
-  await eventually(
-    async () => (await call(adminPort, 'GET', '/readyz')).json.workers.ready,
-    (n) => n === 2,
-    'two ready workers',
-    20_000,
-  );
+  await twoReadyWorkers(adminPort, 'two ready workers');
   // It has the drained list from its start: every new connection, on either worker, goes to B. The open WebSockets
   // of the worker still running carry on.
   for (let i = 0; i < 6; i++) assert.equal(await whoAnswers(t, `ws://127.0.0.1:${port}/`), 'B');
@@ -365,12 +370,7 @@ test('--workers 2: one worker runs the health checks and the other follows; anot
     'A back in, said by another worker',
     20_000,
   );
-  await eventually(
-    async () => (await call(adminPort, 'GET', '/readyz')).json.workers.ready,
-    (n) => n === 2,
-    'two ready workers again',
-    20_000,
-  );
+  await twoReadyWorkers(adminPort, 'two ready workers again');
   const answers = [];
   for (let i = 0; i < 6; i++) answers.push(await whoAnswers(t, `ws://127.0.0.1:${port}/`));
   assert.ok(answers.includes('A'), `A takes connections again in both workers: ${answers.join()}`);
