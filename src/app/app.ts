@@ -13,6 +13,7 @@ import { demoUrlFor, staticAdminHandlers } from '../inspector/static.ts';
 import { upstreamHandlers } from '../inspector/upstreams-api.ts';
 import { type Logger, logQueueOf } from '../log/logger.ts';
 import { formatHostPort } from '../net/host-port.ts';
+import { localProxyHeader } from '../net/proxy-protocol-send.ts';
 import { createHttpForwarder } from '../reverse/http.ts';
 import { closeServerSessions, ReverseListener } from '../reverse/listener.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
@@ -88,10 +89,11 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   const healthChecks = new HealthChecks(
     balancer,
     log,
-    (target, timeout) => {
+    (target, timeout, proxyProtocol) => {
       const settings = isTlsUrl(target.url) ? (tls.upstreams.get(target.name) ?? defaultUpstreamTls()) : undefined;
       return connectUpstream(target, {
         connectTimeout: timeout,
+        proxyHeader: proxyProtocol === undefined ? undefined : localProxyHeader(proxyProtocol),
         ...(settings === undefined ? {} : upstreamTlsOptions(settings)),
         keyLog,
         route: network.routeFor(target),

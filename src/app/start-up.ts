@@ -2,7 +2,6 @@
 // warning for unverified upstreams, wsgate's CA for interception (loaded, or created on first use), the log settings
 // a reload (or the admin API's PUT /api/log) applies to the running logger, and the server pools health checks cover.
 
-import type { ServerPool } from '../config/resolve.ts';
 import type { Config } from '../config/schema.ts';
 import type { LogControl } from '../inspector/log-api.ts';
 import { type Logger, type LogLevel, logOptionsOf, updateLogger } from '../log/logger.ts';
@@ -29,10 +28,14 @@ export function reverseUpstreams(config: Config): { name: string; url: string; v
 
 /** The upstreams with several servers that the routes use, once each: what health checks and metrics cover. */
 export function checkedUpstreams(config: Config): CheckedUpstream[] {
-  const pools = new Map<string, ServerPool>();
+  const pools = new Map<string, CheckedUpstream>();
   for (const l of config.listeners)
-    for (const r of l.routes) if (r.upstream.pool) pools.set(r.upstream.name, r.upstream.pool);
-  return [...pools].map(([name, pool]) => ({ name, pool }));
+    for (const { upstream } of l.routes) {
+      if (upstream.pool === undefined) continue;
+      const header = upstream.proxyProtocol === undefined ? {} : { proxyProtocol: upstream.proxyProtocol };
+      pools.set(upstream.name, { name: upstream.name, pool: upstream.pool, ...header });
+    }
+  return [...pools.values()];
 }
 
 /** Every server of those pools, as "upstream\nserver": what a drained server must be in to stay drained. */

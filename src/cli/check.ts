@@ -159,8 +159,13 @@ function explainForward(forward: ForwardBlock, url: URL): string {
     : `forward proxy: ${how} to ${host}:${port} is refused with 403 (${verdict.reason}: ${verdict.detail})`;
 }
 
-/** One URL, or an upstream's servers and how one is picked. */
+/** One URL, or an upstream's servers and how one is picked; and the PROXY header its connections start with. */
 function upstreamText(upstream: RouteUpstream): string {
+  const header = upstream.proxyProtocol === undefined ? '' : ` (sends PROXY ${upstream.proxyProtocol})`;
+  return `${serversText(upstream)}${header}`;
+}
+
+function serversText(upstream: RouteUpstream): string {
   if (upstream.pool === undefined) return upstream.url;
   const { servers, weights, backups, balance } = upstream.pool;
   const server = (url: string) => {

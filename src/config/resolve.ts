@@ -74,7 +74,13 @@ export type ServerPool = {
 };
 
 /** Where a route sends its requests: one URL, or (pool) one of several servers, `url` being the first. */
-export type RouteUpstream = { name: string; url: string; pool?: ServerPool };
+export type RouteUpstream = {
+  name: string;
+  url: string;
+  pool?: ServerPool;
+  /** upstreams[].proxyProtocol: the PROXY protocol header each connection to the upstream starts with. */
+  proxyProtocol?: 'v1' | 'v2';
+};
 
 /** The parsed input: what the shape yields before resolution. */
 export type ConfigShape = z.output<typeof configObject>;
@@ -102,6 +108,7 @@ export function resolveConfig(cfg: ConfigShape) {
     healthCheck: u.healthCheck,
     tls: u.tls,
     via: u.via,
+    proxyProtocol: u.proxyProtocol,
   }));
   const byName = new Map(upstreams.map((u) => [u.name, u]));
   const resolve = (ref: string): RouteUpstream => {
@@ -109,10 +116,12 @@ export function resolveConfig(cfg: ConfigShape) {
     const u = byName.get(ref);
     if (u === undefined)
       throw new Error(`unreachable: crossCheck lets unknown upstream ${JSON.stringify(ref)} through`);
-    if (u.servers.length === 1) return { name: u.name, url: u.url };
+    const header = u.proxyProtocol === undefined ? {} : { proxyProtocol: u.proxyProtocol };
+    if (u.servers.length === 1) return { name: u.name, url: u.url, ...header };
     return {
       name: u.name,
       url: u.url,
+      ...header,
       pool: {
         servers: u.servers,
         ...(u.weights === undefined ? {} : { weights: u.weights }),

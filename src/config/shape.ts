@@ -99,6 +99,12 @@ const upstream = z.strictObject({
     ),
   tls: upstreamTls.optional(),
   via: proxyRef().optional(),
+  proxyProtocol: z
+    .enum(['v1', 'v2'])
+    .optional()
+    .describe(
+      "Start every connection to this upstream's servers with a PROXY protocol header (v1 text or v2 binary, as HAProxy send-proxy / send-proxy-v2) naming the client's address and port and the address it connected to, for servers that read the client from it (another wsgate's or HAProxy's accept-proxy, nginx listen … proxy_protocol). Plain requests keep their connections alive per client connection only. Health checks send a header naming no client (v1 UNKNOWN, v2 LOCAL). Off by default: a server that does not expect the header reads it as garbage.",
+    ),
 });
 
 const proxy = z.strictObject({

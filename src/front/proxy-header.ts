@@ -15,6 +15,7 @@ import { WsgateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { type Cidr, cidrsContain, compileCidrs } from '../net/cidr.ts';
 import { type ProxiedAddress, type ProxyHeader, parseProxyHeader } from '../net/proxy-protocol.ts';
+import type { ConnectionEnds } from '../net/proxy-protocol-send.ts';
 import { writeErrorToSocket } from './error-response.ts';
 
 /** listeners[].proxyProtocol as the config resolves it: `from` undefined means every peer sends the header. */
@@ -27,15 +28,36 @@ type Settings = { from: readonly Cidr[] | undefined; timeoutMs: number };
 
 type Listener = (socket: net.Socket) => void;
 
-/** The balancer's own address, for sockets whose peer was replaced by a header's source. */
-const balancers = new WeakMap<net.Socket, string | undefined>();
+/**
+ * For sockets whose peer was replaced by a header's source: the balancer's own address, and the address the client
+ * connected to at the balancer (the header's destination).
+ */
+const proxiedSockets = new WeakMap<net.Socket, { balancer: string | undefined; destination?: ProxiedAddress }>();
+
+function proxiedOf(socket: net.Socket) {
+  return proxiedSockets.get(socket) ?? proxiedSockets.get((socket as { _parent?: net.Socket })._parent as net.Socket);
+}
 
 /**
  * The peer that wrote the PROXY header (the balancer), when the socket's address came from one (a header that named
  * no address, LOCAL or UNKNOWN, left the peer's own: undefined then).
  */
 export function proxiedBy(socket: net.Socket): string | undefined {
-  return balancers.get(socket) ?? balancers.get((socket as { _parent?: net.Socket })._parent as net.Socket);
+  return proxiedOf(socket)?.balancer;
+}
+
+/**
+ * The client's connection as a PROXY header sent upstream names it (upstreams[].proxyProtocol): the client, and the
+ * address it connected to: the one the balancer's header named, else this listener's (as HAProxy's src and dst).
+ */
+export function clientEnds(socket: net.Socket): ConnectionEnds {
+  const destination = proxiedOf(socket)?.destination;
+  return {
+    remoteAddress: socket.remoteAddress,
+    remotePort: socket.remotePort,
+    localAddress: destination?.address ?? socket.localAddress,
+    localPort: destination?.port ?? socket.localPort,
+  };
 }
 
 /**
@@ -52,7 +74,7 @@ function setPeer(socket: net.Socket, source: ProxiedAddress): void {
  */
 export function adoptProxiedPeer(socket: tls.TLSSocket): void {
   const raw = (socket as unknown as { _parent?: net.Socket })._parent;
-  if (raw === undefined || !balancers.has(raw)) return;
+  if (raw === undefined || !proxiedSockets.has(raw)) return;
   const peer = (raw as unknown as { _peername?: ProxiedAddress })._peername;
   if (peer !== undefined) setPeer(socket as unknown as net.Socket, peer);
 }
@@ -168,7 +190,10 @@ export class ProxyHeaderGate {
 
   #accept(socket: net.Socket, peer: string | undefined, header: ProxyHeader): void {
     if (header.source !== undefined) {
-      balancers.set(socket, peer);
+      proxiedSockets.set(socket, {
+        balancer: peer,
+        ...(header.destination === undefined ? {} : { destination: header.destination }),
+      });
       setPeer(socket, header.source);
     }
     this.#log.debug(

@@ -3,8 +3,7 @@
 // path sent is the one the route was matched with (reverse/match.ts), never http-proxy-3's own re-parse of the
 // request target. Failures become coded error responses (502 refused/unreachable/DNS, 504 timeout) with one log
 // line each, and a bug in one of http-proxy-3's callbacks ends that request with WSG_INTERNAL, never the process.
-import http from 'node:http';
-import type https from 'node:https';
+import type http from 'node:http';
 import type net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { TLSSocket } from 'node:tls';
@@ -16,16 +15,15 @@ import type { AccessFields } from '../front/access.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
 import { FORWARDING_FIELDS, forwardingFields } from '../http/forwarded.ts';
 import { connectionOptions, HOP_BY_HOP } from '../http/hop-by-hop.ts';
-import { UPSTREAM_AGENT_OPTIONS } from '../http/keep-alive.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import type { KeyLog } from '../tls/keylog.ts';
-import { createUpstreamAgent, defaultUpstreamTls, type UpstreamTls } from '../tls/upstream.ts';
+import { defaultUpstreamTls, type UpstreamTls } from '../tls/upstream.ts';
 import { isServerDown, logServerFailed, type UpstreamBalancer } from '../upstream/balancer.ts';
 import { classifyUpstreamError, type UpstreamTarget } from '../upstream/connect.ts';
 import { type AttemptOutcome, hasNoBody, retryChoice } from '../upstream/http-retry.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
-import { createTunnelAgent } from '../upstream/proxy-agent.ts';
+import { UpstreamAgents } from './upstream-agents.ts';
 
 export type HttpRoute = {
   name: string;
@@ -152,43 +150,7 @@ export function createHttpForwarder(
     balancer?: UpstreamBalancer | undefined;
   } = {},
 ): HttpForwarder {
-  const agents = {
-    http: new http.Agent(UPSTREAM_AGENT_OPTIONS),
-    // One pool per upstream host and TLS setting (roots, servername, insecure): connections verified one way are
-    // never reused for an upstream that asks for another.
-    https: new Map<string, https.Agent>(),
-  };
-  const httpsAgent = (tls: UpstreamTls, host: string): https.Agent => {
-    const key = `${tls.key}|${host}`;
-    let agent = agents.https.get(key);
-    if (agent === undefined) {
-      agent = createUpstreamAgent(tls, host, settings.keyLog);
-      agents.https.set(key, agent);
-    }
-    return agent;
-  };
-  // Upstreams behind an upstream (corporate) proxy: one pool of CONNECT tunnels per proxy, upstream and TLS setting.
-  const tunnelAgents = new Map<string, http.Agent>();
-  // `server` as configured (ws:// or http://): the network knows each upstream's route by it.
-  const agentFor = (upstream: { name: string }, server: string, url: URL, options: HttpForwardOptions): http.Agent => {
-    const secure = url.protocol === 'https:';
-    const tls = options.tls ?? defaultUpstreamTls();
-    const route = settings.network?.routeFor({ name: upstream.name, url: new URL(server) });
-    if (route?.proxy === undefined) return secure ? httpsAgent(tls, url.hostname) : agents.http;
-    const key = `${route.proxy.url.href}|${route.proxy.authorization ?? ''}|${upstream.name}|${url.host}|${secure ? tls.key : ''}`;
-    let agent = tunnelAgents.get(key);
-    if (agent === undefined) {
-      agent = createTunnelAgent(secure, {
-        route,
-        upstream: upstream.name,
-        connectTimeout: options.connectTimeout,
-        tls,
-        keyLog: settings.keyLog,
-      });
-      tunnelAgents.set(key, agent);
-    }
-    return agent;
-  };
+  const agents = new UpstreamAgents(settings);
   const proxy = createProxyServer({ xfwd: false, ws: false });
   const pending = new WeakMap<http.IncomingMessage, PendingRequest>();
 
@@ -223,7 +185,8 @@ export function createHttpForwarder(
 
   return {
     forward(req, res, route, options) {
-      const pool = route.upstream.pool;
+      const { upstream } = route;
+      const pool = upstream.pool;
       const balancer = settings.balancer;
       stripRequestHopByHop(req);
       setForwardingFields(req, options.forwarded);
@@ -242,7 +205,7 @@ export function createHttpForwarder(
         if (tried.size > 1)
           for (const e of [req, res]) e.setMaxListeners(Math.max(e.getMaxListeners(), 10 + 3 * tried.size));
         const url = httpUrlOf(server);
-        const target: UpstreamTarget = { name: route.upstream.name, url };
+        const target: UpstreamTarget = { name: upstream.name, url };
         const attempt: Attempt = {
           connected: false,
           reused: false,
@@ -265,7 +228,14 @@ export function createHttpForwarder(
               target: url,
               toProxy: true,
               changeOrigin: route.changeOrigin,
-              agent: agentFor(route.upstream, server, url, options),
+              agent: agents.agentFor({
+                client: req.socket,
+                upstream,
+                server,
+                url,
+                tls: options.tls ?? defaultUpstreamTls(),
+                connectTimeout: options.connectTimeout,
+              }),
               connectTimeout: options.connectTimeout,
               ...(attempt.gate === undefined ? {} : { buffer: attempt.gate }),
             },
@@ -279,7 +249,7 @@ export function createHttpForwarder(
       const failed = (error: Error, server: string, target: UpstreamTarget, attempt: Attempt): void => {
         const err = classifyUpstreamError(error, target, options.connectTimeout);
         const untriedServers =
-          pool === undefined || balancer === undefined ? 0 : balancer.untried(route.upstream.name, pool, tried);
+          pool === undefined || balancer === undefined ? 0 : balancer.untried(upstream.name, pool, tried);
         // Nobody to answer (the client left, which also ends the attempt), or an answer already begun: no retry.
         const choice =
           res.headersSent || res.destroyed || req.socket.destroyed
@@ -288,8 +258,8 @@ export function createHttpForwarder(
         // A kept-alive connection closed under a request says nothing of the server; any other failure does.
         const stale = attempt.reused && !attempt.answered && err.code === 'WSG_UPSTREAM_RESET';
         if (pool !== undefined && balancer !== undefined && isServerDown(err) && !stale) {
-          balancer.failed(route.upstream.name, pool, server, Date.now());
-          logServerFailed(options.log, route.upstream.name, server, pool, err, choice === 'next-server');
+          balancer.failed(upstream.name, pool, server, Date.now());
+          logServerFailed(options.log, upstream.name, server, pool, err, choice === 'next-server');
         }
         if (choice !== undefined) {
           const next = choice === 'same-server' ? server : pick(tried);
@@ -325,9 +295,9 @@ export function createHttpForwarder(
       // stays), or by client with ip-hash (long-polling fallbacks must reach the server of their session).
       const pick = (exclude: ReadonlySet<string>): string =>
         pool === undefined || balancer === undefined
-          ? route.upstream.url
+          ? upstream.url
           : balancer.pick(
-              route.upstream.name,
+              upstream.name,
               pool,
               Date.now(),
               exclude,
@@ -341,7 +311,7 @@ export function createHttpForwarder(
         // Every server drained (the admin API): 503 before anything is sent.
         if (!(error instanceof WsgateError)) throw error;
         options.log.warn(
-          { event: 'http.upstream_error', code: error.code, route: route.name, upstream: route.upstream.name },
+          { event: 'http.upstream_error', code: error.code, route: route.name, upstream: upstream.name },
           error.message,
         );
         sendErrorResponse(res, error);
@@ -351,9 +321,7 @@ export function createHttpForwarder(
     },
     close() {
       proxy.close();
-      agents.http.destroy();
-      for (const agent of agents.https.values()) agent.destroy();
-      for (const agent of tunnelAgents.values()) agent.destroy();
+      agents.close();
     },
   };
 }

@@ -11,11 +11,12 @@ import type { TapLevel } from '../events.ts';
 import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
 import { Front, type FrontHandler, type RequestScope, type UpgradeScope } from '../front/front.ts';
 import type { EntrySettings } from '../front/limits.ts';
-import { type ProxyProtocolSpec, proxiedBy } from '../front/proxy-header.ts';
+import { clientEnds, type ProxyProtocolSpec, proxiedBy } from '../front/proxy-header.ts';
 import { realClientAddress } from '../http/forwarded.ts';
 import { originFormOf, type PathTarget } from '../http/request-target.ts';
 import type { Logger } from '../log/logger.ts';
 import { type Cidr, cidrsContain, compileCidrs } from '../net/cidr.ts';
+import { proxyHeaderFor } from '../net/proxy-protocol-send.ts';
 import type { ConnectionRules } from '../rules/types.ts';
 import type { ServerTls } from '../tls/server-certs.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
@@ -169,14 +170,18 @@ export class ReverseListener implements FrontHandler<never> {
     options: { connectTimeout: number; highWaterMark: number },
     req: http.IncomingMessage,
   ): Promise<net.Socket> {
-    const pool = route.upstream.pool;
+    const { pool, proxyProtocol } = route.upstream;
     const balancer = this.#settings.balancer;
-    if (pool === undefined || balancer === undefined) return this.#dialUpstream(log, target, options);
+    const dialOptions =
+      proxyProtocol === undefined
+        ? options
+        : { ...options, proxyHeader: proxyHeaderFor(proxyProtocol, clientEnds(req.socket)) };
+    if (pool === undefined || balancer === undefined) return this.#dialUpstream(log, target, dialOptions);
     return dialFromPool(
       balancer,
       pool,
       target,
-      () => this.#dialUpstream(log, target, options),
+      () => this.#dialUpstream(log, target, dialOptions),
       (server, err, next) => logServerFailed(log, target.name, server, pool, err, next),
       pool.balance === 'ip-hash' ? this.clientOf(req) : undefined,
     );
@@ -199,7 +204,11 @@ export class ReverseListener implements FrontHandler<never> {
    * Dials an upgrade's upstream with that upstream's TLS settings. With tls.insecure every connection is logged
    * as a warning, with what verification would have said.
    */
-  #dialUpstream(log: Logger, target: UpstreamTarget, options: { connectTimeout: number; highWaterMark: number }) {
+  #dialUpstream(
+    log: Logger,
+    target: UpstreamTarget,
+    options: { connectTimeout: number; highWaterMark: number; proxyHeader?: Buffer },
+  ) {
     // Plain ws:// upstreams never build the default TLS context (loading the system's roots costs the first
     // handshake most of a second of CPU).
     const settings = isTlsUrl(target.url) ? this.#upstreamTls(target.name) : undefined;

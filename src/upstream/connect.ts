@@ -103,6 +103,11 @@ export type ConnectOptions = {
   route?: UpstreamRoute | undefined;
   /** Name resolution for a direct connection (forward mode checks every address before it is dialed). */
   lookup?: net.LookupFunction | undefined;
+  /**
+   * A PROXY protocol header (upstreams[].proxyProtocol) to write before anything else on the connection: before TLS,
+   * inside an upstream proxy's tunnel.
+   */
+  proxyHeader?: Buffer | undefined;
   /** Checked before a direct connection (forward mode: a literal address against the policy); throws to refuse. */
   beforeDirect?: (() => void) | undefined;
   /** Told which entry of the route connected (undefined: direct), when the route has PAC fallbacks. */
@@ -169,12 +174,22 @@ async function connectThroughProxy(
     timeout: options.connectTimeout,
     headers: route.headers,
   });
+  // The PROXY header is the upstream's first byte: inside the tunnel, before TLS.
+  if (options.proxyHeader !== undefined) raw.write(options.proxyHeader);
   if (!isTlsUrl(target.url)) return raw;
   // TLS with the upstream runs inside the tunnel: the proxy sees only the CONNECT and encrypted bytes.
+  return secureOver(raw, target, options, started);
+}
+
+/** TLS with the upstream over a connection already open (a tunnel, or TCP that carried a PROXY header first). */
+function secureOver(raw: net.Socket, target: UpstreamTarget, options: ConnectOptions, started: number) {
+  const host = socketHost(target.url);
   const remaining = Math.max(1, options.connectTimeout - (performance.now() - started));
-  return new Promise((resolve, reject) => {
+  return new Promise<net.Socket>((resolve, reject) => {
     const tlsSocket = tls.connect({
       socket: raw,
+      // Only for the certificate's name check (the socket is open): without it Node checks "localhost".
+      host,
       servername: options.servername ?? (net.isIP(host) ? undefined : host),
       ca: options.ca,
       ALPNProtocols: ['http/1.1'],
@@ -207,10 +222,18 @@ async function connectThroughProxy(
  * The socket comes back with an 'error' listener already attached, so a late error cannot crash the process.
  */
 export function connectDirect(target: UpstreamTarget, options: ConnectOptions): Promise<net.Socket> {
+  // With a PROXY header, TCP comes first (the header its first bytes), then TLS over it.
+  if (options.proxyHeader !== undefined && isTlsUrl(target.url)) {
+    const started = performance.now();
+    return connectSocket(target, options, false).then((raw) => secureOver(raw, target, options, started));
+  }
+  return connectSocket(target, options, isTlsUrl(target.url));
+}
+
+function connectSocket(target: UpstreamTarget, options: ConnectOptions, secure: boolean): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const host = socketHost(target.url);
     const port = defaultPort(target.url);
-    const secure = isTlsUrl(target.url);
     // highWaterMark is a stream option that net/tls pass through; @types/node does not declare it there.
     const buffering = options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark };
     const lookup = options.lookup === undefined ? {} : { lookup: options.lookup };
@@ -234,6 +257,8 @@ export function connectDirect(target: UpstreamTarget, options: ConnectOptions): 
       socket = tlsSocket;
     } else {
       socket = net.connect(tcpOptions);
+      // Written once connected, before any byte of the caller's.
+      if (options.proxyHeader !== undefined) socket.write(options.proxyHeader);
     }
     const timer = setTimeout(() => {
       const error = Object.assign(new Error('connect timeout'), { code: 'ECONNECT_TIMEOUT' });

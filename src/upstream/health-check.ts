@@ -7,13 +7,21 @@
 import type net from 'node:net';
 import type { ServerPool } from '../config/resolve.ts';
 import type { Logger } from '../log/logger.ts';
+import type { ProxyProtocolVersion } from '../net/proxy-protocol-send.ts';
 import type { UpstreamBalancer } from './balancer.ts';
 import type { UpstreamTarget } from './connect.ts';
 
-export type CheckedUpstream = { name: string; pool: ServerPool };
+export type CheckedUpstream = { name: string; pool: ServerPool; proxyProtocol?: ProxyProtocolVersion };
 
-/** Opens a connection to one server as traffic would (proxy, TLS), within `timeout` milliseconds. */
-export type CheckDial = (target: UpstreamTarget, timeout: number) => Promise<net.Socket>;
+/**
+ * Opens a connection to one server as traffic would (proxy, TLS, the PROXY header of a connection of wsgate's own
+ * where the upstream takes one), within `timeout` milliseconds.
+ */
+export type CheckDial = (
+  target: UpstreamTarget,
+  timeout: number,
+  proxyProtocol: ProxyProtocolVersion | undefined,
+) => Promise<net.Socket>;
 
 /** The status of `GET path` on an open connection, or why there is none; the socket is closed either way. */
 function httpStatus(socket: net.Socket, host: string, path: string, timeout: number): Promise<number> {
@@ -94,7 +102,7 @@ export class HealthChecks {
     if (!this.#running) return;
     const generation = this.#generation;
     const upstreams = this.#upstreams;
-    for (const { name, pool } of upstreams) {
+    for (const { name, pool, proxyProtocol } of upstreams) {
       const settings = pool.healthCheck;
       if (settings === undefined) continue;
       for (const server of pool.servers) {
@@ -102,7 +110,7 @@ export class HealthChecks {
         const run = () => {
           if (running || generation !== this.#generation) return;
           running = true;
-          void this.#check(name, server, settings).finally(() => {
+          void this.#check(name, server, settings, proxyProtocol).finally(() => {
             running = false;
           });
         };
@@ -114,12 +122,17 @@ export class HealthChecks {
     }
   }
 
-  async #check(name: string, server: string, settings: NonNullable<ServerPool['healthCheck']>): Promise<void> {
+  async #check(
+    name: string,
+    server: string,
+    settings: NonNullable<ServerPool['healthCheck']>,
+    proxyProtocol: ProxyProtocolVersion | undefined,
+  ): Promise<void> {
     const generation = this.#generation;
     const url = new URL(server);
     let failure: string | undefined;
     try {
-      const socket = await this.#dial({ name, url }, settings.timeout);
+      const socket = await this.#dial({ name, url }, settings.timeout, proxyProtocol);
       if (settings.path === undefined) socket.destroy();
       else {
         const status = await httpStatus(socket, url.host, settings.path, settings.timeout);

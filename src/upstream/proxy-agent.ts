@@ -1,6 +1,7 @@
-// Node http(s) agents whose connections are CONNECT tunnels through an upstream proxy, for the reverse proxy's
-// plain HTTP (http-proxy-3 takes an agent). Keep-alive pooling works as usual: each pooled socket is one tunnel,
-// with TLS inside it for https upstreams, verified with the upstream's own settings.
+// Node http(s) agents whose connections connectUpstream opens, for the reverse proxy's plain HTTP (http-proxy-3 takes
+// an agent): CONNECT tunnels through an upstream proxy, and connections that start with a PROXY protocol header.
+// Keep-alive pooling works as usual: each pooled socket is one tunnel or one headed connection, with TLS inside for
+// https upstreams, verified with the upstream's own settings.
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -12,13 +13,16 @@ import { connectUpstream } from './connect.ts';
 import type { UpstreamRoute } from './network.ts';
 
 export type TunnelAgentOptions = {
-  route: UpstreamRoute;
+  /** Through the route's proxy; undefined or a route without one: direct. */
+  route: UpstreamRoute | undefined;
   /** The upstream's name, for error messages. */
   upstream: string;
   connectTimeout: number;
   /** For https upstreams: how the upstream's certificate is verified. */
   tls?: UpstreamTls | undefined;
   keyLog?: KeyLog | undefined;
+  /** The PROXY protocol header every connection starts with (one client's: the agent serves that client only). */
+  proxyHeader?: Buffer | undefined;
 };
 
 type ConnectCallback = (err: Error | null, stream: Duplex) => void;
@@ -37,6 +41,7 @@ function tunnelConnection(
       connectTimeout: options.connectTimeout,
       route: options.route,
       keyLog: options.keyLog,
+      proxyHeader: options.proxyHeader,
       ...(secure && options.tls !== undefined ? upstreamTlsOptions(options.tls) : {}),
     },
   ).then(

@@ -207,6 +207,23 @@ test('reverse routes reach their upstream through the corporate proxy: ws, http,
   assert.equal(tlsEcho.secureConnections(), 1);
 });
 
+test('a wss upstream named by its IP address through the corporate proxy: its certificate is checked for that address', async (t) => {
+  const ca = await makeTestCa();
+  // Only the address: a check against any other name ("localhost", the proxy's) fails.
+  const tlsEcho = await startTlsEchoServer(t, await ca.issue({ names: ['127.0.0.1'] }));
+  const caFile = writePem(tempDir(t), 'ca.pem', ca.cert);
+  const corp = await corpProxy(t);
+  const gw = await startProxy(t, {
+    listeners: [{ name: 'web', bind: '127.0.0.1:0', routes: [{ upstream: 'secure' }] }],
+    upstreams: [{ name: 'secure', url: `wss://127.0.0.1:${tlsEcho.port}`, via: 'corp', tls: { ca: caFile } }],
+    proxies: [{ name: 'corp', url: corpUrl(corp), noProxy: ['<-loopback>'] }],
+    shutdown: { grace: '200ms' },
+  });
+  const secure = new WebSocket(`ws://127.0.0.1:${gw.port()}/by-address`);
+  assert.equal(await wsRoundTrip(secure, 'by address'), 'by address');
+  assert.deepEqual(tunnelsSeen(corp), [`127.0.0.1:${tlsEcho.port}`]);
+});
+
 test('a corporate proxy that never answers CONNECT gives 504 after connectTimeout (±20 %)', async (t) => {
   // Reads what it is sent (so it sees the connection close) and never answers.
   const silent = await startTcpServer(t, (s) => s.resume());

@@ -52,6 +52,7 @@ type ExpectedConfig = {
           failTimeout: number;
           healthCheck?: ExpectedHealthCheck | undefined;
         };
+        proxyProtocol?: 'v1' | 'v2';
       };
       changeOrigin: boolean;
       rawPath: boolean;
@@ -77,6 +78,7 @@ type ExpectedConfig = {
     healthCheck: ExpectedHealthCheck | undefined;
     tls: { ca?: string; servername?: string; insecure: boolean } | undefined;
     via: string | undefined;
+    proxyProtocol: 'v1' | 'v2' | undefined;
   }[];
   proxies: { name: string; url?: string; pac?: string; noProxy: string[] }[];
   inspector:

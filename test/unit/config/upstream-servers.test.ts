@@ -124,3 +124,18 @@ test('a bad server entry says which and why', () => {
     ],
   );
 });
+
+test('proxyProtocol: v1 or v2 reaches the route upstream, with or without servers; anything else is refused', () => {
+  const one = configFromObject(withUpstream({ url: 'ws://10.0.0.1:9000', proxyProtocol: 'v2' }));
+  assert.deepEqual(one.listeners[0]!.routes[0]!.upstream, {
+    name: 'chat',
+    url: 'ws://10.0.0.1:9000',
+    proxyProtocol: 'v2',
+  });
+  const pool = configFromObject(withUpstream({ servers: ['http://a:1', 'http://b:1'], proxyProtocol: 'v1' }));
+  assert.equal(pool.listeners[0]!.routes[0]!.upstream.proxyProtocol, 'v1');
+  assert.equal(pool.upstreams[0]!.proxyProtocol, 'v1');
+  const lines = failLines(() => configFromObject(withUpstream({ url: 'ws://a:1', proxyProtocol: true })));
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /^<command line> upstreams\[0\]\.proxyProtocol: .*"v1".*"v2"/);
+});
