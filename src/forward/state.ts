@@ -8,7 +8,7 @@ import type { TapLevel } from '../events.ts';
 import { writeErrorToSocket } from '../front/error-response.ts';
 import type { Front } from '../front/front.ts';
 import type { EntrySettings, FrontLimits } from '../front/limits.ts';
-import type { ProxyProtocolSpec } from '../front/proxy-header.ts';
+import { type ProxyProtocolSpec, proxiedBy } from '../front/proxy-header.ts';
 import type { Logger } from '../log/logger.ts';
 import type { PortRange } from '../net/ports.ts';
 import type { ConnectionRules } from '../rules/types.ts';
@@ -123,6 +123,8 @@ export function startUpgrade(
     limits: state.settings.limits,
     showSecrets: state.settings.showSecrets,
     clientScheme: how.clientScheme ?? 'http',
+    // The balancer, when a PROXY header named the client (the open line's `peer`, as on reverse listeners).
+    peer: proxiedBy(req.socket),
     key: scope.key,
     tap: { level: state.spec.forward.tap, ...state.settings.tap },
     emit: state.settings.emit,

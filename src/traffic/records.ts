@@ -1,7 +1,7 @@
 // The records of the traffic store, as the admin API, the live feed, the session file and the HAR export read
 // them: a connection (its handshake, counters, end), a message (with the tap's preview), a feed event, and the
 // filters the API applies to them. Pure: types and small functions over values.
-import type { MessageData, WsEndEvent, WsRuleEvent } from '../events.ts';
+import type { MessageData, WsEndEvent, WsOpenEvent, WsRuleEvent } from '../events.ts';
 
 export type HeaderPairs = [name: string, value: string][];
 type Counters = { frames: number; messages: number; bytes: number };
@@ -87,6 +87,8 @@ export type StoredConnection = {
   host: string | undefined;
   path: string;
   client: string | undefined;
+  /** The proxy between the client and wsgate (a trustForwarded peer, a PROXY protocol balancer), when there is one. */
+  peer?: string | undefined;
   upstream: string;
   /** Which server of an upstream with several took it (upstreams[].servers). */
   server?: string | undefined;
@@ -153,7 +155,19 @@ export type MessageQuery = {
 };
 
 export function connectionText(c: StoredConnection): string {
-  return [c.id, c.route, c.listener, c.host, c.path, c.client, c.upstream, c.server, c.subprotocol, c.end?.termination]
+  return [
+    c.id,
+    c.route,
+    c.listener,
+    c.host,
+    c.path,
+    c.client,
+    c.peer,
+    c.upstream,
+    c.server,
+    c.subprotocol,
+    c.end?.termination,
+  ]
     .filter((s) => s !== undefined)
     .join(' ')
     .toLowerCase();
@@ -164,4 +178,42 @@ export function messageMatches(m: StoredMessage, q: Omit<MessageQuery, 'after' |
   if (q.type !== undefined && m.kind !== q.type) return false;
   if (q.text !== undefined && !(m.preview ?? '').toLowerCase().includes(q.text.toLowerCase())) return false;
   return true;
+}
+
+function hostOf(request: HeaderPairs): string | undefined {
+  for (const [name, value] of request) if (name.toLowerCase() === 'host') return value;
+  return undefined;
+}
+
+/** A connection's record as its ws.open event describes it, before any message. */
+export function openedConnection(e: WsOpenEvent, listener: string | undefined): StoredConnection {
+  return {
+    id: e.conn,
+    listener,
+    route: e.route,
+    host: hostOf(e.request),
+    path: e.path,
+    client: e.client,
+    ...(e.peer === undefined ? {} : { peer: e.peer }),
+    upstream: e.upstream,
+    ...(e.server === undefined ? {} : { server: e.server }),
+    subprotocol: e.protocol,
+    extensions: e.extensions,
+    tap: e.tap,
+    state: 'open',
+    openedAt: e.time,
+    closedAt: undefined,
+    handshakeMs: e.handshakeMs,
+    durationMs: undefined,
+    request: e.request,
+    forwarded: e.forwarded,
+    response: e.response,
+    toUpstream: { frames: 0, messages: 0, bytes: 0 },
+    toClient: { frames: 0, messages: 0, bytes: 0 },
+    end: undefined,
+    violations: [],
+    rules: [],
+    evictedMessages: 0,
+    truncatedMessages: 0,
+  };
 }

@@ -20,6 +20,7 @@ import {
   type HeaderPairs,
   type MessageQuery,
   messageMatches,
+  openedConnection,
   ruleHit,
   type StoredConnection,
   type StoredMessage,
@@ -77,11 +78,6 @@ function headersCost(h: HeaderPairs): number {
   let n = 0;
   for (const [k, v] of h) n += k.length + v.length + 32;
   return n;
-}
-
-function hostOf(request: HeaderPairs): string | undefined {
-  for (const [name, value] of request) if (name.toLowerCase() === 'host') return value;
-  return undefined;
 }
 
 export class TrafficStore {
@@ -161,34 +157,7 @@ export class TrafficStore {
   }
 
   #open(e: WsOpenEvent): void {
-    const conn: StoredConnection = {
-      id: e.conn,
-      listener: this.#options.listenerOf?.(e.route),
-      route: e.route,
-      host: hostOf(e.request),
-      path: e.path,
-      client: e.client,
-      upstream: e.upstream,
-      ...(e.server === undefined ? {} : { server: e.server }),
-      subprotocol: e.protocol,
-      extensions: e.extensions,
-      tap: e.tap,
-      state: 'open',
-      openedAt: e.time,
-      closedAt: undefined,
-      handshakeMs: e.handshakeMs,
-      durationMs: undefined,
-      request: e.request,
-      forwarded: e.forwarded,
-      response: e.response,
-      toUpstream: { frames: 0, messages: 0, bytes: 0 },
-      toClient: { frames: 0, messages: 0, bytes: 0 },
-      end: undefined,
-      violations: [],
-      rules: [],
-      evictedMessages: 0,
-      truncatedMessages: 0,
-    };
+    const conn = openedConnection(e, this.#options.listenerOf?.(e.route));
     const bytes = CONNECTION_COST + headersCost(e.request) + headersCost(e.forwarded) + headersCost(e.response);
     this.#entries.set(e.conn, {
       conn,

@@ -101,6 +101,19 @@ test('a new connection and its messages appear live; filter, JSON tree, hex dump
   assert.deepEqual(errors, []);
 });
 
+test('a client behind a trusted proxy: the row names the client and the proxy it came through', { skip }, async (t) => {
+  const { admin, echoUrl } = await startInspected(t, { listener: { trustForwarded: ['127.0.0.1/32'] } });
+  const { page, errors } = await openInspector(t, `${admin}/`);
+  const ws = await openWs(echoUrl, { headers: { 'X-Forwarded-For': '203.0.113.7' } });
+  t.after(() => ws.terminate());
+  const row = page.locator('tr.conn').first();
+  await row.waitFor({ timeout: 2000 });
+  assert.match(String(await row.textContent()), /203\.0\.113\.7\s+via 127\.0\.0\.1/);
+  await page.fill('#conn-filter', '203.0.113');
+  await waitForCount(page, 'tr.conn', 1);
+  assert.deepEqual(errors, []);
+});
+
 test('send to the server and to the client from the UI, download the HAR, close with a code', { skip }, async (t) => {
   const { admin, echoUrl } = await startInspected(t);
   const { page, errors } = await openInspector(t, `${admin}/`);

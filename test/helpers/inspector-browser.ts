@@ -41,6 +41,8 @@ export async function startInspected(
     /** inspector.token: the API then needs it even on loopback. */
     token?: string;
     upstream?: string;
+    /** More keys of the listener (e.g. trustForwarded). */
+    listener?: Record<string, unknown>;
     extra?: Record<string, unknown>;
     /** Log only warnings, to nowhere: a test of 100,000 messages need not parse 200,000 log lines. */
     quiet?: boolean;
@@ -59,6 +61,7 @@ export async function startInspected(
         routes: [
           { name: 'echo', match: { path: '/echo' }, upstream, ...(options.rules ? { rules: options.rules } : {}) },
         ],
+        ...options.listener,
       },
     ],
     inspector: {

@@ -23,6 +23,7 @@ function rowText(c) {
     c.host,
     c.path,
     c.client,
+    c.peer,
     c.upstream,
     c.server,
     c.subprotocol,
@@ -94,7 +95,9 @@ export function ConnectionsPane({ model, filter, setFilter, now }) {
             >
               <td class=${`state-${c.state}`}>${c.state === 'open' ? '● open' : '○ closed'}</td>
               <td title=${c.id}>${where(c)}</td>
-              <td class="col-wide mono">${c.client ?? ''}</td>
+              <td class="col-wide mono" title=${c.peer ? `through ${c.peer} (a trusted proxy or a PROXY protocol balancer)` : ''}>
+                ${c.client ?? ''}${c.peer ? html`<span class="muted"> via ${c.peer}</span>` : null}
+              </td>
               <td class="col-wide mono" title=${c.server ?? ''}>${c.upstream ?? ''}${c.server ? ` → ${c.server}` : ''}</td>
               <td class="col-wide">${c.subprotocol ?? ''}</td>
               <td class="col-wide" title=${c.extensions ?? ''}>${shortExt(c.extensions)}</td>

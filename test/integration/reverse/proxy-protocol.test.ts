@@ -269,4 +269,10 @@ test('a forward listener takes the header too: absolute-form requests and CONNEC
     connectLines.every((l) => l.client === '203.0.113.7'),
     JSON.stringify(connectLines.map((l) => [l.event, l.client])),
   );
+  // A WebSocket through the forward listener (absolute-form upgrade): its open line names the balancer too.
+  const ws = await RawClient.connect(t, gw.port);
+  ws.write(`${formatProxyV1(CLIENT, FRONT)}${wsHandshake(`${sink.wsUrl}/fwd-ws`)}`);
+  assert.equal((await ws.response()).status, 101);
+  const open = await gw.logs.waitFor('ws.open');
+  assert.deepEqual([open.client, open.peer], ['203.0.113.7', '127.0.0.1']);
 });

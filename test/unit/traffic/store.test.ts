@@ -115,6 +115,18 @@ test('the feed replays from a cursor, dense and in order, and says how many it n
   assert.equal(store.replay(store.seq).events.length, 0);
 });
 
+test('the proxy a client came through (peer) is kept beside the client and found by the text filter', () => {
+  const store = new TrafficStore({ maxBytes: 1 << 20, maxMessagesPerConnection: 10 });
+  store.ingest(openEvent('w1', { client: '203.0.113.7', peer: '10.0.0.2' }));
+  store.ingest(openEvent('w2', { client: '198.51.100.9' }));
+  assert.deepEqual([store.connection('w1')?.client, store.connection('w1')?.peer], ['203.0.113.7', '10.0.0.2']);
+  assert.equal('peer' in store.connection('w2')!, false);
+  assert.deepEqual(
+    store.connections({ text: '10.0.0.2' }).map((c) => c.id),
+    ['w1'],
+  );
+});
+
 test('the server of an upstream with several is kept on the connection and found by the text filter', () => {
   const store = new TrafficStore({ maxBytes: 1 << 20, maxMessagesPerConnection: 10 });
   store.ingest(openEvent('w1', { upstream: 'chat', server: 'ws://10.0.0.12:9000' }));
