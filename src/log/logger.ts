@@ -70,9 +70,11 @@ export function reportDrops(log: Logger): (report: DropReport) => void {
   return (r) =>
     log.warn(
       { event: 'log.dropped', ...r },
-      `log ${r.destination} fell more than ${r.maxQueueBytes} bytes behind: dropped ${r.dropped} traffic lines` +
-        (r.droppedOther > 0 ? ` and ${r.droppedOther} other lines` : '') +
-        (r.recovered ? ` in ${r.ms} ms; caught up` : ` so far (${r.ms} ms)`),
+      r.recovered && r.dropped === 0 && r.droppedOther === 0
+        ? `log ${r.destination} caught up after ${r.ms} ms behind; no more lines dropped since the last report`
+        : `log ${r.destination} fell more than ${r.maxQueueBytes} bytes behind: dropped ${r.dropped} traffic lines` +
+            (r.droppedOther > 0 ? ` and ${r.droppedOther} other lines` : '') +
+            (r.recovered ? ` in ${r.ms} ms; caught up` : ` so far (${r.ms} ms)`),
     );
 }
 

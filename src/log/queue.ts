@@ -57,7 +57,7 @@ export type WriteFailure = {
 export type DropReport = {
   /** "stdout", or the file. */
   destination: string;
-  /** Traffic lines shed since the last report. */
+  /** Traffic lines shed since the last report (0 in a recovery that follows a report of drops). */
   dropped: number;
   /** Other lines dropped past the hard ceiling since the last report. */
   droppedOther: number;
@@ -105,6 +105,8 @@ export class LogQueue {
   #handed = 0;
   #dropped = 0;
   #droppedOther = 0;
+  /** A report of drops went out during the current time behind: its end is reported too, dropped or not. */
+  #reportedBehind = false;
   /** Since the start, for metrics (the fields above restart at every report). */
   #totalDropped = 0;
   #totalDroppedOther = 0;
@@ -504,12 +506,16 @@ export class LogQueue {
     const ms = Math.round(performance.now() - this.#behindSince);
     this.#dropped = 0;
     this.#droppedOther = 0;
+    const reportedBefore = this.#reportedBehind;
     if (recovered) {
       clearInterval(this.#timer);
       this.#timer = undefined;
       this.#behindSince = undefined;
+      this.#reportedBehind = false;
     }
-    if (dropped === 0 && droppedOther === 0) return;
+    // Nothing lost: nothing to say, unless an earlier report said lines were being lost, whose end the reader awaits.
+    if (dropped === 0 && droppedOther === 0 && !(recovered && reportedBefore)) return;
+    if (!recovered) this.#reportedBehind = true;
     this.#reporter?.({
       destination: this.name,
       dropped,

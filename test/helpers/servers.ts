@@ -1,5 +1,7 @@
 // Small real servers for tests, all on 127.0.0.1 port 0: an HTTP upstream with a handler, a TCP sink that
-// accepts and never answers, a way to get a port nothing listens on, and a server that closes kept-alive connections.
+// accepts and never answers, a way to get a port nothing listens on (below the ephemeral range), and a server that closes kept-alive connections.
+
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
@@ -47,8 +49,37 @@ export async function startSilentServer(t: TestContext): Promise<{ port: number;
   return { port: (server.address() as net.AddressInfo).port, accepted: () => sockets.size };
 }
 
-/** A loopback port that was just free: bound, then released. */
+/** The kernel's range for port 0 binds and outgoing connections (ip_local_port_range), where known. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low !== undefined && high !== undefined && low > 0) return [low, high];
+  } catch {}
+  return [32768, 60999];
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A loopback port that was just free: bound, then released. Taken below the kernel's ephemeral range, so that no
+ * other test's port-0 listener or outgoing connection can be given it a moment later (tests run in parallel): a
+ * connection to it is refused until someone binds it on purpose.
+ */
 export async function closedPort(): Promise<number> {
+  const [low] = ephemeralRange();
+  const from = 10_000;
+  if (low - from >= 1000) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = from + Math.floor(Math.random() * (low - from));
+      if (await canBind(port)) return port;
+    }
+  }
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;

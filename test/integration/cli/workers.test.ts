@@ -35,10 +35,14 @@ function events(cli: RunningCli, name: string): Line[] {
   return logLines(cli).filter((l) => l.event === name);
 }
 
-async function waitUntil(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+/** Polls `cond`; a timeout says what the wsgate under test (`cli`) printed last, for a failure seen only in CI. */
+async function waitUntil(what: string, cond: () => boolean, timeoutMs = 10_000, cli?: RunningCli): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const tail = cli === undefined ? '' : `; its output ended with:\n${(cli.stdout() + cli.stderr()).slice(-3000)}`;
+      throw new Error(`timed out waiting for ${what}${tail}`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -74,7 +78,12 @@ async function start(t: TestContext, args: string[]) {
   const [, port] = await cli.waitForOutput(/web listening on 127\.0\.0\.1:(\d+)/, 20_000);
   const [, count] = await cli.waitForOutput(/(\d+) workers \(pids ([\d, ]+)\)/);
   // The announce goes to stderr at once; log lines are batched a few milliseconds apart: wait for theirs too.
-  await waitUntil('a worker.ready line from every worker', () => events(cli, 'worker.ready').length >= Number(count));
+  await waitUntil(
+    'a worker.ready line from every worker',
+    () => events(cli, 'worker.ready').length >= Number(count),
+    10_000,
+    cli,
+  );
   return { cli, url: `ws://127.0.0.1:${port}/echo`, workers: Number(count) };
 }
 
@@ -115,7 +124,7 @@ test('--workers 2: connections spread over both workers; every connection has it
 
   const sockets = await Promise.all(Array.from({ length: 20 }, () => openEcho(url)));
   await Promise.all(sockets.map(closeWs));
-  await waitUntil('20 ws.close lines', () => events(cli, 'ws.close').length >= 20);
+  await waitUntil('20 ws.close lines', () => events(cli, 'ws.close').length >= 20, 10_000, cli);
 
   const opens = events(cli, 'ws.open');
   const closes = events(cli, 'ws.close');
@@ -192,9 +201,14 @@ test('SIGHUP: rolling restart; open WebSockets work until their worker closes th
         .filter((w) => !oldWorkers.has(w)),
     );
   // Lines are written in batches a few milliseconds apart, each process its own: wait for the lines, not the order.
-  await waitUntil('both new workers ready and the restart logged', () => {
-    return readyNew().size === 2 && events(cli, 'workers.restarted').length === 1;
-  });
+  await waitUntil(
+    'both new workers ready and the restart logged',
+    () => {
+      return readyNew().size === 2 && events(cli, 'workers.restarted').length === 1;
+    },
+    10_000,
+    cli,
+  );
   const newWorkers = readyNew();
   assert.equal(newWorkers.size, 2);
   // One at a time: the primary's own lines show a new worker listening before each old one is told to stop.
@@ -211,7 +225,7 @@ test('SIGHUP: rolling restart; open WebSockets work until their worker closes th
   // Once the old workers are gone, every connection goes to a new one.
   const sockets = await Promise.all(Array.from({ length: 6 }, () => openEcho(url)));
   await Promise.all(sockets.map(closeWs));
-  await waitUntil('the last ws.close lines', () => events(cli, 'ws.close').length >= 4 + served + 6);
+  await waitUntil('the last ws.close lines', () => events(cli, 'ws.close').length >= 4 + served + 6, 10_000, cli);
   const lastOpens = events(cli, 'ws.open').slice(-6);
   for (const l of lastOpens) assert.ok(newWorkers.has(l.worker), `worker ${l.worker} is a new one`);
 
@@ -237,8 +251,11 @@ test('workers from the config: SIGHUP with a config that is invalid or cannot st
   const tls = '    tls: { cert: /nonexistent/wsgate.pem, key: /nonexistent/wsgate-key.pem }\n    routes:';
   writeFileSync(file, configText(upstream, 'workers: 2\n').replace('    routes:', tls));
   cli.child.kill('SIGHUP');
-  await waitUntil('the refusal', () =>
-    events(cli, 'config.reload_failed').some((l) => String(l['msg']).includes('/nonexistent/wsgate.pem')),
+  await waitUntil(
+    'the refusal',
+    () => events(cli, 'config.reload_failed').some((l) => String(l['msg']).includes('/nonexistent/wsgate.pem')),
+    10_000,
+    cli,
   );
   assert.equal(events(cli, 'worker.start').length, 2, 'no worker was started');
   writeFileSync(file, configText(upstream, 'workers: 2\n'));
@@ -246,7 +263,7 @@ test('workers from the config: SIGHUP with a config that is invalid or cannot st
 
   const victim = ready[0]!;
   process.kill(victim['workerPid'] as number, 'SIGKILL');
-  await waitUntil('a replacement worker', () => events(cli, 'worker.ready').length === 3);
+  await waitUntil('a replacement worker', () => events(cli, 'worker.ready').length === 3, 10_000, cli);
   const exit = events(cli, 'worker.exit').find((l) => l.worker === victim.worker);
   assert.equal(exit?.['signal'], 'SIGKILL');
   assert.equal(exit?.['unexpected'], true);
@@ -262,7 +279,7 @@ test('workers from the config: SIGHUP with a config that is invalid or cannot st
   writeFileSync(file, configText(upstream, 'workers: 2\n').replace('log:', extra));
   const running = new Set(events(cli, 'worker.ready').map((l) => l.worker));
   cli.child.kill('SIGHUP');
-  await waitUntil('the failed restart', () => events(cli, 'workers.restart_failed').length === 1);
+  await waitUntil('the failed restart', () => events(cli, 'workers.restart_failed').length === 1, 10_000, cli);
   assert.match(String(events(cli, 'workers.restart_failed')[0]!['msg']), /EADDRINUSE/);
   const stopped = events(cli, 'worker.stopping').filter((l) => running.has(l.worker));
   assert.deepEqual(stopped, [], 'the running workers were not stopped');
@@ -315,6 +332,6 @@ test('--workers 2: limits.maxHandshakesPerSecond is the listener’s rate, each 
   // 3 a second each (6 for two, not 6 each): a second's worth at once, and at most a token more in the meantime.
   assert.ok(opened >= 3 && opened <= 8, `${opened} opened`);
   assert.equal(outcomes.filter((s) => s === 503).length, 30 - opened);
-  await waitUntil('a rate_limited line', () => events(cli, 'upgrade.rate_limited').length >= 1);
+  await waitUntil('a rate_limited line', () => events(cli, 'upgrade.rate_limited').length >= 1, 10_000, cli);
   for (const line of events(cli, 'upgrade.rate_limited')) assert.equal(line.limit, 3, 'each worker’s share');
 });

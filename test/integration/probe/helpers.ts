@@ -14,6 +14,7 @@ import { WebSocketServer } from 'ws';
 import type { ProbeReport, StepName } from '../../../src/probe/report.ts';
 import { type ProbeOptions, runProbe } from '../../../src/probe/run.ts';
 import { computeAcceptKey } from '../../../src/websocket/handshake.ts';
+import { closedPort } from '../../helpers/servers.ts';
 import { startTcpServer } from '../forward/helpers.ts';
 
 /** runProbe with the machine's proxy variables ignored and short waits. */
@@ -240,7 +241,7 @@ export function apr1(
 export async function startSquid(t: TestContext, options: SquidOptions = {}): Promise<{ port: number; url: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'wsgate-squid-'));
   chmodSync(dir, 0o777);
-  const port = await freePort();
+  const port = await closedPort();
   const auth: string[] = [];
   if (options.user !== undefined) {
     const passwd = join(dir, 'passwd');
@@ -306,12 +307,4 @@ function accepts(port: number): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }

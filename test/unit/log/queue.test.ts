@@ -7,7 +7,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import pino from 'pino';
-import { type DropReport, KEPT_LINES_FACTOR, LogQueue } from '../../../src/log/queue.ts';
+import { DROP_REPORT_INTERVAL_MS, type DropReport, KEPT_LINES_FACTOR, LogQueue } from '../../../src/log/queue.ts';
 import { tempDir } from '../../helpers/tls.ts';
 
 /** A client socket to a server that does not read until `read()` is called. */
@@ -78,4 +78,40 @@ test('a sonic-boom destination: pending bytes follow its write events, close() w
   assert.equal(queue.pendingBytes(), 0);
   assert.equal(readFileSync(file, 'utf8').split('\n').length, 101);
   await queue.close();
+});
+
+test('behind past the report interval: the drops are reported then, and catching up is reported after, with none', async (t) => {
+  // Only the report interval is mocked: the bytes go through a real socket.
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  const peer = await stalledPeer(t);
+  const maxBytes = 64 * 1024;
+  const queue = new LogQueue({ out: peer.socket, name: 'socket', maxBytes });
+  const reports: DropReport[] = [];
+  queue.reportTo((r) => reports.push(r));
+  const line = `${JSON.stringify({ event: 'ws.frame', pad: 'x'.repeat(200) })}\n`;
+  for (let written = 0; queue.pendingBytes() <= maxBytes; written += line.length) {
+    assert.ok(written < 64 * 1024 * 1024, 'the peer stopped reading');
+    queue.write(line);
+    if (written % (256 * 1024) < line.length) await new Promise((r) => setImmediate(r));
+  }
+  // Past the cap: a traffic line is shed (its caller asks shed() before building it).
+  assert.equal(queue.shed(), true);
+  assert.equal(queue.shed(), true);
+  t.mock.timers.tick(DROP_REPORT_INTERVAL_MS);
+  assert.deepEqual(
+    reports.map((r) => [r.dropped, r.recovered]),
+    [[2, false]],
+  );
+
+  peer.read();
+  const deadline = Date.now() + 10_000;
+  while (reports.length === 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  // Nothing was dropped after the first report, and still the end of the time behind is said.
+  assert.deepEqual(
+    reports.map((r) => [r.dropped, r.recovered]),
+    [
+      [2, false],
+      [0, true],
+    ],
+  );
 });
