@@ -32,7 +32,10 @@ type Listener = (socket: net.Socket) => void;
  * For sockets whose peer was replaced by a header's source: the balancer's own address, and the address the client
  * connected to at the balancer (the header's destination).
  */
-const proxiedSockets = new WeakMap<net.Socket, { balancer: string | undefined; destination?: ProxiedAddress }>();
+const proxiedSockets = new WeakMap<
+  net.Socket,
+  { balancer: string | undefined; destination?: ProxiedAddress; tls?: boolean }
+>();
 
 function proxiedOf(socket: net.Socket) {
   return proxiedSockets.get(socket) ?? proxiedSockets.get((socket as { _parent?: net.Socket })._parent as net.Socket);
@@ -47,16 +50,28 @@ export function proxiedBy(socket: net.Socket): string | undefined {
 }
 
 /**
+ * Whether the balancer's header says the client spoke TLS to it (PP2_TYPE_SSL, HAProxy send-proxy-v2-ssl): the
+ * balancer terminated TLS, so this connection is plain but the client's scheme is https.
+ */
+export function proxiedTls(socket: net.Socket): boolean {
+  return proxiedOf(socket)?.tls === true;
+}
+
+/**
  * The client's connection as a PROXY header sent upstream names it (upstreams[].proxyProtocol): the client, and the
  * address it connected to: the one the balancer's header named, else this listener's (as HAProxy's src and dst).
  */
 export function clientEnds(socket: net.Socket): ConnectionEnds {
-  const destination = proxiedOf(socket)?.destination;
+  const proxied = proxiedOf(socket);
+  const destination = proxied?.destination;
+  const tlsSocket = (socket as Partial<tls.TLSSocket>).encrypted === true ? (socket as tls.TLSSocket) : undefined;
   return {
     remoteAddress: socket.remoteAddress,
     remotePort: socket.remotePort,
     localAddress: destination?.address ?? socket.localAddress,
     localPort: destination?.port ?? socket.localPort,
+    ...(tlsSocket !== undefined || proxied?.tls === true ? { tls: true } : {}),
+    ...(tlsSocket?.getProtocol() ? { tlsVersion: tlsSocket.getProtocol()! } : {}),
   };
 }
 
@@ -193,6 +208,7 @@ export class ProxyHeaderGate {
       proxiedSockets.set(socket, {
         balancer: peer,
         ...(header.destination === undefined ? {} : { destination: header.destination }),
+        ...(header.tls === true ? { tls: true } : {}),
       });
       setPeer(socket, header.source);
     }
@@ -203,6 +219,8 @@ export class ProxyHeaderGate {
         client: header.source?.address,
         clientPort: header.source?.port,
         version: header.version,
+        tls: header.tls,
+        authority: header.authority,
       },
       header.source === undefined
         ? `PROXY v${header.version} header from ${peer ?? 'a peer'} without an address (a health check): the peer's stands`

@@ -2,9 +2,12 @@
 // (upstreams[].proxyProtocol, as HAProxy's send-proxy / send-proxy-v2 and Caddy's proxy_protocol): the client's
 // address and port and the address and port it connected to on wsgate, so that a server behind wsgate learns the
 // client at the TCP level (another wsgate, HAProxy, nginx `listen … proxy_protocol`, Envoy's proxy_protocol filter).
+// v2 also says whether the client spoke TLS (PP2_TYPE_SSL, as HAProxy's send-proxy-v2-ssl), so a server behind
+// wsgate's TLS termination knows its client used https.
 // A connection wsgate makes for itself (a health check) says so: v1 UNKNOWN, v2 LOCAL. Pure.
 import { formatIp, type IpAddress, parseIp, unmapIp } from './ip.ts';
 import { formatProxyV1, formatProxyV2, type ProxiedAddress } from './proxy-protocol.ts';
+import { sslTlv } from './proxy-protocol-tlv.ts';
 
 export type ProxyProtocolVersion = 'v1' | 'v2';
 
@@ -14,6 +17,10 @@ export type ConnectionEnds = {
   remotePort?: number | undefined;
   localAddress?: string | undefined;
   localPort?: number | undefined;
+  /** The client spoke TLS (to wsgate, or to a balancer whose header said so): v2 carries PP2_TYPE_SSL. */
+  tls?: boolean | undefined;
+  /** Its TLS version when wsgate terminated it ("TLSv1.3"). */
+  tlsVersion?: string | undefined;
 };
 
 const V1_UNKNOWN = Buffer.from('PROXY UNKNOWN\r\n', 'latin1');
@@ -63,5 +70,6 @@ export function proxyHeaderFor(version: ProxyProtocolVersion, ends: ConnectionEn
   }
   const src = proxied(from, ends.remotePort);
   const dst = proxied(to, ends.localPort);
-  return version === 'v1' ? Buffer.from(formatProxyV1(src, dst), 'latin1') : formatProxyV2(src, dst);
+  if (version === 'v1') return Buffer.from(formatProxyV1(src, dst), 'latin1');
+  return formatProxyV2(src, dst, ends.tls === true ? sslTlv(ends.tlsVersion) : undefined);
 }

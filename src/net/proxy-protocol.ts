@@ -4,6 +4,7 @@
 // the parsed header and its length, or why the bytes are not one. Nothing is read past the header: the rest belongs
 // to the HTTP or TLS that follows. Pure.
 import { formatIp, parseIp } from './ip.ts';
+import { type ProxyTlvs, parseProxyTlvs } from './proxy-protocol-tlv.ts';
 
 export type ProxiedAddress = { address: string; port: number; family: 'IPv4' | 'IPv6' };
 
@@ -17,7 +18,7 @@ export type ProxyHeader = {
    */
   source?: ProxiedAddress | undefined;
   destination?: ProxiedAddress | undefined;
-};
+} & ProxyTlvs;
 
 export type ProxyHeaderParse =
   /** Not complete yet; `need` is the whole header's length once known (v2), so a reader can wait for that much. */
@@ -157,6 +158,8 @@ function parseV2(bytes: Buffer): ProxyHeaderParse {
   if (transport === 2) return invalid('v2 header describes a datagram (UDP) connection; this is a TCP listener');
   if (family.name !== 'INET' && family.name !== 'INET6') return { kind: 'header', header: { version: 2, length } };
   const block = bytes.subarray(V2_PREAMBLE, length);
+  const tlvs = parseProxyTlvs(block.subarray(family.size));
+  if (typeof tlvs === 'string') return invalid(tlvs);
   const ipFamily = family.name === 'INET' ? 4 : 6;
   const ipSize = ipFamily === 4 ? 4 : 16;
   return {
@@ -166,6 +169,7 @@ function parseV2(bytes: Buffer): ProxyHeaderParse {
       length,
       source: v2Address(block, ipFamily, 0, 2 * ipSize),
       destination: v2Address(block, ipFamily, ipSize, 2 * ipSize + 2),
+      ...tlvs,
     },
   };
 }
@@ -176,7 +180,7 @@ export function formatProxyV1(source: ProxiedAddress, destination: ProxiedAddres
   return `PROXY ${protocol} ${source.address} ${destination.address} ${source.port} ${destination.port}\r\n`;
 }
 
-/** A v2 PROXY header (TCP over IPv4 or IPv6, no TLVs), for tests and for sending one upstream. */
+/** A v2 PROXY header (TCP over IPv4 or IPv6, and the TLVs given), for tests and for sending one upstream. */
 export function formatProxyV2(source: ProxiedAddress, destination: ProxiedAddress, tlvs?: Buffer): Buffer {
   const v4 = source.family === 'IPv4';
   const ipSize = v4 ? 4 : 16;

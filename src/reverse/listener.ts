@@ -11,7 +11,7 @@ import type { TapLevel } from '../events.ts';
 import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
 import { Front, type FrontHandler, type RequestScope, type UpgradeScope } from '../front/front.ts';
 import type { EntrySettings } from '../front/limits.ts';
-import { clientEnds, type ProxyProtocolSpec, proxiedBy } from '../front/proxy-header.ts';
+import { clientEnds, type ProxyProtocolSpec, proxiedBy, proxiedTls } from '../front/proxy-header.ts';
 import { realClientAddress } from '../http/forwarded.ts';
 import { originFormOf, type PathTarget } from '../http/request-target.ts';
 import type { Logger } from '../log/logger.ts';
@@ -157,6 +157,11 @@ export class ReverseListener implements FrontHandler<never> {
     return this.#front.close(graceMs);
   }
 
+  /** The scheme the client used: this listener's, or https where a balancer terminated TLS and its header says so. */
+  #clientScheme(req: http.IncomingMessage): 'http' | 'https' {
+    return this.scheme === 'https' || proxiedTls(req.socket) ? 'https' : 'http';
+  }
+
   /** The TLS settings of an upstream: its tls: block when it is a named upstream that has one. */
   #upstreamTls(upstream: string): UpstreamTls {
     return this.#settings.upstreamTls?.get(upstream) ?? defaultUpstreamTls();
@@ -279,7 +284,7 @@ export class ReverseListener implements FrontHandler<never> {
       connectTimeout: this.#settings.limits.connectTimeout,
       responseTimeout: this.#settings.limits.responseTimeout,
       tls: this.#upstreamTls(route.upstream.name),
-      forwarded: { proto: this.scheme, trusted: cidrsContain(this.#trusted, req.socket.remoteAddress) },
+      forwarded: { proto: this.#clientScheme(req), trusted: cidrsContain(this.#trusted, req.socket.remoteAddress) },
       client: route.upstream.pool?.balance === 'ip-hash' ? this.clientOf(req) : undefined,
       access,
     });
@@ -307,7 +312,7 @@ export class ReverseListener implements FrontHandler<never> {
       target: matched.target,
       limits: this.#settings.limits,
       showSecrets: this.#settings.showSecrets,
-      clientScheme: this.scheme,
+      clientScheme: this.#clientScheme(req),
       forwarded: { trusted: cidrsContain(this.#trusted, req.socket.remoteAddress) },
       client: this.clientOf(req),
       peer: proxiedBy(req.socket),
@@ -341,7 +346,7 @@ export class ReverseListener implements FrontHandler<never> {
     if (ruleSet === undefined || names.length === 0) return undefined;
     // The host the client asked for (Host, without the port), as a forward listener's CONNECT target would be.
     let host = '';
-    let port = this.scheme === 'https' ? 443 : 80;
+    let port = this.#clientScheme(req) === 'https' ? 443 : 80;
     if (req.headers.host !== undefined && URL.canParse(`http://${req.headers.host}/`)) {
       const url = new URL(`http://${req.headers.host}/`);
       host = url.hostname.replace(/^\[(.*)\]$/, '$1');

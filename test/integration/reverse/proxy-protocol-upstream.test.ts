@@ -204,6 +204,39 @@ test('behind a balancer (listener proxyProtocol): the upstream hears of the clie
   assert.deepEqual(upstream.arrivals[0]!.header?.destination, front);
 });
 
+test('a TLS listener sends v2 with PP2_TYPE_SSL: the server behind learns its client used TLS', async (t) => {
+  const pair = await makeSelfSigned(['127.0.0.1']);
+  const dir = tempDir(t);
+  const upstream = await startHeaderReadingUpstream(t);
+  const gw = await startTestWsgate(t, {
+    listeners: [
+      {
+        name: 'tls',
+        bind: '127.0.0.1:0',
+        tls: { cert: writePem(dir, 'c.pem', pair.cert), key: writePem(dir, 'k.pem', pair.key) },
+        routes: [{ upstream: 'app' }],
+      },
+      { name: 'plain', bind: '127.0.0.1:0', routes: [{ upstream: 'app' }] },
+    ],
+    upstreams: [{ name: 'app', url: `ws://127.0.0.1:${upstream.port}`, proxyProtocol: 'v2' }],
+    shutdown: { grace: '200ms' },
+  });
+  const ports = [...gw.running.listeners.values()].map((l) => l.port);
+  const secure = await openWs(`wss://127.0.0.1:${ports[0]}/a`, { ca: pair.cert });
+  t.after(() => secure.terminate());
+  await roundTrip(secure, 'over tls');
+  const plain = await openWs(`ws://127.0.0.1:${ports[1]}/b`);
+  t.after(() => plain.terminate());
+  await roundTrip(plain, 'plain');
+  assert.deepEqual(
+    upstream.arrivals.map((a) => [a.header?.destination?.port, a.header?.tls]),
+    [
+      [ports[0], true],
+      [ports[1], undefined],
+    ],
+  );
+});
+
 test('health checks send a header that names no client (v2 LOCAL, v1 UNKNOWN) and keep the server in', async (t) => {
   const v2 = await startHeaderReadingUpstream(t);
   const v1 = await startHeaderReadingUpstream(t);

@@ -8,6 +8,7 @@ import { type TestContext, test } from 'node:test';
 import tls from 'node:tls';
 import { configFromObject } from '../../../src/config/load.ts';
 import { formatProxyV1, formatProxyV2, type ProxiedAddress } from '../../../src/net/proxy-protocol.ts';
+import { sslTlv } from '../../../src/net/proxy-protocol-tlv.ts';
 import { parsePrometheusText, sampleValue } from '../../helpers/prom-text.ts';
 import { parseResponse, RawClient, startRawSink, wsHandshake } from '../../helpers/raw.ts';
 import { makeSelfSigned, tempDir, writePair } from '../../helpers/tls.ts';
@@ -17,6 +18,12 @@ const CLIENT: ProxiedAddress = { address: '203.0.113.7', port: 51234, family: 'I
 const FRONT: ProxiedAddress = { address: '198.51.100.1', port: 80, family: 'IPv4' };
 const CLIENT6: ProxiedAddress = { address: '2001:db8::7', port: 40000, family: 'IPv6' };
 const FRONT6: ProxiedAddress = { address: '2001:db8::1', port: 80, family: 'IPv6' };
+
+/** PP2_TYPE_AUTHORITY: the name the client asked the balancer for. */
+function authorityTlv(name: string): Buffer {
+  const value = Buffer.from(name);
+  return Buffer.concat([Buffer.from([0x02, value.length >> 8, value.length & 0xff]), value]);
+}
 
 function get(path: string, extra = ''): string {
   return `GET ${path} HTTP/1.1\r\nHost: app.test\r\n${extra}\r\n`;
@@ -69,6 +76,35 @@ test('v1 and v2 headers: the client they name is the one the upstream, the acces
     [
       ['127.0.0.1', '203.0.113.7', 1],
       ['127.0.0.1', '2001:db8::7', 2],
+    ],
+  );
+});
+
+test('a balancer that terminated TLS says so (v2 PP2_TYPE_SSL): the upstream is told https', async (t) => {
+  const { sink, gw } = await setup(t);
+  const proto = (head: string) => /^x-forwarded-proto:\s*(.*)$/im.exec(head)?.[1];
+  const viaTls = await RawClient.connect(t, gw.port);
+  const withSsl = formatProxyV2(CLIENT, FRONT, Buffer.concat([sslTlv('TLSv1.3'), authorityTlv('chat.example.com')]));
+  viaTls.write(Buffer.concat([withSsl, Buffer.from(get('/secure', 'Connection: close\r\n'))]));
+  assert.equal((await viaTls.response()).status, 200);
+  const ws = await RawClient.connect(t, gw.port);
+  ws.write(Buffer.concat([withSsl, Buffer.from(wsHandshake('/secure-ws'))]));
+  assert.equal((await ws.response()).status, 101);
+  const plain = await RawClient.connect(t, gw.port);
+  plain.write(Buffer.concat([formatProxyV2(CLIENT, FRONT), Buffer.from(get('/plain', 'Connection: close\r\n'))]));
+  assert.equal((await plain.response()).status, 200);
+  // By path: the plain requests may share one kept-alive upstream connection.
+  const heads = sink.connections.flatMap((c) => c.heads);
+  const byPath = Object.fromEntries(heads.map((h) => [h.split(' ')[1], proto(h)]));
+  assert.deepEqual(byPath, { '/secure': 'https', '/secure-ws': 'https', '/plain': 'http' });
+  assert.match(heads.find((h) => h.includes('/secure-ws'))!, /^forwarded: .*proto=https/im);
+  const proxied = gw.logs.events('conn.proxied');
+  assert.deepEqual(
+    proxied.map((l) => [l.tls, l.authority]),
+    [
+      [true, 'chat.example.com'],
+      [true, 'chat.example.com'],
+      [undefined, undefined],
     ],
   );
 });

@@ -70,3 +70,12 @@ test('ends wsgate cannot name (a closed socket, a zone id) and its own connectio
     localProxyHeader('v2'),
   );
 });
+
+test('v2 says the client spoke TLS (PP2_TYPE_SSL with its version); v1 has no room for it', () => {
+  const tls = { ...ends('192.0.2.10', 50000, '10.0.0.1', 443), tls: true, tlsVersion: 'TLSv1.3' };
+  const header = received(proxyHeaderFor('v2', tls));
+  assert.equal(header.tls, true);
+  assert.equal(header.source?.address, '192.0.2.10');
+  assert.equal(received(proxyHeaderFor('v2', ends('192.0.2.10', 1, '10.0.0.1', 2))).tls, undefined);
+  assert.equal(proxyHeaderFor('v1', tls).toString('latin1'), 'PROXY TCP4 192.0.2.10 10.0.0.1 50000 443\r\n');
+});
