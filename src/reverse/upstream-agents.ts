@@ -12,7 +12,7 @@ import { UPSTREAM_AGENT_OPTIONS } from '../http/keep-alive.ts';
 import { proxyHeaderFor } from '../net/proxy-protocol-send.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { createUpstreamAgent, type UpstreamTls } from '../tls/upstream.ts';
-import type { UpstreamNetwork } from '../upstream/network.ts';
+import type { UpstreamNetwork, UpstreamRoute } from '../upstream/network.ts';
 import { createTunnelAgent } from '../upstream/proxy-agent.ts';
 
 export type AgentRequest = {
@@ -48,16 +48,28 @@ export class UpstreamAgents {
     if (upstream.proxyProtocol !== undefined) return this.#headedAgent(request, route);
     if (route?.proxy === undefined) return secure ? this.#httpsAgent(tls, url.hostname) : this.#http;
     const key = `${route.proxy.url.href}|${route.proxy.authorization ?? ''}|${upstream.name}|${url.host}|${secure ? tls.key : ''}`;
-    let agent = this.#tunnels.get(key);
+    return this.#dialingAgent(this.#tunnels, key, request, route);
+  }
+
+  /** The agent under `key` in `agents`, made on first use: its connections are connectUpstream's (tunnel, header). */
+  #dialingAgent(
+    agents: Map<string, http.Agent>,
+    key: string,
+    request: AgentRequest,
+    route: UpstreamRoute | undefined,
+    proxyHeader?: () => Buffer,
+  ): http.Agent {
+    let agent = agents.get(key);
     if (agent === undefined) {
-      agent = createTunnelAgent(secure, {
+      agent = createTunnelAgent(request.url.protocol === 'https:', {
         route,
-        upstream: upstream.name,
+        upstream: request.upstream.name,
         connectTimeout: request.connectTimeout,
-        tls,
+        tls: request.tls,
         keyLog: this.#keyLog,
+        proxyHeader: proxyHeader?.(),
       });
-      this.#tunnels.set(key, agent);
+      agents.set(key, agent);
     }
     return agent;
   }
@@ -72,7 +84,7 @@ export class UpstreamAgents {
     return agent;
   }
 
-  #headedAgent(request: AgentRequest, route: ReturnType<UpstreamNetwork['routeFor']> | undefined): http.Agent {
+  #headedAgent(request: AgentRequest, route: UpstreamRoute | undefined): http.Agent {
     const { client, upstream, url, tls } = request;
     const version = upstream.proxyProtocol!;
     let own = this.#headed.get(client);
@@ -88,20 +100,10 @@ export class UpstreamAgents {
       own = agentsOfClient;
     }
     const secure = url.protocol === 'https:';
-    const key = `${upstream.name}|${version}|${url.host}|${secure ? tls.key : ''}`;
-    let agent = own.get(key);
-    if (agent === undefined) {
-      agent = createTunnelAgent(secure, {
-        route,
-        upstream: upstream.name,
-        connectTimeout: request.connectTimeout,
-        tls,
-        keyLog: this.#keyLog,
-        proxyHeader: proxyHeaderFor(version, clientEnds(client)),
-      });
-      own.set(key, agent);
-      this.#liveHeaded.add(agent);
-    }
+    // The route too: a reload may send this upstream through another proxy, or none.
+    const key = `${route?.proxy?.url.href ?? 'direct'}|${upstream.name}|${version}|${url.host}|${secure ? tls.key : ''}`;
+    const agent = this.#dialingAgent(own, key, request, route, () => proxyHeaderFor(version, clientEnds(client)));
+    this.#liveHeaded.add(agent);
     return agent;
   }
 

@@ -29,21 +29,29 @@ async function stalledPeer(t: TestContext): Promise<{ socket: net.Socket; read()
   return { socket, read: () => accepted!.resume() };
 }
 
-test('past the cap sheddable lines are dropped, others kept up to the ceiling, and the drop is reported', async (t) => {
+/** A queue of `maxBytes` over a stalled peer, its reports, and a line; `fill()` writes until past the cap. */
+async function stalledQueue(t: TestContext, line: string) {
   const peer = await stalledPeer(t);
   const maxBytes = 64 * 1024;
   const queue = new LogQueue({ out: peer.socket, name: 'socket', maxBytes });
   const reports: DropReport[] = [];
   queue.reportTo((r) => reports.push(r));
-  const line = `${JSON.stringify({ event: 'http.access', pad: 'x'.repeat(200) })}\n`;
-
-  assert.equal(queue.shed(), false, 'nothing pending, nothing shed');
   // Fill the kernel's buffers until the socket itself holds more than the cap.
-  for (let written = 0; queue.pendingBytes() <= maxBytes; written += line.length) {
-    assert.ok(written < 64 * 1024 * 1024, 'the peer stopped reading');
-    queue.write(line);
-    if (written % (256 * 1024) < line.length) await new Promise((r) => setImmediate(r));
-  }
+  const fill = async () => {
+    for (let written = 0; queue.pendingBytes() <= maxBytes; written += line.length) {
+      assert.ok(written < 64 * 1024 * 1024, 'the peer stopped reading');
+      queue.write(line);
+      if (written % (256 * 1024) < line.length) await new Promise((r) => setImmediate(r));
+    }
+  };
+  return { peer, maxBytes, queue, reports, fill };
+}
+
+test('past the cap sheddable lines are dropped, others kept up to the ceiling, and the drop is reported', async (t) => {
+  const line = `${JSON.stringify({ event: 'http.access', pad: 'x'.repeat(200) })}\n`;
+  const { peer, maxBytes, queue, reports, fill } = await stalledQueue(t, line);
+  assert.equal(queue.shed(), false, 'nothing pending, nothing shed');
+  await fill();
   assert.equal(queue.shed(), true);
   assert.equal(queue.shed(), true);
 
@@ -83,17 +91,11 @@ test('a sonic-boom destination: pending bytes follow its write events, close() w
 test('behind past the report interval: the drops are reported then, and catching up is reported after, with none', async (t) => {
   // Only the report interval is mocked: the bytes go through a real socket.
   t.mock.timers.enable({ apis: ['setInterval'] });
-  const peer = await stalledPeer(t);
-  const maxBytes = 64 * 1024;
-  const queue = new LogQueue({ out: peer.socket, name: 'socket', maxBytes });
-  const reports: DropReport[] = [];
-  queue.reportTo((r) => reports.push(r));
-  const line = `${JSON.stringify({ event: 'ws.frame', pad: 'x'.repeat(200) })}\n`;
-  for (let written = 0; queue.pendingBytes() <= maxBytes; written += line.length) {
-    assert.ok(written < 64 * 1024 * 1024, 'the peer stopped reading');
-    queue.write(line);
-    if (written % (256 * 1024) < line.length) await new Promise((r) => setImmediate(r));
-  }
+  const { peer, queue, reports, fill } = await stalledQueue(
+    t,
+    `${JSON.stringify({ event: 'ws.frame', pad: 'x'.repeat(200) })}\n`,
+  );
+  await fill();
   // Past the cap: a traffic line is shed (its caller asks shed() before building it).
   assert.equal(queue.shed(), true);
   assert.equal(queue.shed(), true);
