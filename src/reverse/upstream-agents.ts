@@ -87,6 +87,12 @@ export class UpstreamAgents {
   #headedAgent(request: AgentRequest, route: UpstreamRoute | undefined): http.Agent {
     const { client, upstream, url, tls } = request;
     const version = upstream.proxyProtocol!;
+    const secure = url.protocol === 'https:';
+    // The route too: a reload may send this upstream through another proxy, or none.
+    const key = `${route?.proxy?.url.href ?? 'direct'}|${upstream.name}|${version}|${url.host}|${secure ? tls.key : ''}`;
+    const header = () => proxyHeaderFor(version, clientEnds(client));
+    // A client already gone would never say 'close': an agent for this request only, kept by nothing.
+    if (client.destroyed) return this.#dialingAgent(new Map(), key, request, route, header);
     let own = this.#headed.get(client);
     if (own === undefined) {
       const agentsOfClient = new Map<string, http.Agent>();
@@ -99,10 +105,7 @@ export class UpstreamAgents {
       });
       own = agentsOfClient;
     }
-    const secure = url.protocol === 'https:';
-    // The route too: a reload may send this upstream through another proxy, or none.
-    const key = `${route?.proxy?.url.href ?? 'direct'}|${upstream.name}|${version}|${url.host}|${secure ? tls.key : ''}`;
-    const agent = this.#dialingAgent(own, key, request, route, () => proxyHeaderFor(version, clientEnds(client)));
+    const agent = this.#dialingAgent(own, key, request, route, header);
     this.#liveHeaded.add(agent);
     return agent;
   }
