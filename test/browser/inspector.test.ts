@@ -114,6 +114,33 @@ test('a client behind a trusted proxy: the row names the client and the proxy it
   assert.deepEqual(errors, []);
 });
 
+test('the handshake view: the request as received and as forwarded, what wsgate dropped and added, the answer', {
+  skip,
+}, async (t) => {
+  const { admin, echoUrl } = await startInspected(t);
+  const { page, errors } = await openInspector(t, `${admin}/`);
+  const ws = await openWs(echoUrl, { headers: { 'X-Debug-Token': 'abc123', 'Keep-Alive': 'timeout=5' } }, ['chat.v1']);
+  t.after(() => ws.terminate());
+  const row = page.locator('tr.conn').first();
+  await row.waitFor({ timeout: 2000 });
+  await row.click();
+  await page.click('#handshake-toggle');
+  const request = page.locator('#hs-request');
+  await request.waitFor({ timeout: 2000 });
+  // The client's own header went on unchanged; its hop-by-hop Keep-Alive stopped at wsgate.
+  assert.equal(await request.locator('tr:not(.hs-dropped)', { hasText: 'X-Debug-Token' }).count(), 1);
+  assert.equal(await request.locator('tr.hs-dropped', { hasText: 'Keep-Alive' }).count(), 1);
+  const forwarded = page.locator('#hs-forwarded');
+  assert.equal(await forwarded.locator('tr.hs-added', { hasText: /x-forwarded-for/i }).count(), 1);
+  assert.equal(await forwarded.locator('tr.hs-added', { hasText: 'X-Debug-Token' }).count(), 0);
+  assert.equal(await page.locator('#hs-response tr', { hasText: /Sec-WebSocket-Accept/i }).count(), 1);
+  assert.match(String(await page.locator('#handshake').textContent()), /subprotocol chat\.v1/);
+  await screenshot(page, 'inspector-handshake');
+  await page.click('#handshake-toggle');
+  assert.equal(await page.locator('#handshake').count(), 0);
+  assert.deepEqual(errors, []);
+});
+
 test('send to the server and to the client from the UI, download the HAR, close with a code', { skip }, async (t) => {
   const { admin, echoUrl } = await startInspected(t);
   const { page, errors } = await openInspector(t, `${admin}/`);

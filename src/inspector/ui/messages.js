@@ -5,6 +5,7 @@
 import { Act } from './act.js';
 import { Detail } from './detail.js';
 import { formatBytes, formatTime } from './format.js';
+import { HandshakePanel } from './handshake.js';
 import { HeldPanel } from './held.js';
 import { html, useEffect, useMemo, useRef, useState } from './html.js';
 
@@ -51,6 +52,7 @@ export function MessagesPane({ model }) {
   const [kinds, setKinds] = useState({ text: true, binary: true, control: true, close: true });
   const [follow, setFollow] = useState(true);
   const [selectedSeq, setSelectedSeq] = useState(undefined);
+  const [showHandshake, setShowHandshake] = useState(false);
 
   useEffect(() => setSelectedSeq(undefined), [model.selected]);
 
@@ -86,7 +88,17 @@ export function MessagesPane({ model }) {
           : null
       }
       ${conn.evictedMessages ? html`<span class="warn">${conn.evictedMessages} evicted</span>` : null}
+      <button
+        id="handshake-toggle"
+        class="toggle small"
+        aria-pressed=${String(showHandshake)}
+        onClick=${() => setShowHandshake(!showHandshake)}
+        title="The opening handshake: the request as received and as forwarded, and the upstream's answer"
+      >
+        Handshake
+      </button>
     </div>
+    ${showHandshake && model.detail ? html`<${HandshakePanel} conn=${conn} />` : null}
     <div class="toolbar">
       <label class="sr-only" for="msg-filter">Filter messages</label>
       <input
