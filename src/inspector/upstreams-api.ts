@@ -57,6 +57,8 @@ export type UpstreamView = {
   balance: ServerPool['balance'];
   failTimeout: string;
   healthCheck?: { interval: string; path?: string | undefined; fails: number; passes: number } | undefined;
+  /** upstreams[].proxyProtocol: the PROXY header its servers get. */
+  proxyProtocol?: 'v1' | 'v2' | undefined;
   /** Servers that take new connections (not drained). */
   ready: number;
   servers: ServerView[];
@@ -90,13 +92,13 @@ export function mergeSnapshots(lists: readonly ServerSnapshot[][]): Map<string, 
 }
 
 export function upstreamViews(
-  pools: readonly { name: string; pool: ServerPool }[],
+  pools: readonly { name: string; pool: ServerPool; proxyProtocol?: 'v1' | 'v2' }[],
   counts: ReadonlyMap<string, ServerSnapshot>,
   drained: readonly PoolServerRef[],
   closeAt: (upstream: string, server: string) => number | undefined = () => undefined,
 ): UpstreamView[] {
   const isDrained = new Set(drained.map(([u, s]) => key(u, s)));
-  return pools.map(({ name, pool }) => {
+  return pools.map(({ name, pool, proxyProtocol }) => {
     const servers = pool.servers.map((url, index): ServerView => {
       const seen = counts.get(key(name, url));
       const deadline = closeAt(name, url);
@@ -129,6 +131,7 @@ export function upstreamViews(
               passes: check.passes,
             },
           }),
+      ...(proxyProtocol === undefined ? {} : { proxyProtocol }),
       ready: servers.filter((s) => s.state === 'ready').length,
       servers,
     };

@@ -76,4 +76,7 @@ test('the view sums workers, marks drained and skipped servers, and shows health
     ],
   );
   assert.equal(unchecked?.healthCheck, undefined);
+  assert.equal('proxyProtocol' in unchecked!, false);
+  const [headed] = upstreamViews([{ name: 'app', pool, proxyProtocol: 'v2' }], new Map(), []);
+  assert.equal(headed?.proxyProtocol, 'v2');
 });
