@@ -151,7 +151,38 @@ export type WsHeldInfo = {
   truncated?: boolean;
 };
 
-export type WsEvent = WsOpenEvent | WsFrameEvent | WsMessageEvent | WsViolationEvent | WsRuleEvent | WsEndEvent;
+/**
+ * A WebSocket handshake that a route took but that did not open: what the client sent, what went on to the upstream
+ * and what came back, or why nothing did. The inspector lists it beside the connections that opened.
+ */
+export type WsFailedEvent = Base & {
+  type: 'failed';
+  upstream: string;
+  server?: string;
+  path: string;
+  client: string | undefined;
+  peer?: string;
+  tap: TapLevel;
+  handshakeMs: number;
+  /** The status the client was answered with: the upstream's own, or wsgate's (then `code` says why). */
+  status: number;
+  code?: string;
+  reason: string;
+  request: HeaderPairs;
+  /** Empty when nothing was sent to the upstream. */
+  forwarded: HeaderPairs;
+  /** The upstream's answer; empty when there was none. */
+  response: HeaderPairs;
+};
+
+export type WsEvent =
+  | WsOpenEvent
+  | WsFrameEvent
+  | WsMessageEvent
+  | WsViolationEvent
+  | WsRuleEvent
+  | WsEndEvent
+  | WsFailedEvent;
 
 export const CHANNELS = {
   /** Every WebSocket event from the tap, in order per connection. */

@@ -34,7 +34,7 @@ export type BridgeTarget = {
 };
 
 function kept(event: WsEvent): boolean {
-  return event.type === 'open' || event.type === 'end';
+  return event.type === 'open' || event.type === 'end' || event.type === 'failed';
 }
 
 /** IPC turns a Buffer into a Uint8Array: new data for a held message becomes a Buffer again. */

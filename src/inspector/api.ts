@@ -159,7 +159,7 @@ export function apiHandlers(ctx: AdminContext): AdminHandler[] {
       path: '/api/connections',
       handle(_req, res, { url }) {
         const filter: ConnectionFilter = {
-          state: oneOf(url, 'state', ['open', 'closed'] as const),
+          state: oneOf(url, 'state', ['open', 'closed', 'failed'] as const),
           host: text(url, 'host'),
           route: text(url, 'route'),
           text: text(url, 'text'),

@@ -75,8 +75,9 @@ export function harEntry(c: StoredConnection, messages: readonly StoredMessage[]
       bodySize: 0,
     },
     response: {
-      status: 101,
-      statusText: 'Switching Protocols',
+      // A handshake that failed has the status its client got (0 when wsgate answered with nothing but a close).
+      status: c.failure?.status ?? 101,
+      statusText: c.failure === undefined ? 'Switching Protocols' : c.failure.reason,
       httpVersion: 'HTTP/1.1',
       cookies: [],
       headers: headers(c.response),
@@ -96,6 +97,7 @@ export function harEntry(c: StoredConnection, messages: readonly StoredMessage[]
       upstream: c.upstream,
       client: c.client,
       state: c.state,
+      failure: c.failure,
       closeCode: c.end?.closeCode,
       termination: c.end?.termination,
       evictedMessages: c.evictedMessages,

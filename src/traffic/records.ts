@@ -1,7 +1,7 @@
 // The records of the traffic store, as the admin API, the live feed, the session file and the HAR export read
 // them: a connection (its handshake, counters, end), a message (with the tap's preview), a feed event, and the
 // filters the API applies to them. Pure: types and small functions over values.
-import type { MessageData, WsEndEvent, WsOpenEvent, WsRuleEvent } from '../events.ts';
+import type { MessageData, WsEndEvent, WsFailedEvent, WsOpenEvent, WsRuleEvent } from '../events.ts';
 
 export type HeaderPairs = [name: string, value: string][];
 type Counters = { frames: number; messages: number; bytes: number };
@@ -95,7 +95,9 @@ export type StoredConnection = {
   subprotocol: string | undefined;
   extensions: string | undefined;
   tap: string;
-  state: 'open' | 'closed';
+  /** 'failed': a handshake that did not open (`failure` says how); it has no messages. */
+  state: 'open' | 'closed' | 'failed';
+  failure?: { status: number; code?: string; reason: string } | undefined;
   openedAt: string;
   closedAt: string | undefined;
   handshakeMs: number;
@@ -140,7 +142,7 @@ export function summarize(c: StoredConnection): ConnectionSummary {
 }
 
 export type ConnectionFilter = {
-  state?: 'open' | 'closed' | undefined;
+  state?: 'open' | 'closed' | 'failed' | undefined;
   host?: string | undefined;
   route?: string | undefined;
   text?: string | undefined;
@@ -215,5 +217,17 @@ export function openedConnection(e: WsOpenEvent, listener: string | undefined): 
     rules: [],
     evictedMessages: 0,
     truncatedMessages: 0,
+  };
+}
+
+/** A handshake that did not open, as a record the connection list shows beside the others (no messages). */
+export function failedConnection(e: WsFailedEvent, listener: string | undefined): StoredConnection {
+  const { status, code, reason } = e;
+  return {
+    ...openedConnection({ ...e, type: 'open', protocol: undefined, extensions: undefined }, listener),
+    state: 'failed',
+    closedAt: e.time,
+    durationMs: e.handshakeMs,
+    failure: { status, ...(code === undefined ? {} : { code }), reason },
   };
 }

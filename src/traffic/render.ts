@@ -87,6 +87,9 @@ export function renderTrafficLine(raw: string, options: RenderOptions): string |
       body = `${paint(c, 'green', '● open')} ${safe(str(line.path))} → ${safe(str(line.upstream))}${extras ? ` (${safe(extras)})` : ''} [${str(line.route)}, tap ${str(line.tap)}]`;
       break;
     }
+    case 'ws.failed':
+      body = `${paint(c, 'red', `✕ handshake failed ${str(line.status)}`)} ${safe(str(line.path))} → ${safe(str(line.upstream))}: ${safe(str(line.reason))} [${str(line.route)}]`;
+      break;
     case 'ws.frame':
       body = `${arrow(line.dir, c)} ${paint(c, 'dim', `frame ${str(line.opcode)} ${formatBytes(Number(line.length))}${line.fin ? '' : ' (more)'}${line.rsv1 ? ' rsv1' : ''}`)}`;
       break;

@@ -10,13 +10,14 @@
 // The live feed reads from here too: every record gets a sequence number (one counter per store), the most recent
 // feed events are kept in a ring for resume (Last-Event-ID / ?since=), and subscribers are called synchronously;
 // with no subscribers nothing is built for the feed.
-import type { WsEndEvent, WsEvent, WsMessageEvent, WsOpenEvent } from '../events.ts';
+import type { WsEndEvent, WsEvent, WsFailedEvent, WsMessageEvent, WsOpenEvent } from '../events.ts';
 import {
   attachStoredData,
   type ConnectionFilter,
   connectionText,
   dataCost,
   type FeedEvent,
+  failedConnection,
   type HeaderPairs,
   type MessageQuery,
   messageMatches,
@@ -128,6 +129,7 @@ export class TrafficStore {
   ingest(event: WsEvent): void {
     switch (event.type) {
       case 'open':
+      case 'failed':
         this.#open(event);
         return;
       case 'message':
@@ -156,8 +158,9 @@ export class TrafficStore {
     }
   }
 
-  #open(e: WsOpenEvent): void {
-    const conn = openedConnection(e, this.#options.listenerOf?.(e.route));
+  #open(e: WsOpenEvent | WsFailedEvent): void {
+    const listener = this.#options.listenerOf?.(e.route);
+    const conn = e.type === 'open' ? openedConnection(e, listener) : failedConnection(e, listener);
     const bytes = CONNECTION_COST + headersCost(e.request) + headersCost(e.forwarded) + headersCost(e.response);
     this.#entries.set(e.conn, {
       conn,
@@ -167,7 +170,8 @@ export class TrafficStore {
       last: { toUpstream: undefined, toClient: undefined },
     });
     this.#bytes += bytes;
-    this.#publish(() => ({ seq: ++this.#seq, type: 'open', connection: summarize(conn) }));
+    // A failed handshake arrives ended: the feed says so as it says of a connection that closed.
+    this.#publish(() => ({ seq: ++this.#seq, type: e.type === 'open' ? 'open' : 'end', connection: summarize(conn) }));
     this.#enforceBudget();
   }
 
@@ -249,7 +253,7 @@ export class TrafficStore {
     // Oldest closed connections first, whole.
     for (const [id, entry] of this.#entries) {
       if (this.#bytes <= max) return;
-      if (entry.conn.state !== 'closed') continue;
+      if (entry.conn.state === 'open') continue;
       this.#entries.delete(id);
       this.#bytes -= entry.bytes;
       this.#evictedConnections++;

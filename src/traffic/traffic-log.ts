@@ -55,6 +55,8 @@ export function describeEvent(event: WsEvent): string {
       return `${ARROW[event.dir]} rule ${event.rule} ${event.action}: ${event.detail}${event.mark ? ` [${event.mark}]` : ''}`;
     case 'end':
       return `WebSocket closed by ${event.endedBy} (${event.how}, ${event.termination}) code ${event.closeCode} after ${event.durationMs} ms`;
+    case 'failed':
+      return `WebSocket handshake ${event.path} → ${event.upstream} failed with ${event.status}: ${event.reason}`;
   }
 }
 
@@ -200,7 +202,10 @@ export function createTrafficLog(options: { file: string | undefined; main: Logg
     emit(event) {
       const level = event.type === 'violation' ? 'warn' : 'info';
       const { logger, gate, queue, shape, bytes } = sink;
-      if (gate.isLevelEnabled(level) && !(sheddable(event) && queue?.shed())) {
+      // A failed handshake has its line in the main log already (ws.refused, ws.upstream_error): only a traffic file
+      // of its own gets one too, so that `wsgate tail` of that file shows it.
+      const logged = event.type !== 'failed' || sink.own !== undefined;
+      if (logged && gate.isLevelEnabled(level) && !(sheddable(event) && queue?.shed())) {
         if (shape !== undefined && queue !== undefined && (event.type === 'frame' || event.type === 'message')) {
           if (bytes === undefined || !bytes.write(event)) queue.write(eventLine(shape, event));
         } else {

@@ -19,6 +19,7 @@ import type { ConnectionRules } from '../rules/types.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
 import { checkUpgradeResponse } from './handshake.ts';
 import { planHandshake, withoutExtensions } from './handshake-faults.ts';
+import { isoNow } from './observer.ts';
 import { relayStarter } from './relay.ts';
 import { type LiveSession, type SessionOptions, type SessionTap, startSession } from './session.ts';
 import { readResponseHead, relayRefusal } from './upstream-answer.ts';
@@ -150,6 +151,42 @@ function internalError(log: Logger, error: unknown, ...sockets: (net.Socket | un
   for (const socket of sockets) socket?.destroy();
 }
 
+type Failure = { status: number; code?: string; reason: string; forwarded?: HeaderPairs; response?: HeaderPairs };
+
+/** A handshake that did not open, for the inspector's list and the traffic file (events.ts WsFailedEvent). */
+function emitFailure(
+  req: http.IncomingMessage,
+  ctx: UpgradeContext,
+  target: UpstreamTarget,
+  started: number,
+  failure: Failure,
+): void {
+  const { status, code, reason } = failure;
+  ctx.emit({
+    type: 'failed',
+    conn: ctx.connId,
+    route: ctx.route.name,
+    time: isoNow(),
+    upstream: target.name,
+    ...(ctx.route.upstream.pool === undefined ? {} : { server: target.url.origin }),
+    path: req.url ?? '/',
+    ...clientFields(ctx.client ?? req.socket.remoteAddress, ctx.peer ?? req.socket.remoteAddress),
+    tap: ctx.tap.level,
+    handshakeMs: Math.round(performance.now() - started),
+    status,
+    ...(code === undefined ? {} : { code }),
+    reason,
+    request: redactPairs(rawToPairs(req.rawHeaders), ctx.showSecrets),
+    forwarded: redactPairs(failure.forwarded ?? [], ctx.showSecrets),
+    response: redactPairs(failure.response ?? [], ctx.showSecrets),
+  });
+}
+
+/** wsgate's own refusal as a failure: its status and code. */
+function refusalOf(err: WsgateError, forwarded?: HeaderPairs): Failure {
+  return { status: err.status ?? 502, code: err.code, reason: err.message, ...(forwarded ? { forwarded } : {}) };
+}
+
 async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: UpgradeContext): Promise<void> {
   const { log, route, limits } = ctx;
   const target: UpstreamTarget = { name: route.upstream.name, url: new URL(route.upstream.url) };
@@ -167,9 +204,11 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
   for (const line of plan.lines) log.info({ ...line.fields, route: route.name }, line.message);
   if (plan.refusal !== undefined) {
     client.off('close', onClientClose);
+    emitFailure(req, ctx, target, started, refusalOf(plan.refusal));
     ctx.refuse(client, plan.refusal);
     return;
   }
+  let sent: HeaderPairs | undefined;
 
   let timedOut = false;
   // A timer callback that threw would be an uncaught exception: it ends this upgrade instead.
@@ -181,6 +220,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     });
     log.warn({ event: 'ws.handshake_timeout', code: err.code, upstream: target.name }, err.message);
     upstream?.destroy();
+    emitFailure(req, ctx, target, started, refusalOf(err, sent));
     ctx.refuse(client, err);
   };
   let deadline: NodeJS.Timeout | undefined;
@@ -209,6 +249,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     // The relay re-encodes every message: by default (relay.deflate strip) nothing is compressed on either side.
     if (ctx.rules?.needsRelay === true && ctx.rules.deflate === 'strip') headers = withoutExtensions(headers);
     upstream.write(serializeRequestHead('GET', path, headers));
+    sent = headers;
     // Bytes the client sent behind its handshake wait for a valid 101: after a refusal they could otherwise reach the
     // upstream as a second, unrouted request (request smuggling).
     const { head, buffered } = await readResponseHead(upstream, limits.maxHeaderBytes);
@@ -231,6 +272,14 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         `upstream refused the WebSocket upgrade with ${head.statusCode}`,
       );
       handshakeDone(client, String(head.statusCode));
+      emitFailure(req, ctx, target, started, {
+        status: head.statusCode,
+        reason: plan.stripUpgrade
+          ? `the Upgrade header was stripped (stripUpgrade fault); the upstream answered ${head.statusCode}`
+          : `the upstream answered ${head.statusCode} ${head.statusMessage}`.trimEnd(),
+        forwarded: headers,
+        response: head.headers,
+      });
       relayRefusal(client, upstream, head, rest, limits.handshakeTimeout, limits.maxBufferedBytes);
       return;
     }
@@ -239,6 +288,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       const err = new WsgateError('WSG_UPSTREAM_BAD_RESPONSE', { upstream: target.name, detail: check.detail });
       log.warn({ event: 'ws.handshake.bad_accept', code: err.code, upstream: target.name }, err.message);
       upstream.destroy();
+      emitFailure(req, ctx, target, started, { ...refusalOf(err, headers), response: head.headers });
       ctx.refuse(client, err);
       return;
     }
@@ -297,6 +347,9 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
             detail: (error as Error).message,
           });
     log.warn({ event: 'ws.upstream_error', code: err.code, route: route.name, upstream: target.name }, err.message);
-    if (!clientGone && !timedOut) ctx.refuse(client, err);
+    if (!clientGone && !timedOut) {
+      emitFailure(req, ctx, target, started, refusalOf(err, sent));
+      ctx.refuse(client, err);
+    }
   }
 }

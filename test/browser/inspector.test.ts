@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import type WebSocket from 'ws';
 import { CHROMIUM, chromiumSkip } from '../helpers/chromium.ts';
@@ -15,7 +17,7 @@ import {
   startInspected,
   waitForCount,
 } from '../helpers/inspector-browser.ts';
-import { openWs } from '../helpers/ws-client.ts';
+import { openWs, refusedHandshake } from '../helpers/ws-client.ts';
 
 const skip = chromiumSkip;
 after(closeSharedBrowser);
@@ -138,6 +140,31 @@ test('the handshake view: the request as received and as forwarded, what wsgate 
   await screenshot(page, 'inspector-handshake');
   await page.click('#handshake-toggle');
   assert.equal(await page.locator('#handshake').count(), 0);
+  assert.deepEqual(errors, []);
+});
+
+test('a handshake the upstream refused: a failed row with its status, and its handshake view open by itself', {
+  skip,
+}, async (t) => {
+  const refusing = http.createServer((_req, res) => res.end('plain'));
+  refusing.on('upgrade', (_req, socket) =>
+    socket.end('HTTP/1.1 403 Forbidden\r\nX-Reason: no session\r\nContent-Length: 0\r\n\r\n'),
+  );
+  await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+  t.after(() => refusing.close());
+  const { port } = refusing.address() as AddressInfo;
+  const { admin, echoUrl } = await startInspected(t, { upstream: `ws://127.0.0.1:${port}` });
+  const { page, errors } = await openInspector(t, `${admin}/`);
+  assert.equal((await refusedHandshake(echoUrl)).status, 403);
+  const row = page.locator('tr.conn').first();
+  await row.waitFor({ timeout: 2000 });
+  assert.match(String(await row.textContent()), /✕ failed.*403/);
+  await row.click();
+  const failure = page.locator('#hs-failure');
+  await failure.waitFor({ timeout: 2000 });
+  assert.match(String(await failure.textContent()), /Did not open: 403.*upstream answered 403 Forbidden/);
+  assert.equal(await page.locator('#hs-response tr', { hasText: 'X-Reason' }).count(), 1);
+  await screenshot(page, 'inspector-failed-handshake');
   assert.deepEqual(errors, []);
 });
 

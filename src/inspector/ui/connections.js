@@ -14,6 +14,9 @@ function duration(c, now) {
   return Number.isNaN(opened) ? undefined : Math.max(0, now - opened);
 }
 
+/** A handshake that did not open is listed too: the inspector is where one looks for why. */
+const STATE_LABEL = { open: '● open', closed: '○ closed', failed: '✕ failed' };
+
 function rowText(c) {
   return [
     c.id,
@@ -29,7 +32,7 @@ function rowText(c) {
     c.subprotocol,
     c.extensions,
   ]
-    .concat([c.end?.termination, c.end?.closeCode])
+    .concat([c.end?.termination, c.end?.closeCode, c.failure?.status, c.failure?.code, c.failure?.reason])
     .filter((v) => v !== undefined && v !== null)
     .join(' ')
     .toLowerCase();
@@ -93,7 +96,7 @@ export function ConnectionsPane({ model, filter, setFilter, now }) {
               onClick=${() => model.select(c.id)}
               onKeyDown=${(e) => onKey(e, c, i)}
             >
-              <td class=${`state-${c.state}`}>${c.state === 'open' ? '● open' : '○ closed'}</td>
+              <td class=${`state-${c.state}`}>${STATE_LABEL[c.state] ?? c.state}</td>
               <td title=${c.id}>${where(c)}</td>
               <td class="col-wide mono" title=${c.peer ? `through ${c.peer} (a trusted proxy or a PROXY protocol balancer)` : ''}>
                 ${c.client ?? ''}${c.peer ? html`<span class="muted"> via ${c.peer}</span>` : null}
@@ -104,8 +107,8 @@ export function ConnectionsPane({ model, filter, setFilter, now }) {
               <td class="num">${formatDuration(duration(c, now))}</td>
               <td class="num">${c.toUpstream?.messages ?? 0} / ${c.toClient?.messages ?? 0}</td>
               <td class="num">${formatBytes(c.toUpstream?.bytes ?? 0)} / ${formatBytes(c.toClient?.bytes ?? 0)}</td>
-              <td title=${c.end ? `${c.end.endedBy ?? ''} ${c.end.how ?? ''}: ${closeMeaning(c.end.closeCode)}` : ''}>
-                ${c.end ? `${c.end.termination ?? ''} ${c.end.closeCode ?? ''}` : ''}
+              <td title=${c.failure ? c.failure.reason : c.end ? `${c.end.endedBy ?? ''} ${c.end.how ?? ''}: ${closeMeaning(c.end.closeCode)}` : ''}>
+                ${c.failure ? `${c.failure.status}${c.failure.code ? ` ${c.failure.code}` : ''}` : c.end ? `${c.end.termination ?? ''} ${c.end.closeCode ?? ''}` : ''}
               </td>
             </tr>`,
           )}

@@ -59,6 +59,13 @@ export function HandshakePanel({ conn }) {
       ${`wsgate (${[conn.listener, conn.route].filter(Boolean).join(' ')})`}${' → '}<strong>${conn.upstream ?? ''}</strong>
       ${conn.server ? html`<span class="muted"> server ${conn.server}</span>` : null}
     </p>
+    ${
+      conn.failure
+        ? html`<p class="bad" id="hs-failure">
+            Did not open: ${conn.failure.status}${conn.failure.code ? ` ${conn.failure.code}` : ''} — ${conn.failure.reason}
+          </p>`
+        : null
+    }
     <p class="muted">${facts(conn)}${end ? html`${' · '}<span title=${closeMeaning(end.closeCode)}>${ending(end)}</span>` : null}</p>
     <div class="hs-grid">
       <${Headers}
@@ -75,7 +82,13 @@ export function HandshakePanel({ conn }) {
         mark=${(p) => (received.has(pairKey(p)) ? undefined : 'hs-added')}
         note="set by wsgate"
       />
-      <${Headers} id="hs-response" title="The upstream's answer" pairs=${conn.response} mark=${() => undefined} note="" />
+      <${Headers}
+        id="hs-response"
+        title="The upstream's answer"
+        pairs=${conn.response}
+        mark=${() => undefined}
+        note=""
+      />
     </div>
   </section>`;
 }

@@ -98,7 +98,7 @@ export function MessagesPane({ model }) {
         Handshake
       </button>
     </div>
-    ${showHandshake && model.detail ? html`<${HandshakePanel} conn=${conn} />` : null}
+    ${(showHandshake || conn.state === 'failed') && model.detail ? html`<${HandshakePanel} conn=${conn} />` : null}
     <div class="toolbar">
       <label class="sr-only" for="msg-filter">Filter messages</label>
       <input

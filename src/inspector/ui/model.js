@@ -60,7 +60,7 @@ export class Model {
     for (const c of list) {
       const known = this.connections.get(c.id);
       // The feed may be ahead of the list (it started first): keep the fresher record.
-      if (!known || (known.state === 'open' && c.state === 'closed') || counted(c) >= counted(known)) {
+      if (!known || (known.state === 'open' && c.state !== 'open') || counted(c) >= counted(known)) {
         this.connections.set(c.id, { ...c });
       }
     }
@@ -230,5 +230,5 @@ export class Model {
 }
 
 function counted(c) {
-  return (c.toUpstream?.messages ?? 0) + (c.toClient?.messages ?? 0) + (c.state === 'closed' ? 1e12 : 0);
+  return (c.toUpstream?.messages ?? 0) + (c.toClient?.messages ?? 0) + (c.state !== 'open' ? 1e12 : 0);
 }

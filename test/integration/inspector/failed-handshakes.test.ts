@@ -1,0 +1,82 @@
+// A WebSocket handshake that a route took but that did not open is recorded as a "failed" connection: the status
+// its client got, wsgate's code when wsgate answered, why, and the headers each way; listed with ?state=failed,
+// exported in HAR with that status, evicted like a closed one, and written to a traffic file as a ws.failed line.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { renderTrafficLine } from '../../../src/traffic/render.ts';
+import { closedPort } from '../../helpers/servers.ts';
+import { tempDir } from '../../helpers/tls.ts';
+import { refusedHandshake } from '../../helpers/ws-client.ts';
+import { call, eventually, startInspected } from './helpers.ts';
+
+/** An upstream that refuses every upgrade with 403 and a header saying why, as an auth gateway would. */
+async function refusingUpstream(t: import('node:test').TestContext): Promise<string> {
+  const server = http.createServer((_req, res) => res.end('plain'));
+  server.on('upgrade', (_req, socket) => {
+    socket.end(
+      'HTTP/1.1 403 Forbidden\r\nX-Reason: no session\r\nContent-Length: 9\r\nConnection: close\r\n\r\nforbidden',
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const { port } = server.address() as import('node:net').AddressInfo;
+  return `ws://127.0.0.1:${port}`;
+}
+
+test('the upstream refuses: a failed connection with its 403, both requests and its answer; HAR has the 403', async (t) => {
+  const dir = tempDir(t, 'wsgate-failed-');
+  const traffic = join(dir, 'traffic.log');
+  const gate = await startInspected(t, await refusingUpstream(t), { extra: { log: { traffic } } });
+  const refused = await refusedHandshake(`${gate.ws}/chat`, { 'X-Session': 'abc' });
+  assert.equal(refused.status, 403);
+  const failed = await eventually(
+    () => call(gate.adminPort, 'GET', '/api/connections?state=failed'),
+    (r) => r.json.connections.length === 1,
+    'one failed connection',
+  );
+  const summary = failed.json.connections[0];
+  assert.equal(summary.state, 'failed');
+  assert.equal(summary.path, '/chat');
+  assert.equal(summary.route, 'echo');
+  assert.equal(summary.failure.status, 403);
+  assert.equal(summary.failure.code, undefined, "the upstream's own answer: no wsgate code");
+  assert.match(summary.failure.reason, /upstream answered 403 Forbidden/);
+  assert.equal((await call(gate.adminPort, 'GET', '/api/connections?state=open')).json.connections.length, 0);
+
+  const one = (await call(gate.adminPort, 'GET', `/api/connections/${summary.id}`)).json.connection;
+  const has = (pairs: [string, string][], name: string) => pairs.some(([n]) => n.toLowerCase() === name);
+  assert.ok(has(one.request, 'x-session'), 'the client sent it');
+  assert.ok(has(one.forwarded, 'x-forwarded-for'), 'wsgate forwarded it with its own fields');
+  assert.ok(has(one.response, 'x-reason'), "the upstream's answer");
+
+  const har = (await call(gate.adminPort, 'GET', `/api/connections/${summary.id}/har`)).json;
+  assert.equal(har.log.entries[0].response.status, 403);
+
+  await eventually(
+    async () => readFileSync(traffic, 'utf8'),
+    (text) => text.includes('"event":"ws.failed"'),
+    'the ws.failed line',
+  );
+  const line = readFileSync(traffic, 'utf8')
+    .split('\n')
+    .find((l) => l.includes('"event":"ws.failed"'))!;
+  assert.equal(JSON.parse(line).status, 403);
+  assert.match(String(renderTrafficLine(line, { color: false, frames: false })), /handshake failed 403 \/chat/);
+});
+
+test('an upstream that cannot be reached: failed with wsgate’s 502 and its code; nothing forwarded', async (t) => {
+  const gate = await startInspected(t, `ws://127.0.0.1:${await closedPort()}`);
+  assert.equal((await refusedHandshake(`${gate.ws}/down`)).status, 502);
+  const failed = await eventually(
+    () => call(gate.adminPort, 'GET', '/api/connections?state=failed'),
+    (r) => r.json.connections.length === 1,
+    'one failed connection',
+  );
+  const c = failed.json.connections[0];
+  assert.deepEqual([c.failure.status, c.failure.code], [502, 'WSG_UPSTREAM_REFUSED']);
+  const one = (await call(gate.adminPort, 'GET', `/api/connections/${c.id}`)).json.connection;
+  assert.deepEqual([one.forwarded, one.response], [[], []]);
+});
