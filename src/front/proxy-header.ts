@@ -65,13 +65,14 @@ export function clientEnds(socket: net.Socket): ConnectionEnds {
   const proxied = proxiedOf(socket);
   const destination = proxied?.destination;
   const tlsSocket = (socket as Partial<tls.TLSSocket>).encrypted === true ? (socket as tls.TLSSocket) : undefined;
+  const tlsVersion = tlsSocket?.getProtocol() ?? undefined;
   return {
     remoteAddress: socket.remoteAddress,
     remotePort: socket.remotePort,
     localAddress: destination?.address ?? socket.localAddress,
     localPort: destination?.port ?? socket.localPort,
     ...(tlsSocket !== undefined || proxied?.tls === true ? { tls: true } : {}),
-    ...(tlsSocket?.getProtocol() ? { tlsVersion: tlsSocket.getProtocol()! } : {}),
+    ...(tlsVersion === undefined ? {} : { tlsVersion }),
   };
 }
 

@@ -13,7 +13,7 @@ import { proxyHeaderFor } from '../net/proxy-protocol-send.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { createUpstreamAgent, type UpstreamTls } from '../tls/upstream.ts';
 import type { UpstreamNetwork, UpstreamRoute } from '../upstream/network.ts';
-import { createTunnelAgent } from '../upstream/proxy-agent.ts';
+import { createDialingAgent } from '../upstream/proxy-agent.ts';
 
 export type AgentRequest = {
   /** The client's connection: a PROXY header names it. */
@@ -61,7 +61,7 @@ export class UpstreamAgents {
   ): http.Agent {
     let agent = agents.get(key);
     if (agent === undefined) {
-      agent = createTunnelAgent(request.url.protocol === 'https:', {
+      agent = createDialingAgent(request.url.protocol === 'https:', {
         route,
         upstream: request.upstream.name,
         connectTimeout: request.connectTimeout,

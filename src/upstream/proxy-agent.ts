@@ -12,7 +12,7 @@ import { type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
 import { connectUpstream } from './connect.ts';
 import type { UpstreamRoute } from './network.ts';
 
-export type TunnelAgentOptions = {
+export type DialingAgentOptions = {
   /** Through the route's proxy; undefined or a route without one: direct. */
   route: UpstreamRoute | undefined;
   /** The upstream's name, for error messages. */
@@ -27,9 +27,9 @@ export type TunnelAgentOptions = {
 
 type ConnectCallback = (err: Error | null, stream: Duplex) => void;
 
-function tunnelConnection(
+function dialedConnection(
   secure: boolean,
-  options: TunnelAgentOptions,
+  options: DialingAgentOptions,
   host: string,
   port: number,
   cb: ConnectCallback,
@@ -50,32 +50,35 @@ function tunnelConnection(
   );
 }
 
-class TunnelHttpAgent extends http.Agent {
-  #options: TunnelAgentOptions;
-  constructor(options: TunnelAgentOptions) {
+class DialingHttpAgent extends http.Agent {
+  #options: DialingAgentOptions;
+  constructor(options: DialingAgentOptions) {
     super(UPSTREAM_AGENT_OPTIONS);
     this.#options = options;
   }
   // Node's Agent accepts an asynchronous createConnection: return nothing and call back with the socket.
   override createConnection(options: http.ClientRequestArgs, cb?: ConnectCallback): undefined {
-    tunnelConnection(false, this.#options, String(options.host ?? 'localhost'), Number(options.port ?? 80), cb!);
+    dialedConnection(false, this.#options, String(options.host ?? 'localhost'), Number(options.port ?? 80), cb!);
     return undefined;
   }
 }
 
-class TunnelHttpsAgent extends https.Agent {
-  #options: TunnelAgentOptions;
-  constructor(options: TunnelAgentOptions) {
+class DialingHttpsAgent extends https.Agent {
+  #options: DialingAgentOptions;
+  constructor(options: DialingAgentOptions) {
     super(UPSTREAM_AGENT_OPTIONS);
     this.#options = options;
   }
   override createConnection(options: https.RequestOptions, cb?: ConnectCallback): undefined {
-    tunnelConnection(true, this.#options, String(options.host ?? 'localhost'), Number(options.port ?? 443), cb!);
+    dialedConnection(true, this.#options, String(options.host ?? 'localhost'), Number(options.port ?? 443), cb!);
     return undefined;
   }
 }
 
-/** An agent that reaches `upstream` through the route's proxy (http or https, by the upstream's scheme). */
-export function createTunnelAgent(secure: boolean, options: TunnelAgentOptions): http.Agent {
-  return secure ? new TunnelHttpsAgent(options) : new TunnelHttpAgent(options);
+/**
+ * An agent whose connections connectUpstream opens (http or https, by the upstream's scheme): through the route's
+ * proxy when it has one, and starting with the PROXY header when one is given.
+ */
+export function createDialingAgent(secure: boolean, options: DialingAgentOptions): http.Agent {
+  return secure ? new DialingHttpsAgent(options) : new DialingHttpAgent(options);
 }
