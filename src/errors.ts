@@ -126,6 +126,8 @@ export const ERRORS = {
     message: 'upstream {upstream} did not complete the WebSocket handshake within {timeout}',
     status: 504,
   },
+  // Never sent (there is nobody to answer): it names a failed handshake's record, with nginx's status 499.
+  WSG_CLIENT_GONE: { message: 'the client left during the WebSocket handshake, after {ms} ms' },
   WSG_SHUTTING_DOWN: { message: 'wsgate is shutting down', status: 503, closeCode: 1001 },
   WSG_FORWARD_DENIED: {
     message: '{target} is not allowed through this proxy: {reason}',

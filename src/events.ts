@@ -152,19 +152,27 @@ export type WsHeldInfo = {
 };
 
 /**
- * A WebSocket handshake that a route took but that did not open: what the client sent, what went on to the upstream
- * and what came back, or why nothing did. The inspector lists it beside the connections that opened.
+ * A WebSocket handshake that did not open: what the client sent, what went on to the upstream and what came back, or
+ * why nothing did. The inspector lists it beside the connections that opened. A handshake refused before a route
+ * was chosen (no route, a denied Origin, the front's checks and rates) has no route or upstream; it names its
+ * listener instead.
  */
-export type WsFailedEvent = Base & {
+export type WsFailedEvent = Omit<Base, 'route'> & {
   type: 'failed';
-  upstream: string;
+  route?: string;
+  listener?: string;
+  upstream?: string;
   server?: string;
   path: string;
   client: string | undefined;
   peer?: string;
-  tap: TapLevel;
+  /** The route's tap level; absent before a route was chosen. */
+  tap?: TapLevel;
   handshakeMs: number;
-  /** The status the client was answered with: the upstream's own, or wsgate's (then `code` says why). */
+  /**
+   * The status the client was answered with: the upstream's own, or wsgate's (then `code` says why); 499 when the
+   * client left before an answer (WSG_CLIENT_GONE, nginx's status for it).
+   */
   status: number;
   code?: string;
   reason: string;

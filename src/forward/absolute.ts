@@ -4,7 +4,7 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import { WsgateError } from '../errors.ts';
-import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
+import { sendErrorResponse } from '../front/error-response.ts';
 import type { RequestScope, UpgradeScope } from '../front/front.ts';
 import type { HeaderPairs } from '../http/head.ts';
 import { isAbsoluteForm, withoutAuthority } from '../http/request-target.ts';
@@ -201,13 +201,8 @@ export function serveAbsoluteUpgrade(
   socket: net.Socket,
   scope: UpgradeScope<TunnelContext>,
 ): void {
-  const admitted = admitAbsolute(
-    state,
-    req,
-    scope.log,
-    (err, extra) => writeErrorToSocket(socket, err, extra),
-    scope.id,
-  );
+  const refuse = (err: WsgateError, extra?: HeaderPairs) => scope.refuse(err, extra && { headers: extra });
+  const admitted = admitAbsolute(state, req, scope.log, refuse, scope.id);
   if (admitted === undefined) return;
   const { target } = admitted;
   const secure = target.scheme === 'https' || target.scheme === 'wss';

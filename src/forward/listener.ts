@@ -8,7 +8,15 @@
 // refusal is one coded log line naming the client, the target and the cause.
 import type http from 'node:http';
 import type net from 'node:net';
-import { type ConnectScope, Front, type FrontHandler, type RequestScope, type UpgradeScope } from '../front/front.ts';
+import {
+  type ConnectScope,
+  Front,
+  type FrontHandler,
+  type RequestScope,
+  type Scope,
+  type UpgradeScope,
+} from '../front/front.ts';
+import type { UpgradeRefusal } from '../front/refuse-upgrade.ts';
 import type { Logger } from '../log/logger.ts';
 import { compileHostMatcher } from '../net/host-pattern.ts';
 import { isLoopbackHost } from '../net/ip.ts';
@@ -20,7 +28,14 @@ import { ForwardDialer, type ForwardDialerSpec, isSelf } from './dial.ts';
 import { HttpRelay } from './http.ts';
 import { refuseNestedConnect, serveTunnelRequest, serveTunnelUpgrade } from './in-tunnel.ts';
 import { compilePolicy, type ForwardPolicy } from './policy.ts';
-import type { ForwardDeps, ForwardSettings, ForwardSpec, ForwardState, TunnelContext } from './state.ts';
+import {
+  type ForwardDeps,
+  type ForwardSettings,
+  type ForwardSpec,
+  type ForwardState,
+  recordRefusal,
+  type TunnelContext,
+} from './state.ts';
 import { loadUndici } from './undici.ts';
 
 export type { ForwardSettings, ForwardSpec } from './state.ts';
@@ -149,6 +164,10 @@ export class ForwardListener implements FrontHandler<TunnelContext> {
   onUpgrade(req: http.IncomingMessage, socket: net.Socket, scope: UpgradeScope<TunnelContext>): void {
     if (scope.tunnel === undefined) serveAbsoluteUpgrade(this.#state, req, socket, scope);
     else serveTunnelUpgrade(this.#state, req, socket, scope, scope.tunnel);
+  }
+
+  upgradeRefused(req: http.IncomingMessage, scope: Scope<TunnelContext>, refusal: UpgradeRefusal): void {
+    recordRefusal(this.#state, req, scope, refusal);
   }
 
   onConnect(req: http.IncomingMessage, socket: net.Socket, head: Buffer, scope: ConnectScope<TunnelContext>): void {

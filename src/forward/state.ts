@@ -6,15 +6,17 @@ import type net from 'node:net';
 import type { Client } from 'undici';
 import type { TapLevel } from '../events.ts';
 import { writeErrorToSocket } from '../front/error-response.ts';
-import type { Front } from '../front/front.ts';
+import type { Front, Scope } from '../front/front.ts';
 import type { EntrySettings, FrontLimits } from '../front/limits.ts';
 import { type ProxyProtocolSpec, proxiedBy } from '../front/proxy-header.ts';
+import type { UpgradeRefusal } from '../front/refuse-upgrade.ts';
 import type { Logger } from '../log/logger.ts';
 import type { PortRange } from '../net/ports.ts';
 import type { ConnectionRules } from '../rules/types.ts';
 import type { LeafCache } from '../tls/leaf.ts';
 import type { UpstreamTls } from '../tls/upstream.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
+import { failedHandshake, failureOf } from '../websocket/failed-handshake.ts';
 import type { KeepaliveSettings } from '../websocket/keepalive.ts';
 import { forwardUpgrade, type UpgradeRoute } from '../websocket/upgrade.ts';
 import type { ProxyAuthSpec } from './auth.ts';
@@ -97,6 +99,27 @@ export type ForwardState = {
 /** The route name in access and traffic lines: "<listener>/forward" or "<listener>/tunnel". */
 export function routeName(state: ForwardState, kind: 'forward' | 'tunnel'): string {
   return `${state.name}/${kind}`;
+}
+
+/** A handshake refused before it was dialled (the front's gate, proxy auth, the policy): a failed record. */
+export function recordRefusal(
+  state: ForwardState,
+  req: import('node:http').IncomingMessage,
+  scope: Scope<TunnelContext>,
+  refusal: UpgradeRefusal,
+): void {
+  const at = {
+    conn: scope.id,
+    listener: state.name,
+    route: refusal.route ?? routeName(state, scope.tunnel === undefined ? 'forward' : 'tunnel'),
+    upstream: refusal.upstream ?? scope.tunnel?.target.authority,
+    client: req.socket.remoteAddress,
+    peer: proxiedBy(req.socket) ?? req.socket.remoteAddress,
+    tap: state.spec.forward.tap,
+    started: refusal.started,
+    showSecrets: state.settings.showSecrets,
+  };
+  state.settings.emit(failedHandshake(req, at, failureOf(refusal.err)));
 }
 
 /** Proxies a validated WebSocket handshake to `how.dial`'s socket, tapped at the listener's level. */

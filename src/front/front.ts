@@ -35,12 +35,13 @@ import {
 import { listenOn } from './listen.ts';
 import { type FrontObserver, observeRequest, observeUpgrade } from './observer.ts';
 import { adoptProxiedPeer, ProxyHeaderGate, type ProxyProtocolSpec } from './proxy-header.ts';
+import { type RefuseUpgrade, refuserOf, type UpgradeRefusal } from './refuse-upgrade.ts';
 import { ConnectionRegistry, type PoolServerOf, type Terminable } from './registry.ts';
 import { checkRequestTarget } from './target-check.ts';
 import { handleTlsHandshakeFailures } from './tls-handshake.ts';
 
 /** Where a request came from: the listener's own socket, or a tunnel the handler handed back to the front. */
-type Scope<T> = {
+export type Scope<T> = {
   id: string;
   log: Logger;
   /** The tunnel the request arrived in (CONNECT, plain or intercepted); undefined on the listener's own sockets. */
@@ -49,13 +50,19 @@ type Scope<T> = {
 
 /** Requests and upgrades come with their target checked (origin-form or absolute-form, and parseable). */
 export type RequestScope<T> = Scope<T> & { access: AccessFields; target: PathTarget };
-export type UpgradeScope<T> = Scope<T> & { key: string; target: PathTarget };
+/** `refuse` answers with wsgate's error and has the entry record it (FrontHandler.upgradeRefused). */
+export type UpgradeScope<T> = Scope<T> & { key: string; target: PathTarget; refuse: RefuseUpgrade };
 export type ConnectScope<T> = Scope<T>;
 
 export interface FrontHandler<T> {
   onRequest(req: http.IncomingMessage, res: http.ServerResponse, scope: RequestScope<T>): void;
   /** A valid WebSocket handshake (the gate has run); bytes sent with it wait unread in the socket. */
   onUpgrade(req: http.IncomingMessage, socket: net.Socket, scope: UpgradeScope<T>): void;
+  /**
+   * An upgrade answered with wsgate's error before any upstream was asked (the front's checks, or the entry's
+   * scope.refuse): the entry records it as a failed handshake.
+   */
+  upgradeRefused?(req: http.IncomingMessage, scope: Scope<T>, refusal: UpgradeRefusal): void;
   /** CONNECT; without it the entry does not take CONNECT (Node closes the socket). */
   onConnect?(req: http.IncomingMessage, socket: net.Socket, head: Buffer, scope: ConnectScope<T>): void;
   /**
@@ -305,6 +312,7 @@ export class Front<T = never> {
   }
 
   #onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    const started = performance.now();
     // Guard first (an error before other listeners would crash the process); an arrow here would keep `req` alive.
     socket.on('error', ignoreError);
     const scope = this.#scope(socket, 'w', 'ws');
@@ -315,23 +323,24 @@ export class Front<T = never> {
     // answered 101 and the sockets are joined; after a refusal they are dropped with the connection, so they can
     // never reach the upstream as a request wsgate did not route or check.
     if (head.length > 0) socket.unshift(head);
+    const record = this.#handler.upgradeRefused?.bind(this.#handler, req, scope);
+    const refuse = refuserOf(socket, started, scope.log, record);
     if (requestLineLength(req) > this.#limits.maxRequestLineBytes) {
-      writeErrorToSocket(socket, rejectLongRequestLine(req, this.#limits.maxRequestLineBytes, this.#log));
+      refuse(rejectLongRequestLine(req, this.#limits.maxRequestLineBytes, this.#log));
       return;
     }
     const target = checkRequestTarget(req, scope.log);
     if (target instanceof WsgateError) {
-      writeErrorToSocket(socket, target);
+      refuse(target);
       return;
     }
     const check = admitHandshake(req, scope.log, this.#rate, this.#limits, () => this.#clientOf(req));
     if (check instanceof WsgateError) {
-      writeErrorToSocket(socket, check);
+      refuse(check);
       return;
     }
-    this.#guard(scope.log, () => this.#handler.onUpgrade(req, socket, { ...scope, key: check.key, target }), {
-      fail: (err) => writeErrorToSocket(socket, err),
-    });
+    const upgrade = { ...scope, key: check.key, target, refuse };
+    this.#guard(scope.log, () => this.#handler.onUpgrade(req, socket, upgrade), { fail: (err) => refuse(err) });
   }
 
   #onConnect(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {

@@ -9,9 +9,10 @@ import type { RouteUpstream } from '../config/resolve.ts';
 import { WsgateError } from '../errors.ts';
 import type { TapLevel } from '../events.ts';
 import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
-import { Front, type FrontHandler, type RequestScope, type UpgradeScope } from '../front/front.ts';
+import { Front, type FrontHandler, type RequestScope, type Scope, type UpgradeScope } from '../front/front.ts';
 import type { EntrySettings } from '../front/limits.ts';
 import { clientEnds, type ProxyProtocolSpec, proxiedBy, proxiedTls } from '../front/proxy-header.ts';
+import type { UpgradeRefusal } from '../front/refuse-upgrade.ts';
 import { realClientAddress } from '../http/forwarded.ts';
 import { originFormOf, type PathTarget } from '../http/request-target.ts';
 import type { Logger } from '../log/logger.ts';
@@ -24,6 +25,7 @@ import { dialFromPool, logServerFailed, type UpstreamBalancer } from '../upstrea
 import { connectUpstream, isTlsUrl, type UpstreamTarget } from '../upstream/connect.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
 import { logPacFallthrough } from '../upstream/pac-route.ts';
+import { failedHandshake, failureOf } from '../websocket/failed-handshake.ts';
 import type { KeepaliveSettings } from '../websocket/keepalive.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { forwardUpgrade } from '../websocket/upgrade.ts';
@@ -294,7 +296,7 @@ export class ReverseListener implements FrontHandler<never> {
     const { id, log, key } = scope;
     const matched = this.#match(req, scope.target, log, 'ws');
     if (matched instanceof WsgateError) {
-      writeErrorToSocket(socket, matched);
+      scope.refuse(matched);
       return;
     }
     const { route } = matched;
@@ -302,7 +304,7 @@ export class ReverseListener implements FrontHandler<never> {
     if (!originAllowed(origin, route.allowOrigins)) {
       const err = new WsgateError('WSG_ORIGIN_DENIED', { origin: origin ?? '' });
       log.warn({ event: 'ws.origin_denied', code: err.code, route: route.name, origin }, err.message);
-      writeErrorToSocket(socket, err);
+      scope.refuse(err, { route: route.name, upstream: route.upstream.name });
       return;
     }
     void forwardUpgrade(req, socket, {
@@ -332,6 +334,16 @@ export class ReverseListener implements FrontHandler<never> {
       ruleSource: () => this.#settings.rules,
       keepalive: route.keepalive,
     });
+  }
+
+  /** A handshake refused before an upstream was asked (no route, Origin, the front's gate): a failed record. */
+  upgradeRefused(req: http.IncomingMessage, scope: Scope<never>, refusal: UpgradeRefusal): void {
+    const { err, route, upstream, started } = refusal;
+    const tap = route === undefined ? undefined : this.#spec.routes.find((r) => r.name === route)?.tap;
+    const at = { conn: scope.id, listener: this.name, route, upstream, tap, started };
+    const who = { client: this.clientOf(req), peer: proxiedBy(req.socket) ?? req.socket.remoteAddress };
+    const showSecrets = this.#settings.showSecrets;
+    this.#settings.emit(failedHandshake(req, { ...at, ...who, showSecrets }, failureOf(err)));
   }
 
   /** The connection's rules, or undefined when its route has none (docs/rules.md, "For the edges"). */

@@ -83,18 +83,19 @@ export function messageData(m: StoredMessage): { data: string; encoding: 'text' 
 export type StoredConnection = {
   id: string;
   listener: string | undefined;
-  route: string;
+  /** Undefined for a handshake refused before a route was chosen (state 'failed'). */
+  route: string | undefined;
   host: string | undefined;
   path: string;
   client: string | undefined;
   /** The proxy between the client and wsgate (a trustForwarded peer, a PROXY protocol balancer), when there is one. */
   peer?: string | undefined;
-  upstream: string;
+  upstream: string | undefined;
   /** Which server of an upstream with several took it (upstreams[].servers). */
   server?: string | undefined;
   subprotocol: string | undefined;
   extensions: string | undefined;
-  tap: string;
+  tap: string | undefined;
   /** 'failed': a handshake that did not open (`failure` says how); it has no messages. */
   state: 'open' | 'closed' | 'failed';
   failure?: { status: number; code?: string; reason: string } | undefined;
@@ -224,10 +225,33 @@ export function openedConnection(e: WsOpenEvent, listener: string | undefined): 
 export function failedConnection(e: WsFailedEvent, listener: string | undefined): StoredConnection {
   const { status, code, reason } = e;
   return {
-    ...openedConnection({ ...e, type: 'open', protocol: undefined, extensions: undefined }, listener),
+    id: e.conn,
+    listener: e.listener ?? listener,
+    route: e.route,
+    host: hostOf(e.request),
+    path: e.path,
+    client: e.client,
+    ...(e.peer === undefined ? {} : { peer: e.peer }),
+    upstream: e.upstream,
+    ...(e.server === undefined ? {} : { server: e.server }),
+    subprotocol: undefined,
+    extensions: undefined,
+    tap: e.tap,
     state: 'failed',
-    closedAt: e.time,
-    durationMs: e.handshakeMs,
     failure: { status, ...(code === undefined ? {} : { code }), reason },
+    openedAt: e.time,
+    closedAt: e.time,
+    handshakeMs: e.handshakeMs,
+    durationMs: e.handshakeMs,
+    request: e.request,
+    forwarded: e.forwarded,
+    response: e.response,
+    toUpstream: { frames: 0, messages: 0, bytes: 0 },
+    toClient: { frames: 0, messages: 0, bytes: 0 },
+    end: undefined,
+    violations: [],
+    rules: [],
+    evictedMessages: 0,
+    truncatedMessages: 0,
   };
 }

@@ -87,9 +87,12 @@ export function renderTrafficLine(raw: string, options: RenderOptions): string |
       body = `${paint(c, 'green', '● open')} ${safe(str(line.path))} → ${safe(str(line.upstream))}${extras ? ` (${safe(extras)})` : ''} [${str(line.route)}, tap ${str(line.tap)}]`;
       break;
     }
-    case 'ws.failed':
-      body = `${paint(c, 'red', `✕ handshake failed ${str(line.status)}`)} ${safe(str(line.path))} → ${safe(str(line.upstream))}: ${safe(str(line.reason))} [${str(line.route)}]`;
+    case 'ws.failed': {
+      // Refused before a route was chosen: no upstream, and the listener in the route's place.
+      const to = line.upstream === undefined ? '' : ` → ${safe(str(line.upstream))}`;
+      body = `${paint(c, 'red', `✕ handshake failed ${str(line.status)}`)} ${safe(str(line.path))}${to}: ${safe(str(line.reason))} [${str(line.route ?? line.listener)}]`;
       break;
+    }
     case 'ws.frame':
       body = `${arrow(line.dir, c)} ${paint(c, 'dim', `frame ${str(line.opcode)} ${formatBytes(Number(line.length))}${line.fin ? '' : ' (more)'}${line.rsv1 ? ' rsv1' : ''}`)}`;
       break;

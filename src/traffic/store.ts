@@ -11,6 +11,7 @@
 // feed events are kept in a ring for resume (Last-Event-ID / ?since=), and subscribers are called synchronously;
 // with no subscribers nothing is built for the feed.
 import type { WsEndEvent, WsEvent, WsFailedEvent, WsMessageEvent, WsOpenEvent } from '../events.ts';
+import { IdQueue } from './id-queue.ts';
 import {
   attachStoredData,
   type ConnectionFilter,
@@ -57,6 +58,11 @@ export type StoreOptions = {
   onPayload?: ((message: StoredMessage) => void) | undefined;
   /** Feed events kept for resume. */
   feedRing?: number | undefined;
+  /**
+   * Failed handshakes kept at most (default 1000), the oldest evicted first: a flood of refused handshakes (a
+   * client retrying in a loop, a scan) cannot push the connections that opened out of the budget.
+   */
+  maxFailed?: number | undefined;
 };
 
 type Entry = {
@@ -97,6 +103,8 @@ export class TrafficStore {
   /** The ring's share of the budget; the records it holds are counted again even when the store still has them. */
   #ringMaxBytes: number;
   #storeMaxBytes: number;
+  #failed = new IdQueue();
+  #failedCount = 0;
   #subscribers = new Set<(event: FeedEvent) => void>();
 
   constructor(options: StoreOptions) {
@@ -159,7 +167,7 @@ export class TrafficStore {
   }
 
   #open(e: WsOpenEvent | WsFailedEvent): void {
-    const listener = this.#options.listenerOf?.(e.route);
+    const listener = e.route === undefined ? undefined : this.#options.listenerOf?.(e.route);
     const conn = e.type === 'open' ? openedConnection(e, listener) : failedConnection(e, listener);
     const bytes = CONNECTION_COST + headersCost(e.request) + headersCost(e.forwarded) + headersCost(e.response);
     this.#entries.set(e.conn, {
@@ -170,6 +178,7 @@ export class TrafficStore {
       last: { toUpstream: undefined, toClient: undefined },
     });
     this.#bytes += bytes;
+    if (e.type === 'failed') this.#addFailed(e.conn);
     // A failed handshake arrives ended: the feed says so as it says of a connection that closed.
     this.#publish(() => ({ seq: ++this.#seq, type: e.type === 'open' ? 'open' : 'end', connection: summarize(conn) }));
     this.#enforceBudget();
@@ -247,6 +256,25 @@ export class TrafficStore {
     }
   }
 
+  #addFailed(id: string): void {
+    this.#failed.push(id);
+    const max = this.#options.maxFailed ?? 1000;
+    if (++this.#failedCount <= max) return;
+    for (let oldest = this.#failed.shift(); oldest !== undefined; oldest = this.#failed.shift()) {
+      const entry = this.#entries.get(oldest);
+      if (entry?.conn.state === 'failed') this.#evict(oldest, entry);
+      if (this.#failedCount <= max) return;
+    }
+  }
+
+  #evict(id: string, entry: Entry): void {
+    this.#entries.delete(id);
+    this.#bytes -= entry.bytes;
+    this.#evictedConnections++;
+    this.#evictedMessages += entry.messages.length - entry.head;
+    if (entry.conn.state === 'failed') this.#failedCount--;
+  }
+
   #enforceBudget(): void {
     const max = this.#storeMaxBytes;
     if (this.#bytes <= max) return;
@@ -254,10 +282,7 @@ export class TrafficStore {
     for (const [id, entry] of this.#entries) {
       if (this.#bytes <= max) return;
       if (entry.conn.state === 'open') continue;
-      this.#entries.delete(id);
-      this.#bytes -= entry.bytes;
-      this.#evictedConnections++;
-      this.#evictedMessages += entry.messages.length - entry.head;
+      this.#evict(id, entry);
     }
     // Then the oldest messages, oldest connection first.
     for (const entry of this.#entries.values()) {
@@ -322,7 +347,7 @@ export class TrafficStore {
     for (const { conn } of this.#entries.values()) {
       if (filter.state !== undefined && conn.state !== filter.state) continue;
       if (filter.host !== undefined && !(conn.host ?? '').toLowerCase().includes(filter.host.toLowerCase())) continue;
-      if (filter.route !== undefined && !conn.route.includes(filter.route)) continue;
+      if (filter.route !== undefined && !(conn.route ?? '').includes(filter.route)) continue;
       if (text !== undefined && !connectionText(conn).includes(text)) continue;
       out.push(conn);
     }

@@ -56,7 +56,7 @@ export function describeEvent(event: WsEvent): string {
     case 'end':
       return `WebSocket closed by ${event.endedBy} (${event.how}, ${event.termination}) code ${event.closeCode} after ${event.durationMs} ms`;
     case 'failed':
-      return `WebSocket handshake ${event.path} → ${event.upstream} failed with ${event.status}: ${event.reason}`;
+      return `WebSocket handshake ${event.path}${event.upstream === undefined ? '' : ` → ${event.upstream}`} failed with ${event.status}: ${event.reason}`;
   }
 }
 

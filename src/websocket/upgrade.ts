@@ -17,9 +17,10 @@ import type { Logger } from '../log/logger.ts';
 import { redactPairs } from '../log/redact.ts';
 import type { ConnectionRules } from '../rules/types.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
+import { watchClientLeaving } from './client-watch.ts';
+import { type Failure, failedHandshake, failureOf } from './failed-handshake.ts';
 import { checkUpgradeResponse } from './handshake.ts';
 import { planHandshake, withoutExtensions } from './handshake-faults.ts';
-import { isoNow } from './observer.ts';
 import { relayStarter } from './relay.ts';
 import { type LiveSession, type SessionOptions, type SessionTap, startSession } from './session.ts';
 import { readResponseHead, relayRefusal } from './upstream-answer.ts';
@@ -151,8 +152,6 @@ function internalError(log: Logger, error: unknown, ...sockets: (net.Socket | un
   for (const socket of sockets) socket?.destroy();
 }
 
-type Failure = { status: number; code?: string; reason: string; forwarded?: HeaderPairs; response?: HeaderPairs };
-
 /** A handshake that did not open, for the inspector's list and the traffic file (events.ts WsFailedEvent). */
 function emitFailure(
   req: http.IncomingMessage,
@@ -161,30 +160,31 @@ function emitFailure(
   started: number,
   failure: Failure,
 ): void {
-  const { status, code, reason } = failure;
-  ctx.emit({
-    type: 'failed',
+  const at = {
     conn: ctx.connId,
     route: ctx.route.name,
-    time: isoNow(),
     upstream: target.name,
-    ...(ctx.route.upstream.pool === undefined ? {} : { server: target.url.origin }),
-    path: req.url ?? '/',
-    ...clientFields(ctx.client ?? req.socket.remoteAddress, ctx.peer ?? req.socket.remoteAddress),
+    server: ctx.route.upstream.pool === undefined ? undefined : target.url.origin,
+    client: ctx.client ?? req.socket.remoteAddress,
+    peer: ctx.peer ?? req.socket.remoteAddress,
     tap: ctx.tap.level,
-    handshakeMs: Math.round(performance.now() - started),
-    status,
-    ...(code === undefined ? {} : { code }),
-    reason,
-    request: redactPairs(rawToPairs(req.rawHeaders), ctx.showSecrets),
-    forwarded: redactPairs(failure.forwarded ?? [], ctx.showSecrets),
-    response: redactPairs(failure.response ?? [], ctx.showSecrets),
-  });
+    started,
+    showSecrets: ctx.showSecrets,
+  };
+  ctx.emit(failedHandshake(req, at, failure));
 }
 
-/** wsgate's own refusal as a failure: its status and code. */
-function refusalOf(err: WsgateError, forwarded?: HeaderPairs): Failure {
-  return { status: err.status ?? 502, code: err.code, reason: err.message, ...(forwarded ? { forwarded } : {}) };
+/** The client left before it was answered: one line, and a record with nginx's 499 (nobody was answered). */
+function clientLeft(
+  req: http.IncomingMessage,
+  ctx: UpgradeContext,
+  target: UpstreamTarget,
+  started: number,
+  seen: { forwarded?: HeaderPairs | undefined; response?: HeaderPairs | undefined },
+): void {
+  const err = new WsgateError('WSG_CLIENT_GONE', { ms: Math.round(performance.now() - started) });
+  ctx.log.info({ event: 'ws.client_gone', code: err.code, route: ctx.route.name, upstream: target.name }, err.message);
+  emitFailure(req, ctx, target, started, { status: 499, code: err.code, reason: err.message, ...seen });
 }
 
 async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: UpgradeContext): Promise<void> {
@@ -204,10 +204,12 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
   for (const line of plan.lines) log.info({ ...line.fields, route: route.name }, line.message);
   if (plan.refusal !== undefined) {
     client.off('close', onClientClose);
-    emitFailure(req, ctx, target, started, refusalOf(plan.refusal));
+    emitFailure(req, ctx, target, started, failureOf(plan.refusal));
     ctx.refuse(client, plan.refusal);
     return;
   }
+  // A client that ends its side while the upstream is asked has left (client-watch.ts): its 'close' ends the wait.
+  const stopWatching = watchClientLeaving(client, () => client.destroy());
   let sent: HeaderPairs | undefined;
 
   let timedOut = false;
@@ -220,7 +222,8 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     });
     log.warn({ event: 'ws.handshake_timeout', code: err.code, upstream: target.name }, err.message);
     upstream?.destroy();
-    emitFailure(req, ctx, target, started, refusalOf(err, sent));
+    stopWatching();
+    emitFailure(req, ctx, target, started, failureOf(err, sent));
     ctx.refuse(client, err);
   };
   let deadline: NodeJS.Timeout | undefined;
@@ -233,6 +236,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     upstream = await dial(target, { connectTimeout: limits.connectTimeout, highWaterMark: limits.maxBufferedBytes });
     if (clientGone) {
       upstream.destroy();
+      clientLeft(req, ctx, target, started, {});
       return;
     }
     deadline = setTimeout(() => {
@@ -256,6 +260,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     clearTimeout(deadline);
     if (client.destroyed) {
       upstream.destroy();
+      clientLeft(req, ctx, target, started, { forwarded: headers, response: head.headers });
       return;
     }
     const rest = buffered.subarray(head.length);
@@ -280,6 +285,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         forwarded: headers,
         response: head.headers,
       });
+      stopWatching();
       relayRefusal(client, upstream, head, rest, limits.handshakeTimeout, limits.maxBufferedBytes);
       return;
     }
@@ -288,11 +294,13 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       const err = new WsgateError('WSG_UPSTREAM_BAD_RESPONSE', { upstream: target.name, detail: check.detail });
       log.warn({ event: 'ws.handshake.bad_accept', code: err.code, upstream: target.name }, err.message);
       upstream.destroy();
-      emitFailure(req, ctx, target, started, { ...refusalOf(err, headers), response: head.headers });
+      stopWatching();
+      emitFailure(req, ctx, target, started, { ...failureOf(err, headers), response: head.headers });
       ctx.refuse(client, err);
       return;
     }
     client.off('close', onClientClose);
+    stopWatching();
     handshakeDone(client, '101');
     client.setNoDelay(true);
     // The 101 goes back byte for byte as the upstream wrote it: header case, order and extensions intact.
@@ -338,6 +346,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
   } catch (error) {
     clearTimeout(deadline);
     client.off('close', onClientClose);
+    stopWatching();
     upstream?.destroy();
     const err =
       error instanceof WsgateError
@@ -346,10 +355,14 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
             upstream: target.name,
             detail: (error as Error).message,
           });
-    log.warn({ event: 'ws.upstream_error', code: err.code, route: route.name, upstream: target.name }, err.message);
-    if (!clientGone && !timedOut) {
-      emitFailure(req, ctx, target, started, refusalOf(err, sent));
-      ctx.refuse(client, err);
+    if (timedOut) return;
+    // The upstream socket wsgate closed itself because the client left: not the upstream's failure.
+    if (clientGone) {
+      clientLeft(req, ctx, target, started, { forwarded: sent });
+      return;
     }
+    log.warn({ event: 'ws.upstream_error', code: err.code, route: route.name, upstream: target.name }, err.message);
+    emitFailure(req, ctx, target, started, failureOf(err, sent));
+    ctx.refuse(client, err);
   }
 }

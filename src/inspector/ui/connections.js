@@ -4,8 +4,11 @@ import { closeMeaning, formatBytes, formatDuration } from './format.js';
 import { html, useMemo } from './html.js';
 
 function where(c) {
-  if (c.host && (c.route?.startsWith('proxy') || c.listener === undefined)) return `${c.host}${c.path ?? ''}`;
-  return `${c.listener ? `${c.listener}/` : ''}${c.route}`;
+  // A forward listener's, or a handshake refused before a route was chosen: what the client asked for.
+  if (c.host && (c.route === undefined || c.route.startsWith('proxy') || c.listener === undefined)) {
+    return `${c.host}${c.path ?? ''}`;
+  }
+  return `${c.listener ? `${c.listener}/` : ''}${c.route ?? c.path ?? ''}`;
 }
 
 function duration(c, now) {

@@ -56,7 +56,11 @@ export function HandshakePanel({ conn }) {
   return html`<section class="panel handshake" id="handshake" aria-label="Opening handshake">
     <p>
       <strong>${conn.client ?? '?'}</strong>${conn.peer ? html`<span class="muted"> via ${conn.peer}</span>` : null}${' → '}
-      ${`wsgate (${[conn.listener, conn.route].filter(Boolean).join(' ')})`}${' → '}<strong>${conn.upstream ?? ''}</strong>
+      ${`wsgate (${[conn.listener, conn.route].filter(Boolean).join(' ')})`}${' → '}${
+        conn.upstream === undefined
+          ? html`<span class="muted" id="hs-no-upstream">no upstream was asked</span>`
+          : html`<strong>${conn.upstream}</strong>`
+      }
       ${conn.server ? html`<span class="muted"> server ${conn.server}</span>` : null}
     </p>
     ${

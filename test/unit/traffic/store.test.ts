@@ -2,7 +2,7 @@
 // oldest messages), the per-connection cap, counts of what was evicted, and the feed ring's replay with its cursor.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { WsEvent } from '../../../src/events.ts';
+import type { WsEvent, WsFailedEvent } from '../../../src/events.ts';
 import { TrafficStore } from '../../../src/traffic/store.ts';
 import { EVENT_TIME, endEvent, openEvent } from '../../helpers/ws-events.ts';
 
@@ -138,4 +138,64 @@ test('the server of an upstream with several is kept on the connection and found
     store.connections({ text: '10.0.0.12' }).map((c) => c.id),
     ['w1'],
   );
+});
+
+function failed(conn: string, extra: Partial<WsFailedEvent> = {}): WsFailedEvent {
+  return {
+    type: 'failed',
+    conn,
+    time,
+    path: '/x',
+    client: '127.0.0.1',
+    handshakeMs: 0,
+    status: 404,
+    code: 'WSG_NO_ROUTE',
+    reason: 'no route',
+    request: [['Host', `${conn}.example`]],
+    forwarded: [],
+    response: [],
+    ...extra,
+  };
+}
+
+test('a handshake refused before routing is a failed record of its listener, without route or upstream', () => {
+  const store = new TrafficStore({ maxBytes: 1 << 20, maxMessagesPerConnection: 10, listenerOf: () => 'from-route' });
+  store.ingest(failed('w1', { listener: 'web' }));
+  const c = store.connection('w1')!;
+  assert.deepEqual(
+    [c.state, c.listener, c.route, c.upstream, c.host],
+    ['failed', 'web', undefined, undefined, 'w1.example'],
+  );
+  assert.deepEqual(c.failure, { status: 404, code: 'WSG_NO_ROUTE', reason: 'no route' });
+  assert.deepEqual(
+    store.connections({ route: 'r' }).map((x) => x.id),
+    [],
+    'a route filter passes over it',
+  );
+  store.ingest(failed('w2', { route: 'r', upstream: 'u' }));
+  assert.equal(store.connection('w2')!.listener, 'from-route', 'with a route, its listener');
+});
+
+test('failed records are capped on their own, oldest first: a flood of refusals keeps the connections that opened', () => {
+  const store = new TrafficStore({ maxBytes: 1 << 20, maxMessagesPerConnection: 10, maxFailed: 3 });
+  store.ingest(open('w0'));
+  store.ingest(end('w0'));
+  store.ingest(open('w1'));
+  for (let i = 2; i <= 7; i++) store.ingest(failed(`w${i}`));
+  assert.deepEqual(
+    store.connections().map((c) => c.id),
+    ['w7', 'w6', 'w5', 'w1', 'w0'],
+    'the newest three failed, and both that opened (closed or not)',
+  );
+  assert.equal(store.stats().evictedConnections, 3);
+  // The byte budget evicts failed records too (here it holds three): they leave the cap's count as well, or every
+  // newer one would be evicted on arrival.
+  const tight = new TrafficStore({ maxBytes: 4000, maxMessagesPerConnection: 10, maxFailed: 5 });
+  for (let i = 0; i < 40; i++) tight.ingest(failed(`f${i}`));
+  assert.deepEqual(
+    tight.connections().map((c) => c.id),
+    ['f39', 'f38', 'f37'],
+  );
+  tight.ingest(open('o1'));
+  assert.ok(tight.connection('o1'), 'an opened connection still gets in');
 });
