@@ -165,6 +165,16 @@ test('a handshake the upstream refused: a failed row with its status, and its ha
   assert.match(String(await failure.textContent()), /Did not open: 403.*upstream answered 403 Forbidden/);
   assert.equal(await page.locator('#hs-response tr', { hasText: 'X-Reason' }).count(), 1);
   await screenshot(page, 'inspector-failed-handshake');
+
+  // Refused before any upstream was asked: the row shows what the client asked for; no upstream in its view.
+  assert.equal((await refusedHandshake(echoUrl.replace(/\/echo$/, '/nowhere'))).status, 404);
+  await waitForCount(page, 'tr.conn', 2);
+  const noRoute = page.locator('tr.conn').first();
+  assert.match(String(await noRoute.textContent()), /✕ failed127\.0\.0\.1:\d+\/nowhere/);
+  assert.doesNotMatch(String(await noRoute.textContent()), /undefined/);
+  await noRoute.click();
+  await page.locator('#hs-no-upstream').waitFor({ timeout: 2000 });
+  assert.match(String(await page.locator('#hs-failure').textContent()), /Did not open: 404 WSG_NO_ROUTE/);
   assert.deepEqual(errors, []);
 });
 

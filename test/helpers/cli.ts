@@ -29,6 +29,8 @@ export type RunningCli = {
   /** Resolves with the first match of the pattern in stdout+stderr. */
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** `exited`, or after timeoutMs the child killed and an error with its output (a hang says where it stopped). */
+  exitedWithin(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 };
 
 /** Starts a long-running command; the caller stops it (the test's after hook kills it if still running). */
@@ -54,6 +56,20 @@ export function startCli(args: string[], options: { cwd?: string; env?: NodeJS.P
     stdout: () => stdout,
     stderr: () => stderr,
     exited,
+    async exitedWithin(timeoutMs = 30_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          reject(new Error(`wsgate did not exit within ${timeoutMs} ms; its output:\n${stdout}\n${stderr}`));
+        }, timeoutMs);
+      });
+      try {
+        return await Promise.race([exited, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     async waitForOutput(pattern, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {

@@ -72,7 +72,7 @@ async function start(t: TestContext, args: string[]) {
     if (cli.child.exitCode !== null || cli.child.signalCode !== null) return;
     cli.child.kill('SIGTERM');
     const timer = setTimeout(() => cli.child.kill('SIGKILL'), 10_000);
-    await cli.exited;
+    await cli.exitedWithin();
     clearTimeout(timer);
   });
   const [, port] = await cli.waitForOutput(/web listening on 127\.0\.0\.1:(\d+)/, 20_000);
@@ -137,7 +137,7 @@ test('--workers 2: connections spread over both workers; every connection has it
   assert.equal(new Set(opens.map((l) => l.worker)).size, 2, 'both workers handled connections');
 
   cli.child.kill('SIGTERM');
-  assert.deepEqual(await cli.exited, { code: 0, signal: null });
+  assert.deepEqual(await cli.exitedWithin(), { code: 0, signal: null });
   assert.equal(events(cli, 'worker.exit').length, 2);
   assert.ok(events(cli, 'shutdown.done').length >= 3, 'both workers and the primary shut down');
 });
@@ -230,7 +230,7 @@ test('SIGHUP: rolling restart; open WebSockets work until their worker closes th
   for (const l of lastOpens) assert.ok(newWorkers.has(l.worker), `worker ${l.worker} is a new one`);
 
   cli.child.kill('SIGTERM');
-  assert.deepEqual(await cli.exited, { code: 0, signal: null });
+  assert.deepEqual(await cli.exitedWithin(), { code: 0, signal: null });
 });
 
 test('workers from the config: SIGHUP with a config that is invalid or cannot start leaves the workers alone; a killed worker is replaced', async (t) => {
@@ -286,7 +286,7 @@ test('workers from the config: SIGHUP with a config that is invalid or cannot st
   for (let i = 0; i < 4; i++) await closeWs(await openEcho(url));
 
   cli.child.kill('SIGTERM');
-  assert.deepEqual(await cli.exited, { code: 0, signal: null });
+  assert.deepEqual(await cli.exitedWithin(), { code: 0, signal: null });
 });
 
 test('--workers takes a count or auto; anything else is a usage error', async () => {

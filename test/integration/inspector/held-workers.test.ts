@@ -60,5 +60,5 @@ shutdown: { grace: 1s }
   );
   assert.deepEqual(got, ['edited across IPC', 'then me']);
   cli.child.kill('SIGTERM');
-  await cli.exited;
+  await cli.exitedWithin();
 });

@@ -108,5 +108,5 @@ test("--workers 2: PUT /api/log reaches the primary and both workers; a reload a
   // The primary's /api/config shows what the workers run now, not what it started with.
   assert.equal((await call(adminPort, 'GET', '/api/config')).json.config.limits.idleTimeout, 31_000);
   cli.child.kill('SIGTERM');
-  assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.stderr());
+  assert.deepEqual(await cli.exitedWithin(), { code: 0, signal: null }, cli.stderr());
 });

@@ -26,10 +26,11 @@ async function openAsking(url: string): Promise<{ ws: WebSocket; ask(): Promise<
   const ws = new WebSocket(url);
   // Those on a worker the test kills are reset.
   ws.on('error', () => {});
-  await once(ws, 'open');
+  // Bounded: a hang says where it was instead of running into the test's timeout.
+  await once(ws, 'open', { signal: AbortSignal.timeout(10_000) });
   const ask = async () => {
     ws.send('who');
-    const [data] = (await once(ws, 'message')) as [Buffer];
+    const [data] = (await once(ws, 'message', { signal: AbortSignal.timeout(10_000) })) as [Buffer];
     return data.toString();
   };
   return { ws, ask };
@@ -322,7 +323,7 @@ test('--workers 2: a drained server is drained in every worker and in a replacem
   assert.equal(partial.json.missingWorkers, 1, partial.body);
   assert.equal((await call(adminPort, 'GET', '/api/upstreams')).json.missingWorkers, undefined);
   cli.child.kill('SIGTERM');
-  assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.stderr());
+  assert.deepEqual(await cli.exitedWithin(), { code: 0, signal: null }, cli.stderr());
 });
 
 test('--workers 2: one worker runs the health checks and the other follows; another takes over when it dies', async (t) => {
@@ -375,5 +376,5 @@ test('--workers 2: one worker runs the health checks and the other follows; anot
   for (let i = 0; i < 6; i++) answers.push(await whoAnswers(t, `ws://127.0.0.1:${port}/`));
   assert.ok(answers.includes('A'), `A takes connections again in both workers: ${answers.join()}`);
   cli.child.kill('SIGTERM');
-  assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.stderr());
+  assert.deepEqual(await cli.exitedWithin(), { code: 0, signal: null }, cli.stderr());
 });

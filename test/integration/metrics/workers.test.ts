@@ -128,6 +128,6 @@ shutdown: { grace: 2s }
   });
 
   cli.child.kill('SIGTERM');
-  const exit = await cli.exited;
+  const exit = await cli.exitedWithin();
   assert.equal(exit.code, 0, cli.stderr());
 });
