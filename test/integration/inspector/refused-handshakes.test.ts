@@ -3,13 +3,17 @@
 // the upstream's answer is a failed record with nginx's 499, not an upstream error.
 // biome-ignore-all lint/suspicious/noExplicitAny: API answers are JSON that the assertions read field by field.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { test } from 'node:test';
+import { setTimeout } from 'node:timers/promises';
+import tls from 'node:tls';
 import { renderTrafficLine } from '../../../src/traffic/render.ts';
-import { tempDir } from '../../helpers/tls.ts';
+import { makeSelfSigned, tempDir, writePem } from '../../helpers/tls.ts';
 import { refusedHandshake } from '../../helpers/ws-client.ts';
 import { startTestWsgate } from '../../helpers/wsgate.ts';
 import { forwardConfig } from '../forward/helpers.ts';
@@ -113,36 +117,53 @@ test('a forward listener: a handshake its policy denies is a failed record of th
   );
 });
 
-test('the client leaves while the upstream has not answered: a 499 record, wsgate’s request, no upstream error', async (t) => {
+/** A client that sends its handshake, waits until the upstream has it, and leaves; the upstream never answers. */
+async function clientLeaves(t: import('node:test').TestContext, secure: boolean): Promise<void> {
   const upstream = http.createServer();
-  let received: () => void = () => {};
-  const gotRequest = new Promise<void>((resolve) => {
+  let received: (socket: Duplex) => void = () => {};
+  const gotRequest = new Promise<Duplex>((resolve) => {
     received = resolve;
   });
-  upstream.on('upgrade', () => received()); // and never answers
+  upstream.on('upgrade', (_req, socket: Duplex) => {
+    // Read, so that wsgate's FIN is seen (an upgraded socket is not read by Node's server); never answered.
+    socket.resume();
+    received(socket);
+  });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   t.after(() => upstream.closeAllConnections());
   t.after(() => upstream.close());
   const { port } = upstream.address() as net.AddressInfo;
+  const dir = tempDir(t, 'wsgate-gone-');
+  const pair = await makeSelfSigned();
+  const tlsFiles = { cert: writePem(dir, 'c.pem', pair.cert), key: writePem(dir, 'k.pem', pair.key) };
   const gate = await startTestWsgate(t, {
     listeners: [
       {
         name: 'web',
         bind: '127.0.0.1:0',
+        ...(secure ? { tls: tlsFiles } : {}),
         routes: [{ name: 'slow', match: { pathPrefix: '/' }, upstream: `ws://127.0.0.1:${port}` }],
       },
     ],
+    // Far longer than the test waits: the client's leaving, not the timeout, must end the wait.
+    limits: { handshakeTimeout: '60s' },
     shutdown: { grace: '200ms' },
     inspector: { bind: '127.0.0.1:0' },
   });
   const adminPort = gate.running.inspector!.admin.address.port;
-  const client = net.connect(gate.port, '127.0.0.1', () =>
-    client.write(`GET /wait HTTP/1.1\r\nHost: x\r\n${HANDSHAKE}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`),
-  );
+  const head = `GET /wait HTTP/1.1\r\nHost: x\r\n${HANDSHAKE}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+  const client = secure
+    ? tls.connect({ port: gate.port, host: '127.0.0.1', rejectUnauthorized: false }, () => client.write(head))
+    : net.connect(gate.port, '127.0.0.1', () => client.write(head));
   client.on('error', () => {});
-  await gotRequest;
-  client.destroy();
+  const toUpstream = await gotRequest;
+  const upstreamClosed = once(toUpstream, 'end');
+  client.end();
 
+  await Promise.race([
+    upstreamClosed,
+    setTimeout(5000).then(() => assert.fail('wsgate kept the upstream connection after the client left')),
+  ]);
   const [c] = await failedRecords(adminPort, 1);
   assert.deepEqual([c.failure.status, c.failure.code, c.route], [499, 'WSG_CLIENT_GONE', 'slow']);
   assert.match(c.failure.reason, /client left during the WebSocket handshake/);
@@ -151,4 +172,13 @@ test('the client leaves while the upstream has not answered: a 499 record, wsgat
   assert.deepEqual(one.response, [], 'no answer came');
   await gate.logs.waitFor('ws.client_gone');
   assert.deepEqual(gate.logs.events('ws.upstream_error'), [], 'the client left: not an upstream failure');
+  assert.deepEqual(gate.logs.events('ws.handshake_timeout'), []);
+}
+
+test('the client leaves while the upstream has not answered: upstream closed at once, a 499 record, no upstream error', async (t) => {
+  await clientLeaves(t, false);
+});
+
+test('the same on a TLS listener (whose TLS layer reads the socket, so saw the end before: the record and the line are what is new)', async (t) => {
+  await clientLeaves(t, true);
 });
