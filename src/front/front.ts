@@ -35,7 +35,7 @@ import {
 import { listenOn } from './listen.ts';
 import { type FrontObserver, observeRequest, observeUpgrade } from './observer.ts';
 import { adoptProxiedPeer, ProxyHeaderGate, type ProxyProtocolSpec } from './proxy-header.ts';
-import { type RefuseUpgrade, refuserOf, type UpgradeRefusal } from './refuse-upgrade.ts';
+import { type RefuseUpgrade, refuserOf, StormSampler, type UpgradeRefusal } from './refuse-upgrade.ts';
 import { ConnectionRegistry, type PoolServerOf, type Terminable } from './registry.ts';
 import { checkRequestTarget } from './target-check.ts';
 import { handleTlsHandshakeFailures } from './tls-handshake.ts';
@@ -103,6 +103,7 @@ export class Front<T = never> {
   #observer: FrontObserver | undefined;
   #perClient = new ClientCounter();
   #rate: HandshakeRate;
+  #storms = new StormSampler();
   #registry = new ConnectionRegistry();
   #tunnels = new WeakMap<net.Socket, TunnelEntry<T>>();
   /** Responses still being written per socket: a parse error then must not write a second response into it. */
@@ -324,7 +325,7 @@ export class Front<T = never> {
     // never reach the upstream as a request wsgate did not route or check.
     if (head.length > 0) socket.unshift(head);
     const record = this.#handler.upgradeRefused?.bind(this.#handler, req, scope);
-    const refuse = refuserOf(socket, started, scope.log, record);
+    const refuse = refuserOf(socket, started, scope.log, record, this.#storms);
     if (requestLineLength(req) > this.#limits.maxRequestLineBytes) {
       refuse(rejectLongRequestLine(req, this.#limits.maxRequestLineBytes, this.#log));
       return;

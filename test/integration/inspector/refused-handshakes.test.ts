@@ -182,3 +182,30 @@ test('the client leaves while the upstream has not answered: upstream closed at 
 test('the same on a TLS listener (whose TLS layer reads the socket, so saw the end before: the record and the line are what is new)', async (t) => {
   await clientLeaves(t, true);
 });
+
+test('a storm of rate refusals is one record a second, as it is one log line a second', async (t) => {
+  const { url } = await startEchoUpstream(t);
+  const gate = await startTestWsgate(t, {
+    listeners: [
+      { name: 'web', bind: '127.0.0.1:0', routes: [{ name: 'r', match: { pathPrefix: '/' }, upstream: url }] },
+    ],
+    limits: { maxHandshakesPerClientPerSecond: 2, exemptLoopbackClients: false },
+    shutdown: { grace: '200ms' },
+    inspector: { bind: '127.0.0.1:0' },
+  });
+  const adminPort = gate.running.inspector!.admin.address.port;
+  const started = performance.now();
+  const statuses: number[] = [];
+  const head = `GET /x HTTP/1.1\r\nHost: x\r\n${HANDSHAKE}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+  for (let i = 0; i < 12; i++) statuses.push(await rawStatus(gate.port, head));
+  const within = performance.now() - started;
+  const refused = statuses.filter((s) => s === 429).length;
+  assert.ok(refused >= 8, `most were refused: ${statuses.join(' ')}`);
+  // The first refusal of the storm is recorded; within the same second no other.
+  if (within < 900) {
+    const records = await failedRecords(adminPort, 1);
+    assert.equal(records[0].failure.code, 'WSG_HANDSHAKE_CLIENT_RATE');
+    await setTimeout(200);
+    assert.equal((await call(adminPort, 'GET', '/api/connections?state=failed')).json.connections.length, 1);
+  } else t.diagnostic(`12 handshakes took ${Math.round(within)} ms: the one-a-second check is skipped`);
+});
