@@ -57,6 +57,29 @@ function clock(time: unknown): string {
 
 type Line = Record<string, unknown>;
 
+/**
+ * The main log's lines about a handshake that did not open. A traffic file of its own has one ws.failed line for
+ * each instead (and none of these), so `wsgate run --log-format json | wsgate tail` shows failures too.
+ */
+const HANDSHAKE_FAILURES: ReadonlySet<string> = new Set([
+  'ws.no_route',
+  'ws.ambiguous_path',
+  'ws.origin_denied',
+  'ws.refused',
+  'ws.upstream_error',
+  'ws.handshake_timeout',
+  'ws.handshake.bad_accept',
+  'ws.client_gone',
+  'upgrade.denied',
+  'upgrade.rate_limited',
+  'upgrade.client_rate_limited',
+]);
+
+/** A traffic line's `conn`; a main-log line's own id (`ws` inside a tunnel, whose id is `id`). */
+function connOf(line: Line): string {
+  return str(line.conn ?? line.ws ?? line.id);
+}
+
 function str(v: unknown): string {
   return typeof v === 'string' ? v : v === undefined ? '' : String(v);
 }
@@ -74,12 +97,12 @@ export function renderTrafficLine(raw: string, options: RenderOptions): string |
     return undefined;
   }
   const event = str(line.event);
-  if (!event.startsWith('ws.')) return undefined;
-  if (options.conn !== undefined && line.conn !== options.conn) return undefined;
+  if (!event.startsWith('ws.') && !HANDSHAKE_FAILURES.has(event)) return undefined;
+  if (options.conn !== undefined && connOf(line) !== options.conn) return undefined;
   if (options.dir !== undefined && line.dir !== undefined && line.dir !== options.dir) return undefined;
   if (event === 'ws.frame' && !options.frames) return undefined;
   const c = options.color;
-  const head = `${paint(c, 'dim', clock(line.time))} ${paint(c, 'bold', str(line.conn))}`;
+  const head = `${paint(c, 'dim', clock(line.time))} ${paint(c, 'bold', connOf(line))}`;
   let body: string | undefined;
   switch (event) {
     case 'ws.open': {
@@ -129,8 +152,14 @@ export function renderTrafficLine(raw: string, options: RenderOptions): string |
       body = `${paint(c, style, '■ closed')} by ${str(line.endedBy)} (${str(line.how)}, ${str(line.termination)}) code ${code} after ${str(line.durationMs)} ms; → ${up.messages ?? 0} msgs ${formatBytes(up.bytes ?? 0)}, ← ${down.messages ?? 0} msgs ${formatBytes(down.bytes ?? 0)}`;
       break;
     }
-    default:
-      return undefined;
+    case 'ws.fault':
+      body = `${paint(c, 'yellow', `fault ${safe(str(line.fault))}`)}: ${safe(str(line.msg))}`;
+      break;
+    default: {
+      if (!HANDSHAKE_FAILURES.has(event)) return undefined;
+      const code = line.code === undefined ? '' : ` [${safe(str(line.code))}]`;
+      body = `${paint(c, 'red', '✕ handshake')} ${safe(str(line.msg))}${code}`;
+    }
   }
   const out = `${head} ${body}`;
   if (options.grep !== undefined && !out.toLowerCase().includes(options.grep.toLowerCase())) return undefined;

@@ -104,3 +104,32 @@ test('formatBytes and describeEvent', () => {
     '← pong 3 B rtt 1.5 ms',
   );
 });
+
+test("the main log's handshake failures are shown (a piped main log has no ws.failed lines), by their own id", () => {
+  const main = (o: Record<string, unknown>) =>
+    JSON.stringify({ level: 'warn', time: '2026-11-26T12:00:02.500Z', listener: 'web', id: 'w7', ...o });
+  assert.equal(
+    renderTrafficLine(
+      main({
+        level: 'info',
+        event: 'ws.refused',
+        status: 403,
+        msg: 'upstream refused the WebSocket upgrade with 403',
+      }),
+      plain,
+    ),
+    '12:00:02.500 w7 ✕ handshake upstream refused the WebSocket upgrade with 403',
+  );
+  const noRoute = main({ event: 'ws.no_route', code: 'WSG_NO_ROUTE', msg: 'no route for x/y' });
+  assert.equal(renderTrafficLine(noRoute, plain), '12:00:02.500 w7 ✕ handshake no route for x/y [WSG_NO_ROUTE]');
+  assert.equal(renderTrafficLine(noRoute, { ...plain, conn: 'w7' }) !== undefined, true, '--conn finds it by id');
+  assert.equal(renderTrafficLine(noRoute, { ...plain, conn: 'w8' }), undefined);
+  // Inside a tunnel the WebSocket's own id is `ws` (the tunnel's is `id`).
+  const inTunnel = main({ id: 'c2', ws: 'w9', event: 'upgrade.denied', code: 'WSG_HANDSHAKE_INVALID', msg: 'bad' });
+  assert.match(String(renderTrafficLine(inTunnel, plain)), /^12:00:02\.500 w9 ✕ handshake bad/);
+  const fault = main({ level: 'info', event: 'ws.fault', fault: 'stripUpgrade', rule: 'r', msg: 'stripped' });
+  assert.equal(renderTrafficLine(fault, plain), '12:00:02.500 w7 fault stripUpgrade: stripped');
+  // Other main-log lines stay out.
+  assert.equal(renderTrafficLine(main({ event: 'http.access', status: 404, msg: 'GET /' }), plain), undefined);
+  assert.equal(renderTrafficLine(main({ event: 'upgrade.other', msg: 'x' }), plain), undefined);
+});
