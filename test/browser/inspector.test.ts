@@ -175,6 +175,10 @@ test('a handshake the upstream refused: a failed row with its status, and its ha
   await noRoute.click();
   await page.locator('#hs-no-upstream').waitFor({ timeout: 2000 });
   assert.match(String(await page.locator('#hs-failure').textContent()), /Did not open: 404 WSG_NO_ROUTE/);
+  assert.equal(await page.locator('#no-messages').count(), 1, 'no message list, nothing to hold or send');
+  assert.equal(await page.locator('#msg-filter').count(), 0);
+  assert.doesNotMatch(String(await page.locator('#handshake').textContent()), /subprotocol|tap \?/);
+  await screenshot(page, 'inspector-failed-no-route');
   assert.deepEqual(errors, []);
 });
 

@@ -33,14 +33,18 @@ function Headers({ id, title, pairs, mark, note }) {
 
 /** The handshake's facts in one line (htm drops the spaces at template line breaks, so it is built as a string). */
 function facts(conn) {
+  const failed = conn.state === 'failed';
   return [
     conn.path ?? '',
-    `opened ${conn.openedAt ? formatTime(conn.openedAt) : '?'}`,
+    `${failed ? 'at' : 'opened'} ${conn.openedAt ? formatTime(conn.openedAt) : '?'}`,
     `handshake ${conn.handshakeMs ?? '?'} ms`,
-    `subprotocol ${conn.subprotocol ?? 'none'}`,
-    `extensions ${conn.extensions ?? 'none'}`,
-    `tap ${conn.tap ?? '?'}`,
-  ].join(' · ');
+    // Nothing was negotiated for a handshake that did not open; one refused before routing has no tap level.
+    failed ? undefined : `subprotocol ${conn.subprotocol ?? 'none'}`,
+    failed ? undefined : `extensions ${conn.extensions ?? 'none'}`,
+    conn.tap === undefined && failed ? undefined : `tap ${conn.tap ?? '?'}`,
+  ]
+    .filter((fact) => fact !== undefined)
+    .join(' · ');
 }
 
 function ending(end) {

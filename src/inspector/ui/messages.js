@@ -77,13 +77,12 @@ export function MessagesPane({ model }) {
   const selected = selectedSeq === undefined ? undefined : model.messages.find((m) => m.seq === selectedSeq);
   const toggle = (set, obj, k) => set({ ...obj, [k]: !obj[k] });
 
-  return html`<section class="pane messages" aria-label="Messages">
-    <div class="toolbar">
+  const head = html`<div class="toolbar">
       <strong class="mono" id="sel-conn">${conn.id}</strong>
-      <span class="muted">${conn.route ?? ''} → ${conn.upstream ?? ''}</span>
+      <span class="muted">${conn.route === undefined ? (conn.listener ?? '') : `${conn.route} → ${conn.upstream ?? ''}`}</span>
       <span class=${`state-${conn.state}`}>${conn.state ?? ''}</span>
       ${
-        conn.tap && conn.tap !== 'payload'
+        conn.tap && conn.tap !== 'payload' && conn.state !== 'failed'
           ? html`<span class="warn" title="the route's tap level: previews only with tap payload">tap ${conn.tap}</span>`
           : null
       }
@@ -98,7 +97,17 @@ export function MessagesPane({ model }) {
         Handshake
       </button>
     </div>
-    ${(showHandshake || conn.state === 'failed') && model.detail ? html`<${HandshakePanel} conn=${conn} />` : null}
+    ${(showHandshake || conn.state === 'failed') && model.detail ? html`<${HandshakePanel} conn=${conn} />` : null}`;
+  // A handshake that did not open has its handshake and nothing else: no messages, nothing to hold or send.
+  if (conn.state === 'failed') {
+    return html`<section class="pane messages" aria-label="Messages">
+      ${head}
+      <p class="empty" id="no-messages">The handshake did not open: no messages.</p>
+    </section>`;
+  }
+
+  return html`<section class="pane messages" aria-label="Messages">
+    ${head}
     <div class="toolbar">
       <label class="sr-only" for="msg-filter">Filter messages</label>
       <input
