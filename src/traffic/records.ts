@@ -188,8 +188,8 @@ function hostOf(request: HeaderPairs): string | undefined {
   return undefined;
 }
 
-/** A connection's record as its ws.open event describes it, before any message. */
-export function openedConnection(e: WsOpenEvent, listener: string | undefined): StoredConnection {
+/** What an opened and a failed record share: who, where to, the handshake's headers, and no messages yet. */
+function handshakeRecord(e: WsOpenEvent | WsFailedEvent, listener: string | undefined) {
   return {
     id: e.conn,
     listener,
@@ -200,14 +200,9 @@ export function openedConnection(e: WsOpenEvent, listener: string | undefined): 
     ...(e.peer === undefined ? {} : { peer: e.peer }),
     upstream: e.upstream,
     ...(e.server === undefined ? {} : { server: e.server }),
-    subprotocol: e.protocol,
-    extensions: e.extensions,
     tap: e.tap,
-    state: 'open',
     openedAt: e.time,
-    closedAt: undefined,
     handshakeMs: e.handshakeMs,
-    durationMs: undefined,
     request: e.request,
     forwarded: e.forwarded,
     response: e.response,
@@ -221,37 +216,28 @@ export function openedConnection(e: WsOpenEvent, listener: string | undefined): 
   };
 }
 
+/** A connection's record as its ws.open event describes it, before any message. */
+export function openedConnection(e: WsOpenEvent, listener: string | undefined): StoredConnection {
+  return {
+    ...handshakeRecord(e, listener),
+    subprotocol: e.protocol,
+    extensions: e.extensions,
+    state: 'open',
+    closedAt: undefined,
+    durationMs: undefined,
+  };
+}
+
 /** A handshake that did not open, as a record the connection list shows beside the others (no messages). */
 export function failedConnection(e: WsFailedEvent, listener: string | undefined): StoredConnection {
   const { status, code, reason } = e;
   return {
-    id: e.conn,
-    listener: e.listener ?? listener,
-    route: e.route,
-    host: hostOf(e.request),
-    path: e.path,
-    client: e.client,
-    ...(e.peer === undefined ? {} : { peer: e.peer }),
-    upstream: e.upstream,
-    ...(e.server === undefined ? {} : { server: e.server }),
+    ...handshakeRecord(e, e.listener ?? listener),
     subprotocol: undefined,
     extensions: undefined,
-    tap: e.tap,
     state: 'failed',
     failure: { status, ...(code === undefined ? {} : { code }), reason },
-    openedAt: e.time,
     closedAt: e.time,
-    handshakeMs: e.handshakeMs,
     durationMs: e.handshakeMs,
-    request: e.request,
-    forwarded: e.forwarded,
-    response: e.response,
-    toUpstream: { frames: 0, messages: 0, bytes: 0 },
-    toClient: { frames: 0, messages: 0, bytes: 0 },
-    end: undefined,
-    violations: [],
-    rules: [],
-    evictedMessages: 0,
-    truncatedMessages: 0,
   };
 }
