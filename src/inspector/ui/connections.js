@@ -1,15 +1,7 @@
 // The connections view: a live table of every WebSocket the store knows (newest first) with a filter box. Rows are
 // focusable; Enter or a click selects one, the arrow keys move between rows.
-import { closeMeaning, formatBytes, formatDuration } from './format.js';
+import { closeMeaning, formatBytes, formatDuration, placeOf } from './format.js';
 import { html, useMemo } from './html.js';
-
-function where(c) {
-  // A forward listener's, or a handshake refused before a route was chosen: what the client asked for.
-  if (c.host && (c.route === undefined || c.route.startsWith('proxy') || c.listener === undefined)) {
-    return `${c.host}${c.path ?? ''}`;
-  }
-  return `${c.listener ? `${c.listener}/` : ''}${c.route ?? c.path ?? ''}`;
-}
 
 function duration(c, now) {
   if (c.durationMs !== undefined && c.durationMs !== null) return c.durationMs;
@@ -100,7 +92,7 @@ export function ConnectionsPane({ model, filter, setFilter, now }) {
               onKeyDown=${(e) => onKey(e, c, i)}
             >
               <td class=${`state-${c.state}`}>${STATE_LABEL[c.state] ?? c.state}</td>
-              <td title=${c.id}>${where(c)}</td>
+              <td title=${c.id}>${placeOf(c)}</td>
               <td class="col-wide mono" title=${c.peer ? `through ${c.peer} (a trusted proxy or a PROXY protocol balancer)` : ''}>
                 ${c.client ?? ''}${c.peer ? html`<span class="muted"> via ${c.peer}</span>` : null}
               </td>

@@ -113,3 +113,25 @@ export function tryJson(text) {
     return undefined;
   }
 }
+
+/** A forward listener's routes are "<listener>/forward" and "<listener>/tunnel" (forward/state.ts routeName). */
+function isForwardRoute(c) {
+  return (
+    c.route !== undefined &&
+    /\/(forward|tunnel)$/.test(c.route) &&
+    (c.listener === undefined || c.route.startsWith(`${c.listener}/`))
+  );
+}
+
+/**
+ * Where a connection went, for its row: listener/route behind a reverse listener; what the client asked for behind
+ * a forward listener and for a handshake refused before a route was chosen (host and path; an absolute-form
+ * request, GET ws://host/path, has its host in its path already).
+ */
+export function placeOf(c) {
+  if (c.host && (c.route === undefined || isForwardRoute(c) || c.listener === undefined)) {
+    return /^[a-z][a-z0-9+.-]*:\/\//i.test(c.path ?? '') ? c.path : `${c.host}${c.path ?? ''}`;
+  }
+  if (c.route === undefined) return `${c.listener ? `${c.listener} ` : ''}${c.path ?? ''}`;
+  return `${c.listener ? `${c.listener}/` : ''}${c.route}`;
+}

@@ -112,8 +112,8 @@ test('a forward listener: a handshake its policy denies is a failed record of th
   assert.equal(await rawStatus(gate.port, head), 403);
   const [c] = await failedRecords(adminPort, 1);
   assert.deepEqual(
-    [c.failure.status, c.failure.code, c.listener, c.route, c.host],
-    [403, 'WSG_FORWARD_DENIED', 'proxy', 'proxy/forward', 'blocked.test'],
+    [c.failure.status, c.failure.code, c.listener, c.route, c.host, c.path],
+    [403, 'WSG_FORWARD_DENIED', 'proxy', 'proxy/forward', 'blocked.test', 'ws://blocked.test/feed'],
   );
 });
 
