@@ -28,6 +28,12 @@ export type WsOpenEvent = Base & {
   extensions: string | undefined;
   tap: TapLevel;
   handshakeMs: number;
+  /**
+   * Milliseconds from the handshake's arrival until the upstream connection was made: routing, DNS, connect, TLS, an
+   * upstream proxy's CONNECT, every failover attempt. The rest of handshakeMs is the upstream's answer. Absent when
+   * no connection was made.
+   */
+  dialMs?: number;
   /** Headers as the client sent them (secrets redacted). */
   request: HeaderPairs;
   /** Headers as wsgate forwarded them to the upstream (secrets redacted): the difference is what the proxy changed. */
@@ -169,6 +175,12 @@ export type WsFailedEvent = Omit<Base, 'route'> & {
   /** The route's tap level; absent before a route was chosen. */
   tap?: TapLevel;
   handshakeMs: number;
+  /**
+   * Milliseconds from the handshake's arrival until the upstream connection was made: routing, DNS, connect, TLS, an
+   * upstream proxy's CONNECT, every failover attempt. The rest of handshakeMs is the upstream's answer. Absent when
+   * no connection was made.
+   */
+  dialMs?: number;
   /**
    * The status the client was answered with: the upstream's own, or wsgate's (then `code` says why); 499 when the
    * client left before an answer (WSG_CLIENT_GONE, nginx's status for it).

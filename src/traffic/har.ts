@@ -87,7 +87,17 @@ export function harEntry(c: StoredConnection, messages: readonly StoredMessage[]
       bodySize: 0,
     },
     cache: {},
-    timings: { blocked: -1, dns: -1, connect: -1, ssl: -1, send: 0, wait: c.handshakeMs, receive: 0 },
+    // wsgate's side of it: connect is until the upstream connection was made (routing, DNS, TLS, a proxy's CONNECT),
+    // wait the rest, until the upstream's answer.
+    timings: {
+      blocked: -1,
+      dns: -1,
+      connect: c.dialMs ?? -1,
+      ssl: -1,
+      send: 0,
+      wait: c.dialMs === undefined ? c.handshakeMs : Math.max(0, c.handshakeMs - c.dialMs),
+      receive: 0,
+    },
     _resourceType: 'websocket',
     _webSocketMessages: messages.map(harMessage),
     _wsgate: {

@@ -102,6 +102,8 @@ export type StoredConnection = {
   openedAt: string;
   closedAt: string | undefined;
   handshakeMs: number;
+  /** events.ts WsOpenEvent.dialMs: until the upstream connection was made; the rest is the upstream's answer. */
+  dialMs?: number | undefined;
   durationMs: number | undefined;
   request: HeaderPairs;
   forwarded: HeaderPairs;
@@ -203,6 +205,7 @@ function handshakeRecord(e: WsOpenEvent | WsFailedEvent, listener: string | unde
     tap: e.tap,
     openedAt: e.time,
     handshakeMs: e.handshakeMs,
+    ...(e.dialMs === undefined ? {} : { dialMs: e.dialMs }),
     request: e.request,
     forwarded: e.forwarded,
     response: e.response,

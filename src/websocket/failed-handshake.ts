@@ -22,6 +22,8 @@ export type FailedAt = {
   tap?: TapLevel | undefined;
   /** performance.now() when the handshake arrived. */
   started: number;
+  /** performance.now() when the upstream connection was made, if it was. */
+  connected?: number | undefined;
   showSecrets: boolean;
 };
 
@@ -48,6 +50,7 @@ export function failedHandshake(req: http.IncomingMessage, at: FailedAt, failure
     ...clientFields(at.client, at.peer),
     ...(at.tap === undefined ? {} : { tap: at.tap }),
     handshakeMs: Math.round(performance.now() - at.started),
+    ...(at.connected === undefined ? {} : { dialMs: Math.round(at.connected - at.started) }),
     status,
     ...(code === undefined ? {} : { code }),
     reason,

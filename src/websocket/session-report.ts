@@ -105,6 +105,7 @@ export function openEvent(info: SessionInfo, level: TapLevel): WsOpenEvent {
     extensions: info.extensions,
     tap: level,
     handshakeMs: info.handshakeMs,
+    ...(info.dialMs === undefined ? {} : { dialMs: info.dialMs }),
     request: info.request,
     forwarded: info.forwarded,
     response: info.response,

@@ -73,6 +73,8 @@ export type SessionInfo = {
   /** The direct peer (a trusted proxy) when `client` is the one it named. */
   peer?: string | undefined;
   handshakeMs: number;
+  /** events.ts WsOpenEvent.dialMs */
+  dialMs?: number | undefined;
   request: HeaderPairs;
   forwarded: HeaderPairs;
   response: HeaderPairs;

@@ -152,12 +152,15 @@ function internalError(log: Logger, error: unknown, ...sockets: (net.Socket | un
   for (const socket of sockets) socket?.destroy();
 }
 
+/** When the handshake arrived, and when its upstream connection was made (performance.now()). */
+type HandshakeClock = { started: number; connected?: number };
+
 /** A handshake that did not open, for the inspector's list and the traffic file (events.ts WsFailedEvent). */
 function emitFailure(
   req: http.IncomingMessage,
   ctx: UpgradeContext,
   target: UpstreamTarget,
-  started: number,
+  clock: HandshakeClock,
   failure: Failure,
 ): void {
   const at = {
@@ -168,7 +171,7 @@ function emitFailure(
     client: ctx.client ?? req.socket.remoteAddress,
     peer: ctx.peer ?? req.socket.remoteAddress,
     tap: ctx.tap.level,
-    started,
+    ...clock,
     showSecrets: ctx.showSecrets,
   };
   ctx.emit(failedHandshake(req, at, failure));
@@ -179,18 +182,18 @@ function clientLeft(
   req: http.IncomingMessage,
   ctx: UpgradeContext,
   target: UpstreamTarget,
-  started: number,
+  clock: HandshakeClock,
   seen: { forwarded?: HeaderPairs | undefined; response?: HeaderPairs | undefined },
 ): void {
-  const err = new WsgateError('WSG_CLIENT_GONE', { ms: Math.round(performance.now() - started) });
+  const err = new WsgateError('WSG_CLIENT_GONE', { ms: Math.round(performance.now() - clock.started) });
   ctx.log.info({ event: 'ws.client_gone', code: err.code, route: ctx.route.name, upstream: target.name }, err.message);
-  emitFailure(req, ctx, target, started, { status: 499, code: err.code, reason: err.message, ...seen });
+  emitFailure(req, ctx, target, clock, { status: 499, code: err.code, reason: err.message, ...seen });
 }
 
 async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: UpgradeContext): Promise<void> {
   const { log, route, limits } = ctx;
   const target: UpstreamTarget = { name: route.upstream.name, url: new URL(route.upstream.url) };
-  const started = performance.now();
+  const clock: HandshakeClock = { started: performance.now() };
   let upstream: net.Socket | undefined;
   let clientGone = false;
   const onClientClose = () => {
@@ -204,7 +207,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
   for (const line of plan.lines) log.info({ ...line.fields, route: route.name }, line.message);
   if (plan.refusal !== undefined) {
     client.off('close', onClientClose);
-    emitFailure(req, ctx, target, started, failureOf(plan.refusal));
+    emitFailure(req, ctx, target, clock, failureOf(plan.refusal));
     ctx.refuse(client, plan.refusal);
     return;
   }
@@ -223,7 +226,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     log.warn({ event: 'ws.handshake_timeout', code: err.code, upstream: target.name }, err.message);
     upstream?.destroy();
     stopWatching();
-    emitFailure(req, ctx, target, started, failureOf(err, sent));
+    emitFailure(req, ctx, target, clock, failureOf(err, sent));
     ctx.refuse(client, err);
   };
   let deadline: NodeJS.Timeout | undefined;
@@ -234,9 +237,11 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     // one is made, so a pool's failover past a server that never answers is not cut short (nginx's
     // proxy_connect_timeout and proxy_read_timeout).
     upstream = await dial(target, { connectTimeout: limits.connectTimeout, highWaterMark: limits.maxBufferedBytes });
+    const connected = performance.now();
+    clock.connected = connected;
     if (clientGone) {
       upstream.destroy();
-      clientLeft(req, ctx, target, started, {});
+      clientLeft(req, ctx, target, clock, {});
       return;
     }
     deadline = setTimeout(() => {
@@ -260,7 +265,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     clearTimeout(deadline);
     if (client.destroyed) {
       upstream.destroy();
-      clientLeft(req, ctx, target, started, { forwarded: headers, response: head.headers });
+      clientLeft(req, ctx, target, clock, { forwarded: headers, response: head.headers });
       return;
     }
     const rest = buffered.subarray(head.length);
@@ -272,12 +277,12 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
           route: route.name,
           upstream: target.name,
           status: head.statusCode,
-          ms: Math.round(performance.now() - started),
+          ms: Math.round(performance.now() - clock.started),
         },
         `upstream refused the WebSocket upgrade with ${head.statusCode}`,
       );
       handshakeDone(client, String(head.statusCode));
-      emitFailure(req, ctx, target, started, {
+      emitFailure(req, ctx, target, clock, {
         status: head.statusCode,
         reason: plan.stripUpgrade
           ? `the Upgrade header was stripped (stripUpgrade fault); the upstream answered ${head.statusCode}`
@@ -295,7 +300,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       log.warn({ event: 'ws.handshake.bad_accept', code: err.code, upstream: target.name }, err.message);
       upstream.destroy();
       stopWatching();
-      emitFailure(req, ctx, target, started, { ...failureOf(err, headers), response: head.headers });
+      emitFailure(req, ctx, target, clock, { ...failureOf(err, headers), response: head.headers });
       ctx.refuse(client, err);
       return;
     }
@@ -318,7 +323,8 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         ...(route.upstream.pool === undefined ? {} : { server: server.origin }),
         path: req.url ?? '/',
         ...clientFields(ctx.client ?? req.socket.remoteAddress, ctx.peer ?? req.socket.remoteAddress),
-        handshakeMs: Math.round(performance.now() - started),
+        handshakeMs: Math.round(performance.now() - clock.started),
+        dialMs: Math.round(connected - clock.started),
         request: redactPairs(rawToPairs(req.rawHeaders), ctx.showSecrets),
         forwarded: redactPairs(headers, ctx.showSecrets),
         response: redactPairs(head.headers, ctx.showSecrets),
@@ -358,11 +364,11 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     if (timedOut) return;
     // The upstream socket wsgate closed itself because the client left: not the upstream's failure.
     if (clientGone) {
-      clientLeft(req, ctx, target, started, { forwarded: sent });
+      clientLeft(req, ctx, target, clock, { forwarded: sent });
       return;
     }
     log.warn({ event: 'ws.upstream_error', code: err.code, route: route.name, upstream: target.name }, err.message);
-    emitFailure(req, ctx, target, started, failureOf(err, sent));
+    emitFailure(req, ctx, target, clock, failureOf(err, sent));
     ctx.refuse(client, err);
   }
 }

@@ -137,6 +137,10 @@ test('the handshake view: the request as received and as forwarded, what wsgate 
   assert.equal(await forwarded.locator('tr.hs-added', { hasText: 'X-Debug-Token' }).count(), 0);
   assert.equal(await page.locator('#hs-response tr', { hasText: /Sec-WebSocket-Accept/i }).count(), 1);
   assert.match(String(await page.locator('#handshake').textContent()), /subprotocol chat\.v1/);
+  assert.match(
+    String(await page.locator('#handshake').textContent()),
+    /handshake \d+ ms \(upstream connected after \d+ ms, answered \d+ ms later\)/,
+  );
   await screenshot(page, 'inspector-handshake');
   await page.click('#handshake-toggle');
   assert.equal(await page.locator('#handshake').count(), 0);

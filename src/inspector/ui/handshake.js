@@ -37,7 +37,14 @@ function facts(conn) {
   return [
     conn.path ?? '',
     `${failed ? 'at' : 'opened'} ${conn.openedAt ? formatTime(conn.openedAt) : '?'}`,
-    `handshake ${conn.handshakeMs ?? '?'} ms`,
+    // Where a slow handshake's time went: reaching the upstream (DNS, TLS, a proxy's CONNECT) or its answer.
+    `handshake ${conn.handshakeMs ?? '?'} ms${
+      conn.dialMs === undefined
+        ? ''
+        : ` (upstream connected after ${conn.dialMs} ms${
+            conn.response?.length ? `, answered ${Math.max(0, (conn.handshakeMs ?? 0) - conn.dialMs)} ms later` : ''
+          })`
+    }`,
     // Nothing was negotiated for a handshake that did not open; one refused before routing has no tap level.
     failed ? undefined : `subprotocol ${conn.subprotocol ?? 'none'}`,
     failed ? undefined : `extensions ${conn.extensions ?? 'none'}`,

@@ -2,6 +2,7 @@
 // its client got, wsgate's code when wsgate answered, why, and the headers each way; listed with ?state=failed,
 // exported in HAR with that status, evicted like a closed one, and written to a traffic file as a ws.failed line.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { test } from 'node:test';
 import { renderTrafficLine } from '../../../src/traffic/render.ts';
 import { closedPort } from '../../helpers/servers.ts';
 import { tempDir } from '../../helpers/tls.ts';
-import { refusedHandshake } from '../../helpers/ws-client.ts';
+import { openWs, refusedHandshake } from '../../helpers/ws-client.ts';
 import { call, eventually, startInspected } from './helpers.ts';
 
 /** An upstream that refuses every upgrade with 403 and a header saying why, as an auth gateway would. */
@@ -79,4 +80,52 @@ test('an upstream that cannot be reached: failed with wsgate’s 502 and its cod
   assert.deepEqual([c.failure.status, c.failure.code], [502, 'WSG_UPSTREAM_REFUSED']);
   const one = (await call(gate.adminPort, 'GET', `/api/connections/${c.id}`)).json.connection;
   assert.deepEqual([one.forwarded, one.response], [[], []]);
+});
+
+test('where a handshake’s time went: until the upstream connection was made, and the upstream’s answer (HAR timings too)', async (t) => {
+  const slow = http.createServer();
+  slow.on('upgrade', (req, socket) => {
+    const accept = createHash('sha1')
+      .update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+      .digest('base64');
+    // The upstream takes its time to answer: the wait, not the connection.
+    setTimeout(
+      () =>
+        socket.write(
+          `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+        ),
+      300,
+    );
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+  t.after(() => slow.closeAllConnections());
+  t.after(() => slow.close());
+  const { port } = slow.address() as import('node:net').AddressInfo;
+  const gate = await startInspected(t, `ws://127.0.0.1:${port}`);
+  const ws = await openWs(`${gate.ws}/slow`);
+  t.after(() => ws.terminate());
+  const open = await eventually(
+    () => call(gate.adminPort, 'GET', '/api/connections?state=open'),
+    (r) => r.json.connections.length === 1,
+    'the open connection',
+  );
+  const c = open.json.connections[0];
+  assert.ok(c.handshakeMs >= 290, `handshake ${c.handshakeMs} ms`);
+  assert.ok(c.dialMs >= 0 && c.dialMs < 200, `connected after ${c.dialMs} ms: the time was the upstream's`);
+  const timings = (await call(gate.adminPort, 'GET', `/api/connections/${c.id}/har`)).json.log.entries[0].timings;
+  assert.equal(timings.connect, c.dialMs);
+  assert.equal(timings.wait, c.handshakeMs - c.dialMs);
+
+  // A handshake that never reached an upstream has no connection time.
+  const down = await startInspected(t, `ws://127.0.0.1:${await closedPort()}`);
+  assert.equal((await refusedHandshake(`${down.ws}/down`)).status, 502);
+  const failed = await eventually(
+    () => call(down.adminPort, 'GET', '/api/connections?state=failed'),
+    (r) => r.json.connections.length === 1,
+    'one failed connection',
+  );
+  assert.equal(failed.json.connections[0].dialMs, undefined);
+  const har = (await call(down.adminPort, 'GET', `/api/connections/${failed.json.connections[0].id}/har`)).json;
+  assert.equal(har.log.entries[0].timings.connect, -1);
 });
