@@ -21,6 +21,7 @@ import type { LogQueue } from '../log/queue.ts';
 import type { ServerSnapshot } from '../upstream/balancer.ts';
 import { SAFE_HEADERS } from './admin-http.ts';
 import type { AdminHandler } from './admin-server.ts';
+import { HandshakeTimings } from './handshake-timings.ts';
 
 /** Every metric's name starts with this, the default process metrics (event-loop lag among them) too. */
 export const METRIC_PREFIX = 'wsgate_';
@@ -71,6 +72,7 @@ export class WsgateMetrics implements FrontObserver {
   #terminations: Counter<'termination'>;
   #violations: Counter<'code'>;
   #refusedConnections: Counter<'listener' | 'code'>;
+  #timings: HandshakeTimings;
 
   constructor(options: MetricsOptions = {}) {
     this.registry = new Registry();
@@ -130,6 +132,7 @@ export class WsgateMetrics implements FrontObserver {
       labelNames: ['listener', 'code'],
       registers,
     });
+    this.#timings = new HandshakeTimings(METRIC_PREFIX, registers);
     this.#violations = new PromCounter({
       name: `${METRIC_PREFIX}ws_violations_total`,
       help: 'WebSocket protocol violations and broken limits the tap saw, by WSG_WS_* code.',
@@ -295,6 +298,7 @@ export class WsgateMetrics implements FrontObserver {
         });
         this.#open.inc({ listener, route: event.route });
         this.#connections.inc({ listener, route: event.route });
+        this.#timings.observe(event, listener);
         return;
       }
       case 'violation':

@@ -118,3 +118,25 @@ test('readiness reasons name what is missing', () => {
     ['config not loaded', 'draining (shutting down)', 'listeners not bound: a', 'no worker is listening'],
   );
 });
+
+test('handshake timings: the whole handshake and the upstream connection, per listener and route, merged over workers', async () => {
+  const a = new WsgateMetrics({ processMetrics: false });
+  const b = new WsgateMetrics({ processMetrics: false });
+  a.handshake('front', 'w1', '101');
+  a.observe({ ...open('w1'), handshakeMs: 3, dialMs: 1 });
+  a.handshake('front', 'w2', '101');
+  a.observe({ ...open('w2'), handshakeMs: 700, dialMs: 650 });
+  b.handshake('front', 'w3', '101');
+  b.observe({ ...open('w3'), handshakeMs: 30 });
+  const labels = (le: string) => ({ listener: 'front', route: 'r', le });
+  let f = await families(a);
+  assert.equal(sampleValue(f, 'wsgate_ws_handshake_duration_seconds_bucket', labels('0.005')), 1);
+  assert.equal(sampleValue(f, 'wsgate_ws_handshake_duration_seconds_bucket', labels('1')), 2);
+  assert.equal(sampleValue(f, 'wsgate_ws_upstream_connect_seconds_bucket', labels('0.5')), 1, 'the slow way there');
+  assert.equal(sampleValue(f, 'wsgate_ws_upstream_connect_seconds_count', { listener: 'front', route: 'r' }), 2);
+  f = parsePrometheusText(await aggregateMetrics([await a.json(), await b.json()]));
+  assert.equal(sampleValue(f, 'wsgate_ws_handshake_duration_seconds_count', { listener: 'front', route: 'r' }), 3);
+  assert.equal(sampleValue(f, 'wsgate_ws_handshake_duration_seconds_bucket', labels('0.05')), 2);
+  // No connection time known (an event without dialMs): only the duration counts it.
+  assert.equal(sampleValue(f, 'wsgate_ws_upstream_connect_seconds_count', { listener: 'front', route: 'r' }), 2);
+});
