@@ -354,6 +354,13 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     client.off('close', onClientClose);
     stopWatching();
     upstream?.destroy();
+    // The deadline answered already; or the upstream socket was closed by wsgate because the client left, which is
+    // not the upstream's failure: neither is an upstream error.
+    if (timedOut) return;
+    if (clientGone) {
+      clientLeft(req, ctx, target, clock, { forwarded: sent });
+      return;
+    }
     const err =
       error instanceof WsgateError
         ? error
@@ -361,12 +368,6 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
             upstream: target.name,
             detail: (error as Error).message,
           });
-    if (timedOut) return;
-    // The upstream socket wsgate closed itself because the client left: not the upstream's failure.
-    if (clientGone) {
-      clientLeft(req, ctx, target, clock, { forwarded: sent });
-      return;
-    }
     log.warn({ event: 'ws.upstream_error', code: err.code, route: route.name, upstream: target.name }, err.message);
     emitFailure(req, ctx, target, clock, failureOf(err, sent));
     ctx.refuse(client, err);
