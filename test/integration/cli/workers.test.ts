@@ -72,7 +72,7 @@ async function start(t: TestContext, args: string[]) {
     if (cli.child.exitCode !== null || cli.child.signalCode !== null) return;
     cli.child.kill('SIGTERM');
     const timer = setTimeout(() => cli.child.kill('SIGKILL'), 10_000);
-    await cli.exitedWithin();
+    await cli.exited;
     clearTimeout(timer);
   });
   const [, port] = await cli.waitForOutput(/web listening on 127\.0\.0\.1:(\d+)/, 20_000);
