@@ -14,19 +14,8 @@ export type TapLevel = 'off' | 'meta' | 'frames' | 'payload';
 
 type Base = { conn: string; route: string; time: string };
 
-/** A WebSocket connection was joined after a 101: the handshake as received and as forwarded. */
-export type WsOpenEvent = Base & {
-  type: 'open';
-  upstream: string;
-  /** Which server of an upstream with several (upstreams[].servers) took the connection, as an origin. */
-  server?: string;
-  path: string;
-  client: string | undefined;
-  /** The direct peer when it is a trusted proxy (trustForwarded) and `client` the one its X-Forwarded-For names. */
-  peer?: string;
-  protocol: string | undefined;
-  extensions: string | undefined;
-  tap: TapLevel;
+/** How long a handshake took, and how much of it until the upstream connection was made. */
+type HandshakeTiming = {
   handshakeMs: number;
   /**
    * Milliseconds from the handshake's arrival until the upstream connection was made: routing, DNS, connect, TLS, an
@@ -34,15 +23,31 @@ export type WsOpenEvent = Base & {
    * no connection was made.
    */
   dialMs?: number;
-  /** Headers as the client sent them (secrets redacted). */
-  request: HeaderPairs;
-  /** Headers as wsgate forwarded them to the upstream (secrets redacted): the difference is what the proxy changed. */
-  forwarded: HeaderPairs;
-  /** The upstream's 101 headers as relayed to the client. */
-  response: HeaderPairs;
-  /** The connection is relayed (terminated and re-encoded for rules) rather than passed through byte for byte. */
-  relay?: boolean;
 };
+
+/** A WebSocket connection was joined after a 101: the handshake as received and as forwarded. */
+export type WsOpenEvent = Base &
+  HandshakeTiming & {
+    type: 'open';
+    upstream: string;
+    /** Which server of an upstream with several (upstreams[].servers) took the connection, as an origin. */
+    server?: string;
+    path: string;
+    client: string | undefined;
+    /** The direct peer when it is a trusted proxy (trustForwarded) and `client` the one its X-Forwarded-For names. */
+    peer?: string;
+    protocol: string | undefined;
+    extensions: string | undefined;
+    tap: TapLevel;
+    /** Headers as the client sent them (secrets redacted). */
+    request: HeaderPairs;
+    /** Headers as wsgate forwarded them to the upstream (secrets redacted): the difference is what the proxy changed. */
+    forwarded: HeaderPairs;
+    /** The upstream's 101 headers as relayed to the client. */
+    response: HeaderPairs;
+    /** The connection is relayed (terminated and re-encoded for rules) rather than passed through byte for byte. */
+    relay?: boolean;
+  };
 
 export type WsFrameEvent = Base & {
   type: 'frame';
@@ -163,37 +168,31 @@ export type WsHeldInfo = {
  * was chosen (no route, a denied Origin, the front's checks and rates) has no route or upstream; it names its
  * listener instead.
  */
-export type WsFailedEvent = Omit<Base, 'route'> & {
-  type: 'failed';
-  route?: string;
-  listener?: string;
-  upstream?: string;
-  server?: string;
-  path: string;
-  client: string | undefined;
-  peer?: string;
-  /** The route's tap level; absent before a route was chosen. */
-  tap?: TapLevel;
-  handshakeMs: number;
-  /**
-   * Milliseconds from the handshake's arrival until the upstream connection was made: routing, DNS, connect, TLS, an
-   * upstream proxy's CONNECT, every failover attempt. The rest of handshakeMs is the upstream's answer. Absent when
-   * no connection was made.
-   */
-  dialMs?: number;
-  /**
-   * The status the client was answered with: the upstream's own, or wsgate's (then `code` says why); 499 when the
-   * client left before an answer (WSG_CLIENT_GONE, nginx's status for it).
-   */
-  status: number;
-  code?: string;
-  reason: string;
-  request: HeaderPairs;
-  /** Empty when nothing was sent to the upstream. */
-  forwarded: HeaderPairs;
-  /** The upstream's answer; empty when there was none. */
-  response: HeaderPairs;
-};
+export type WsFailedEvent = Omit<Base, 'route'> &
+  HandshakeTiming & {
+    type: 'failed';
+    route?: string;
+    listener?: string;
+    upstream?: string;
+    server?: string;
+    path: string;
+    client: string | undefined;
+    peer?: string;
+    /** The route's tap level; absent before a route was chosen. */
+    tap?: TapLevel;
+    /**
+     * The status the client was answered with: the upstream's own, or wsgate's (then `code` says why); 499 when the
+     * client left before an answer (WSG_CLIENT_GONE, nginx's status for it).
+     */
+    status: number;
+    code?: string;
+    reason: string;
+    request: HeaderPairs;
+    /** Empty when nothing was sent to the upstream. */
+    forwarded: HeaderPairs;
+    /** The upstream's answer; empty when there was none. */
+    response: HeaderPairs;
+  };
 
 export type WsEvent =
   | WsOpenEvent
