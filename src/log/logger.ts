@@ -4,13 +4,12 @@
 // pino's `redact` paths: header objects appear under many keys, and the serializer costs nothing on lines that
 // carry no headers; URL credentials and token subprotocols by one pass over each finished line (redact.ts).
 import { accessSync, closeSync, constants, createWriteStream, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import pino from 'pino';
-import type PinoPretty from 'pino-pretty';
 import { WsgateError } from '../errors.ts';
-import { escapeEvent, escapeJsonLine } from './escape.ts';
+import { escapeJsonLine } from './escape.ts';
+import { prettyFormatter } from './pretty.ts';
 import { type DropReport, LogQueue, type WriteFailure } from './queue.ts';
 import { createLineRedactor, type LineRedaction } from './redact.ts';
 
@@ -203,17 +202,7 @@ function openMainDestination(options: LoggerOptions): MainDestination {
   }
   const name = options.file ?? 'stdout';
   if (!usePretty) return { out, name };
-  // pino-pretty prints the message and stacks as they are: a path or header with ESC or CR/LF in it would
-  // reach the terminal raw and could forge a line. Each event is parsed back and every string escaped first.
-  // pino-pretty and its ~40 modules load only for a pretty log: JSON is the default off a terminal.
-  const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
-  const prettify = prettyFactory({
-    colorize: !options.file && !options.stream && process.stdout.isTTY === true,
-    translateTime: 'HH:MM:ss.l',
-    ignore: 'pid,hostname',
-    messageKey: 'msg',
-  });
-  return { out, name, format: (line) => prettify(escapeEvent(JSON.parse(line)) as Record<string, unknown>) };
+  return { out, name, format: prettyFormatter(!options.file && !options.stream && process.stdout.isTTY === true) };
 }
 
 /** The log.* settings a reload can change in a running logger (worker and stream are fixed). */

@@ -1,53 +1,23 @@
 // Renders traffic-log lines for people (`wsgate tail`): one line per message with time, connection, direction
 // arrow, type, size and preview. Pure: a JSON line in, a display line (or nothing) out.
+import {
+  connOf,
+  type EventLine,
+  type EventTextOptions,
+  HANDSHAKE_FAILURES,
+  paint,
+  str,
+  wsEventText,
+} from '../log/event-text.ts';
 
-export type RenderOptions = {
-  color: boolean;
+export type RenderOptions = EventTextOptions & {
   /** Show individual frames too (default: messages, opens, closes and violations only). */
   frames: boolean;
   conn?: string | undefined;
   dir?: 'toUpstream' | 'toClient' | undefined;
   /** Case-insensitive text the line must contain. */
   grep?: string | undefined;
-  /** Characters of a preview shown before it is cut with "…" (the log itself keeps previewBytes). */
-  maxPreview?: number | undefined;
 };
-
-function cut(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
-}
-
-const STYLE = {
-  dim: [2, 22],
-  red: [31, 39],
-  green: [32, 39],
-  yellow: [33, 39],
-  cyan: [36, 39],
-  magenta: [35, 39],
-  bold: [1, 22],
-} as const;
-
-type Style = keyof typeof STYLE;
-
-function paint(on: boolean, style: Style, text: string): string {
-  if (!on) return text;
-  const [open, close] = STYLE[style];
-  return `\x1b[${open}m${text}\x1b[${close}m`;
-}
-
-/** Control bytes in logged values are shown escaped, never sent raw to the terminal. */
-function safe(text: string): string {
-  return text.replace(
-    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-}
 
 function clock(time: unknown): string {
   if (typeof time !== 'string') return '--:--:--.---';
@@ -55,44 +25,11 @@ function clock(time: unknown): string {
   return m ? m[1]! : time;
 }
 
-type Line = Record<string, unknown>;
-
-/**
- * The main log's lines about a handshake that did not open. A traffic file of its own has one ws.failed line for
- * each instead (and none of these), so `wsgate run --log-format json | wsgate tail` shows failures too.
- */
-const HANDSHAKE_FAILURES: ReadonlySet<string> = new Set([
-  'ws.no_route',
-  'ws.ambiguous_path',
-  'ws.origin_denied',
-  'ws.refused',
-  'ws.upstream_error',
-  'ws.handshake_timeout',
-  'ws.handshake.bad_accept',
-  'ws.client_gone',
-  'upgrade.denied',
-  'upgrade.rate_limited',
-  'upgrade.client_rate_limited',
-]);
-
-/** A traffic line's `conn`; a main-log line's own id (`ws` inside a tunnel, whose id is `id`). */
-function connOf(line: Line): string {
-  return str(line.conn ?? line.ws ?? line.id);
-}
-
-function str(v: unknown): string {
-  return typeof v === 'string' ? v : v === undefined ? '' : String(v);
-}
-
-function arrow(dir: unknown, color: boolean): string {
-  return dir === 'toUpstream' ? paint(color, 'cyan', '→') : paint(color, 'magenta', '←');
-}
-
 /** One display line for a traffic-log line, or undefined when it is not shown (filtered, or not a WebSocket event). */
 export function renderTrafficLine(raw: string, options: RenderOptions): string | undefined {
-  let line: Line;
+  let line: EventLine;
   try {
-    line = JSON.parse(raw) as Line;
+    line = JSON.parse(raw) as EventLine;
   } catch {
     return undefined;
   }
@@ -103,64 +40,8 @@ export function renderTrafficLine(raw: string, options: RenderOptions): string |
   if (event === 'ws.frame' && !options.frames) return undefined;
   const c = options.color;
   const head = `${paint(c, 'dim', clock(line.time))} ${paint(c, 'bold', connOf(line))}`;
-  let body: string | undefined;
-  switch (event) {
-    case 'ws.open': {
-      const extras = [line.protocol, line.extensions].filter((x) => typeof x === 'string' && x !== '').join(', ');
-      body = `${paint(c, 'green', '● open')} ${safe(str(line.path))} → ${safe(str(line.upstream))}${extras ? ` (${safe(extras)})` : ''} [${str(line.route)}, tap ${str(line.tap)}]`;
-      break;
-    }
-    case 'ws.failed': {
-      // Refused before a route was chosen: no upstream, and the listener in the route's place.
-      const to = line.upstream === undefined ? '' : ` → ${safe(str(line.upstream))}`;
-      body = `${paint(c, 'red', `✕ handshake failed ${str(line.status)}`)} ${safe(str(line.path))}${to}: ${safe(str(line.reason))} [${str(line.route ?? line.listener)}]`;
-      break;
-    }
-    case 'ws.frame':
-      body = `${arrow(line.dir, c)} ${paint(c, 'dim', `frame ${str(line.opcode)} ${formatBytes(Number(line.length))}${line.fin ? '' : ' (more)'}${line.rsv1 ? ' rsv1' : ''}`)}`;
-      break;
-    case 'ws.message': {
-      const size = formatBytes(Number(line.decodedSize ?? line.size));
-      const kind = str(line.kind).padEnd(6);
-      let detail = '';
-      if (line.code !== undefined)
-        detail = ` ${str(line.code)}${line.reason ? ` ${safe(JSON.stringify(line.reason))}` : ''}`;
-      else if (line.rttMs !== undefined) detail = ` rtt ${str(line.rttMs)} ms`;
-      else if (typeof line.preview === 'string') {
-        const shown = line.kind === 'text' ? safe(JSON.stringify(line.preview)) : safe(line.preview);
-        const max = options.maxPreview ?? 200;
-        detail = ` ${shown.length > max ? cut(shown, max) : `${shown}${line.truncated ? '…' : ''}`}`;
-      }
-      if (line.note) detail += paint(c, 'yellow', ` (${safe(str(line.note))})`);
-      const frag = Number(line.fragments) > 1 ? ` ${str(line.fragments)} frames` : '';
-      body = `${arrow(line.dir, c)} ${kind} ${size.padStart(9)}${line.compressed ? ' deflate' : ''}${frag}${detail}`;
-      break;
-    }
-    case 'ws.violation':
-      body = `${arrow(line.dir, c)} ${paint(c, 'red', `violation ${str(line.code)}: ${safe(str(line.message))} (${str(line.rule)}, close ${str(line.closeCode)})`)}`;
-      break;
-    case 'ws.rule': {
-      const mark = typeof line.mark === 'string' ? ` ${paint(c, 'bold', `[${safe(line.mark)}]`)}` : '';
-      body = `${arrow(line.dir, c)} ${paint(c, 'yellow', `rule ${safe(str(line.rule))} ${safe(str(line.action))}`)}: ${safe(str(line.detail))}${mark}`;
-      break;
-    }
-    case 'ws.close': {
-      const up = (line.toUpstream as { bytes?: number; messages?: number } | undefined) ?? {};
-      const down = (line.toClient as { bytes?: number; messages?: number } | undefined) ?? {};
-      const code = `${str(line.closeCode)}${line.closeReason ? ` ${safe(JSON.stringify(line.closeReason))}` : ''}`;
-      const style: Style = line.clean ? 'green' : 'yellow';
-      body = `${paint(c, style, '■ closed')} by ${str(line.endedBy)} (${str(line.how)}, ${str(line.termination)}) code ${code} after ${str(line.durationMs)} ms; → ${up.messages ?? 0} msgs ${formatBytes(up.bytes ?? 0)}, ← ${down.messages ?? 0} msgs ${formatBytes(down.bytes ?? 0)}`;
-      break;
-    }
-    case 'ws.fault':
-      body = `${paint(c, 'yellow', `fault ${safe(str(line.fault))}`)}: ${safe(str(line.msg))}`;
-      break;
-    default: {
-      if (!HANDSHAKE_FAILURES.has(event)) return undefined;
-      const code = line.code === undefined ? '' : ` [${safe(str(line.code))}]`;
-      body = `${paint(c, 'red', '✕ handshake')} ${safe(str(line.msg))}${code}`;
-    }
-  }
+  const body = wsEventText(line, options);
+  if (body === undefined) return undefined;
   const out = `${head} ${body}`;
   if (options.grep !== undefined && !out.toLowerCase().includes(options.grep.toLowerCase())) return undefined;
   return out;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatBytes, type RenderOptions, renderTrafficLine } from '../../../src/traffic/render.ts';
+import { formatBytes } from '../../../src/log/event-text.ts';
+import { type RenderOptions, renderTrafficLine } from '../../../src/traffic/render.ts';
 import { describeEvent } from '../../../src/traffic/traffic-log.ts';
 
 const plain: RenderOptions = { color: false, frames: false };
@@ -58,6 +59,13 @@ test('control bytes never reach the terminal raw', () => {
   assert.doesNotMatch(out, /\x1b/);
   assert.doesNotMatch(out, /\u2028/);
   assert.match(out, /\\u001b\[2Jb\\u2028/);
+  // Bidi controls (Trojan Source) would make the rest of the line read backwards.
+  const bidi =
+    renderTrafficLine(
+      line({ event: 'ws.message', dir: 'toClient', kind: 'text', size: 9, fragments: 1, preview: 'a\u202eb\u2066c' }),
+      plain,
+    ) ?? '';
+  assert.ok(bidi.endsWith('"a\\u202eb\\u2066c"'), bidi);
   const open =
     renderTrafficLine(
       line({ event: 'ws.open', path: '/x\x1b]0;owned\x07', upstream: 'ws://u', route: 'r', tap: 'meta' }),
