@@ -14,6 +14,7 @@ import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ConnectionRules } from '../rules/types.ts';
 import { logPacFallthrough } from '../upstream/pac-route.ts';
+import { watchClientLeaving } from '../websocket/client-watch.ts';
 import { forwardRules, refuseConnectByFault, untrustedCertLeaves } from './faults.ts';
 import { authenticate, denialOf, loopError, type Outcome, refusalOutcome } from './gate.ts';
 import { serveParsed } from './in-tunnel.ts';
@@ -122,6 +123,13 @@ async function runTunnel(
 ): Promise<void> {
   const { target } = verdict;
   const started = performance.now();
+  // Until the 200, nothing reads the client: a client that leaves meanwhile (during a PAC script, the dial) would go
+  // unseen, its FIN unread (client-watch.ts), and the dial would carry on for nobody. The watch ends it at once.
+  const dialing = new AbortController();
+  const stopWatching = watchClientLeaving(client, () => client.destroy());
+  const onClientClose = () =>
+    dialing.abort(new WsgateError('WSG_CLIENT_GONE', { ms: Math.round(performance.now() - started) }));
+  client.once('close', onClientClose);
   const limits = state.settings.limits;
   const route = await state.dialer.route(target, 'tunnel');
   const base = {
@@ -137,6 +145,7 @@ async function runTunnel(
         connectTimeout: limits.connectTimeout,
         highWaterMark: limits.maxBufferedBytes,
         kind: 'tunnel',
+        signal: dialing.signal,
         // A PAC list: the entry that carried the tunnel is the one the lines name.
         onEntry: (used, skipped) => {
           base.via = used?.display ?? 'direct';
@@ -157,6 +166,8 @@ async function runTunnel(
       socket.on('error', () => {});
       return socket;
     } catch (error) {
+      // The client left: said once below, as a tunnel that ended before it opened; nothing failed upstream.
+      if (dialing.signal.aborted) return undefined;
       const err = error instanceof WsgateError ? error : new WsgateError('WSG_INTERNAL', { detail: String(error) });
       const outcome = refusalOutcome(err);
       log.warn(
@@ -183,9 +194,11 @@ async function runTunnel(
   let connectedMs: number | undefined;
   if (leaves === undefined) {
     upstream = await dialed(false);
-    if (upstream === undefined) return;
+    if (upstream === undefined && !dialing.signal.aborted) return;
     connectedMs = ms();
   }
+  stopWatching();
+  client.off('close', onClientClose);
   if (client.destroyed || state.front.closing) {
     upstream?.destroy();
     client.destroy();

@@ -25,6 +25,8 @@ export type DialOptions = {
   kind: TrafficKind;
   /** Told which entry of a PAC answer was used (undefined: direct) and which unreachable proxies were passed over. */
   onEntry?: ConnectOptions['onEntry'];
+  /** Ends the attempt when aborted (the client left): ConnectOptions.signal. */
+  signal?: AbortSignal | undefined;
 };
 
 export type ForwardDialerDeps = {
@@ -162,6 +164,7 @@ export class ForwardDialer {
           }
         : undefined,
       onEntry: options.onEntry,
+      signal: options.signal,
       connectTimeout: options.connectTimeout,
       highWaterMark: options.highWaterMark,
       route,

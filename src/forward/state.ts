@@ -18,7 +18,7 @@ import type { UpstreamTls } from '../tls/upstream.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
 import { failedHandshake, failureOf } from '../websocket/failed-handshake.ts';
 import type { KeepaliveSettings } from '../websocket/keepalive.ts';
-import { forwardUpgrade, type UpgradeRoute } from '../websocket/upgrade.ts';
+import { forwardUpgrade, type UpgradeDialOptions, type UpgradeRoute } from '../websocket/upgrade.ts';
 import type { ProxyAuthSpec } from './auth.ts';
 import type { ForwardDialer } from './dial.ts';
 import type { HttpRelay } from './http.ts';
@@ -132,7 +132,7 @@ export function startUpgrade(
     route: UpgradeRoute;
     /** 'https' inside an intercepted tunnel (X-Forwarded-Proto). */
     clientScheme?: 'http' | 'https';
-    dial: (options: { connectTimeout: number; highWaterMark: number }) => Promise<net.Socket>;
+    dial: (options: UpgradeDialOptions) => Promise<net.Socket>;
     /** The connection's rules (faults, relay); forward/faults.ts forwardRules. */
     rules?: ConnectionRules | undefined;
     /** The handshake came inside a CONNECT tunnel. */

@@ -28,7 +28,7 @@ import { logPacFallthrough } from '../upstream/pac-route.ts';
 import { failedHandshake, failureOf } from '../websocket/failed-handshake.ts';
 import type { KeepaliveSettings } from '../websocket/keepalive.ts';
 import type { LiveSession } from '../websocket/session.ts';
-import { forwardUpgrade } from '../websocket/upgrade.ts';
+import { forwardUpgrade, type UpgradeDialOptions } from '../websocket/upgrade.ts';
 import type { HttpForwarder } from './http.ts';
 import { type CompiledRoutes, compileRoutes, matchRoute, type RouteMatch } from './match.ts';
 
@@ -174,7 +174,7 @@ export class ReverseListener implements FrontHandler<never> {
     log: Logger,
     route: ListenerRoute,
     target: UpstreamTarget,
-    options: { connectTimeout: number; highWaterMark: number },
+    options: UpgradeDialOptions,
     req: http.IncomingMessage,
   ): Promise<net.Socket> {
     const { pool, proxyProtocol } = route.upstream;
@@ -211,11 +211,7 @@ export class ReverseListener implements FrontHandler<never> {
    * Dials an upgrade's upstream with that upstream's TLS settings. With tls.insecure every connection is logged
    * as a warning, with what verification would have said.
    */
-  #dialUpstream(
-    log: Logger,
-    target: UpstreamTarget,
-    options: { connectTimeout: number; highWaterMark: number; proxyHeader?: Buffer },
-  ) {
+  #dialUpstream(log: Logger, target: UpstreamTarget, options: UpgradeDialOptions & { proxyHeader?: Buffer }) {
     // Plain ws:// upstreams never build the default TLS context (loading the system's roots costs the first
     // handshake most of a second of CPU).
     const settings = isTlsUrl(target.url) ? this.#upstreamTls(target.name) : undefined;

@@ -112,7 +112,29 @@ export type ConnectOptions = {
   beforeDirect?: (() => void) | undefined;
   /** Told which entry of the route connected (undefined: direct), when the route has PAC fallbacks. */
   onEntry?: ((proxy: UpstreamProxy | undefined, skipped: readonly SkippedEntry[]) => void) | undefined;
+  /**
+   * Ends the attempt when aborted (the client it was for left): the socket is closed and the promise rejects with
+   * the signal's reason, which is nobody's failure to count against a server or a proxy.
+   */
+  signal?: AbortSignal | undefined;
 };
+
+/**
+ * Destroys `socket` with the signal's reason once the signal aborts (at once if it has); returns what stops
+ * listening, for when the attempt has settled.
+ */
+export function destroyOnAbort(socket: net.Socket, signal: AbortSignal | undefined): () => void {
+  if (signal === undefined) return noop;
+  const onAbort = () => socket.destroy(signal.reason as Error);
+  if (signal.aborted) {
+    onAbort();
+    return noop;
+  }
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
+}
+
+function noop(): void {}
 
 /** The 'error' listener a dialed socket comes back with, until its owner attaches one. */
 function ignoreError(): void {}
@@ -173,6 +195,7 @@ async function connectThroughProxy(
   const raw = await route.tunnels.open(proxy, formatHostPort(host, defaultPort(target.url)), {
     timeout: options.connectTimeout,
     headers: route.headers,
+    signal: options.signal,
   });
   // The PROXY header is the upstream's first byte: inside the tunnel, before TLS.
   if (options.proxyHeader !== undefined) raw.write(options.proxyHeader);
@@ -201,14 +224,17 @@ function secureOver(raw: net.Socket, target: UpstreamTarget, options: ConnectOpt
     const timer = setTimeout(() => {
       tlsSocket.destroy(Object.assign(new Error('TLS handshake timeout'), { code: 'ECONNECT_TIMEOUT' }));
     }, remaining);
+    const stopAbort = destroyOnAbort(tlsSocket, options.signal);
     const onError = (err: Error) => {
       clearTimeout(timer);
+      stopAbort();
       raw.destroy();
       reject(classifyUpstreamError(err, target, options.connectTimeout));
     };
     tlsSocket.once('error', onError);
     tlsSocket.once('secureConnect', () => {
       clearTimeout(timer);
+      stopAbort();
       tlsSocket.off('error', onError);
       tlsSocket.on('error', ignoreError);
       tlsSocket.setNoDelay(true);
@@ -264,13 +290,16 @@ function connectSocket(target: UpstreamTarget, options: ConnectOptions, secure: 
       const error = Object.assign(new Error('connect timeout'), { code: 'ECONNECT_TIMEOUT' });
       socket.destroy(error);
     }, options.connectTimeout);
+    const stopAbort = destroyOnAbort(socket, options.signal);
     const onError = (err: Error) => {
       clearTimeout(timer);
+      stopAbort();
       reject(classifyUpstreamError(err, target, options.connectTimeout));
     };
     socket.once('error', onError);
     socket.once(secure ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
+      stopAbort();
       socket.off('error', onError);
       // The owner attaches its own handler; this one only keeps an early error from being uncaught. A function from
       // outside: an arrow here would keep this call's context (target, options and their closures) with the socket.

@@ -16,6 +16,8 @@ export type TunnelOptions = {
   timeout: number;
   /** Added to the CONNECT request (e.g. Via for loop detection). */
   headers?: Record<string, string> | undefined;
+  /** Ends the attempt when aborted (its client left): rejects with the reason, the proxy not marked unreachable. */
+  signal?: AbortSignal | undefined;
 };
 
 /** Errors of tunnels whose proxy was never reached (no TCP connection): a PAC list goes on to its next entry. */
@@ -115,6 +117,7 @@ export class ProxyTunnels {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
         this.#pending.delete(socket);
         socket.off('data', onData);
         socket.off('error', onError);
@@ -193,9 +196,15 @@ export class ProxyTunnels {
           ),
         );
       };
+      const onAbort = () => settle(options.signal?.reason as Error);
       socket.on('error', onError);
       socket.on('close', onClose);
       socket.on('data', onData);
+      if (options.signal?.aborted === true) {
+        onAbort();
+        return;
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true });
       socket.write(request);
     });
   }

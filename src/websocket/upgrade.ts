@@ -39,6 +39,9 @@ export type UpgradeLimits = {
   maxBufferedBytes: number;
 };
 
+/** What the upgrade gives its dial: the limits, and a signal that aborts when the client leaves meanwhile. */
+export type UpgradeDialOptions = { connectTimeout: number; highWaterMark: number; signal: AbortSignal };
+
 export type UpgradeContext = {
   connId: string;
   log: Logger;
@@ -78,7 +81,7 @@ export type UpgradeContext = {
    * upstream with several servers (route.upstream.pool) it picks one, moves on to another when a connection fails,
    * and sets target.url to the server it reached.
    */
-  dial?: (target: UpstreamTarget, options: { connectTimeout: number; highWaterMark: number }) => Promise<net.Socket>;
+  dial?: (target: UpstreamTarget, options: UpgradeDialOptions) => Promise<net.Socket>;
   /** What the rules say about this connection (rules/types.ts): handshake faults, connection faults, the relay. */
   rules?: ConnectionRules | undefined;
   /** The handshake arrived inside a CONNECT tunnel (stripUpgrade may leave those alone: inTunnels false). */
@@ -196,9 +199,14 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
   const clock: HandshakeClock = { started: performance.now() };
   let upstream: net.Socket | undefined;
   let clientGone = false;
+  // A client that leaves while the upstream is dialed ends the dial too: a server or an upstream proxy that does
+  // not answer would otherwise hold a socket for connectTimeout on behalf of nobody.
+  const dialing = new AbortController();
   const onClientClose = () => {
     clientGone = true;
     upstream?.destroy();
+    if (upstream === undefined)
+      dialing.abort(new WsgateError('WSG_CLIENT_GONE', { ms: Math.round(performance.now() - clock.started) }));
   };
   client.on('close', onClientClose);
 
@@ -236,7 +244,11 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     // Each connection attempt has its own limit (connectTimeout, per server of a pool); handshakeTimeout starts once
     // one is made, so a pool's failover past a server that never answers is not cut short (nginx's
     // proxy_connect_timeout and proxy_read_timeout).
-    upstream = await dial(target, { connectTimeout: limits.connectTimeout, highWaterMark: limits.maxBufferedBytes });
+    upstream = await dial(target, {
+      connectTimeout: limits.connectTimeout,
+      highWaterMark: limits.maxBufferedBytes,
+      signal: dialing.signal,
+    });
     const connected = performance.now();
     clock.connected = connected;
     if (clientGone) {

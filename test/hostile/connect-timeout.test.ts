@@ -9,6 +9,8 @@
 // (A listener that accepts and never answers is a different case: the connect succeeds, and responseTimeout or
 // handshakeTimeout answers 504 instead — reverse/http, reverse/websocket and forward/errors tests.)
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { test } from 'node:test';
 import { startBlackHole } from '../helpers/black-hole.ts';
 import { randomKey, startRawSink, tcpHandles } from '../helpers/raw.ts';
@@ -107,4 +109,67 @@ test('case 8, intercepted: a host dialled after the client’s handshake gets 50
     return `HTTP/1.1 ${res.status} \r\n${headers.join('\r\n')}\r\n\r\n${res.body}`;
   });
   await assertCodedLines(gw.logs, 'forward.upstream_error', 1);
+});
+
+// A client that leaves while wsgate is still dialing (nothing reads it until the 101 or the 200, so only
+// client-watch.ts sees its FIN) ends the dial at once: no socket held for connectTimeout on behalf of nobody, and
+// no line blaming the destination for a timeout nobody waited for.
+const LONG_DIAL = { limits: { connectTimeout: '20s' } };
+
+/** Connects under way in this process (wsgate runs in it). */
+function connectsUnderWay(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'ConnectWrap').length;
+}
+
+/** Sends `head`, leaves once wsgate is dialing, and waits for `line` (at most 3 s of a 20 s dial). */
+async function leaveDuringDial(logs: LogCapture, port: number, head: string, line: () => boolean): Promise<void> {
+  const handles = tcpHandles();
+  const connects = connectsUnderWay();
+  const client = net.connect(port, '127.0.0.1');
+  client.on('error', () => {});
+  await once(client, 'connect');
+  client.write(head);
+  const dialing = Date.now() + 2000;
+  while (connectsUnderWay() === connects && Date.now() < dialing) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(connectsUnderWay(), connects + 1, 'wsgate is dialing');
+  client.end();
+  const deadline = Date.now() + 3000;
+  while (!line() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(line(), `no line within 3 s: ${JSON.stringify(logs.lines.slice(-5))}`);
+  // wsgate's dial is given up (it would last 20 s otherwise), and every socket of the attempt is closed.
+  while ((connectsUnderWay() > connects || tcpHandles() > handles) && Date.now() < deadline + 2000) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(connectsUnderWay() <= connects, 'the dial was kept');
+  assert.ok(tcpHandles() <= handles, `${tcpHandles()} TCP handles, ${handles} before`);
+  client.destroy();
+}
+
+test('case 8, the client leaves during the dial: a WebSocket upgrade ends it at once, no upstream error', async (t) => {
+  const hole = await startBlackHole(t);
+  const gw = await startTestWsgate(t, reverseConfig([{ upstream: `ws://127.0.0.1:${hole}` }], LONG_DIAL));
+  const gone = () => gw.logs.events('ws.client_gone').length === 1;
+  await leaveDuringDial(gw.logs, gw.port, handshake('/ws', 'x'), gone);
+  assert.equal(gw.logs.events('ws.client_gone')[0]!.code, 'WSG_CLIENT_GONE');
+  assert.deepEqual(gw.logs.events('ws.upstream_error'), [], 'nothing failed upstream');
+});
+
+test('case 8, the client leaves during the dial: a CONNECT ends it at once, directly and through an upstream proxy', async (t) => {
+  const hole = await startBlackHole(t);
+  const direct = await startProxy(t, forwardConfig({}, LONG_DIAL));
+  // A corporate proxy that never completes its connect: the CONNECT to it is what is under way.
+  const chained = await startProxy(
+    t,
+    forwardConfig(
+      { via: 'corp' },
+      { ...LONG_DIAL, proxies: [{ name: 'corp', url: `http://127.0.0.1:${hole}`, noProxy: '<-loopback>' }] },
+    ),
+  );
+  for (const gw of [direct, chained]) {
+    const ended = () => gw.logs.events('connect.close').some((l) => l.endedBy === 'client' && l.content === 'none');
+    const head = `CONNECT 127.0.0.1:${hole} HTTP/1.1\r\nHost: 127.0.0.1:${hole}\r\n\r\n`;
+    await leaveDuringDial(gw.logs, gw.port(), head, ended);
+    assert.deepEqual(gw.logs.events('connect.upstream_error'), [], 'nothing failed upstream');
+    assert.deepEqual(gw.logs.events('connect.proxy_refused'), []);
+  }
 });
