@@ -1,14 +1,45 @@
 // The main log as a person at a terminal reads it (log.format pretty, the default on a TTY). pino-pretty prints
-// every field of an event on a line of its own, which made `--tap frames` ten lines per frame and a handshake's
-// header lists sixty: the events that come once per frame or message are one line each instead, as `wsgate tail`
-// shows them, and header lists print one header per line. JSON lines (the default off a terminal) are unchanged.
+// every field of an event on a line of its own, which made `--tap frames` ten lines per frame, a handshake's header
+// lists sixty, and a browser behind a forward listener a dozen per request. The routine events that come once per
+// frame, message, request or tunnel are one line each instead (frames and messages as `wsgate tail` shows them),
+// and header lists print one header per line; warnings, errors and every other event keep their fields. JSON lines
+// (the default off a terminal) are unchanged.
 import { createRequire } from 'node:module';
 import type PinoPretty from 'pino-pretty';
 import { escapeEvent } from './escape.ts';
-import { connOf, type EventLine, wsEventText } from './event-text.ts';
+import { connOf, type EventLine, formatBytes, str, wsEventText } from './event-text.ts';
 
 /** Events that come once per frame or message: their text says what their fields do. */
-const ONE_LINE_EVENTS: ReadonlySet<string> = new Set(['ws.frame', 'ws.message', 'ws.rule']);
+const WS_ONE_LINE: ReadonlySet<string> = new Set(['ws.frame', 'ws.message', 'ws.rule']);
+
+/** A request's access line: its message (method, target, status), then how long, and a code when wsgate answered. */
+function accessText(e: EventLine): string {
+  const notes = [`${str(e.ms)} ms`];
+  if (typeof e.code === 'string') notes.push(e.code);
+  if (e.completed === false) notes.push('not completed');
+  return `${str(e.id)} ${str(e.msg)} (${notes.join(', ')})`;
+}
+
+/** A tunnel's end: its message (target, content, duration), then the bytes each way and who ended it, if known. */
+function tunnelText(e: EventLine): string {
+  const notes: string[] = [];
+  if (typeof e.bytesToUpstream === 'number' && typeof e.bytesToClient === 'number') {
+    notes.push(`${formatBytes(e.bytesToUpstream)} up, ${formatBytes(e.bytesToClient)} down`);
+  }
+  if (e.endedBy !== undefined) notes.push(`ended by ${str(e.endedBy)}${e.how === undefined ? '' : ` (${str(e.how)})`}`);
+  if (e.detail !== undefined) notes.push(str(e.detail));
+  return `${str(e.id)} ${str(e.msg)}${notes.length === 0 ? '' : ` (${notes.join('; ')})`}`;
+}
+
+/** Routine lines whose few other facts fit after their message; given the event with its strings escaped. */
+const ONE_LINE: Readonly<Record<string, (e: EventLine) => string>> = {
+  'http.access': accessText,
+  'connect.close': tunnelText,
+};
+
+function isInfo(level: unknown): boolean {
+  return level === 'info' || level === 30;
+}
 
 /** Fields that hold a handshake's headers as [name, value] pairs. */
 const HEADER_LISTS = ['request', 'forwarded', 'response'] as const;
@@ -38,19 +69,24 @@ export function prettyFormatter(color: boolean): (line: string) => string {
     messageKey: 'msg',
     customPrettifiers: Object.fromEntries(HEADER_LISTS.map((key) => [key, headerLines])),
   });
+  const oneLine = (e: EventLine, text: string) => {
+    const worker = e.worker === undefined ? '' : `worker ${String(e.worker)}: `;
+    return prettify({ level: e.level, time: e.time, msg: `${worker}${text}` });
+  };
   return (line) => {
     const parsed = JSON.parse(line) as EventLine;
-    if (typeof parsed.event === 'string' && ONE_LINE_EVENTS.has(parsed.event)) {
+    const event = typeof parsed.event === 'string' ? parsed.event : '';
+    if (WS_ONE_LINE.has(event)) {
       // wsEventText escapes every string it shows (a preview, a close reason, a rule's detail) itself. Its colours
       // stay off: pino-pretty drops the ESC of any in a message and colours the message itself.
       const text = wsEventText(parsed, { color: false });
-      if (text !== undefined) {
-        const worker = parsed.worker === undefined ? '' : `worker ${String(parsed.worker)}: `;
-        return prettify({ level: parsed.level, time: parsed.time, msg: `${worker}${connOf(parsed)} ${text}` });
-      }
+      if (text !== undefined) return oneLine(parsed, `${connOf(parsed)} ${text}`);
     }
     // pino-pretty prints the message and stacks as they are: a path or header with ESC or CR/LF in it would
     // reach the terminal raw and could forge a line. Every string of the event is escaped first.
-    return prettify(escapeEvent(parsed) as EventLine);
+    const escaped = escapeEvent(parsed) as EventLine;
+    const routine = ONE_LINE[event];
+    if (routine !== undefined && isInfo(parsed.level)) return oneLine(escaped, routine(escaped));
+    return prettify(escaped);
   };
 }

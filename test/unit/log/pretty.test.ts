@@ -102,3 +102,47 @@ test('the pretty formatter: a worker is named, pino-pretty colours the line, oth
   const other = plain(line({ event: 'ws.unknown', n: 1, msg: 'x' }));
   assert.match(other, /INFO: x\n {4}conn: "w3"\n {4}event: "ws\.unknown"\n {4}n: 1\n$/);
 });
+
+test('access and tunnel lines are one line each, their strings escaped; a warning keeps its fields', () => {
+  const plain = prettyFormatter(false);
+  const at = { level: 'info', time: '2026-12-04T12:00:01.020Z' };
+  const access = plain(
+    JSON.stringify({
+      ...at,
+      id: 'f7',
+      event: 'http.access',
+      method: 'GET',
+      url: 'http://a.test/x',
+      status: 403,
+      ms: 2,
+      code: 'WSG_FORWARD_DENIED',
+      completed: false,
+      msg: 'GET http://a.test/x\u001b[2J\u202e 403',
+    }),
+  );
+  assert.equal(
+    access,
+    '[12:00:01.020] INFO: f7 GET http://a.test/x\\e[2J\\u202e 403 (2 ms, WSG_FORWARD_DENIED, not completed)\n',
+  );
+  const tunnel = plain(
+    JSON.stringify({
+      ...at,
+      id: 'c2',
+      worker: 1,
+      event: 'connect.close',
+      bytesToUpstream: 88,
+      bytesToClient: 4096,
+      endedBy: 'wsgate',
+      how: 'idle',
+      msg: 'CONNECT a.test:443 (tls) closed after 5 ms',
+    }),
+  );
+  assert.equal(
+    tunnel,
+    '[12:00:01.020] INFO: worker 1: c2 CONNECT a.test:443 (tls) closed after 5 ms (88 B up, 4.0 KiB down; ended by wsgate (idle))\n',
+  );
+  const warned = plain(
+    JSON.stringify({ ...at, level: 'warn', id: 'f8', event: 'http.access', ms: 1, msg: 'GET / 502' }),
+  );
+  assert.match(warned, /WARN: GET \/ 502\n {4}id: "f8"\n {4}event: "http\.access"\n {4}ms: 1\n$/);
+});
