@@ -7,6 +7,7 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import { WsgateError } from '../errors.ts';
+import { handshakeDone } from '../events.ts';
 import { writeErrorToSocket } from '../front/error-response.ts';
 import type { ConnectScope } from '../front/front.ts';
 import type { HeaderPairs } from '../http/head.ts';
@@ -218,6 +219,7 @@ async function runTunnel(
     return;
   }
   client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  handshakeDone(client, '200');
   log.debug(
     { event: 'connect.open', ...base, connectMs: connectedMs, intercept: leaves !== undefined },
     `CONNECT ${target.authority} established`,

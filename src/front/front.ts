@@ -33,7 +33,7 @@ import {
   serverOptions,
 } from './limits.ts';
 import { listenOn } from './listen.ts';
-import { type FrontObserver, observeRequest, observeUpgrade } from './observer.ts';
+import { type FrontObserver, observeConnect, observeRequest, observeUpgrade } from './observer.ts';
 import { adoptProxiedPeer, ProxyHeaderGate, type ProxyProtocolSpec } from './proxy-header.ts';
 import { type RefuseUpgrade, refuserOf, StormSampler, type UpgradeRefusal } from './refuse-upgrade.ts';
 import { ConnectionRegistry, type PoolServerOf, type Terminable } from './registry.ts';
@@ -348,6 +348,7 @@ export class Front<T = never> {
     socket.on('error', () => {});
     const scope = this.#scope(socket, 'c', 'connect');
     this.#registry.holdSocket(socket);
+    if (this.#observer !== undefined) observeConnect(this.#observer, this.name, socket);
     this.#guard(scope.log, () => this.#handler.onConnect?.(req, socket, head, scope), {
       fail: (err) => writeErrorToSocket(socket, err),
     });

@@ -26,6 +26,12 @@ export type FrontObserver = {
    */
   handshake(listener: string, conn: string, result: string): void;
   /**
+   * How a CONNECT ended before its tunnel carried anything: "200" (the tunnel opened), wsgate's error code for its
+   * refusal (WSG_FORWARD_DENIED, WSG_PROXY_AUTH_REQUIRED, WSG_UPSTREAM_TIMEOUT, …) or "client_closed" (the client
+   * left first).
+   */
+  tunnel(listener: string, result: string): void;
+  /**
    * A connection closed before any request could be read: over limits.maxConnections or maxConnectionsPerClient
    * (WSG_TOO_MANY_CONNECTIONS), or without a valid PROXY protocol header (WSG_PROXY_HEADER_INVALID, _TIMEOUT).
    */
@@ -46,6 +52,12 @@ export function observeRequest(
  * Watches an upgrade's socket for its handshake result, reported where the answer is written (events.ts
  * handshakeDone: the error writer, the Upgrade forwarder); a client that leaves before any answer is "client_closed".
  */
+/** The same for a CONNECT: its result is reported where the 200 or the refusal is written. */
+export function observeConnect(observer: FrontObserver, listener: string, socket: net.Socket): void {
+  watchHandshake(socket, (result) => observer.tunnel(listener, result));
+  socket.on('close', () => handshakeDone(socket, 'client_closed'));
+}
+
 export function observeUpgrade(observer: FrontObserver, listener: string, socket: net.Socket, conn: string): void {
   watchHandshake(socket, (result) => observer.handshake(listener, conn, result));
   socket.on('close', () => handshakeDone(socket, 'client_closed'));

@@ -66,6 +66,7 @@ export class WsgateMetrics implements FrontObserver {
   #connections: Counter<'listener' | 'route'>;
   #requests: Counter<'listener' | 'route' | 'status'>;
   #handshakes: Counter<'listener' | 'result'>;
+  #tunnels: Counter<'listener' | 'result'>;
   #upstreamErrors: Counter<'code'>;
   #retries: Counter<'listener'>;
   #closeCodes: Counter<'code'>;
@@ -102,9 +103,15 @@ export class WsgateMetrics implements FrontObserver {
       labelNames: ['listener', 'result'],
       registers,
     });
+    this.#tunnels = new PromCounter({
+      name: `${METRIC_PREFIX}connect_tunnels_total`,
+      help: 'CONNECT requests to forward listeners by result: 200 (tunnel opened), a WSG_* error code, or client_closed.',
+      labelNames: ['listener', 'result'],
+      registers,
+    });
     this.#upstreamErrors = new PromCounter({
       name: `${METRIC_PREFIX}upstream_errors_total`,
-      help: 'Requests and handshakes that failed on the upstream side (WSG_UPSTREAM_*, WSG_HANDSHAKE_TIMEOUT), by code.',
+      help: 'Requests, handshakes and CONNECTs that failed on the upstream side (WSG_UPSTREAM_*, WSG_HANDSHAKE_TIMEOUT), by code.',
       labelNames: ['code'],
       registers,
     });
@@ -334,6 +341,11 @@ export class WsgateMetrics implements FrontObserver {
     } else if (isUpstreamError(result)) {
       this.#upstreamErrors.inc({ code: result });
     }
+  }
+
+  tunnel(listener: string, result: string): void {
+    this.#tunnels.inc({ listener, result });
+    if (isUpstreamError(result)) this.#upstreamErrors.inc({ code: result });
   }
 
   connectionRefused(listener: string, code: string): void {

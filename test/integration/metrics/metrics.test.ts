@@ -3,13 +3,16 @@
 // connections by listener and route, handshakes by result, messages and bytes by direction, close and termination
 // codes, upstream errors, violations, dropped log lines and the event-loop lag.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 import { startEchoServer } from '../../../src/echo/server.ts';
+import { startBlackHole } from '../../helpers/black-hole.ts';
 import { sampleSum, sampleValue } from '../../helpers/prom-text.ts';
 import { RawWsClient } from '../../helpers/raw-ws.ts';
 import { closedPort, startHttpServer } from '../../helpers/servers.ts';
 import { openWs, refusedHandshake, roundTrip } from '../../helpers/ws-client.ts';
 import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
+import { rawConnect } from '../forward/helpers.ts';
 import { scrape, startAdminFor } from './support.ts';
 
 test('/metrics parses strictly and its counters move as WebSocket and HTTP traffic flows', async (t) => {
@@ -140,4 +143,45 @@ test('a forward listener counts its WebSockets and handshakes under its own name
   assert.equal(sampleValue(families, 'wsgate_ws_handshakes_total', { listener: 'proxy', result: '101' }), 1);
   assert.equal(sampleSum(families, 'wsgate_ws_connections_open', { listener: 'proxy' }), 1);
   client.socket.destroy();
+});
+
+test('a forward listener counts its CONNECTs by result: opened, refused by policy or upstream, client gone', async (t) => {
+  const echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
+  t.after(() => echo.close());
+  const hole = await startBlackHole(t);
+  const gw = await startTestWsgate(t, {
+    listeners: [{ name: 'fwd', bind: '127.0.0.1:0', forward: {} }],
+    limits: { connectTimeout: '20s' },
+    inspector: { bind: '127.0.0.1:0' },
+    shutdown: { grace: '200ms' },
+  });
+  const admin = await startAdminFor(t, gw.running);
+  const opened = await rawConnect(gw.port, `127.0.0.1:${echo.address.port}`);
+  assert.equal(opened.status, 200);
+  opened.socket.destroy();
+  // Port 1: a port browsers block too, refused by the default policy.
+  assert.equal((await rawConnect(gw.port, '127.0.0.1:1')).status, 403);
+  assert.equal((await rawConnect(gw.port, `127.0.0.1:${await closedPort()}`)).status, 502);
+  // A client that leaves while the destination is dialed (it never answers): no result but its leaving.
+  const leaving = await new Promise<net.Socket>((resolve) => {
+    const s = net.connect(gw.port, '127.0.0.1', () => resolve(s));
+  });
+  leaving.on('error', () => {});
+  leaving.write(`CONNECT 127.0.0.1:${hole} HTTP/1.1\r\nHost: 127.0.0.1:${hole}\r\n\r\n`);
+  await new Promise((r) => setTimeout(r, 200));
+  leaving.end();
+  const results = async () => {
+    const families = (await scrape(admin)).families;
+    return Object.fromEntries(
+      ['200', 'WSG_FORWARD_DENIED', 'WSG_UPSTREAM_REFUSED', 'client_closed'].map((result) => [
+        result,
+        sampleValue(families, 'wsgate_connect_tunnels_total', { listener: 'fwd', result }),
+      ]),
+    );
+  };
+  const deadline = Date.now() + 5000;
+  while ((await results()).client_closed !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(await results(), { 200: 1, WSG_FORWARD_DENIED: 1, WSG_UPSTREAM_REFUSED: 1, client_closed: 1 });
+  const families = (await scrape(admin)).families;
+  assert.equal(sampleValue(families, 'wsgate_upstream_errors_total', { code: 'WSG_UPSTREAM_REFUSED' }), 1);
 });
