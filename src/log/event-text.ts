@@ -61,6 +61,25 @@ export const HANDSHAKE_FAILURES: ReadonlySet<string> = new Set([
   'upgrade.client_rate_limited',
 ]);
 
+/**
+ * The main log's lines about a forward listener's CONNECT that did not open its tunnel: a wss:// through the proxy
+ * (or a ws:// with a CONNECT) fails here before any handshake, so `wsgate tail` shows them with the handshakes.
+ */
+export const TUNNEL_FAILURES: ReadonlySet<string> = new Set([
+  'connect.auth_required',
+  'connect.bad_target',
+  'connect.loop',
+  'connect.denied',
+  'connect.upstream_error',
+]);
+
+/** Whether a line is one `wsgate tail` shows: a WebSocket event, a handshake's or a tunnel's failure, a fault. */
+export function isShownEvent(event: string): boolean {
+  return (
+    event.startsWith('ws.') || HANDSHAKE_FAILURES.has(event) || TUNNEL_FAILURES.has(event) || event === 'connect.fault'
+  );
+}
+
 /** A traffic line's `conn`; a main-log line's own id (`ws` inside a tunnel, whose id is `id`). */
 export function connOf(line: EventLine): string {
   return str(line.conn ?? line.ws ?? line.id);
@@ -134,12 +153,14 @@ export function wsEventText(line: EventLine, options: EventTextOptions): string 
       break;
     }
     case 'ws.fault':
+    case 'connect.fault':
       body = `${paint(c, 'yellow', `fault ${safe(str(line.fault))}`)}: ${safe(str(line.msg))}`;
       break;
     default: {
-      if (!HANDSHAKE_FAILURES.has(event)) return undefined;
+      const what = HANDSHAKE_FAILURES.has(event) ? 'handshake' : TUNNEL_FAILURES.has(event) ? 'tunnel' : undefined;
+      if (what === undefined) return undefined;
       const code = line.code === undefined ? '' : ` [${safe(str(line.code))}]`;
-      body = `${paint(c, 'red', '✕ handshake')} ${safe(str(line.msg))}${code}`;
+      body = `${paint(c, 'red', `✕ ${what}`)} ${safe(str(line.msg))}${code}`;
     }
   }
   return body;

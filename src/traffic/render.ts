@@ -4,7 +4,7 @@ import {
   connOf,
   type EventLine,
   type EventTextOptions,
-  HANDSHAKE_FAILURES,
+  isShownEvent,
   paint,
   str,
   wsEventText,
@@ -34,7 +34,7 @@ export function renderTrafficLine(raw: string, options: RenderOptions): string |
     return undefined;
   }
   const event = str(line.event);
-  if (!event.startsWith('ws.') && !HANDSHAKE_FAILURES.has(event)) return undefined;
+  if (!isShownEvent(event)) return undefined;
   if (options.conn !== undefined && connOf(line) !== options.conn) return undefined;
   if (options.dir !== undefined && line.dir !== undefined && line.dir !== options.dir) return undefined;
   if (event === 'ws.frame' && !options.frames) return undefined;

@@ -137,6 +137,20 @@ test("the main log's handshake failures are shown (a piped main log has no ws.fa
   assert.match(String(renderTrafficLine(inTunnel, plain)), /^12:00:02\.500 w9 ✕ handshake bad/);
   const fault = main({ level: 'info', event: 'ws.fault', fault: 'stripUpgrade', rule: 'r', msg: 'stripped' });
   assert.equal(renderTrafficLine(fault, plain), '12:00:02.500 w7 fault stripUpgrade: stripped');
+  // A CONNECT refused before its tunnel opened: a wss:// through a forward listener fails there.
+  const tunnel = main({
+    id: 'c4',
+    event: 'connect.denied',
+    code: 'WSG_FORWARD_DENIED',
+    msg: 'CONNECT a.test:22: a.test:22 is not allowed through this proxy: port',
+  });
+  assert.equal(
+    renderTrafficLine(tunnel, plain),
+    '12:00:02.500 c4 ✕ tunnel CONNECT a.test:22: a.test:22 is not allowed through this proxy: port [WSG_FORWARD_DENIED]',
+  );
+  const rejected = main({ level: 'info', id: 'c5', event: 'connect.fault', fault: 'rejectConnect', msg: 'CONNECT x' });
+  assert.equal(renderTrafficLine(rejected, plain), '12:00:02.500 c5 fault rejectConnect: CONNECT x');
+  assert.equal(renderTrafficLine(main({ id: 'c6', event: 'connect.close', msg: 'closed' }), plain), undefined);
   // Other main-log lines stay out.
   assert.equal(renderTrafficLine(main({ event: 'http.access', status: 404, msg: 'GET /' }), plain), undefined);
   assert.equal(renderTrafficLine(main({ event: 'upgrade.other', msg: 'x' }), plain), undefined);
