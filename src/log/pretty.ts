@@ -9,8 +9,11 @@ import type PinoPretty from 'pino-pretty';
 import { escapeEvent } from './escape.ts';
 import { connOf, type EventLine, formatBytes, str, wsEventText } from './event-text.ts';
 
-/** Events that come once per frame or message: their text says what their fields do. */
-const WS_ONE_LINE: ReadonlySet<string> = new Set(['ws.frame', 'ws.message', 'ws.rule']);
+/**
+ * Events that come once per frame or message, and a connection's end: their text says what their fields do (the
+ * open line keeps its fields: the handshake's headers are what a person debugging one reads first).
+ */
+const WS_ONE_LINE: ReadonlySet<string> = new Set(['ws.frame', 'ws.message', 'ws.rule', 'ws.close']);
 
 /** A request's access line: its message (method, target, status), then how long, and a code when wsgate answered. */
 function accessText(e: EventLine): string {

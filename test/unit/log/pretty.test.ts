@@ -56,7 +56,7 @@ test('a tapped connection in the pretty log: one line per frame and message, the
   ws.close(1000, 'bye');
   await new Promise((resolve) => ws.once('close', resolve));
   const deadline = Date.now() + 5000;
-  while (!out.text.includes('WebSocket closed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  while (!out.text.includes('■ closed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 
   const text = out.text;
   for (const line of text.split('\n')) assert.doesNotMatch(line, RAW_CONTROL, JSON.stringify(line));
@@ -79,9 +79,13 @@ test('a tapped connection in the pretty log: one line per frame and message, the
   assert.equal(open.fields.filter((f) => f === '      X-Trace: abc\\x9b31m').length, 2, open.fields.join('\n'));
   assert.ok(open.fields.includes(`      Host: 127.0.0.1:${port}`), open.fields.join('\n'));
   assert.ok(open.fields.some((f) => /^ {6}Sec-WebSocket-Accept: \S+=$/.test(f)));
-  // ws.close keeps its fields: it comes once per connection and says how it ended.
-  const close = events.find((e) => e.head.includes('WebSocket closed'));
-  assert.ok(close?.fields.includes('    closeCode: 1000'), text);
+  // The end in one line too: who ended it, how, the close code and what went each way.
+  const close = events.find((e) => e.head.includes('■ closed'));
+  assert.match(
+    String(close?.head),
+    /INFO: w\d+ ■ closed by client \(close, CC\) code 1000 "bye" after \d+ ms; → 1 msgs 42 B, ← 1 msgs 34 B$/,
+  );
+  assert.deepEqual(close?.fields, []);
 });
 
 test('the pretty formatter: a worker is named, pino-pretty colours the line, other values print as JSON', () => {
