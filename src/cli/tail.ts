@@ -15,7 +15,8 @@ export const TAIL_HELP = `Usage: wsgate tail [FILE] [options]
 Renders a wsgate traffic log (log.traffic, or the main log in JSON) for people: one line
 per WebSocket message with time, connection, direction (→ to the upstream, ← to the client),
 type, size and a preview; opens, closes (who ended it, how, close code) and protocol
-violations too, and from a main log the handshakes and CONNECT tunnels that did not open. Reads standard input when FILE is left out or is "-".
+violations too, and from a main log the handshakes and CONNECT tunnels that did not open.
+Reads standard input when FILE is left out or is "-".
 
 Options:
   -f, --follow        keep reading as the file grows, also after logrotate moved it (as tail -F)

@@ -52,13 +52,13 @@ export function observeRequest(
  * Watches an upgrade's socket for its handshake result, reported where the answer is written (events.ts
  * handshakeDone: the error writer, the Upgrade forwarder); a client that leaves before any answer is "client_closed".
  */
-/** The same for a CONNECT: its result is reported where the 200 or the refusal is written. */
-export function observeConnect(observer: FrontObserver, listener: string, socket: net.Socket): void {
-  watchHandshake(socket, (result) => observer.tunnel(listener, result));
+export function observeUpgrade(observer: FrontObserver, listener: string, socket: net.Socket, conn: string): void {
+  watchHandshake(socket, (result) => observer.handshake(listener, conn, result));
   socket.on('close', () => handshakeDone(socket, 'client_closed'));
 }
 
-export function observeUpgrade(observer: FrontObserver, listener: string, socket: net.Socket, conn: string): void {
-  watchHandshake(socket, (result) => observer.handshake(listener, conn, result));
+/** The same for a CONNECT: its result is reported where the 200 (forward/connect.ts) or the refusal is written. */
+export function observeConnect(observer: FrontObserver, listener: string, socket: net.Socket): void {
+  watchHandshake(socket, (result) => observer.tunnel(listener, result));
   socket.on('close', () => handshakeDone(socket, 'client_closed'));
 }

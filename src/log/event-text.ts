@@ -1,6 +1,7 @@
 // What one WebSocket event of a log line says, in a line for people: the body that `wsgate tail` puts after its
 // time and connection, and that a pretty main log prints in place of the event's fields for the events that come
-// once per frame or message. Pure: a parsed line in, text out; every string from the wire is shown escaped.
+// once per frame or message and a connection's end (log/pretty.ts). Pure: a parsed line in, text out; every string
+// from the wire is shown escaped.
 
 function cut(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;

@@ -123,7 +123,7 @@ export type ConnectOptions = {
  * Destroys `socket` with the signal's reason once the signal aborts (at once if it has); returns what stops
  * listening, for when the attempt has settled.
  */
-export function destroyOnAbort(socket: net.Socket, signal: AbortSignal | undefined): () => void {
+function destroyOnAbort(socket: net.Socket, signal: AbortSignal | undefined): () => void {
   if (signal === undefined) return noop;
   const onAbort = () => socket.destroy(signal.reason as Error);
   if (signal.aborted) {
