@@ -159,11 +159,17 @@ export type MessageQuery = {
   text?: string | undefined;
 };
 
+/**
+ * What `GET /api/connections?text=` searches, lower-case: the same fields, in the same order, as the inspector's
+ * filter box (ui/format.js connectionSearchText; test/unit/inspector/search-text.test.ts keeps them equal), so a
+ * script finds what a person finds: a failed handshake by its status, code or reason, a connection by close code.
+ */
 export function connectionText(c: StoredConnection): string {
   return [
     c.id,
-    c.route,
+    c.state,
     c.listener,
+    c.route,
     c.host,
     c.path,
     c.client,
@@ -171,9 +177,14 @@ export function connectionText(c: StoredConnection): string {
     c.upstream,
     c.server,
     c.subprotocol,
+    c.extensions,
     c.end?.termination,
+    c.end?.closeCode,
+    c.failure?.status,
+    c.failure?.code,
+    c.failure?.reason,
   ]
-    .filter((s) => s !== undefined)
+    .filter((v) => v !== undefined && v !== null)
     .join(' ')
     .toLowerCase();
 }

@@ -1,6 +1,6 @@
 // The connections view: a live table of every WebSocket the store knows (newest first) with a filter box. Rows are
 // focusable; Enter or a click selects one, the arrow keys move between rows.
-import { closeMeaning, formatBytes, formatDuration, placeOf } from './format.js';
+import { closeMeaning, connectionSearchText, formatBytes, formatDuration, placeOf } from './format.js';
 import { html, useMemo } from './html.js';
 
 function duration(c, now) {
@@ -12,32 +12,11 @@ function duration(c, now) {
 /** A handshake that did not open is listed too: the inspector is where one looks for why. */
 const STATE_LABEL = { open: '● open', closed: '○ closed', failed: '✕ failed' };
 
-function rowText(c) {
-  return [
-    c.id,
-    c.state,
-    c.listener,
-    c.route,
-    c.host,
-    c.path,
-    c.client,
-    c.peer,
-    c.upstream,
-    c.server,
-    c.subprotocol,
-    c.extensions,
-  ]
-    .concat([c.end?.termination, c.end?.closeCode, c.failure?.status, c.failure?.code, c.failure?.reason])
-    .filter((v) => v !== undefined && v !== null)
-    .join(' ')
-    .toLowerCase();
-}
-
 export function ConnectionsPane({ model, filter, setFilter, now }) {
   const list = useMemo(() => {
     const all = [...model.connections.values()].sort((a, b) => (a.openedAt < b.openedAt ? 1 : -1));
     const f = filter.trim().toLowerCase();
-    return f ? all.filter((c) => rowText(c).includes(f)) : all;
+    return f ? all.filter((c) => connectionSearchText(c).includes(f)) : all;
   }, [model.version, filter]);
 
   const onKey = (e, c, i) => {

@@ -135,3 +135,32 @@ export function placeOf(c) {
   if (c.route === undefined) return `${c.listener ? `${c.listener} ` : ''}${c.path ?? ''}`;
   return `${c.listener ? `${c.listener}/` : ''}${c.route}`;
 }
+
+/**
+ * What the connection filter searches, lower-case: the filter box here and `GET /api/connections?text=` on the
+ * server (traffic/records.ts connectionText, which a unit test keeps equal to this).
+ */
+export function connectionSearchText(c) {
+  return [
+    c.id,
+    c.state,
+    c.listener,
+    c.route,
+    c.host,
+    c.path,
+    c.client,
+    c.peer,
+    c.upstream,
+    c.server,
+    c.subprotocol,
+    c.extensions,
+    c.end?.termination,
+    c.end?.closeCode,
+    c.failure?.status,
+    c.failure?.code,
+    c.failure?.reason,
+  ]
+    .filter((v) => v !== undefined && v !== null)
+    .join(' ')
+    .toLowerCase();
+}
