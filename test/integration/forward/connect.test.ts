@@ -129,6 +129,25 @@ test('opaque bytes pass unchanged both ways and are counted', async (t) => {
   assert.equal(line.endedBy, 'client');
 });
 
+test('bytes a client sends after its CONNECT but before the 200 reach the destination, in order', async (t) => {
+  // While the destination is dialed wsgate watches the client for leaving (client-watch.ts): it must not eat them.
+  const tcpEcho = await startTcpServer(t, (s) => s.pipe(s));
+  const gw = await startProxy(t, forwardConfig());
+  for (const gapMs of [0, 5]) {
+    const client = net.connect(gw.port(), '127.0.0.1');
+    client.on('error', () => {});
+    t.after(() => client.destroy());
+    await once(client, 'connect');
+    client.write(`CONNECT 127.0.0.1:${tcpEcho.port} HTTP/1.1\r\nHost: 127.0.0.1:${tcpEcho.port}\r\n\r\n`);
+    if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+    client.write('SSH-2.0-early\r\n');
+    client.write('more\r\n');
+    const got = (await readUntil(client, (b) => b.includes('more\r\n'))).toString('latin1');
+    assert.match(got, /^HTTP\/1\.1 200 [^]*\r\n\r\nSSH-2\.0-early\r\nmore\r\n$/, JSON.stringify(got));
+    client.destroy();
+  }
+});
+
 test('a server that speaks first (SMTP-like) is tunnelled blindly without waiting for the client', async (t) => {
   const greeter = await startTcpServer(t, (s) => {
     s.write('220 greeter ready\r\n');
