@@ -131,19 +131,46 @@ test('opaque bytes pass unchanged both ways and are counted', async (t) => {
 
 test('bytes a client sends after its CONNECT but before the 200 reach the destination, in order', async (t) => {
   // While the destination is dialed wsgate watches the client for leaving (client-watch.ts): it must not eat them.
-  const tcpEcho = await startTcpServer(t, (s) => s.pipe(s));
-  const gw = await startProxy(t, forwardConfig());
-  for (const gapMs of [0, 5]) {
+  // The dial is made slow by an upstream proxy that answers its CONNECT after 150 ms and then echoes.
+  const slowProxy = await startTcpServer(t, (s) => {
+    let head = '';
+    const onHead = (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      const end = head.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      s.off('data', onHead);
+      s.pause();
+      const rest = Buffer.from(head.slice(end + 4), 'latin1');
+      setTimeout(() => {
+        s.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (rest.length > 0) s.write(rest);
+        s.pipe(s);
+        s.resume();
+      }, 150);
+    };
+    s.on('data', onHead);
+  });
+  const gw = await startProxy(
+    t,
+    forwardConfig(
+      { via: 'corp' },
+      { proxies: [{ name: 'corp', url: `http://127.0.0.1:${slowProxy.port}`, noProxy: '<-loopback>' }] },
+    ),
+  );
+  for (const gapMs of [0, 50]) {
     const client = net.connect(gw.port(), '127.0.0.1');
     client.on('error', () => {});
     t.after(() => client.destroy());
     await once(client, 'connect');
-    client.write(`CONNECT 127.0.0.1:${tcpEcho.port} HTTP/1.1\r\nHost: 127.0.0.1:${tcpEcho.port}\r\n\r\n`);
-    if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+    // The target is never dialed (the slow proxy answers for it); any port the policy allows.
+    const target = `127.0.0.1:${slowProxy.port}`;
+    client.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, gapMs));
     client.write('SSH-2.0-early\r\n');
+    await new Promise((r) => setTimeout(r, 20));
     client.write('more\r\n');
     const got = (await readUntil(client, (b) => b.includes('more\r\n'))).toString('latin1');
-    assert.match(got, /^HTTP\/1\.1 200 [^]*\r\n\r\nSSH-2\.0-early\r\nmore\r\n$/, JSON.stringify(got));
+    assert.match(got, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\nSSH-2\.0-early\r\nmore\r\n$/, JSON.stringify(got));
     client.destroy();
   }
 });
