@@ -53,12 +53,16 @@ export function observeRequest(
  * handshakeDone: the error writer, the Upgrade forwarder); a client that leaves before any answer is "client_closed".
  */
 export function observeUpgrade(observer: FrontObserver, listener: string, socket: net.Socket, conn: string): void {
-  watchHandshake(socket, (result) => observer.handshake(listener, conn, result));
-  socket.on('close', () => handshakeDone(socket, 'client_closed'));
+  watchResult(socket, (result) => observer.handshake(listener, conn, result));
 }
 
 /** The same for a CONNECT: its result is reported where the 200 (forward/connect.ts) or the refusal is written. */
 export function observeConnect(observer: FrontObserver, listener: string, socket: net.Socket): void {
-  watchHandshake(socket, (result) => observer.tunnel(listener, result));
+  watchResult(socket, (result) => observer.tunnel(listener, result));
+}
+
+/** `report` gets the result handshakeDone is given for `socket`, or "client_closed" when it closes first. */
+function watchResult(socket: net.Socket, report: (result: string) => void): void {
+  watchHandshake(socket, report);
   socket.on('close', () => handshakeDone(socket, 'client_closed'));
 }
