@@ -80,7 +80,12 @@ export type RouteUpstream = {
   pool?: ServerPool;
   /** upstreams[].proxyProtocol: the PROXY protocol header each connection to the upstream starts with. */
   proxyProtocol?: 'v1' | 'v2';
+  /** upstreams[].preconnect in milliseconds when it is not the default (DEFAULT_PRECONNECT_MS); 0 is off. */
+  preconnect?: number;
 };
+
+/** How long a spare connection waits for a handshake (upstreams[].preconnect's default; inline upstreams use it). */
+export const DEFAULT_PRECONNECT_MS = 2000;
 
 /** The parsed input: what the shape yields before resolution. */
 export type ConfigShape = z.output<typeof configObject>;
@@ -109,6 +114,7 @@ export function resolveConfig(cfg: ConfigShape) {
     tls: u.tls,
     via: u.via,
     proxyProtocol: u.proxyProtocol,
+    preconnect: u.preconnect,
   }));
   const byName = new Map(upstreams.map((u) => [u.name, u]));
   const resolve = (ref: string): RouteUpstream => {
@@ -116,7 +122,10 @@ export function resolveConfig(cfg: ConfigShape) {
     const u = byName.get(ref);
     if (u === undefined)
       throw new Error(`unreachable: crossCheck lets unknown upstream ${JSON.stringify(ref)} through`);
-    const header = u.proxyProtocol === undefined ? {} : { proxyProtocol: u.proxyProtocol };
+    const header = {
+      ...(u.proxyProtocol === undefined ? {} : { proxyProtocol: u.proxyProtocol }),
+      ...(u.preconnect === DEFAULT_PRECONNECT_MS ? {} : { preconnect: u.preconnect }),
+    };
     if (u.servers.length === 1) return { name: u.name, url: u.url, ...header };
     return {
       name: u.name,

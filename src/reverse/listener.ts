@@ -4,33 +4,31 @@
 // plain requests and wsgate's own Upgrade forwarder for WebSockets.
 import type http from 'node:http';
 import type net from 'node:net';
-import type tls from 'node:tls';
 import type { RouteUpstream } from '../config/resolve.ts';
 import { WsgateError } from '../errors.ts';
 import type { TapLevel } from '../events.ts';
 import { sendErrorResponse, writeErrorToSocket } from '../front/error-response.ts';
 import { Front, type FrontHandler, type RequestScope, type Scope, type UpgradeScope } from '../front/front.ts';
 import type { EntrySettings } from '../front/limits.ts';
-import { clientEnds, type ProxyProtocolSpec, proxiedBy, proxiedTls } from '../front/proxy-header.ts';
+import { type ProxyProtocolSpec, proxiedBy, proxiedTls } from '../front/proxy-header.ts';
 import type { UpgradeRefusal } from '../front/refuse-upgrade.ts';
 import { realClientAddress } from '../http/forwarded.ts';
 import { originFormOf, type PathTarget } from '../http/request-target.ts';
 import type { Logger } from '../log/logger.ts';
 import { type Cidr, cidrsContain, compileCidrs } from '../net/cidr.ts';
-import { proxyHeaderFor } from '../net/proxy-protocol-send.ts';
 import type { ConnectionRules } from '../rules/types.ts';
 import type { ServerTls } from '../tls/server-certs.ts';
-import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
-import { dialFromPool, logServerFailed, type UpstreamBalancer } from '../upstream/balancer.ts';
-import { connectUpstream, isTlsUrl, type UpstreamTarget } from '../upstream/connect.ts';
+import { defaultUpstreamTls, type UpstreamTls } from '../tls/upstream.ts';
+import type { UpstreamBalancer } from '../upstream/balancer.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
-import { logPacFallthrough } from '../upstream/pac-route.ts';
+import { UpstreamSpares } from '../upstream/spares.ts';
 import { failedHandshake, failureOf } from '../websocket/failed-handshake.ts';
 import type { KeepaliveSettings } from '../websocket/keepalive.ts';
 import type { LiveSession } from '../websocket/session.ts';
-import { forwardUpgrade, type UpgradeDialOptions } from '../websocket/upgrade.ts';
+import { forwardUpgrade } from '../websocket/upgrade.ts';
 import type { HttpForwarder } from './http.ts';
 import { type CompiledRoutes, compileRoutes, matchRoute, type RouteMatch } from './match.ts';
+import { dialRoute, type UpgradeDialSettings } from './upgrade-dial.ts';
 
 export type ListenerRoute = {
   name: string;
@@ -82,6 +80,7 @@ export class ReverseListener implements FrontHandler<never> {
   #settings: ListenerSettings;
   #forwarder: HttpForwarder;
   #front: Front;
+  #spares = new UpstreamSpares();
 
   constructor(
     spec: ListenerSpec,
@@ -153,9 +152,12 @@ export class ReverseListener implements FrontHandler<never> {
     this.#trusted = compileCidrs(spec.trustForwarded ?? []);
     this.#settings = settings;
     this.#front.update(settings.limits, spec.proxyProtocol, tls);
+    // Spares were dialed with the old upstreams' settings (TLS, via, preconnect).
+    this.#spares.closeAll();
   }
 
   close(graceMs: number): Promise<void> {
+    this.#spares.close();
     return this.#front.close(graceMs);
   }
 
@@ -169,29 +171,9 @@ export class ReverseListener implements FrontHandler<never> {
     return this.#settings.upstreamTls?.get(upstream) ?? defaultUpstreamTls();
   }
 
-  /** Dials the route's upstream, or, for one with several servers, a server of it (failing over to the next). */
-  #dialRoute(
-    log: Logger,
-    route: ListenerRoute,
-    target: UpstreamTarget,
-    options: UpgradeDialOptions,
-    req: http.IncomingMessage,
-  ): Promise<net.Socket> {
-    const { pool, proxyProtocol } = route.upstream;
-    const balancer = this.#settings.balancer;
-    const dialOptions =
-      proxyProtocol === undefined
-        ? options
-        : { ...options, proxyHeader: proxyHeaderFor(proxyProtocol, clientEnds(req.socket)) };
-    if (pool === undefined || balancer === undefined) return this.#dialUpstream(log, target, dialOptions);
-    return dialFromPool(
-      balancer,
-      pool,
-      target,
-      () => this.#dialUpstream(log, target, dialOptions),
-      (server, err, next) => logServerFailed(log, target.name, server, pool, err, next),
-      pool.balance === 'ip-hash' ? this.clientOf(req) : undefined,
-    );
+  #dialSettings(): UpgradeDialSettings {
+    const { upstreamTls, network, balancer, keyLog } = this.#settings;
+    return { upstreamTls, network, balancer, keyLog, spares: this.#spares };
   }
 
   /**
@@ -205,37 +187,6 @@ export class ReverseListener implements FrontHandler<never> {
     return realClientAddress(req.socket.remoteAddress ?? '', forwardedFor, (address) =>
       cidrsContain(this.#trusted, address),
     );
-  }
-
-  /**
-   * Dials an upgrade's upstream with that upstream's TLS settings. With tls.insecure every connection is logged
-   * as a warning, with what verification would have said.
-   */
-  #dialUpstream(log: Logger, target: UpstreamTarget, options: UpgradeDialOptions & { proxyHeader?: Buffer }) {
-    // Plain ws:// upstreams never build the default TLS context (loading the system's roots costs the first
-    // handshake most of a second of CPU).
-    const settings = isTlsUrl(target.url) ? this.#upstreamTls(target.name) : undefined;
-    return connectUpstream(target, {
-      ...options,
-      ...(settings === undefined ? {} : upstreamTlsOptions(settings)),
-      keyLog: this.#settings.keyLog,
-      route: this.#settings.network?.routeFor(target),
-      onEntry: (used, skipped) => logPacFallthrough(log, target.name, used, skipped),
-    }).then((socket) => {
-      if (settings?.insecure && 'authorized' in socket) {
-        const tlsSocket = socket as tls.TLSSocket;
-        log.warn(
-          {
-            event: 'tls.insecure_upstream',
-            upstream: target.name,
-            authorized: tlsSocket.authorized,
-            authorizationError: tlsSocket.authorizationError?.toString(),
-          },
-          `TLS verification is off for upstream ${target.name} (tls.insecure)`,
-        );
-      }
-      return socket;
-    });
   }
 
   /**
@@ -324,7 +275,8 @@ export class ReverseListener implements FrontHandler<never> {
           server === undefined ? undefined : { upstream: route.upstream.name, server },
         ),
       refuse: writeErrorToSocket,
-      dial: (target, options) => this.#dialRoute(log, route, target, options, req),
+      dial: (target, options) =>
+        dialRoute(this.#dialSettings(), log, route.upstream, target, options, req, () => this.clientOf(req)),
       rules: this.#rulesFor(route, req, matched.target, id),
       // The rules of the config now running: a relayed connection's `live: true` rules follow a reload.
       ruleSource: () => this.#settings.rules,

@@ -8,15 +8,14 @@ import type { RouteUpstream } from '../config/resolve.ts';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import { handshakeDone, type WsEvent } from '../events.ts';
-import { clientFields, FORWARDING_FIELDS, forwardingFields } from '../http/forwarded.ts';
+import { clientFields } from '../http/forwarded.ts';
 import { type HeaderPairs, headerValue, rawToPairs, serializeRequestHead } from '../http/head.ts';
-import { stripHopByHop } from '../http/hop-by-hop.ts';
-import { withoutAuthority } from '../http/request-target.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import { redactPairs } from '../log/redact.ts';
 import type { ConnectionRules } from '../rules/types.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
+import { isSpare } from '../upstream/spares.ts';
 import { watchClientLeaving } from './client-watch.ts';
 import { type Failure, failedHandshake, failureOf } from './failed-handshake.ts';
 import { checkUpgradeResponse } from './handshake.ts';
@@ -24,6 +23,7 @@ import { planHandshake, withoutExtensions } from './handshake-faults.ts';
 import { relayStarter } from './relay.ts';
 import { type LiveSession, type SessionOptions, type SessionTap, startSession } from './session.ts';
 import { readResponseHead, relayRefusal } from './upstream-answer.ts';
+import { buildUpstreamHandshake, upstreamTarget } from './upstream-request.ts';
 
 export type UpgradeRoute = {
   name: string;
@@ -40,7 +40,13 @@ export type UpgradeLimits = {
 };
 
 /** What the upgrade gives its dial: the limits, and a signal that aborts when the client leaves meanwhile. */
-export type UpgradeDialOptions = { connectTimeout: number; highWaterMark: number; signal: AbortSignal };
+export type UpgradeDialOptions = {
+  connectTimeout: number;
+  highWaterMark: number;
+  signal: AbortSignal;
+  /** A new connection, not a spare (the handshake is sent again after a spare closed under it). */
+  fresh?: boolean | undefined;
+};
 
 export type UpgradeContext = {
   connId: string;
@@ -94,46 +100,6 @@ export type UpgradeContext = {
 const HALF_CLOSE_LINGER_MS = 30_000;
 
 const NO_BYTES = Buffer.alloc(0);
-
-/**
- * Joins the upstream's base path and the request target, as http-proxy-3 does for web requests. The target's path
- * is used as given, never re-parsed: a reverse route passes the path it was matched with, and a URL parser here
- * would normalise it once more (or throw) so the upstream could see a path no route was asked about.
- */
-export function upstreamTarget(upstream: URL, requestTarget: string): string {
-  // Forward proxies receive absolute-form targets (`GET http://host/path`); origin servers expect origin-form. The
-  // front checked the URL; its path and query follow the authority as written.
-  const base = upstream.pathname === '/' ? '' : upstream.pathname.replace(/\/$/, '');
-  const target = withoutAuthority(requestTarget);
-  const query = upstream.search && !target.includes('?') ? upstream.search : '';
-  return base + target + query;
-}
-
-/**
- * The handshake as it leaves wsgate: hop-by-hop headers replaced, Host per route, and on a reverse route the
- * forwarding fields wsgate vouches for (http/forwarded.ts: the client's replaced, or a trusted peer's appended to).
- * Forward-proxy entries add none and leave the client's own as they are, as for their plain requests.
- */
-export function buildUpstreamHandshake(req: http.IncomingMessage, ctx: UpgradeContext, upstream: URL): HeaderPairs {
-  const stripped = stripHopByHop(rawToPairs(req.rawHeaders));
-  const pairs = stripped.filter(([name]) => {
-    const lower = name.toLowerCase();
-    if (lower === 'host') return !ctx.route.changeOrigin;
-    return ctx.forwarded === undefined || !FORWARDING_FIELDS.has(lower);
-  });
-  if (ctx.route.changeOrigin) pairs.unshift(['Host', upstream.host]);
-  if (ctx.forwarded !== undefined) {
-    // Received values after the hop-by-hop strip: a field the client named in Connection is not its to keep.
-    const received = (name: string) => {
-      const values = stripped.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
-      return values.length === 0 ? undefined : values.join(', ');
-    };
-    const hop = { peer: req.socket.remoteAddress ?? '', proto: ctx.clientScheme, host: req.headers.host };
-    pairs.push(...forwardingFields(hop, ctx.forwarded.trusted ? received : undefined));
-  }
-  pairs.push(['Connection', 'Upgrade'], ['Upgrade', 'websocket']);
-  return pairs;
-}
 
 /**
  * Handles one upgrade request end to end. Resolves once the connection is joined (or refused); never rejects:
@@ -244,12 +210,13 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     // Each connection attempt has its own limit (connectTimeout, per server of a pool); handshakeTimeout starts once
     // one is made, so a pool's failover past a server that never answers is not cut short (nginx's
     // proxy_connect_timeout and proxy_read_timeout).
-    upstream = await dial(target, {
+    const dialOptions = {
       connectTimeout: limits.connectTimeout,
       highWaterMark: limits.maxBufferedBytes,
       signal: dialing.signal,
-    });
-    const connected = performance.now();
+    };
+    upstream = await dial(target, dialOptions);
+    let connected = performance.now();
     clock.connected = connected;
     if (clientGone) {
       upstream.destroy();
@@ -264,16 +231,43 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       }
     }, limits.handshakeTimeout);
     // The server dialled: with upstreams[].servers, the dial may have moved on to another (target.url).
-    const server = target.url;
-    const path = upstreamTarget(server, ctx.target ?? req.url ?? '/');
-    let headers = plan.headers(buildUpstreamHandshake(req, ctx, server));
-    // The relay re-encodes every message: by default (relay.deflate strip) nothing is compressed on either side.
-    if (ctx.rules?.needsRelay === true && ctx.rules.deflate === 'strip') headers = withoutExtensions(headers);
-    upstream.write(serializeRequestHead('GET', path, headers));
-    sent = headers;
-    // Bytes the client sent behind its handshake wait for a valid 101: after a refusal they could otherwise reach the
-    // upstream as a second, unrouted request (request smuggling).
-    const { head, buffered } = await readResponseHead(upstream, limits.maxHeaderBytes);
+    let server = target.url;
+    let headers: HeaderPairs = [];
+    const ask = (socket: net.Socket) => {
+      server = target.url;
+      const path = upstreamTarget(server, ctx.target ?? req.url ?? '/');
+      headers = plan.headers(buildUpstreamHandshake(req, ctx, server));
+      // The relay re-encodes every message: by default (relay.deflate strip) nothing is compressed on either side.
+      if (ctx.rules?.needsRelay === true && ctx.rules.deflate === 'strip') headers = withoutExtensions(headers);
+      socket.write(serializeRequestHead('GET', path, headers));
+      sent = headers;
+      // Bytes the client sent behind its handshake wait for a valid 101: after a refusal they could otherwise reach
+      // the upstream as a second, unrouted request (request smuggling).
+      return readResponseHead(socket, limits.maxHeaderBytes);
+    };
+    let answer: Awaited<ReturnType<typeof readResponseHead>>;
+    try {
+      answer = await ask(upstream);
+    } catch (error) {
+      // A spare the server closed as it was taken (upstream/spares.ts): nothing was answered, so the handshake is
+      // sent again on a new connection, as HTTP clients retry a request on a kept-alive connection that closed.
+      if (timedOut || clientGone || !isSpare(upstream) || upstream.bytesRead > 0) throw error;
+      log.debug(
+        { event: 'ws.spare_closed', route: route.name, upstream: target.name },
+        'the spare connection closed as it was taken: the handshake goes on a new one',
+      );
+      upstream.destroy();
+      upstream = await dial(target, { ...dialOptions, fresh: true });
+      connected = performance.now();
+      clock.connected = connected;
+      if (clientGone) {
+        upstream.destroy();
+        clientLeft(req, ctx, target, clock, {});
+        return;
+      }
+      answer = await ask(upstream);
+    }
+    const { head, buffered } = answer;
     clearTimeout(deadline);
     if (client.destroyed) {
       upstream.destroy();

@@ -53,6 +53,7 @@ type ExpectedConfig = {
           healthCheck?: ExpectedHealthCheck | undefined;
         };
         proxyProtocol?: 'v1' | 'v2';
+        preconnect?: number;
       };
       changeOrigin: boolean;
       rawPath: boolean;
@@ -79,6 +80,7 @@ type ExpectedConfig = {
     tls: { ca?: string; servername?: string; insecure: boolean } | undefined;
     via: string | undefined;
     proxyProtocol: 'v1' | 'v2' | undefined;
+    preconnect: number;
   }[];
   proxies: { name: string; url?: string; pac?: string; noProxy: string[] }[];
   inspector:

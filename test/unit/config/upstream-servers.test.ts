@@ -139,3 +139,29 @@ test('proxyProtocol: v1 or v2 reaches the route upstream, with or without server
   assert.equal(lines.length, 1);
   assert.match(lines[0]!, /^<command line> upstreams\[0\]\.proxyProtocol: .*"v1".*"v2"/);
 });
+
+test('preconnect: 2 s by default (absent from the route), another duration or 0 reaches it; over 30 s is refused', () => {
+  const routeUpstream = (extra: Record<string, unknown>) =>
+    configFromObject(withUpstream({ url: 'ws://10.0.0.1:9000', ...extra })).listeners[0]!.routes[0]!.upstream;
+  assert.equal(routeUpstream({}).preconnect, undefined);
+  assert.equal(routeUpstream({ preconnect: '2s' }).preconnect, undefined);
+  assert.equal(routeUpstream({ preconnect: '500ms' }).preconnect, 500);
+  assert.equal(routeUpstream({ preconnect: 0 }).preconnect, 0);
+  assert.equal(
+    configFromObject(withUpstream({ servers: ['ws://a:1', 'ws://b:1'], preconnect: '1s' })).listeners[0]!.routes[0]!
+      .upstream.preconnect,
+    1000,
+  );
+  assert.deepEqual(
+    failLines(() => configFromObject(withUpstream({ url: 'ws://a:1', preconnect: '1m' }))),
+    [
+      '<command line> upstreams[0].preconnect: must be 30s or less (servers close a connection that sends nothing; 0 turns spares off)',
+    ],
+  );
+  assert.deepEqual(
+    failLines(() => configFromObject(withUpstream({ url: 'ws://a:1', preconnect: true }))),
+    [
+      '<command line> upstreams[0].preconnect: expected a number and a unit (ms, s, m or h), e.g. "500ms", "30s", "5m", or 0; got true',
+    ],
+  );
+});

@@ -1,0 +1,117 @@
+// UpstreamSpares against a real TCP server on 127.0.0.1: when a spare is dialed, handed over, dropped and closed.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { type TestContext, test } from 'node:test';
+import { isSpare, UpstreamSpares } from '../../../src/upstream/spares.ts';
+
+type Server = { port: number; sockets: net.Socket[]; open: () => number };
+
+async function startServer(t: TestContext, onSocket: (s: net.Socket) => void = () => {}): Promise<Server> {
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((s) => {
+    sockets.push(s);
+    s.on('error', () => {});
+    onSocket(s);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  const port = (server.address() as net.AddressInfo).port;
+  return { port, sockets, open: () => sockets.filter((s) => !s.destroyed).length };
+}
+
+function dialer(port: number) {
+  let dials = 0;
+  const dial = () =>
+    new Promise<net.Socket>((resolve, reject) => {
+      dials++;
+      const s = net.connect(port, '127.0.0.1', () => resolve(s));
+      s.on('error', reject);
+    });
+  return { dial, dials: () => dials };
+}
+
+async function eventually(check: () => boolean, what: string, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('a lone handshake leaves no spare; handshakes within `wait` keep one, which the next takes', async (t) => {
+  const server = await startServer(t);
+  const spares = new UpstreamSpares();
+  t.after(() => spares.close());
+  const { dial, dials } = dialer(server.port);
+  assert.equal(spares.take('a', 1000, dial), undefined);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(dials(), 0, 'a lone handshake dials no spare');
+  assert.equal(spares.take('a', 1000, dial), undefined, 'nothing held yet');
+  await eventually(() => spares.held === 1, 'a spare held after the second handshake');
+  assert.equal(dials(), 1);
+  const spare = spares.take('a', 1000, dial);
+  assert.ok(spare !== undefined, 'the third handshake takes it');
+  assert.ok(isSpare(spare));
+  assert.equal(spare.destroyed, false);
+  await eventually(() => spares.held === 1, 'the next spare dialed');
+  assert.equal(dials(), 2);
+  // Another key has its own history.
+  assert.equal(spares.take('b', 1000, dial), undefined);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(dials(), 2);
+  spare.destroy();
+});
+
+test('a spare nobody takes is closed after `wait`; so is one the server closes or speaks on first', async (t) => {
+  let speak = false;
+  let closeIt = false;
+  const server = await startServer(t, (s) => {
+    if (speak) s.write('hello first');
+    if (closeIt) setTimeout(() => s.end(), 20);
+  });
+  const spares = new UpstreamSpares();
+  t.after(() => spares.close());
+  const { dial } = dialer(server.port);
+
+  spares.take('expire', 150, dial);
+  spares.take('expire', 150, dial);
+  await eventually(() => spares.held === 1, 'held');
+  await eventually(() => spares.held === 0 && server.open() === 0, 'closed after wait (both ends)');
+
+  closeIt = true;
+  spares.take('closed', 5000, dial);
+  spares.take('closed', 5000, dial);
+  await eventually(() => server.sockets.length === 2, 'dialed');
+  await eventually(() => spares.held === 0 && server.open() === 0, 'dropped when the server closed it');
+  closeIt = false;
+
+  speak = true;
+  spares.take('speaks', 5000, dial);
+  spares.take('speaks', 5000, dial);
+  await eventually(() => server.sockets.length === 3, 'dialed');
+  await eventually(() => spares.held === 0 && server.open() === 0, 'dropped when the server spoke first');
+  assert.equal(spares.take('speaks', 5000, dial), undefined, 'nothing handed over');
+});
+
+test('closeAll closes held spares; after close() nothing is dialed or handed over', async (t) => {
+  const server = await startServer(t);
+  const spares = new UpstreamSpares();
+  const { dial, dials } = dialer(server.port);
+  spares.take('a', 5000, dial);
+  spares.take('a', 5000, dial);
+  await eventually(() => spares.held === 1, 'held');
+  spares.closeAll();
+  await eventually(() => server.open() === 0, 'the server sees it closed');
+  spares.close();
+  assert.equal(spares.take('a', 5000, dial), undefined);
+  assert.equal(spares.take('a', 5000, dial), undefined);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(dials(), 1, 'no dial after close()');
+  assert.equal(spares.take('a', 0, dial), undefined, 'wait 0 is off');
+});
