@@ -23,6 +23,11 @@ type HandshakeTiming = {
    * no connection was made.
    */
   dialMs?: number;
+  /**
+   * The upstream connection was a spare (upstreams[].preconnect): opened before the handshake arrived, so nothing
+   * was dialed for it (dialMs is routing only). Absent otherwise.
+   */
+  spare?: true;
 };
 
 /** A WebSocket connection was joined after a 101: the handshake as received and as forwarded. */

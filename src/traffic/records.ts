@@ -104,6 +104,8 @@ export type StoredConnection = {
   handshakeMs: number;
   /** events.ts WsOpenEvent.dialMs: until the upstream connection was made; the rest is the upstream's answer. */
   dialMs?: number | undefined;
+  /** events.ts WsOpenEvent.spare: the upstream connection was opened before the handshake (upstreams[].preconnect). */
+  spare?: true | undefined;
   durationMs: number | undefined;
   request: HeaderPairs;
   forwarded: HeaderPairs;
@@ -217,6 +219,7 @@ function handshakeRecord(e: WsOpenEvent | WsFailedEvent, listener: string | unde
     openedAt: e.time,
     handshakeMs: e.handshakeMs,
     ...(e.dialMs === undefined ? {} : { dialMs: e.dialMs }),
+    ...(e.spare === true ? { spare: true as const } : {}),
     request: e.request,
     forwarded: e.forwarded,
     response: e.response,

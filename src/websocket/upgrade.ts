@@ -331,6 +331,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         ...clientFields(ctx.client ?? req.socket.remoteAddress, ctx.peer ?? req.socket.remoteAddress),
         handshakeMs: Math.round(performance.now() - clock.started),
         dialMs: Math.round(connected - clock.started),
+        spare: isSpare(upstream),
         request: redactPairs(rawToPairs(req.rawHeaders), ctx.showSecrets),
         forwarded: redactPairs(headers, ctx.showSecrets),
         response: redactPairs(head.headers, ctx.showSecrets),

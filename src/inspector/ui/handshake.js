@@ -41,7 +41,7 @@ function facts(conn) {
     `handshake ${conn.handshakeMs ?? '?'} ms${
       conn.dialMs === undefined
         ? ''
-        : ` (upstream connected after ${conn.dialMs} ms${
+        : ` (upstream connected after ${conn.dialMs} ms${conn.spare ? ': a spare connection, opened ahead' : ''}${
             conn.response?.length ? `, answered ${Math.max(0, (conn.handshakeMs ?? 0) - conn.dialMs)} ms later` : ''
           })`
     }`,

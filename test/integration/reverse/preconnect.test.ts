@@ -55,6 +55,7 @@ test('handshakes close together take a spare connection; a lone one leaves none;
     t,
     reverseConfig([{ upstream: 'app' }], {
       upstreams: [{ name: 'app', url: `ws://127.0.0.1:${upstream.port}`, preconnect: '400ms' }],
+      inspector: { bind: '127.0.0.1:0' },
     }),
   );
   await echoOnce(`${gw.ws}/`);
@@ -66,6 +67,14 @@ test('handshakes close together take a spare connection; a lone one leaves none;
   const third = await echoOnce(`${gw.ws}/`);
   assert.ok(upstream.handshakes[2]! < third, 'the third handshake went out on a connection opened before it began');
   await eventually(() => upstream.accepted() === 4, 'the next spare dialed');
+  // The open line (and the inspector's record) says which handshake went out on a spare.
+  await eventually(() => gw.logs.events('ws.open').length === 3, 'three open lines');
+  assert.deepEqual(
+    gw.logs.events('ws.open').map((l) => l['spare']),
+    [undefined, undefined, true],
+  );
+  const records = gw.running.inspector!.store.connections();
+  assert.deepEqual(records.map((r) => r.spare).sort(), [true, undefined, undefined]);
   // Nobody takes it: closed after 400 ms, at the upstream too.
   await eventually(() => upstream.open() === 0, 'every connection to the upstream closed');
   assert.equal(upstream.accepted(), 4);
