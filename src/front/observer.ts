@@ -5,6 +5,7 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import { handshakeDone, watchHandshake } from '../events.ts';
+import type { SpareResult } from '../upstream/spares.ts';
 import type { AccessFields } from './access.ts';
 
 export type FrontObserver = {
@@ -36,6 +37,8 @@ export type FrontObserver = {
    * (WSG_TOO_MANY_CONNECTIONS), or without a valid PROXY protocol header (WSG_PROXY_HEADER_INVALID, _TIMEOUT).
    */
   connectionRefused(listener: string, code: string): void;
+  /** What became of a spare upstream connection (upstream/spares.ts, upstreams[].preconnect). */
+  spare(upstream: string, result: SpareResult): void;
 };
 
 /** Reports a request's outcome once its response closes (the access line's fields, as the handler filled them). */

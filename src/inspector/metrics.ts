@@ -5,6 +5,8 @@
 // only when it is scraped. Messages and bytes move live from message events (tap frames and payload) and are made
 // exact from the end event's totals, so they are right at every tap level once a connection ends. With
 // `--workers N` every worker keeps its own registry and the primary merges them (metrics-cluster.ts).
+// Size: over 400 lines because every metric is declared here with its help text, so the whole vocabulary of
+// /metrics is read in one place (docs/admin-api.md lists the same).
 import {
   AggregatorRegistry,
   type Counter,
@@ -19,6 +21,7 @@ import type { Direction, WsEvent } from '../events.ts';
 import type { FrontObserver } from '../front/observer.ts';
 import type { LogQueue } from '../log/queue.ts';
 import type { ServerSnapshot } from '../upstream/balancer.ts';
+import type { SpareResult } from '../upstream/spares.ts';
 import { SAFE_HEADERS } from './admin-http.ts';
 import type { AdminHandler } from './admin-server.ts';
 import { HandshakeTimings } from './handshake-timings.ts';
@@ -73,6 +76,7 @@ export class WsgateMetrics implements FrontObserver {
   #terminations: Counter<'termination'>;
   #violations: Counter<'code'>;
   #refusedConnections: Counter<'listener' | 'code'>;
+  #spares: Counter<'upstream' | 'result'>;
   #timings: HandshakeTimings;
 
   constructor(options: MetricsOptions = {}) {
@@ -137,6 +141,12 @@ export class WsgateMetrics implements FrontObserver {
       name: `${METRIC_PREFIX}connections_refused_total`,
       help: 'Connections closed before a request was read: over maxConnections or maxConnectionsPerClient (WSG_TOO_MANY_CONNECTIONS), or without a valid PROXY protocol header (WSG_PROXY_HEADER_INVALID, WSG_PROXY_HEADER_TIMEOUT).',
       labelNames: ['listener', 'code'],
+      registers,
+    });
+    this.#spares = new PromCounter({
+      name: `${METRIC_PREFIX}upstream_spares_total`,
+      help: 'Spare upstream connections (upstreams[].preconnect) by what became of them: taken by a handshake, expired unused, closed by the server while held, failed to connect, or lost (closed by the server as a handshake was written on it, which was sent again).',
+      labelNames: ['upstream', 'result'],
       registers,
     });
     this.#timings = new HandshakeTimings(METRIC_PREFIX, registers);
@@ -350,6 +360,10 @@ export class WsgateMetrics implements FrontObserver {
 
   connectionRefused(listener: string, code: string): void {
     this.#refusedConnections.inc({ listener, code });
+  }
+
+  spare(upstream: string, result: SpareResult): void {
+    this.#spares.inc({ upstream, result });
   }
 
   /** The registry as JSON, as a worker sends it to the primary (prom-client's aggregation input). */

@@ -80,7 +80,7 @@ export class ReverseListener implements FrontHandler<never> {
   #settings: ListenerSettings;
   #forwarder: HttpForwarder;
   #front: Front;
-  #spares = new UpstreamSpares();
+  #spares = new UpstreamSpares((upstream, result) => this.#settings.observer?.spare(upstream, result));
 
   constructor(
     spec: ListenerSpec,

@@ -80,7 +80,7 @@ function dialUpstream(
   const direct = route?.proxy === undefined && route?.fallbacks === undefined;
   const spare =
     direct && preconnect > 0
-      ? settings.spares.take(`${target.name} ${target.url.origin}`, preconnect, () =>
+      ? settings.spares.take(target.name, `${target.name} ${target.url.origin}`, preconnect, () =>
           connectUpstream({ name: target.name, url: new URL(target.url) }, connectOptions),
         )
       : undefined;

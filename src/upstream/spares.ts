@@ -12,7 +12,16 @@
 // again on a new connection when the spare ended before any byte of the answer.
 import type net from 'node:net';
 
+/**
+ * taken: a handshake went out on it; expired: nobody took it within preconnect; closed: the server closed it (or
+ * spoke first) while it was held; failed: it could not be opened; lost: the server closed it just as a handshake was
+ * written on it (the handshake was sent again on a new connection).
+ */
+export type SpareResult = 'taken' | 'expired' | 'closed' | 'failed' | 'lost';
+
 type Slot = {
+  /** The upstream's name, for what is reported. */
+  upstream: string;
   spare: net.Socket | undefined;
   /** Stops watching the held spare (its listeners and timer). */
   release: () => void;
@@ -21,12 +30,18 @@ type Slot = {
   lastAsked: number;
 };
 
-/** Sockets that were spares when a handshake took them. */
-const taken = new WeakSet<net.Socket>();
+/** Sockets that were spares when a handshake took them, with what reports one lost. */
+const taken = new WeakMap<net.Socket, () => void>();
 
 /** Whether `socket` waited as a spare before its handshake took it. */
 export function isSpare(socket: net.Socket): boolean {
   return taken.has(socket);
+}
+
+/** The server closed this spare as its handshake was written (the handshake goes out again): counted as lost. */
+export function spareLost(socket: net.Socket): void {
+  taken.get(socket)?.();
+  taken.delete(socket);
 }
 
 function noop(): void {}
@@ -34,17 +49,24 @@ function noop(): void {}
 export class UpstreamSpares {
   #slots = new Map<string, Slot>();
   #closed = false;
+  #report: (upstream: string, result: SpareResult) => void;
+
+  /** `report`: what became of each spare (the metrics). */
+  constructor(report: (upstream: string, result: SpareResult) => void = noop) {
+    this.#report = report;
+  }
 
   /**
-   * The spare waiting for `key` (a server and the settings it is dialed with), if any, for a handshake about to
-   * dial it. Notes the handshake, and dials the next spare (after this turn) when handshakes come within `wait`.
+   * The spare waiting for `key` (a server of `upstream` and the settings it is dialed with), if any, for a handshake
+   * about to dial it. Notes the handshake, and dials the next spare (after this turn) when handshakes come within
+   * `wait`.
    */
-  take(key: string, wait: number, dial: () => Promise<net.Socket>): net.Socket | undefined {
+  take(upstream: string, key: string, wait: number, dial: () => Promise<net.Socket>): net.Socket | undefined {
     if (wait <= 0 || this.#closed) return undefined;
     const now = performance.now();
     let slot = this.#slots.get(key);
     if (slot === undefined) {
-      slot = { spare: undefined, release: noop, dialing: false, lastAsked: Number.NEGATIVE_INFINITY };
+      slot = { upstream, spare: undefined, release: noop, dialing: false, lastAsked: Number.NEGATIVE_INFINITY };
       this.#slots.set(key, slot);
     }
     let spare = slot.spare;
@@ -58,7 +80,8 @@ export class UpstreamSpares {
     }
     if (spare !== undefined) {
       spare.ref();
-      taken.add(spare);
+      taken.set(spare, () => this.#report(upstream, 'lost'));
+      this.#report(upstream, 'taken');
     }
     if (often && !slot.dialing) this.#fill(key, slot, wait, dial);
     return spare;
@@ -100,36 +123,39 @@ export class UpstreamSpares {
         // A server that cannot be reached now is the next handshake's to find and report; a spare is no handshake.
         () => {
           slot.dialing = false;
+          this.#report(slot.upstream, 'failed');
         },
       );
     });
   }
 
   #hold(slot: Slot, socket: net.Socket, wait: number): void {
-    const drop = () => {
+    const drop = (result: SpareResult) => {
       release();
       socket.destroy();
       if (slot.spare === socket) {
         slot.spare = undefined;
         slot.release = noop;
       }
+      this.#report(slot.upstream, result);
     };
     const onReadable = () => {
       // Bytes before any request: not an HTTP server's doing, so not a connection to hand a handshake.
-      if (socket.readableLength > 0) drop();
+      if (socket.readableLength > 0) drop('closed');
       else socket.read();
     };
-    const timer = setTimeout(drop, wait);
+    const onEnd = () => drop('closed');
+    const timer = setTimeout(() => drop('expired'), wait);
     timer.unref();
     socket.unref();
     socket.on('readable', onReadable);
-    socket.once('end', drop);
-    socket.once('close', drop);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
     const release = () => {
       clearTimeout(timer);
       socket.off('readable', onReadable);
-      socket.off('end', drop);
-      socket.off('close', drop);
+      socket.off('end', onEnd);
+      socket.off('close', onEnd);
     };
     slot.spare = socket;
     slot.release = release;

@@ -15,7 +15,7 @@ import type { Logger } from '../log/logger.ts';
 import { redactPairs } from '../log/redact.ts';
 import type { ConnectionRules } from '../rules/types.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
-import { isSpare } from '../upstream/spares.ts';
+import { isSpare, spareLost } from '../upstream/spares.ts';
 import { watchClientLeaving } from './client-watch.ts';
 import { type Failure, failedHandshake, failureOf } from './failed-handshake.ts';
 import { checkUpgradeResponse } from './handshake.ts';
@@ -256,6 +256,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         { event: 'ws.spare_closed', route: route.name, upstream: target.name },
         'the spare connection closed as it was taken: the handshake goes on a new one',
       );
+      spareLost(upstream);
       upstream.destroy();
       upstream = await dial(target, { ...dialOptions, fresh: true });
       connected = performance.now();

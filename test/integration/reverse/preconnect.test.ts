@@ -78,6 +78,9 @@ test('handshakes close together take a spare connection; a lone one leaves none;
   // Nobody takes it: closed after 400 ms, at the upstream too.
   await eventually(() => upstream.open() === 0, 'every connection to the upstream closed');
   assert.equal(upstream.accepted(), 4);
+  const metrics = await gw.running.metrics!.text();
+  assert.match(metrics, /^wsgate_upstream_spares_total\{upstream="app",result="taken"\} 1$/m);
+  assert.match(metrics, /^wsgate_upstream_spares_total\{upstream="app",result="expired"\} 1$/m);
 });
 
 test('preconnect 0: every handshake dials its own connection', async (t) => {
@@ -125,6 +128,7 @@ test('a spare the server closes as the handshake is written: the handshake goes 
     t,
     reverseConfig([{ upstream: 'app' }], {
       upstreams: [{ name: 'app', url: `ws://127.0.0.1:${port}`, preconnect: '5s' }],
+      inspector: { bind: '127.0.0.1:0' },
     }),
   );
   await echoOnce(`${gw.ws}/`);
@@ -135,6 +139,7 @@ test('a spare the server closes as the handshake is written: the handshake goes 
   const line = await gw.logs.waitFor('ws.spare_closed');
   assert.equal(line['upstream'], 'app');
   assert.equal(gw.logs.events('ws.upstream_error').length, 0, 'no failure was reported');
+  assert.match(await gw.running.metrics!.text(), /^wsgate_upstream_spares_total\{upstream="app",result="lost"\} 1$/m);
   await gw.running.shutdown();
   await eventually(() => upstream.open() === 0, 'every connection to the upstream closed at shutdown');
 });

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { type TestContext, test } from 'node:test';
-import { isSpare, UpstreamSpares } from '../../../src/upstream/spares.ts';
+import { isSpare, type SpareResult, spareLost, UpstreamSpares } from '../../../src/upstream/spares.ts';
+import { closedPort } from '../../helpers/servers.ts';
 
 type Server = { port: number; sockets: net.Socket[]; open: () => number };
 
@@ -46,23 +47,28 @@ async function eventually(check: () => boolean, what: string, ms = 3000): Promis
 
 test('a lone handshake leaves no spare; handshakes within `wait` keep one, which the next takes', async (t) => {
   const server = await startServer(t);
-  const spares = new UpstreamSpares();
+  const results: string[] = [];
+  const spares = new UpstreamSpares((upstream, result) => results.push(`${upstream} ${result}`));
   t.after(() => spares.close());
   const { dial, dials } = dialer(server.port);
-  assert.equal(spares.take('a', 1000, dial), undefined);
+  assert.equal(spares.take('up', 'a', 1000, dial), undefined);
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(dials(), 0, 'a lone handshake dials no spare');
-  assert.equal(spares.take('a', 1000, dial), undefined, 'nothing held yet');
+  assert.equal(spares.take('up', 'a', 1000, dial), undefined, 'nothing held yet');
   await eventually(() => spares.held === 1, 'a spare held after the second handshake');
   assert.equal(dials(), 1);
-  const spare = spares.take('a', 1000, dial);
+  const spare = spares.take('up', 'a', 1000, dial);
   assert.ok(spare !== undefined, 'the third handshake takes it');
   assert.ok(isSpare(spare));
   assert.equal(spare.destroyed, false);
+  assert.deepEqual(results, ['up taken']);
+  spareLost(spare);
+  spareLost(spare);
+  assert.deepEqual(results, ['up taken', 'up lost'], 'lost once');
   await eventually(() => spares.held === 1, 'the next spare dialed');
   assert.equal(dials(), 2);
   // Another key has its own history.
-  assert.equal(spares.take('b', 1000, dial), undefined);
+  assert.equal(spares.take('up', 'b', 1000, dial), undefined);
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(dials(), 2);
   spare.destroy();
@@ -75,43 +81,60 @@ test('a spare nobody takes is closed after `wait`; so is one the server closes o
     if (speak) s.write('hello first');
     if (closeIt) setTimeout(() => s.end(), 20);
   });
-  const spares = new UpstreamSpares();
+  const results: SpareResult[] = [];
+  const spares = new UpstreamSpares((_upstream, result) => results.push(result));
   t.after(() => spares.close());
   const { dial } = dialer(server.port);
 
-  spares.take('expire', 150, dial);
-  spares.take('expire', 150, dial);
+  spares.take('up', 'expire', 150, dial);
+  spares.take('up', 'expire', 150, dial);
   await eventually(() => spares.held === 1, 'held');
   await eventually(() => spares.held === 0 && server.open() === 0, 'closed after wait (both ends)');
 
   closeIt = true;
-  spares.take('closed', 5000, dial);
-  spares.take('closed', 5000, dial);
+  spares.take('up', 'closed', 5000, dial);
+  spares.take('up', 'closed', 5000, dial);
   await eventually(() => server.sockets.length === 2, 'dialed');
   await eventually(() => spares.held === 0 && server.open() === 0, 'dropped when the server closed it');
   closeIt = false;
 
   speak = true;
-  spares.take('speaks', 5000, dial);
-  spares.take('speaks', 5000, dial);
+  spares.take('up', 'speaks', 5000, dial);
+  spares.take('up', 'speaks', 5000, dial);
   await eventually(() => server.sockets.length === 3, 'dialed');
   await eventually(() => spares.held === 0 && server.open() === 0, 'dropped when the server spoke first');
-  assert.equal(spares.take('speaks', 5000, dial), undefined, 'nothing handed over');
+  assert.equal(spares.take('up', 'speaks', 5000, dial), undefined, 'nothing handed over');
+  assert.deepEqual(results, ['expired', 'closed', 'closed']);
+});
+
+test('a spare that cannot be opened is counted as failed, and nothing is held', async (t) => {
+  const results: SpareResult[] = [];
+  const spares = new UpstreamSpares((_upstream, result) => results.push(result));
+  t.after(() => spares.close());
+  const { dial, dials } = dialer(await closedPort());
+  spares.take('up', 'a', 5000, dial);
+  spares.take('up', 'a', 5000, dial);
+  await eventually(() => results.length === 1, 'reported');
+  assert.deepEqual(results, ['failed']);
+  assert.equal(spares.held, 0);
+  assert.equal(dials(), 1);
 });
 
 test('closeAll closes held spares; after close() nothing is dialed or handed over', async (t) => {
   const server = await startServer(t);
-  const spares = new UpstreamSpares();
+  const results: SpareResult[] = [];
+  const spares = new UpstreamSpares((_upstream, result) => results.push(result));
   const { dial, dials } = dialer(server.port);
-  spares.take('a', 5000, dial);
-  spares.take('a', 5000, dial);
+  spares.take('up', 'a', 5000, dial);
+  spares.take('up', 'a', 5000, dial);
   await eventually(() => spares.held === 1, 'held');
   spares.closeAll();
   await eventually(() => server.open() === 0, 'the server sees it closed');
   spares.close();
-  assert.equal(spares.take('a', 5000, dial), undefined);
-  assert.equal(spares.take('a', 5000, dial), undefined);
+  assert.equal(spares.take('up', 'a', 5000, dial), undefined);
+  assert.equal(spares.take('up', 'a', 5000, dial), undefined);
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(dials(), 1, 'no dial after close()');
-  assert.equal(spares.take('a', 0, dial), undefined, 'wait 0 is off');
+  assert.equal(spares.take('up', 'a', 0, dial), undefined, 'wait 0 is off');
+  assert.deepEqual(results, [], 'closing is no spare result');
 });
