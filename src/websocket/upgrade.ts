@@ -258,12 +258,15 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       );
       spareLost(upstream);
       upstream.destroy();
+      // While it is dialed, a client that leaves aborts the dial (onClientClose), as for the first one.
+      upstream = undefined;
       upstream = await dial(target, { ...dialOptions, fresh: true });
       connected = performance.now();
       clock.connected = connected;
-      if (clientGone) {
+      // The deadline answered the client meanwhile, or the client left: either was reported already or is now.
+      if (timedOut || clientGone) {
         upstream.destroy();
-        clientLeft(req, ctx, target, clock, {});
+        if (!timedOut) clientLeft(req, ctx, target, clock, {});
         return;
       }
       answer = await ask(upstream);
