@@ -8,6 +8,7 @@ import { type TestContext, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startHttpServer } from '../../helpers/servers.ts';
 import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
+import { eventually } from '../forward/helpers.ts';
 
 /** An echo WebSocket server that notes when each connection was accepted and which ones carried a handshake. */
 async function startEchoUpstream(t: TestContext) {
@@ -41,14 +42,6 @@ async function echoOnce(url: string): Promise<number> {
   return began;
 }
 
-async function eventually(check: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 test('handshakes close together take a spare connection; a lone one leaves none; an untaken spare is closed', async (t) => {
   const upstream = await startEchoUpstream(t);
   const gw = await startTestWsgate(
@@ -62,13 +55,13 @@ test('handshakes close together take a spare connection; a lone one leaves none;
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(upstream.accepted(), 1, 'a lone handshake leaves no spare');
   const second = await echoOnce(`${gw.ws}/`);
-  await eventually(() => upstream.accepted() === 3, 'a spare dialed after the second handshake');
+  await eventually(() => upstream.accepted() === 3, 5000, 'a spare dialed after the second handshake');
   assert.ok(upstream.handshakes[1]! >= second, 'the second handshake had its own connection');
   const third = await echoOnce(`${gw.ws}/`);
   assert.ok(upstream.handshakes[2]! < third, 'the third handshake went out on a connection opened before it began');
-  await eventually(() => upstream.accepted() === 4, 'the next spare dialed');
+  await eventually(() => upstream.accepted() === 4, 5000, 'the next spare dialed');
   // The open line (and the inspector's record) says which handshake went out on a spare.
-  await eventually(() => gw.logs.events('ws.open').length === 3, 'three open lines');
+  await eventually(() => gw.logs.events('ws.open').length === 3, 5000, 'three open lines');
   assert.deepEqual(
     gw.logs.events('ws.open').map((l) => l['spare']),
     [undefined, undefined, true],
@@ -76,7 +69,7 @@ test('handshakes close together take a spare connection; a lone one leaves none;
   const records = gw.running.inspector!.store.connections();
   assert.deepEqual(records.map((r) => r.spare).sort(), [true, undefined, undefined]);
   // Nobody takes it: closed after 400 ms, at the upstream too.
-  await eventually(() => upstream.open() === 0, 'every connection to the upstream closed');
+  await eventually(() => upstream.open() === 0, 5000, 'every connection to the upstream closed');
   assert.equal(upstream.accepted(), 4);
   const metrics = await gw.running.metrics!.text();
   assert.match(metrics, /^wsgate_upstream_spares_total\{upstream="app",result="taken"\} 1$/m);
@@ -141,5 +134,5 @@ test('a spare the server closes as the handshake is written: the handshake goes 
   assert.equal(gw.logs.events('ws.upstream_error').length, 0, 'no failure was reported');
   assert.match(await gw.running.metrics!.text(), /^wsgate_upstream_spares_total\{upstream="app",result="lost"\} 1$/m);
   await gw.running.shutdown();
-  await eventually(() => upstream.open() === 0, 'every connection to the upstream closed at shutdown');
+  await eventually(() => upstream.open() === 0, 5000, 'every connection to the upstream closed at shutdown');
 });

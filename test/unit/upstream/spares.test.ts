@@ -1,30 +1,10 @@
 // UpstreamSpares against a real TCP server on 127.0.0.1: when a spare is dialed, handed over, dropped and closed.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { isSpare, type SpareResult, spareLost, UpstreamSpares } from '../../../src/upstream/spares.ts';
 import { closedPort } from '../../helpers/servers.ts';
-
-type Server = { port: number; sockets: net.Socket[]; open: () => number };
-
-async function startServer(t: TestContext, onSocket: (s: net.Socket) => void = () => {}): Promise<Server> {
-  const sockets: net.Socket[] = [];
-  const server = net.createServer((s) => {
-    sockets.push(s);
-    s.on('error', () => {});
-    onSocket(s);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  const port = (server.address() as net.AddressInfo).port;
-  return { port, sockets, open: () => sockets.filter((s) => !s.destroyed).length };
-}
+import { eventually, startTcpServer } from '../../integration/forward/helpers.ts';
 
 function dialer(port: number) {
   let dials = 0;
@@ -37,16 +17,8 @@ function dialer(port: number) {
   return { dial, dials: () => dials };
 }
 
-async function eventually(check: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 test('a lone handshake leaves no spare; handshakes within `wait` keep one, which the next takes', async (t) => {
-  const server = await startServer(t);
+  const server = await startTcpServer(t, () => {});
   const results: string[] = [];
   const spares = new UpstreamSpares((upstream, result) => results.push(`${upstream} ${result}`));
   t.after(() => spares.close());
@@ -55,7 +27,7 @@ test('a lone handshake leaves no spare; handshakes within `wait` keep one, which
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(dials(), 0, 'a lone handshake dials no spare');
   assert.equal(spares.take('up', 'a', 1000, dial), undefined, 'nothing held yet');
-  await eventually(() => spares.held === 1, 'a spare held after the second handshake');
+  await eventually(() => spares.held === 1, 5000, 'a spare held after the second handshake');
   assert.equal(dials(), 1);
   const spare = spares.take('up', 'a', 1000, dial);
   assert.ok(spare !== undefined, 'the third handshake takes it');
@@ -65,7 +37,7 @@ test('a lone handshake leaves no spare; handshakes within `wait` keep one, which
   spareLost(spare);
   spareLost(spare);
   assert.deepEqual(results, ['up taken', 'up lost'], 'lost once');
-  await eventually(() => spares.held === 1, 'the next spare dialed');
+  await eventually(() => spares.held === 1, 5000, 'the next spare dialed');
   assert.equal(dials(), 2);
   // Another key has its own history.
   assert.equal(spares.take('up', 'b', 1000, dial), undefined);
@@ -77,7 +49,7 @@ test('a lone handshake leaves no spare; handshakes within `wait` keep one, which
 test('a spare nobody takes is closed after `wait`; so is one the server closes or speaks on first', async (t) => {
   let speak = false;
   let closeIt = false;
-  const server = await startServer(t, (s) => {
+  const server = await startTcpServer(t, (s) => {
     if (speak) s.write('hello first');
     if (closeIt) setTimeout(() => s.end(), 20);
   });
@@ -88,21 +60,21 @@ test('a spare nobody takes is closed after `wait`; so is one the server closes o
 
   spares.take('up', 'expire', 150, dial);
   spares.take('up', 'expire', 150, dial);
-  await eventually(() => spares.held === 1, 'held');
-  await eventually(() => spares.held === 0 && server.open() === 0, 'closed after wait (both ends)');
+  await eventually(() => spares.held === 1, 5000, 'held');
+  await eventually(() => spares.held === 0 && server.open() === 0, 5000, 'closed after wait (both ends)');
 
   closeIt = true;
   spares.take('up', 'closed', 5000, dial);
   spares.take('up', 'closed', 5000, dial);
-  await eventually(() => server.sockets.length === 2, 'dialed');
-  await eventually(() => spares.held === 0 && server.open() === 0, 'dropped when the server closed it');
+  await eventually(() => server.accepted() === 2, 5000, 'dialed');
+  await eventually(() => spares.held === 0 && server.open() === 0, 5000, 'dropped when the server closed it');
   closeIt = false;
 
   speak = true;
   spares.take('up', 'speaks', 5000, dial);
   spares.take('up', 'speaks', 5000, dial);
-  await eventually(() => server.sockets.length === 3, 'dialed');
-  await eventually(() => spares.held === 0 && server.open() === 0, 'dropped when the server spoke first');
+  await eventually(() => server.accepted() === 3, 5000, 'dialed');
+  await eventually(() => spares.held === 0 && server.open() === 0, 5000, 'dropped when the server spoke first');
   assert.equal(spares.take('up', 'speaks', 5000, dial), undefined, 'nothing handed over');
   assert.deepEqual(results, ['expired', 'closed', 'closed']);
 });
@@ -114,22 +86,22 @@ test('a spare that cannot be opened is counted as failed, and nothing is held', 
   const { dial, dials } = dialer(await closedPort());
   spares.take('up', 'a', 5000, dial);
   spares.take('up', 'a', 5000, dial);
-  await eventually(() => results.length === 1, 'reported');
+  await eventually(() => results.length === 1, 5000, 'reported');
   assert.deepEqual(results, ['failed']);
   assert.equal(spares.held, 0);
   assert.equal(dials(), 1);
 });
 
 test('closeAll closes held spares; after close() nothing is dialed or handed over', async (t) => {
-  const server = await startServer(t);
+  const server = await startTcpServer(t, () => {});
   const results: SpareResult[] = [];
   const spares = new UpstreamSpares((_upstream, result) => results.push(result));
   const { dial, dials } = dialer(server.port);
   spares.take('up', 'a', 5000, dial);
   spares.take('up', 'a', 5000, dial);
-  await eventually(() => spares.held === 1, 'held');
+  await eventually(() => spares.held === 1, 5000, 'held');
   spares.closeAll();
-  await eventually(() => server.open() === 0, 'the server sees it closed');
+  await eventually(() => server.open() === 0, 5000, 'the server sees it closed');
   spares.close();
   assert.equal(spares.take('up', 'a', 5000, dial), undefined);
   assert.equal(spares.take('up', 'a', 5000, dial), undefined);
