@@ -7,6 +7,8 @@ import net from 'node:net';
 import { type TestContext, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startHttpServer } from '../../helpers/servers.ts';
+import { makeSelfSigned, makeTestCa, startTlsEchoServer, tempDir, writePem } from '../../helpers/tls.ts';
+import { openWs, refusedHandshake, roundTrip } from '../../helpers/ws-client.ts';
 import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
 import { eventually } from '../forward/helpers.ts';
 
@@ -135,4 +137,47 @@ test('a spare the server closes as the handshake is written: the handshake goes 
   assert.match(await gw.running.metrics!.text(), /^wsgate_upstream_spares_total\{upstream="app",result="lost"\} 1$/m);
   await gw.running.shutdown();
   await eventually(() => upstream.open() === 0, 5000, 'every connection to the upstream closed at shutdown');
+});
+
+test('a wss:// upstream: the spare has its TLS done and verified; one that fails verification is never used', async (t) => {
+  const ca = await makeTestCa('wsgate spare test CA');
+  const dir = tempDir(t);
+  const trusted = await startTlsEchoServer(t, await ca.issue());
+  const gw = await startTestWsgate(
+    t,
+    reverseConfig([{ upstream: 'app' }], {
+      upstreams: [{ name: 'app', url: trusted.wss, tls: { ca: writePem(dir, 'ca.pem', ca.cert) } }],
+    }),
+  );
+  for (const n of [1, 2]) {
+    const ws = await openWs(`${gw.ws}/`);
+    assert.equal((await roundTrip(ws, `tls ${n}`)).data.toString(), `tls ${n}`);
+    ws.terminate();
+  }
+  await eventually(() => trusted.secureConnections() === 3, 5000, 'the spare finished its TLS handshake');
+  const ws = await openWs(`${gw.ws}/`);
+  assert.equal((await roundTrip(ws, 'tls 3')).data.toString(), 'tls 3');
+  ws.terminate();
+  assert.equal(trusted.requests(), 3);
+  assert.equal(gw.logs.events('ws.open').at(-1)?.['spare'], true);
+
+  // A server wsgate must not trust: the spare's verification fails like the handshake's own (502, not a spare).
+  const untrusted = await startTlsEchoServer(t, await makeSelfSigned());
+  const other = await startTestWsgate(
+    t,
+    reverseConfig([{ upstream: 'app' }], {
+      upstreams: [{ name: 'app', url: untrusted.wss }],
+      inspector: { bind: '127.0.0.1:0' },
+    }),
+  );
+  for (let n = 0; n < 3; n++) {
+    const refusal = await refusedHandshake(`${other.ws}/`);
+    assert.equal(refusal.status, 502);
+    assert.equal(refusal.headers['x-wsgate-error'], 'WSG_UPSTREAM_CERT');
+  }
+  assert.equal(untrusted.requests(), 0, 'no handshake reached the server it does not trust');
+  assert.match(
+    await other.running.metrics!.text(),
+    /^wsgate_upstream_spares_total\{upstream="app",result="failed"\} [12]$/m,
+  );
 });
