@@ -105,7 +105,7 @@ const upstream = z.strictObject({
     })
     .prefault('2s')
     .describe(
-      "While WebSocket handshakes to a server of this upstream come less than this apart, wsgate keeps one connection to that server open ahead of time (TCP, and TLS for wss://), so the next handshake does not wait for a connect: a round trip saved, a TLS handshake for wss://. A spare nobody takes is closed after this long; one the server closes or speaks on first is dropped, and a handshake on a spare the server closed meanwhile is sent again on a new connection. Not with via: or proxyProtocol (each connection is the client's). 0 turns it off (as Envoy's preconnect_policy, which is off by default; browsers preconnect too).",
+      "While WebSocket handshakes to a server of this upstream come less than this apart, wsgate keeps one connection to that server open ahead of time (TCP, and TLS for wss://), so the next handshake does not wait for a connect: a round trip saved, a TLS handshake for wss://. A spare nobody takes is closed after this long; one the server closes or speaks on first is dropped, and a handshake on a spare the server closed meanwhile is sent again on a new connection. Not with via: (each connection is a tunnel of its own) or proxyProtocol (each connection is the client's). 0 turns it off (as Envoy's preconnect_policy, which is off by default; browsers preconnect too).",
     ),
   proxyProtocol: z
     .enum(['v1', 'v2'])
