@@ -46,6 +46,13 @@ export function spareLost(socket: net.Socket): void {
 
 function noop(): void {}
 
+/** Stops watching the slot's spare and empties the slot; the socket is its caller's to keep or close. */
+function vacate(slot: Slot): void {
+  slot.release();
+  slot.release = noop;
+  slot.spare = undefined;
+}
+
 export class UpstreamSpares {
   #slots = new Map<string, Slot>();
   #closed = false;
@@ -73,11 +80,7 @@ export class UpstreamSpares {
     if (spare !== undefined && (spare.destroyed || !spare.writable)) spare = undefined;
     const often = spare !== undefined || now - slot.lastAsked <= wait;
     slot.lastAsked = now;
-    if (slot.spare !== undefined) {
-      slot.release();
-      slot.release = noop;
-      slot.spare = undefined;
-    }
+    if (slot.spare !== undefined) vacate(slot);
     if (spare !== undefined) {
       spare.ref();
       taken.set(spare, () => this.#report(upstream, 'lost'));
@@ -87,7 +90,7 @@ export class UpstreamSpares {
     return spare;
   }
 
-  /** Spares held now (for tests and the admin API's view). */
+  /** Spares held now (what the tests check). */
   get held(): number {
     let n = 0;
     for (const slot of this.#slots.values()) if (slot.spare !== undefined) n++;
@@ -97,9 +100,9 @@ export class UpstreamSpares {
   /** Closes every held spare; later handshakes dial afresh (a reload's new settings, or shutdown). */
   closeAll(): void {
     for (const slot of this.#slots.values()) {
-      slot.release();
-      slot.spare?.destroy();
-      slot.spare = undefined;
+      const spare = slot.spare;
+      vacate(slot);
+      spare?.destroy();
     }
     this.#slots.clear();
   }
@@ -131,12 +134,9 @@ export class UpstreamSpares {
 
   #hold(slot: Slot, socket: net.Socket, wait: number): void {
     const drop = (result: SpareResult) => {
-      release();
+      if (slot.spare === socket) vacate(slot);
+      else release();
       socket.destroy();
-      if (slot.spare === socket) {
-        slot.spare = undefined;
-        slot.release = noop;
-      }
       this.#report(slot.upstream, result);
     };
     const onReadable = () => {
