@@ -46,10 +46,10 @@ Options:
   -h, --help             show this help
 
 Signals: SIGHUP reloads the config; SIGUSR1 reopens the log files (after logrotate moved
-them); SIGINT/SIGTERM stop accepting, let connections in
-flight finish within shutdown.grace, and exit 0. With more than one worker, SIGHUP
-replaces the workers one at a time (each old one shuts down as on SIGTERM), a changed
-file is applied in place, and a worker that crashes is restarted.
+them); SIGINT/SIGTERM stop accepting, let connections in flight finish within
+shutdown.grace, and exit 0. With more than one worker, SIGHUP replaces the workers one
+at a time (each old one shuts down as on SIGTERM), a changed file is applied in place,
+and a worker that crashes is restarted.
 
 Examples:
   wsgate run                                   # config/wsgate.yaml: echo on ws://127.0.0.1:8080/echo

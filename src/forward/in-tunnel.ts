@@ -81,7 +81,8 @@ export function serveTunnelUpgrade(
   const secure = ctx.scheme === 'https';
   const url = `${secure ? 'wss' : 'ws'}://${ctx.target.authority}/`;
   startUpgrade(state, req, socket, scope, {
-    route: { name: routeName(state, 'tunnel'), upstream: { name: ctx.target.authority, url }, changeOrigin: false },
+    // Named by its origin, as the absolute-form route is: whether the tunnel was intercepted (wss) shows in it.
+    route: { name: routeName(state, 'tunnel'), upstream: { name: new URL(url).origin, url }, changeOrigin: false },
     clientScheme: ctx.scheme,
     dial: () => ctx.upstream.take(secure),
     rules: forwardRules(state, 'tunnel', ctx.target, pathOf(req.url ?? '/'), scope.id),

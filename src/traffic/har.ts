@@ -42,12 +42,34 @@ export function harMessage(m: StoredMessage): { type: 'send' | 'receive'; time: 
   };
 }
 
-/** The URL a client asked for: ws:// or wss:// (from the forwarded proto when known), Host and path. */
-function urlOf(c: StoredConnection): string {
+/**
+ * The URL a client asked for: ws:// or wss://, Host and path. An absolute-form request to a forward listener (`GET
+ * http://host/path`) names it whole; a forward route dials what the client asked for (TLS when the tunnel was
+ * intercepted), so its upstream's scheme is the client's; behind a reverse listener it is the X-Forwarded-Proto
+ * wsgate sent on.
+ */
+export function harUrl(c: StoredConnection): string {
+  const absolute = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(c.path);
+  if (absolute !== null) return `${secureScheme(absolute[1]!) ? 'wss' : 'ws'}://${absolute[2]}`;
   const host = c.host ?? 'unknown';
-  const proto = c.forwarded.find(([n]) => n.toLowerCase() === 'x-forwarded-proto')?.[1];
-  const scheme = proto === 'https' || proto === 'wss' ? 'wss' : 'ws';
-  return `${scheme}://${host}${c.path.startsWith('/') ? c.path : `/${c.path}`}`;
+  // A forward route sends on the client's own X-Forwarded-Proto, if any, unchecked: its upstream says what it was.
+  const proto = isForwardRoute(c)
+    ? (c.upstream?.split(':')[0] ?? 'ws')
+    : c.forwarded.find(([n]) => n.toLowerCase() === 'x-forwarded-proto')?.[1];
+  const secure = proto !== undefined && secureScheme(proto);
+  return `${secure ? 'wss' : 'ws'}://${host}${c.path.startsWith('/') ? c.path : `/${c.path}`}`;
+}
+
+function secureScheme(scheme: string): boolean {
+  const s = scheme.toLowerCase();
+  return s === 'https' || s === 'wss';
+}
+
+/** A forward listener's routes are `<listener>/forward` and `<listener>/tunnel` (forward/state.ts routeName). */
+function isForwardRoute(c: StoredConnection): boolean {
+  return (
+    c.route !== undefined && c.listener !== undefined && /^(.*)\/(forward|tunnel)$/.exec(c.route)?.[1] === c.listener
+  );
 }
 
 function queryString(url: string): { name: string; value: string }[] {
@@ -59,7 +81,7 @@ function queryString(url: string): { name: string; value: string }[] {
 }
 
 export function harEntry(c: StoredConnection, messages: readonly StoredMessage[], version: string): unknown {
-  const url = urlOf(c);
+  const url = harUrl(c);
   const truncated = messages.filter((m) => (m.data === undefined ? m.truncated : m.data.truncated)).length;
   return {
     startedDateTime: c.openedAt,
@@ -88,14 +110,15 @@ export function harEntry(c: StoredConnection, messages: readonly StoredMessage[]
     },
     cache: {},
     // wsgate's side of it: connect is until the upstream connection was made (routing, DNS, TLS, a proxy's CONNECT),
-    // wait the rest, until the upstream's answer.
+    // wait the rest, until the upstream's answer. On a spare connection (upstreams[].preconnect) nothing was
+    // connected for this handshake: connect is -1, as HAR has it for a reused connection.
     timings: {
       blocked: -1,
       dns: -1,
-      connect: c.dialMs ?? -1,
+      connect: c.spare === true ? -1 : (c.dialMs ?? -1),
       ssl: -1,
       send: 0,
-      wait: c.dialMs === undefined ? c.handshakeMs : Math.max(0, c.handshakeMs - c.dialMs),
+      wait: c.dialMs === undefined || c.spare === true ? c.handshakeMs : Math.max(0, c.handshakeMs - c.dialMs),
       receive: 0,
     },
     _resourceType: 'websocket',

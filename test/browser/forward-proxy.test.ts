@@ -49,7 +49,7 @@ test('Chromium with --proxy-server: the page and its ws:// session go through ws
   // The WebSocket: a CONNECT tunnel with HTTP inside, the handshake and both messages in the log.
   const open = await gw.logs.waitFor('ws.open');
   assert.equal(open.route, 'proxy/tunnel');
-  assert.equal(open.upstream, `127.0.0.1:${echo.address.port}`);
+  assert.equal(open.upstream, `ws://127.0.0.1:${echo.address.port}`);
   assert.equal(open.path, '/echo');
   assert.match(String(JSON.stringify(open.request)), /Mozilla|Chrome/, 'the browser’s own handshake headers');
   await eventually(() => gw.logs.events('ws.message').filter((m) => m.preview === 'hello from chromium').length === 2);

@@ -98,7 +98,7 @@ test('/demo through the forward proxy (--proxy-server): the page finds its conne
   const listed = (await (await fetch(`${admin}/api/connections`)).json()) as Listed;
   const conn = listed.connections.find((c) => c.path === '/echo');
   assert.ok(conn, 'the tunnelled WebSocket is in the inspector');
-  assert.equal(conn.upstream, `127.0.0.1:${echo.address.port}`);
+  assert.equal(conn.upstream, `ws://127.0.0.1:${echo.address.port}`);
   assert.deepEqual(errors, []);
   assert.deepEqual(warnings, [], 'no process warnings from the proxied page loads');
 });

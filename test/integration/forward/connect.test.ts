@@ -56,7 +56,7 @@ test('a ws client over a CONNECT socket reaches the echo server; the session is 
   await once(ws, 'close');
   const open = await gw.logs.waitFor('ws.open');
   assert.equal(open.route, 'proxy/tunnel');
-  assert.equal(open.upstream, `127.0.0.1:${echo.address.port}`);
+  assert.equal(open.upstream, `ws://127.0.0.1:${echo.address.port}`);
   assert.equal(open.path, '/echo');
   await eventually(() =>
     gw.logs.events('ws.message').some((m) => m.preview === 'inside a tunnel' && m.dir === 'toUpstream'),

@@ -47,7 +47,7 @@ test('a ws client trusting wsgate’s CA talks wss through CONNECT; wsgate logs 
 
   const open = await gw.logs.waitFor('ws.open');
   assert.equal(open.route, 'proxy/tunnel');
-  assert.equal(open.upstream, target);
+  assert.equal(open.upstream, `wss://${target}`);
   assert.equal(open.path, '/chat?room=1');
   await eventually(
     () => gw.logs.events('ws.message').filter((m) => m.preview === 'hello through interception').length === 2,

@@ -6,11 +6,14 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { type TestContext, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
+import { harEntry } from '../../../src/traffic/har.ts';
 import { startHttpServer } from '../../helpers/servers.ts';
 import { makeSelfSigned, makeTestCa, startTlsEchoServer, tempDir, writePem } from '../../helpers/tls.ts';
 import { openWs, refusedHandshake, roundTrip } from '../../helpers/ws-client.ts';
 import { reverseConfig, startTestWsgate } from '../../helpers/wsgate.ts';
 import { eventually } from '../forward/helpers.ts';
+
+type HarTimings = { time: number; timings: { connect: number; wait: number } };
 
 /** An echo WebSocket server that notes when each connection was accepted and which ones carried a handshake. */
 async function startEchoUpstream(t: TestContext) {
@@ -70,6 +73,12 @@ test('handshakes close together take a spare connection; a lone one leaves none;
   );
   const records = gw.running.inspector!.store.connections();
   assert.deepEqual(records.map((r) => r.spare).sort(), [true, undefined, undefined]);
+  // In a HAR, nothing was connected for the spare's handshake: connect -1, as for a reused connection.
+  const connects = records.map((r) => [r.spare === true, harEntry(r, [], 'test') as HarTimings]);
+  for (const [spare, entry] of connects as [boolean, HarTimings][]) {
+    assert.equal(entry.timings.connect === -1, spare, `connect ${entry.timings.connect} (spare ${spare})`);
+    assert.equal(entry.timings.wait + Math.max(0, entry.timings.connect), entry.time);
+  }
   // Nobody takes it: closed after 400 ms, at the upstream too.
   await eventually(() => upstream.open() === 0, 5000, 'every connection to the upstream closed');
   assert.equal(upstream.accepted(), 4);
