@@ -11,7 +11,7 @@ import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import { forwardRules, pathOf } from './faults.ts';
 import { logRetry } from './http.ts';
-import { type ForwardState, routeName, startUpgrade, type TunnelContext } from './state.ts';
+import { type ForwardState, routeName, startUpgrade, type TunnelContext, tunnelWsUrl } from './state.ts';
 import { undici } from './undici.ts';
 
 export function serveTunnelRequest(
@@ -78,13 +78,11 @@ export function serveTunnelUpgrade(
   scope: UpgradeScope<TunnelContext>,
   ctx: TunnelContext,
 ): void {
-  const secure = ctx.scheme === 'https';
-  const url = `${secure ? 'wss' : 'ws'}://${ctx.target.authority}/`;
+  const url = tunnelWsUrl(ctx);
   startUpgrade(state, req, socket, scope, {
-    // Named by its origin, as the absolute-form route is: whether the tunnel was intercepted (wss) shows in it.
     route: { name: routeName(state, 'tunnel'), upstream: { name: new URL(url).origin, url }, changeOrigin: false },
     clientScheme: ctx.scheme,
-    dial: () => ctx.upstream.take(secure),
+    dial: () => ctx.upstream.take(ctx.scheme === 'https'),
     rules: forwardRules(state, 'tunnel', ctx.target, pathOf(req.url ?? '/'), scope.id),
     inTunnel: true,
   });

@@ -101,6 +101,14 @@ export function routeName(state: ForwardState, kind: 'forward' | 'tunnel'): stri
   return `${state.name}/${kind}`;
 }
 
+/**
+ * Where a WebSocket inside a tunnel goes: `ws://host:port/`, or `wss://` when the tunnel was intercepted. Its origin
+ * names the upstream, as an absolute-form route's does, in the open line and in a refused handshake's record alike.
+ */
+export function tunnelWsUrl(tunnel: TunnelContext): string {
+  return `${tunnel.scheme === 'https' ? 'wss' : 'ws'}://${tunnel.target.authority}/`;
+}
+
 /** A handshake refused before it was dialled (the front's gate, proxy auth, the policy): a failed record. */
 export function recordRefusal(
   state: ForwardState,
@@ -112,7 +120,7 @@ export function recordRefusal(
     conn: scope.id,
     listener: state.name,
     route: refusal.route ?? routeName(state, scope.tunnel === undefined ? 'forward' : 'tunnel'),
-    upstream: refusal.upstream ?? scope.tunnel?.target.authority,
+    upstream: refusal.upstream ?? (scope.tunnel === undefined ? undefined : new URL(tunnelWsUrl(scope.tunnel)).origin),
     client: req.socket.remoteAddress,
     peer: proxiedBy(req.socket) ?? req.socket.remoteAddress,
     tap: state.spec.forward.tap,

@@ -276,3 +276,27 @@ test('shutdown ends open tunnels after the grace period and logs who ended them'
   assert.equal(line.how, 'shutdown');
   assert.equal(tcpEcho.open(), 0);
 });
+
+test('a handshake refused inside a tunnel is recorded with the upstream named by origin, as an open one is', async (t) => {
+  const echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
+  t.after(() => echo.close());
+  const gw = await startProxy(t, forwardConfig({}, { inspector: { bind: '127.0.0.1:0' } }));
+  const tunnel = await rawConnect(gw.port(), `127.0.0.1:${echo.address.port}`);
+  t.after(() => tunnel.socket.destroy());
+  assert.equal(tunnel.status, 200);
+  // No Sec-WebSocket-Key: the front refuses it with 400 before anything is dialed.
+  tunnel.socket.resume();
+  tunnel.socket.write(
+    `GET /echo HTTP/1.1\r\nHost: 127.0.0.1:${echo.address.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Version: 13\r\n\r\n',
+  );
+  const answer = await readUntil(tunnel.socket, (b) => b.includes('\r\n\r\n'));
+  assert.match(answer.toString('latin1'), /^HTTP\/1\.1 400 /);
+  const store = gw.running.inspector!.store;
+  await eventually(() => store.connections().some((c) => c.state === 'failed'));
+  const failed = store.connections().find((c) => c.state === 'failed')!;
+  assert.deepEqual(
+    [failed.route, failed.upstream, failed.failure?.status],
+    ['proxy/tunnel', `ws://127.0.0.1:${echo.address.port}`, 400],
+  );
+});
