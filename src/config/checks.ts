@@ -109,6 +109,13 @@ export function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
 
   const listenerNames = new Map<string, number>();
   const routeNames = new Map<string, string>();
+  // "<listener>/forward" and "<listener>/tunnel" name a forward listener's traffic (forward/state.ts routeName), in
+  // rules' `route`, the inspector and HAR; a reverse route of that name would be taken for it.
+  const allListenerNames = new Set(
+    listOf(value['listeners']).flatMap((l, i) =>
+      isRecord(l) ? [typeof l['name'] === 'string' ? l['name'] : `listener-${i}`] : [],
+    ),
+  );
   listOf(value['listeners']).forEach((l, i) => {
     if (!isRecord(l)) return;
     const listenerName = typeof l['name'] === 'string' ? l['name'] : `listener-${i}`;
@@ -125,6 +132,12 @@ export function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
       if (!isRecord(r)) return;
       const here = `listeners[${i}].routes[${j}]`;
       const routeName = typeof r['name'] === 'string' ? r['name'] : `${listenerName}/route-${j}`;
+      const reserved = /^(.*)\/(forward|tunnel)$/.exec(routeName);
+      if (reserved !== null && typeof r['name'] === 'string' && allListenerNames.has(reserved[1]!))
+        issue(
+          ['listeners', i, 'routes', j, 'name'],
+          `route name ${JSON.stringify(routeName)} is reserved: "<listener>/${reserved[2]}" names a forward listener's traffic in rules and the inspector; pick another name`,
+        );
       const firstRoute = routeNames.get(routeName);
       if (firstRoute === undefined) routeNames.set(routeName, here);
       else

@@ -152,7 +152,9 @@ export const tapLevel = () =>
 export const route = z.strictObject({
   name: routeName()
     .optional()
-    .describe('Names the route in logs and `wsgate check --explain`. Default: "<listener name>/route-<index>".'),
+    .describe(
+      'Names the route in logs and `wsgate check --explain`. Default: "<listener name>/route-<index>". "<listener>/forward" and "<listener>/tunnel" are reserved for forward listeners.',
+    ),
   match: matchList(routeMatch, 'every request', 'route').describe(
     'Which requests take this route: one match object (its keys are ANDed) or a list of them (ORed). Leave out to match everything. The first matching route wins.',
   ),

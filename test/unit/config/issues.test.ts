@@ -17,6 +17,23 @@ test('a bad upstream URL is reported at its value', () => {
   ]);
 });
 
+test("a route named like a forward listener's traffic is refused, at its name", () => {
+  const text = withRoutes(
+    '      - { name: web/forward, upstream: "ws://a:1" }\n      - { name: web/tunnel, upstream: "ws://a:1" }\n' +
+      '      - { name: web/route-x, upstream: "ws://a:1" }\n      - { name: other/forward, upstream: "ws://a:1" }\n',
+  );
+  assert.deepEqual(failLines(load(text)), [
+    'c.yaml:5:17 listeners[0].routes[0].name: route name "web/forward" is reserved: "<listener>/forward" names a forward listener\'s traffic in rules and the inspector; pick another name',
+    'c.yaml:6:17 listeners[0].routes[1].name: route name "web/tunnel" is reserved: "<listener>/tunnel" names a forward listener\'s traffic in rules and the inspector; pick another name',
+  ]);
+  // The name of another listener's traffic is reserved as well.
+  const two = `${withRoutes('      - { name: edge/tunnel, upstream: "ws://a:1" }\n')}  - name: edge\n    bind: 127.0.0.1:0\n    forward: {}\n`;
+  assert.match(
+    failLines(load(two))[0]!,
+    /^c\.yaml:5:17 listeners\[0\]\.routes\[0\]\.name: route name "edge\/tunnel" is reserved/,
+  );
+});
+
 test('an issue is one line in the message and a structured detail', () => {
   const { err, issues } = failure(load(withRoutes('      - upstream: nope://x\n')));
   assert.deepEqual(issues, [
