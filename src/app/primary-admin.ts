@@ -11,7 +11,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { redactConfigForDisplay } from '../config/display.ts';
 import type { Config } from '../config/schema.ts';
 import { healthHandlers, type Readiness } from '../inspector/health.ts';
-import { type Inspector, packageVersion, startInspector } from '../inspector/inspector.ts';
+import { type Inspector, listenerOfRoute, packageVersion, startInspector } from '../inspector/inspector.ts';
 import { logHandlers } from '../inspector/log-api.ts';
 import { metricsHandler, WsgateMetrics } from '../inspector/metrics.ts';
 import { demoUrlFor, staticAdminHandlers } from '../inspector/static.ts';
@@ -64,15 +64,6 @@ export async function startPrimaryAdmin(options: PrimaryAdminOptions): Promise<P
       workers: { ready, target: pool.target },
     };
   };
-  // The workers' config of the moment (a reload changes it), not the one the primary started with.
-  const routes = () =>
-    new Map(
-      pool.config.listeners.flatMap((l) => [
-        ...l.routes.map((r) => [r.name, l.name] as [string, string]),
-        [`${l.name}/forward`, l.name] as [string, string],
-        [`${l.name}/tunnel`, l.name] as [string, string],
-      ]),
-    );
   try {
     inspector = await startInspector(config.inspector, {
       log,
@@ -93,7 +84,8 @@ export async function startPrimaryAdmin(options: PrimaryAdminOptions): Promise<P
         return redactConfigForDisplay(now, now.log.showSecrets, now.log.redactQueryParams);
       },
       reload: options.reload,
-      listenerOf: (route) => routes().get(route),
+      // The workers' config of the moment (a reload changes it), not the one the primary started with.
+      listenerOf: (route) => listenerOfRoute(pool.config, route),
       version: packageVersion(),
       handlers: [
         metricsHandler({ text: () => hub.metricsText(), contentType: metrics.contentType }),

@@ -34,6 +34,15 @@ shutdown: { grace: 1s }
   const got: string[] = [];
   ws.on('message', (data) => got.push(String(data)));
   await once(ws, 'open');
+  // The primary's store names the listener of a worker's connection from the running config.
+  const listed = await eventually(
+    async () => (await (await fetch(`${admin}/api/connections`)).json()) as any,
+    (body) => body.connections?.length === 1,
+    'the connection in the primary',
+    10_000,
+  );
+  assert.equal(listed.connections[0].route, 'echo');
+  assert.equal(listed.connections[0].listener, 'web');
   ws.send('hold me');
   ws.send('then me');
   const list = await eventually(
