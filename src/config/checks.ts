@@ -111,14 +111,12 @@ export function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
   const routeNames = new Map<string, string>();
   // "<listener>/forward" and "<listener>/tunnel" name a forward listener's traffic (forward/state.ts routeName), in
   // rules' `route`, the inspector and HAR; a reverse route of that name would be taken for it.
-  const allListenerNames = new Set(
-    listOf(value['listeners']).flatMap((l, i) =>
-      isRecord(l) ? [typeof l['name'] === 'string' ? l['name'] : `listener-${i}`] : [],
-    ),
-  );
+  const nameOf = (l: Record<string, unknown>, i: number) =>
+    typeof l['name'] === 'string' ? l['name'] : `listener-${i}`;
+  const allListenerNames = new Set(listOf(value['listeners']).flatMap((l, i) => (isRecord(l) ? [nameOf(l, i)] : [])));
   listOf(value['listeners']).forEach((l, i) => {
     if (!isRecord(l)) return;
-    const listenerName = typeof l['name'] === 'string' ? l['name'] : `listener-${i}`;
+    const listenerName = nameOf(l, i);
     const first = listenerNames.get(listenerName);
     if (first === undefined) listenerNames.set(listenerName, i);
     else
@@ -132,8 +130,9 @@ export function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
       if (!isRecord(r)) return;
       const here = `listeners[${i}].routes[${j}]`;
       const routeName = typeof r['name'] === 'string' ? r['name'] : `${listenerName}/route-${j}`;
-      const reserved = /^(.*)\/(forward|tunnel)$/.exec(routeName);
-      if (reserved !== null && typeof r['name'] === 'string' && allListenerNames.has(reserved[1]!))
+      // Only a name given: the default "<listener>/route-<index>" never ends so.
+      const reserved = typeof r['name'] === 'string' ? /^(.*)\/(forward|tunnel)$/.exec(r['name']) : null;
+      if (reserved !== null && allListenerNames.has(reserved[1]!))
         issue(
           ['listeners', i, 'routes', j, 'name'],
           `route name ${JSON.stringify(routeName)} is reserved: "<listener>/${reserved[2]}" names a forward listener's traffic in rules and the inspector; pick another name`,
