@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { loadConfigFile } from '../config/load.ts';
 import { WsgateError } from '../errors.ts';
+import { formatHostPort, type HostPort } from '../net/host-port.ts';
 import {
   certificateDer,
   createCa,
@@ -40,6 +41,15 @@ Options:
   -h, --help          show this help
 `;
 
+/** The forward proxy address the examples use when no config names one: the default config's. */
+const DEFAULT_PROXY = '127.0.0.1:8888';
+
+interface CaSetting {
+  dir: string;
+  /** Where clients reach the forward proxy: the config's first forward listener, a wildcard bind as loopback. */
+  proxy: string;
+}
+
 /** --dir wins; else the config's tls.caDir (-c FILE, or the default config when it exists); else ~/.wsgate/ca. */
 async function caDirOf(values: { dir?: string | undefined; config?: string | undefined }): Promise<string> {
   if (values.dir !== undefined) return resolveCaDir(values.dir);
@@ -47,6 +57,30 @@ async function caDirOf(values: { dir?: string | undefined; config?: string | und
   if (file === undefined) return resolveCaDir(DEFAULT_CA_DIR);
   const config = await loadConfigFile(file);
   return resolveCaDir(config.tls.caDir);
+}
+
+/**
+ * The directory as caDirOf finds it, and the proxy address from the same config, so the steps name the port the
+ * user runs on. With --dir and no -c, the default config only lends its address: one that does not load leaves
+ * the default address, as the directory does not depend on it.
+ */
+async function caSettingOf(values: { dir?: string | undefined; config?: string | undefined }): Promise<CaSetting> {
+  const file = values.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+  const lenient = values.dir !== undefined && values.config === undefined;
+  const config =
+    file === undefined
+      ? undefined
+      : await loadConfigFile(file).catch((err: unknown) => (lenient ? undefined : Promise.reject(err)));
+  const dir = values.dir ?? config?.tls.caDir ?? DEFAULT_CA_DIR;
+  const forward = config?.listeners.find((l) => l.forward !== undefined);
+  return { dir: resolveCaDir(dir), proxy: forward === undefined ? DEFAULT_PROXY : clientAddress(forward.bind) };
+}
+
+/** A listener bound to every address is reached on loopback from the same machine. */
+function clientAddress(bind: HostPort): string {
+  if (bind.host === '0.0.0.0' || bind.host === '') return formatHostPort('127.0.0.1', bind.port);
+  if (bind.host === '::') return formatHostPort('::1', bind.port);
+  return formatHostPort(bind.host, bind.port);
 }
 
 function summary(ca: LoadedCa): string {
@@ -125,7 +159,7 @@ async function exportCa(argv: string[], io: Output): Promise<number> {
 }
 
 /** The steps, with this CA's real paths, name and hashes filled in. */
-export function trustHelpText(ca: LoadedCa): string {
+export function trustHelpText(ca: LoadedCa, proxy = DEFAULT_PROXY): string {
   const pem = ca.paths.cert;
   const cn = /CN=([^\n]+)/.exec(ca.certificate.subject)?.[1] ?? 'wsgate CA';
   const spki = spkiList(ca);
@@ -138,19 +172,19 @@ Anyone holding ca-key.pem can impersonate any site to a client that trusts it: t
 on machines you control, for as long as you debug, and remove it afterwards (steps below).
 
 curl
-  curl --cacert ${pem} --proxy http://127.0.0.1:8888 https://example.com/
+  curl --cacert ${pem} --proxy http://${proxy} https://example.com/
   (--cacert replaces curl's CA bundle for that command; the Debian/Ubuntu or macOS steps
   below make every curl trust it)
 
 Node.js (NODE_EXTRA_CA_CERTS is read once, when the process starts, and added to Node's roots)
   NODE_EXTRA_CA_CERTS=${pem} node app.js
-  NODE_EXTRA_CA_CERTS=${pem} NODE_USE_ENV_PROXY=1 HTTPS_PROXY=http://127.0.0.1:8888 node app.js
+  NODE_EXTRA_CA_CERTS=${pem} NODE_USE_ENV_PROXY=1 HTTPS_PROXY=http://${proxy} node app.js
       (Node 24: fetch() goes through the proxy)
   ws library: new WebSocket(url, { ca: fs.readFileSync('${pem}') })
 
 Chromium / Chrome
   One run, nothing installed (a throwaway profile; the SPKI hashes are this CA's and its leaf key's):
-    chromium --user-data-dir="$(mktemp -d)" --proxy-server=http://127.0.0.1:8888 \\
+    chromium --user-data-dir="$(mktemp -d)" --proxy-server=http://${proxy} \\
       --ignore-certificate-errors-spki-list=${spki}
     (google-chrome takes the same flags; on macOS: open -na "Google Chrome" --args ...)
     Chromium sends loopback hosts (localhost, 127.0.0.1) direct: add --proxy-bypass-list="<-loopback>"
@@ -194,7 +228,8 @@ async function trustHelp(argv: string[], io: Output): Promise<number> {
     io.out(CA_HELP);
     return 0;
   }
-  io.out(trustHelpText(await loadCa(await caDirOf(values))));
+  const setting = await caSettingOf(values);
+  io.out(trustHelpText(await loadCa(setting.dir), setting.proxy));
   return 0;
 }
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -120,6 +120,33 @@ test('ca trust-help gives the steps for each client with this CA’s path and SP
   assert.match(help.stdout, /update-ca-certificates/);
   assert.match(help.stdout, /security add-trusted-cert/);
   assert.match(help.stdout, /certutil -addstore -f Root/);
+});
+
+test('ca trust-help names the forward listener of the config (-c), a wildcard bind as loopback', async (t) => {
+  const home = tempDir(t);
+  const dir = join(home, 'ca');
+  assert.equal((await runCli(['ca', 'init', '--dir', dir], { cwd: home, env: envFor(home) })).code, 0);
+  const config = join(home, 'fwd.yaml');
+  const forwardOn = (bind: string) =>
+    writeFileSync(
+      config,
+      `tls:\n  caDir: ${dir}\nlisteners:\n  - name: fwd\n    bind: "${bind}"\n    forward: { allowHosts: [example.test] }\n`,
+    );
+  forwardOn('127.0.0.1:3129');
+  const named = await runCli(['ca', 'trust-help', '-c', config], { cwd: home, env: envFor(home) });
+  assert.equal(named.code, 0, named.stderr);
+  assert.ok(named.stdout.includes('--proxy http://127.0.0.1:3129 '), named.stdout);
+  assert.ok(named.stdout.includes('--proxy-server=http://127.0.0.1:3129 '), named.stdout);
+  assert.ok(!named.stdout.includes('8888'), 'no default port when the config names one');
+  forwardOn('0.0.0.0:3130');
+  const wildcard = await runCli(['ca', 'trust-help', '-c', config], { cwd: home, env: envFor(home) });
+  assert.ok(wildcard.stdout.includes('HTTPS_PROXY=http://127.0.0.1:3130 '), wildcard.stdout);
+  // --dir without -c: a default config that does not load changes nothing but the address.
+  mkdirSync(join(home, 'config'));
+  writeFileSync(join(home, 'config', 'wsgate.yaml'), 'listeners: [\n');
+  const lenient = await runCli(['ca', 'trust-help', '--dir', dir], { cwd: home, env: envFor(home) });
+  assert.equal(lenient.code, 0, lenient.stderr);
+  assert.ok(lenient.stdout.includes('--proxy http://127.0.0.1:8888 '), lenient.stdout);
 });
 
 test('a certificate with a key that is not its own: check and run exit 2 naming the files, nothing listens', async (t) => {
