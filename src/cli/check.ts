@@ -18,7 +18,7 @@ import { loadPacScripts, type PacScript } from '../upstream/pac.ts';
 import { type Output, parseCommandArgs } from './args.ts';
 import { DEFAULT_CONFIG } from './run.ts';
 
-export const CHECK_HELP = `Usage: wsgate check [-c FILE] [--explain URL] [--quiet]
+export const CHECK_HELP = `Usage: wsgate check [-c FILE] [--explain URL [-H 'Name: value']...] [--quiet]
 
 Validates a config file and prints the resolved configuration (defaults filled in,
 \${VAR}s substituted), or every error with its file:line:col. Exit 0 when valid, 2 when not.
@@ -26,6 +26,8 @@ Validates a config file and prints the resolved configuration (defaults filled i
 Options:
   -c, --config FILE   YAML config file (default ${DEFAULT_CONFIG})
       --explain URL   show the route each listener picks for this URL, and why
+  -H, --header H      with --explain: a request header "Name: value" (repeatable), for
+                      routes that match on headers
   -q, --quiet         print nothing when the file is valid
   -h, --help          show this help
 `;
@@ -34,6 +36,7 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
   const { values } = parseCommandArgs('check', argv, {
     config: { type: 'string', short: 'c' },
     explain: { type: 'string' },
+    header: { type: 'string', short: 'H', multiple: true },
     quiet: { type: 'boolean', short: 'q' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -59,7 +62,7 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
 async function checkLoaded(
   config: Config,
   file: string,
-  values: { explain?: string | undefined; quiet?: boolean | undefined },
+  values: { explain?: string | undefined; header?: string[] | undefined; quiet?: boolean | undefined },
   pac: ReadonlyMap<string, PacScript>,
   io: Output,
 ): Promise<number> {
@@ -72,6 +75,8 @@ async function checkLoaded(
     } catch {
       throw new WsgateError('WSG_USAGE', { detail: `check: --explain needs an absolute URL, not "${values.explain}"` });
     }
+    const given = headersOf(values.header ?? []);
+    const port = portOf(url);
     const rules = compileRules(config.rules);
     for (const line of await explainPac(config, pac, url)) io.out(shown(line));
     for (const listener of config.listeners) {
@@ -91,11 +96,24 @@ async function checkLoaded(
       const result = matchRoute(compileRoutes<(typeof listener.routes)[number]>(listener.routes), {
         host: url.host,
         path: url.pathname + url.search,
-        headers: { host: url.host },
+        headers: { ...given, host: url.host },
       });
+      // A listener on another port would not get this URL straight from a client, but may behind a balancer.
+      const where =
+        listener.bind.port === port || listener.bind.port === 0
+          ? ''
+          : ` (on port ${listener.bind.port}, not the URL's ${port})`;
       io.out(
-        shown(`${listener.name}: ${result.why}${result.route ? ` → ${upstreamText(result.route.upstream)}` : ''}`),
+        shown(
+          `${listener.name}${where}: ${result.why}${result.route ? ` → ${upstreamText(result.route.upstream)}` : ''}`,
+        ),
       );
+      const unasked = headerRoutesBefore(listener.routes, result.route, given);
+      if (unasked.length > 0) {
+        io.out(
+          `  note: ${unasked.join(', ')} match${unasked.length === 1 ? 'es' : ''} on headers not given: add -H 'Name: value' to try ${unasked.length === 1 ? 'it' : 'them'}`,
+        );
+      }
       if (result.route !== undefined) {
         for (const line of explainRules(rules, url, listener.name, result.route.name, result.route.rules))
           io.out(shown(line));
@@ -113,6 +131,45 @@ async function checkLoaded(
 }
 
 type ForwardBlock = NonNullable<Config['listeners'][number]['forward']>;
+type Route = Config['listeners'][number]['routes'][number];
+
+/** `-H 'Name: value'`, as curl takes it: names lower-cased, a repeated name's values joined as Node joins them. */
+function headersOf(lines: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    const name = colon > 0 ? line.slice(0, colon).trim().toLowerCase() : '';
+    if (name === '' || /[^!#$%&'*+.^_`|~0-9a-z-]/.test(name)) {
+      throw new WsgateError('WSG_USAGE', { detail: `check: --header needs "Name: value", not "${line}"` });
+    }
+    const value = line.slice(colon + 1).trim();
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+  }
+  return headers;
+}
+
+function portOf(url: URL): number {
+  if (url.port !== '') return Number(url.port);
+  return url.protocol === 'https:' || url.protocol === 'wss:' ? 443 : 80;
+}
+
+/**
+ * Routes tried before the one picked (all of them when none was) that name a header --explain was not given: they
+ * may be what a real request with that header takes, so the answer is only as good as the headers given.
+ */
+function headerRoutesBefore(
+  routes: readonly Route[],
+  picked: Route | undefined,
+  given: Record<string, string>,
+): string[] {
+  const end = picked === undefined ? routes.length : routes.indexOf(picked);
+  const names: string[] = [];
+  for (const [i, route] of routes.slice(0, end).entries()) {
+    const missing = route.match.flatMap((m) => Object.keys(m.headers ?? {})).filter((h) => given[h] === undefined);
+    if (missing.length > 0) names.push(`route "${route.name ?? i}" (${[...new Set(missing)].join(', ')})`);
+  }
+  return names;
+}
 
 /** What each PAC proxy's script answers for this URL (ws and wss asked as http and https, as browsers do). */
 async function explainPac(config: Config, pac: ReadonlyMap<string, PacScript>, url: URL): Promise<string[]> {

@@ -60,3 +60,37 @@ test('check --explain lists the rules that would apply and why', async (t) => {
   const plain = await check(['-c', file, '--explain', 'ws://127.0.0.1/x']);
   assert.match(plain.out, /^web: route "plain".*\n {2}rules: none\n/);
 });
+
+test('check --explain tries the headers given with -H, says which routes need headers it was not given, and flags a listener on another port', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-rules-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'c.yaml');
+  writeFileSync(
+    file,
+    `
+listeners:
+  - name: web
+    bind: 127.0.0.1:8080
+    routes:
+      - name: v2
+        match: [{ path: /ws, headers: { x-version: "2" } }, { path: /v2, headers: { x-beta: "/./" } }]
+        upstream: ws://127.0.0.1:9002
+      - name: any
+        upstream: ws://127.0.0.1:9001
+  - name: admin
+    bind: 127.0.0.1:9090
+    routes: [{ name: all, upstream: ws://127.0.0.1:9003 }]
+`,
+  );
+  const bare = await check(['-c', file, '--explain', 'ws://127.0.0.1:8080/ws']);
+  assert.equal(bare.code, 0);
+  assert.match(bare.out, /^web: route "any": any request → ws:\/\/127\.0\.0\.1:9001$/m);
+  assert.match(bare.out, /^ {2}note: route "v2" \(x-version, x-beta\) matches on headers not given/m);
+  assert.match(bare.out, /^admin \(on port 9090, not the URL's 8080\): route "all"/m);
+  const given = await check(['-c', file, '--explain', 'ws://127.0.0.1:8080/ws', '-H', 'X-Version: 2']);
+  assert.match(given.out, /^web: route "v2": path is "\/ws" and header x-version is "2" \(match 1 of 2\) → ws:\/\/127\.0\.0\.1:9002$/m);
+  assert.doesNotMatch(given.out, /note:/);
+  await assert.rejects(check(['-c', file, '--explain', 'ws://127.0.0.1:8080/ws', '-H', 'no colon']), {
+    code: 'WSG_USAGE',
+  });
+});
