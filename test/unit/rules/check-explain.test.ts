@@ -88,7 +88,10 @@ listeners:
   assert.match(bare.out, /^ {2}note: route "v2" \(x-version, x-beta\) matches on headers not given/m);
   assert.match(bare.out, /^admin \(on port 9090, not the URL's 8080\): route "all"/m);
   const given = await check(['-c', file, '--explain', 'ws://127.0.0.1:8080/ws', '-H', 'X-Version: 2']);
-  assert.match(given.out, /^web: route "v2": path is "\/ws" and header x-version is "2" \(match 1 of 2\) → ws:\/\/127\.0\.0\.1:9002$/m);
+  assert.match(
+    given.out,
+    /^web: route "v2": path is "\/ws" and header x-version is "2" \(match 1 of 2\) → ws:\/\/127\.0\.0\.1:9002$/m,
+  );
   assert.doesNotMatch(given.out, /note:/);
   await assert.rejects(check(['-c', file, '--explain', 'ws://127.0.0.1:8080/ws', '-H', 'no colon']), {
     code: 'WSG_USAGE',
