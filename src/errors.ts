@@ -372,10 +372,15 @@ export class WsgateError extends Error {
   constructor(
     code: ErrorCode,
     params: ErrorParams = {},
-    options: { cause?: unknown; details?: readonly unknown[]; status?: number } = {},
+    options: { cause?: unknown; details?: readonly unknown[]; status?: number; at?: string | undefined } = {},
   ) {
     const spec: ErrorSpec = ERRORS[code];
-    super(fill(spec.message, params), options.cause === undefined ? undefined : { cause: options.cause });
+    // `at` is where in a config the failing value was named ("wsgate.yaml:4:7 listeners[0].tls"), as config issues say.
+    const message = fill(spec.message, params);
+    super(
+      options.at === undefined ? message : `${options.at}: ${message}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'WsgateError';
     this.code = code;
     this.hint = spec.hint;
@@ -387,6 +392,17 @@ export class WsgateError extends Error {
     this.params = params;
     this.details = options.details ?? [];
   }
+}
+
+/** The same error, its message led by where in a config the failing value was named; other errors as they are. */
+export function placedError(err: unknown, at: string | undefined): unknown {
+  if (!(err instanceof WsgateError) || at === undefined) return err;
+  return new WsgateError(err.code, err.params, {
+    cause: err.cause,
+    details: err.details,
+    status: err.status,
+    at,
+  });
 }
 
 export function isWsgateError(err: unknown): err is WsgateError {

@@ -5,6 +5,7 @@
 import { open } from 'node:fs/promises';
 import { WsgateError } from '../errors.ts';
 import { type Env, substituteEnv } from './env.ts';
+import type { PathSegment } from './issues.ts';
 import { type ConfigIssue, formatConfigIssue, formatPath } from './issues.ts';
 import { parseConfigText } from './parse.ts';
 import type { Config } from './schema.ts';
@@ -21,6 +22,20 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return value;
+}
+
+/**
+ * Where each loaded config's keys are in its file, for errors found after loading (a TLS file that is missing).
+ * Keyed by the config's listeners list, which the copies `run` makes of it (`--log-level`, `--admin`) share.
+ */
+const PLACES = new WeakMap<object, (path: readonly PathSegment[]) => string>();
+
+/**
+ * "file:line:col key" of a key of a config loaded from text, for an error about a value it names (undefined for a
+ * config built from flags). Positions are of the key as written: a path the schema filled in reads as its parent.
+ */
+export function placeInConfig(config: Pick<Config, 'listeners'>, path: readonly PathSegment[]): string | undefined {
+  return PLACES.get(config.listeners)?.(path);
 }
 
 function invalid(issues: ConfigIssue[]): WsgateError {
@@ -56,7 +71,12 @@ export function loadConfigText(text: string, file: string, env: Env = process.en
     }
   }
   if (issues.length > 0 || !result.ok) throw invalid(issues);
-  return deepFreeze(result.config);
+  const config = deepFreeze(result.config);
+  PLACES.set(config.listeners, (path) => {
+    const { line, col } = parsed.locate(path, { key: true });
+    return `${file}:${line}:${col} ${formatPath(path)}`;
+  });
+  return config;
 }
 
 /** Reads a config file (at most MAX_CONFIG_BYTES) and loads it like loadConfigText. */

@@ -50,6 +50,12 @@ function errorMap(iss: z.core.$ZodRawIssue): string | undefined {
     case 'too_small':
       if (iss.origin === 'array' && iss.minimum === 1) return 'must not be empty';
       if (iss.origin === 'string' && iss.minimum === 1) return 'must not be empty';
+      if (iss.origin === 'number')
+        return `must be ${iss.inclusive ? 'at least' : 'more than'} ${iss.minimum}; got ${iss.input}`;
+      return undefined;
+    case 'too_big':
+      if (iss.origin === 'number')
+        return `must be ${iss.inclusive ? 'at most' : 'less than'} ${iss.maximum}; got ${iss.input}`;
       return undefined;
     default:
       return undefined;

@@ -1,7 +1,10 @@
 // The TLS files a config names, read and checked in one place before anything listens (and by `wsgate check`):
 // each TLS listener's certificates and keys, each named upstream's CA file, each forward listener's upstreamCa.
 // Any problem is a WsgateError with exit code 2 that names the file.
+import type { PathSegment } from '../config/issues.ts';
+import { placeInConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { placedError } from '../errors.ts';
 import { loadServerTls, type ServerTls } from './server-certs.ts';
 import { loadUpstreamTls, type UpstreamTls } from './upstream.ts';
 
@@ -15,18 +18,32 @@ export type ConfigTls = {
 };
 
 export async function loadConfigTls(config: Pick<Config, 'listeners' | 'upstreams'>): Promise<ConfigTls> {
+  // A file that cannot be used is reported at the key that names it, as config issues are.
+  const at = async <T>(path: PathSegment[], load: () => Promise<T>): Promise<T> => {
+    try {
+      return await load();
+    } catch (err) {
+      throw placedError(err, placeInConfig(config, path));
+    }
+  };
   const listeners = new Map<string, ServerTls>();
-  for (const listener of config.listeners) {
-    if (listener.tls !== undefined) listeners.set(listener.name, await loadServerTls(listener.tls.certs));
+  for (const [i, listener] of config.listeners.entries()) {
+    const tls = listener.tls;
+    if (tls !== undefined)
+      listeners.set(listener.name, await at(['listeners', i, 'tls'], () => loadServerTls(tls.certs)));
   }
   const upstreams = new Map<string, UpstreamTls>();
-  for (const upstream of config.upstreams) {
-    if (/^(wss|https):/i.test(upstream.url)) upstreams.set(upstream.name, await loadUpstreamTls(upstream.tls));
+  for (const [i, upstream] of config.upstreams.entries()) {
+    if (/^(wss|https):/i.test(upstream.url)) {
+      upstreams.set(upstream.name, await at(['upstreams', i, 'tls'], () => loadUpstreamTls(upstream.tls)));
+    }
   }
   const forward = new Map<string, UpstreamTls>();
-  for (const listener of config.listeners) {
-    if (listener.forward !== undefined) {
-      forward.set(listener.name, await loadUpstreamTls({ ca: listener.forward.upstreamCa }));
+  for (const [i, listener] of config.listeners.entries()) {
+    const block = listener.forward;
+    if (block !== undefined) {
+      const path = ['listeners', i, 'forward', 'upstreamCa'];
+      forward.set(listener.name, await at(path, () => loadUpstreamTls({ ca: block.upstreamCa })));
     }
   }
   return { listeners, upstreams, forward };

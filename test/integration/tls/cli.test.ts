@@ -171,6 +171,8 @@ test('a certificate with a key that is not its own: check and run exit 2 naming 
   assert.equal(check.code, 2);
   assert.ok(check.stderr.includes(b.key) && check.stderr.includes(a.cert), check.stderr);
   assert.match(check.stderr, /does not belong to the certificate/);
+  // At the key that names the files, as a config issue would be.
+  assert.match(check.stderr, /wsgate\.yaml:3:5 listeners\[0\]\.tls: /);
 
   const run = await runCli(['run', '-c', config, '--log-format', 'json'], { cwd: home, env: envFor(home) });
   assert.equal(run.code, 2);
@@ -180,7 +182,10 @@ test('a certificate with a key that is not its own: check and run exit 2 naming 
   writeFileSync(config, readFileSync(config, 'utf8').replace(b.key, join(home, 'nope.pem')));
   const unreadable = await runCli(['run', '-c', config], { cwd: home, env: envFor(home) });
   assert.equal(unreadable.code, 2);
-  assert.match(unreadable.stderr, /cannot use key file .*nope\.pem: no such file/);
+  assert.match(
+    unreadable.stderr,
+    /wsgate\.yaml:3:5 listeners\[0\]\.tls: cannot use key file .*nope\.pem: no such file/,
+  );
 });
 
 test('wsgate run with SSLKEYLOGFILE appends the secrets of a TLS connection through the listener', async (t) => {

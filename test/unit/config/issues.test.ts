@@ -34,6 +34,18 @@ test("a route named like a forward listener's traffic is refused, at its name", 
   );
 });
 
+test("a number out of range says the bound and the value, in the config's words", () => {
+  const rule = (seed: string) =>
+    withRoutes(
+      '      - { upstream: "ws://a:1", rules: [r] }\n',
+      `rules:\n  - name: r\n    seed: ${seed}\n    actions: [{ delay: 1ms }]\n`,
+    );
+  assert.deepEqual(failLines(load(rule('-1'))), ['c.yaml:8:11 rules[0].seed: must be at least 0; got -1']);
+  assert.deepEqual(failLines(load(rule('4294967296'))), [
+    'c.yaml:8:11 rules[0].seed: must be at most 4294967295; got 4294967296',
+  ]);
+});
+
 test('an issue is one line in the message and a structured detail', () => {
   const { err, issues } = failure(load(withRoutes('      - upstream: nope://x\n')));
   assert.deepEqual(issues, [
