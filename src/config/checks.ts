@@ -4,8 +4,8 @@
 
 import type { z } from 'zod';
 import { isLoopbackHost } from '../net/ip.ts';
-import { checkRuleRefs } from './checks-rules.ts';
-import { isRecord, MISSING_KEY } from './fields.ts';
+import { checkForwardOnlyFaults, checkRuleRefs } from './checks-rules.ts';
+import { isRecord, listenerNameOf, MISSING_KEY } from './fields.ts';
 import { didYouMean } from './suggest.ts';
 
 function listOf(v: unknown): unknown[] {
@@ -111,12 +111,12 @@ export function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
   const routeNames = new Map<string, string>();
   // "<listener>/forward" and "<listener>/tunnel" name a forward listener's traffic (forward/state.ts routeName), in
   // rules' `route`, the inspector and HAR; a reverse route of that name would be taken for it.
-  const nameOf = (l: Record<string, unknown>, i: number) =>
-    typeof l['name'] === 'string' ? l['name'] : `listener-${i}`;
-  const allListenerNames = new Set(listOf(value['listeners']).flatMap((l, i) => (isRecord(l) ? [nameOf(l, i)] : [])));
+  const allListenerNames = new Set(
+    listOf(value['listeners']).flatMap((l, i) => (isRecord(l) ? [listenerNameOf(l, i)] : [])),
+  );
   listOf(value['listeners']).forEach((l, i) => {
     if (!isRecord(l)) return;
-    const listenerName = nameOf(l, i);
+    const listenerName = listenerNameOf(l, i);
     const first = listenerNames.get(listenerName);
     if (first === undefined) listenerNames.set(listenerName, i);
     else
@@ -156,6 +156,7 @@ export function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
     });
   });
   checkRuleRefs(value, issue);
+  checkForwardOnlyFaults(value, issue);
 }
 
 /** A listener is a reverse proxy (routes) or a forward proxy (forward), and an exposed forward proxy is never open. */

@@ -21,6 +21,11 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** The name a listener goes by in the partly parsed config: its own, or "listener-<index>" as resolve.ts names it. */
+export function listenerNameOf(l: Record<string, unknown>, index: number): string {
+  return typeof l['name'] === 'string' ? l['name'] : `listener-${index}`;
+}
+
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
 // Lets editors accept "${VAR}" where the JSON Schema would otherwise demand a number or a unit.

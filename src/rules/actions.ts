@@ -310,7 +310,10 @@ export function compileActions(rule: string, actions: readonly ActionConfig[]): 
   return out;
 }
 
-/** True when a step needs the relay (it changes, drops, holds or adds messages). */
-export function hasMessageSteps(actions: CompiledActions): boolean {
-  return actions.steps.length > 0;
+/**
+ * True when the rule needs the relay: a step changes, drops, holds or adds messages, or an injection (at open or
+ * every so often) puts frames of wsgate's own into the stream, which only the relay writes in order with the peers'.
+ */
+export function needsRelay(actions: CompiledActions): boolean {
+  return actions.steps.length > 0 || actions.injections.length > 0;
 }

@@ -6,7 +6,7 @@
 // and releasing it on time is the relay's call: deadline() says when, expire() releases).
 
 import type { Direction } from '../events.ts';
-import type { Work } from './actions.ts';
+import { needsRelay, type Work } from './actions.ts';
 import { type CompiledMatch, type MessageView, ordinal, viewOf } from './matchers.ts';
 import { type Random, shuffledOrder } from './prng.ts';
 import type { CompiledRule, RuleSet } from './rule-set.ts';
@@ -78,7 +78,7 @@ export class RuleConnection implements LiveConnectionRules {
     this.handshake = handshake;
     this.connection = connection;
     this.injections = injections;
-    this.needsRelay = applied.some((a) => a.rule.actions.steps.length > 0);
+    this.needsRelay = applied.some((a) => needsRelay(a.rule.actions));
   }
 
   get names(): readonly string[] {

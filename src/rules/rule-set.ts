@@ -6,7 +6,7 @@
 
 import type { RuleConfig } from '../config/shape-rules.ts';
 import { rule as ruleShape } from '../config/shape-rules.ts';
-import { type CompiledActions, compileActions } from './actions.ts';
+import { type CompiledActions, compileActions, needsRelay } from './actions.ts';
 import { type AppliedRule, type LiveConnectionRules, NO_RULES, RuleConnection } from './connection.ts';
 import { type CompiledMatch, compileMatch, explainMessagePart } from './matchers.ts';
 import { mulberry32, seedOf } from './prng.ts';
@@ -143,7 +143,7 @@ export class RuleSet {
         return { holds: failed.length === 0, text: conn, messages: explainMessagePart(m) };
       });
       const applies = alternatives.some((a) => a.holds);
-      const relays = applies && rule.actions.steps.length > 0;
+      const relays = applies && needsRelay(rule.actions);
       const chance = rule.probability === undefined ? '' : `; with probability ${rule.probability} per connection`;
       const why = alternatives
         .map((a) => (rule.actions.steps.length > 0 ? `${a.text}; messages: ${a.messages}` : a.text))

@@ -113,7 +113,7 @@ export type Injection = {
 export interface ConnectionRules {
   /** Names of the rules that apply, in config order. */
   readonly names: readonly string[];
-  /** True when a message rule or a per-message fault can touch this connection: it must be relayed. */
+  /** True when a message rule, a per-message fault or an injection can touch this connection: it must be relayed. */
   readonly needsRelay: boolean;
   /** Whether the relay keeps permessage-deflate (inflate and re-deflate) or strips it from the handshake. */
   readonly deflate: 'strip' | 'keep';

@@ -40,7 +40,8 @@ export type JoinOptions = {
   forward?: ((direction: Direction, chunk: Buffer, to: net.Socket) => boolean) | undefined;
   /**
    * Passes a reader's FIN on instead of `to.end()`: a link shaper ends the receiver only once the bytes it holds are
-   * written, or never (halfOpen).
+   * written, or never (halfOpen). The reader's socket closing then leaves the receiver to it, for halfCloseLinger at
+   * most.
    */
   endOnward?: ((direction: Direction, to: net.Socket) => void) | undefined;
 };
@@ -156,7 +157,10 @@ export function joinSockets(client: net.Socket, upstream: net.Socket, options: J
     else {
       socket.on('close', () => {
         record({ by, how: 'rst' });
-        other.destroy();
+        // A socket that closed after its FIN had that FIN passed on through endOnward: a link shaper may still hold
+        // bytes toward the other socket (the peer's Close among them) and ends it once they are written. Destroying
+        // it now would cut them off (the peer sees 1006); the linger armed at the FIN bounds a peer that never reads.
+        if (options.endOnward === undefined || !socket.readableEnded) other.destroy();
         closedOne();
       });
     }

@@ -1,5 +1,6 @@
 // Small real servers for tests, all on 127.0.0.1 port 0: an HTTP upstream with a handler, a TCP sink that
-// accepts and never answers, a way to get a port nothing listens on (below the ephemeral range), and a server that closes kept-alive connections.
+// accepts and never answers, a way to get a port nothing listens on (below the ephemeral range), a server that closes
+// kept-alive connections, and a connected TCP pair (a peer's end and the end wsgate would hold).
 
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -149,4 +150,23 @@ export async function closesKeptAlive(t: TestContext) {
     requests,
     connections: () => connections,
   };
+}
+
+export type Pair = { outer: net.Socket; inner: net.Socket };
+
+/**
+ * A connected TCP pair on 127.0.0.1: `outer` plays a peer, `inner` is the socket wsgate would hold, with wsgate's
+ * large write buffer (limits.maxBufferedBytes), so that writes which do not complete at once still return true and
+ * reading goes on while they hold their chunks.
+ */
+export async function tcpPair(t: { after(fn: () => void): void }): Promise<Pair> {
+  const server = net.createServer({ highWaterMark: 4 * 1024 * 1024 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  const outer = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await new Promise<void>((resolve) => outer.once('connect', resolve));
+  const inner = await accepted;
+  for (const s of [outer, inner]) s.setNoDelay(true);
+  return { outer, inner };
 }

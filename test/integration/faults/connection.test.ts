@@ -106,6 +106,37 @@ test('latency: every chunk is delayed, order kept', async (t) => {
   assert.ok(ms >= 350, `20 echoes through 2 × 200 ms of latency took only ${Math.round(ms)} ms`);
 });
 
+/** The code and reason one side's `ws` reports at its close. */
+function closedWith(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+}
+
+for (const [name, faults] of [
+  ['latency', { latency: { rule: 'far-away', ms: 200 } }],
+  ['buffer', { buffer: { rule: 'av-scanner', everyMs: 300 } }],
+] as const) {
+  for (const by of ['client', 'server'] as const) {
+    test(`${name}: a ${by}-initiated close goes through the slow link in order; both sides see 1000 and its reason`, async (t) => {
+      const up = await startEchoUpstream(t);
+      const serverSide = new Promise<WebSocket>((resolve) => up.wss.once('connection', resolve));
+      const gate = await startFaultGate(t, `ws://127.0.0.1:${up.port}`, faultRules({}, faults));
+      const ws = await openWs(gate.url);
+      t.after(() => ws.terminate());
+      const server = await serverSide;
+      const atClient = closedWith(ws);
+      const atServer = closedWith(server);
+      if (by === 'client') ws.close(1000, 'client-bye');
+      else server.close(1000, 'server-bye');
+      const reason = `${by}-bye`;
+      // The peer answers with the code and reason it received (ws echoes them).
+      assert.deepEqual(await atClient, { code: 1000, reason });
+      assert.deepEqual(await atServer, { code: 1000, reason });
+      const end = await gate.end();
+      assert.equal(end.closeCode, 1000);
+    });
+  }
+}
+
 test('buffer: messages sent apart arrive together, in a burst', async (t) => {
   const up = await startEchoUpstream(t);
   const gate = await startFaultGate(

@@ -1,6 +1,7 @@
 // The relay driven by the config, end to end through a running wsgate: rules named by a route relay its
 // connections (a replace in both directions, a close), a route without rules stays on the byte-exact passthrough,
-// every hit is a ws.rule line, and keepalive from the config keeps a silent connection through limits.idleTimeout.
+// every hit is a ws.rule line, keepalive from the config keeps a silent connection through limits.idleTimeout, and a
+// route whose only rule injects (at open, every interval) is relayed so that its injections go out.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { configFromObject } from '../../../src/config/load.ts';
@@ -144,4 +145,43 @@ test('shutdown: a relayed connection gets Close 1001 on both sides and the close
   assert.equal(log.open.relay, true);
   assert.equal(log.close.termination, 'WS');
   assert.equal(log.close.closeCode, 1001);
+});
+
+test('config inject: a route whose only rule injects is relayed; at open and every interval, to both sides', async (t) => {
+  const upstream = await startUpstream(t, { onConnection: () => {} });
+  const gw = await startTestWsgate(
+    t,
+    reverseConfig([{ upstream: `ws://127.0.0.1:${upstream.port}`, rules: ['greet', 'tick'] }], {
+      rules: [
+        {
+          name: 'greet',
+          actions: [
+            { inject: { to: 'client', text: 'hello-client', on: 'open' } },
+            { inject: { to: 'server', text: 'hello-server', on: 'open' } },
+          ],
+        },
+        {
+          name: 'tick',
+          actions: [
+            { inject: { to: 'client', text: 'tick-client', every: '100ms' } },
+            { inject: { to: 'server', binary: 'AAE=', every: '100ms' } },
+          ],
+        },
+      ],
+    }),
+  );
+  const c = await connect(`${gw.ws}/inject`);
+  await until(() => (c.messages.length >= 3 ? true : undefined), 'three messages at the client', 5000);
+  assert.equal(c.messages[0]!.data.toString(), 'hello-client', 'the injection at open comes first');
+  assert.ok(c.messages.slice(1).every((m) => m.data.toString() === 'tick-client'));
+  await until(() => (upstream.received.length >= 3 ? true : undefined), 'three messages at the server', 5000);
+  assert.equal(upstream.received[0]!.data.toString(), 'hello-server');
+  assert.ok(upstream.received.slice(1).every((m) => m.isBinary && m.data.equals(Buffer.from([0, 1]))));
+  c.ws.close(1000);
+  await c.closed;
+  const log = await connectionLog(gw.logs, '/inject');
+  assert.equal(log.open.relay, true);
+  const injected = gw.logs.lines.filter((l) => l.event === 'ws.rule' && l.conn === log.conn && l.action === 'inject');
+  assert.ok(injected.some((l) => l.rule === 'greet' && l.dir === 'toClient'));
+  assert.ok(injected.some((l) => l.rule === 'tick' && l.dir === 'toUpstream'));
 });

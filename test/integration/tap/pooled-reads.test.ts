@@ -3,29 +3,11 @@
 // buffers), and every byte arrives in order in both directions, at the far ends and in what observers were shown.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import net from 'node:net';
+import type net from 'node:net';
 import { test } from 'node:test';
 import { joinSockets } from '../../../src/websocket/joiner.ts';
 import { pooledReadStats } from '../../../src/websocket/pooled-reads.ts';
-
-type Pair = { outer: net.Socket; inner: net.Socket };
-
-/**
- * A connected TCP pair on 127.0.0.1: `outer` plays a peer, `inner` is the socket wsgate would hold, with wsgate's
- * large write buffer (limits.maxBufferedBytes), so that writes which do not complete at once still return true and
- * reading goes on while they hold their chunks.
- */
-async function tcpPair(t: { after(fn: () => void): void }): Promise<Pair> {
-  const server = net.createServer({ highWaterMark: 4 * 1024 * 1024 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => server.close());
-  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const outer = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  await new Promise<void>((resolve) => outer.once('connect', resolve));
-  const inner = await accepted;
-  for (const s of [outer, inner]) s.setNoDelay(true);
-  return { outer, inner };
-}
+import { tcpPair } from '../../helpers/servers.ts';
 
 /** Chunks of mixed sizes: single bytes, small messages and bulk runs of up to 256 KiB. */
 function traffic(total: number): Buffer[] {

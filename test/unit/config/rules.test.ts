@@ -165,6 +165,52 @@ test('unknown rule names and profiles are errors with a did-you-mean', () => {
   );
 });
 
+test('a forward-only fault on a rule that can only apply to reverse routes is an error at the fault', () => {
+  const config = (routeRules: string, proxyRules: string, match = '') => `listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - name: chat
+        upstream: ws://127.0.0.1:9998
+        rules: [${routeRules}]
+  - name: proxy
+    bind: 127.0.0.1:0
+    rules: [${proxyRules}]
+    forward: {}
+rules:
+  - name: deny
+${match}    actions: [{ rejectConnect: 407 }, { untrustedCert: true }, { idleCut: 1s }]
+`;
+  assert.deepEqual(
+    failLines(() => load(config('deny', ''))),
+    [
+      'c.yaml:14:32 rules[0].actions[0].rejectConnect: rejectConnect acts only on a forward listener\'s CONNECT and absolute-form requests, and rule "deny" is named only by reverse routes (listeners[0].routes[0].rules): it would never act; name the rule in a forward listener\'s rules, or remove rejectConnect',
+      'c.yaml:14:56 rules[0].actions[1].untrustedCert: untrustedCert acts only on a forward listener\'s CONNECT tunnels, and rule "deny" is named only by reverse routes (listeners[0].routes[0].rules): it would never act; name the rule in a forward listener\'s rules, or remove untrustedCert',
+    ],
+  );
+  // Named by a forward listener, but its match can only hold on another listener or a reverse route.
+  for (const match of [
+    '    match: { listener: web }\n',
+    '    match: [{ route: chat }, { listener: proxy, route: web/forward }]\n',
+  ]) {
+    const lines = failLines(() => load(config('', 'deny', match)));
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.match(
+      lines[0]!,
+      /rejectConnect: .*rule "deny"'s match \(listener, route\) holds for no connection of forward listener "proxy"/,
+    );
+  }
+  // Certain only: a forward listener names it (with no match, or one that may hold there), or nobody does.
+  for (const [route, proxy, match] of [
+    ['deny', 'deny', ''],
+    ['', 'deny', '    match: { route: proxy/tunnel }\n'],
+    ['', 'deny', '    match: [{ listener: web }, { path: /x }]\n'],
+    ['', '', ''],
+  ] as const) {
+    assert.doesNotThrow(() => load(config(route, proxy, match)), `${route} | ${proxy} | ${match}`);
+  }
+});
+
 test('the profile names the config accepts are the profiles rules/profiles.ts defines', () => {
   assert.deepEqual([...PROFILE_NAMES].sort(), Object.keys(PROFILES).sort());
 });

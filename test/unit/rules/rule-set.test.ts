@@ -117,6 +117,8 @@ test('explain: which rules apply to a connection, why, and whether they relay', 
       why: 'path "/socket" ✓ (path starts with "/socket"); does: cut TCP after 30s idle',
     },
   ]);
+  const inject = ruleSetFrom('- name: greet\n  actions: [{ inject: { to: client, text: hi, on: open } }]');
+  assert.equal(inject.explain(FACTS, ['greet'])[0]!.relays, true, 'an injection is written by the relay');
 });
 
 test('mulberry32 repeats per seed; seedOf is stable; shuffledOrder is a permutation that moves something', () => {
