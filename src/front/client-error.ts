@@ -5,12 +5,19 @@ import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import type { FrontLimits } from './limits.ts';
 
-/** Socket errors that only mean the client went away: nothing to answer, nothing worth a warning. */
+/**
+ * Socket and parser errors that only mean the client went away: nothing to answer, nothing worth a warning.
+ * HPE_INVALID_EOF_STATE is llhttp's word for a connection that ended inside a request (a client that gave up
+ * mid-head or mid-body, or closed after its 408 while its head was still incomplete), not for bytes it could not
+ * parse. ETIMEDOUT: the client's host stopped answering TCP (keepalive probes or retransmissions gave up).
+ */
 export const GONE_CODES: ReadonlySet<string> = new Set([
   'ECONNRESET',
   'EPIPE',
   'ECONNABORTED',
+  'ETIMEDOUT',
   'HPE_CLOSED_CONNECTION',
+  'HPE_INVALID_EOF_STATE',
 ]);
 
 export function clientErrorOf(err: NodeJS.ErrnoException, limits: FrontLimits): WsgateError {
