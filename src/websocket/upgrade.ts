@@ -63,6 +63,8 @@ export type UpgradeContext = {
    * trustForwarded). Undefined on forward-proxy entries, which add none.
    */
   forwarded?: { trusted: boolean } | undefined;
+  /** This proxy's Via entry for the upstream handshake (absolute-form forward entries); none when undefined. */
+  via?: string | undefined;
   /** Sec-WebSocket-Key from the already validated request. */
   key: string;
   /**
