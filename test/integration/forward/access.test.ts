@@ -160,6 +160,51 @@ test('CONNECT to the proxy listener itself is a loop: 508, and the proxy keeps s
   await assertHealthy(gw.port(), `127.0.0.1:${sink.port}`);
 });
 
+test('a target on the unspecified address (0.0.0.0, [::]) reaching the listener is a loop too: 508, nothing relayed', async (t) => {
+  const gw = await startProxy(
+    t,
+    forwardConfig(
+      {},
+      {
+        listeners: [
+          { name: 'proxy', bind: '127.0.0.1:0', forward: {} },
+          { name: 'proxy6', bind: '[::1]:0', forward: {} },
+        ],
+      },
+    ),
+  );
+  for (const [listener, address, host] of [
+    ['proxy', '0.0.0.0', '127.0.0.1'],
+    ['proxy6', '[::]', '::1'],
+  ] as const) {
+    const port = gw.port(listener);
+    const connect = (
+      await rawExchange(port, `CONNECT ${address}:${port} HTTP/1.1\r\nHost: ${address}:${port}\r\n\r\n`, 5000, host)
+    ).toString('latin1');
+    assert.match(connect, /^HTTP\/1\.1 508 /, connect);
+    assert.match(connect, /X-Wsgate-Error: WSG_FORWARD_LOOP/i);
+    const plain = (
+      await rawExchange(
+        port,
+        `GET http://${address}:${port}/x HTTP/1.1\r\nHost: ${address}:${port}\r\nConnection: close\r\n\r\n`,
+        5000,
+        host,
+      )
+    ).toString('latin1');
+    assert.match(plain, /^HTTP\/1\.1 508 /, plain);
+    assert.match(plain, /is this proxy listener itself/);
+  }
+  assert.equal(gw.logs.events('connect.loop').length, 2);
+  // Nothing came back around: the only requests the listeners saw are the two absolute-form ones.
+  assert.deepEqual(
+    gw.logs.events('http.access').map((l) => [l.status, l.code]),
+    [
+      [508, 'WSG_FORWARD_LOOP'],
+      [508, 'WSG_FORWARD_LOOP'],
+    ],
+  );
+});
+
 test('a forward listener beyond loopback without auth or allowHosts is a config error naming the fix', async (t) => {
   assert.throws(
     () => configFromObject({ listeners: [{ name: 'open', bind: '0.0.0.0:8888', forward: {} }] }),
