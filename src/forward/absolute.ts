@@ -38,14 +38,11 @@ function admitAbsolute(
     refuse(err);
     return undefined;
   }
-  const authed = authenticate(
-    state,
-    req,
-    (err, challenge) => refuse(err, [challenge]),
-    log,
-    'forward.auth_required',
-    url,
-  );
+  const authed = authenticate(state, req, (err, challenge) => refuse(err, [challenge]), log, {
+    event: 'forward.auth_required',
+    target: url,
+    subject: url,
+  });
   if (authed === undefined) return undefined;
   const loop = loopError(state, req);
   if (loop !== undefined) {

@@ -150,6 +150,27 @@ test('proxy authentication: 407 with Proxy-Authenticate, wrong credentials 407, 
   );
 });
 
+test('a CONNECT refused for its credentials is logged as every refused CONNECT is: status, CONNECT target', async (t) => {
+  const gw = await startProxy(
+    t,
+    forwardConfig({ auth: { users: [{ name: 'dev', password: 'pw' }] }, allowPorts: [443] }),
+    { names: ['app.test'] },
+  );
+  const creds = Buffer.from('dev:pw').toString('base64');
+  assert.equal((await rawConnect(gw.port(), 'app.test:443')).status, 407);
+  assert.equal((await rawConnect(gw.port(), 'app.test:8443', { 'Proxy-Authorization': `Basic ${creds}` })).status, 403);
+  const auth = await gw.logs.waitFor('connect.auth_required');
+  const denied = await gw.logs.waitFor('connect.denied');
+  // The same fields as the other CONNECT refusals, and a message that starts the same way.
+  assert.deepEqual(Object.keys(auth).sort(), Object.keys(denied).sort());
+  assert.equal(auth.status, 407);
+  assert.equal(auth.outcome, 'auth_required');
+  assert.equal(auth.target, 'app.test:443');
+  assert.equal(auth.msg, 'CONNECT app.test:443: proxy authentication required: no Proxy-Authorization header was sent');
+  assert.equal(auth.reason, 'missing');
+  assert.match(String(denied.msg), /^CONNECT app\.test:8443: /);
+});
+
 test('CONNECT to the proxy listener itself is a loop: 508, and the proxy keeps serving', async (t) => {
   const gw = await startProxy(t, forwardConfig());
   const r = await rawConnect(gw.port(), `127.0.0.1:${gw.port()}`);
