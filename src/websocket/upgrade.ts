@@ -14,6 +14,7 @@ import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import { redactPairs } from '../log/redact.ts';
 import type { ConnectionRules } from '../rules/types.ts';
+import { tlsHandshakeMs } from '../tls/handshake-time.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
 import { isSpare, spareLost } from '../upstream/spares.ts';
 import { watchClientLeaving } from './client-watch.ts';
@@ -123,8 +124,11 @@ function internalError(log: Logger, error: unknown, ...sockets: (net.Socket | un
   for (const socket of sockets) socket?.destroy();
 }
 
-/** When the handshake arrived, and when its upstream connection was made (performance.now()). */
-type HandshakeClock = { started: number; connected?: number };
+/**
+ * When the handshake arrived, when dialing its upstream began and when the connection was made (performance.now()),
+ * and how long the connection's TLS handshake took.
+ */
+type HandshakeClock = { started: number; dialing?: number; connected?: number; tlsMs?: number | undefined };
 
 /** A handshake that did not open, for the inspector's list and the traffic file (events.ts WsFailedEvent). */
 function emitFailure(
@@ -217,9 +221,11 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       highWaterMark: limits.maxBufferedBytes,
       signal: dialing.signal,
     };
+    clock.dialing = performance.now();
     upstream = await dial(target, dialOptions);
     let connected = performance.now();
     clock.connected = connected;
+    clock.tlsMs = tlsHandshakeMs(upstream);
     if (clientGone) {
       upstream.destroy();
       clientLeft(req, ctx, target, clock, {});
@@ -265,6 +271,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       upstream = await dial(target, { ...dialOptions, fresh: true });
       connected = performance.now();
       clock.connected = connected;
+      clock.tlsMs = tlsHandshakeMs(upstream);
       // The deadline answered the client meanwhile, or the client left: either was reported already or is now.
       if (timedOut || clientGone) {
         upstream.destroy();
@@ -337,6 +344,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         ...clientFields(ctx.client ?? req.socket.remoteAddress, ctx.peer ?? req.socket.remoteAddress),
         handshakeMs: Math.round(performance.now() - clock.started),
         dialMs: Math.round(connected - clock.started),
+        tlsMs: clock.tlsMs,
         spare: isSpare(upstream),
         request: redactPairs(rawToPairs(req.rawHeaders), ctx.showSecrets),
         forwarded: redactPairs(headers, ctx.showSecrets),
