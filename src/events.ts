@@ -23,6 +23,13 @@ type HandshakeTiming = {
    * no connection was made.
    */
   dialMs?: number;
+  /** Milliseconds of wsgate's TLS handshake with the upstream (wss://), part of dialMs. Absent without one. */
+  tlsMs?: number;
+  /**
+   * The handshake ended while its upstream connection was being made (the dial failed, or was given up when the
+   * client left): all of handshakeMs went to the dial. Failed handshakes only.
+   */
+  endedInDial?: true;
   /**
    * The upstream connection was a spare (upstreams[].preconnect): opened before the handshake arrived, so nothing
    * was dialed for it (dialMs is routing only). Absent otherwise.

@@ -38,14 +38,11 @@ function admitAbsolute(
     refuse(err);
     return undefined;
   }
-  const authed = authenticate(
-    state,
-    req,
-    (err, challenge) => refuse(err, [challenge]),
-    log,
-    'forward.auth_required',
-    url,
-  );
+  const authed = authenticate(state, req, (err, challenge) => refuse(err, [challenge]), log, {
+    event: 'forward.auth_required',
+    target: url,
+    subject: url,
+  });
   if (authed === undefined) return undefined;
   const loop = loopError(state, req);
   if (loop !== undefined) {
@@ -207,8 +204,6 @@ export function serveAbsoluteUpgrade(
   const { target } = admitted;
   const secure = target.scheme === 'https' || target.scheme === 'wss';
   const wsUrl = `${secure ? 'wss' : 'ws'}://${target.authority}/`;
-  // RFC 9110 §7.6.3: the handshake leaves with this proxy's Via entry appended.
-  appendRawVia(req, viaEntry(state.deps.pseudonym));
   startUpgrade(state, req, socket, scope, {
     // RFC 9112 §3.2.2: a proxy sends the target's authority as Host, whatever Host the client sent.
     route: {
@@ -218,17 +213,7 @@ export function serveAbsoluteUpgrade(
     },
     dial: (options) => state.dialer.dial(target, { ...options, secure, kind: secure ? 'https' : 'http' }),
     rules: admitted.rules,
+    // RFC 9110 §7.6.3: the handshake leaves with this proxy's Via entry appended; the request stays as received.
+    via: viaEntry(state.deps.pseudonym),
   });
-}
-
-/** Adds this proxy's Via entry to the raw headers the upgrade forwarder copies (RFC 9110 §7.6.3). */
-function appendRawVia(req: http.IncomingMessage, entry: string): void {
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === 'via') {
-      raw[i + 1] = `${raw[i + 1]}, ${entry}`;
-      return;
-    }
-  }
-  raw.push('Via', entry);
 }

@@ -52,8 +52,7 @@ export function judgeConnect(state: ForwardState, req: http.IncomingMessage, log
       challenge = header;
     },
     log,
-    'connect.auth_required',
-    raw,
+    { event: 'connect.auth_required', target: raw, subject: `CONNECT ${raw}`, withStatus: true },
   );
   if (authed === undefined) {
     return { kind: 'refused', outcome: 'auth_required', err: authError!, headers: [challenge!], log: undefined };

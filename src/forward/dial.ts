@@ -6,7 +6,7 @@ import type net from 'node:net';
 import os from 'node:os';
 import { WsgateError } from '../errors.ts';
 import { formatHostPort } from '../net/host-port.ts';
-import { classifyIp, formatIp, parseIp } from '../net/ip.ts';
+import { classifyIp, formatIp, type IpAddress, parseIp } from '../net/ip.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
 import { type ConnectOptions, connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
@@ -62,19 +62,28 @@ function localAddresses(): Set<string> {
   return out;
 }
 
+/**
+ * Where a connection to `ip` goes: to the unspecified address (0.0.0.0, ::) the kernel connects to the loopback
+ * address of that family, so a target of 0.0.0.0:PORT reaches a listener on 127.0.0.1:PORT.
+ */
+function dialedIp(ip: IpAddress): IpAddress {
+  if (classifyIp(ip) !== 'unspecified') return ip;
+  return parseIp(ip.family === 4 ? '127.0.0.1' : '::1') ?? ip;
+}
+
 /** Does `address:port` reach this very listener? */
 export function isSelf(self: { host: string; port: number } | undefined, address: string, port: number): boolean {
   if (self === undefined || port !== self.port) return false;
-  const ip = parseIp(address);
-  if (ip === undefined) return false;
+  const parsed = parseIp(address);
+  if (parsed === undefined) return false;
+  const ip = dialedIp(parsed);
   const canonical = formatIp(ip);
   const bound = parseIp(self.host);
   if (bound === undefined) return false;
   if (formatIp(bound) === canonical) return true;
   const cls = classifyIp(bound);
   // A listener on 0.0.0.0 or :: answers on every local address, loopback included.
-  if (cls === 'unspecified')
-    return classifyIp(ip) === 'loopback' || classifyIp(ip) === 'unspecified' || localAddresses().has(canonical);
+  if (cls === 'unspecified') return classifyIp(ip) === 'loopback' || localAddresses().has(canonical);
   return false;
 }
 

@@ -17,6 +17,16 @@ export function refusalOutcome(err: WsgateError): 'denied' | 'loop' | 'upstream_
   return 'upstream_error';
 }
 
+/** How a refused authentication is logged: each entry words it as its other refusals are. */
+export type AuthLine = {
+  event: string;
+  target: string;
+  /** What the message starts with: the URL, or `CONNECT host:port` as every CONNECT line does. */
+  subject: string;
+  /** CONNECT refusals carry the status they were answered with (their access line is this line). */
+  withStatus?: boolean;
+};
+
 /**
  * Proxy authentication, when the listener has users. Returns the user (undefined without auth), or undefined
  * after answering 407 through `refuse` with the challenge header.
@@ -26,8 +36,7 @@ export function authenticate(
   req: http.IncomingMessage,
   refuse: (err: WsgateError, challenge: [string, string]) => void,
   log: Logger,
-  event: string,
-  target: string,
+  line: AuthLine,
 ): { user: string | undefined } | undefined {
   const auth = state.spec.forward.auth;
   if (auth === undefined) return { user: undefined };
@@ -38,14 +47,15 @@ export function authenticate(
   const level = verdict.reason === 'missing' ? 'info' : 'warn';
   log[level](
     {
-      event,
+      event: line.event,
       outcome: 'auth_required',
       code: err.code,
+      ...(line.withStatus === true ? { status: err.status } : {}),
       client: req.socket.remoteAddress,
-      target,
+      target: line.target,
       reason: verdict.reason,
     },
-    `${target}: ${err.message}`,
+    `${line.subject}: ${err.message}`,
   );
   refuse(err, ['Proxy-Authenticate', proxyAuthenticate(auth.realm)]);
   return undefined;

@@ -145,6 +145,8 @@ export function startUpgrade(
     rules?: ConnectionRules | undefined;
     /** The handshake came inside a CONNECT tunnel. */
     inTunnel?: boolean;
+    /** This proxy's Via entry, added to the handshake as it leaves (absolute-form only: tunnels add nothing). */
+    via?: string;
   },
 ): void {
   void forwardUpgrade(req, socket, {
@@ -164,6 +166,7 @@ export function startUpgrade(
     dial: (_target, options) => how.dial(options),
     rules: how.rules,
     inTunnel: how.inTunnel,
+    via: how.via,
     keepalive: state.spec.keepalive,
     ruleSource: () => state.settings.rules,
   });

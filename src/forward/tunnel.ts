@@ -5,6 +5,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { formatHostPort } from '../net/host-port.ts';
 import type { ConnectionFaults } from '../rules/types.ts';
+import { timeTlsHandshake } from '../tls/handshake-time.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { isIpAddress, normalizeHost } from '../tls/names.ts';
 import { defaultUpstreamTls, type UpstreamTls, upstreamTlsOptions, watchPeerCertificate } from '../tls/upstream.ts';
@@ -163,6 +164,7 @@ function upstreamTls(raw: net.Socket, options: TunnelTls | undefined): Promise<t
       ...upstreamTlsOptions(settings),
     });
     watchPeerCertificate(socket);
+    timeTlsHandshake(socket);
     options?.keyLog?.attach(socket);
     const timer = setTimeout(() => {
       socket.destroy(Object.assign(new Error('TLS handshake timeout'), { code: 'ECONNECT_TIMEOUT' }));

@@ -21,6 +21,34 @@ export type AccessFields = {
   note?: string | undefined;
 };
 
+/** Why a request got no answer at all: its access line has status 0 and this as `outcome`. */
+export type Unanswered = 'request_cut' | 'client_gone' | 'closed';
+
+/**
+ * The status the client was answered with, or 0 when no response head was written: Node's statusCode is 200 until
+ * someone sets it, and a request nobody answered must not be counted as a success.
+ */
+export function answeredStatus(res: http.ServerResponse): number {
+  return res.headersSent ? res.statusCode : 0;
+}
+
+/**
+ * Read once the response closed unanswered. `request_cut`: the request body stopped short (the client left
+ * mid-body); `client_gone`: the client closed or reset its connection while waiting; `closed`: wsgate closed it
+ * (shutdown past its grace period).
+ */
+function unansweredOutcome(req: http.IncomingMessage): Unanswered {
+  if (!req.complete) return 'request_cut';
+  const socket = req.socket;
+  return socket.readableEnded || socket.errored !== null ? 'client_gone' : 'closed';
+}
+
+const UNANSWERED_TEXT: Record<Unanswered, string> = {
+  request_cut: 'no response: the request body was cut',
+  client_gone: 'no response: the client left',
+  closed: 'no response: the connection was closed',
+};
+
 /**
  * `client`: the client as the entry knows it (behind trusted proxies, the one X-Forwarded-For names; nginx's realip);
  * the line then has the direct peer as `peer` too. Default: the peer.
@@ -38,19 +66,25 @@ export function logAccessOnClose(
   res.once('close', () => {
     const target = req.url ?? '';
     const { note, ...rest } = fields;
+    const status = answeredStatus(res);
+    const outcome = status === 0 ? unansweredOutcome(req) : undefined;
+    const notes = [outcome === undefined ? undefined : `(${UNANSWERED_TEXT[outcome]})`, note].filter(
+      (n): n is string => n !== undefined,
+    );
     log.info(
       {
         event: 'http.access',
         method: req.method,
         // An absolute-form target is a URL (forward proxy); origin-form is a path.
         ...(isAbsoluteForm(target) ? { url: target } : { path: target }),
-        status: res.statusCode,
+        status,
+        ...(outcome === undefined ? {} : { outcome }),
         ms: Math.round(performance.now() - started),
         ...rest,
         ...who,
         completed: res.writableFinished,
       },
-      `${req.method} ${target} ${res.statusCode}${note === undefined ? '' : ` ${note}`}`,
+      [req.method, target, status, ...notes].join(' '),
     );
   });
 }

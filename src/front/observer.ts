@@ -6,12 +6,12 @@ import type http from 'node:http';
 import type net from 'node:net';
 import { handshakeDone, watchHandshake } from '../events.ts';
 import type { SpareResult } from '../upstream/spares.ts';
-import type { AccessFields } from './access.ts';
+import { type AccessFields, answeredStatus } from './access.ts';
 
 export type FrontObserver = {
   /**
-   * An HTTP request was answered (its response closed): the access line's listener, route, status and code, and how
-   * many times it was sent again to the upstream.
+   * An HTTP request's response closed: the access line's listener, route, status (0 when nobody was answered) and
+   * code, and how many times it was sent again to the upstream.
    */
   request(
     listener: string,
@@ -48,7 +48,7 @@ export function observeRequest(
   res: http.ServerResponse,
   access: AccessFields,
 ): void {
-  res.once('close', () => observer.request(listener, access.route, res.statusCode, access.code, access.retries));
+  res.once('close', () => observer.request(listener, access.route, answeredStatus(res), access.code, access.retries));
 }
 
 /**

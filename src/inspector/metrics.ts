@@ -97,7 +97,7 @@ export class WsgateMetrics implements FrontObserver {
     });
     this.#requests = new PromCounter({
       name: `${METRIC_PREFIX}http_requests_total`,
-      help: 'Plain HTTP requests answered (one per access line), by listener, route and status.',
+      help: 'Plain HTTP requests (one per access line), by listener, route and status (0: nobody was answered).',
       labelNames: ['listener', 'route', 'status'],
       registers,
     });

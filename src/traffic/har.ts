@@ -80,6 +80,20 @@ function queryString(url: string): { name: string; value: string }[] {
   }
 }
 
+/**
+ * wsgate's side of the handshake. connect: until the upstream connection was made (routing, DNS, TLS, a proxy's
+ * CONNECT), or all of it when the handshake failed while connecting; ssl: wsgate's TLS handshake with the upstream,
+ * which HAR 1.2 counts inside connect too; wait: the rest, until the upstream's answer (0 when nothing was sent: HAR
+ * has no -1 for send, wait and receive). On a spare connection (upstreams[].preconnect) nothing was connected for
+ * this handshake: connect and ssl are -1, as HAR has them for a reused connection.
+ */
+function harTimings(c: StoredConnection) {
+  const connect = c.spare === true ? -1 : c.endedInDial === true ? c.handshakeMs : (c.dialMs ?? -1);
+  const ssl = connect === -1 ? -1 : (c.tlsMs ?? -1);
+  const wait = c.endedInDial === true ? 0 : Math.max(0, c.handshakeMs - Math.max(0, connect));
+  return { blocked: -1, dns: -1, connect, ssl, send: 0, wait, receive: 0 };
+}
+
 export function harEntry(c: StoredConnection, messages: readonly StoredMessage[], version: string): unknown {
   const url = harUrl(c);
   const truncated = messages.filter((m) => (m.data === undefined ? m.truncated : m.data.truncated)).length;
@@ -109,18 +123,7 @@ export function harEntry(c: StoredConnection, messages: readonly StoredMessage[]
       bodySize: 0,
     },
     cache: {},
-    // wsgate's side of it: connect is until the upstream connection was made (routing, DNS, TLS, a proxy's CONNECT),
-    // wait the rest, until the upstream's answer. On a spare connection (upstreams[].preconnect) nothing was
-    // connected for this handshake: connect is -1, as HAR has it for a reused connection.
-    timings: {
-      blocked: -1,
-      dns: -1,
-      connect: c.spare === true ? -1 : (c.dialMs ?? -1),
-      ssl: -1,
-      send: 0,
-      wait: c.dialMs === undefined || c.spare === true ? c.handshakeMs : Math.max(0, c.handshakeMs - c.dialMs),
-      receive: 0,
-    },
+    timings: harTimings(c),
     _resourceType: 'websocket',
     _webSocketMessages: messages.map(harMessage),
     _wsgate: {

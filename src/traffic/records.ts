@@ -104,6 +104,10 @@ export type StoredConnection = {
   handshakeMs: number;
   /** events.ts WsOpenEvent.dialMs: until the upstream connection was made; the rest is the upstream's answer. */
   dialMs?: number | undefined;
+  /** events.ts WsOpenEvent.tlsMs: the upstream connection's TLS handshake, part of dialMs. */
+  tlsMs?: number | undefined;
+  /** events.ts WsFailedEvent.endedInDial: the handshake failed while its upstream connection was being made. */
+  endedInDial?: true | undefined;
   /** events.ts WsOpenEvent.spare: the upstream connection was opened before the handshake (upstreams[].preconnect). */
   spare?: true | undefined;
   durationMs: number | undefined;
@@ -219,6 +223,8 @@ function handshakeRecord(e: WsOpenEvent | WsFailedEvent, listener: string | unde
     openedAt: e.time,
     handshakeMs: e.handshakeMs,
     ...(e.dialMs === undefined ? {} : { dialMs: e.dialMs }),
+    ...(e.tlsMs === undefined ? {} : { tlsMs: e.tlsMs }),
+    ...(e.endedInDial === true ? { endedInDial: true as const } : {}),
     ...(e.spare === true ? { spare: true as const } : {}),
     request: e.request,
     forwarded: e.forwarded,

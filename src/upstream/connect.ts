@@ -7,6 +7,7 @@ import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import { formatHostPort } from '../net/host-port.ts';
 import { explainCertError, isCertVerificationCode } from '../tls/cert-error.ts';
+import { timeTlsHandshake } from '../tls/handshake-time.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { peerCertificateOf, watchPeerCertificate } from '../tls/upstream.ts';
 import type { UpstreamRoute } from './network.ts';
@@ -220,6 +221,7 @@ function secureOver(raw: net.Socket, target: UpstreamTarget, options: ConnectOpt
       rejectUnauthorized: options.rejectUnauthorized ?? true,
     });
     watchPeerCertificate(tlsSocket);
+    timeTlsHandshake(tlsSocket);
     options.keyLog?.attach(tlsSocket);
     const timer = setTimeout(() => {
       tlsSocket.destroy(Object.assign(new Error('TLS handshake timeout'), { code: 'ECONNECT_TIMEOUT' }));
@@ -279,6 +281,7 @@ function connectSocket(target: UpstreamTarget, options: ConnectOptions, secure: 
     if (secure) {
       const tlsSocket = tls.connect(tlsOptions);
       watchPeerCertificate(tlsSocket);
+      timeTlsHandshake(tlsSocket);
       options.keyLog?.attach(tlsSocket);
       socket = tlsSocket;
     } else {

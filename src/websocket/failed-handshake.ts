@@ -24,6 +24,10 @@ export type FailedAt = {
   started: number;
   /** performance.now() when the upstream connection was made, if it was. */
   connected?: number | undefined;
+  /** performance.now() when dialing the upstream began, if it did. */
+  dialing?: number | undefined;
+  /** The upstream connection's TLS handshake (tls/handshake-time.ts), when it was made with TLS. */
+  tlsMs?: number | undefined;
   showSecrets: boolean;
 };
 
@@ -51,6 +55,8 @@ export function failedHandshake(req: http.IncomingMessage, at: FailedAt, failure
     ...(at.tap === undefined ? {} : { tap: at.tap }),
     handshakeMs: Math.round(performance.now() - at.started),
     ...(at.connected === undefined ? {} : { dialMs: Math.round(at.connected - at.started) }),
+    ...(at.tlsMs === undefined ? {} : { tlsMs: at.tlsMs }),
+    ...(at.dialing !== undefined && at.connected === undefined ? { endedInDial: true as const } : {}),
     status,
     ...(code === undefined ? {} : { code }),
     reason,

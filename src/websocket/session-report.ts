@@ -106,6 +106,7 @@ export function openEvent(info: SessionInfo, level: TapLevel): WsOpenEvent {
     tap: level,
     handshakeMs: info.handshakeMs,
     ...(info.dialMs === undefined ? {} : { dialMs: info.dialMs }),
+    ...(info.tlsMs === undefined ? {} : { tlsMs: info.tlsMs }),
     ...(info.spare === true ? { spare: true } : {}),
     request: info.request,
     forwarded: info.forwarded,

@@ -75,6 +75,8 @@ export type SessionInfo = {
   handshakeMs: number;
   /** events.ts WsOpenEvent.dialMs */
   dialMs?: number | undefined;
+  /** events.ts WsOpenEvent.tlsMs */
+  tlsMs?: number | undefined;
   /** events.ts WsOpenEvent.spare */
   spare?: boolean | undefined;
   request: HeaderPairs;

@@ -14,6 +14,7 @@ import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import { redactPairs } from '../log/redact.ts';
 import type { ConnectionRules } from '../rules/types.ts';
+import { tlsHandshakeMs } from '../tls/handshake-time.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
 import { isSpare, spareLost } from '../upstream/spares.ts';
 import { watchClientLeaving } from './client-watch.ts';
@@ -63,6 +64,8 @@ export type UpgradeContext = {
    * trustForwarded). Undefined on forward-proxy entries, which add none.
    */
   forwarded?: { trusted: boolean } | undefined;
+  /** This proxy's Via entry for the upstream handshake (absolute-form forward entries); none when undefined. */
+  via?: string | undefined;
   /** Sec-WebSocket-Key from the already validated request. */
   key: string;
   /**
@@ -121,8 +124,11 @@ function internalError(log: Logger, error: unknown, ...sockets: (net.Socket | un
   for (const socket of sockets) socket?.destroy();
 }
 
-/** When the handshake arrived, and when its upstream connection was made (performance.now()). */
-type HandshakeClock = { started: number; connected?: number };
+/**
+ * When the handshake arrived, when dialing its upstream began and when the connection was made (performance.now()),
+ * and how long the connection's TLS handshake took.
+ */
+type HandshakeClock = { started: number; dialing?: number; connected?: number; tlsMs?: number | undefined };
 
 /** A handshake that did not open, for the inspector's list and the traffic file (events.ts WsFailedEvent). */
 function emitFailure(
@@ -215,9 +221,11 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       highWaterMark: limits.maxBufferedBytes,
       signal: dialing.signal,
     };
+    clock.dialing = performance.now();
     upstream = await dial(target, dialOptions);
     let connected = performance.now();
     clock.connected = connected;
+    clock.tlsMs = tlsHandshakeMs(upstream);
     if (clientGone) {
       upstream.destroy();
       clientLeft(req, ctx, target, clock, {});
@@ -263,6 +271,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       upstream = await dial(target, { ...dialOptions, fresh: true });
       connected = performance.now();
       clock.connected = connected;
+      clock.tlsMs = tlsHandshakeMs(upstream);
       // The deadline answered the client meanwhile, or the client left: either was reported already or is now.
       if (timedOut || clientGone) {
         upstream.destroy();
@@ -335,6 +344,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         ...clientFields(ctx.client ?? req.socket.remoteAddress, ctx.peer ?? req.socket.remoteAddress),
         handshakeMs: Math.round(performance.now() - clock.started),
         dialMs: Math.round(connected - clock.started),
+        tlsMs: clock.tlsMs,
         spare: isSpare(upstream),
         request: redactPairs(rawToPairs(req.rawHeaders), ctx.showSecrets),
         forwarded: redactPairs(headers, ctx.showSecrets),

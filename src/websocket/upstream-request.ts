@@ -11,6 +11,8 @@ export type HandshakeSettings = {
   route: { changeOrigin: boolean };
   clientScheme: 'http' | 'https';
   forwarded?: { trusted: boolean } | undefined;
+  /** This proxy's Via entry (RFC 9110 §7.6.3), appended to the client's Via: absolute-form forward handshakes. */
+  via?: string | undefined;
 };
 
 /**
@@ -30,7 +32,8 @@ export function upstreamTarget(upstream: URL, requestTarget: string): string {
 /**
  * The handshake as it leaves wsgate: hop-by-hop headers replaced, Host per route, and on a reverse route the
  * forwarding fields wsgate vouches for (http/forwarded.ts: the client's replaced, or a trusted peer's appended to).
- * Forward-proxy entries add none and leave the client's own as they are, as for their plain requests.
+ * Forward-proxy entries add none and leave the client's own as they are, as for their plain requests; with `via`
+ * set, Via is the one field added. The request itself is left as received: the open line shows it so.
  */
 export function buildUpstreamHandshake(req: http.IncomingMessage, ctx: HandshakeSettings, upstream: URL): HeaderPairs {
   const stripped = stripHopByHop(rawToPairs(req.rawHeaders));
@@ -49,6 +52,14 @@ export function buildUpstreamHandshake(req: http.IncomingMessage, ctx: Handshake
     const hop = { peer: req.socket.remoteAddress ?? '', proto: ctx.clientScheme, host: req.headers.host };
     pairs.push(...forwardingFields(hop, ctx.forwarded.trusted ? received : undefined));
   }
+  if (ctx.via !== undefined) appendVia(pairs, ctx.via);
   pairs.push(['Connection', 'Upgrade'], ['Upgrade', 'websocket']);
   return pairs;
+}
+
+/** Into the first Via field, where the client sent one (its order kept), else a new field. */
+function appendVia(pairs: HeaderPairs, entry: string): void {
+  const index = pairs.findIndex(([name]) => name.toLowerCase() === 'via');
+  if (index === -1) pairs.push(['Via', entry]);
+  else pairs[index] = [pairs[index]![0], `${pairs[index]![1]}, ${entry}`];
 }

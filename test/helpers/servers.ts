@@ -88,10 +88,15 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
-/** Sends raw bytes and collects everything until the server closes (or the time limit). */
-export function rawExchange(port: number, data: string | Buffer, timeoutMs = 5000): Promise<Buffer> {
+/** Sends raw bytes and collects everything until the server closes (or the time limit). `host`: a loopback address. */
+export function rawExchange(
+  port: number,
+  data: string | Buffer,
+  timeoutMs = 5000,
+  host = '127.0.0.1',
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = net.connect(port, host);
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();

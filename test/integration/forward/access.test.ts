@@ -150,6 +150,27 @@ test('proxy authentication: 407 with Proxy-Authenticate, wrong credentials 407, 
   );
 });
 
+test('a CONNECT refused for its credentials is logged as every refused CONNECT is: status, CONNECT target', async (t) => {
+  const gw = await startProxy(
+    t,
+    forwardConfig({ auth: { users: [{ name: 'dev', password: 'pw' }] }, allowPorts: [443] }),
+    { names: ['app.test'] },
+  );
+  const creds = Buffer.from('dev:pw').toString('base64');
+  assert.equal((await rawConnect(gw.port(), 'app.test:443')).status, 407);
+  assert.equal((await rawConnect(gw.port(), 'app.test:8443', { 'Proxy-Authorization': `Basic ${creds}` })).status, 403);
+  const auth = await gw.logs.waitFor('connect.auth_required');
+  const denied = await gw.logs.waitFor('connect.denied');
+  // The same fields as the other CONNECT refusals, and a message that starts the same way.
+  assert.deepEqual(Object.keys(auth).sort(), Object.keys(denied).sort());
+  assert.equal(auth.status, 407);
+  assert.equal(auth.outcome, 'auth_required');
+  assert.equal(auth.target, 'app.test:443');
+  assert.equal(auth.msg, 'CONNECT app.test:443: proxy authentication required: no Proxy-Authorization header was sent');
+  assert.equal(auth.reason, 'missing');
+  assert.match(String(denied.msg), /^CONNECT app\.test:8443: /);
+});
+
 test('CONNECT to the proxy listener itself is a loop: 508, and the proxy keeps serving', async (t) => {
   const gw = await startProxy(t, forwardConfig());
   const r = await rawConnect(gw.port(), `127.0.0.1:${gw.port()}`);
@@ -158,6 +179,51 @@ test('CONNECT to the proxy listener itself is a loop: 508, and the proxy keeps s
   assert.equal((await gw.logs.waitFor('connect.loop')).code, 'WSG_FORWARD_LOOP');
   const sink = await pongServer(t);
   await assertHealthy(gw.port(), `127.0.0.1:${sink.port}`);
+});
+
+test('a target on the unspecified address (0.0.0.0, [::]) reaching the listener is a loop too: 508, nothing relayed', async (t) => {
+  const gw = await startProxy(
+    t,
+    forwardConfig(
+      {},
+      {
+        listeners: [
+          { name: 'proxy', bind: '127.0.0.1:0', forward: {} },
+          { name: 'proxy6', bind: '[::1]:0', forward: {} },
+        ],
+      },
+    ),
+  );
+  for (const [listener, address, host] of [
+    ['proxy', '0.0.0.0', '127.0.0.1'],
+    ['proxy6', '[::]', '::1'],
+  ] as const) {
+    const port = gw.port(listener);
+    const connect = (
+      await rawExchange(port, `CONNECT ${address}:${port} HTTP/1.1\r\nHost: ${address}:${port}\r\n\r\n`, 5000, host)
+    ).toString('latin1');
+    assert.match(connect, /^HTTP\/1\.1 508 /, connect);
+    assert.match(connect, /X-Wsgate-Error: WSG_FORWARD_LOOP/i);
+    const plain = (
+      await rawExchange(
+        port,
+        `GET http://${address}:${port}/x HTTP/1.1\r\nHost: ${address}:${port}\r\nConnection: close\r\n\r\n`,
+        5000,
+        host,
+      )
+    ).toString('latin1');
+    assert.match(plain, /^HTTP\/1\.1 508 /, plain);
+    assert.match(plain, /is this proxy listener itself/);
+  }
+  assert.equal(gw.logs.events('connect.loop').length, 2);
+  // Nothing came back around: the only requests the listeners saw are the two absolute-form ones.
+  assert.deepEqual(
+    gw.logs.events('http.access').map((l) => [l.status, l.code]),
+    [
+      [508, 'WSG_FORWARD_LOOP'],
+      [508, 'WSG_FORWARD_LOOP'],
+    ],
+  );
 });
 
 test('a forward listener beyond loopback without auth or allowHosts is a config error naming the fix', async (t) => {

@@ -42,6 +42,33 @@ test('malformed CONNECT targets get 400 and connect.bad_target, dial nothing, an
   healthy.socket.destroy();
 });
 
+test('a CONNECT whose headers are refused is answered as any request: 431 for too large, 400 for malformed', async (t) => {
+  const sink = await startTcpServer(t, (s) => s.on('data', () => s.write('ok')));
+  const gw = await startProxy(t, forwardConfig(), { names: ['example.test'] });
+  const target = `example.test:${sink.port}`;
+  const big = await rawConnect(gw.port(), target, { 'X-Big': 'a'.repeat(20_000) });
+  assert.equal(big.status, 431);
+  assert.match(big.head, /X-Wsgate-Error: WSG_HEADERS_TOO_LARGE/);
+  const malformed: Record<string, string>[] = [{ 'Bad Name': 'x' }, { 'X-Ctl': 'a\x01b' }];
+  for (const headers of malformed) {
+    const r = await rawConnect(gw.port(), target, headers);
+    assert.equal(r.status, 400, JSON.stringify(headers));
+    assert.match(r.head, /X-Wsgate-Error: WSG_BAD_REQUEST\r?$/m, JSON.stringify(headers));
+    assert.doesNotMatch(r.body, /invalid CONNECT target/);
+  }
+  assert.equal(gw.logs.events('connect.bad_target').length, 0);
+  const errors = gw.logs.events('http.client_error');
+  assert.deepEqual(
+    errors.map((l) => [l.code, l.status]),
+    [
+      ['WSG_HEADERS_TOO_LARGE', 431],
+      ['WSG_BAD_REQUEST', 400],
+      ['WSG_BAD_REQUEST', 400],
+    ],
+  );
+  assert.equal(sink.accepted(), 0);
+});
+
 test('a refused connection is 502 WSG_UPSTREAM_REFUSED, for CONNECT and for absolute-form requests', async (t) => {
   const port = await closedPort();
   const gw = await startProxy(t, forwardConfig());

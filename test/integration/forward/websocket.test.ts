@@ -10,7 +10,7 @@ import { WebSocketServer } from 'ws';
 import { encodeFrame } from '../../../src/websocket/encoder.ts';
 import { OPCODE } from '../../../src/websocket/frame.ts';
 import { computeAcceptKey } from '../../../src/websocket/handshake.ts';
-import { forwardConfig, readUntil, startProxy } from './helpers.ts';
+import { eventually, forwardConfig, readUntil, startProxy } from './helpers.ts';
 
 async function wsUpstream(t: import('node:test').TestContext) {
   const seen: http.IncomingMessage[] = [];
@@ -88,4 +88,26 @@ test('GET http://host/path with Upgrade: websocket works the same; a denied port
   denied.socket.destroy();
   assert.equal((await gw.logs.waitFor('forward.denied')).reason, 'port');
   assert.equal(upstream.seen.length, 1);
+});
+
+test('ws.open shows the handshake as the client sent it; only the upstream gets wsgate’s Via', async (t) => {
+  const upstream = await wsUpstream(t);
+  const gw = await startProxy(t, forwardConfig());
+  const viaOf = (pairs: unknown) =>
+    (pairs as [string, string][]).filter(([name]) => name.toLowerCase() === 'via').map(([, value]) => value);
+  const cases = [
+    ['', []],
+    ['Via: 1.0 corp-proxy\r\n', ['1.0 corp-proxy']],
+  ] as const;
+  for (const [i, [extra, received]] of cases.entries()) {
+    const { socket, head } = await handshake(gw.port(), `ws://127.0.0.1:${upstream.port}/`, extra);
+    t.after(() => socket.destroy());
+    assert.match(head, /^HTTP\/1\.1 101 /);
+    const sent = upstream.seen.at(-1)!.headers.via;
+    assert.equal(sent, [...received, `1.1 wsgate-${/wsgate-([0-9a-f]{6})/.exec(String(sent))?.[1]}`].join(', '));
+    await eventually(() => gw.logs.events('ws.open').length > i, 5000, 'the open line');
+    const open = gw.logs.events('ws.open')[i]!;
+    assert.deepEqual(viaOf(open.request), received, JSON.stringify(open.request));
+    assert.deepEqual(viaOf(open.forwarded), [sent]);
+  }
 });

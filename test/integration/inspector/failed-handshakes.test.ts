@@ -116,8 +116,9 @@ test('where a handshake’s time went: until the upstream connection was made, a
   const timings = (await call(gate.adminPort, 'GET', `/api/connections/${c.id}/har`)).json.log.entries[0].timings;
   assert.equal(timings.connect, c.dialMs);
   assert.equal(timings.wait, c.handshakeMs - c.dialMs);
+  assert.equal(timings.ssl, -1, 'ws:// upstream: no TLS');
 
-  // A handshake that never reached an upstream has no connection time.
+  // A handshake whose upstream connection failed spent its time connecting: none of it was a wait for an answer.
   const down = await startInspected(t, `ws://127.0.0.1:${await closedPort()}`);
   assert.equal((await refusedHandshake(`${down.ws}/down`)).status, 502);
   const failed = await eventually(
@@ -125,7 +126,9 @@ test('where a handshake’s time went: until the upstream connection was made, a
     (r) => r.json.connections.length === 1,
     'one failed connection',
   );
-  assert.equal(failed.json.connections[0].dialMs, undefined);
-  const har = (await call(down.adminPort, 'GET', `/api/connections/${failed.json.connections[0].id}/har`)).json;
-  assert.equal(har.log.entries[0].timings.connect, -1);
+  const record = failed.json.connections[0];
+  assert.equal(record.dialMs, undefined, 'no connection was made');
+  const har = (await call(down.adminPort, 'GET', `/api/connections/${record.id}/har`)).json;
+  const { connect, ssl, wait } = har.log.entries[0].timings;
+  assert.deepEqual({ connect, ssl, wait }, { connect: record.handshakeMs, ssl: -1, wait: 0 });
 });

@@ -11,6 +11,7 @@ import tls from 'node:tls';
 import WebSocket from 'ws';
 import { closedPort } from '../../helpers/servers.ts';
 import { eventually, rawConnect, readUntil, startTcpServer } from '../forward/helpers.ts';
+import { call } from '../inspector/helpers.ts';
 import { requestOver, startInterceptProxy, startRecordingTlsServer, tlsThroughProxy, upstreamCa } from './helpers.ts';
 
 test('a ws client trusting wsgate’s CA talks wss through CONNECT; wsgate logs the frames in plain text', async (t) => {
@@ -77,6 +78,35 @@ test('a ws client trusting wsgate’s CA talks wss through CONNECT; wsgate logs 
   assert.ok(created, 'tls.ca_created logged');
   assert.match(String(created.msg), /wsgate ca trust-help --dir /);
   assert.equal(created.cert, gw.caFile);
+});
+
+test('HAR timings of an intercepted wss: wsgate’s TLS handshake with the destination is ssl, inside connect', async (t) => {
+  const ca = await upstreamCa();
+  const echo = await startRecordingTlsServer(t, await ca.issue({ names: ['echo.test'] }));
+  const gw = await startInterceptProxy(t, {
+    intercept: ['echo.test'],
+    names: ['echo.test'],
+    config: { inspector: { bind: '127.0.0.1:0' } },
+  });
+  const target = `echo.test:${echo.port}`;
+  const tunnel = await rawConnect(gw.port(), target);
+  assert.equal(tunnel.status, 200);
+  const ws = new WebSocket(`wss://${target}/timed`, {
+    createConnection: (options: object) =>
+      tls.connect({ ...(options as tls.ConnectionOptions), socket: tunnel.socket.resume() }),
+    ca: gw.caPem,
+  });
+  t.after(() => ws.terminate());
+  await once(ws, 'open');
+  const open = await gw.logs.waitFor('ws.open');
+  assert.equal(typeof open.tlsMs, 'number', JSON.stringify(open));
+  const admin = gw.running.inspector!.admin.address.port;
+  const entry = (await call(admin, 'GET', `/api/connections/${String(open.conn ?? open.ws)}/har`)).json.log.entries[0];
+  const { connect, ssl, wait } = entry.timings as { connect: number; ssl: number; wait: number };
+  assert.equal(ssl, Number(open.tlsMs));
+  assert.ok(ssl >= 0 && ssl <= connect, `ssl ${ssl} within connect ${connect}`);
+  assert.equal(connect, open.dialMs);
+  assert.equal(wait, Number(open.handshakeMs) - connect);
 });
 
 test('an https request inside an intercepted tunnel is relayed; the response comes back decrypted and logged', async (t) => {

@@ -185,3 +185,24 @@ test('a forward listener counts its CONNECTs by result: opened, refused by polic
   const families = (await scrape(admin)).families;
   assert.equal(sampleValue(families, 'wsgate_upstream_errors_total', { code: 'WSG_UPSTREAM_REFUSED' }), 1);
 });
+
+test('a request nobody answered (the client left first) is counted with status 0, not 200', async (t) => {
+  const silent = await startHttpServer(t, () => {}); // never answers
+  const gw = await startTestWsgate(
+    t,
+    reverseConfig([{ name: 'silent', upstream: silent.url }], { inspector: { bind: '127.0.0.1:0' } }),
+  );
+  const admin = await startAdminFor(t, gw.running);
+  const client = net.connect(gw.port, '127.0.0.1');
+  client.on('error', () => {});
+  client.write('GET /wait HTTP/1.1\r\nHost: a.test\r\n\r\n');
+  for (let i = 0; i < 300 && silent.accepted() === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  client.end();
+  await gw.logs.waitFor('http.access');
+  const f = (await scrape(admin)).families;
+  assert.equal(sampleValue(f, 'wsgate_http_requests_total', { listener: 'test', route: 'silent', status: '0' }), 1);
+  assert.equal(
+    sampleValue(f, 'wsgate_http_requests_total', { listener: 'test', route: 'silent', status: '200' }),
+    undefined,
+  );
+});

@@ -64,6 +64,9 @@ test('ws client → wsgate → wss upstream trusted through tls.ca: text and bin
   await once(ws, 'close');
   const closed = await gw.logs.waitFor('ws.close');
   assert.equal(closed.upstream, 'up');
+  // The TLS handshake's share of the time until the upstream connection was made (HAR's ssl).
+  const open = await gw.logs.waitFor('ws.open');
+  assert.ok(typeof open.tlsMs === 'number' && open.tlsMs <= Number(open.dialMs), JSON.stringify(open));
 });
 
 test('plain HTTP to an https upstream is verified the same way (tls.ca)', async (t) => {
