@@ -1,8 +1,11 @@
 // Checks that span keys, run after the shape has parsed what it could: unique listener, route, upstream and proxy
 // names; route upstreams and via: references that name something defined (with a "did you mean"); a listener is
-// reverse or forward, not both; an exposed forward proxy is never open; an exposed admin API has a token. Pure.
+// reverse or forward, not both; an exposed forward proxy is never open; an exposed admin API has a token; no two
+// listeners (the admin API and the echo server among them) on one address. Pure.
 
 import type { z } from 'zod';
+import { bindsOverlap } from '../net/bind-overlap.ts';
+import { formatHostPort } from '../net/host-port.ts';
 import { isLoopbackHost } from '../net/ip.ts';
 import { checkRuleRefs } from './checks-rules.ts';
 import { isRecord, MISSING_KEY } from './fields.ts';
@@ -51,6 +54,10 @@ function checkServers(u: Record<string, unknown>, issue: (path: (string | number
       issue(['servers', j], `${url.host} is listed twice`);
     }
   });
+}
+
+function nameOf(l: Record<string, unknown>, i: number): string {
+  return typeof l['name'] === 'string' ? l['name'] : `listener-${i}`;
 }
 
 /**
@@ -111,8 +118,6 @@ export function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
   const routeNames = new Map<string, string>();
   // "<listener>/forward" and "<listener>/tunnel" name a forward listener's traffic (forward/state.ts routeName), in
   // rules' `route`, the inspector and HAR; a reverse route of that name would be taken for it.
-  const nameOf = (l: Record<string, unknown>, i: number) =>
-    typeof l['name'] === 'string' ? l['name'] : `listener-${i}`;
   const allListenerNames = new Set(listOf(value['listeners']).flatMap((l, i) => (isRecord(l) ? [nameOf(l, i)] : [])));
   listOf(value['listeners']).forEach((l, i) => {
     if (!isRecord(l)) return;
@@ -155,7 +160,34 @@ export function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
       issue(['listeners', i, 'routes', j, 'upstream'], `unknown upstream ${JSON.stringify(ref)}${hint}`);
     });
   });
+  checkBinds(value, issue);
   checkRuleRefs(value, issue);
+}
+
+/**
+ * Two servers on one address: the second bind would fail at `run` with EADDRINUSE, which reads like another
+ * process holding the port. Reported at the later one, naming the first.
+ */
+function checkBinds(value: Record<string, unknown>, issue: (path: (string | number)[], message: string) => void): void {
+  const binds: { path: (string | number)[]; what: string; host: string; port: number }[] = [];
+  const add = (bind: unknown, path: (string | number)[], what: string) => {
+    if (isRecord(bind) && typeof bind['host'] === 'string' && typeof bind['port'] === 'number')
+      binds.push({ path, what, host: bind['host'], port: bind['port'] });
+  };
+  listOf(value['listeners']).forEach((l, i) => {
+    if (isRecord(l)) add(l['bind'], ['listeners', i, 'bind'], `listener ${JSON.stringify(nameOf(l, i))}`);
+  });
+  if (isRecord(value['inspector'])) add(value['inspector']['bind'], ['inspector', 'bind'], 'the inspector');
+  if (isRecord(value['echo'])) add(value['echo']['bind'], ['echo', 'bind'], 'the echo server');
+  binds.forEach((b, j) => {
+    const first = binds.slice(0, j).find((a) => bindsOverlap(a, b));
+    if (first === undefined) return;
+    const same = formatHostPort(first.host, first.port) === formatHostPort(b.host, b.port);
+    issue(
+      b.path,
+      `${formatHostPort(b.host, b.port)} is already taken by ${first.what}${same ? '' : ` (${formatHostPort(first.host, first.port)})`}: each listener, the inspector and the echo server need an address of their own`,
+    );
+  });
 }
 
 /** A listener is a reverse proxy (routes) or a forward proxy (forward), and an exposed forward proxy is never open. */
