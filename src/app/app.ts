@@ -28,6 +28,7 @@ import { loadPacScripts } from '../upstream/pac.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { settingsOf } from './listener-settings.ts';
 import { planSwap, runSwap } from './listener-swap.ts';
+import { serversAsRunning, warnRestartOnly } from './restart-only.ts';
 import type { RunningWsgate, StartOptions } from './running.ts';
 import {
   applyLogSettings,
@@ -235,8 +236,9 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
     get echo() {
       return echo;
     },
-    async reload(next) {
+    async reload(asked) {
       const previous = config;
+      const next = serversAsRunning(previous, asked);
       // Certificates are re-read, so a renewed one is served without a restart; a bad file keeps the old ones.
       let loaded: Sources;
       let nextPac: Awaited<ReturnType<typeof loadPacScripts>>;
@@ -260,6 +262,8 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       await network.prepare();
       config = next;
       warnInsecure(next, log);
+      warnRestartOnly(previous, asked, log);
+      if (next.inspector !== undefined) inspector?.admin.setToken(next.inspector.token);
       if (keyLogFile(next.tls.keyLog) !== keyLogPath) {
         log.warn({ event: 'tls.keylog_unchanged' }, 'a changed tls.keyLog applies after a restart');
       }

@@ -63,6 +63,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     file,
     prepare: options.prepare,
     log,
+    onConfig: (next) => admin?.applyConfig(next),
   });
   const killAll = () => pool.kill();
   // A second SIGINT/SIGTERM exits the primary at once (waitForStopSignal): take the workers along.
