@@ -27,6 +27,8 @@ import { UpstreamNetwork } from '../upstream/network.ts';
 import { loadPacScripts } from '../upstream/pac.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { settingsOf } from './listener-settings.ts';
+import { planSwap, runSwap } from './listener-swap.ts';
+import { serversAsRunning, warnRestartOnly } from './restart-only.ts';
 import type { RunningWsgate, StartOptions } from './running.ts';
 import {
   applyLogSettings,
@@ -129,30 +131,35 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   };
   let inspector: Inspector | undefined;
 
-  const startListener = async (spec: Config['listeners'][number]) => {
-    const listener =
+  type Running = ReverseListener | ForwardListener;
+  type Sources = { config: Config; tls: typeof tls; leaves: typeof leaves };
+  /** Builds and binds a listener from a config and what was loaded for it; the caller registers it. */
+  const startListener = async (spec: Config['listeners'][number], from: Sources) => {
+    const settings = settingsOf(
+      from.config,
+      traffic,
+      network,
+      balancer,
+      from.tls,
+      keyLog,
+      metrics,
+      inspector ?? options.events,
+    );
+    const listener: Running =
       spec.forward === undefined
-        ? new ReverseListener(
-            spec,
-            settingsOf(config, traffic, network, balancer, tls, keyLog, metrics, inspector ?? options.events),
-            log,
-            forwarder,
-            tls.listeners.get(spec.name),
-          )
+        ? new ReverseListener(spec, settings, log, forwarder, from.tls.listeners.get(spec.name))
         : new ForwardListener(
             spec as ForwardSpec,
             {
-              ...settingsOf(config, traffic, network, balancer, tls, keyLog, metrics, inspector ?? options.events),
-              limits: config.limits,
-              leaves,
-              destinationTls: tls.forward.get(spec.name),
+              ...settings,
+              limits: from.config.limits,
+              leaves: from.leaves,
+              destinationTls: from.tls.forward.get(spec.name),
             },
             log,
             { network, pseudonym, lookup: options.lookup },
           );
     const address = await listener.listen();
-    listeners.set(spec.name, listener);
-    addresses.set(spec.name, address);
     log.info(
       {
         event: 'listener.start',
@@ -163,6 +170,17 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       spec.forward === undefined
         ? `listening on ${listener.scheme}://${formatHostPort(address.host, address.port)} (${spec.name})`
         : `forward proxy on http://${formatHostPort(address.host, address.port)} (${spec.name}): use it as HTTP_PROXY / HTTPS_PROXY`,
+    );
+    return { listener, address };
+  };
+  const register = ({ listener, address }: { listener: Running; address: { host: string; port: number } }) => {
+    listeners.set(listener.name, listener);
+    addresses.set(listener.name, address);
+  };
+  const reloadFailed = (err: unknown, fields: Record<string, unknown> = {}) => {
+    log.error(
+      { event: 'config.reload_failed', code: (err as { code?: string }).code, ...fields },
+      `config reload failed; keeping the running config: ${(err as Error).message}`,
     );
   };
 
@@ -198,7 +216,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       echo = await startEchoServer(config.echo.bind);
       log.info({ event: 'echo.start', url: echo.url }, `echo server on ${echo.url}`);
     }
-    for (const spec of config.listeners) await startListener(spec);
+    for (const spec of config.listeners) register(await startListener(spec, { config, tls, leaves }));
   } catch (err) {
     await Promise.all([...listeners.values()].map((l) => l.close(0)));
     await inspector?.close();
@@ -218,26 +236,34 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
     get echo() {
       return echo;
     },
-    async reload(next) {
+    async reload(asked) {
       const previous = config;
+      const next = serversAsRunning(previous, asked);
       // Certificates are re-read, so a renewed one is served without a restart; a bad file keeps the old ones.
+      let loaded: Sources;
+      let nextPac: Awaited<ReturnType<typeof loadPacScripts>>;
       try {
         const nextTls = await loadConfigTls(next);
-        const nextPac = await loadPacScripts(next.proxies, log);
-        leaves = await interceptionLeaves(next, leaves, log);
-        tls = nextTls;
-        network.update(next.proxies, nextPac);
-        network.registerUpstreams(reverseUpstreams(next));
-        await network.prepare();
+        nextPac = await loadPacScripts(next.proxies, log);
+        loaded = { config: next, tls: nextTls, leaves: await interceptionLeaves(next, leaves, log) };
       } catch (err) {
-        log.error(
-          { event: 'config.reload_failed', code: (err as { code?: string }).code },
-          `config reload failed; keeping the running config: ${(err as Error).message}`,
-        );
+        reloadFailed(err);
         return;
       }
+      const swapped = await swapListenersFor(next, loaded, { config: previous, tls, leaves });
+      if (!swapped) {
+        for (const script of nextPac.values()) script.dispose();
+        return;
+      }
+      tls = loaded.tls;
+      leaves = loaded.leaves;
+      network.update(next.proxies, nextPac);
+      network.registerUpstreams(reverseUpstreams(next));
+      await network.prepare();
       config = next;
       warnInsecure(next, log);
+      warnRestartOnly(previous, asked, log);
+      if (next.inspector !== undefined) inspector?.admin.setToken(next.inspector.token);
       if (keyLogFile(next.tls.keyLog) !== keyLogPath) {
         log.warn({ event: 'tls.keylog_unchanged' }, 'a changed tls.keyLog applies after a restart');
       }
@@ -255,56 +281,6 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
             `${e.message}; traffic lines still go to ${previous.log.traffic ?? 'the main log'}`,
           );
           config = { ...config, log: { ...config.log, traffic: previous.log.traffic } };
-        }
-      }
-      const settings = settingsOf(
-        config,
-        traffic,
-        network,
-        balancer,
-        tls,
-        keyLog,
-        metrics,
-        inspector ?? options.events,
-      );
-      for (const spec of next.listeners) {
-        const existing = listeners.get(spec.name);
-        const scheme = spec.tls === undefined ? 'http' : 'https';
-        if (existing instanceof ForwardListener && spec.forward !== undefined && sameBind(existing.bind, spec.bind)) {
-          existing.update(spec as ForwardSpec, {
-            ...settings,
-            limits: next.limits,
-            leaves,
-            destinationTls: tls.forward.get(spec.name),
-          });
-          continue;
-        }
-        if (
-          existing instanceof ReverseListener &&
-          spec.forward === undefined &&
-          sameBind(existing.bind, spec.bind) &&
-          existing.scheme === scheme
-        ) {
-          existing.update(spec, settings, tls.listeners.get(spec.name));
-          continue;
-        }
-        if (existing) {
-          listeners.delete(spec.name);
-          addresses.delete(spec.name);
-          await existing.close(previous.shutdown.grace);
-        }
-        try {
-          await startListener(spec);
-        } catch (err) {
-          log.error({ event: 'listener.start_failed', listener: spec.name, err }, (err as Error).message);
-        }
-      }
-      for (const [name, listener] of listeners) {
-        if (!next.listeners.some((l) => l.name === name)) {
-          listeners.delete(name);
-          addresses.delete(name);
-          log.info({ event: 'listener.stop', listener: name }, `listener ${name} removed by reload`);
-          void listener.close(previous.shutdown.grace);
         }
       }
       healthChecks.update(checkedUpstreams(config));
@@ -332,6 +308,78 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       return stopping;
     },
   };
+
+  /**
+   * The listeners of `next`, all or none (app/listener-swap.ts): false, with the reason logged, when one could not
+   * bind; the running ones are then as before. A listener that keeps its name, kind and address takes the new
+   * spec in place; its open connections keep the settings they started with.
+   */
+  async function swapListenersFor(next: Config, loaded: Sources, before: Sources): Promise<boolean> {
+    const settings = settingsOf(
+      next,
+      traffic,
+      network,
+      balancer,
+      loaded.tls,
+      keyLog,
+      metrics,
+      inspector ?? options.events,
+    );
+    const plan = planSwap(
+      listeners,
+      (l) => addresses.get(l.name) ?? l.bind,
+      next.listeners,
+      (existing, spec) =>
+        existing instanceof ForwardListener
+          ? spec.forward !== undefined && sameBind(existing.bind, spec.bind)
+          : spec.forward === undefined &&
+            sameBind(existing.bind, spec.bind) &&
+            existing.scheme === (spec.tls === undefined ? 'http' : 'https'),
+    );
+    const result = await runSwap(plan, (l) => addresses.get(l.name) ?? l.bind, {
+      start: (spec) => startListener(spec, loaded),
+      restore: (old) => {
+        // On the port it had: one the config left to the system (port 0) is the one clients were given.
+        const spec = before.config.listeners.find((l) => l.name === old.name)!;
+        const port = addresses.get(old.name)?.port ?? spec.bind.port;
+        return startListener({ ...spec, bind: { host: spec.bind.host, port } }, before);
+      },
+      retire: (old) => {
+        log.info({ event: 'listener.stop', listener: old.name }, `listener ${old.name} closed by reload`);
+        return old.close(before.config.shutdown.grace);
+      },
+    });
+    if (!result.ok) {
+      const err = result.error as { code?: string; message?: string; cause?: unknown };
+      for (const r of result.restored) register(r);
+      for (const { listener, error } of result.lost) {
+        listeners.delete(listener.name);
+        addresses.delete(listener.name);
+        log.error(
+          { event: 'listener.lost', listener: listener.name, code: (error as { code?: string }).code },
+          `listener ${listener.name} could not listen again after a failed reload: ${(error as Error).message}`,
+        );
+      }
+      reloadFailed(err, { listener: result.spec, cause: (err.cause as { code?: string } | undefined)?.code });
+      return false;
+    }
+    for (const old of plan.retired) {
+      listeners.delete(old.name);
+      addresses.delete(old.name);
+    }
+    for (const s of result.started) register(s);
+    for (const { listener, spec } of plan.kept) {
+      if (listener instanceof ForwardListener) {
+        listener.update(spec as ForwardSpec, {
+          ...settings,
+          limits: next.limits,
+          leaves: loaded.leaves,
+          destinationTls: loaded.tls.forward.get(spec.name),
+        });
+      } else listener.update(spec, settings, loaded.tls.listeners.get(spec.name));
+    }
+    return true;
+  }
 
   async function stop(): Promise<void> {
     {

@@ -17,6 +17,7 @@ import { metricsHandler, WsgateMetrics } from '../inspector/metrics.ts';
 import { demoUrlFor, staticAdminHandlers } from '../inspector/static.ts';
 import { upstreamHandlers } from '../inspector/upstreams-api.ts';
 import type { Logger } from '../log/logger.ts';
+import { serversAsRunning } from './restart-only.ts';
 import { checkedUpstreams, logControlOf } from './start-up.ts';
 import { WorkerHub, workerOfConn } from './worker-hub.ts';
 import type { ControlAnswer } from './worker-ipc.ts';
@@ -24,6 +25,8 @@ import type { WorkerPool } from './worker-pool.ts';
 
 export type PrimaryAdmin = {
   readonly inspector: Inspector;
+  /** The workers' new config: its inspector.token from now on (the rest of the block applies after a restart). */
+  applyConfig(next: Config): void;
   /** From now on /readyz answers 503 (the primary is stopping its workers). */
   drain(): void;
   close(): Promise<void>;
@@ -80,7 +83,8 @@ export async function startPrimaryAdmin(options: PrimaryAdminOptions): Promise<P
         };
       },
       config: () => {
-        const now = pool.config;
+        // The admin API and echo blocks as they run: a reload moves neither (app/restart-only.ts).
+        const now = serversAsRunning(config, pool.config);
         return redactConfigForDisplay(now, now.log.showSecrets, now.log.redactQueryParams);
       },
       reload: options.reload,
@@ -118,6 +122,9 @@ export async function startPrimaryAdmin(options: PrimaryAdminOptions): Promise<P
   const started = inspector;
   return {
     inspector: started,
+    applyConfig(next) {
+      started.admin.setToken(serversAsRunning(config, next).inspector?.token);
+    },
     drain() {
       draining = true;
     },

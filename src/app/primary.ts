@@ -40,6 +40,8 @@ export type PrimaryOptions = {
   workers: number | undefined;
   /** The config file, re-read on SIGHUP and watched; undefined for --listen/--upstream/--forward. */
   file: string | undefined;
+  /** The text `config` was loaded from: the watcher reloads only once the file differs from it. */
+  loadedText?: string | undefined;
   /** Applies the command-line overrides to a re-read config. */
   prepare: (config: Config) => Config;
   /** Where a person reads the listeners, or why wsgate did not start (the CLI's stderr). */
@@ -61,6 +63,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     file,
     prepare: options.prepare,
     log,
+    onConfig: (next) => admin?.applyConfig(next),
   });
   const killAll = () => pool.kill();
   // A second SIGINT/SIGTERM exits the primary at once (waitForStopSignal): take the workers along.
@@ -103,6 +106,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   let watcher: { close(): void } | undefined;
   if (file !== undefined) {
     watcher = watchConfig(file, {
+      loadedText: options.loadedText,
       onReload: (next) => void pool.reload(next),
       onError: (err) =>
         log.error(

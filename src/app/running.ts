@@ -43,7 +43,10 @@ export type RunningWsgate = {
   /** Bound addresses by listener name (the real port when the config asked for port 0). */
   readonly listeners: ReadonlyMap<string, { host: string; port: number }>;
   readonly echo: EchoServer | undefined;
-  /** Applies a validated config to new connections; listeners added or removed by name are started or closed. */
+  /**
+   * Applies a validated config to new connections; listeners added or removed are started or closed, all or none:
+   * a listener that cannot bind leaves the running config in place (config.reload_failed, app/listener-swap.ts).
+   */
   reload(config: Config): Promise<void>;
   /** Stops accepting, waits up to the configured grace period for what is in flight, closes the rest. */
   shutdown(): Promise<void>;

@@ -53,6 +53,8 @@ export type WorkerPoolOptions = {
   /** Applies the command-line overrides to a re-read config. */
   prepare: (config: Config) => Config;
   log: Logger;
+  /** Each config the workers run from now on (the admin API in the primary takes its token from it). */
+  onConfig?: ((config: Config) => void) | undefined;
 };
 
 export class WorkerPool {
@@ -127,6 +129,7 @@ export class WorkerPool {
   /** A new config: its log level applies again, and a server it no longer has is forgotten (as in a worker). */
   #applyConfig(next: Config): void {
     this.#config = next;
+    this.#options.onConfig?.(next);
     const configured = configuredServers(next);
     // Checks start again from "in" everywhere after a reload, as in one process.
     this.#runtime = {
@@ -300,6 +303,7 @@ export class WorkerPool {
           if (!s.ok) {
             // Replacements for crashed workers start from the config that is known to start.
             this.#config = before.config;
+            this.#options.onConfig?.(before.config);
             this.#target = before.target;
             const left = old.filter((o) => o.active).length;
             this.#log.error(

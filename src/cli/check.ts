@@ -8,7 +8,7 @@ import type { RouteUpstream } from '../config/resolve.ts';
 import type { Config } from '../config/schema.ts';
 import { WsgateError } from '../errors.ts';
 import { compilePolicy } from '../forward/policy.ts';
-import { checkWritable } from '../log/logger.ts';
+import { checkCouldWrite } from '../log/logger.ts';
 import { pacUrlFor } from '../net/pac-result.ts';
 import { createUrlRedactor } from '../net/url-credentials.ts';
 import { compileRoutes, matchRoute } from '../reverse/match.ts';
@@ -48,8 +48,8 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
   const config = await loadConfigFile(file);
   // The certificate, key and CA files it names must be readable and belong together, as `run` requires.
   await loadConfigTls(config);
-  // And the log files, opened for appending (created if need be) as `run` opens them: `nginx -t` does the same.
-  for (const log of [config.log.file, config.log.traffic]) if (log !== undefined) checkWritable(log);
+  // And the log files: writable, or creatable where they are missing. A check writes nothing, not even those.
+  for (const log of [config.log.file, config.log.traffic]) if (log !== undefined) checkCouldWrite(log);
   // So must the PAC scripts of proxies[].pac (read or fetched, compiled, tried once).
   const pac = await loadPacScripts(config.proxies);
   try {

@@ -8,7 +8,7 @@ import { reopenLogsOnSignal, waitForStopSignal } from '../app/signals.ts';
 import { isWorkerProcess, runWorker } from '../app/worker.ts';
 import { resolveWorkers } from '../app/worker-pool.ts';
 import { parseWorkers } from '../config/fields.ts';
-import { configFromObject, loadConfigFile } from '../config/load.ts';
+import { configFromObject, loadConfigFile, loadConfigText, readConfigFile } from '../config/load.ts';
 import type { Config, TapLevel } from '../config/schema.ts';
 import { watchConfig } from '../config/watch.ts';
 import { WsgateError } from '../errors.ts';
@@ -161,21 +161,24 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
     workersFlag = resolveWorkers(parsed.value);
   }
   const overrides: Overrides = { logLevel: values['log-level'], logFormat: values['log-format'], tap: values.tap };
-  const loaded = file
-    ? await loadConfigFile(file)
-    : configFromObject({
-        listeners: [
-          ...(oneRoute
-            ? [{ name: 'cli', bind: values.listen, routes: [{ name: 'cli', upstream: values.upstream }] }]
-            : []),
-          ...(forward !== undefined ? [{ name: 'proxy', bind: forward, forward: {} }] : []),
-        ],
-      });
+  // The text is kept for the watcher: what it was loaded from is no change to reload.
+  const loadedText = file === undefined ? undefined : await readConfigFile(file);
+  const loaded =
+    file !== undefined && loadedText !== undefined
+      ? loadConfigText(loadedText, file)
+      : configFromObject({
+          listeners: [
+            ...(oneRoute
+              ? [{ name: 'cli', bind: values.listen, routes: [{ name: 'cli', upstream: values.upstream }] }]
+              : []),
+            ...(forward !== undefined ? [{ name: 'proxy', bind: forward, forward: {} }] : []),
+          ],
+        });
   const config = withAdmin(applyOverrides(loaded, overrides), values.admin);
   const workers = workersFlag ?? resolveWorkers(config.workers);
   if (workers > 1) {
     const prepare = (next: Config) => withAdmin(applyOverrides(next, overrides), values.admin);
-    return runPrimary({ config, workers: workersFlag, file, prepare, io });
+    return runPrimary({ config, workers: workersFlag, file, loadedText, prepare, io });
   }
   const log = createLogger(config.log);
   // Listen for SIGTERM/SIGINT before anything starts: a signal that arrives while the listeners are starting (a
@@ -198,6 +201,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   const onHangup = () => void watcher?.reload();
   if (file) {
     watcher = watchConfig(file, {
+      loadedText,
       onReload: (next) => {
         if (workersFlag === undefined && resolveWorkers(next.workers) !== 1) {
           log.warn({ event: 'workers.unchanged' }, 'a changed workers count applies after a restart');

@@ -1,8 +1,11 @@
 // Checks that span keys, run after the shape has parsed what it could: unique listener, route, upstream and proxy
 // names; route upstreams and via: references that name something defined (with a "did you mean"); a listener is
-// reverse or forward, not both; an exposed forward proxy is never open; an exposed admin API has a token. Pure.
+// reverse or forward, not both; an exposed forward proxy is never open; an exposed admin API has a token; no two
+// listeners (the admin API and the echo server among them) on one address. Pure.
 
 import type { z } from 'zod';
+import { bindsOverlap } from '../net/bind-overlap.ts';
+import { formatHostPort } from '../net/host-port.ts';
 import { isLoopbackHost } from '../net/ip.ts';
 import { checkForwardOnlyFaults, checkRuleRefs } from './checks-rules.ts';
 import { isRecord, listenerNameOf, MISSING_KEY } from './fields.ts';
@@ -155,8 +158,35 @@ export function crossCheck(value: unknown, ctx: z.RefinementCtx): void {
       issue(['listeners', i, 'routes', j, 'upstream'], `unknown upstream ${JSON.stringify(ref)}${hint}`);
     });
   });
+  checkBinds(value, issue);
   checkRuleRefs(value, issue);
   checkForwardOnlyFaults(value, issue);
+}
+
+/**
+ * Two servers on one address: the second bind would fail at `run` with EADDRINUSE, which reads like another
+ * process holding the port. Reported at the later one, naming the first.
+ */
+function checkBinds(value: Record<string, unknown>, issue: (path: (string | number)[], message: string) => void): void {
+  const binds: { path: (string | number)[]; what: string; host: string; port: number }[] = [];
+  const add = (bind: unknown, path: (string | number)[], what: string) => {
+    if (isRecord(bind) && typeof bind['host'] === 'string' && typeof bind['port'] === 'number')
+      binds.push({ path, what, host: bind['host'], port: bind['port'] });
+  };
+  listOf(value['listeners']).forEach((l, i) => {
+    if (isRecord(l)) add(l['bind'], ['listeners', i, 'bind'], `listener ${JSON.stringify(listenerNameOf(l, i))}`);
+  });
+  if (isRecord(value['inspector'])) add(value['inspector']['bind'], ['inspector', 'bind'], 'the inspector');
+  if (isRecord(value['echo'])) add(value['echo']['bind'], ['echo', 'bind'], 'the echo server');
+  binds.forEach((b, j) => {
+    const first = binds.slice(0, j).find((a) => bindsOverlap(a, b));
+    if (first === undefined) return;
+    const same = formatHostPort(first.host, first.port) === formatHostPort(b.host, b.port);
+    issue(
+      b.path,
+      `${formatHostPort(b.host, b.port)} is already taken by ${first.what}${same ? '' : ` (${formatHostPort(first.host, first.port)})`}: each listener, the inspector and the echo server need an address of their own`,
+    );
+  });
 }
 
 /** A listener is a reverse proxy (routes) or a forward proxy (forward), and an exposed forward proxy is never open. */

@@ -20,6 +20,11 @@ export type WatchConfigOptions = {
   onError(err: WsgateError): void;
   /** Quiet time after the last file event before reading; editors emit several events per save. */
   debounceMs?: number;
+  /**
+   * The text the running config was loaded from. Events that leave the file at this text reload nothing (a log
+   * file written beside the config fires them from the first second on). Without it, the first event reloads.
+   */
+  loadedText?: string | undefined;
 };
 
 export type ConfigWatcher = {
@@ -46,9 +51,9 @@ export function watchConfig(file: string, options: WatchConfigOptions): ConfigWa
   let timer: NodeJS.Timeout | undefined;
   let ownEvent = false;
   // What the last read saw: unchanged content is not reloaded (editors and `touch` fire events without edits).
-  // It starts unknown rather than read here: a read racing the caller's first edit could take the edit for the
-  // baseline and swallow it. The cost is at most one reload of an unchanged file.
-  let lastText: string | undefined;
+  // It starts as what the caller loaded, never as a read here: a read racing the caller's first edit could take
+  // the edit for the baseline and swallow it.
+  let lastText: string | undefined = options.loadedText;
   let lastStamp: string | undefined;
   let queue: Promise<void> = Promise.resolve();
 

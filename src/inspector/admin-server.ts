@@ -120,6 +120,11 @@ export class AdminServer {
     this.#server.on('clientError', (_err, socket) => socket.destroy());
   }
 
+  /** The token from now on (a reload rotating it): requests with the old one are refused from the next one on. */
+  setToken(token: string | undefined): void {
+    this.#options = { ...this.#options, token };
+  }
+
   /** Adds a handler (before or after listen); a later one for the same method and path does not replace it. */
   mount(handler: AdminHandler): void {
     this.#handlers.push({ handler, match: compilePath(handler.path) });

@@ -132,6 +132,35 @@ export function checkWritable(file: string): void {
   }
 }
 
+/**
+ * What checkWritable would find, without writing anything: `wsgate check` judges a config and leaves the disk as it
+ * was. An existing file must be writable; a missing one needs its nearest existing ancestor to be a directory
+ * wsgate may create entries in (run creates the missing directories and the file).
+ */
+export function checkCouldWrite(file: string): void {
+  const fail = (detail: string) => new WsgateError('WSG_LOG_FILE', { file, detail });
+  try {
+    const existing = statSync(file, { throwIfNoEntry: false });
+    if (existing !== undefined) {
+      if (existing.isDirectory()) throw fail('it is a directory');
+      accessSync(file, constants.W_OK);
+      return;
+    }
+    let dir = dirname(file);
+    let parent = statSync(dir, { throwIfNoEntry: false });
+    while (parent === undefined && dirname(dir) !== dir) {
+      dir = dirname(dir);
+      parent = statSync(dir, { throwIfNoEntry: false });
+    }
+    if (parent === undefined) throw fail(`no directory on its path exists`);
+    if (!parent.isDirectory()) throw fail(`${dir} is not a directory`);
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    if (err instanceof WsgateError) throw err;
+    throw fail((err as Error).message);
+  }
+}
+
 /** What every wsgate logger writes the same way: `msg`, the level as its label, and lines through streamWrite. */
 function lineOptions(redaction: LineRedaction) {
   return {

@@ -3,7 +3,7 @@
 // writes the files too); and a disk that is full: wsgate keeps proxying, says so once on stderr, and still stops.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import WebSocket from 'ws';
@@ -239,9 +239,18 @@ test('a log file wsgate cannot write stops the start, and wsgate check, with exi
       assert.doesNotMatch(cli.stderr() + cli.stdout(), /listening on|listeners:/);
     }
   }
-  // A writable one passes check (created, as `run` would create it).
-  const good = join(dir, 'logs', 'wsgate.log');
-  const cli = startCli(['check', '-q', '-c', writeConfig(dir, 9, [`file: ${good}`])]);
+  // One `run` could create passes check, which creates nothing: neither the file nor its directories.
+  const good = join(dir, 'logs', 'nested', 'wsgate.log');
+  const cli = startCli(['check', '-q', '-c', writeConfig(dir, 9, [`file: ${good}`, `traffic: ${good}.traffic`])]);
   assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.stderr());
-  assert.equal(existsSync(good), true);
+  assert.equal(existsSync(join(dir, 'logs')), false);
+  // A directory where the file should be is refused, without touching it.
+  const folder = join(dir, 'logs-dir');
+  mkdirSync(folder);
+  const onDir = startCli(['check', '-q', '-c', writeConfig(dir, 9, [`file: ${folder}`])]);
+  assert.deepEqual(await onDir.exited, { code: 2, signal: null }, onDir.stderr());
+  assert.ok(
+    onDir.stderr().startsWith(`wsgate: cannot write the log file ${folder}: it is a directory`),
+    onDir.stderr(),
+  );
 });

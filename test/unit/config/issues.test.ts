@@ -270,3 +270,38 @@ test('configs built in code report paths without positions', () => {
     ['<command line> the config is empty: it needs at least a listeners list'],
   );
 });
+
+test('two servers on one address are refused at the later bind, naming the first; wildcards take every address', () => {
+  const text = `listeners:
+  - name: web
+    bind: 0.0.0.0:8080
+    routes: [{ upstream: "ws://a:1" }]
+  - name: api
+    bind: 127.0.0.1:8080
+    routes: [{ upstream: "ws://a:1" }]
+  - name: any
+    bind: 127.0.0.1:0
+    routes: [{ upstream: "ws://a:1" }]
+  - name: other
+    bind: 127.0.0.1:0
+    forward: {}
+inspector:
+  bind: "[::]:9090"
+  token: t
+echo:
+  bind: 127.0.0.2:9090
+`;
+  assert.deepEqual(failLines(load(text)), [
+    'c.yaml:6:11 listeners[1].bind: 127.0.0.1:8080 is already taken by listener "web" (0.0.0.0:8080): each listener, the inspector and the echo server need an address of their own',
+    'c.yaml:18:9 echo.bind: 127.0.0.2:9090 is already taken by the inspector ([::]:9090): each listener, the inspector and the echo server need an address of their own',
+  ]);
+  const same = withRoutes(
+    '      - upstream: ws://a:1\n',
+    'inspector: { bind: "127.0.0.1:0" }\necho: { bind: 127.0.0.1:7000 }\n',
+  );
+  assert.doesNotThrow(load(same), 'port 0 picks a port of its own each time');
+  const clash = `listeners:\n  - name: web\n    bind: 127.0.0.1:7000\n    routes: [{ upstream: "ws://a:1" }]\necho: { bind: 127.0.0.1:7000 }\n`;
+  assert.deepEqual(failLines(load(clash)), [
+    'c.yaml:5:15 echo.bind: 127.0.0.1:7000 is already taken by listener "web": each listener, the inspector and the echo server need an address of their own',
+  ]);
+});

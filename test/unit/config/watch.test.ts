@@ -49,6 +49,7 @@ async function setup(t: TestContext) {
   const events = new Events();
   const watcher = watchConfig(file, {
     env: {},
+    loadedText: configOn(8080),
     onReload: (config) => events.push({ type: 'reload', config }),
     onError: (err) => events.push({ type: 'error', err }),
   });
@@ -101,6 +102,17 @@ test('a file replaced by rename (how editors save) is picked up; rewriting the s
   assert.equal(events.pending, 0, 'unchanged content must not reload');
   writeFileSync(file, configOn(8084));
   assert.equal(portOf(await events.next()), 8084);
+});
+
+test('events that leave the file as it was loaded reload nothing, the first one included', async (t) => {
+  const { dir, file, events } = await setup(t);
+  // A log file beside the config, as `log.file: ./wsgate.log` makes: events for the directory from the start.
+  writeFileSync(join(dir, 'wsgate.log'), '{"msg":"listening"}\n');
+  writeFileSync(file, configOn(8080));
+  await sleep(400);
+  assert.equal(events.pending, 0, 'no reload without a change');
+  writeFileSync(file, configOn(8086));
+  assert.equal(portOf(await events.next()), 8086);
 });
 
 test('an edit right after watching starts is not lost', async (t) => {
