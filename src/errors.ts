@@ -348,6 +348,7 @@ export const ERRORS = {
   },
   WSG_ADMIN_BAD_REQUEST: { message: '{detail}', status: 400 },
   WSG_ADMIN_NOT_FOUND: { message: '{detail}', status: 404 },
+  WSG_ADMIN_METHOD_NOT_ALLOWED: { message: '{method} is not allowed on {path}; it takes {allow}', status: 405 },
   WSG_ADMIN_CONFLICT: { message: '{detail}', status: 409 },
   WSG_INTERNAL: { message: 'internal error: {detail}', status: 500, exitCode: 1 },
 } as const satisfies Record<string, ErrorSpec>;
