@@ -3,6 +3,7 @@
 // Tests assert `code`; logs carry it; the CLI prints message and hint. WebSocket protocol violations (WSG_WS_*)
 // live here too, with the RFC rule they come from and whether they are fatal to the frame decoder; they travel as
 // values (websocket/violation.ts), never as thrown errors.
+// Size: over 400 lines because the table is one object, every code with its texts: one place to read them all.
 
 export type ErrorSpec = {
   readonly message: string;
@@ -96,9 +97,16 @@ export const ERRORS = {
     hint: 'Raise limits.maxConnectionsPerClient or limits.maxConnections if this client is legitimate.',
     status: 503,
   },
-  WSG_ADMIN_CALL: {
-    message: 'the admin API at {url} {detail}',
+  // An answer from the admin API says what was wrong itself: no hint for it.
+  WSG_ADMIN_CALL: { message: 'the admin API at {url} {detail}', exitCode: 1 },
+  WSG_ADMIN_UNREACHABLE: {
+    message: 'the admin API at {url} could not be reached ({detail})',
     hint: 'Is wsgate running with an admin listener (inspector.bind, or run --admin)? Give its address with --admin and its token with --token.',
+    exitCode: 1,
+  },
+  WSG_ADMIN_NOT_WSGATE: {
+    message: '{url} did not answer like a wsgate admin API: {detail}',
+    hint: "Give --admin the address of wsgate's admin listener (inspector.bind, or run --admin), not a proxy listener or another server.",
     exitCode: 1,
   },
   WSG_PROXY_HEADER_INVALID: {
@@ -340,6 +348,7 @@ export const ERRORS = {
   },
   WSG_ADMIN_BAD_REQUEST: { message: '{detail}', status: 400 },
   WSG_ADMIN_NOT_FOUND: { message: '{detail}', status: 404 },
+  WSG_ADMIN_METHOD_NOT_ALLOWED: { message: '{method} is not allowed on {path}; it takes {allow}', status: 405 },
   WSG_ADMIN_CONFLICT: { message: '{detail}', status: 409 },
   WSG_INTERNAL: { message: 'internal error: {detail}', status: 500, exitCode: 1 },
 } as const satisfies Record<string, ErrorSpec>;

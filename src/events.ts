@@ -186,6 +186,7 @@ export type WsFailedEvent = Omit<Base, 'route'> &
     route?: string;
     listener?: string;
     upstream?: string;
+    /** The server of a pool last dialed; absent when none was (all drained, or refused before a dial). */
     server?: string;
     path: string;
     client: string | undefined;

@@ -193,6 +193,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
         config: () => redactConfigForDisplay(config, config.log.showSecrets, config.log.redactQueryParams),
         reload: options.reloadFromFile,
         listenerOf: (route) => listenerOfRoute(config, route),
+        redaction: () => config.log,
         version: options.version ?? packageVersion(),
         handlers: [
           ...healthAndMetricsHandlers(),

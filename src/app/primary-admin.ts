@@ -90,6 +90,7 @@ export async function startPrimaryAdmin(options: PrimaryAdminOptions): Promise<P
       reload: options.reload,
       // The workers' config of the moment (a reload changes it), not the one the primary started with.
       listenerOf: (route) => listenerOfRoute(pool.config, route),
+      redaction: () => pool.config.log,
       version: packageVersion(),
       handlers: [
         metricsHandler({ text: () => hub.metricsText(), contentType: metrics.contentType }),

@@ -27,7 +27,9 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
 /** Prints an error for a person and returns the exit code: 2 for usage and config errors, 1 otherwise. */
 export function reportError(err: unknown, io: Output): number {
   if (isWsgateError(err)) {
-    io.err(`wsgate: ${err.message.includes('\n') ? `invalid configuration\n${err.message}` : err.message}`);
+    // Only a config's list of issues gets the heading: parseArgs's own messages (a flag's bad value) span lines too.
+    const listsIssues = err.code === 'WSG_CONFIG_INVALID' && err.message.includes('\n');
+    io.err(`wsgate: ${listsIssues ? `invalid configuration\n${err.message}` : err.message}`);
     if (err.hint) io.err(`hint: ${err.hint}`);
     return err.exitCode;
   }

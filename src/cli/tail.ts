@@ -1,8 +1,8 @@
 // `wsgate tail`: renders a traffic log for people, one line per message, from a file (optionally following it
 // as it grows, like tail -F: across logrotate too) or from standard input (e.g. `wsgate run | wsgate tail`).
-import { createReadStream, type FSWatcher, statSync, watch } from 'node:fs';
-import { type FileHandle, open, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { createReadStream, type FSWatcher, watch } from 'node:fs';
+import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -16,7 +16,8 @@ Renders a wsgate traffic log (log.traffic, or the main log in JSON) for people: 
 per WebSocket message with time, connection, direction (→ to the upstream, ← to the client),
 type, size and a preview; opens, closes (who ended it, how, close code) and protocol
 violations too, and from a main log the handshakes and CONNECT tunnels that did not open.
-Reads standard input when FILE is left out or is "-".
+Reads standard input when FILE is left out or is "-". FILE is one file: for a directory,
+the error names the newest file in it.
 
 Options:
   -f, --follow        keep reading as the file grows, also after logrotate moved it (as tail -F)
@@ -81,11 +82,8 @@ export async function tailCommand(argv: string[], io: Output): Promise<number> {
     await readLines(process.stdin, show);
     return 0;
   }
-  try {
-    statSync(file);
-  } catch (err) {
-    throw new WsgateError('WSG_USAGE', { detail: `tail: cannot read ${file}: ${(err as NodeJS.ErrnoException).code}` });
-  }
+  const problem = await unreadable(file);
+  if (problem !== undefined) throw new WsgateError('WSG_USAGE', { detail: `tail: ${problem}` });
   if (!values.follow) {
     await readLines(createReadStream(file), show);
     return 0;
@@ -94,11 +92,46 @@ export async function tailCommand(argv: string[], io: Output): Promise<number> {
   return 0;
 }
 
+/**
+ * Why FILE cannot be tailed, checked before reading: a directory (wsgate writes its traffic log to one file; which
+ * file in a folder is meant is the user's to say) or a file that cannot be opened. -f would otherwise wait on it
+ * for ever, and a read stream's error would only come after the start.
+ */
+async function unreadable(file: string): Promise<string | undefined> {
+  const info = await stat(file).catch((err: NodeJS.ErrnoException) => err);
+  if (info instanceof Error) return `cannot read ${file}: ${info.code}`;
+  if (info.isDirectory()) {
+    const newest = await newestFileIn(file);
+    return `${file} is a directory; give a log file in it${newest === undefined ? '' : `, e.g. wsgate tail ${newest}`}`;
+  }
+  const handle = await open(file, 'r').catch((err: NodeJS.ErrnoException) => err);
+  if (handle instanceof Error) return `cannot read ${file}: ${handle.code}`;
+  await handle.close();
+  return undefined;
+}
+
+/** The most recently written file directly in `dir`, as a path, for the suggestion; the first 1,000 entries only. */
+async function newestFileIn(dir: string): Promise<string | undefined> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  let newest: { path: string; mtimeMs: number } | undefined;
+  for (const entry of entries.slice(0, 1000)) {
+    if (!entry.isFile()) continue;
+    const path = join(dir, entry.name);
+    const info = await stat(path).catch(() => undefined);
+    if (info !== undefined && (newest === undefined || info.mtimeMs > newest.mtimeMs)) {
+      newest = { path, mtimeMs: info.mtimeMs };
+    }
+  }
+  return newest?.path;
+}
+
 function readLines(input: Readable, onLine: (line: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
     rl.on('line', onLine);
     rl.on('close', () => resolve());
+    // readline re-emits the input's error on itself: without a listener there it would be an uncaught exception.
+    rl.on('error', reject);
     input.on('error', reject);
   });
 }

@@ -1,7 +1,9 @@
 // `wsgate upstreams`: a running wsgate's upstreams with several servers, through its admin API, as HAProxy's
 // `show servers state` prints them, and the drain / ready / close calls of a rolling deploy from a shell without
 // curl and jq. Talks only to the admin API it is given (loopback by default), with its token when there is one.
+import { parseDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
+import { isValidCloseCode, MAX_CLOSE_REASON_BYTES } from '../websocket/close.ts';
 import { type Output, parseCommandArgs } from './args.ts';
 
 export const UPSTREAMS_HELP = `Usage: wsgate upstreams [--admin URL] [--json]
@@ -112,8 +114,15 @@ function callOf(positionals: string[], values: Record<string, string | boolean |
   }
   if (action === 'close') {
     const code = values['code'] === undefined ? undefined : Number(values['code']);
-    if (code !== undefined && !Number.isInteger(code))
-      throw usage(`--code must be a close code, not "${values['code']}"`);
+    // Checked here as the admin API checks them: a value it would refuse is a usage error (exit 2), not a failed call.
+    if (code !== undefined && !(Number.isInteger(code) && isValidCloseCode(code)))
+      throw usage(
+        `--code must be a close code a peer may send (1000-1003, 1007-1014, 3000-4999), not "${values['code']}"`,
+      );
+    const reason = values['reason'];
+    if (typeof reason === 'string' && Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
+      throw usage(`--reason must be at most ${MAX_CLOSE_REASON_BYTES} bytes (RFC 6455 §5.5)`);
+    }
     return {
       method: 'POST',
       path: `${path}/close`,
@@ -124,6 +133,10 @@ function callOf(positionals: string[], values: Record<string, string | boolean |
     };
   }
   const closeAfter = values['close-after'];
+  if (typeof closeAfter === 'string') {
+    const parsed = parseDuration(closeAfter);
+    if (!parsed.ok) throw usage(`--close-after: ${parsed.message}`);
+  }
   return {
     method: 'PUT',
     path,
@@ -137,6 +150,7 @@ async function request(admin: URL, token: string | undefined, call: Call): Promi
   if (token) headers['authorization'] = `Bearer ${token}`;
   if (call.body !== undefined) headers['content-type'] = 'application/json';
   let response: Response;
+  let text: string;
   try {
     response = await fetch(url, {
       method: call.method,
@@ -144,22 +158,60 @@ async function request(admin: URL, token: string | undefined, call: Call): Promi
       ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) }),
       signal: AbortSignal.timeout(10_000),
     });
+    text = await response.text();
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new WsgateError('WSG_ADMIN_CALL', { url: url.href, detail: `could not be reached (${cause})` });
+    throw new WsgateError('WSG_ADMIN_UNREACHABLE', { url: url.href, detail: cause });
   }
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
+  const json = parseJson(text);
   if (!response.ok) {
-    const message = (json as { error?: { message?: string } } | undefined)?.error?.message ?? text.slice(0, 200);
-    throw new WsgateError('WSG_ADMIN_CALL', { url: url.href, detail: `answered ${response.status}: ${message}` });
+    const message = apiErrorMessage(json);
+    if (message === undefined) throw notWsgate(url, `${response.status} ${bodyOf(response, text)}`);
+    const fix = response.status === 401 ? ' (give its token with --token or $WSGATE_ADMIN_TOKEN)' : '';
+    throw new WsgateError('WSG_ADMIN_CALL', { url: url.href, detail: `answered ${response.status}: ${message}${fix}` });
   }
+  // Another server at the address may answer 200 too: the answer must have the shape this call's answer has.
+  if (!answerFits(call, json)) throw notWsgate(url, `${response.status} ${bodyOf(response, text)}`);
   return json;
+}
+
+function notWsgate(url: URL, detail: string): WsgateError {
+  return new WsgateError('WSG_ADMIN_NOT_WSGATE', { url: url.href, detail: `answered ${detail}` });
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The message of the admin API's coded error answer ({ "error": { "code": "WSG_…", "message" } }), if it is one. */
+function apiErrorMessage(json: unknown): string | undefined {
+  const error = isObject(json) ? json['error'] : undefined;
+  if (!isObject(error) || typeof error['code'] !== 'string' || !error['code'].startsWith('WSG_')) return undefined;
+  return typeof error['message'] === 'string' ? error['message'] : error['code'];
+}
+
+const isUpstreamRow = (value: unknown): value is UpstreamRow =>
+  isObject(value) && typeof value['name'] === 'string' && Array.isArray(value['servers']);
+
+function answerFits(call: Call, json: unknown): boolean {
+  if (!isObject(json)) return false;
+  if (call.method === 'GET') return Array.isArray(json['upstreams']) && json['upstreams'].every(isUpstreamRow);
+  if (call.method === 'PUT') return typeof json['changed'] === 'boolean' && isUpstreamRow(json['upstream']);
+  return typeof json['closed'] === 'number' && typeof json['code'] === 'number';
+}
+
+/** What came back, short and printable: its type and the start of the body as a JSON string. */
+function bodyOf(response: Response, text: string): string {
+  const type = response.headers.get('content-type')?.split(';')[0];
+  const start = text.length > 80 ? `${text.slice(0, 80)}…` : text;
+  return `${type === undefined ? 'without a content type' : `with ${type}`}${text === '' ? ' and no body' : ` ${JSON.stringify(start)}`}`;
 }
 
 function pad(cells: string[][]): string {

@@ -151,7 +151,7 @@ const log = z.strictObject({
   showSecrets: flag()
     .prefault(false)
     .describe(
-      'Log secrets instead of redacting them: Authorization, Cookie, Set-Cookie and Proxy-Authorization values, passwords in URLs, the query parameters of log.redactQueryParams and token subprotocols. Also shows them in `wsgate check` output.',
+      'Log secrets instead of redacting them: Authorization, Cookie, Set-Cookie and Proxy-Authorization values, passwords in URLs, the query parameters of log.redactQueryParams and token subprotocols. Also shows them in `wsgate check` output, the admin API and HAR exports.',
     ),
   traffic: z
     .string()

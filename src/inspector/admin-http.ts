@@ -15,9 +15,15 @@ export const SAFE_HEADERS: Readonly<Record<string, string>> = {
   'referrer-policy': 'no-referrer',
 };
 
-export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+export function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
+    ...headers,
     ...SAFE_HEADERS,
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
@@ -25,12 +31,16 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
   res.end(text);
 }
 
-export function sendError(res: http.ServerResponse, err: WsgateError): void {
+export function sendError(
+  res: http.ServerResponse,
+  err: WsgateError,
+  headers: Readonly<Record<string, string>> = {},
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  sendJson(res, err.status ?? 500, { error: { code: err.code, message: err.message, hint: err.hint } });
+  sendJson(res, err.status ?? 500, { error: { code: err.code, message: err.message, hint: err.hint } }, headers);
 }
 
 export function badRequest(detail: string): WsgateError {

@@ -218,11 +218,12 @@ export class AdminServer {
       const url = new URL(req.url ?? '/', 'http://admin.invalid');
       const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
       let found: { handler: AdminHandler; params: Record<string, string> } | undefined;
-      let pathKnown = false;
+      const allowed = new Set<string>();
       for (const { handler, match } of this.#handlers) {
         const params = match(url.pathname);
         if (params === undefined) continue;
-        pathKnown = true;
+        allowed.add(handler.method);
+        if (handler.method === 'GET') allowed.add('HEAD');
         if (handler.method === method) {
           found = { handler, params };
           break;
@@ -239,20 +240,20 @@ export class AdminServer {
       if (!found && method === 'GET' && !url.pathname.startsWith('/api/')) {
         for (const fallback of this.#fallbacks) if (fallback(req, res)) return;
       }
-      if (!found) {
+      if (!found && allowed.size > 0) {
         req.resume();
+        // RFC 9110 §15.5.6: a 405 lists the methods the path takes.
+        const allow = [...allowed].join(', ');
         sendError(
           res,
-          new WsgateError(
-            pathKnown ? 'WSG_ADMIN_BAD_REQUEST' : 'WSG_ADMIN_NOT_FOUND',
-            {
-              detail: pathKnown
-                ? `${req.method} is not allowed on ${url.pathname}`
-                : `no admin endpoint ${url.pathname}`,
-            },
-            pathKnown ? { status: 405 } : {},
-          ),
+          new WsgateError('WSG_ADMIN_METHOD_NOT_ALLOWED', { method: req.method ?? '', path: url.pathname, allow }),
+          { allow },
         );
+        return;
+      }
+      if (!found) {
+        req.resume();
+        sendError(res, new WsgateError('WSG_ADMIN_NOT_FOUND', { detail: `no admin endpoint ${url.pathname}` }));
         return;
       }
       if (mutating) {

@@ -31,6 +31,7 @@ export type AdminContext = {
 };
 
 const MAX_PAGE = 1000;
+const MAX_CONNECTIONS_PAGE = 10_000;
 const MAX_HAR_MESSAGES = 100_000;
 
 function intParam(url: URL, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -39,6 +40,16 @@ function intParam(url: URL, name: string, fallback: number, max = Number.MAX_SAF
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n < 0) throw badRequest(`${name} must be a whole number ≥ 0, not ${raw}`);
   return Math.min(n, max);
+}
+
+/**
+ * A page size: `limit` from 1 to `max`, `fallback` when absent. Out of range is a 400 rather than clamped: a script
+ * asking for 0 or for more than a page gets told, not a page of another size.
+ */
+function limitParam(url: URL, fallback: number, max: number): number {
+  const limit = intParam(url, 'limit', fallback);
+  if (limit < 1 || limit > max) throw badRequest(`limit must be from 1 to ${max}, not ${limit}`);
+  return limit;
 }
 
 function oneOf<T extends string>(url: URL, name: string, values: readonly T[]): T | undefined {
@@ -89,7 +100,7 @@ async function messagePage(
 function messageQuery(url: URL): MessageQuery {
   return {
     after: intParam(url, 'after', 0),
-    limit: Math.max(1, intParam(url, 'limit', 100, MAX_PAGE)),
+    limit: limitParam(url, 100, MAX_PAGE),
     direction: oneOf(url, 'direction', ['toUpstream', 'toClient'] as const),
     type: oneOf(url, 'type', ['text', 'binary', 'ping', 'pong', 'close'] as const),
     text: text(url, 'text'),
@@ -152,6 +163,25 @@ function side<T extends string>(value: unknown, allowed: readonly T[], fallback?
   return value as T;
 }
 
+/** The message of a send: exactly one of "text" (a string) and "base64" (binary data, as a base64 string). */
+function messageToSend(body: Record<string, unknown>): { type: 'text' | 'binary'; data: Buffer } {
+  const { text, base64 } = body;
+  if (text !== undefined && base64 !== undefined) {
+    throw badRequest('give either "text" (a string) or "base64" (binary data), not both');
+  }
+  if (text === undefined && base64 === undefined) {
+    throw badRequest('the message is missing: give "text" (a string) or "base64" (binary data)');
+  }
+  if (text !== undefined) {
+    if (typeof text !== 'string') throw badRequest('"text" must be a string');
+    return { type: 'text', data: Buffer.from(text, 'utf8') };
+  }
+  if (typeof base64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(base64)) {
+    throw badRequest('"base64" must be a string of base64 (A-Z, a-z, 0-9, +, /, = padding)');
+  }
+  return { type: 'binary', data: Buffer.from(base64, 'base64') };
+}
+
 export function apiHandlers(ctx: AdminContext): AdminHandler[] {
   return [
     {
@@ -164,7 +194,7 @@ export function apiHandlers(ctx: AdminContext): AdminHandler[] {
           route: text(url, 'route'),
           text: text(url, 'text'),
         };
-        const limit = Math.max(1, intParam(url, 'limit', 500, 10_000));
+        const limit = limitParam(url, 500, MAX_CONNECTIONS_PAGE);
         const all = ctx.store.connections(filter);
         sendJson(res, 200, {
           connections: all.slice(0, limit).map(summarize),
@@ -210,15 +240,7 @@ export function apiHandlers(ctx: AdminContext): AdminHandler[] {
       async handle(req, res, { params }) {
         const body = await readJson(req);
         const to = side(body['to'], ['client', 'server'] as const);
-        let message: { type: 'text' | 'binary'; data: Buffer };
-        if (typeof body['text'] === 'string' && body['base64'] === undefined) {
-          message = { type: 'text', data: Buffer.from(body['text'], 'utf8') };
-        } else if (typeof body['base64'] === 'string' && body['text'] === undefined) {
-          if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body['base64'])) throw badRequest('"base64" is not base64');
-          message = { type: 'binary', data: Buffer.from(body['base64'], 'base64') };
-        } else {
-          throw badRequest('give either "text" (a string) or "base64" (binary data), not both');
-        }
+        const message = messageToSend(body);
         const session = liveSession(ctx, params['id']!);
         const result = await session.send(to, message);
         if (!result.ok) throw conflict(result.reason);

@@ -4,9 +4,11 @@
 // starts it when the config has an `inspector:` section and hands every WsEvent to `ingest`.
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.ts';
-import type { WsEvent } from '../events.ts';
+import type { WsEvent, WsFailedEvent, WsOpenEvent } from '../events.ts';
 import type { Logger } from '../log/logger.ts';
+import { createValueRedactor, type LineRedaction, type ValueRedactor } from '../log/redact.ts';
 import { formatHostPort } from '../net/host-port.ts';
+import { redactHandshake } from '../traffic/records.ts';
 import { TrafficStore } from '../traffic/store.ts';
 import { SessionFile } from '../traffic/store-disk.ts';
 import { type AdminHandler, AdminServer } from './admin-server.ts';
@@ -47,6 +49,8 @@ export type InspectorDeps = {
   reload: (() => Promise<void>) | undefined;
   /** The listener a route belongs to. */
   listenerOf(route: string): string | undefined;
+  /** The config's log.* of the moment: records are redacted as the logs are. */
+  redaction?: (() => LineRedaction) | undefined;
   version: string;
   /** More endpoints on the same listener (metrics, health). */
   handlers?: readonly AdminHandler[] | undefined;
@@ -90,6 +94,7 @@ export async function startInspector(settings: InspectorSettings, deps: Inspecto
     reload: deps.reload,
     version: deps.version,
   };
+  const redactor = redactorOf(deps.redaction);
   const feed = wsFeedHandler(store);
   const held = new HeldList();
   const admin = new AdminServer({
@@ -122,7 +127,8 @@ export async function startInspector(settings: InspectorSettings, deps: Inspecto
       return disk;
     },
     ingest: (event) => {
-      store.ingest(event);
+      const redact = event.type === 'open' || event.type === 'failed' ? redactor() : undefined;
+      store.ingest(redact === undefined ? event : redactHandshake(event as WsOpenEvent | WsFailedEvent, redact));
       held.ingest(event);
     },
     async close() {
@@ -130,5 +136,21 @@ export async function startInspector(settings: InspectorSettings, deps: Inspecto
       await admin.close();
       await disk?.close();
     },
+  };
+}
+
+/**
+ * The redactor of the log settings of the moment (a reload may change them), compiled again only when they change.
+ * Connections already recorded keep the redaction they got.
+ */
+function redactorOf(redaction: (() => LineRedaction) | undefined): () => ValueRedactor | undefined {
+  let cached: { key: string; redact: ValueRedactor | undefined } | undefined;
+  return () => {
+    // Without settings, the defaults: an inspector started on its own hides what a default log hides.
+    const now = redaction?.() ?? {};
+    const { showSecrets, redactQueryParams, redactSubprotocols, tokenSubprotocolPrefixes } = now;
+    const key = JSON.stringify([showSecrets, redactQueryParams, redactSubprotocols, tokenSubprotocolPrefixes]);
+    if (cached?.key !== key) cached = { key, redact: createValueRedactor(now) };
+    return cached.redact;
   };
 }

@@ -38,12 +38,20 @@ export function logHandlers(control: LogControl): AdminHandler[] {
       path: '/api/log',
       async handle(req, res) {
         const body = await readJson(req);
-        const level = body['level'];
-        if (typeof level !== 'string' || !(LEVELS as readonly string[]).includes(level)) {
-          throw badRequest(`level must be one of ${LEVELS.join(', ')}`);
-        }
+        // Fields other than level first: a body with only {"format": …} is told that format is not set here, not
+        // that its level is missing.
         const unknown = Object.keys(body).filter((key) => key !== 'level');
-        if (unknown.length > 0) throw badRequest(`only level can be changed here, not ${unknown.join(', ')}`);
+        if (unknown.length > 0) {
+          throw badRequest(
+            `only "level" can be changed here, not ${unknown.map((k) => `"${k}"`).join(', ')}: format, file and traffic come from the config's log section (edit it and reload)`,
+          );
+        }
+        const level = body['level'];
+        if (level === undefined) throw badRequest(`"level" is missing: one of ${LEVELS.join(', ')}`);
+        if (typeof level !== 'string' || !(LEVELS as readonly string[]).includes(level)) {
+          const given = typeof level === 'string' ? JSON.stringify(level.slice(0, 40)) : `a ${typeof level}`;
+          throw badRequest(`"level" must be one of ${LEVELS.join(', ')}, not ${given}`);
+        }
         await control.setLevel(level as LogLevel);
         sendJson(res, 200, { log: control.view() });
       },

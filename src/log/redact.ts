@@ -103,3 +103,18 @@ export function createLineRedactor(options: LineRedaction = {}): ((line: string)
     );
   };
 }
+
+/** The line rule for values kept outside log lines (the inspector's records): one text, or one subprotocol list. */
+export type ValueRedactor = { text: (value: string) => string; subprotocols: (value: string) => string };
+
+/**
+ * What createLineRedactor hides in a line, for single values: URL credentials and the named query values in any
+ * text, and token subprotocols in a Sec-WebSocket-Protocol list. Undefined with showSecrets, as for lines.
+ */
+export function createValueRedactor(options: LineRedaction = {}): ValueRedactor | undefined {
+  if (options.showSecrets === true) return undefined;
+  const urls = createUrlRedactor(options.redactQueryParams ?? DEFAULT_REDACTED_QUERY_PARAMS);
+  const prefixes = options.tokenSubprotocolPrefixes ?? DEFAULT_TOKEN_SUBPROTOCOL_PREFIXES;
+  if (options.redactSubprotocols === false) return { text: urls, subprotocols: urls };
+  return { text: urls, subprotocols: (value) => redactSubprotocolList(urls(value), prefixes) };
+}

@@ -2,6 +2,7 @@
 // them: a connection (its handshake, counters, end), a message (with the tap's preview), a feed event, and the
 // filters the API applies to them. Pure: types and small functions over values.
 import type { MessageData, WsEndEvent, WsFailedEvent, WsOpenEvent, WsRuleEvent } from '../events.ts';
+import type { ValueRedactor } from '../log/redact.ts';
 
 export type HeaderPairs = [name: string, value: string][];
 type Counters = { frames: number; messages: number; bytes: number };
@@ -249,6 +250,31 @@ export function openedConnection(e: WsOpenEvent, listener: string | undefined): 
     closedAt: undefined,
     durationMs: undefined,
   };
+}
+
+/**
+ * A handshake event with what the logs hide hidden too (log.showSecrets off): URL credentials and token query
+ * values in its path, upstream, server, failure reason and header values, and token subprotocols. The store keeps
+ * events so redacted, so a secret the logs keep out does not come back through the admin API, the feed or HAR.
+ */
+export function redactHandshake<E extends WsOpenEvent | WsFailedEvent>(e: E, redact: ValueRedactor): E {
+  const pairs = (list: HeaderPairs): HeaderPairs =>
+    list.map(([name, value]) => [
+      name,
+      name.toLowerCase() === 'sec-websocket-protocol' ? redact.subprotocols(value) : redact.text(value),
+    ]);
+  const hidden: E = {
+    ...e,
+    path: redact.text(e.path),
+    request: pairs(e.request),
+    forwarded: pairs(e.forwarded),
+    response: pairs(e.response),
+  };
+  if (e.upstream !== undefined) hidden.upstream = redact.text(e.upstream);
+  if (e.server !== undefined) hidden.server = redact.text(e.server);
+  if (hidden.type === 'open' && hidden.protocol !== undefined) hidden.protocol = redact.subprotocols(hidden.protocol);
+  if (hidden.type === 'failed') hidden.reason = redact.text(hidden.reason);
+  return hidden;
 }
 
 /** A handshake that did not open, as a record the connection list shows beside the others (no messages). */

@@ -130,11 +130,18 @@ function internalError(log: Logger, error: unknown, ...sockets: (net.Socket | un
  */
 type HandshakeClock = { started: number; dialing?: number; connected?: number; tlsMs?: number | undefined };
 
+/**
+ * The handshake's upstream; `dialed` once a server of it was picked and dialed. Before that (a handshake fault's
+ * refusal, a pool whose servers are all drained) target.url is only the upstream's first server: a failure then
+ * names no server, which would say one was tried.
+ */
+type HandshakeTarget = UpstreamTarget & { dialed: boolean };
+
 /** A handshake that did not open, for the inspector's list and the traffic file (events.ts WsFailedEvent). */
 function emitFailure(
   req: http.IncomingMessage,
   ctx: UpgradeContext,
-  target: UpstreamTarget,
+  target: HandshakeTarget,
   clock: HandshakeClock,
   failure: Failure,
 ): void {
@@ -142,7 +149,7 @@ function emitFailure(
     conn: ctx.connId,
     route: ctx.route.name,
     upstream: target.name,
-    server: ctx.route.upstream.pool === undefined ? undefined : target.url.origin,
+    server: ctx.route.upstream.pool === undefined || !target.dialed ? undefined : target.url.origin,
     client: ctx.client ?? req.socket.remoteAddress,
     peer: ctx.peer ?? req.socket.remoteAddress,
     tap: ctx.tap.level,
@@ -156,7 +163,7 @@ function emitFailure(
 function clientLeft(
   req: http.IncomingMessage,
   ctx: UpgradeContext,
-  target: UpstreamTarget,
+  target: HandshakeTarget,
   clock: HandshakeClock,
   seen: { forwarded?: HeaderPairs | undefined; response?: HeaderPairs | undefined },
 ): void {
@@ -167,7 +174,7 @@ function clientLeft(
 
 async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: UpgradeContext): Promise<void> {
   const { log, route, limits } = ctx;
-  const target: UpstreamTarget = { name: route.upstream.name, url: new URL(route.upstream.url) };
+  const target: HandshakeTarget = { name: route.upstream.name, url: new URL(route.upstream.url), dialed: false };
   const clock: HandshakeClock = { started: performance.now() };
   let upstream: net.Socket | undefined;
   let clientGone = false;
@@ -222,6 +229,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       signal: dialing.signal,
     };
     clock.dialing = performance.now();
+    target.dialed = true;
     upstream = await dial(target, dialOptions);
     let connected = performance.now();
     clock.connected = connected;
@@ -382,6 +390,8 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       clientLeft(req, ctx, target, clock, { forwarded: sent });
       return;
     }
+    // Every server drained: the pool refused before picking one.
+    if (error instanceof WsgateError && error.code === 'WSG_UPSTREAM_DRAINED') target.dialed = false;
     const err =
       error instanceof WsgateError
         ? error

@@ -36,6 +36,14 @@ test('unknown commands and options are usage errors, exit 2', async () => {
   const half = await runCli(['run', '--listen', '127.0.0.1:0']);
   assert.equal(half.code, 2);
   assert.match(half.stderr, /--listen and --upstream go together/);
+  // parseArgs's message spans lines: it is still about the flag, not the configuration.
+  const dashValue = await runCli(['run', '--workers', '-1']);
+  assert.equal(dashValue.code, 2);
+  assert.match(dashValue.stderr, /^wsgate: run: Option '--workers' argument is ambiguous/);
+  assert.doesNotMatch(dashValue.stderr, /invalid configuration/);
+  const negative = await runCli(['run', '--workers=-1']);
+  assert.equal(negative.code, 2);
+  assert.match(negative.stderr, /^wsgate: run: --workers: expected a number of worker processes/);
 });
 
 test('check prints the resolved default config and exits 0', async () => {

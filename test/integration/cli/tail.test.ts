@@ -1,7 +1,7 @@
 // `wsgate tail` as a user runs it: on a file, following a growing file, and on standard input.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -39,6 +39,23 @@ test('tail renders a traffic file, filtered by connection', async () => {
   const missing = await runCli(['tail', join(dir, 'nope.jsonl')]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /nope\.jsonl/);
+});
+
+test('tail on a directory, with or without -f: a usage error naming the newest file in it, exit 2', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-tail-dir-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const empty = await runCli(['tail', dir], { timeoutMs: 10_000 });
+  assert.equal(empty.code, 2, empty.stderr);
+  assert.match(empty.stderr, /^wsgate: tail: .* is a directory; give a log file in it\n/);
+  writeFileSync(join(dir, 'old.jsonl'), `${lines[0]}\n`);
+  writeFileSync(join(dir, 'traffic.jsonl'), `${lines[1]}\n`);
+  utimesSync(join(dir, 'old.jsonl'), new Date(2020, 0, 1), new Date(2020, 0, 1));
+  for (const args of [[dir], [dir, '-f']]) {
+    const run = await runCli(['tail', ...args], { timeoutMs: 10_000 });
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.signal ?? ''} ${run.stderr}`);
+    assert.match(run.stderr, /is a directory; give a log file in it, e\.g\. wsgate tail .*traffic\.jsonl$/m);
+    assert.doesNotMatch(run.stderr, /EISDIR|\n\s+at /);
+  }
 });
 
 test('tail -f shows lines appended after it started, and stops on SIGTERM', async (t) => {

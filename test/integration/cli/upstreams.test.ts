@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import WebSocket from 'ws';
 import { runCli } from '../../helpers/cli.ts';
 import { namedServer } from '../../helpers/named-server.ts';
-import { closedPort } from '../../helpers/servers.ts';
+import { closedPort, startHttpServer } from '../../helpers/servers.ts';
 import { startTestWsgate } from '../../helpers/wsgate.ts';
 
 test('wsgate upstreams: the table, drain with --close-after, ready, close, --json; refused calls exit 1', async (t) => {
@@ -64,4 +64,63 @@ test('wsgate upstreams: the table, drain with --close-after, ready, close, --jso
   const usage = await cli(['ready', 'app', '0', '--close-after', '5s']);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /--close-after goes with drain/);
+});
+
+test('wsgate upstreams against a server that is not wsgate: a clear error, exit 1, no stack', async (t) => {
+  const other = await startHttpServer(t, (req, res) => {
+    // 200 with a page, 200 with JSON of another shape, and a 404 that is not a coded wsgate error.
+    if (req.url === '/api/upstreams') {
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hello</html>');
+    } else if (req.method === 'PUT') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    } else {
+      res.writeHead(404).end('not here');
+    }
+  });
+  for (const [args, answered] of [
+    [[], /answered 200 with text\/html "<html>hello<\/html>"/],
+    [['--json'], /answered 200 with text\/html/],
+    [['drain', 'app', '0'], /answered 200 with application\/json "\{\\"ok\\":true\}"/],
+    [['close', 'app', '0'], /answered 404 without a content type "not here"/],
+  ] as const) {
+    const run = await runCli(['upstreams', '--admin', other.url, ...args]);
+    assert.equal(run.code, 1, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(
+      run.stderr,
+      new RegExp(`^wsgate: ${other.url}/api/upstreams\\S* did not answer like a wsgate admin API`),
+    );
+    assert.match(run.stderr, answered);
+    assert.match(run.stderr, /^hint: Give --admin the address of wsgate's admin listener/m);
+    assert.doesNotMatch(run.stderr, /TypeError|unexpected error|\n\s+at /);
+    assert.equal(run.stdout, '');
+  }
+});
+
+test('wsgate upstreams: API refusals carry no generic hint, 401 names --token; bad flag values exit 2', async (t) => {
+  const gw = await startTestWsgate(t, {
+    listeners: [{ name: 'test', bind: '127.0.0.1:0', routes: [{ upstream: 'http://127.0.0.1:1' }] }],
+    inspector: { bind: '127.0.0.1:0', token: 'sesame' },
+  });
+  const admin = `http://127.0.0.1:${gw.running.inspector!.admin.address.port}`;
+  const noToken = await runCli(['upstreams', '--admin', admin], { env: { WSGATE_ADMIN_TOKEN: '' } });
+  assert.equal(noToken.code, 1);
+  assert.match(noToken.stderr, /answered 401: this admin listener needs a token \(give its token with --token/);
+  assert.doesNotMatch(noToken.stderr, /^hint:/m);
+  const unknown = await runCli(['upstreams', '--admin', admin, '--token', 'sesame', 'drain', 'nope', '0']);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /answered 404: no upstream nope/);
+  assert.doesNotMatch(unknown.stderr, /^hint:/m, 'the API said what is wrong');
+
+  // Values the admin API would refuse are refused before any call, as usage errors.
+  const other = await startHttpServer(t, (_req, res) => res.writeHead(500).end());
+  for (const [args, message] of [
+    [['drain', 'app', '0', '--close-after', '5x'], /--close-after: invalid duration "5x"/],
+    [['close', 'app', '0', '--code', '1005'], /--code must be a close code a peer may send/],
+    [['close', 'app', '0', '--reason', 'x'.repeat(124)], /--reason must be at most 123 bytes/],
+  ] as const) {
+    const run = await runCli(['upstreams', '--admin', other.url, ...args]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, message);
+  }
+  assert.equal(other.accepted(), 0, 'no call was made');
 });

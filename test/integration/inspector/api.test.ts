@@ -223,3 +223,59 @@ test('the admin API is not reachable through the proxy listener', async (t) => {
     assert.equal(viaProxy.json?.connections, undefined);
   }
 });
+
+test('bad calls get 400 naming the field, 405 with Allow, and page sizes out of range are refused', async (t) => {
+  const echo = await startEchoUpstream(t);
+  const gate = await startInspected(t, echo.url);
+  const ws = await openWs(`${gate.ws}/edges`);
+  t.after(() => ws.terminate());
+  await roundTrip(ws, 'hi');
+  const id = (await call(gate.adminPort, 'GET', '/api/connections')).json.connections[0].id;
+  const refused = async (method: string, path: string, body: unknown, status: number, message: RegExp) => {
+    const answer = await call(gate.adminPort, method, path, body === undefined ? {} : { body });
+    assert.equal(answer.status, status, `${method} ${path} ${JSON.stringify(body)}: ${answer.body}`);
+    assert.match(answer.json.error.message, message);
+    return answer;
+  };
+
+  // A send with no message, or a message of the wrong type.
+  const send = `/api/connections/${id}/send`;
+  const noMessage = await refused('POST', send, { to: 'client' }, 400, /message is missing: give "text".*or "base64"/);
+  assert.equal(noMessage.json.error.code, 'WSG_ADMIN_BAD_REQUEST');
+  await refused('POST', send, { to: 'client', text: 5 }, 400, /"text" must be a string/);
+  await refused('POST', send, { to: 'client', base64: '***' }, 400, /"base64" must be a string of base64/);
+
+  // PUT /api/log: a field it does not set is named, as is a bad or missing level.
+  await refused('PUT', '/api/log', { format: 'json' }, 400, /only "level" can be changed here, not "format"/);
+  await refused('PUT', '/api/log', { level: 'loud' }, 400, /"level" must be one of .*, not "loud"/);
+  await refused('PUT', '/api/log', {}, 400, /"level" is missing/);
+
+  // A known path with another method: 405, its own code, and the methods it takes.
+  const wrongMethod = await refused(
+    'DELETE',
+    '/api/connections',
+    undefined,
+    405,
+    /DELETE is not allowed on \/api\/connections/,
+  );
+  assert.equal(wrongMethod.json.error.code, 'WSG_ADMIN_METHOD_NOT_ALLOWED');
+  assert.equal(wrongMethod.headers['allow'], 'GET, HEAD');
+  const logPut = await call(gate.adminPort, 'POST', '/api/log', { body: {} });
+  assert.deepEqual([logPut.status, logPut.headers['allow']], [405, 'GET, HEAD, PUT']);
+  assert.equal((await call(gate.adminPort, 'DELETE', '/api/nothing-here')).status, 404);
+
+  // Page sizes: from 1 to the documented most, else 400 (not one message for 0, not a silent clamp).
+  const messages = `/api/connections/${id}/messages`;
+  await refused('GET', `${messages}?limit=0`, undefined, 400, /limit must be from 1 to 1000, not 0/);
+  await refused('GET', `${messages}?limit=5000`, undefined, 400, /limit must be from 1 to 1000, not 5000/);
+  await refused('GET', '/api/connections?limit=0', undefined, 400, /limit must be from 1 to 10000/);
+  await refused('GET', '/api/connections?limit=10001', undefined, 400, /limit must be from 1 to 10000/);
+  // The tap may record the echo just after the client has it.
+  const page = await eventually(
+    () => call(gate.adminPort, 'GET', `${messages}?limit=1000`),
+    (a) => a.status !== 200 || a.json.messages.length === 2,
+    'both messages',
+  );
+  assert.equal(page.status, 200, page.body);
+  assert.equal((await call(gate.adminPort, 'GET', `${messages}?limit=1`)).json.messages.length, 1);
+});

@@ -132,3 +132,36 @@ test('where a handshake’s time went: until the upstream connection was made, a
   const { connect, ssl, wait } = har.log.entries[0].timings;
   assert.deepEqual({ connect, ssl, wait }, { connect: record.handshakeMs, ssl: -1, wait: 0 });
 });
+
+test('every server of a pool drained: the failed record names no server (none was dialed), 503 WSG_UPSTREAM_DRAINED', async (t) => {
+  const [a, b] = [await closedPort(), await closedPort()];
+  const gw = await startInspected(t, 'app', {
+    extra: { upstreams: [{ name: 'app', servers: [`ws://127.0.0.1:${a}`, `ws://127.0.0.1:${b}`] }] },
+  });
+  const failedRecord = async (path: string) => {
+    const list = await eventually(
+      () => call(gw.adminPort, 'GET', '/api/connections?state=failed'),
+      (x) => x.json.connections.some((c: { path: string }) => c.path === path),
+      `the failed record of ${path}`,
+    );
+    return list.json.connections.find((c: { path: string }) => c.path === path);
+  };
+  // Both servers refuse the connection: the record names the last one dialed.
+  assert.equal((await refusedHandshake(`${gw.ws}/tried`)).status, 502);
+  const tried = await failedRecord('/tried');
+  assert.ok([`ws://127.0.0.1:${a}`, `ws://127.0.0.1:${b}`].includes(tried.server), JSON.stringify(tried));
+
+  for (const server of [0, 1]) {
+    const drained = await call(gw.adminPort, 'PUT', `/api/upstreams/app/servers/${server}`, {
+      body: { state: 'drain' },
+    });
+    assert.equal(drained.status, 200, drained.body);
+  }
+  const refused = await refusedHandshake(`${gw.ws}/drained`);
+  assert.equal(refused.status, 503);
+  const record = await failedRecord('/drained');
+  assert.equal(record.upstream, 'app');
+  assert.equal(record.server, undefined, `no server was dialed: ${JSON.stringify(record)}`);
+  assert.equal(record.failure.code, 'WSG_UPSTREAM_DRAINED');
+  assert.match(record.failure.reason, /every server of upstream app is drained/);
+});
