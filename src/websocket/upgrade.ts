@@ -18,11 +18,12 @@ import { tlsHandshakeMs } from '../tls/handshake-time.ts';
 import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
 import { isSpare, spareLost } from '../upstream/spares.ts';
 import { watchClientLeaving } from './client-watch.ts';
-import { type Failure, failedHandshake, failureOf } from './failed-handshake.ts';
+import { failureOf } from './failed-handshake.ts';
 import { checkUpgradeResponse } from './handshake.ts';
 import { planHandshake, withoutExtensions } from './handshake-faults.ts';
 import { relayStarter } from './relay.ts';
 import { type LiveSession, type SessionOptions, type SessionTap, startSession } from './session.ts';
+import { clientLeft, emitFailure, type HandshakeClock, type HandshakeTarget } from './upgrade-failure.ts';
 import { readResponseHead, relayRefusal } from './upstream-answer.ts';
 import { buildUpstreamHandshake, upstreamTarget } from './upstream-request.ts';
 
@@ -122,54 +123,6 @@ function guardSession(done: Promise<void>, log: Logger, client: net.Socket, upst
 function internalError(log: Logger, error: unknown, ...sockets: (net.Socket | undefined)[]): void {
   reportInternal(log, error);
   for (const socket of sockets) socket?.destroy();
-}
-
-/**
- * When the handshake arrived, when dialing its upstream began and when the connection was made (performance.now()),
- * and how long the connection's TLS handshake took.
- */
-type HandshakeClock = { started: number; dialing?: number; connected?: number; tlsMs?: number | undefined };
-
-/**
- * The handshake's upstream; `dialed` once a server of it was picked and dialed. Before that (a handshake fault's
- * refusal, a pool whose servers are all drained) target.url is only the upstream's first server: a failure then
- * names no server, which would say one was tried.
- */
-type HandshakeTarget = UpstreamTarget & { dialed: boolean };
-
-/** A handshake that did not open, for the inspector's list and the traffic file (events.ts WsFailedEvent). */
-function emitFailure(
-  req: http.IncomingMessage,
-  ctx: UpgradeContext,
-  target: HandshakeTarget,
-  clock: HandshakeClock,
-  failure: Failure,
-): void {
-  const at = {
-    conn: ctx.connId,
-    route: ctx.route.name,
-    upstream: target.name,
-    server: ctx.route.upstream.pool === undefined || !target.dialed ? undefined : target.url.origin,
-    client: ctx.client ?? req.socket.remoteAddress,
-    peer: ctx.peer ?? req.socket.remoteAddress,
-    tap: ctx.tap.level,
-    ...clock,
-    showSecrets: ctx.showSecrets,
-  };
-  ctx.emit(failedHandshake(req, at, failure));
-}
-
-/** The client left before it was answered: one line, and a record with nginx's 499 (nobody was answered). */
-function clientLeft(
-  req: http.IncomingMessage,
-  ctx: UpgradeContext,
-  target: HandshakeTarget,
-  clock: HandshakeClock,
-  seen: { forwarded?: HeaderPairs | undefined; response?: HeaderPairs | undefined },
-): void {
-  const err = new WsgateError('WSG_CLIENT_GONE', { ms: Math.round(performance.now() - clock.started) });
-  ctx.log.info({ event: 'ws.client_gone', code: err.code, route: ctx.route.name, upstream: target.name }, err.message);
-  emitFailure(req, ctx, target, clock, { status: 499, code: err.code, reason: err.message, ...seen });
 }
 
 async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: UpgradeContext): Promise<void> {
