@@ -59,6 +59,10 @@ function oneOf<T extends string>(url: URL, name: string, values: readonly T[]): 
   return raw as T;
 }
 
+function sameDirection(d: 'toUpstream' | 'toServer' | 'toClient' | undefined): 'toUpstream' | 'toClient' | undefined {
+  return d === 'toServer' ? 'toUpstream' : d;
+}
+
 function text(url: URL, name: string): string | undefined {
   const raw = url.searchParams.get(name);
   return raw === null || raw === '' ? undefined : raw;
@@ -101,7 +105,8 @@ function messageQuery(url: URL): MessageQuery {
   return {
     after: intParam(url, 'after', 0),
     limit: limitParam(url, 100, MAX_PAGE),
-    direction: oneOf(url, 'direction', ['toUpstream', 'toClient'] as const),
+    // Records say toUpstream; rules and the hold call say toServer: both name the same direction here.
+    direction: sameDirection(oneOf(url, 'direction', ['toUpstream', 'toServer', 'toClient'] as const)),
     type: oneOf(url, 'type', ['text', 'binary', 'ping', 'pong', 'close'] as const),
     text: text(url, 'text'),
   };

@@ -133,6 +133,8 @@ export function wsEventText(line: EventLine, options: EventTextOptions): string 
         detail = ` ${shown.length > max ? cut(shown, max) : `${shown}${line.truncated ? '…' : ''}`}`;
       }
       if (line.note) detail += paint(c, 'yellow', ` (${safe(str(line.note))})`);
+      // Neither peer sent it: an admin send, an inject rule or a keepalive ping.
+      if (line.origin === 'wsgate') detail += paint(c, 'yellow', ' (sent by wsgate)');
       const frag = Number(line.fragments) > 1 ? ` ${str(line.fragments)} frames` : '';
       body = `${arrow(line.dir, c)} ${kind} ${size.padStart(9)}${line.compressed ? ' deflate' : ''}${frag}${detail}`;
       break;

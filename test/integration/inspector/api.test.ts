@@ -62,6 +62,12 @@ test('connections are listed and filtered; messages are paged in order with thei
   assert.equal(JSON.parse(messages[0].preview).text, 'hello 0');
   const toClient = await call(gate.adminPort, 'GET', `/api/connections/${id}/messages?direction=toClient`);
   assert.equal(toClient.json.messages.length, 5);
+  // toServer, as rules and the hold call name it, is the same direction as the records' toUpstream.
+  const toServer = await call(gate.adminPort, 'GET', `/api/connections/${id}/messages?direction=toServer`);
+  assert.deepEqual(
+    toServer.json.messages.map((m: { dir: string }) => m.dir),
+    Array.from({ length: 5 }, () => 'toUpstream'),
+  );
   const text3 = await call(gate.adminPort, 'GET', `/api/connections/${id}/messages?text=hello%203`);
   assert.equal(text3.json.messages.length, 2);
   const binary = await call(gate.adminPort, 'GET', `/api/connections/${closed.id}/messages?type=binary`);

@@ -8,6 +8,24 @@ const plain: RenderOptions = { color: false, frames: false };
 const line = (o: Record<string, unknown>) =>
   JSON.stringify({ level: 'info', time: '2026-11-26T12:00:01.020Z', conn: 'w3', ...o });
 
+test('a message wsgate sent itself (admin send, inject, keepalive) is marked so in tail', () => {
+  assert.equal(
+    renderTrafficLine(
+      line({
+        event: 'ws.message',
+        dir: 'toClient',
+        kind: 'text',
+        size: 2,
+        fragments: 1,
+        preview: 'hi',
+        origin: 'wsgate',
+      }),
+      plain,
+    ),
+    '12:00:01.020 w3 ← text         2 B "hi" (sent by wsgate)',
+  );
+});
+
 test('one readable line per message, with direction arrow, size and preview', () => {
   assert.equal(
     renderTrafficLine(
