@@ -133,18 +133,11 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
 
   type Running = ReverseListener | ForwardListener;
   type Sources = { config: Config; tls: typeof tls; leaves: typeof leaves };
+  const settingsFor = (from: Sources) =>
+    settingsOf(from.config, traffic, network, balancer, from.tls, keyLog, metrics, inspector ?? options.events);
   /** Builds and binds a listener from a config and what was loaded for it; the caller registers it. */
   const startListener = async (spec: Config['listeners'][number], from: Sources) => {
-    const settings = settingsOf(
-      from.config,
-      traffic,
-      network,
-      balancer,
-      from.tls,
-      keyLog,
-      metrics,
-      inspector ?? options.events,
-    );
+    const settings = settingsFor(from);
     const listener: Running =
       spec.forward === undefined
         ? new ReverseListener(spec, settings, log, forwarder, from.tls.listeners.get(spec.name))
@@ -249,12 +242,12 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
         loaded = { config: next, tls: nextTls, leaves: await interceptionLeaves(next, leaves, log) };
       } catch (err) {
         reloadFailed(err);
-        return;
+        return false;
       }
       const swapped = await swapListenersFor(next, loaded, { config: previous, tls, leaves });
       if (!swapped) {
         for (const script of nextPac.values()) script.dispose();
-        return;
+        return false;
       }
       tls = loaded.tls;
       leaves = loaded.leaves;
@@ -289,6 +282,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       const configured = configuredServers(config);
       balancer.syncDrained(balancer.drainedServers().filter(([u, s]) => configured.has(`${u}\n${s}`)));
       log.info({ event: 'config.reloaded', listeners: next.listeners.length }, 'configuration reloaded');
+      return true;
     },
     metrics,
     get inspector() {
@@ -316,16 +310,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
    * spec in place; its open connections keep the settings they started with.
    */
   async function swapListenersFor(next: Config, loaded: Sources, before: Sources): Promise<boolean> {
-    const settings = settingsOf(
-      next,
-      traffic,
-      network,
-      balancer,
-      loaded.tls,
-      keyLog,
-      metrics,
-      inspector ?? options.events,
-    );
+    const settings = settingsFor(loaded);
     const plan = planSwap(
       listeners,
       (l) => addresses.get(l.name) ?? l.bind,

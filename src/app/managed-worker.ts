@@ -16,6 +16,8 @@ import {
 
 /** A new worker that does not listen within this long is killed; a start failure otherwise reports itself. */
 const READY_TIMEOUT_MS = 60_000;
+/** A reload reads certificates and PAC scripts (fetched ones have their own timeout) and binds; longer is lost. */
+const RELOAD_TIMEOUT_MS = 60_000;
 /** A stopping worker gets its grace period plus this much before SIGKILL. */
 const KILL_MARGIN_MS = 5_000;
 
@@ -63,6 +65,9 @@ export class ManagedWorker {
   /** The grace period of the config it runs, which bounds its shutdown. */
   #grace: number;
   #readyTimer: NodeJS.Timeout;
+  #lastReload = 0;
+  /** Reloads sent and not answered yet, by id. */
+  readonly #reloads = new Map<number, (ok: boolean) => void>();
   #killTimer: NodeJS.Timeout | undefined;
   #settle!: (started: Started) => void;
   #onExited!: () => void;
@@ -99,12 +104,30 @@ export class ManagedWorker {
     return this.#state !== 'stopping' && this.#state !== 'exited';
   }
 
-  /** Applies a config in place. One that has not said hello is skipped: it gets the config of the moment then. */
-  reload(config: Config): void {
-    if (this.#state !== 'starting' && this.#state !== 'ready') return;
+  /**
+   * Applies a config in place: true once the worker runs it, false when it refused it (its log says why) or did not
+   * answer in time. One that has not said hello is skipped (true): it gets the config of the moment then; so is one
+   * that exits meanwhile.
+   */
+  reload(config: Config): Promise<boolean> {
+    if (this.#state !== 'starting' && this.#state !== 'ready') return Promise.resolve(true);
     // Its connections may still run under the old grace period, so the longer one bounds its shutdown.
     this.#grace = Math.max(this.#grace, config.shutdown.grace);
-    this.#send({ wsgate: 'reload', config });
+    const id = ++this.#lastReload;
+    this.#send({ wsgate: 'reload', config, id });
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => this.#answerReload(id, false), RELOAD_TIMEOUT_MS);
+      this.#reloads.set(id, (ok) => {
+        clearTimeout(timer);
+        resolve(ok);
+      });
+    });
+  }
+
+  #answerReload(id: number, ok: boolean): void {
+    const answer = this.#reloads.get(id);
+    this.#reloads.delete(id);
+    answer?.(ok);
   }
 
   /** The admin API's PUT /api/log. One that has not said hello gets it with its config (runtime). */
@@ -192,6 +215,9 @@ export class ManagedWorker {
       case 'stopped':
         this.#send({ wsgate: 'bye' });
         break;
+      case 'reloaded':
+        this.#answerReload(message.id, message.ok);
+        break;
       case 'checked':
         this.#options.onChecked(this, { upstream: message.upstream, server: message.server, down: message.down });
         break;
@@ -216,6 +242,8 @@ export class ManagedWorker {
 
   #onProcessExit(code: number | null, signal: string | null): void {
     clearTimeout(this.#readyTimer);
+    // A worker that is gone runs no config: it holds no reload back.
+    for (const id of [...this.#reloads.keys()]) this.#answerReload(id, true);
     clearTimeout(this.#killTimer);
     const wasReady = this.#state === 'ready';
     this.#state = 'exited';

@@ -46,8 +46,9 @@ export type RunningWsgate = {
   /**
    * Applies a validated config to new connections; listeners added or removed are started or closed, all or none:
    * a listener that cannot bind leaves the running config in place (config.reload_failed, app/listener-swap.ts).
+   * True once the config runs, false when it was refused (and why logged): a primary adopts it only if all took it.
    */
-  reload(config: Config): Promise<void>;
+  reload(config: Config): Promise<boolean>;
   /** Stops accepting, waits up to the configured grace period for what is in flight, closes the rest. */
   shutdown(): Promise<void>;
   /** The instance's Prometheus metrics (a worker's too: its primary merges them); undefined without `inspector`. */

@@ -64,7 +64,8 @@ export type CheckedServer = { upstream: string; server: string; down: boolean };
 
 export type ToWorker =
   | { wsgate: 'start'; config: Config; runtime: RuntimeState }
-  | { wsgate: 'reload'; config: Config }
+  /** `id`: the primary waits for its `reloaded` answer before it adopts the config. */
+  | { wsgate: 'reload'; config: Config; id: number }
   | { wsgate: 'log-level'; level: LogLevel }
   | { wsgate: 'drained'; servers: readonly PoolServerRef[] }
   | { wsgate: 'health-role'; run: boolean }
@@ -79,6 +80,7 @@ export type ToWorker =
 export type FromWorker =
   | { wsgate: 'hello' }
   | { wsgate: 'stopped' }
+  | { wsgate: 'reloaded'; id: number; ok: boolean }
   | { wsgate: 'ready'; listeners: [string, ListenerAddress][]; echo: string | undefined }
   | { wsgate: 'failed'; text: string; exitCode: number }
   /** `dropped`: events this worker dropped since it started because the primary fell behind (cumulative). */

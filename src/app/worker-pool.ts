@@ -344,15 +344,31 @@ export class WorkerPool {
     }
   }
 
+  /**
+   * Every worker applies the config, or none keeps it: one that refuses it (a listener that cannot bind there) has
+   * said why in its own line, and the others go back to the running config, so workers never serve two configs and
+   * replacements start from the one that runs.
+   */
   async #reloadInPlace(next: Config): Promise<void> {
     if (!(await this.#startable(next))) return;
-    this.#applyConfig(next);
-    applyLogSettings(this.#log, next);
     const want = this.#countOf(next);
     const from = this.#target;
+    // With the new count: a worker's share of the listener's handshake rate depends on it (workerConfig).
+    const members = [...this.#workers.values()];
+    const applied = await Promise.all(members.map((m) => m.reload(workerConfig(next, want))));
+    if (applied.includes(false)) {
+      members.forEach((m, i) => {
+        if (applied[i]) void m.reload(workerConfig(this.#config, from));
+      });
+      this.#log.error(
+        { event: 'config.reload_failed', code: 'WSG_WORKER_RELOAD_REFUSED', file: this.#options.file },
+        `config reload failed: ${applied.filter((ok) => !ok).length} of ${members.length} workers could not apply it (their lines say why); every worker keeps the running config`,
+      );
+      return;
+    }
+    this.#applyConfig(next);
+    applyLogSettings(this.#log, next);
     this.#target = want;
-    // After the new count: a worker's share of the listener's handshake rate depends on it (workerConfig).
-    for (const m of this.#workers.values()) m.reload(workerConfig(next, want));
     if (want === from) return;
     this.#log.info({ event: 'workers.scale', from, to: want }, `workers: ${from} → ${want}`);
     for (const m of this.#active().slice(want)) void m.stop('fewer workers');

@@ -94,8 +94,12 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       runtime = m.runtime;
       onStart(m.config);
     } else if (m.wsgate === 'reload') {
-      if (running) void running.reload(m.config);
-      else pending = m.config;
+      // Not running yet: it applies the config once it listens (a failure then is its own reload_failed line).
+      if (running) void running.reload(m.config).then((ok) => tell({ wsgate: 'reloaded', id: m.id, ok }));
+      else {
+        pending = m.config;
+        tell({ wsgate: 'reloaded', id: m.id, ok: true });
+      }
     } else if (m.wsgate === 'log-level') {
       if (log !== undefined) setLogLevel(log, m.level);
       else runtime = { ...runtime, logLevel: m.level };

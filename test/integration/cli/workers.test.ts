@@ -335,3 +335,34 @@ test('--workers 2: limits.maxHandshakesPerSecond is the listener’s rate, each 
   await waitUntil('a rate_limited line', () => events(cli, 'upgrade.rate_limited').length >= 1, 10_000, cli);
   for (const line of events(cli, 'upgrade.rate_limited')) assert.equal(line.limit, 3, 'each worker’s share');
 });
+
+test('workers: a file edit a worker cannot apply (a busy port) is kept by none; replacements start from the running config', async (t) => {
+  const upstream = (await startEchoUpstream(t)).url;
+  const file = writeConfig(configText(upstream, 'workers: 2\n'));
+  const { cli, url } = await start(t, ['-c', file]);
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.after(() => busy.close());
+  const busyPort = (busy.address() as net.AddressInfo).port;
+  const extra = `  - name: extra\n    bind: 127.0.0.1:${busyPort}\n    routes: [{ upstream: "${upstream}" }]\nlog:`;
+  // The same edit moves the route: were it adopted anywhere, /echo would stop answering there.
+  writeFileSync(file, configText(upstream, 'workers: 2\n').replace('log:', extra).replace('/echo', '/moved'));
+  await waitUntil(
+    "the primary's refusal",
+    () => events(cli, 'config.reload_failed').some((l) => l['code'] === 'WSG_WORKER_RELOAD_REFUSED'),
+    15_000,
+    cli,
+  );
+  assert.equal(events(cli, 'config.reloaded').length, 0, 'no worker kept the new config');
+  for (let i = 0; i < 4; i++) await closeWs(await openEcho(url));
+
+  // A replacement starts from what runs, not from the refused config (whose port is still busy).
+  const victim = events(cli, 'worker.ready')[0]!;
+  process.kill(victim['workerPid'] as number, 'SIGKILL');
+  await waitUntil('a replacement worker', () => events(cli, 'worker.ready').length === 3, 15_000, cli);
+  assert.deepEqual(events(cli, 'worker.start_failed'), []);
+  for (let i = 0; i < 4; i++) await closeWs(await openEcho(url));
+
+  cli.child.kill('SIGTERM');
+  assert.deepEqual(await cli.exitedWithin(), { code: 0, signal: null });
+});
