@@ -55,11 +55,19 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
     return 2;
   }
   const args = first !== undefined && !first.startsWith('-') ? rest : argv;
+  // A reader that stops early (`wsgate tail FILE | head`) ends the output, not with a stack trace: as cat does.
+  // `run` keeps Node's default: its log destinations handle their own errors.
+  if (io === stdio && command !== COMMANDS['run']) process.stdout.on('error', quietOnEpipe);
   try {
     return await (await command())(args, io);
   } catch (err) {
     return reportError(err, io);
   }
+}
+
+function quietOnEpipe(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? 0);
 }
 
 const code = await main(process.argv.slice(2));

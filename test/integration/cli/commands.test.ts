@@ -1,11 +1,13 @@
 // The CLI as a user meets it: help for every command, the version, exit codes, and config errors
 // reported with file, line, column and key.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ROOT, runCli } from '../../helpers/cli.ts';
+import { CLI, ROOT, runCli } from '../../helpers/cli.ts';
 
 const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -116,4 +118,24 @@ test('check never prints passwords, and --explain covers forward listeners', asy
   assert.match(r.stdout, /alice:\[redacted\]@127\.0\.0\.1:3128/);
   const explain = await runCli(['check', '-c', file, '--explain', 'http://127.0.0.1:22/']);
   assert.match(explain.stdout, /proxy: forward proxy: .*127\.0\.0\.1:22 is refused with 403 \(port/);
+});
+
+test('a reader that stops early (check --explain | head) ends the output quietly: exit 0, no stack trace', async () => {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'check', '-c', 'config/wsgate.yaml', '--explain', 'ws://127.0.0.1:8080/echo'],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  // Closed before wsgate writes: its first write fails with EPIPE, as when `head` has had its lines.
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(stderr, '');
+  assert.equal(code, 0);
 });
