@@ -28,3 +28,12 @@ test('port 0 never collides: each bind picks a free port', () => {
   assert.equal(bindsOverlap(at('127.0.0.1', 0), at('127.0.0.1', 0)), false);
   assert.equal(bindsOverlap(at('::', 0), at('0.0.0.0', 0)), false);
 });
+
+test('localhost is loopback of either family: it collides with 127.0.0.1, ::1 and the wildcards, not with another address', () => {
+  assert.equal(bindsOverlap(at('localhost'), at('127.0.0.1')), true);
+  assert.equal(bindsOverlap(at('[::1]'), at('localhost')), true);
+  assert.equal(bindsOverlap(at('0.0.0.0'), at('localhost')), true);
+  assert.equal(bindsOverlap(at('localhost'), at('10.0.0.1')), false);
+  assert.equal(bindsOverlap(at('localhost'), at('127.0.0.1', 8081)), false);
+  assert.equal(bindsOverlap(at('app.example.test'), at('127.0.0.1')), false);
+});
