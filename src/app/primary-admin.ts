@@ -83,8 +83,8 @@ export async function startPrimaryAdmin(options: PrimaryAdminOptions): Promise<P
         };
       },
       config: () => {
-        // The admin API and echo blocks as they run: a reload moves neither (app/restart-only.ts).
-        const now = serversAsRunning(config, pool.config);
+        // The admin API's block as it runs here (a reload moves only its token); the workers' echo as they run it.
+        const now = { ...serversAsRunning(config, pool.config), echo: pool.config.echo };
         return redactConfigForDisplay(now, now.log.showSecrets, now.log.redactQueryParams);
       },
       reload: options.reload,

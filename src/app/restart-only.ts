@@ -14,20 +14,27 @@ export function serversAsRunning(running: Config, next: Config): Config {
   return { ...next, inspector, echo: running.echo };
 }
 
-/** One warning per block whose change waits for a restart. */
-export function warnRestartOnly(running: Config, next: Config, log: Logger): void {
+/**
+ * One warning per block whose change waits for a restart. Under --workers a rolling restart moves the echo server
+ * (new workers start it) but not the primary's admin API: the primary warns about that one alone (`blocks`).
+ */
+export function warnRestartOnly(
+  running: Config,
+  next: Config,
+  log: Logger,
+  blocks: { inspector: boolean; echo: boolean } = { inspector: true, echo: true },
+): void {
   const { token: _runningToken, ...runningAdmin } = running.inspector ?? {};
   const { token: _nextToken, ...nextAdmin } = next.inspector ?? {};
-  if (
-    !isDeepStrictEqual(runningAdmin, nextAdmin) ||
-    (running.inspector === undefined) !== (next.inspector === undefined)
-  ) {
+  const adminChanged =
+    !isDeepStrictEqual(runningAdmin, nextAdmin) || (running.inspector === undefined) !== (next.inspector === undefined);
+  if (blocks.inspector && adminChanged) {
     log.warn(
       { event: 'inspector.unchanged' },
       'a changed inspector block (bind, store, or the inspector added or removed) applies after a restart; only inspector.token is applied now',
     );
   }
-  if (!isDeepStrictEqual(running.echo, next.echo)) {
+  if (blocks.echo && !isDeepStrictEqual(running.echo, next.echo)) {
     log.warn(
       { event: 'echo.unchanged' },
       'a changed echo block applies after a restart; the echo server stays as it is',

@@ -12,6 +12,7 @@ import type { Logger, LogLevel } from '../log/logger.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
 import { ManagedWorker, type Started } from './managed-worker.ts';
 import { RestartBackoff } from './restart-backoff.ts';
+import { warnRestartOnly } from './restart-only.ts';
 import { applyLogSettings, configuredServers } from './start-up.ts';
 import { type CheckedServer, type RuntimeState, WORKER_ENV } from './worker-ipc.ts';
 import { forwardLines, writeAll } from './worker-output.ts';
@@ -285,6 +286,8 @@ export class WorkerPool {
   /** A new worker, then an old one stops; one at a time. The first failure stops the restart. */
   async #rollingRestart(next: Config): Promise<void> {
     const before = { config: this.#config, target: this.#target };
+    // New workers start the echo server where the file says; the admin API stays in this process as it started.
+    warnRestartOnly(before.config, next, this.#log, { inspector: true, echo: false });
     this.#applyConfig(next);
     this.#target = this.#countOf(next);
     const old = this.#active();
@@ -366,7 +369,8 @@ export class WorkerPool {
       );
       return;
     }
-    this.#applyConfig(next);
+    // The workers keep their echo server through a reload in place (app/restart-only.ts): so do later ones.
+    this.#applyConfig({ ...next, echo: this.#config.echo });
     applyLogSettings(this.#log, next);
     this.#target = want;
     if (want === from) return;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { sampleSum, sampleValue } from '../../helpers/prom-text.ts';
+import { closedPort } from '../../helpers/servers.ts';
 import { startEchoUpstream, startWorkersWithAdmin } from '../inspector/helpers.ts';
 import { scrape } from './support.ts';
 
@@ -130,4 +131,43 @@ shutdown: { grace: 2s }
   cli.child.kill('SIGTERM');
   const exit = await cli.exitedWithin();
   assert.equal(exit.code, 0, cli.stderr());
+});
+
+test('--workers 2: /api/config shows the echo server where the workers run it; a rolling restart moves it, and the primary says its own block waits', async (t) => {
+  const upstream = (await startEchoUpstream(t)).url;
+  const [first, second] = [await closedPort(), await closedPort()];
+  const file = join(mkdtempSync(join(tmpdir(), 'wsgate-admin-workers-')), 'wsgate.yaml');
+  const configWith = (echoPort: number, inspectorExtra = '') =>
+    `listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - { name: echo, match: { path: /echo }, upstream: "${upstream}" }
+inspector: { bind: "127.0.0.1:0"${inspectorExtra} }
+echo: { bind: "127.0.0.1:${echoPort}" }
+log: { format: json }
+shutdown: { grace: 2s }
+`;
+  writeFileSync(file, configWith(first));
+  const { cli, admin } = await startWorkersWithAdmin(t, file, 20_000);
+  const echoBind = async () => {
+    const body = (await (await fetch(`${admin}/api/config`)).json()) as {
+      config: { echo: { bind: { host: string; port: number } } };
+    };
+    return `${body.config.echo.bind.host}:${body.config.echo.bind.port}`;
+  };
+  assert.equal(await echoBind(), `127.0.0.1:${first}`);
+
+  // A file edit reloads the workers in place: their echo server stays, and so does what the API says.
+  writeFileSync(file, configWith(second));
+  await cli.waitForOutput(/"event":"echo\.unchanged"/, 15_000);
+  await cli.waitForOutput(/"event":"config\.reloaded"/, 15_000);
+  assert.equal(await echoBind(), `127.0.0.1:${first}`);
+
+  // SIGHUP replaces the workers: the new ones start the echo server where the file says; the admin API stays.
+  writeFileSync(file, configWith(second, ', store: { maxMessagesPerConnection: 100 }'));
+  cli.child.kill('SIGHUP');
+  await cli.waitForOutput(/"event":"workers\.restarted"/, 30_000);
+  assert.equal(await echoBind(), `127.0.0.1:${second}`);
+  assert.match(cli.stdout(), /"event":"inspector\.unchanged"/);
 });
