@@ -93,10 +93,12 @@ async function checkLoaded(
           io.out(shown(line));
         continue;
       }
+      // A Host given with -H wins over the URL's, as curl sends it (a name the DNS does not know yet, say).
+      const host = given['host'] ?? url.host;
       const result = matchRoute(compileRoutes<(typeof listener.routes)[number]>(listener.routes), {
-        host: url.host,
+        host,
         path: url.pathname + url.search,
-        headers: { ...given, host: url.host },
+        headers: { ...given, host },
       });
       // A listener on another port would not get this URL straight from a client, but may behind a balancer.
       const where =

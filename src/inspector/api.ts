@@ -47,8 +47,10 @@ function intParam(url: URL, name: string, fallback: number, max = Number.MAX_SAF
  * asking for 0 or for more than a page gets told, not a page of another size.
  */
 function limitParam(url: URL, fallback: number, max: number): number {
-  const limit = intParam(url, 'limit', fallback);
-  if (limit < 1 || limit > max) throw badRequest(`limit must be from 1 to ${max}, not ${limit}`);
+  const raw = url.searchParams.get('limit');
+  const limit = raw === null || raw === '' ? fallback : Number(raw);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > max)
+    throw badRequest(`limit must be a whole number from 1 to ${max}, not ${raw}`);
   return limit;
 }
 

@@ -272,10 +272,17 @@ test('bad calls get 400 naming the field, 405 with Allow, and page sizes out of 
 
   // Page sizes: from 1 to the documented most, else 400 (not one message for 0, not a silent clamp).
   const messages = `/api/connections/${id}/messages`;
-  await refused('GET', `${messages}?limit=0`, undefined, 400, /limit must be from 1 to 1000, not 0/);
-  await refused('GET', `${messages}?limit=5000`, undefined, 400, /limit must be from 1 to 1000, not 5000/);
-  await refused('GET', '/api/connections?limit=0', undefined, 400, /limit must be from 1 to 10000/);
-  await refused('GET', '/api/connections?limit=10001', undefined, 400, /limit must be from 1 to 10000/);
+  await refused('GET', `${messages}?limit=0`, undefined, 400, /limit must be a whole number from 1 to 1000, not 0/);
+  await refused(
+    'GET',
+    `${messages}?limit=5000`,
+    undefined,
+    400,
+    /limit must be a whole number from 1 to 1000, not 5000/,
+  );
+  await refused('GET', '/api/connections?limit=0', undefined, 400, /limit must be a whole number from 1 to 10000/);
+  await refused('GET', `${messages}?limit=abc`, undefined, 400, /limit must be a whole number from 1 to 1000, not abc/);
+  await refused('GET', '/api/connections?limit=10001', undefined, 400, /limit must be a whole number from 1 to 10000/);
   // The tap may record the echo just after the client has it.
   const page = await eventually(
     () => call(gate.adminPort, 'GET', `${messages}?limit=1000`),

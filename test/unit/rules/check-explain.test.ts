@@ -75,6 +75,9 @@ listeners:
       - name: v2
         match: [{ path: /ws, headers: { x-version: "2" } }, { path: /v2, headers: { x-beta: "/./" } }]
         upstream: ws://127.0.0.1:9002
+      - name: byhost
+        match: { host: admin.example.test }
+        upstream: ws://127.0.0.1:9004
       - name: any
         upstream: ws://127.0.0.1:9001
   - name: admin
@@ -93,6 +96,9 @@ listeners:
     /^web: route "v2": path is "\/ws" and header x-version is "2" \(match 1 of 2\) → ws:\/\/127\.0\.0\.1:9002$/m,
   );
   assert.doesNotMatch(given.out, /note:/);
+  // -H Host: wins over the URL's host, as curl sends it.
+  const hosted = await check(['-c', file, '--explain', 'ws://127.0.0.1:8080/x', '-H', 'Host: Admin.Example.Test']);
+  assert.match(hosted.out, /^web: route "byhost": host is "admin\.example\.test"/m);
   await assert.rejects(check(['-c', file, '--explain', 'ws://127.0.0.1:8080/ws', '-H', 'no colon']), {
     code: 'WSG_USAGE',
   });
