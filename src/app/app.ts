@@ -47,6 +47,9 @@ function sameBind(a: { host: string; port: number }, b: { host: string; port: nu
   return a.host === b.host && a.port === b.port;
 }
 
+/** The Close 1001 of an open WebSocket whose listener a reload closed (renamed, removed, moved). */
+const RELOAD_CLOSE_REASON = 'listener closed by a config reload';
+
 /** Starts everything the config names. Nothing is left half-started: on a failure, what did start is closed. */
 export async function startWsgate(initial: Config, log: Logger, options: StartOptions = {}): Promise<RunningWsgate> {
   let config = initial;
@@ -332,7 +335,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       },
       retire: (old) => {
         log.info({ event: 'listener.stop', listener: old.name }, `listener ${old.name} closed by reload`);
-        return old.close(before.config.shutdown.grace);
+        return old.close(before.config.shutdown.grace, RELOAD_CLOSE_REASON);
       },
     });
     if (!result.ok) {

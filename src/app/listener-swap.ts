@@ -10,7 +10,7 @@ type HostPort = { host: string; port: number };
 
 export type SwappableListener = {
   readonly name: string;
-  close(graceMs: number): Promise<void>;
+  close(graceMs: number, reason?: string): Promise<void>;
 };
 
 export type Started<L> = { listener: L; address: HostPort };

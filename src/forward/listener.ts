@@ -151,8 +151,8 @@ export class ForwardListener implements FrontHandler<TunnelContext> {
     state.front.update(settings.limits, spec.proxyProtocol);
   }
 
-  async close(graceMs: number): Promise<void> {
-    await this.#state.front.close(graceMs);
+  async close(graceMs: number, reason?: string): Promise<void> {
+    await this.#state.front.close(graceMs, reason);
     await this.#state.relay.close();
   }
 

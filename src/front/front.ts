@@ -243,16 +243,23 @@ export class Front<T = never> {
     this.#registry.addTunnel(tunnel, done);
   }
 
-  /** Stops accepting, lets what is in flight finish within the grace period, then closes what is left. */
-  close(graceMs: number): Promise<void> {
-    return this.#registry.drain(graceMs, {
-      stopAccepting: new Promise<void>((resolve) => this.#server.close(() => resolve())),
-      closeIdle: () => {
-        this.#proxyHeaders.closeWaiting();
-        this.#server.closeIdleConnections();
+  /**
+   * Stops accepting, lets what is in flight finish within the grace period, then closes what is left; `reason` is the
+   * Close 1001's (default: wsgate is shutting down).
+   */
+  close(graceMs: number, reason?: string): Promise<void> {
+    return this.#registry.drain(
+      graceMs,
+      {
+        stopAccepting: new Promise<void>((resolve) => this.#server.close(() => resolve())),
+        closeIdle: () => {
+          this.#proxyHeaders.closeWaiting();
+          this.#server.closeIdleConnections();
+        },
+        closeAll: () => this.#server.closeAllConnections(),
       },
-      closeAll: () => this.#server.closeAllConnections(),
-    });
+      reason,
+    );
   }
 
   /**

@@ -18,6 +18,8 @@ export class ConnectionRegistry {
   #sockets = new Set<{ destroy(): void; on(event: 'close', listener: () => void): unknown }>();
   #tunnels = new Set<Terminable>();
   #closing = false;
+  /** The Close reason of a drain (a reload's, or undefined: shutting down). */
+  #closingReason: string | undefined;
 
   get closing(): boolean {
     return this.#closing;
@@ -39,7 +41,7 @@ export class ConnectionRegistry {
     if (conn !== undefined) this.#byConn.set(conn, session);
     if (pool !== undefined) this.#pools.set(session, pool);
     // A handshake that completes while the listener is closing still gets its Close 1001.
-    if (this.#closing) session.goingAway();
+    if (this.#closing) session.goingAway(this.#closingReason);
     void session.done.then(() => {
       this.#sessions.delete(session);
       this.#pools.delete(session);
@@ -72,10 +74,12 @@ export class ConnectionRegistry {
   async drain(
     graceMs: number,
     server: { stopAccepting: Promise<void>; closeIdle: () => void; closeAll: () => void },
+    reason?: string,
   ): Promise<void> {
     this.#closing = true;
+    this.#closingReason = reason;
     server.closeIdle();
-    for (const session of this.#sessions) session.goingAway();
+    for (const session of this.#sessions) session.goingAway(reason);
     const timer = setTimeout(() => {
       server.closeAll();
       for (const session of this.#sessions) session.terminate('shutdown', 'grace period over');

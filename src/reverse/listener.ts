@@ -156,9 +156,9 @@ export class ReverseListener implements FrontHandler<never> {
     this.#spares.closeAll();
   }
 
-  close(graceMs: number): Promise<void> {
+  close(graceMs: number, reason?: string): Promise<void> {
     this.#spares.close();
-    return this.#front.close(graceMs);
+    return this.#front.close(graceMs, reason);
   }
 
   /** The scheme the client used: this listener's, or https where a balancer terminated TLS and its header says so. */

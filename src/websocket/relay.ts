@@ -344,10 +344,10 @@ class Relay {
       conn: info.conn,
       mode: 'relay',
       done,
-      goingAway: () => {
+      goingAway: (reason = SHUTDOWN_REASON) => {
         // What a fault still holds goes out first: the Close must follow it.
         this.#shaper?.release();
-        this.#closeOrder(GOING_AWAY, SHUTDOWN_REASON, 'both', 'shutdown');
+        this.#closeOrder(GOING_AWAY, reason, 'both', 'shutdown');
       },
       terminate: (how, detail) => this.terminate(how, detail),
       send: (to, message) => this.#control(to, message),

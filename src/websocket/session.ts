@@ -51,7 +51,8 @@ export type LiveSession = {
   close(code: number, reason: string, to: 'client' | 'server' | 'both'): ControlResult;
 
   /** Starts a closing handshake with both sides (Close 1001 between frames); the caller still bounds it in time. */
-  goingAway(): void;
+  /** Close 1001 to both peers, with `reason` (default: wsgate is shutting down). */
+  goingAway(reason?: string): void;
   /** Ends both sockets now. */
   terminate(how: EndCause['how'], detail?: string): void;
   /** The messages the hold action holds (relay only: a passthrough connection cannot hold). */
@@ -294,8 +295,8 @@ export function startSession(
     mode: 'passthrough',
     done,
     terminate: joined.terminate,
-    goingAway() {
-      closeBoth(GOING_AWAY, SHUTDOWN_REASON, { by: 'wsgate', how: 'shutdown' }, false);
+    goingAway(reason = SHUTDOWN_REASON) {
+      closeBoth(GOING_AWAY, reason, { by: 'wsgate', how: 'shutdown' }, false);
     },
     send: (to, message) => control.send(to, message, closing !== undefined),
     close(code, reason, to) {

@@ -1,11 +1,14 @@
 // Reload never leaves fewer working listeners than the last good config: a listener renamed on its address keeps
 // serving there, and one moved to a busy address fails the reload as a whole, with the old ones still serving.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { test } from 'node:test';
+import WebSocket from 'ws';
 import { configFromObject } from '../../../src/config/load.ts';
 import { assertHealthy, startRawSink } from '../../helpers/raw.ts';
 import { startSilentServer } from '../../helpers/servers.ts';
 import { startTestWsgate } from '../../helpers/wsgate.ts';
+import { startEchoUpstream } from '../inspector/helpers.ts';
 
 const listener = (name: string, bind: string, upstream: string) => ({
   name,
@@ -88,4 +91,21 @@ test('a listener moved to a busy address fails the reload; every old listener ke
   assert.deepEqual([...gw.running.listeners.keys()].sort(), ['b2', 'c']);
   await assertHealthy(t, b);
   await assertHealthy(t, gw.running.listeners.get('c')!.port);
+});
+
+test('an open WebSocket of a listener a reload closes gets 1001 saying so, not "shutting down"', async (t) => {
+  const echo = await startEchoUpstream(t);
+  const gw = await startTestWsgate(t, {
+    listeners: [listener('old', '127.0.0.1:0', echo.url)],
+    shutdown: { grace: '2s' },
+  });
+  const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/`);
+  await once(ws, 'open');
+  const closed = once(ws, 'close');
+  await gw.running.reload(
+    configFromObject({ listeners: [listener('new', `127.0.0.1:${gw.port}`, echo.url)], shutdown: { grace: '2s' } }),
+  );
+  const [code, reason] = (await closed) as [number, Buffer];
+  assert.equal(code, 1001);
+  assert.equal(reason.toString(), 'listener closed by a config reload');
 });
