@@ -158,7 +158,7 @@ export class WsgateMetrics implements FrontObserver {
     });
     new PromCounter({
       name: `${METRIC_PREFIX}ws_messages_total`,
-      help: 'WebSocket messages (control messages included) by direction: live with tap frames or payload, exact when a connection ends.',
+      help: 'WebSocket messages the peers sent (control messages included) by direction: live with tap frames or payload, exact when a connection ends.',
       labelNames: ['direction'],
       registers,
       collect() {
@@ -168,7 +168,7 @@ export class WsgateMetrics implements FrontObserver {
     });
     new PromCounter({
       name: `${METRIC_PREFIX}ws_bytes_total`,
-      help: 'WebSocket bytes on the wire by direction (frame headers included once a connection ends).',
+      help: 'WebSocket bytes the peers sent on the wire by direction (frame headers included once a connection ends).',
       labelNames: ['direction'],
       registers,
       collect() {
@@ -295,6 +295,9 @@ export class WsgateMetrics implements FrontObserver {
   observe(event: WsEvent): void {
     switch (event.type) {
       case 'message': {
+        // The peers' messages, as the connection's own counters (its end line, the API) count them: one wsgate sent
+        // itself (admin send, inject, keepalive) is listed with origin: wsgate but counted by neither.
+        if (event.origin === 'wsgate') return;
         const conn = this.#conns.get(event.conn);
         this.#messages[event.dir] += 1;
         this.#bytes[event.dir] += event.size;

@@ -55,6 +55,21 @@ test('messages count live and end exact; open connections carry the listener fro
   assert.equal(sampleValue(f, 'wsgate_ws_connections_total', { listener: 'front', route: 'r' }), 2);
 });
 
+test("wsgate's own sends (admin send, inject, keepalive) are counted as the connection's counters count them: not at all", async () => {
+  const m = new WsgateMetrics({ processMetrics: false });
+  m.handshake('front', 'w1', '101');
+  m.observe(open('w1'));
+  m.observe(message('w1', 10));
+  m.observe({ ...message('w1', 5), origin: 'wsgate' });
+  let f = await families(m);
+  assert.equal(sampleValue(f, 'wsgate_ws_messages_total', { direction: 'toUpstream' }), 1);
+  assert.equal(sampleValue(f, 'wsgate_ws_bytes_total', { direction: 'toUpstream' }), 10);
+  m.observe(end('w1', 1, 12));
+  f = await families(m);
+  assert.equal(sampleValue(f, 'wsgate_ws_messages_total', { direction: 'toUpstream' }), 1);
+  assert.equal(sampleValue(f, 'wsgate_ws_bytes_total', { direction: 'toUpstream' }), 12);
+});
+
 test('upstream errors come from handshake results and request codes; other codes do not count', async () => {
   const m = new WsgateMetrics({ processMetrics: false });
   m.handshake('l', 'w1', 'WSG_UPSTREAM_TIMEOUT');
