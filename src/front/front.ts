@@ -243,23 +243,15 @@ export class Front<T = never> {
     this.#registry.addTunnel(tunnel, done);
   }
 
-  /**
-   * Stops accepting, lets what is in flight finish within the grace period, then closes what is left; `reason` is the
-   * Close 1001's (default: wsgate is shutting down).
-   */
+  /** Stops accepting, lets what is in flight finish within the grace, then closes the rest (1001 with `reason`). */
   close(graceMs: number, reason?: string): Promise<void> {
-    return this.#registry.drain(
-      graceMs,
-      {
-        stopAccepting: new Promise<void>((resolve) => this.#server.close(() => resolve())),
-        closeIdle: () => {
-          this.#proxyHeaders.closeWaiting();
-          this.#server.closeIdleConnections();
-        },
-        closeAll: () => this.#server.closeAllConnections(),
-      },
-      reason,
-    );
+    const stopAccepting = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const closeIdle = () => {
+      this.#proxyHeaders.closeWaiting();
+      this.#server.closeIdleConnections();
+    };
+    const closeAll = () => this.#server.closeAllConnections();
+    return this.#registry.drain(graceMs, { stopAccepting, closeIdle, closeAll }, reason);
   }
 
   /**
