@@ -188,6 +188,11 @@ export const ERRORS = {
     hint: 'Certificates and keys are PEM files; a private key must not be encrypted.',
     exitCode: 2,
   },
+  WSG_TLS_FILES: {
+    message: '{count} TLS files cannot be used:\n{detail}',
+    hint: 'Certificates and keys are PEM files; a private key must not be encrypted.',
+    exitCode: 2,
+  },
   WSG_TLS_KEY_MISMATCH: {
     message: 'the private key in {key} does not belong to the certificate in {cert}',
     hint: 'Pair each certificate with the key it was issued for: `openssl x509 -noout -pubkey -in CERT` and `openssl pkey -pubout -in KEY` must print the same key.',
