@@ -371,6 +371,8 @@ export class WorkerPool {
     }
     // The workers keep their echo server through a reload in place (app/restart-only.ts): so do later ones.
     this.#applyConfig({ ...next, echo: this.#config.echo });
+    // One forked while the others answered may have had the old config at its hello: it gets this one now.
+    for (const m of this.#workers.values()) if (!members.includes(m)) void m.reload(workerConfig(next, want));
     applyLogSettings(this.#log, next);
     this.#target = want;
     if (want === from) return;
