@@ -193,12 +193,11 @@ async function explainPac(config: Config, pac: ReadonlyMap<string, PacScript>, u
 /** The rules a connection to this URL would get on this route or forward listener, each with why (docs/rules.md). */
 function explainRules(rules: RuleSet, url: URL, listener: string, route: string, names: readonly string[]): string[] {
   if (names.length === 0) return ['  rules: none'];
-  const secure = url.protocol === 'https:' || url.protocol === 'wss:';
   const facts = {
     listener,
     route,
     host: url.hostname.replace(/^\[|\]$/g, '').toLowerCase(),
-    port: url.port !== '' ? Number(url.port) : secure ? 443 : 80,
+    port: portOf(url),
     path: url.pathname,
   };
   return rules.explain(facts, names).map((e) => {
@@ -210,7 +209,7 @@ function explainRules(rules: RuleSet, url: URL, listener: string, route: string,
 /** What a forward listener would do with a request for this URL: the policy verdict for its host and port. */
 function explainForward(forward: ForwardBlock, url: URL): string {
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  const port = url.port !== '' ? Number(url.port) : url.protocol === 'https:' || url.protocol === 'wss:' ? 443 : 80;
+  const port = portOf(url);
   const verdict = compilePolicy(forward).checkTarget(host, port);
   const how = url.protocol === 'https:' || url.protocol === 'wss:' ? 'CONNECT tunnel' : 'absolute-form request';
   return verdict.ok

@@ -116,9 +116,9 @@ export function reopenLogFiles(): string[] {
 }
 
 /**
- * Opens `file` for appending once, synchronously, so a path wsgate cannot write to stops the start (`wsgate check`
- * too; a reload's change of log.file or log.traffic keeps the old) with the file named, as nginx does, rather than
- * with lines lost later.
+ * Opens `file` for appending once, synchronously, so a path wsgate cannot write to stops the start (a reload's change
+ * of log.file or log.traffic keeps the old) with the file named, as nginx does, rather than with lines lost later.
+ * `wsgate check` asks checkCouldWrite instead, which writes nothing.
  */
 export function checkWritable(file: string): void {
   try {
