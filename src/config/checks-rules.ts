@@ -4,6 +4,7 @@
 // parsed value defensively, like it. Pure.
 
 import { isRecord, listenerNameOf } from './fields.ts';
+import { formatPath } from './issues.ts';
 import { didYouMean } from './suggest.ts';
 
 type Issue = (path: (string | number)[], message: string) => void;
@@ -32,11 +33,25 @@ export function checkRuleRefs(value: Record<string, unknown>, issue: Issue): voi
       issue([...path, k], `unknown rule ${JSON.stringify(ref)}${hint}`);
     });
   };
+  forEachRulesList(value, (refs, path) => checkRefs(refs, path));
+}
+
+/** Every `rules:` list a listener or one of its routes gives, with its path and the listener (and its index). */
+function forEachRulesList(
+  value: Record<string, unknown>,
+  visit: (
+    refs: unknown,
+    path: (string | number)[],
+    listener: Record<string, unknown>,
+    i: number,
+    route: boolean,
+  ) => void,
+): void {
   listOf(value['listeners']).forEach((l, i) => {
     if (!isRecord(l)) return;
-    checkRefs(l['rules'], ['listeners', i, 'rules']);
+    visit(l['rules'], ['listeners', i, 'rules'], l, i, false);
     listOf(l['routes']).forEach((r, j) => {
-      if (isRecord(r)) checkRefs(r['rules'], ['listeners', i, 'routes', j, 'rules']);
+      if (isRecord(r)) visit(r['rules'], ['listeners', i, 'routes', j, 'rules'], l, i, true);
     });
   });
 }
@@ -61,19 +76,15 @@ function usesOf(value: Record<string, unknown>): Map<string, RuleUse> {
     uses.set(name, u);
     return u;
   };
-  listOf(value['listeners']).forEach((l, i) => {
-    if (!isRecord(l)) return;
+  forEachRulesList(value, (refs, path, l, i, route) => {
     const forward = l['forward'] !== undefined;
-    listOf(l['rules']).forEach((ref) => {
+    // A forward listener has no routes (a config that gives it some is refused on its own).
+    if (forward && route) return;
+    for (const ref of listOf(refs)) {
       const u = use(ref);
       if (forward) u?.forward.push(listenerNameOf(l, i));
-      else u?.reverse.push(`listeners[${i}].rules`);
-    });
-    if (forward) return;
-    listOf(l['routes']).forEach((r, j) => {
-      if (isRecord(r))
-        for (const ref of listOf(r['rules'])) use(ref)?.reverse.push(`listeners[${i}].routes[${j}].rules`);
-    });
+      else u?.reverse.push(formatPath(path));
+    }
   });
   return uses;
 }
