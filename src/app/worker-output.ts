@@ -4,6 +4,7 @@
 
 import { writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { ignoreError } from '../net/ignore-error.ts';
 
 /** A worker's output without a newline is held up to this much, then written as it is. */
 export const MAX_PARTIAL_LINE = 1024 * 1024;
@@ -39,5 +40,5 @@ export function forwardLines(from: Readable, write: (data: Buffer) => void): voi
     if (rest !== undefined) write(Buffer.concat([rest, Buffer.from('\n')]));
     rest = undefined;
   });
-  from.on('error', () => {});
+  from.on('error', ignoreError);
 }

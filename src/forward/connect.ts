@@ -13,6 +13,7 @@ import type { ConnectScope } from '../front/front.ts';
 import type { HeaderPairs } from '../http/head.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
+import { ignoreError } from '../net/ignore-error.ts';
 import type { ConnectionRules } from '../rules/types.ts';
 import { logPacFallthrough } from '../upstream/pac-route.ts';
 import { watchClientLeaving } from '../websocket/client-watch.ts';
@@ -163,7 +164,7 @@ async function runTunnel(
   const dialed = async (afterOk: boolean): Promise<net.Socket | undefined> => {
     try {
       const socket = await dial();
-      socket.on('error', () => {});
+      socket.on('error', ignoreError);
       return socket;
     } catch (error) {
       // The client left: said once below, as a tunnel that ended before it opened; nothing failed upstream.

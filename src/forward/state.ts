@@ -12,6 +12,7 @@ import { type ProxyProtocolSpec, proxiedBy } from '../front/proxy-header.ts';
 import type { UpgradeRefusal } from '../front/refuse-upgrade.ts';
 import type { Logger } from '../log/logger.ts';
 import type { PortRange } from '../net/ports.ts';
+import type { RuleSet } from '../rules/rule-set.ts';
 import type { ConnectionRules } from '../rules/types.ts';
 import type { LeafCache } from '../tls/leaf.ts';
 import type { UpstreamTls } from '../tls/upstream.ts';
@@ -168,6 +169,18 @@ export function startUpgrade(
     inTunnel: how.inTunnel,
     via: how.via,
     keepalive: state.spec.keepalive,
-    ruleSource: () => state.settings.rules,
+    ruleSource: ruleSourceOf(state),
   });
+}
+
+// Its own scope: a closure made in startUpgrade would share one with the dial's and so keep the request (its
+// headers and buffers) and the tunnel's context alive as long as the connection.
+const ruleSources = new WeakMap<ForwardState, () => RuleSet | undefined>();
+function ruleSourceOf(state: ForwardState): () => RuleSet | undefined {
+  let source = ruleSources.get(state);
+  if (source === undefined) {
+    source = () => state.settings.rules;
+    ruleSources.set(state, source);
+  }
+  return source;
 }

@@ -4,6 +4,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { formatHostPort } from '../net/host-port.ts';
+import { ignoreError } from '../net/ignore-error.ts';
 import type { ConnectionFaults } from '../rules/types.ts';
 import { timeTlsHandshake } from '../tls/handshake-time.ts';
 import type { KeyLog } from '../tls/keylog.ts';
@@ -178,7 +179,7 @@ function upstreamTls(raw: net.Socket, options: TunnelTls | undefined): Promise<t
     socket.once('secureConnect', () => {
       clearTimeout(timer);
       socket.off('error', onError);
-      socket.on('error', () => {});
+      socket.on('error', ignoreError);
       resolve(socket);
     });
   });

@@ -13,6 +13,7 @@ import { WsgateError } from '../errors.ts';
 import type { PathTarget } from '../http/request-target.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
+import { ignoreError } from '../net/ignore-error.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type ServerTls, selectServerCert } from '../tls/server-certs.ts';
 import type { LiveSession } from '../websocket/session.ts';
@@ -89,8 +90,6 @@ export type FrontOptions = {
 };
 
 type TunnelEntry<T> = { tunnel: T; log: Logger };
-
-function ignoreError(): void {} // the 'error' guard of a socket being handed on; shares no method's context
 
 export class Front<T = never> {
   readonly name: string;
@@ -269,7 +268,7 @@ export class Front<T = never> {
     const err = new WsgateError('WSG_TOO_MANY_CONNECTIONS', { scope: `from ${address}`, limit });
     this.#log.warn({ event: 'conn.limit', scope: 'client', client: address, limit, code: err.code }, err.message);
     this.#observer?.connectionRefused(this.name, err.code);
-    socket.on('error', () => {});
+    socket.on('error', ignoreError);
     writeErrorToSocket(socket, err);
   }
 
@@ -344,7 +343,7 @@ export class Front<T = never> {
   }
 
   #onConnect(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
-    socket.on('error', () => {});
+    socket.on('error', ignoreError);
     const scope = this.#scope(socket, 'c', 'connect');
     this.#registry.holdSocket(socket);
     if (this.#observer !== undefined) observeConnect(this.#observer, this.name, socket);

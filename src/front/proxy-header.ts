@@ -14,6 +14,7 @@ import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { type Cidr, cidrsContain, compileCidrs } from '../net/cidr.ts';
+import { ignoreError } from '../net/ignore-error.ts';
 import { type ProxiedAddress, type ProxyHeader, parseProxyHeader } from '../net/proxy-protocol.ts';
 import type { ConnectionEnds } from '../net/proxy-protocol-send.ts';
 import { writeErrorToSocket } from './error-response.ts';
@@ -236,7 +237,7 @@ export class ProxyHeaderGate {
     // Someone speaking HTTP straight to the port (curl, a balancer not set to send the header) is told why; a TLS
     // ClientHello or anything else has no one to read an answer.
     if (/^[A-Z]{3,10} /.test(received.subarray(0, 12).toString('latin1'))) {
-      socket.on('error', () => {});
+      socket.on('error', ignoreError);
       writeErrorToSocket(socket, err);
     } else socket.destroy();
   }

@@ -81,6 +81,9 @@ export class ReverseListener implements FrontHandler<never> {
   #forwarder: HttpForwarder;
   #front: Front;
   #spares = new UpstreamSpares((upstream, result) => this.#settings.observer?.spare(upstream, result));
+  // One function for every connection: a closure made in onUpgrade would share its scope with the dial's, and so
+  // keep the request (its headers and buffers) alive as long as the connection.
+  #ruleSource = () => this.#settings.rules;
 
   constructor(
     spec: ListenerSpec,
@@ -279,7 +282,7 @@ export class ReverseListener implements FrontHandler<never> {
         dialRoute(this.#dialSettings(), log, route.upstream, target, options, req, () => this.clientOf(req)),
       rules: this.#rulesFor(route, req, matched.target, id),
       // The rules of the config now running: a relayed connection's `live: true` rules follow a reload.
-      ruleSource: () => this.#settings.rules,
+      ruleSource: this.#ruleSource,
       keepalive: route.keepalive,
     });
   }

@@ -6,6 +6,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { WsgateError } from '../errors.ts';
+import { ignoreError } from '../net/ignore-error.ts';
 import type { KeyLog } from './keylog.ts';
 import type { LeafCache } from './leaf.ts';
 import { normalizeHost } from './names.ts';
@@ -60,7 +61,7 @@ export type TerminatedTls = {
 export async function terminateTls(socket: net.Socket, options: TerminateTlsOptions): Promise<TerminatedTls> {
   const peer = `${socket.remoteAddress ?? 'client'}:${socket.remotePort ?? ''}`;
   const connectHost = normalizeHost(options.connectHost);
-  socket.on('error', () => {});
+  socket.on('error', ignoreError);
   let defaultContext: tls.SecureContext;
   try {
     // The default context serves clients without SNI; with SNI the callback picks (usually the same cached leaf).
@@ -101,7 +102,7 @@ export async function terminateTls(socket: net.Socket, options: TerminateTlsOpti
       tlsSocket.off('error', onError);
       tlsSocket.off('close', onClose);
       tlsSocket.off('end', onClose);
-      tlsSocket.on('error', () => {});
+      tlsSocket.on('error', ignoreError);
       const sniName = (tlsSocket as tls.TLSSocket & { servername?: string | false }).servername;
       const sni = typeof sniName === 'string' && sniName !== '';
       resolve({

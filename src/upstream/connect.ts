@@ -6,6 +6,7 @@ import tls from 'node:tls';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import { formatHostPort } from '../net/host-port.ts';
+import { ignoreError } from '../net/ignore-error.ts';
 import { explainCertError, isCertVerificationCode } from '../tls/cert-error.ts';
 import { timeTlsHandshake } from '../tls/handshake-time.ts';
 import type { KeyLog } from '../tls/keylog.ts';
@@ -136,9 +137,6 @@ function destroyOnAbort(socket: net.Socket, signal: AbortSignal | undefined): ()
 }
 
 function noop(): void {}
-
-/** The 'error' listener a dialed socket comes back with, until its owner attaches one. */
-function ignoreError(): void {}
 
 /** A PAC entry passed over because its proxy could not be reached. */
 export type SkippedEntry = { proxy: UpstreamProxy; error: WsgateError };

@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import { headerValue, parseResponseHead, serializeRequestHead } from '../http/head.ts';
+import { ignoreError } from '../net/ignore-error.ts';
 import { classifyUpstreamError, type UpstreamTarget } from './connect.ts';
 import type { UpstreamProxy } from './proxy-config.ts';
 
@@ -123,10 +124,10 @@ export class ProxyTunnels {
         socket.off('error', onError);
         socket.off('close', onClose);
         if (err === undefined) {
-          socket.on('error', () => {});
+          socket.on('error', ignoreError);
           resolve(socket);
         } else {
-          socket.on('error', () => {});
+          socket.on('error', ignoreError);
           socket.destroy();
           reject(err);
         }
