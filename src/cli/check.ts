@@ -11,7 +11,7 @@ import { compilePolicy } from '../forward/policy.ts';
 import { checkCouldWrite } from '../log/logger.ts';
 import { pacUrlFor } from '../net/pac-result.ts';
 import { createUrlRedactor } from '../net/url-credentials.ts';
-import { compileRoutes, matchRoute } from '../reverse/match.ts';
+import { compileRoutes, headerMisses, matchRoute } from '../reverse/match.ts';
 import { compileRules, type RuleSet } from '../rules/rule-set.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
 import { loadPacScripts, type PacScript } from '../upstream/pac.ts';
@@ -95,11 +95,9 @@ async function checkLoaded(
       }
       // A Host given with -H wins over the URL's, as curl sends it (a name the DNS does not know yet, say).
       const host = given['host'] ?? url.host;
-      const result = matchRoute(compileRoutes<(typeof listener.routes)[number]>(listener.routes), {
-        host,
-        path: url.pathname + url.search,
-        headers: { ...given, host },
-      });
+      const compiled = compileRoutes<(typeof listener.routes)[number]>(listener.routes);
+      const request = { host, path: url.pathname + url.search, headers: { ...given, host } };
+      const result = matchRoute(compiled, request);
       // A listener on another port would not get this URL straight from a client, but may behind a balancer.
       const where =
         listener.bind.port === port || listener.bind.port === 0
@@ -116,6 +114,8 @@ async function checkLoaded(
           `  note: ${unasked.join(', ')} match${unasked.length === 1 ? 'es' : ''} on headers not given: add -H 'Name: value' to try ${unasked.length === 1 ? 'it' : 'them'}`,
         );
       }
+      // A header given with another value than a route wants: said, or the answer looks like the route was ignored.
+      for (const miss of headerMisses(compiled, request, result.route)) io.out(shown(`  not taken: ${miss}`));
       if (result.route !== undefined) {
         for (const line of explainRules(rules, url, listener.name, result.route.name, result.route.rules))
           io.out(shown(line));

@@ -104,6 +104,39 @@ export function matchRoute<R extends RouteLike>(compiled: CompiledRoutes<R>, req
   return canonical.ok ? { route: undefined, why } : { route: undefined, why, ambiguous: canonical.detail };
 }
 
+/**
+ * Routes tried before `until` (every route when it is undefined) that the request missed only because a header it
+ * has holds another value: for `check --explain -H`, which would otherwise name only the route that matched. Each
+ * entry says which header was given what, and what the route wants; routes missed on host or path are left out.
+ */
+export function headerMisses<R extends RouteLike>(
+  compiled: CompiledRoutes<R>,
+  req: RouteRequest,
+  until: R | undefined,
+): string[] {
+  const host = normalizeHost(req.host);
+  const raw = splitQuery(req.path).path;
+  const canonical = canonicalPath(raw).path;
+  const misses: string[] = [];
+  for (const { route, matches } of compiled.routes) {
+    if (route === until) break;
+    const path = route.rawPath === true ? raw : canonical;
+    for (const m of matches) {
+      if (!matchesOne({ ...m, headers: [] }, host, path, req.headers)) continue;
+      const wrong = m.headers.flatMap((test) => {
+        const values = headerValues(req.headers, test.name);
+        if (values.length === 0 || matchesHeader(test, values)) return [];
+        const wanted = test.kind === 'equals' ? quote(test.value) : `a match for ${String(test.regex)}`;
+        return [`header ${test.name} is ${quote(values.join(', '))}, not ${wanted}`];
+      });
+      if (wrong.length === 0) continue;
+      misses.push(`route ${quote(route.name)}: ${wrong.join(' and ')}`);
+      break;
+    }
+  }
+  return misses;
+}
+
 /** A route's match list in words, e.g. `host is "*.example.com" and path starts with "/api"; or header x-canary is "1"`. */
 export function explainRoute(route: RouteLike): string {
   if (route.match.length === 0) return 'matches no request (empty match list)';

@@ -5,6 +5,7 @@ import { WsgateError } from '../../../src/errors.ts';
 import {
   compileRoutes,
   explainRoute,
+  headerMisses,
   matchRoute,
   type RouteLike,
   type RouteMatch,
@@ -428,4 +429,28 @@ describe('canonical paths: one form to match and to forward', () => {
     assert.equal(matchRoute(table, req('h', '/a/x%2Fy')).route, undefined);
     assert.equal(matchRoute(table, req('h', '/b/x%2Fy')).route?.name, 'raw-all');
   });
+});
+
+test('headerMisses names routes missed only on a header given with another value, up to the route taken', () => {
+  const table = compileRoutes([
+    { name: 'blue', match: [{ pathPrefix: '/ws', headers: { 'x-tenant': 'blue' } }] },
+    { name: 'beta', match: [{ pathPrefix: '/ws', headers: { 'x-beta': '/^(1|yes)$/i', 'x-tenant': 'red' } }] },
+    { name: 'other-path', match: [{ pathPrefix: '/api', headers: { 'x-tenant': 'green' } }] },
+    { name: 'any', match: [{}] },
+    { name: 'after', match: [{ headers: { 'x-tenant': 'violet' } }] },
+  ]);
+  const request = req('h', '/ws/x', { 'x-tenant': 'red', 'x-beta': 'no' });
+  const taken = matchRoute(table, request).route;
+  assert.equal(taken?.name, 'any');
+  assert.deepEqual(headerMisses(table, request, taken), [
+    'route "blue": header x-tenant is "red", not "blue"',
+    'route "beta": header x-beta is "no", not a match for /^(1|yes)$/i',
+  ]);
+  // A header not given at all is not a miss of this kind (check --explain says so in its own note).
+  assert.deepEqual(headerMisses(table, req('h', '/ws/x'), taken), []);
+  // Without a route taken, every route is looked at (beta's x-tenant is right; its x-beta was not given).
+  assert.deepEqual(
+    headerMisses(table, req('h', '/ws', { 'x-tenant': 'red' }), undefined).map((m) => m.split(':')[0]),
+    ['route "blue"', 'route "after"'],
+  );
 });

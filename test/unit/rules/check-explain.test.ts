@@ -96,6 +96,10 @@ listeners:
     /^web: route "v2": path is "\/ws" and header x-version is "2" \(match 1 of 2\) → ws:\/\/127\.0\.0\.1:9002$/m,
   );
   assert.doesNotMatch(given.out, /note:/);
+  // A header given with a value the route does not want: the route is named as not taken, and why.
+  const other = await check(['-c', file, '--explain', 'ws://127.0.0.1:8080/ws', '-H', 'X-Version: 3']);
+  assert.match(other.out, /^web: route "any": any request/m);
+  assert.match(other.out, /^ {2}not taken: route "v2": header x-version is "3", not "2"$/m);
   // -H Host: wins over the URL's host, as curl sends it.
   const hosted = await check(['-c', file, '--explain', 'ws://127.0.0.1:8080/x', '-H', 'Host: Admin.Example.Test']);
   assert.match(hosted.out, /^web: route "byhost": host is "admin\.example\.test"/m);
