@@ -84,12 +84,17 @@ function assertSafe(text: string): string {
   return text;
 }
 
+/**
+ * A request head as text. Header values node:http parsed are latin1 text (one character per byte): a head made of
+ * them is written as latin1, so the bytes go on as they came.
+ */
 export function serializeRequestHead(method: string, target: string, headers: HeaderPairs): string {
   let head = `${assertSafe(method)} ${assertSafe(target)} HTTP/1.1\r\n`;
   for (const [name, value] of headers) head += `${assertSafe(name)}: ${assertSafe(value)}\r\n`;
   return head + '\r\n';
 }
 
+/** A response head as text; as for a request head, written as latin1 when its values were read as latin1. */
 export function serializeResponseHead(statusCode: number, statusMessage: string, headers: HeaderPairs): string {
   let head = `HTTP/1.1 ${statusCode} ${assertSafe(statusMessage)}\r\n`;
   for (const [name, value] of headers) head += `${assertSafe(name)}: ${assertSafe(value)}\r\n`;

@@ -206,7 +206,7 @@ export class ProxyTunnels {
         return;
       }
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      socket.write(request);
+      socket.write(request, 'latin1');
     });
   }
 

@@ -208,7 +208,9 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       headers = plan.headers(buildUpstreamHandshake(req, ctx, server));
       // The relay re-encodes every message: by default (relay.deflate strip) nothing is compressed on either side.
       if (ctx.rules?.needsRelay === true && ctx.rules.deflate === 'strip') headers = withoutExtensions(headers);
-      socket.write(serializeRequestHead('GET', path, headers));
+      // latin1: node:http read each header byte as one character; written back the same way, they stay the bytes
+      // the client sent (UTF-8 would turn every byte above 0x7f into two).
+      socket.write(serializeRequestHead('GET', path, headers), 'latin1');
       sent = headers;
       // Bytes the client sent behind its handshake wait for a valid 101: after a refusal they could otherwise reach
       // the upstream as a second, unrouted request (request smuggling).

@@ -70,7 +70,8 @@ export function relayRefusal(
     return lower !== 'connection' && lower !== 'keep-alive';
   });
   headers.push(['Connection', 'close']);
-  client.write(serializeResponseHead(head.statusCode, head.statusMessage, headers));
+  // latin1, as parseResponseHead read it: the upstream's bytes go back as they came.
+  client.write(serializeResponseHead(head.statusCode, head.statusMessage, headers), 'latin1');
   // RFC 9110 §6.4.1: 1xx, 204 and 304 responses never have a body, whatever their headers say.
   const status = head.statusCode;
   const noBody = (status >= 100 && status < 200) || status === 204 || status === 304;
