@@ -25,8 +25,15 @@ export function headerTokens(value: string | string[] | undefined): string[] {
 
 /** The values of a header (name lower-cased), joined as RFC 9110 §5.3 allows; undefined when absent. */
 export function headerValue(pairs: HeaderPairs, name: string): string | undefined {
-  const values = pairs.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
-  return values.length === 0 ? undefined : values.join(', ');
+  // A loop, not filter/map: it runs several times per handshake, and the length test spares most lower-casing.
+  let joined: string | undefined;
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = pairs[i]!;
+    const n = pair[0];
+    if (n.length !== name.length || n.toLowerCase() !== name) continue;
+    joined = joined === undefined ? pair[1] : `${joined}, ${pair[1]}`;
+  }
+  return joined;
 }
 
 export type ResponseHead = {
@@ -89,14 +96,28 @@ function assertSafe(text: string): string {
  * them is written as latin1, so the bytes go on as they came.
  */
 export function serializeRequestHead(method: string, target: string, headers: HeaderPairs): string {
-  let head = `${assertSafe(method)} ${assertSafe(target)} HTTP/1.1\r\n`;
-  for (const [name, value] of headers) head += `${assertSafe(name)}: ${assertSafe(value)}\r\n`;
-  return head + '\r\n';
+  return joinHead(`${assertSafe(method)} ${assertSafe(target)} HTTP/1.1\r\n`, headers);
 }
 
 /** A response head as text; as for a request head, written as latin1 when its values were read as latin1. */
 export function serializeResponseHead(statusCode: number, statusMessage: string, headers: HeaderPairs): string {
-  let head = `HTTP/1.1 ${statusCode} ${assertSafe(statusMessage)}\r\n`;
-  for (const [name, value] of headers) head += `${assertSafe(name)}: ${assertSafe(value)}\r\n`;
-  return head + '\r\n';
+  return joinHead(`HTTP/1.1 ${statusCode} ${assertSafe(statusMessage)}\r\n`, headers);
+}
+
+/** The start line and the header fields, as one string. */
+function joinHead(startLine: string, headers: HeaderPairs): string {
+  // Pieces in an array of the final size, joined once: a string per line and a concatenation per header were most
+  // of a handshake's garbage here.
+  const parts = new Array<string>(headers.length * 4 + 2);
+  parts[0] = startLine;
+  let at = 1;
+  for (let i = 0; i < headers.length; i++) {
+    const pair = headers[i]!;
+    parts[at++] = assertSafe(pair[0]);
+    parts[at++] = ': ';
+    parts[at++] = assertSafe(pair[1]);
+    parts[at++] = '\r\n';
+  }
+  parts[at] = '\r\n';
+  return parts.join('');
 }

@@ -28,8 +28,15 @@ export function redactHeaders(headers: HeaderMap, showSecrets = false): HeaderMa
 
 /** The same for [name, value] header lists, kept as pairs so order and case survive. */
 export function redactPairs(pairs: readonly [string, string][], showSecrets = false): [string, string][] {
-  if (showSecrets) return pairs.map(([n, v]) => [n, v]);
-  return pairs.map(([name, value]) => [name, SECRET_HEADERS.has(name.toLowerCase()) ? REDACTED : value]);
+  // The pairs themselves are shared when none is a secret (the common case: every handshake's open line has three
+  // lists); nobody changes a pair in place, only replaces it.
+  if (showSecrets || !pairs.some(([name]) => isSecretHeader(name))) return pairs.slice();
+  return pairs.map(([name, value]) => [name, isSecretHeader(name) ? REDACTED : value]);
+}
+
+const SECRET_LENGTHS = new Set([...SECRET_HEADERS].map((name) => name.length));
+function isSecretHeader(name: string): boolean {
+  return SECRET_LENGTHS.has(name.length) && SECRET_HEADERS.has(name.toLowerCase());
 }
 
 /**
