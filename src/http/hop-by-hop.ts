@@ -39,16 +39,20 @@ export function connectionOptions(connection: string | string[] | undefined, pro
  * wsgate adds itself (X-Forwarded-*) are added after this, so a client cannot remove those by naming them.
  */
 export function stripHopByHop(pairs: HeaderPairs): HeaderPairs {
+  // Names lower-cased once, and plain loops: this runs on every handshake and every forwarded request.
+  const lower = new Array<string>(pairs.length);
   const connection: string[] = [];
   const proxyConnection: string[] = [];
-  for (const [name, value] of pairs) {
-    const lower = name.toLowerCase();
-    if (lower === 'connection') connection.push(value);
-    else if (lower === 'proxy-connection') proxyConnection.push(value);
+  for (let i = 0; i < pairs.length; i++) {
+    const name = pairs[i]![0].toLowerCase();
+    lower[i] = name;
+    if (name === 'connection') connection.push(pairs[i]![1]);
+    else if (name === 'proxy-connection') proxyConnection.push(pairs[i]![1]);
   }
   const named = connectionOptions(connection, proxyConnection);
-  return pairs.filter(([name]) => {
-    const lower = name.toLowerCase();
-    return !HOP_BY_HOP.has(lower) && !named.has(lower);
-  });
+  const kept: HeaderPairs = [];
+  for (let i = 0; i < pairs.length; i++) {
+    if (!HOP_BY_HOP.has(lower[i]!) && !named.has(lower[i]!)) kept.push(pairs[i]!);
+  }
+  return kept;
 }
