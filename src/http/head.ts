@@ -13,6 +13,22 @@ export function rawToPairs(raw: readonly string[]): HeaderPairs {
   return pairs;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A header value as people read it. node:http gives header bytes as latin1 text, one character per byte, so a UTF-8
+ * value ("café") arrives as "cafÃ©"; shown as the UTF-8 it is when its bytes are valid UTF-8, else as received.
+ * For logs and the inspector only: what is forwarded keeps the bytes (written back as latin1).
+ */
+export function readableHeaderValue(value: string): string {
+  if (!/[^\x00-\x7f]/.test(value)) return value;
+  try {
+    return UTF8.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return value;
+  }
+}
+
 /** Lower-cased tokens of a comma-separated header such as Connection or Upgrade. */
 export function headerTokens(value: string | string[] | undefined): string[] {
   if (value === undefined) return [];

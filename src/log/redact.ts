@@ -3,6 +3,7 @@
 // tokens passed as WebSocket subprotocols. The line pass is the catch-all: a URL reaches logs in access lines,
 // traffic lines, error messages and startup lines, and one pass over the JSON text covers all of them, also the
 // ones added later.
+import { readableHeaderValue } from '../http/head.ts';
 import {
   createUrlRedactor,
   DEFAULT_REDACTED_QUERY_PARAMS,
@@ -28,10 +29,12 @@ export function redactHeaders(headers: HeaderMap, showSecrets = false): HeaderMa
 
 /** The same for [name, value] header lists, kept as pairs so order and case survive. */
 export function redactPairs(pairs: readonly [string, string][], showSecrets = false): [string, string][] {
-  // The pairs themselves are shared when none is a secret (the common case: every handshake's open line has three
-  // lists); nobody changes a pair in place, only replaces it.
-  if (showSecrets || !pairs.some(([name]) => isSecretHeader(name))) return pairs.slice();
-  return pairs.map(([name, value]) => [name, isSecretHeader(name) ? REDACTED : value]);
+  // Values are also shown as the UTF-8 text their bytes spell (readableHeaderValue). The pairs themselves are shared
+  // when there is nothing to change (the common case: every handshake's open line has three lists); nobody changes
+  // a pair in place, only replaces it.
+  const secret = !showSecrets && pairs.some(([name]) => isSecretHeader(name));
+  if (!secret && !pairs.some(([, value]) => readableHeaderValue(value) !== value)) return pairs.slice();
+  return pairs.map(([name, value]) => [name, secret && isSecretHeader(name) ? REDACTED : readableHeaderValue(value)]);
 }
 
 const SECRET_LENGTHS = new Set([...SECRET_HEADERS].map((name) => name.length));

@@ -1,10 +1,11 @@
 // Header bytes outside ASCII (RFC 9110 §5.5 obs-text: a UTF-8 name in a custom header, say) pass a WebSocket
 // handshake byte for byte. Node's parser hands header values over as latin1 text, one character per byte; a head
 // written back as UTF-8 turned each such byte into two (c3 a9 became c3 83 c2 a9). On every entry kind the
-// upstream gets the client's bytes, and a refusal's head reaches the client as the upstream wrote it.
+// upstream gets the client's bytes, and a refusal's head reaches the client as the upstream wrote it; logs show
+// such values as the UTF-8 text they spell.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ENTRY_KINDS, REVERSE } from '../helpers/entry-kinds.ts';
+import { ENTRY_KINDS, REVERSE, waitForLine } from '../helpers/entry-kinds.ts';
 import { randomKey } from '../helpers/raw.ts';
 import { waitUntil } from '../helpers/raw-ws.ts';
 
@@ -29,6 +30,13 @@ for (const kind of ENTRY_KINDS) {
     const sent = entry.upstreamText();
     const line = /\r\nX-Name: ([^\r]*)\r\n/.exec(sent)?.[1];
     assert.equal(Buffer.from(line ?? '', 'latin1').toString('hex'), CAFE.toString('hex'));
+    // The open line shows the value as the text its bytes spell, not one character per byte ("cafÃ©").
+    const open = await waitForLine(entry.logs, 'ws.open', () => true);
+    const request = open['request'] as [string, string][];
+    assert.deepEqual(
+      request.find(([name]) => name === 'X-Name'),
+      ['X-Name', 'café'],
+    );
   });
 }
 

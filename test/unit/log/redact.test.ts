@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createLineRedactor, redactSubprotocolList } from '../../../src/log/redact.ts';
+import { createLineRedactor, redactPairs, redactSubprotocolList } from '../../../src/log/redact.ts';
 
 const K8S = 'base64url.bearer.authorization.k8s.io.ZXlKaGJHY2lPaUpTVXpJMU5pSjkuZXlK';
 
@@ -45,4 +45,26 @@ test('the line pass follows the settings: query names, subprotocols off, showSec
     JSON.stringify({ path: '/x?session=[redacted]&token=t', protocol: K8S }),
   );
   assert.equal(createLineRedactor({ showSecrets: true }), undefined);
+});
+
+test('header lists for logs: secrets hidden, values read as latin1 shown as the UTF-8 they spell', () => {
+  // node:http gives the bytes of "café" (c3 a9 at the end) as "cafÃ©"; "caf\xe9" is not UTF-8 and stays as is.
+  const received: [string, string][] = [
+    ['X-Name', Buffer.from('café', 'utf8').toString('latin1')],
+    ['X-Latin', 'caf\u00e9'],
+    ['Cookie', Buffer.from('sé=1', 'utf8').toString('latin1')],
+    ['Host', 'a.test'],
+  ];
+  assert.deepEqual(redactPairs(received), [
+    ['X-Name', 'café'],
+    ['X-Latin', 'caf\u00e9'],
+    ['Cookie', '[redacted]'],
+    ['Host', 'a.test'],
+  ]);
+  assert.deepEqual(redactPairs(received, true)[2], ['Cookie', 'sé=1']);
+  // Nothing to change: the same pairs in a new list.
+  const plain: [string, string][] = [['Host', 'a.test']];
+  const shown = redactPairs(plain);
+  assert.deepEqual(shown, plain);
+  assert.notEqual(shown, plain);
 });
