@@ -63,6 +63,10 @@ export function checkUpgradeResponse(head: ResponseHead, key: string): { ok: tru
   if (!headerTokens(headerValue(head.headers, 'connection')).includes('upgrade')) {
     return { ok: false, detail: 'the 101 response lacks "Connection: upgrade"' };
   }
+  // Repeated, even with the right value twice, the field is "k, k" to a client (RFC 9110 §5.3): say so, not "wrong".
+  if (head.headers.filter(([n]) => n.toLowerCase() === 'sec-websocket-accept').length > 1) {
+    return { ok: false, detail: 'Sec-WebSocket-Accept is sent more than once' };
+  }
   const accept = headerValue(head.headers, 'sec-websocket-accept');
   if (accept !== computeAcceptKey(key)) {
     return {

@@ -54,3 +54,15 @@ test('parseResponseHead waits for the blank line, then gives status, headers and
   assert.deepEqual(checkUpgradeResponse(result.head, KEY), { ok: true });
   assert.equal(checkUpgradeResponse(result.head, 'AAAAAAAAAAAAAAAAAAAAAA==').ok, false);
 });
+
+test('checkUpgradeResponse names a repeated Sec-WebSocket-Accept, even one right twice', () => {
+  const accept = computeAcceptKey(KEY);
+  const text = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nsec-websocket-accept: ${accept}\r\n\r\n`;
+  const result = parseResponseHead(Buffer.from(text), 16384);
+  assert.equal(result.state, 'complete');
+  if (result.state !== 'complete') return;
+  assert.deepEqual(checkUpgradeResponse(result.head, KEY), {
+    ok: false,
+    detail: 'Sec-WebSocket-Accept is sent more than once',
+  });
+});
