@@ -21,7 +21,12 @@ export function admitHandshake(
   limits: HandshakeLimits = {},
   client: () => string | undefined = () => req.socket.remoteAddress,
 ): { key: string } | WsgateError {
-  const check = checkUpgradeRequest({ method: req.method, httpVersion: req.httpVersion, headers: req.headers });
+  const check = checkUpgradeRequest({
+    method: req.method,
+    httpVersion: req.httpVersion,
+    headers: req.headers,
+    rawHeaders: req.rawHeaders,
+  });
   if (check.ok) {
     const limited = (limits.maxHandshakesPerSecond ?? 0) > 0 || (limits.maxHandshakesPerClientPerSecond ?? 0) > 0;
     const refusal = limited ? rate.admit(performance.now(), limits, client()) : undefined;

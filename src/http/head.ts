@@ -67,6 +67,7 @@ export type ResponseHeadResult =
   | { state: 'complete'; head: ResponseHead };
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+const BARE_CR_LF_NUL = /\r(?!\n)|(?<!\r)\n|\0/;
 
 /** Parses an HTTP/1.x response head from the start of `buf`; waits for more bytes until maxBytes. */
 export function parseResponseHead(buf: Buffer, maxBytes: number): ResponseHeadResult {
@@ -77,7 +78,12 @@ export function parseResponseHead(buf: Buffer, maxBytes: number): ResponseHeadRe
       : { state: 'incomplete' };
   }
   if (end + 4 > maxBytes) return { state: 'invalid', detail: `response head larger than ${maxBytes} bytes` };
-  const lines = buf.toString('latin1', 0, end).split('\r\n');
+  const text = buf.toString('latin1', 0, end);
+  // RFC 9112 §2.2 and RFC 9110 §5.5: a bare CR, a bare LF or a NUL makes the head invalid. Lines are split at CRLF
+  // here, but a client may end a line at a bare LF: a head relayed with one would hold lines nobody checked.
+  if (BARE_CR_LF_NUL.test(text))
+    return { state: 'invalid', detail: 'a bare CR, a bare LF or a NUL in the response head' };
+  const lines = text.split('\r\n');
   const status = /^HTTP\/(1\.[01]) (\d{3})(?: (.*))?$/.exec(lines[0] ?? '');
   if (!status) return { state: 'invalid', detail: `bad status line ${JSON.stringify((lines[0] ?? '').slice(0, 80))}` };
   const headers: HeaderPairs = [];

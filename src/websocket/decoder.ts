@@ -56,6 +56,11 @@ export type FrameDecoderOptions = {
   expectMasked: boolean;
   /** permessage-deflate was negotiated, so RSV1 may mark the first frame of a message (RFC 7692 §6). */
   allowRsv1: boolean;
+  /**
+   * An extension wsgate does not know was negotiated too: it may define any RSV bit on any frame (RFC 6455 §5.2),
+   * so none is judged. Default false.
+   */
+  rsvUnjudged?: boolean;
   /** Fatal WSG_WS_FRAME_TOO_LARGE above this payload length. Default: no limit beyond 2^53 - 1. */
   maxFrameBytes?: number;
   /** Fatal WSG_WS_MESSAGE_TOO_LARGE when a message's declared size passes this. Default: no limit. */
@@ -113,6 +118,7 @@ export class FrameDecoder {
   #handler: FrameHandler;
   #expectMasked: boolean;
   #allowRsv1: boolean;
+  #rsvUnjudged: boolean;
   #maxFrameBytes: number;
   #maxMessageBytes: number;
   #maxFragments: number;
@@ -166,6 +172,7 @@ export class FrameDecoder {
     this.#handler = handler;
     this.#expectMasked = options.expectMasked;
     this.#allowRsv1 = options.allowRsv1;
+    this.#rsvUnjudged = options.rsvUnjudged ?? false;
     this.#maxFrameBytes = options.maxFrameBytes ?? Number.MAX_SAFE_INTEGER;
     this.#maxMessageBytes = options.maxMessageBytes ?? Number.POSITIVE_INFINITY;
     this.#maxFragments = options.maxFragments ?? Number.POSITIVE_INFINITY;
@@ -379,23 +386,23 @@ export class FrameDecoder {
     const opcode = h.opcode;
     const length = h.payloadLength;
     let kind: number;
-    if (h.rsv2 || h.rsv3) this.#violate('WSG_WS_UNEXPECTED_RSV2_RSV3');
+    if ((h.rsv2 || h.rsv3) && !this.#rsvUnjudged) this.#violate('WSG_WS_UNEXPECTED_RSV2_RSV3');
     if (opcode === OPCODE.TEXT || opcode === OPCODE.BINARY) {
-      if (h.rsv1 && !this.#allowRsv1)
+      if (h.rsv1 && !this.#allowRsv1 && !this.#rsvUnjudged)
         this.#violate('WSG_WS_UNEXPECTED_RSV1', { where: 'but no extension was negotiated' });
       if (this.#inMessage) this.#violate('WSG_WS_EXPECTED_CONTINUATION', { opcode });
       kind = KIND_START;
     } else if (opcode === OPCODE.CONTINUATION) {
       if (this.#inMessage) {
         // RFC 7692 §6.1: only the first frame of a message carries the "compressed" bit.
-        if (h.rsv1) this.#violate('WSG_WS_UNEXPECTED_RSV1', { where: 'on a continuation frame' });
+        if (h.rsv1 && !this.#rsvUnjudged) this.#violate('WSG_WS_UNEXPECTED_RSV1', { where: 'on a continuation frame' });
         kind = KIND_CONTINUATION;
       } else {
         this.#violate('WSG_WS_UNEXPECTED_CONTINUATION');
         kind = KIND_IGNORED;
       }
     } else if (opcode >= OPCODE.CLOSE && opcode <= OPCODE.PONG) {
-      if (h.rsv1) this.#violate('WSG_WS_UNEXPECTED_RSV1', { where: 'on a control frame' });
+      if (h.rsv1 && !this.#rsvUnjudged) this.#violate('WSG_WS_UNEXPECTED_RSV1', { where: 'on a control frame' });
       if (!h.fin) this.#violate('WSG_WS_CONTROL_FRAGMENTED', { opcode });
       if (length > MAX_CONTROL_PAYLOAD) this.#violate('WSG_WS_CONTROL_TOO_LONG', { length });
       kind = KIND_CONTROL;

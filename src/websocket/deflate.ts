@@ -56,6 +56,17 @@ export function deflateAgreed(header: string | undefined): boolean {
   return headerTokens(header).some((t) => t.split(';')[0]?.trim() === 'permessage-deflate');
 }
 
+/**
+ * Whether a 101 agreed an extension other than permessage-deflate. wsgate does not know what such an extension makes
+ * of the RSV bits (x-webkit-deflate-frame sets RSV1 on every frame), so the tap does not call them violations.
+ */
+export function otherExtensionAgreed(header: string | undefined): boolean {
+  return headerTokens(header).some((t) => {
+    const name = t.split(';')[0]?.trim();
+    return name !== undefined && name !== '' && name !== 'permessage-deflate';
+  });
+}
+
 export type InflateResult =
   | { ok: true; data: Buffer }
   /** Inflating would exceed the bound, or the stream cannot be decoded; the connection is not affected. */

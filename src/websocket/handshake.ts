@@ -20,6 +20,8 @@ export function checkUpgradeRequest(req: {
   method: string | undefined;
   httpVersion: string;
   headers: Record<string, string | string[] | undefined>;
+  /** node:http's rawHeaders: repeated lines of fields Node keeps only once (Host) are seen only here. */
+  rawHeaders?: readonly string[];
 }): UpgradeRequestCheck {
   const upgrade = headerTokens(req.headers.upgrade);
   if (!upgrade.includes('websocket')) {
@@ -31,6 +33,9 @@ export function checkUpgradeRequest(req: {
   if (!headerTokens(req.headers.connection).includes('upgrade')) {
     return { ok: false, detail: 'the Connection header must contain "upgrade"' };
   }
+  // RFC 9112 §3.2: more than one Host line is a 400. Node keeps the first for routing, but the upstream gets the
+  // raw lines, and a server that reads another one would serve a virtual host no route was asked about.
+  if (countLines(req.rawHeaders, 'host') > 1) return { ok: false, detail: 'the request has more than one Host line' };
   // A body on an upgrade request is a smuggling vector: its bytes would be read as frames.
   const length = req.headers['content-length'];
   if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
@@ -43,6 +48,13 @@ export function checkUpgradeRequest(req: {
   return { ok: true, key: key.trim() };
 }
 
+/** How many lines of a header (name lower-cased) node:http's rawHeaders hold. */
+function countLines(raw: readonly string[] | undefined, name: string): number {
+  let count = 0;
+  for (let i = 0; raw !== undefined && i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) count++;
+  return count;
+}
+
 /** RFC 6455 §4.1: the checks a client makes on a 101 before it trusts the connection. */
 export function checkUpgradeResponse(head: ResponseHead, key: string): { ok: true } | { ok: false; detail: string } {
   if (!headerTokens(headerValue(head.headers, 'upgrade')).includes('websocket')) {
@@ -50,6 +62,10 @@ export function checkUpgradeResponse(head: ResponseHead, key: string): { ok: tru
   }
   if (!headerTokens(headerValue(head.headers, 'connection')).includes('upgrade')) {
     return { ok: false, detail: 'the 101 response lacks "Connection: upgrade"' };
+  }
+  // Repeated, even with the right value twice, the field is "k, k" to a client (RFC 9110 §5.3): say so, not "wrong".
+  if (head.headers.filter(([n]) => n.toLowerCase() === 'sec-websocket-accept').length > 1) {
+    return { ok: false, detail: 'Sec-WebSocket-Accept is sent more than once' };
   }
   const accept = headerValue(head.headers, 'sec-websocket-accept');
   if (accept !== computeAcceptKey(key)) {

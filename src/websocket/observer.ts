@@ -181,6 +181,7 @@ class DirectionObserver implements FrameHandler {
     direction: Direction,
     settings: TapSettings,
     deflate: DeflateParams | undefined,
+    rsvUnjudged: boolean,
   ) {
     this.#owner = owner;
     this.direction = direction;
@@ -206,6 +207,7 @@ class DirectionObserver implements FrameHandler {
       {
         expectMasked: fromClient,
         allowRsv1: deflate !== undefined,
+        rsvUnjudged,
         maxFrameBytes: limits?.maxFrameBytes,
         maxMessageBytes: limits?.maxMessageBytes,
         maxFragments: limits?.maxFragments,
@@ -576,7 +578,14 @@ export class ConnectionObserver {
    */
   onPong: ((direction: Direction, payload: Uint8Array) => boolean) | undefined;
 
-  constructor(identity: ConnectionIdentity, settings: TapSettings, deflate: DeflateParams | undefined, sink: Sink) {
+  /** `rsvUnjudged`: the 101 agreed an extension wsgate does not know (deflate.ts otherExtensionAgreed). */
+  constructor(
+    identity: ConnectionIdentity,
+    settings: TapSettings,
+    deflate: DeflateParams | undefined,
+    sink: Sink,
+    rsvUnjudged = false,
+  ) {
     this.identity = identity;
     this.closes = settings.onViolation === 'close';
     this.gated = this.closes || settings.gated === true;
@@ -584,8 +593,8 @@ export class ConnectionObserver {
     this.#silent = settings.level === 'off';
     this.#active = settings.active;
     this.#dirs = {
-      toUpstream: new DirectionObserver(this, 'toUpstream', settings, deflate),
-      toClient: new DirectionObserver(this, 'toClient', settings, deflate),
+      toUpstream: new DirectionObserver(this, 'toUpstream', settings, deflate, rsvUnjudged),
+      toClient: new DirectionObserver(this, 'toClient', settings, deflate, rsvUnjudged),
     };
   }
 

@@ -8,7 +8,7 @@ import type { Direction, WsEvent } from '../events.ts';
 import type { HeaderPairs } from '../http/head.ts';
 import type { RuleSet } from '../rules/rule-set.ts';
 import type { ConnectionFaults } from '../rules/types.ts';
-import { parseDeflateResponse } from './deflate.ts';
+import { otherExtensionAgreed, parseDeflateResponse } from './deflate.ts';
 import { encodeClose } from './encoder.ts';
 import { type EndCause, joinSockets } from './joiner.ts';
 import type { KeepaliveSettings } from './keepalive.ts';
@@ -143,6 +143,7 @@ export function startSession(
     },
     parseDeflateResponse(info.extensions),
     emit,
+    otherExtensionAgreed(info.extensions),
   );
   if (early.toUpstream.length > 0) observer.push('toUpstream', early.toUpstream);
   if (early.toClient.length > 0) observer.push('toClient', early.toClient);

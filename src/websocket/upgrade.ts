@@ -214,7 +214,10 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       sent = headers;
       // Bytes the client sent behind its handshake wait for a valid 101: after a refusal they could otherwise reach
       // the upstream as a second, unrouted request (request smuggling).
-      return readResponseHead(socket, limits.maxHeaderBytes);
+      // Interim 1xx heads go to the client as they came (RFC 9110 §15.2); it waits on for the answer, as wsgate does.
+      return readResponseHead(socket, limits.maxHeaderBytes, (interim) => {
+        if (!client.destroyed) client.write(interim);
+      });
     };
     let answer: Awaited<ReturnType<typeof readResponseHead>>;
     try {

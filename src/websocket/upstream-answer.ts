@@ -6,13 +6,20 @@ import { headerValue, parseResponseHead, type ResponseHead, serializeResponseHea
 /** After a refusal is relayed, how long a client that does not read the rest may keep its socket. */
 const REFUSAL_LINGER_MS = 5000;
 
-/** Reads bytes until the upstream's response head is complete. */
+/**
+ * Reads bytes until the upstream's answer head is complete. Interim 1xx heads before it (100 Continue, 103 Early
+ * Hints; not 101, which is the answer) go to `onInterim` as they came: RFC 9110 §15.2, a proxy forwards them and the
+ * client waits on for the answer. All heads together stay within maxBytes, so a flood of them is an invalid answer.
+ */
 export function readResponseHead(
   upstream: net.Socket,
   maxBytes: number,
+  onInterim: (head: Buffer) => void = () => {},
 ): Promise<{ head: ResponseHead; buffered: Buffer }> {
   return new Promise((resolve, reject) => {
     let buffered: Buffer = Buffer.alloc(0);
+    // Bytes of interim heads already passed on: the answer's head has what is left of maxBytes.
+    let interimBytes = 0;
     const cleanup = () => {
       upstream.off('data', onData);
       upstream.off('end', onEnd);
@@ -24,7 +31,14 @@ export function readResponseHead(
       let result: ReturnType<typeof parseResponseHead>;
       // Inside a 'data' listener a throw would be an uncaught exception; as a rejection it ends this upgrade only.
       try {
-        result = parseResponseHead(buffered, maxBytes);
+        result = parseResponseHead(buffered, maxBytes - interimBytes);
+        while (result.state === 'complete' && isInterim(result.head.statusCode)) {
+          const length = result.head.length;
+          interimBytes += length;
+          onInterim(buffered.subarray(0, length));
+          buffered = buffered.subarray(length);
+          result = parseResponseHead(buffered, maxBytes - interimBytes);
+        }
       } catch (error) {
         cleanup();
         reject(error);
@@ -49,6 +63,11 @@ export function readResponseHead(
     upstream.once('error', onError);
     upstream.once('close', onEnd);
   });
+}
+
+/** A 1xx head that is not the answer: 101 switches protocols, the others only precede the answer. */
+function isInterim(status: number): boolean {
+  return status >= 100 && status < 200 && status !== 101;
 }
 
 /**

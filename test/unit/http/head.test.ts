@@ -66,3 +66,14 @@ test('header helpers: raw pairs, comma-separated tokens, joined values', () => {
   assert.deepEqual(headerTokens([' A ,', ',b']), ['a', 'b']);
   assert.deepEqual(headerTokens(undefined), []);
 });
+
+test('parseResponseHead refuses a bare CR, a bare LF or a NUL anywhere in the head (RFC 9112 §2.2)', () => {
+  const ok = 'HTTP/1.1 403 Forbidden\r\nX: a\r\n\r\n';
+  assert.equal(parseResponseHead(Buffer.from(ok, 'latin1'), 16384).state, 'complete');
+  for (const bad of ['X: a\nInjected: yes', 'X: a\rb', 'X: a\0b', 'X: a\r\rb']) {
+    const text = `HTTP/1.1 403 Forbidden\r\n${bad}\r\nContent-Length: 0\r\n\r\n`;
+    const result = parseResponseHead(Buffer.from(text, 'latin1'), 16384);
+    assert.equal(result.state, 'invalid', JSON.stringify(bad));
+  }
+  assert.equal(parseResponseHead(Buffer.from('HTTP/1.1 403 No\rpe\r\n\r\n', 'latin1'), 16384).state, 'invalid');
+});

@@ -570,6 +570,17 @@ describe('FrameDecoder violations', () => {
     assert.deepEqual(events.at(-1), { type: 'messageEnd', opcode: 1, fragments: 1, size: 2, compressed: true });
   });
 
+  test('rsvUnjudged: an unknown extension was agreed, so no RSV bit on any frame is a violation', () => {
+    // RSV1+RSV2+RSV3 on a text start, RSV1 on its continuation, RSV1 on a ping.
+    const input = fromHex('710161' + 'c00162' + 'c900');
+    const judged = decode(SERVER_TO_CLIENT, input).filter((e) => e.type === 'violation');
+    assert.equal(judged.length, 4);
+    assert.deepEqual(
+      decode({ ...SERVER_TO_CLIENT, rsvUnjudged: true }, input).filter((e) => e.type === 'violation'),
+      [],
+    );
+  });
+
   test('validateUtf8: false skips text and close-reason checks', () => {
     const events = decode({ ...SERVER_TO_CLIENT, validateUtf8: false }, fromHex('8102c0af' + '880303e8ff'));
     assert.deepEqual(

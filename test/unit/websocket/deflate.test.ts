@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { constants, createDeflateRaw, type DeflateRaw } from 'node:zlib';
-import { DisplayInflater, parseDeflateResponse } from '../../../src/websocket/deflate.ts';
+import { DisplayInflater, otherExtensionAgreed, parseDeflateResponse } from '../../../src/websocket/deflate.ts';
 
 /** Compresses messages the way a permessage-deflate sender does: one stream, sync flush, tail removed. */
 function sender(windowBits: number, noContextTakeover: boolean) {
@@ -82,4 +82,12 @@ test('garbage is reported as corrupt, not thrown', () => {
   const result = inflater.inflate(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00]));
   assert.equal(result.ok, false);
   if (!result.ok) assert.equal(result.reason, 'corrupt');
+});
+
+test('otherExtensionAgreed: any extension of a 101 but permessage-deflate', () => {
+  assert.equal(otherExtensionAgreed(undefined), false);
+  assert.equal(otherExtensionAgreed('permessage-deflate; client_max_window_bits=10'), false);
+  assert.equal(otherExtensionAgreed('Permessage-Deflate'), false);
+  assert.equal(otherExtensionAgreed('x-webkit-deflate-frame'), true);
+  assert.equal(otherExtensionAgreed('permessage-deflate, x-foo; a=1'), true);
 });

@@ -32,6 +32,14 @@ test('checkUpgradeRequest accepts a valid handshake and names what is wrong othe
   }
 });
 
+test('checkUpgradeRequest refuses a second Host line, which node:http drops from headers but not from rawHeaders', () => {
+  const raw = ['Host', 'a.test', 'Upgrade', 'websocket', 'Connection', 'Upgrade', 'Sec-WebSocket-Key', KEY];
+  assert.deepEqual(checkUpgradeRequest({ ...good, rawHeaders: raw }), { ok: true, key: KEY });
+  const result = checkUpgradeRequest({ ...good, rawHeaders: [...raw, 'host', 'b.test'] });
+  assert.equal(result.ok, false);
+  assert.match((result as { detail: string }).detail, /more than one Host/);
+});
+
 test('parseResponseHead waits for the blank line, then gives status, headers and head length', () => {
   const text = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${computeAcceptKey(KEY)}\r\n\r\n\x81\x00`;
   const full = Buffer.from(text, 'latin1');
@@ -45,4 +53,16 @@ test('parseResponseHead waits for the blank line, then gives status, headers and
   assert.equal(result.head.length, full.length - 2, 'frame bytes after the head are not part of it');
   assert.deepEqual(checkUpgradeResponse(result.head, KEY), { ok: true });
   assert.equal(checkUpgradeResponse(result.head, 'AAAAAAAAAAAAAAAAAAAAAA==').ok, false);
+});
+
+test('checkUpgradeResponse names a repeated Sec-WebSocket-Accept, even one right twice', () => {
+  const accept = computeAcceptKey(KEY);
+  const text = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nsec-websocket-accept: ${accept}\r\n\r\n`;
+  const result = parseResponseHead(Buffer.from(text), 16384);
+  assert.equal(result.state, 'complete');
+  if (result.state !== 'complete') return;
+  assert.deepEqual(checkUpgradeResponse(result.head, KEY), {
+    ok: false,
+    detail: 'Sec-WebSocket-Accept is sent more than once',
+  });
 });
