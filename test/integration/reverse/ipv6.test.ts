@@ -1,6 +1,6 @@
 // A reverse listener on [::1] in front of an upstream on [::1]: per-client limits count the IPv6 client, and a
 // connection they refuse is answered 503 and nothing more: its request never reaches the upstream, whether the
-// client's address is the peer's or a PROXY header's.
+// client's address is the peer's or a PROXY header's. Loopback stays exempt in every spelling a header may give it.
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { formatProxyV1, type ProxiedAddress } from '../../../src/net/proxy-protocol.ts';
@@ -51,3 +51,20 @@ for (const proxied of [false, true]) {
     );
   });
 }
+
+test('a PROXY header naming the IPv4-mapped loopback client leaves it exempt from maxConnectionsPerClient', async (t) => {
+  const { sink, gw } = await setup(t, { proxyProtocol: true }, { maxConnectionsPerClient: 1 });
+  // HAProxy on a dual-stack socket writes a local IPv4 client this way (TCP6 with ::ffff:127.0.0.1).
+  const local: ProxiedAddress = { address: '::ffff:127.0.0.1', port: 40001, family: 'IPv6' };
+  const held: RawClient[] = [];
+  for (const path of ['/one', '/two']) {
+    const client = await RawClient.connect(t, gw.port, '::1');
+    client.write(
+      `${formatProxyV1({ ...local, port: local.port + held.length }, FRONT6)}GET ${path} HTTP/1.1\r\nHost: [::1]\r\n\r\n`,
+    );
+    held.push(client);
+    assert.equal((await client.response()).status, 200, `${path}: loopback clients are not counted`);
+  }
+  assert.deepEqual(sink.requestLines(), ['GET /one HTTP/1.1', 'GET /two HTTP/1.1']);
+  assert.equal(gw.logs.events('conn.limit').length, 0);
+});
