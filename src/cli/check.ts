@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.ts';
 import { WsgateError } from '../errors.ts';
 import { compilePolicy } from '../forward/policy.ts';
 import { checkCouldWrite } from '../log/logger.ts';
+import { formatHostPort } from '../net/host-port.ts';
 import { pacUrlFor } from '../net/pac-result.ts';
 import { createUrlRedactor } from '../net/url-credentials.ts';
 import { compileRoutes, headerMisses, matchRoute } from '../reverse/match.ts';
@@ -212,9 +213,11 @@ function explainForward(forward: ForwardBlock, url: URL): string {
   const port = portOf(url);
   const verdict = compilePolicy(forward).checkTarget(host, port);
   const how = url.protocol === 'https:' || url.protocol === 'wss:' ? 'CONNECT tunnel' : 'absolute-form request';
+  // The host is bare for the policy; the authority shown brackets an IPv6 one, as every other message does.
+  const authority = formatHostPort(host, port);
   return verdict.ok
-    ? `forward proxy: ${how} to ${host}:${port} is allowed (names are checked again once resolved)`
-    : `forward proxy: ${how} to ${host}:${port} is refused with 403 (${verdict.reason}: ${verdict.detail})`;
+    ? `forward proxy: ${how} to ${authority} is allowed (names are checked again once resolved)`
+    : `forward proxy: ${how} to ${authority} is refused with 403 (${verdict.reason}: ${verdict.detail})`;
 }
 
 /** One URL, or an upstream's servers and how one is picked; and the PROXY header its connections start with. */

@@ -1,9 +1,18 @@
 // Counts connections per client address so one address cannot take every slot of a listener
 // (limits.maxConnectionsPerClient). Pure bookkeeping; the listener does the I/O.
 
-/** Loopback clients are exempt: on a developer machine every browser, CLI and test connects from 127.0.0.1. */
+import { parseIp, unmapIp } from '../net/ip.ts';
+
+/**
+ * Loopback clients are exempt: on a developer machine every browser, CLI and test connects from 127.0.0.1. The
+ * address is read, not its text matched: a PROXY header's client is written in canonical form, where the
+ * "::ffff:127.0.0.1" Node reports for a dual-stack socket is "::ffff:7f00:1".
+ */
 export function isLoopbackAddress(address: string): boolean {
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+  const ip = parseIp(address);
+  if (ip === undefined) return false;
+  const { family, bytes } = unmapIp(ip);
+  return family === 4 ? bytes[0] === 127 : bytes.every((b, i) => b === (i === 15 ? 1 : 0));
 }
 
 /** Whether the per-client limits count this address (limits.exemptLoopbackClients leaves loopback out). */

@@ -132,10 +132,11 @@ export class Front<T = never> {
       );
       this.#observer?.connectionRefused(this.name, 'WSG_TOO_MANY_CONNECTIONS');
     });
-    this.#server.on('connection', (socket: net.Socket) => this.#admit(socket));
-    // Last of the 'connection' listeners: it runs them all once a connection's PROXY header is read.
+    // Holds Node's 'connection' listener (HTTP or TLS) back until a connection's PROXY header is read and the
+    // connection admitted: a refused one's bytes are dropped, never parsed into a request for the upstream.
     this.#proxyHeaders = new ProxyHeaderGate(this.#server, this.#log, {
       passThrough: (socket) => this.#tunnels.has(socket),
+      admit: (socket) => this.#admit(socket),
       refused: (code) => this.#observer?.connectionRefused(this.name, code),
     });
     this.#proxyHeaders.update(options.proxyProtocol, options.limits.headersTimeout);
@@ -256,20 +257,22 @@ export class Front<T = never> {
   /**
    * limits.maxConnectionsPerClient: one address may not take every slot. Loopback is exempt unless
    * limits.exemptLoopbackClients is false. Tunnel sockets were admitted as the CONNECT that carries them.
+   * False after the refusal was written.
    */
-  #admit(socket: net.Socket): void {
-    if (this.#tunnels.has(socket)) return;
+  #admit(socket: net.Socket): boolean {
+    if (this.#tunnels.has(socket)) return true;
     const address = socket.remoteAddress;
-    if (address === undefined) return;
+    if (address === undefined) return true;
     const limit = this.#limits.maxConnectionsPerClient;
     const admitted = this.#perClient.admit(address, limit, this.#limits.exemptLoopbackClients ?? true);
     socket.on('close', () => this.#perClient.release(address));
-    if (admitted) return;
+    if (admitted) return true;
     const err = new WsgateError('WSG_TOO_MANY_CONNECTIONS', { scope: `from ${address}`, limit });
     this.#log.warn({ event: 'conn.limit', scope: 'client', client: address, limit, code: err.code }, err.message);
     this.#observer?.connectionRefused(this.name, err.code);
     socket.on('error', ignoreError);
     writeErrorToSocket(socket, err);
+    return false;
   }
 
   /** Id and logger of a request: a tunnel's requests log under the tunnel's id, with their own beside it. */

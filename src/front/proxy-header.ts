@@ -5,9 +5,9 @@
 // should carry a header and does not (a direct client, a balancer not set to send it) is closed with one line
 // saying so; one that looks like HTTP gets a 400 that says it too, for the person with curl.
 //
-// How: the server's own 'connection' listeners (Node's HTTP or TLS one, the front's admission) are taken over and
-// run once the header is read, with the bytes after it put back into the socket. Tunnel sockets the front hands to
-// its server, and connections the settings do not cover, go straight through, in the same call.
+// How: the server's own 'connection' listener (Node's HTTP or TLS one) is taken over and run once the header is read
+// and the front has admitted the connection, with the bytes after it put back into the socket. Tunnel sockets the
+// front hands to its server, and connections the settings do not cover, go straight to admission, in the same call.
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { formatDuration } from '../config/units.ts';
@@ -104,19 +104,26 @@ export class ProxyHeaderGate {
 
   /**
    * Takes over `server`'s 'connection' listeners. `passThrough` names sockets that never carry a header (tunnels
-   * the front serves with the same server); `refused` hears of each connection closed for its header, by code.
+   * the front serves with the same server); `admit` is asked once the client is known (after the header) and runs
+   * the listeners only when it says yes: a refused connection (it wrote the answer) never reaches Node's parser, so
+   * no request of it is served after its refusal. `refused` hears of each connection closed for its header, by code.
    */
   constructor(
     server: net.Server,
     log: Logger,
-    hooks: { passThrough: (socket: net.Socket) => boolean; refused: (code: string) => void },
+    hooks: {
+      passThrough: (socket: net.Socket) => boolean;
+      admit: (socket: net.Socket) => boolean;
+      refused: (code: string) => void;
+    },
   ) {
     this.#log = log;
     this.#refused = hooks.refused;
-    const passThrough = hooks.passThrough;
+    const { passThrough, admit } = hooks;
     const listeners = server.listeners('connection') as Listener[];
     server.removeAllListeners('connection');
     const handOn = (socket: net.Socket) => {
+      if (!admit(socket)) return;
       for (const listener of listeners) listener.call(server, socket);
     };
     server.on('connection', (socket: net.Socket) => {

@@ -1,7 +1,7 @@
 // Whether two listening addresses would collide in the kernel: the second bind() would fail with EADDRINUSE.
 // Config checks refuse such a pair before anything listens, and reload closes an old listener before it binds a
 // new one on an address it shares. Pure.
-import { canonicalHost, parseIp } from './ip.ts';
+import { canonicalHost, formatIp, parseIp, unmapIp } from './ip.ts';
 
 type Bind = { readonly host: string; readonly port: number };
 
@@ -17,7 +17,10 @@ export function bindsOverlap(a: Bind, b: Bind): boolean {
 
 function candidates(host: string): string[] {
   const h = canonicalHost(host);
-  return h === 'localhost' || h.endsWith('.localhost') ? [h, '127.0.0.1', '::1'] : [h];
+  if (h === 'localhost' || h.endsWith('.localhost')) return [h, '127.0.0.1', '::1'];
+  // An IPv4-mapped address (::ffff:127.0.0.1) binds the IPv4 address it maps: the kernel refuses the pair too.
+  const ip = parseIp(h);
+  return [ip === undefined ? h : formatIp(unmapIp(ip))];
 }
 
 function hostsOverlap(x: string, y: string): boolean {

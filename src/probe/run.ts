@@ -5,6 +5,7 @@
 // caller can show progress; the result is the ProbeReport that `--json` prints.
 import type dns from 'node:dns/promises';
 import { WsgateError } from '../errors.ts';
+import { formatHostPort } from '../net/host-port.ts';
 import { redactUrlPassword } from '../net/url-credentials.ts';
 import type { Env } from '../upstream/proxy-config.ts';
 import { idleBisect } from './bisect.ts';
@@ -112,7 +113,7 @@ class Prober {
     );
     steps.push(dnsR.result);
     if (dnsR.value === undefined) return { steps, reachedProxy: false };
-    const tcp = await this.step('tcp', `connecting to ${dialHost}:${dialPort}`, quiet, async () =>
+    const tcp = await this.step('tcp', `connecting to ${formatHostPort(dialHost, dialPort)}`, quiet, async () =>
       soften(await tcpStep({ address: dnsR.value!, port: dialPort, role }, this.timeout)),
     );
     steps.push(tcp.result);

@@ -6,6 +6,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { WsgateError } from '../errors.ts';
+import { formatHostPort } from '../net/host-port.ts';
 import { ignoreError } from '../net/ignore-error.ts';
 import type { KeyLog } from './keylog.ts';
 import type { LeafCache } from './leaf.ts';
@@ -59,7 +60,14 @@ export type TerminatedTls = {
  * (and destroys the socket) when the client sends no valid ClientHello, names a refused host, or is too slow.
  */
 export async function terminateTls(socket: net.Socket, options: TerminateTlsOptions): Promise<TerminatedTls> {
-  const peer = `${socket.remoteAddress ?? 'client'}:${socket.remotePort ?? ''}`;
+  const { remoteAddress, remotePort } = socket;
+  // An IPv6 client in brackets, as every message writes an address with its port.
+  const peer =
+    remoteAddress === undefined
+      ? 'a client'
+      : remotePort === undefined
+        ? remoteAddress
+        : formatHostPort(remoteAddress, remotePort);
   const connectHost = normalizeHost(options.connectHost);
   socket.on('error', ignoreError);
   let defaultContext: tls.SecureContext;

@@ -1,4 +1,4 @@
-// Raw-socket tools for the hostile suite, all on 127.0.0.1: a client that writes exact bytes and sees exactly what
+// Raw-socket tools for the hostile suite, on 127.0.0.1 (or [::1] where a test asks for it): a client that writes exact bytes and sees exactly what
 // comes back (and whether the server closed), a sink upstream that records every byte it receives and answers
 // like a minimal HTTP/WebSocket server, a check that a wsgate still serves healthy requests, and a way to
 // force garbage collection without --expose-gc on the command line.
@@ -71,8 +71,8 @@ export class RawClient {
     });
   }
 
-  static async connect(t: TestContext, port: number): Promise<RawClient> {
-    const socket = net.connect(port, '127.0.0.1');
+  static async connect(t: TestContext, port: number, host = '127.0.0.1'): Promise<RawClient> {
+    const socket = net.connect(port, host);
     const client = new RawClient(socket);
     t.after(() => socket.destroy());
     await new Promise<void>((resolve, reject) => {
@@ -179,7 +179,11 @@ const REQUEST_LINE = /^(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|TRACE|CONNECT|P
  * A TCP upstream that records every byte and answers each request head with `respond` (heads only; a body is
  * skipped by Content-Length or up to a chunked terminator). After a 101 it only records.
  */
-export async function startRawSink(t: TestContext, respond: SinkResponder = defaultResponder): Promise<RawSink> {
+export async function startRawSink(
+  t: TestContext,
+  respond: SinkResponder = defaultResponder,
+  host = '127.0.0.1',
+): Promise<RawSink> {
   const connections: SinkConnection[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -228,7 +232,7 @@ export async function startRawSink(t: TestContext, respond: SinkResponder = defa
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const port = (server.address() as net.AddressInfo).port;
   t.after(
     () =>
@@ -238,10 +242,11 @@ export async function startRawSink(t: TestContext, respond: SinkResponder = defa
       }),
   );
   const text = () => connections.map((c) => c.bytes().toString('latin1')).join('');
+  const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return {
     port,
-    httpUrl: `http://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${port}`,
+    httpUrl: `http://${authority}`,
+    wsUrl: `ws://${authority}`,
     connections,
     accepted: () => connections.length,
     text,

@@ -139,3 +139,35 @@ test('a reader that stops early (check --explain | head) ends the output quietly
   assert.equal(stderr, '');
   assert.equal(code, 0);
 });
+
+test('check --explain with an IPv6 URL: the route to an [::1] upstream, and the forward verdict on [::1]:port', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-check-'));
+  const file = join(dir, 'v6.yaml');
+  writeFileSync(
+    file,
+    [
+      'listeners:',
+      '  - name: app',
+      '    bind: "[::1]:8080"',
+      '    routes:',
+      '      - { match: { host: "[::1]", pathPrefix: /x }, upstream: "ws://[::1]:9000" }',
+      '  - name: proxy',
+      '    bind: "[::1]:8081"',
+      '    forward: { allowHosts: ["::1"], allowPorts: [9000] }',
+      '',
+    ].join('\n'),
+  );
+  const explain = await runCli(['check', '-c', file, '--explain', 'ws://[::1]:8080/x']);
+  assert.equal(explain.code, 0, explain.stderr);
+  assert.match(
+    explain.stdout,
+    /^app: route "app\/route-0": host is "\[::1\]" and path starts with "\/x" → ws:\/\/\[::1\]:9000$/m,
+  );
+  // The authority as every message writes it (RFC 3986 §3.2.2): "::1:8080" reads as an address without a port.
+  assert.match(
+    explain.stdout,
+    /^proxy: forward proxy: absolute-form request to \[::1\]:8080 is refused with 403 \(port/m,
+  );
+  const allowed = await runCli(['check', '-c', file, '--explain', 'wss://[::1]:9000/']);
+  assert.match(allowed.stdout, /^proxy: forward proxy: CONNECT tunnel to \[::1\]:9000 is allowed/m);
+});

@@ -30,6 +30,20 @@ test('direct ws: every step works, the message is echoed and the subprotocol agr
   assert.equal(report.verdict.code, 'PROBE_OK');
 });
 
+test('direct ws to [::1]: every step works, and the progress names the address as [::1]:port', async (t) => {
+  const echo = await startWsEcho(t, '::1');
+  const started: string[] = [];
+  const report = await probe({
+    url: echo.url,
+    noProxy: true,
+    send: 'hello',
+    onProgress: (p) => p.phase === 'start' && started.push(p.what),
+  });
+  assert.equal(report.ok, true, JSON.stringify(report.verdict));
+  assert.equal(stepOf(report, 'tcp').facts['address'], '::1');
+  assert.ok(started.includes(`connecting to [::1]:${echo.port}`), started.join('; '));
+});
+
 test('direct wss with the CA given: TLS facts, and a private root is a warning, not a failure', async (t) => {
   const ca = await makeTestCa('Probe Test Root');
   const server = await startTlsEchoServer(t, await ca.issue());

@@ -154,15 +154,15 @@ export async function startIdleCutter(t: TestContext, idleMs: number, how: 'fin'
   return { port: (server.address() as net.AddressInfo).port };
 }
 
-/** A ws echo server on 127.0.0.1 (messages back unchanged; the first offered subprotocol chosen). */
-export async function startWsEcho(t: TestContext) {
+/** A ws echo server on 127.0.0.1 or `host` (messages back unchanged; the first offered subprotocol chosen). */
+export async function startWsEcho(t: TestContext, host = '127.0.0.1') {
   const server = http.createServer((_req, res) => {
     res.writeHead(426, { Upgrade: 'websocket' });
     res.end();
   });
   const wss = new WebSocketServer({ server, handleProtocols: (p) => [...p][0] ?? false });
   wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   t.after(
     () =>
       new Promise<void>((resolve) => {
@@ -173,7 +173,7 @@ export async function startWsEcho(t: TestContext) {
       }),
   );
   const port = (server.address() as net.AddressInfo).port;
-  return { port, url: `ws://127.0.0.1:${port}/echo` };
+  return { port, url: `ws://${host.includes(':') ? `[${host}]` : host}:${port}/echo` };
 }
 
 // ---------------------------------------------------------------- Squid

@@ -157,7 +157,13 @@ type Terminator = { port: number; results: Promise<TerminatedTls | Error>[] };
 async function startTerminator(
   t: TestContext,
   cache: LeafCache,
-  options: { connectHost: string; handshakeTimeout?: number; allow?: (n: string) => boolean; keyLog?: string },
+  options: {
+    connectHost: string;
+    handshakeTimeout?: number;
+    allow?: (n: string) => boolean;
+    keyLog?: string;
+    host?: string;
+  },
 ): Promise<Terminator> {
   const results: Promise<TerminatedTls | Error>[] = [];
   const keyLog = options.keyLog === undefined ? undefined : openKeyLog(options.keyLog);
@@ -180,7 +186,7 @@ async function startTerminator(
     );
     results.push(result);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, options.host ?? '127.0.0.1', resolve));
   t.after(async () => {
     for (const s of sockets) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -266,4 +272,22 @@ test('terminateTls appends the session secrets to the key log', async (t) => {
   const lines = readFileSync(file, 'utf8').trim().split('\n');
   assert.equal(lines.filter((l) => l.startsWith('CLIENT_RANDOM ')).length, 1, lines.join('\n'));
   assert.equal(lines.filter((l) => l.startsWith('SERVER_TRAFFIC_SECRET_0 ')).length, 1, lines.join('\n'));
+});
+
+test('terminateTls: a failed handshake names an IPv6 client as [address]:port', async (t) => {
+  const term = await startTerminator(t, new LeafCache(await newCa(t)), {
+    connectHost: 'target.wsgate.test',
+    host: '::1',
+  });
+  // The port is read once connected: a closed socket no longer has one.
+  let clientPort: number | undefined;
+  const garbage = net.connect(term.port, '::1', () => {
+    clientPort = garbage.localPort;
+    garbage.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  });
+  garbage.on('error', () => {});
+  await waitFor(() => term.results.length === 1);
+  const failed = await term.results[0];
+  assert.ok(isWsgateError(failed), String(failed));
+  assert.match(failed.message, new RegExp(`^TLS handshake with \\[::1\\]:${clientPort} failed: `));
 });

@@ -27,6 +27,15 @@ test('loopback clients are exempt and not even counted', () => {
   assert.equal(isLoopbackAddress('::ffff:10.0.0.1'), false);
 });
 
+test('a loopback address in any spelling is loopback: a PROXY header gives IPv4-mapped ones in canonical form', () => {
+  for (const address of ['127.0.0.1', '127.9.9.9', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '::ffff:7f00:1']) {
+    assert.equal(isLoopbackAddress(address), true, address);
+  }
+  for (const address of ['::2', '::ffff:8000:1', '2001:db8::1', '127.example', 'fe80::1%lo', '']) {
+    assert.equal(isLoopbackAddress(address), false, address);
+  }
+});
+
 test('with exemptLoopback false (limits.exemptLoopbackClients: false) loopback clients are counted like others', () => {
   const counter = new ClientCounter();
   assert.equal(counter.admit('127.0.0.1', 1, false), true);

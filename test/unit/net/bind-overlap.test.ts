@@ -37,3 +37,11 @@ test('localhost is loopback of either family: it collides with 127.0.0.1, ::1 an
   assert.equal(bindsOverlap(at('localhost'), at('127.0.0.1', 8081)), false);
   assert.equal(bindsOverlap(at('app.example.test'), at('127.0.0.1')), false);
 });
+
+test('an IPv4-mapped address binds the IPv4 address it maps (the kernel refuses the pair with EADDRINUSE)', () => {
+  assert.equal(bindsOverlap(at('[::ffff:127.0.0.1]'), at('127.0.0.1')), true);
+  assert.equal(bindsOverlap(at('127.0.0.1'), at('::ffff:7f00:1')), true);
+  assert.equal(bindsOverlap(at('0.0.0.0'), at('[::ffff:10.0.0.1]')), true);
+  assert.equal(bindsOverlap(at('[::ffff:127.0.0.1]'), at('::1')), false);
+  assert.equal(bindsOverlap(at('[::ffff:127.0.0.1]'), at('127.0.0.2')), false);
+});

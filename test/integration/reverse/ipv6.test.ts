@@ -1,0 +1,70 @@
+// A reverse listener on [::1] in front of an upstream on [::1]: per-client limits count the IPv6 client, and a
+// connection they refuse is answered 503 and nothing more: its request never reaches the upstream, whether the
+// client's address is the peer's or a PROXY header's. Loopback stays exempt in every spelling a header may give it.
+import assert from 'node:assert/strict';
+import { type TestContext, test } from 'node:test';
+import { formatProxyV1, type ProxiedAddress } from '../../../src/net/proxy-protocol.ts';
+import { RawClient, startRawSink, wsHandshake } from '../../helpers/raw.ts';
+import { startTestWsgate } from '../../helpers/wsgate.ts';
+
+const CLIENT6: ProxiedAddress = { address: '2001:db8::7', port: 40000, family: 'IPv6' };
+const FRONT6: ProxiedAddress = { address: '2001:db8::1', port: 80, family: 'IPv6' };
+
+async function setup(t: TestContext, listener: Record<string, unknown> = {}, limits: Record<string, unknown> = {}) {
+  const sink = await startRawSink(t, undefined, '::1');
+  const gw = await startTestWsgate(t, {
+    listeners: [{ name: 'v6', bind: '[::1]:0', routes: [{ upstream: sink.wsUrl }], ...listener }],
+    limits,
+    shutdown: { grace: '200ms' },
+  });
+  return { sink, gw };
+}
+
+for (const proxied of [false, true]) {
+  const how = proxied ? 'named by a PROXY header' : 'the peer itself';
+  test(`over maxConnectionsPerClient, an IPv6 client (${how}) gets 503 and the upstream never sees the request`, async (t) => {
+    const { sink, gw } = await setup(t, proxied ? { proxyProtocol: true } : {}, {
+      maxConnectionsPerClient: 1,
+      exemptLoopbackClients: false,
+    });
+    const header = proxied ? formatProxyV1(CLIENT6, FRONT6) : '';
+    const first = await RawClient.connect(t, gw.port, '::1');
+    first.write(`${header}GET /kept HTTP/1.1\r\nHost: [::1]\r\n\r\n`);
+    assert.equal((await first.response()).status, 200);
+    // The request comes with the connection (as a balancer's or a browser's first bytes do).
+    for (const opening of [`GET /refused HTTP/1.1\r\nHost: [::1]\r\n\r\n`, wsHandshake('/refused-ws')]) {
+      const again = await RawClient.connect(t, gw.port, '::1');
+      again.write(header + opening);
+      const refused = await again.response();
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers['x-wsgate-error'], 'WSG_TOO_MANY_CONNECTIONS');
+      assert.ok(await again.waitClosed(), 'wsgate closed the refused connection');
+    }
+    const limit = await gw.logs.waitFor('conn.limit');
+    assert.equal(limit.client, proxied ? CLIENT6.address : '::1');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(sink.requestLines(), ['GET /kept HTTP/1.1'], 'only the admitted request reached the upstream');
+    assert.deepEqual(
+      gw.logs.events('http.access').map((l) => l.path),
+      ['/kept'],
+      'no access line for a request of a refused connection',
+    );
+  });
+}
+
+test('a PROXY header naming the IPv4-mapped loopback client leaves it exempt from maxConnectionsPerClient', async (t) => {
+  const { sink, gw } = await setup(t, { proxyProtocol: true }, { maxConnectionsPerClient: 1 });
+  // HAProxy on a dual-stack socket writes a local IPv4 client this way (TCP6 with ::ffff:127.0.0.1).
+  const local: ProxiedAddress = { address: '::ffff:127.0.0.1', port: 40001, family: 'IPv6' };
+  const held: RawClient[] = [];
+  for (const path of ['/one', '/two']) {
+    const client = await RawClient.connect(t, gw.port, '::1');
+    client.write(
+      `${formatProxyV1({ ...local, port: local.port + held.length }, FRONT6)}GET ${path} HTTP/1.1\r\nHost: [::1]\r\n\r\n`,
+    );
+    held.push(client);
+    assert.equal((await client.response()).status, 200, `${path}: loopback clients are not counted`);
+  }
+  assert.deepEqual(sink.requestLines(), ['GET /one HTTP/1.1', 'GET /two HTTP/1.1']);
+  assert.equal(gw.logs.events('conn.limit').length, 0);
+});
