@@ -69,20 +69,26 @@ export type ResponseHeadResult =
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const BARE_CR_LF_NUL = /\r(?!\n)|(?<!\r)\n|\0/;
 
+const bareCrLfNul = (): ResponseHeadResult => ({
+  state: 'invalid',
+  detail: 'a bare CR, a bare LF or a NUL in the response head',
+});
+
 /** Parses an HTTP/1.x response head from the start of `buf`; waits for more bytes until maxBytes. */
 export function parseResponseHead(buf: Buffer, maxBytes: number): ResponseHeadResult {
   const end = buf.indexOf(CRLFCRLF);
   if (end === -1) {
-    return buf.length > maxBytes
-      ? { state: 'invalid', detail: `response head larger than ${maxBytes} bytes` }
-      : { state: 'incomplete' };
+    if (buf.length > maxBytes) return { state: 'invalid', detail: `response head larger than ${maxBytes} bytes` };
+    // A head whose lines end in bare LFs never gets its CRLFCRLF: said now, not after handshakeTimeout. A CR that
+    // ends what arrived so far may be the first half of a CRLF, so it waits for the next byte.
+    const partial = buf.toString('latin1', 0, buf.at(-1) === 0x0d ? buf.length - 1 : buf.length);
+    return BARE_CR_LF_NUL.test(partial) ? bareCrLfNul() : { state: 'incomplete' };
   }
   if (end + 4 > maxBytes) return { state: 'invalid', detail: `response head larger than ${maxBytes} bytes` };
   const text = buf.toString('latin1', 0, end);
   // RFC 9112 §2.2 and RFC 9110 §5.5: a bare CR, a bare LF or a NUL makes the head invalid. Lines are split at CRLF
   // here, but a client may end a line at a bare LF: a head relayed with one would hold lines nobody checked.
-  if (BARE_CR_LF_NUL.test(text))
-    return { state: 'invalid', detail: 'a bare CR, a bare LF or a NUL in the response head' };
+  if (BARE_CR_LF_NUL.test(text)) return bareCrLfNul();
   const lines = text.split('\r\n');
   const status = /^HTTP\/(1\.[01]) (\d{3})(?: (.*))?$/.exec(lines[0] ?? '');
   if (!status) return { state: 'invalid', detail: `bad status line ${JSON.stringify((lines[0] ?? '').slice(0, 80))}` };

@@ -76,4 +76,13 @@ test('parseResponseHead refuses a bare CR, a bare LF or a NUL anywhere in the he
     assert.equal(result.state, 'invalid', JSON.stringify(bad));
   }
   assert.equal(parseResponseHead(Buffer.from('HTTP/1.1 403 No\rpe\r\n\r\n', 'latin1'), 16384).state, 'invalid');
+  // Lines ended by bare LFs: invalid as soon as one is seen, not incomplete until the handshake times out.
+  const lfOnly = parseResponseHead(Buffer.from('HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\n\n'), 16384);
+  assert.equal(lfOnly.state, 'invalid');
+  // A CR at the end of what arrived so far is half a CRLF: more bytes are awaited.
+  assert.equal(parseResponseHead(Buffer.from('HTTP/1.1 101 Switching Protocols\r'), 16384).state, 'incomplete');
+  assert.equal(
+    parseResponseHead(Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n'), 16384).state,
+    'incomplete',
+  );
 });
