@@ -89,6 +89,7 @@ export class ForwardListener implements FrontHandler<TunnelContext> {
       policy,
       intercepts: compileHostMatcher(spec.forward.intercept ?? []),
       interceptionLeaves: () => this.#interceptionLeaves(),
+      ruleSource: () => this.#state.settings.rules,
       dialer: new ForwardDialer(deps, dialerSpec(spec, settings, policy, front)),
       relay: new HttpRelay(
         () => this.#state.dialer,

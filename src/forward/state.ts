@@ -95,6 +95,11 @@ export type ForwardState = {
   intercepts: (host: string) => boolean;
   /** The CA's leaves, or undefined (warned once) when interception is configured without a CA. */
   interceptionLeaves: () => LeafCache | undefined;
+  /**
+   * The running config's rules, for relayed connections' `live: true` rules. One function per listener: a closure
+   * made in startUpgrade would share its scope with the dial's and keep the request alive as long as the connection.
+   */
+  readonly ruleSource: () => RuleSet | undefined;
 };
 
 /** The route name in access and traffic lines: "<listener>/forward" or "<listener>/tunnel". */
@@ -169,18 +174,6 @@ export function startUpgrade(
     inTunnel: how.inTunnel,
     via: how.via,
     keepalive: state.spec.keepalive,
-    ruleSource: ruleSourceOf(state),
+    ruleSource: state.ruleSource,
   });
-}
-
-// Its own scope: a closure made in startUpgrade would share one with the dial's and so keep the request (its
-// headers and buffers) and the tunnel's context alive as long as the connection.
-const ruleSources = new WeakMap<ForwardState, () => RuleSet | undefined>();
-function ruleSourceOf(state: ForwardState): () => RuleSet | undefined {
-  let source = ruleSources.get(state);
-  if (source === undefined) {
-    source = () => state.settings.rules;
-    ruleSources.set(state, source);
-  }
-  return source;
 }
