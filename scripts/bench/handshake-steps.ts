@@ -4,10 +4,15 @@
 // accepted; net.client.socket: the upstream dial starts) and the two sockets' own events, and the medians of the
 // steps are printed. CPU per handshake is this thread's (process.threadCpuUsage).
 //
+// HS_WARM: handshakes before the measured ones (default 50; 1 for a cold process). HS_PEER=http measures a bare
+// `http.Server` 'upgrade' → `net.connect` → head written → pipes in the same process instead, nothing checked: what
+// Node's HTTP server and sockets cost a handshake here, so what is above it is wsgate's.
+//
 //   node scripts/bench/handshake-steps.ts [N, default 500]
 import { type ChildProcess, spawn } from 'node:child_process';
 import diagnostics from 'node:diagnostics_channel';
-import type net from 'node:net';
+import http from 'node:http';
+import net from 'node:net';
 import { startWsgate } from '../../src/app/app.ts';
 import { configFromObject } from '../../src/config/load.ts';
 import { createLogger } from '../../src/log/logger.ts';
@@ -85,7 +90,31 @@ const running = await startWsgate(
   ),
   log,
 );
-const port = [...running.listeners.values()][0]!.port;
+let port = [...running.listeners.values()][0]!.port;
+if (process.env['HS_PEER'] === 'http') port = await bareHttpPipe(upstreamPort);
+
+/** The floor: Node's HTTP server hands the upgrade over, the upstream is dialed, the head goes on, bytes are piped. */
+async function bareHttpPipe(target: number): Promise<number> {
+  const server = http.createServer();
+  server.on('upgrade', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+    client.setNoDelay(true);
+    client.on('error', () => client.destroy());
+    const upstream = net.connect({ host: '127.0.0.1', port: target, noDelay: true }, () => {
+      const lines = [`GET ${req.url} HTTP/1.1`];
+      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2)
+        lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      upstream.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+      if (head.length > 0) upstream.write(head);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    upstream.on('error', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as net.AddressInfo).port;
+}
 
 type Steps = { accepted: number; dial?: number; connected?: number; wrote101?: number; firstRead?: number };
 const steps: Steps[] = [];
@@ -120,7 +149,7 @@ const run = async (n: number) => {
   child.stdin!.write(`${port} ${n}\n`);
   return JSON.parse((await nextLine()).slice('DONE '.length)) as number[];
 };
-await run(50); // warm-up
+await run(Number(process.env['HS_WARM'] ?? 50)); // warm-up
 steps.length = 0;
 const cpu0 = process.threadCpuUsage();
 const totals = await run(N);
@@ -130,7 +159,8 @@ const median = (xs: number[]) => {
   return v[Math.floor(v.length / 2)] ?? Number.NaN;
 };
 const d = (f: (s: Steps) => number | undefined) => median(steps.map(f).filter((x): x is number => x !== undefined));
-console.log(`${N} sequential handshakes through wsgate (tap ${TAP}), medians in ms:`);
+const through = process.env['HS_PEER'] === 'http' ? 'a bare http.Server pipe (HS_PEER=http)' : `wsgate (tap ${TAP})`;
+console.log(`${N} sequential handshakes through ${through}, medians in ms:`);
 console.log(`  client: connect start → 101 received        ${median(totals).toFixed(3)}`);
 console.log(`  wsgate: accepted → request bytes read        ${d((s) => (s.firstRead ?? NaN) - s.accepted).toFixed(3)}`);
 console.log(
@@ -142,6 +172,11 @@ console.log(
 console.log(
   `  wsgate: connected → 101 written to client    ${d((s) => (s.wrote101 ?? NaN) - (s.connected ?? NaN)).toFixed(3)}`,
 );
-console.log(`  wsgate CPU (this thread) per handshake       ${((cpu.user + cpu.system) / N / 1000).toFixed(3)}`);
+const per = (us: number) => (us / N / 1000).toFixed(3);
+console.log(
+  `  wsgate CPU (this thread) per handshake       ${per(cpu.user + cpu.system)} (user ${per(cpu.user)}, system ${per(cpu.system)})`,
+);
 await running.shutdown();
 child.kill();
+// The bare peer's server and sockets are not closed one by one: the measurement is over.
+process.exit(0);
