@@ -1,6 +1,7 @@
 // A reverse listener on [::1] in front of an upstream on [::1]: per-client limits count the IPv6 client, and a
 // connection they refuse is answered 503 and nothing more: its request never reaches the upstream, whether the
 // client's address is the peer's or a PROXY header's. Loopback stays exempt in every spelling a header may give it.
+// A route's IPv6 host matches every spelling of its address in the Host header.
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { formatProxyV1, type ProxiedAddress } from '../../../src/net/proxy-protocol.ts';
@@ -67,4 +68,31 @@ test('a PROXY header naming the IPv4-mapped loopback client leaves it exempt fro
   }
   assert.deepEqual(sink.requestLines(), ['GET /one HTTP/1.1', 'GET /two HTTP/1.1']);
   assert.equal(gw.logs.events('conn.limit').length, 0);
+});
+
+test('a route for host [::1] takes requests and handshakes whose Host writes ::1 another way', async (t) => {
+  const sink = await startRawSink(t, undefined, '::1');
+  const gw = await startTestWsgate(t, {
+    listeners: [{ name: 'v6', bind: '[::1]:0', routes: [{ match: { host: '[::1]' }, upstream: sink.wsUrl }] }],
+    shutdown: { grace: '200ms' },
+  });
+  const hosts = [`[0:0:0:0:0:0:0:1]:${gw.port}`, '[0:0::1]', `[0000::0001]:${gw.port}`];
+  for (const [i, host] of hosts.entries()) {
+    const client = await RawClient.connect(t, gw.port, '::1');
+    client.write(`GET /plain-${i} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    assert.equal((await client.response()).status, 200, `${host}: the route's upstream answered`);
+  }
+  const ws = await RawClient.connect(t, gw.port, '::1');
+  ws.write(wsHandshake('/ws').replace('Host: wsgate.test', `Host: [0:0:0:0:0:0:0:1]:${gw.port}`));
+  assert.equal((await ws.response()).status, 101);
+  assert.deepEqual(sink.requestLines(), [
+    'GET /plain-0 HTTP/1.1',
+    'GET /plain-1 HTTP/1.1',
+    'GET /plain-2 HTTP/1.1',
+    'GET /ws HTTP/1.1',
+  ]);
+  assert.deepEqual(
+    gw.logs.lines.filter((l) => l.code === 'WSG_NO_ROUTE'),
+    [],
+  );
 });
