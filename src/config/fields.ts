@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { parseCidrRange } from '../net/cidr.ts';
 import { parseHostPattern } from '../net/host-pattern.ts';
-import { type HostPort, parseHostPort } from '../net/host-port.ts';
+import { type HostPort, parseHostPort, unbracketedIpv6Message } from '../net/host-port.ts';
 import { parseNoProxy } from '../net/no-proxy.ts';
 import { type PortRange, parsePortRule } from '../net/ports.ts';
 import { parseProxyUrl } from '../net/proxy-url.ts';
@@ -111,7 +111,8 @@ const PROXYABLE = new Set(['ws:', 'wss:', 'http:', 'https:']);
 
 export function checkUpstreamUrl(text: string): string | undefined {
   const url = URL.parse(text);
-  if (url === null || !PROXYABLE.has(url.protocol) || url.hostname === '') return UPSTREAM_URL_MESSAGE;
+  if (url === null || !PROXYABLE.has(url.protocol) || url.hostname === '')
+    return unbracketedIpv6Message(text) ?? UPSTREAM_URL_MESSAGE;
   // RFC 6455 §3: a WebSocket URI has no fragment; for HTTP one would never reach the upstream anyway.
   if (url.hash !== '' || text.includes('#')) return 'an upstream URL must not have a #fragment';
   return undefined;

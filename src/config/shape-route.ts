@@ -3,6 +3,7 @@
 // defaults and descriptions only; checks across keys are checks.ts's. Pure.
 
 import { z } from 'zod';
+import { parseIp } from '../net/ip.ts';
 import { checkUpstreamUrl, flag, isRecord, type Parsed, parsed, routeName } from './fields.ts';
 import { keepalive, relaySettings, ruleRefs } from './shape-relay.ts';
 
@@ -38,9 +39,13 @@ export const matchHost = z
   .superRefine((host, ctx) => {
     const lower = host.toLowerCase();
     if (MATCH_HOST.test(lower) || /^\[[0-9a-f:.]+\]$/.test(lower)) return;
-    const message = /:\d+$/.test(host)
-      ? `invalid host ${JSON.stringify(host)}: match the host name without a port`
-      : `invalid host ${JSON.stringify(host)}: expected a host name such as "app.example.com" or "*.example.com"`;
+    // "::1" would otherwise read as a host with a port; RFC 3986 §3.2.2 brackets an IPv6 literal.
+    const ipv6 = !host.startsWith('[') && parseIp(host)?.family === 6;
+    const message = ipv6
+      ? `invalid host ${JSON.stringify(host)}: IPv6 addresses go in brackets, e.g. "[${lower}]"`
+      : /:\d+$/.test(host)
+        ? `invalid host ${JSON.stringify(host)}: match the host name without a port`
+        : `invalid host ${JSON.stringify(host)}: expected a host name such as "app.example.com" or "*.example.com"`;
     ctx.addIssue({ code: 'custom', message, input: host });
   })
   .transform((host) => host.toLowerCase());

@@ -29,6 +29,7 @@ import {
   applyLiveLimits,
   DEFAULT_TLS_HANDSHAKE_MS,
   type FrontLimits,
+  logDroppedConnections,
   rejectLongRequestLine,
   requestLineLength,
   serverOptions,
@@ -125,13 +126,12 @@ export class Front<T = never> {
     this.#server =
       options.tls === undefined ? http.createServer(base) : this.#createHttpsServer(base, options.tls, options.keyLog);
     applyLiveLimits(this.#server, options.limits);
-    this.#server.on('drop', (data?: { remoteAddress?: string }) => {
-      this.#log.warn(
-        { event: 'conn.limit', scope: 'listener', client: data?.remoteAddress, limit: this.#limits.maxConnections },
-        `connection refused: the listener holds limits.maxConnections (${this.#limits.maxConnections})`,
-      );
-      this.#observer?.connectionRefused(this.name, 'WSG_TOO_MANY_CONNECTIONS');
-    });
+    logDroppedConnections(
+      this.#server,
+      this.#log,
+      () => this.#limits.maxConnections,
+      () => this.#observer?.connectionRefused(this.name, 'WSG_TOO_MANY_CONNECTIONS'),
+    );
     // Holds Node's 'connection' listener (HTTP or TLS) back until a connection's PROXY header is read and the
     // connection admitted: a refused one's bytes are dropped, never parsed into a request for the upstream.
     this.#proxyHeaders = new ProxyHeaderGate(this.#server, this.#log, {

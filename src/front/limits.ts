@@ -4,6 +4,7 @@ import type http from 'node:http';
 import { WsgateError } from '../errors.ts';
 import type { WsEvent } from '../events.ts';
 import type { Logger } from '../log/logger.ts';
+import { plainAddress } from '../net/ip.ts';
 import type { RuleSet } from '../rules/rule-set.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import type { SessionTap } from '../websocket/session.ts';
@@ -88,6 +89,27 @@ export function serverOptions(limits: FrontLimits): http.ServerOptions {
 export function applyLiveLimits(server: http.Server, limits: FrontLimits): void {
   server.maxHeadersCount = limits.maxHeaderCount;
   server.maxConnections = limits.maxConnections;
+}
+
+/**
+ * limits.maxConnections: a connection Node drops on a full listener gets one line (the front never sees the socket)
+ * and `refused` hears of it. The client's IPv4-mapped form is written as IPv4, as the front writes admitted ones.
+ */
+export function logDroppedConnections(
+  server: http.Server,
+  log: Logger,
+  maxConnections: () => number,
+  refused: () => void,
+): void {
+  server.on('drop', (data?: { remoteAddress?: string }) => {
+    const client = data?.remoteAddress === undefined ? undefined : plainAddress(data.remoteAddress);
+    const limit = maxConnections();
+    log.warn(
+      { event: 'conn.limit', scope: 'listener', client, limit },
+      `connection refused: the listener holds limits.maxConnections (${limit})`,
+    );
+    refused();
+  });
 }
 
 /** What every entry kind's handler is configured with, besides its own routes or forward policy. */

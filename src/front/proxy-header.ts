@@ -1,7 +1,8 @@
 // listeners[].proxyProtocol: behind a layer-4 balancer (HAProxy, AWS NLB, nginx stream) every connection starts
 // with a PROXY protocol header naming the client. The gate reads it off each new connection before Node's HTTP or
 // TLS server sees a byte, and from then on the socket reports the client's address: access lines, X-Forwarded-For,
-// per-client limits, trustForwarded and the traffic log all see the client, not the balancer. A connection that
+// per-client limits, trustForwarded and the traffic log all see the client, not the balancer; an IPv4 client named in
+// IPv4-mapped form (TCP6 `::ffff:a.b.c.d`), or met on a dual-stack socket, is seen as `a.b.c.d`. A connection that
 // should carry a header and does not (a direct client, a balancer not set to send it) is closed with one line
 // saying so; one that looks like HTTP gets a 400 that says it too, for the person with curl.
 //
@@ -15,6 +16,7 @@ import { WsgateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { type Cidr, cidrsContain, compileCidrs } from '../net/cidr.ts';
 import { ignoreError } from '../net/ignore-error.ts';
+import { plainAddress } from '../net/ip.ts';
 import { type ProxiedAddress, type ProxyHeader, parseProxyHeader } from '../net/proxy-protocol.ts';
 import type { ConnectionEnds } from '../net/proxy-protocol-send.ts';
 import { writeErrorToSocket } from './error-response.ts';
@@ -85,15 +87,37 @@ function setPeer(socket: net.Socket, source: ProxiedAddress): void {
   (socket as unknown as { _peername: ProxiedAddress })._peername = { ...source };
 }
 
+/** An IPv4-mapped address, as the header or a dual-stack socket gives it, reported as the IPv4 client it is. */
+function plainSource(source: ProxiedAddress): ProxiedAddress {
+  const address = plainAddress(source.address);
+  return address === source.address ? source : { address, port: source.port, family: 'IPv4' };
+}
+
+/**
+ * A client of a dual-stack listener (`[::]:port`) connecting over IPv4 is reported by Node as `::ffff:a.b.c.d`: from
+ * here on the socket reports `a.b.c.d`, as on an IPv4 listener, so access lines, X-Forwarded-For, Forwarded,
+ * per-client limits and the traffic log all name it one way (nginx's $remote_addr does the same).
+ */
+function plainPeer(socket: net.Socket): void {
+  const address = socket.remoteAddress;
+  if (address === undefined || socket.remoteFamily !== 'IPv6') return;
+  const plain = plainAddress(address);
+  if (plain !== address) setPeer(socket, { address: plain, port: socket.remotePort ?? 0, family: 'IPv4' });
+}
+
 /**
  * A TLS socket asks the TCP handle for its peer, not the socket it wraps: it takes the address the header gave
- * that socket. Called before Node's HTTP server hears of the TLS connection, and for failed handshakes.
+ * that socket, or its own IPv4-mapped one as IPv4. Called before Node's HTTP server hears of the TLS connection,
+ * and for failed handshakes.
  */
 export function adoptProxiedPeer(socket: tls.TLSSocket): void {
   const raw = (socket as unknown as { _parent?: net.Socket })._parent;
-  if (raw === undefined || !proxiedSockets.has(raw)) return;
-  const peer = (raw as unknown as { _peername?: ProxiedAddress })._peername;
+  const peer =
+    raw === undefined || !proxiedSockets.has(raw)
+      ? undefined
+      : (raw as unknown as { _peername?: ProxiedAddress })._peername;
   if (peer !== undefined) setPeer(socket as unknown as net.Socket, peer);
+  else plainPeer(socket as unknown as net.Socket);
 }
 
 export class ProxyHeaderGate {
@@ -127,6 +151,7 @@ export class ProxyHeaderGate {
       for (const listener of listeners) listener.call(server, socket);
     };
     server.on('connection', (socket: net.Socket) => {
+      plainPeer(socket);
       const settings = this.#settings;
       if (settings === undefined || passThrough(socket) || !this.#expects(settings, socket)) handOn(socket);
       else this.#read(socket, settings, handOn);
@@ -219,13 +244,13 @@ export class ProxyHeaderGate {
         ...(header.destination === undefined ? {} : { destination: header.destination }),
         ...(header.tls === true ? { tls: true } : {}),
       });
-      setPeer(socket, header.source);
+      setPeer(socket, plainSource(header.source));
     }
     this.#log.debug(
       {
         event: 'conn.proxied',
         peer,
-        client: header.source?.address,
+        client: header.source === undefined ? undefined : plainAddress(header.source.address),
         clientPort: header.source?.port,
         version: header.version,
         tls: header.tls,
@@ -233,7 +258,7 @@ export class ProxyHeaderGate {
       },
       header.source === undefined
         ? `PROXY v${header.version} header from ${peer ?? 'a peer'} without an address (a health check): the peer's stands`
-        : `PROXY v${header.version} header from ${peer ?? 'a peer'}: client ${header.source.address}`,
+        : `PROXY v${header.version} header from ${peer ?? 'a peer'}: client ${plainAddress(header.source.address)}`,
     );
   }
 

@@ -3,7 +3,9 @@
 // default every one the client sent is dropped and wsgate states its own hop (the peer's address, the scheme, the
 // Host). Only when the direct peer is itself a trusted proxy (a listener's trustForwarded, as nginx's
 // set_real_ip_from) are its values kept and wsgate's hop appended: X-Forwarded-For "client, peer", Forwarded
-// "…, for=peer;proto=…;host=…". Both the plain-HTTP and the WebSocket path use this one rule. Pure.
+// "…, for=peer;proto=…;host=…". Both the plain-HTTP and the WebSocket path use this one rule. An IPv4-mapped
+// address is written as the IPv4 address it maps (as nginx's $remote_addr), in these fields and in log lines. Pure.
+import { plainAddress } from '../net/ip.ts';
 
 /** The fields this module owns; callers remove all of them (any case, every occurrence) before adding its output. */
 export const FORWARDING_FIELDS: ReadonlySet<string> = new Set([
@@ -46,7 +48,7 @@ function forwardedNode(address: string): string {
 
 /** wsgate's own element of a Forwarded header: "for=…;proto=…;host=…". */
 export function forwardedElement(hop: ForwardingHop): string {
-  const parts = [`for=${forwardedNode(hop.peer)}`, `proto=${hop.proto}`];
+  const parts = [`for=${forwardedNode(plainAddress(hop.peer))}`, `proto=${hop.proto}`];
   if (hop.host !== undefined && hop.host !== '') parts.push(`host=${forwardedValue(hop.host)}`);
   return parts.join(';');
 }
@@ -70,7 +72,7 @@ export function forwardingFields(hop: ForwardingHop, received?: ReceivedField | 
     return present(prior) ? prior : own;
   };
   const fields: [string, string][] = [
-    ['x-forwarded-for', appended('x-forwarded-for', hop.peer === '' ? 'unknown' : hop.peer)],
+    ['x-forwarded-for', appended('x-forwarded-for', hop.peer === '' ? 'unknown' : plainAddress(hop.peer))],
     ['x-forwarded-proto', kept('x-forwarded-proto', hop.proto)!],
   ];
   const host = kept('x-forwarded-host', hop.host);
@@ -87,7 +89,9 @@ export function clientFields(
   client: string | undefined,
   peer: string | undefined,
 ): { client: string | undefined; peer?: string } {
-  return client === peer || peer === undefined ? { client } : { client, peer };
+  const shown = client === undefined ? undefined : plainAddress(client);
+  const by = peer === undefined ? undefined : plainAddress(peer);
+  return shown === by || by === undefined ? { client: shown } : { client: shown, peer: by };
 }
 
 /**

@@ -81,6 +81,32 @@ export function parseHostPort(input: unknown): HostPortResult {
 }
 
 /**
+ * Why a URL with an unbracketed IPv6 host (`ws://::1:9000`) cannot be read, with the URL it was likely meant to be
+ * (`ws://[::1]:9000`: the last group is taken for the port when the rest is an address); undefined for any other URL.
+ * RFC 3986 §3.2.2: an IPv6 host is bracketed, or its colons cannot be told from the port's. The user, password and
+ * path are left out of the example, so a secret in the URL is not repeated in the message.
+ */
+export function unbracketedIpv6Message(url: string): string | undefined {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)/i.exec(url.trim());
+  if (m === null) return undefined;
+  const scheme = m[1]!.toLowerCase();
+  const authority = m[2]!;
+  const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+  // One colon is host:port; a bracketed host is already right (or wrong in another way).
+  if (hostPort.startsWith('[') || hostPort.indexOf(':') === hostPort.lastIndexOf(':')) return undefined;
+  const colon = hostPort.lastIndexOf(':');
+  const host = hostPort.slice(0, colon);
+  const port = hostPort.slice(colon + 1);
+  const example =
+    /^\d{1,5}$/.test(port) && isIPv6(host)
+      ? `${scheme}[${host}]:${port}`
+      : isIPv6(hostPort)
+        ? `${scheme}[${hostPort}]`
+        : `${scheme}[::1]:9000`;
+  return `the host ${JSON.stringify(hostPort)} is not bracketed: IPv6 addresses go in brackets, e.g. ${example}`;
+}
+
+/**
  * `('::1', 80)` → `"[::1]:80"`: the authority form (RFC 3986 §3.2.2) for messages, logs, URLs and CONNECT
  * targets. The host is bare (no brackets), as sockets and URL.hostname-without-brackets give it.
  */

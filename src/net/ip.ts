@@ -121,6 +121,20 @@ export function unmapIp(ip: IpAddress): IpAddress {
   return ip;
 }
 
+/**
+ * An address for people and for the headers wsgate writes: an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`, as a
+ * dual-stack socket reports an IPv4 client, or `::ffff:7f00:1`, as a PROXY header's TCP6 source reads) is the IPv4
+ * dotted quad it maps, as nginx's $remote_addr writes it; anything else is returned unchanged.
+ */
+export function plainAddress(address: string): string {
+  // Most addresses are IPv4 or carry no "ffff" word: they are returned without being parsed.
+  if (!address.includes(':') || !/ffff:/i.test(address)) return address;
+  const ip = parseIp(address);
+  if (ip === undefined || ip.family === 4) return address;
+  const unmapped = unmapIp(ip);
+  return unmapped.family === 4 ? formatIp(unmapped) : address;
+}
+
 export function inCidr(address: IpAddress, range: Cidr): boolean {
   const ip = unmapIp(address);
   const base = unmapIp(range.ip);

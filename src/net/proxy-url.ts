@@ -1,6 +1,7 @@
 // Upstream proxy URLs as config and the environment write them (HTTPS_PROXY=http://user:pw@proxy:3128): checked,
 // with credentials turned into the Proxy-Authorization value for that proxy and left out of the URL kept for logs.
 // Pure: config validates `proxies[].url` with this, and upstream/ builds its proxies from the result.
+import { unbracketedIpv6Message } from './host-port.ts';
 import { redactUserinfo } from './url-credentials.ts';
 
 export type ProxyUrlResult = { ok: true; url: URL; authorization: string | undefined } | { ok: false; message: string };
@@ -12,7 +13,9 @@ export function parseProxyUrl(text: string): ProxyUrlResult {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `http://${trimmed}`;
   const url = URL.parse(withScheme);
   if (url === null || url.hostname === '') {
-    return { ok: false, message: `invalid proxy URL ${JSON.stringify(redactUserinfo(trimmed))}` };
+    const ipv6 = unbracketedIpv6Message(withScheme);
+    const detail = ipv6 === undefined ? '' : `: ${ipv6}`;
+    return { ok: false, message: `invalid proxy URL ${JSON.stringify(redactUserinfo(trimmed))}${detail}` };
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     return {

@@ -11,10 +11,16 @@ export type HeadRead =
   | { ok: true; head: ResponseHead; rest: Buffer }
   | { ok: false; why: 'timeout' | 'closed' | 'invalid' | 'error'; detail: string; received: number };
 
-/** Reads a response head from the socket; what follows it is returned as `rest` (the socket is left paused). */
-export function readHead(socket: Socket, timeoutMs: number): Promise<HeadRead> {
+/**
+ * Reads a response head from the socket; what follows it is returned as `rest` (the socket is left paused). With
+ * `interim`, 1xx heads before the answer (100 Continue, 103 Early Hints; not 101, which is an answer) go to it and
+ * the wait goes on, as a client does (RFC 9110 §15.2); all the heads together stay within the head bound.
+ */
+export function readHead(socket: Socket, timeoutMs: number, interim?: (head: ResponseHead) => void): Promise<HeadRead> {
   return new Promise((resolve) => {
     let buffered = Buffer.alloc(0);
+    // Bytes of interim heads already read past: the answer's head has what is left of the bound.
+    let interimBytes = 0;
     const done = (result: HeadRead) => {
       clearTimeout(timer);
       socket.off('data', onData);
@@ -26,7 +32,13 @@ export function readHead(socket: Socket, timeoutMs: number): Promise<HeadRead> {
     };
     const onData = (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
-      const parsed = parseResponseHead(buffered, MAX_HEAD_BYTES);
+      let parsed = parseResponseHead(buffered, MAX_HEAD_BYTES - interimBytes);
+      while (interim !== undefined && parsed.state === 'complete' && isInterim(parsed.head.statusCode)) {
+        interimBytes += parsed.head.length;
+        interim(parsed.head);
+        buffered = buffered.subarray(parsed.head.length);
+        parsed = parseResponseHead(buffered, MAX_HEAD_BYTES - interimBytes);
+      }
       if (parsed.state === 'incomplete') return;
       if (parsed.state === 'invalid') {
         done({ ok: false, why: 'invalid', detail: parsed.detail, received: buffered.length });
@@ -56,6 +68,11 @@ export function readHead(socket: Socket, timeoutMs: number): Promise<HeadRead> {
     socket.once('error', onError);
     socket.resume();
   });
+}
+
+/** A 1xx head that only precedes the answer: 101 switches protocols and is the answer itself. */
+function isInterim(status: number): boolean {
+  return status >= 100 && status < 200 && status !== 101;
 }
 
 /** Up to `max` bytes of a body: what already arrived plus what comes within `waitMs` (for an error page's text). */

@@ -29,6 +29,9 @@ export type HandshakeRequest = {
 
 export type Handshake = { head: ResponseHead; rest: Buffer; key: string; socket: Socket };
 
+/** An interim 1xx head read before the answer: the upgrade step's `interim` facts. */
+export type InterimHead = { status: number; statusLine: string; headers: [string, string][] };
+
 function hostHeader(url: URL): string {
   return url.host; // URL drops the scheme's default port, as Host should (RFC 9112 §3.2)
 }
@@ -63,7 +66,13 @@ export async function upgradeStep(
   const head = handshakeHead(req, key);
   socket.write(head);
   const requestLine = head.slice(0, head.indexOf('\r\n'));
-  const read = await readHead(socket, timeoutMs);
+  // 100 Continue, 103 Early Hints: read past, as a browser does, and named beside the answer they came before.
+  const interim: InterimHead[] = [];
+  const read = await readHead(socket, timeoutMs, (h) =>
+    interim.push({ status: h.statusCode, statusLine: `${h.statusCode} ${h.statusMessage}`.trim(), headers: h.headers }),
+  );
+  const after = interim.length === 0 ? '' : ` (after interim ${interim.map((h) => h.statusLine).join(', ')})`;
+  const interimFacts = interim.length === 0 ? {} : { interim };
   if (!read.ok) {
     socket.destroy();
     const closed = read.why === 'closed' || read.why === 'error';
@@ -73,14 +82,14 @@ export async function upgradeStep(
         ms: elapsed(start),
         verdict: fail(
           'UPGRADE_NO_ANSWER',
-          `${requestLine}: ${read.detail}`,
+          `${requestLine}: ${read.detail}${after}`,
           closed
             ? 'Something on the path closed the connection on seeing the handshake: a filtering proxy or firewall (browsers report 1006), or a server that is not HTTP.'
             : read.why === 'invalid'
               ? 'The answer is not HTTP: is this the right port (wss:// vs ws://)?'
               : 'Nothing answered the handshake in time: a middlebox holding the request, or a server that never answers it.',
         ),
-        facts: { request: requestLine, why: read.why },
+        facts: { request: requestLine, why: read.why, ...interimFacts },
       },
     };
   }
@@ -89,7 +98,7 @@ export async function upgradeStep(
   const status = read.head.statusCode;
   const statusLine = `${status} ${read.head.statusMessage}`.trim();
   const body = status === 101 ? undefined : bodyPreview(await readSome(socket, read.rest, 2048, 200));
-  const verdict = judgeUpgrade({
+  const judged = judgeUpgrade({
     status,
     statusLine,
     headers: read.head.headers,
@@ -98,12 +107,14 @@ export async function upgradeStep(
     hadCredentials: req.proxyAuthorization !== undefined,
     ...(body === undefined ? {} : { bodyPreview: body }),
   });
+  const verdict = after === '' ? judged : { ...judged, detail: `${judged.detail}${after}` };
   const facts: Record<string, unknown> = {
     request: requestLine,
     status,
     statusLine,
     headers: read.head.headers,
     product: productOf(read.head.headers),
+    ...interimFacts,
   };
   if (body !== undefined) facts['body'] = body;
   if (!verdict.ok) {

@@ -8,6 +8,7 @@
 
 import { WsgateError } from '../errors.ts';
 import { canonicalPath } from '../http/path.ts';
+import { formatIp, parseIp } from '../net/ip.ts';
 
 /** One match object: its keys are ANDed. Produced already validated (and lower-cased) by the config module. */
 export type RouteMatch = {
@@ -186,7 +187,9 @@ function compileMatch(routeName: string, index: number, m: RouteMatch, rawPath: 
 }
 
 function compileHost(pattern: string): HostTest {
-  const p = normalizeHost(pattern) ?? '';
+  // A RouteMatch built in code may name an IPv6 host without brackets; it is canonicalised all the same.
+  const unbracketedIpv6 = !pattern.startsWith('[') && pattern.indexOf(':') !== pattern.lastIndexOf(':');
+  const p = normalizeHost(unbracketedIpv6 ? `[${pattern}]` : pattern) ?? '';
   // Keep the leading dot in the suffix so `*.example.com` cannot match `badexample.com` or the apex itself.
   if (p.startsWith('*.')) return { kind: 'wildcard', suffix: p.slice(1) };
   return { kind: 'exact', value: p };
@@ -248,14 +251,17 @@ function headerValues(headers: Record<string, string | string[] | undefined>, na
   return typeof value === 'string' ? [value] : value;
 }
 
-/** Host header → lower-case host without port, brackets or trailing dot; undefined when missing or empty. */
+/**
+ * Host header → lower-case host without port, brackets or trailing dot, an IPv6 literal in its canonical form;
+ * undefined when missing or empty. Config hosts go through it once, in compileRoutes.
+ */
 function normalizeHost(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
   let host = raw.trim().toLowerCase();
   if (host.startsWith('[')) {
     // RFC 3986 §3.2.2: an IPv6 literal is bracketed, so its colons are not a port separator.
     const end = host.indexOf(']');
-    host = end === -1 ? host : host.slice(1, end);
+    host = end === -1 ? host : canonicalIpv6(host.slice(1, end));
   } else {
     const colon = host.indexOf(':');
     // More than one colon without brackets is not a host:port at all; leave it whole so it matches nothing by accident.
@@ -264,6 +270,16 @@ function normalizeHost(raw: string | undefined): string | undefined {
   // `example.com.` is the same fully qualified name as `example.com`.
   if (host.endsWith('.')) host = host.slice(0, -1);
   return host === '' ? undefined : host;
+}
+
+/**
+ * One text per IPv6 address (RFC 5952), so `[0:0::1]`, `[::1]` and `[::ffff:127.0.0.1]` / `[::ffff:7f00:1]` each
+ * meet their route whichever way a client spells them. Only bracketed hosts come here: names cost nothing more.
+ * Anything that is not an IPv6 address (a zone id, garbage) stays as written and matches only itself.
+ */
+function canonicalIpv6(literal: string): string {
+  const ip = parseIp(literal);
+  return ip?.family === 6 ? formatIp(ip) : literal;
 }
 
 function splitQuery(target: string): { path: string; query: string } {

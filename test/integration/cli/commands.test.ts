@@ -168,6 +168,18 @@ test('check --explain with an IPv6 URL: the route to an [::1] upstream, and the 
     explain.stdout,
     /^proxy: forward proxy: absolute-form request to \[::1\]:8080 is refused with 403 \(port/m,
   );
+  // A Host given with -H is compared as a request's is: the route's [::1] in any spelling of the address.
+  const spelled = await runCli([
+    'check',
+    '-c',
+    file,
+    '--explain',
+    'ws://[::1]:8080/x',
+    '-H',
+    'Host: [0:0:0:0:0:0:0:1]:8080',
+  ]);
+  assert.equal(spelled.code, 0, spelled.stderr);
+  assert.match(spelled.stdout, /^app: route "app\/route-0": host is "\[::1\]" and path starts with "\/x"/m);
   const allowed = await runCli(['check', '-c', file, '--explain', 'wss://[::1]:9000/']);
   assert.match(allowed.stdout, /^proxy: forward proxy: CONNECT tunnel to \[::1\]:9000 is allowed/m);
 });

@@ -11,6 +11,7 @@ import {
   probe,
   startHandshakeAnswerer,
   startIdleCutter,
+  startInterimAnswerer,
   startWsEcho,
   stepOf,
   WRONG_ACCEPT,
@@ -70,6 +71,36 @@ test('an upstream that answers 200 to the handshake', async (t) => {
   const report = await probe({ url: `ws://127.0.0.1:${server.port}/socket`, noProxy: true });
   assert.deepEqual(failure(report), { step: 'upgrade', code: 'UPGRADE_NOT_WEBSOCKET' });
   assert.equal(stepOf(report, 'upgrade').facts['status'], 200);
+});
+
+test('interim 100 and 103 before the 101: read past, named in the upgrade step, and the upgrade works', async (t) => {
+  const server = await startInterimAnswerer(t, [
+    'HTTP/1.1 100 Continue\r\n\r\n',
+    'HTTP/1.1 103 Early Hints\r\nLink: </app.js>; rel=preload\r\n\r\n',
+  ]);
+  const report = await probe({ url: `ws://127.0.0.1:${server.port}/`, noProxy: true });
+  assert.equal(report.ok, true, JSON.stringify(report.verdict));
+  const upgrade = stepOf(report, 'upgrade');
+  assert.equal(upgrade.verdict.code, 'UPGRADE_OK');
+  assert.equal(upgrade.verdict.detail, '101 Switching Protocols (after interim 100 Continue, 103 Early Hints)');
+  assert.equal(upgrade.facts['status'], 101);
+  assert.deepEqual(upgrade.facts['interim'], [
+    { status: 100, statusLine: '100 Continue', headers: [] },
+    { status: 103, statusLine: '103 Early Hints', headers: [['Link', '</app.js>; rel=preload']] },
+  ]);
+  assert.equal(stepOf(report, 'ping').verdict.ok, true);
+  assert.equal(report.verdict.code, 'PROBE_OK');
+});
+
+test('an interim 100 before a 403: the 403 is the answer judged', async (t) => {
+  const server = await startHandshakeAnswerer(
+    t,
+    () => 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\nno way',
+  );
+  const report = await probe({ url: `ws://127.0.0.1:${server.port}/`, noProxy: true });
+  assert.deepEqual(failure(report), { step: 'upgrade', code: 'UPGRADE_REFUSED' });
+  assert.equal(stepOf(report, 'upgrade').facts['status'], 403);
+  assert.match(report.verdict.detail, /^403 Forbidden.*\(after interim 100 Continue\)$/);
 });
 
 test('a 101 with a wrong Sec-WebSocket-Accept', async (t) => {

@@ -106,6 +106,38 @@ export async function startHandshakeAnswerer(t: TestContext, answer: (key: strin
   );
 }
 
+/**
+ * A WebSocket server written by hand that sends `interim` heads (each its own write) before a valid 101, then
+ * answers pings with pongs and a Close with a Close: the interim 1xx a server may send first (RFC 9110 §15.2).
+ */
+export async function startInterimAnswerer(t: TestContext, interim: readonly string[]) {
+  return startTcpServer(t, (socket) =>
+    onHead(socket, (head, rest) => {
+      const key = /sec-websocket-key:\s*(\S+)/i.exec(head)?.[1] ?? '';
+      for (const h of interim) socket.write(h);
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${computeAcceptKey(key)}\r\n\r\n`,
+      );
+      let buffered = rest;
+      const onFrames = (chunk: Buffer) => {
+        buffered = Buffer.concat([buffered, chunk]);
+        // Client frames are masked (RFC 6455 §5.3); control frames carry at most 125 bytes.
+        while (buffered.length >= 6 && buffered.length >= 6 + (buffered[1]! & 0x7f)) {
+          const opcode = buffered[0]! & 0x0f;
+          const length = buffered[1]! & 0x7f;
+          const mask = buffered.subarray(2, 6);
+          const payload = Buffer.from(buffered.subarray(6, 6 + length).map((b, i) => b ^ mask[i % 4]!));
+          buffered = buffered.subarray(6 + length);
+          if (opcode === 0x9) socket.write(Buffer.concat([Buffer.from([0x8a, length]), payload]));
+          if (opcode === 0x8) socket.end(Buffer.concat([Buffer.from([0x88, length]), payload]));
+        }
+      };
+      socket.on('data', onFrames);
+      onFrames(Buffer.alloc(0));
+    }),
+  );
+}
+
 export const ANSWER_200 = () =>
   'HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 21\r\n\r\n<html>a web page</html>';
 

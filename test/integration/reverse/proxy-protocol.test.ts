@@ -80,6 +80,31 @@ test('v1 and v2 headers: the client they name is the one the upstream, the acces
   );
 });
 
+test('an IPv4 client named in IPv4-mapped form (TCP6 ::ffff:a.b.c.d) is its IPv4 address upstream and in the logs', async (t) => {
+  const { sink, gw } = await setup(t);
+  // HAProxy on a dual-stack socket names an IPv4 client this way; v2 carries the same address as 16 bytes.
+  const mapped: ProxiedAddress = { address: '::ffff:127.0.0.1', port: 40002, family: 'IPv6' };
+  const mappedFront: ProxiedAddress = { address: '::ffff:127.0.0.1', port: 80, family: 'IPv6' };
+  const v1 = await RawClient.connect(t, gw.port);
+  v1.write(formatProxyV1(mapped, mappedFront) + get('/plain', 'Connection: close\r\n'));
+  assert.equal((await v1.response()).status, 200);
+  const v2 = await RawClient.connect(t, gw.port);
+  v2.write(Buffer.concat([formatProxyV2(mapped, mappedFront), Buffer.from(wsHandshake('/ws'))]));
+  assert.equal((await v2.response()).status, 101);
+
+  const heads = sink.connections.flatMap((c) => c.heads);
+  assert.deepEqual(forwardedFor(heads), ['127.0.0.1', '127.0.0.1']);
+  for (const head of heads) assert.match(head, /^forwarded: for=127\.0\.0\.1;proto=http;host=/im);
+  const access = await gw.logs.waitFor('http.access');
+  assert.equal(access.client, '127.0.0.1');
+  const open = await gw.logs.waitFor('ws.open');
+  assert.equal(open.client, '127.0.0.1');
+  assert.deepEqual(
+    gw.logs.events('conn.proxied').map((l) => l.client),
+    ['127.0.0.1', '127.0.0.1'],
+  );
+});
+
 test('a balancer that terminated TLS says so (v2 PP2_TYPE_SSL): the upstream is told https', async (t) => {
   const { sink, gw } = await setup(t);
   const proto = (head: string) => /^x-forwarded-proto:\s*(.*)$/im.exec(head)?.[1];

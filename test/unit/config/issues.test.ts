@@ -17,6 +17,35 @@ test('a bad upstream URL is reported at its value', () => {
   ]);
 });
 
+test('an unbracketed IPv6 host is told to go in brackets, in every key that takes a URL or an address', () => {
+  const text = `listeners:
+  - name: web
+    bind: "::1:8080"
+    routes:
+      - upstream: ws://::1:9000
+      - match: { host: "::1" }
+        upstream: app
+upstreams:
+  - { name: app, url: "wss://fe80::1/chat" }
+  - name: pool
+    servers: ["ws://2001:db8::7:9000", { url: "ws://user:secret@::1:9001" }]
+proxies:
+  - { name: corp, url: "http://user:secret@::1:3128" }
+`;
+  assert.deepEqual(failLines(load(text)), [
+    'c.yaml:3:11 listeners[0].bind: invalid address "::1:8080": write an IPv6 address in brackets, e.g. "[::1]:8080"',
+    'c.yaml:5:19 listeners[0].routes[0].upstream: the host "::1:9000" is not bracketed: IPv6 addresses go in brackets, e.g. ws://[::1]:9000',
+    'c.yaml:6:24 listeners[0].routes[1].match.host: invalid host "::1": IPv6 addresses go in brackets, e.g. "[::1]"',
+    'c.yaml:9:23 upstreams[0].url: the host "fe80::1" is not bracketed: IPv6 addresses go in brackets, e.g. wss://[fe80::1]',
+    'c.yaml:11:15 upstreams[1].servers[0]: the host "2001:db8::7:9000" is not bracketed: IPv6 addresses go in brackets, e.g. ws://[2001:db8::7]:9000',
+    'c.yaml:11:40 upstreams[1].servers[1]: the host "::1:9001" is not bracketed: IPv6 addresses go in brackets, e.g. ws://[::1]:9001',
+    'c.yaml:13:24 proxies[0].url: invalid proxy URL "http://***@::1:3128": the host "::1:3128" is not bracketed: IPv6 addresses go in brackets, e.g. http://[::1]:3128',
+  ]);
+  const { err } = failure(load(text));
+  assert.equal(err.code, 'WSG_CONFIG_INVALID');
+  assert.doesNotMatch(err.message, /secret/);
+});
+
 test("a route named like a forward listener's traffic is refused, at its name", () => {
   const text = withRoutes(
     '      - { name: web/forward, upstream: "ws://a:1" }\n      - { name: web/tunnel, upstream: "ws://a:1" }\n' +

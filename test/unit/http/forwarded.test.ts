@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  clientFields,
   type ForwardingHop,
   forwardedElement,
   forwardingFields,
@@ -48,8 +49,8 @@ test('Forwarded quotes what is not a token: IPv6 nodes in brackets, host:port, q
     'for="[::1]";proto=https;host="wsgate.test:8443"',
   );
   assert.equal(
-    forwardedElement({ peer: '::ffff:192.0.2.1', proto: 'http', host: 'a"b\\c' }),
-    'for="[::ffff:192.0.2.1]";proto=http;host="a\\"b\\\\c"',
+    forwardedElement({ peer: '2001:db8::ffff:1', proto: 'http', host: 'a"b\\c' }),
+    'for="[2001:db8::ffff:1]";proto=http;host="a\\"b\\\\c"',
   );
   assert.equal(forwardedElement({ peer: '', proto: 'http', host: undefined }), 'for=unknown;proto=http');
 });
@@ -70,4 +71,28 @@ test('realClientAddress: the peer unless it is trusted; then X-Forwarded-For fro
   assert.equal(realClientAddress('10.0.0.2', '6.6.6.6, 198.51.100.7, 10.0.0.5', trusted), '198.51.100.7');
   assert.equal(realClientAddress('10.0.0.2', ' , 10.0.0.7 ', trusted), '10.0.0.7', 'only trusted hops: the leftmost');
   assert.equal(realClientAddress('10.0.0.2', undefined, trusted), '10.0.0.2');
+});
+
+test('an IPv4-mapped peer is written as its IPv4 address, in X-Forwarded-For and in for=', () => {
+  for (const peer of ['::ffff:127.0.0.1', '::ffff:7f00:1']) {
+    assert.deepEqual(forwardingFields({ peer, proto: 'http', host: 'h' }), [
+      ['x-forwarded-for', '127.0.0.1'],
+      ['x-forwarded-proto', 'http'],
+      ['x-forwarded-host', 'h'],
+      ['forwarded', 'for=127.0.0.1;proto=http;host=h'],
+    ]);
+  }
+  // Appended after a trusted proxy's chain, which is kept as it came.
+  const fields = forwardingFields(
+    { peer: '::ffff:10.0.0.2', proto: 'http', host: undefined },
+    lookup({ 'x-forwarded-for': '::ffff:192.0.2.9' }),
+  );
+  assert.deepEqual(fields[0], ['x-forwarded-for', '::ffff:192.0.2.9, 10.0.0.2']);
+});
+
+test('clientFields writes IPv4-mapped clients and peers as IPv4, and leaves a peer out that is then the client', () => {
+  assert.deepEqual(clientFields('::ffff:127.0.0.1', '127.0.0.1'), { client: '127.0.0.1' });
+  assert.deepEqual(clientFields('::ffff:192.0.2.1', '::ffff:10.0.0.1'), { client: '192.0.2.1', peer: '10.0.0.1' });
+  assert.deepEqual(clientFields('2001:db8::1', '::1'), { client: '2001:db8::1', peer: '::1' });
+  assert.deepEqual(clientFields(undefined, undefined), { client: undefined });
 });

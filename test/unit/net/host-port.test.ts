@@ -1,7 +1,7 @@
 // host:port: what listeners accept, and the one formatter (IPv6 in brackets) every message and CONNECT uses.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatHostPort, parseHostPort } from '../../../src/net/host-port.ts';
+import { formatHostPort, parseHostPort, unbracketedIpv6Message } from '../../../src/net/host-port.ts';
 
 test('formatHostPort brackets IPv6 and nothing else', () => {
   assert.equal(formatHostPort('127.0.0.1', 8080), '127.0.0.1:8080');
@@ -38,4 +38,26 @@ test('parseHostPort accepts objects built in code and says what is wrong otherwi
     assert.equal(r.ok, false, JSON.stringify(input));
     if (!r.ok) assert.match(r.message, reason, JSON.stringify(input));
   }
+});
+
+test('unbracketedIpv6Message: a URL whose host is an IPv6 address without brackets, and the URL meant', () => {
+  const cases: [string, string | undefined][] = [
+    ['ws://::1:9000', 'the host "::1:9000" is not bracketed: IPv6 addresses go in brackets, e.g. ws://[::1]:9000'],
+    [
+      'WSS://fe80::1/chat?x=1',
+      'the host "fe80::1" is not bracketed: IPv6 addresses go in brackets, e.g. wss://[fe80::1]',
+    ],
+    [
+      'http://u:p@2001:db8::1:8080/',
+      'the host "2001:db8::1:8080" is not bracketed: IPv6 addresses go in brackets, e.g. http://[2001:db8::1]:8080',
+    ],
+    // Not an address at all: the general example.
+    ['ws://a:b:c', 'the host "a:b:c" is not bracketed: IPv6 addresses go in brackets, e.g. ws://[::1]:9000'],
+    ['ws://[::1]:9000', undefined],
+    ['ws://[::1', undefined],
+    ['ws://127.0.0.1:9000', undefined],
+    ['ws://u:p@host:1/a:b:c', undefined],
+    ['::1:9000', undefined],
+  ];
+  for (const [url, want] of cases) assert.equal(unbracketedIpv6Message(url), want, url);
 });

@@ -9,6 +9,7 @@ import {
   isLoopbackHost,
   parseCidr,
   parseIp,
+  plainAddress,
 } from '../../../src/net/ip.ts';
 
 test('parse and format', () => {
@@ -93,4 +94,23 @@ test('canonical hosts and loopback names', () => {
   for (const host of ['localhost.example', '10.0.0.1', 'example.com', '0.0.0.0']) {
     assert.equal(isLoopbackHost(host), false, host);
   }
+});
+
+test('plainAddress: an IPv4-mapped address is its dotted quad, every other address as it was', () => {
+  const cases: [string, string][] = [
+    ['::ffff:127.0.0.1', '127.0.0.1'],
+    ['::ffff:7f00:1', '127.0.0.1'],
+    ['::FFFF:C000:20A', '192.0.2.10'],
+    ['0:0:0:0:0:ffff:192.0.2.1', '192.0.2.1'],
+    ['127.0.0.1', '127.0.0.1'],
+    ['::1', '::1'],
+    ['2001:db8::ffff:1', '2001:db8::ffff:1'],
+    // IPv4-compatible (::/96, deprecated) and NAT64 addresses are IPv6 addresses of their own, not mapped ones.
+    ['::7f00:1', '::7f00:1'],
+    ['64:ff9b::c000:20a', '64:ff9b::c000:20a'],
+    ['ffff::1', 'ffff::1'],
+    ['', ''],
+    ['unknown', 'unknown'],
+  ];
+  for (const [address, want] of cases) assert.equal(plainAddress(address), want, address);
 });

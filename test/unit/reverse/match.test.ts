@@ -58,6 +58,39 @@ describe('host', () => {
     { name: 'IPv6 pattern in brackets', match: { host: '[::1]' }, req: req('[::1]:8080'), want: true },
     { name: 'IPv6 other address', match: { host: '::1' }, req: req('[::2]:8080'), want: false },
     { name: 'IPv6 uppercase hex', match: { host: 'fe80::a' }, req: req('[FE80::A]'), want: true },
+    // RFC 4291 §2.2 lets one address be written many ways; RFC 5952's one form is what both sides are compared in.
+    { name: 'IPv6 fully written', match: { host: '[::1]' }, req: req('[0:0:0:0:0:0:0:1]:8080'), want: true },
+    { name: 'IPv6 partly compressed', match: { host: '[::1]' }, req: req('[0:0::1]'), want: true },
+    { name: 'IPv6 leading zeros', match: { host: '[::1]' }, req: req('[0000::0001]:80'), want: true },
+    { name: 'IPv6 pattern not canonical', match: { host: '[0:0::1]' }, req: req('[::1]:8080'), want: true },
+    { name: 'IPv6 unbracketed pattern', match: { host: '0:0::1' }, req: req('[::1]'), want: true },
+    { name: 'IPv6 upper-case pattern', match: { host: '[FE80::A]' }, req: req('[fe80:0::a]'), want: true },
+    {
+      name: 'IPv4-mapped, dotted in the pattern, hex in the Host',
+      match: { host: '[::ffff:127.0.0.1]' },
+      req: req('[::FFFF:7F00:1]:8080'),
+      want: true,
+    },
+    {
+      name: 'IPv4-mapped, hex in the pattern, dotted in the Host',
+      match: { host: '[::ffff:7f00:1]' },
+      req: req('[::ffff:127.0.0.1]'),
+      want: true,
+    },
+    { name: 'IPv6 canonical, other address', match: { host: '[::1]' }, req: req('[0:0::2]'), want: false },
+    {
+      name: 'IPv4-mapped is not the IPv4 host',
+      match: { host: '127.0.0.1' },
+      req: req('[::ffff:127.0.0.1]'),
+      want: false,
+    },
+    {
+      name: 'IPv6 zone id matches as written',
+      match: { host: '[fe80::1%eth0]' },
+      req: req('[fe80::1%eth0]'),
+      want: true,
+    },
+    { name: 'not an IPv6 literal stays text', match: { host: '[::1]' }, req: req('[::1::]'), want: false },
     { name: 'IPv4 with port', match: { host: '127.0.0.1' }, req: req('127.0.0.1:9000'), want: true },
     { name: 'wildcard, one label', match: { host: '*.example.com' }, req: req('a.example.com'), want: true },
     { name: 'wildcard, two labels', match: { host: '*.example.com' }, req: req('a.b.example.com'), want: true },
@@ -310,6 +343,7 @@ describe('why', () => {
     [req('A.Test:80', '/x?q=1'), 'no route matched: host "a.test" path "/x" (tried 3 routes)'],
     [req(undefined, '/x'), 'no route matched: host (none) path "/x" (tried 3 routes)'],
     [req('[::1]:8080', '/x'), 'no route matched: host "::1" path "/x" (tried 3 routes)'],
+    [req('[0:0:0:0:0:0:0:1]:8080', '/x'), 'no route matched: host "::1" path "/x" (tried 3 routes)'],
     [req('a\nb', '/x"y'), 'no route matched: host "a\\nb" path "/x\\"y" (tried 3 routes)'],
   ];
   for (const [request, want] of cases) {
@@ -453,4 +487,16 @@ test('headerMisses names routes missed only on a header given with another value
     headerMisses(table, req('h', '/ws', { 'x-tenant': 'red' }), undefined).map((m) => m.split(':')[0]),
     ['route "blue"', 'route "after"'],
   );
+});
+
+test('headerMisses compares an IPv6 Host in canonical form, as matchRoute does', () => {
+  const table = compileRoutes([
+    { name: 'v6', match: [{ host: '[::1]', headers: { 'x-tenant': 'blue' } }] },
+    { name: 'any', match: [{}] },
+  ]);
+  const request = req('[0:0:0:0:0:0:0:1]:8080', '/', { 'x-tenant': 'red' });
+  const taken = matchRoute(table, request).route;
+  assert.equal(taken?.name, 'any');
+  assert.deepEqual(headerMisses(table, request, taken), ['route "v6": header x-tenant is "red", not "blue"']);
+  assert.equal(matchRoute(table, { ...request, headers: { 'x-tenant': 'blue' } }).route?.name, 'v6');
 });
