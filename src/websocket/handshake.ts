@@ -2,7 +2,7 @@
 // it is forwarded, the accept key, and what an upstream's 101 must say before its connection is trusted. Generic
 // HTTP head parsing, writing and hop-by-hop rules are http/'s. Pure: the upgrade forwarder (upgrade.ts) does the I/O.
 import { hash } from 'node:crypto';
-import { headerTokens, headerValue, type ResponseHead } from '../http/head.ts';
+import { countHeaderLines, headerTokens, headerValue, type ResponseHead } from '../http/head.ts';
 
 /** RFC 6455 §1.3: the GUID appended to Sec-WebSocket-Key before hashing. */
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -35,7 +35,8 @@ export function checkUpgradeRequest(req: {
   }
   // RFC 9112 §3.2: more than one Host line is a 400. Node keeps the first for routing, but the upstream gets the
   // raw lines, and a server that reads another one would serve a virtual host no route was asked about.
-  if (countLines(req.rawHeaders, 'host') > 1) return { ok: false, detail: 'the request has more than one Host line' };
+  if (countHeaderLines(req.rawHeaders, 'host') > 1)
+    return { ok: false, detail: 'the request has more than one Host line' };
   // A body on an upgrade request is a smuggling vector: its bytes would be read as frames.
   const length = req.headers['content-length'];
   if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
@@ -46,13 +47,6 @@ export function checkUpgradeRequest(req: {
     return { ok: false, detail: 'Sec-WebSocket-Key must be 16 bytes in base64' };
   }
   return { ok: true, key: key.trim() };
-}
-
-/** How many lines of a header (name lower-cased) node:http's rawHeaders hold. */
-function countLines(raw: readonly string[] | undefined, name: string): number {
-  let count = 0;
-  for (let i = 0; raw !== undefined && i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) count++;
-  return count;
 }
 
 /** RFC 6455 §4.1: the checks a client makes on a 101 before it trusts the connection. */
