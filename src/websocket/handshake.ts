@@ -70,3 +70,29 @@ export function checkUpgradeResponse(head: ResponseHead, key: string): { ok: tru
   }
   return { ok: true };
 }
+
+/**
+ * RFC 6455 §4.1: whether the subprotocol a 101 selects is one the client offered (its Sec-WebSocket-Protocol
+ * list); a client fails the connection otherwise, also when it offered none. Names compare exactly, as clients
+ * compare them. No copies: the comparison runs inside the client's own text.
+ */
+export function isOfferedProtocol(selected: string, offered: string | string[] | undefined): boolean {
+  if (offered === undefined || selected === '') return false;
+  if (typeof offered !== 'string') return offered.some((list) => isOfferedProtocol(selected, list));
+  for (let start = 0; start <= offered.length; ) {
+    let end = offered.indexOf(',', start);
+    if (end === -1) end = offered.length;
+    let from = start;
+    let to = end;
+    while (from < to && isOws(offered.charCodeAt(from))) from++;
+    while (to > from && isOws(offered.charCodeAt(to - 1))) to--;
+    if (to - from === selected.length && offered.startsWith(selected, from)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+/** RFC 9110 §5.6.3: optional whitespace is spaces and tabs. */
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
