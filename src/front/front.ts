@@ -39,7 +39,7 @@ import { type FrontObserver, observeConnect, observeRequest, observeUpgrade } fr
 import { adoptProxiedPeer, ProxyHeaderGate, type ProxyProtocolSpec } from './proxy-header.ts';
 import { type RefuseUpgrade, refuserOf, StormSampler, type UpgradeRefusal } from './refuse-upgrade.ts';
 import { ConnectionRegistry, type PoolServerOf, type Terminable } from './registry.ts';
-import { checkRequestTarget } from './target-check.ts';
+import { checkPlainRequest, checkRequestTarget } from './target-check.ts';
 import { handleTlsHandshakeFailures } from './tls-handshake.ts';
 
 /** Where a request came from: the listener's own socket, or a tunnel the handler handed back to the front. */
@@ -299,7 +299,7 @@ export class Front<T = never> {
       sendErrorResponse(res, err, { close: true });
       return;
     }
-    const target = checkRequestTarget(req, scope.log);
+    const target = checkPlainRequest(req, scope.log);
     if (target instanceof WsgateError) {
       access.code = target.code;
       sendErrorResponse(res, target, { close: true });

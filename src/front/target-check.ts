@@ -1,7 +1,10 @@
 // The request target every entry checks before its handler runs (RFC 9112 §3.2): origin-form or absolute-form that
-// parses the way the handlers read it, else 400 WSG_BAD_REQUEST_TARGET with one line.
+// parses the way the handlers read it, else 400 WSG_BAD_REQUEST_TARGET with one line. A plain request also needs
+// one Host line, else 400 WSG_BAD_REQUEST; a WebSocket handshake gets that rule from websocket/handshake.ts, under
+// its own code.
 import type http from 'node:http';
 import { WsgateError } from '../errors.ts';
+import { countHeaderLines } from '../http/head.ts';
 import { formName, type PathTarget, parseRequestTarget } from '../http/request-target.ts';
 import { escapeControl } from '../log/escape.ts';
 import type { Logger } from '../log/logger.ts';
@@ -33,6 +36,29 @@ export function checkRequestTarget(req: http.IncomingMessage, log: Logger): Path
       status: err.status,
       method: req.method,
       target: shown,
+      client: req.socket.remoteAddress,
+    },
+    err.message,
+  );
+  return err;
+}
+
+/**
+ * A plain request's target (checkRequestTarget), then RFC 9112 §3.2's one Host line: more than one is a 400, as
+ * nginx answers ("client sent duplicate host header"). Node keeps the first in `req.headers`, which routes and
+ * policies read, while the forwarders copy the raw lines: an upstream that reads another one would serve a virtual
+ * host no route or policy was asked about.
+ */
+export function checkPlainRequest(req: http.IncomingMessage, log: Logger): PathTarget | WsgateError {
+  const target = checkRequestTarget(req, log);
+  if (target instanceof WsgateError || countHeaderLines(req.rawHeaders, 'host') <= 1) return target;
+  const err = new WsgateError('WSG_BAD_REQUEST', { detail: 'the request has more than one Host line' });
+  log.warn(
+    {
+      event: 'http.client_error',
+      code: err.code,
+      status: err.status,
+      method: req.method,
       client: req.socket.remoteAddress,
     },
     err.message,

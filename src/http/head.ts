@@ -13,6 +13,19 @@ export function rawToPairs(raw: readonly string[]): HeaderPairs {
   return pairs;
 }
 
+/**
+ * How many lines of a header (name lower-cased) node:http's rawHeaders hold: repeated lines of the fields Node
+ * keeps only once in `headers` (Host) are seen only here.
+ */
+export function countHeaderLines(raw: readonly string[] | undefined, name: string): number {
+  let count = 0;
+  for (let i = 0; raw !== undefined && i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === name.length && n.toLowerCase() === name) count++;
+  }
+  return count;
+}
+
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**

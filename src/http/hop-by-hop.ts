@@ -1,6 +1,6 @@
-// Which header fields end at a proxy (RFC 9110 §7.6.1): the fixed hop-by-hop set and the fields a request's
+// Which header fields end at a proxy (RFC 9110 §7.6.1): the fixed hop-by-hop set and the fields a message's
 // Connection header names. Every way wsgate forwards a request (reverse HTTP, Upgrade, forward absolute-form)
-// strips the same set, so the rule lives here once. Pure.
+// strips the same set, so the rule lives here once, with its variant for a response relayed byte for byte. Pure.
 import { type HeaderPairs, headerTokens } from './head.ts';
 
 /**
@@ -55,4 +55,30 @@ export function stripHopByHop(pairs: HeaderPairs): HeaderPairs {
     if (!HOP_BY_HOP.has(lower[i]!) && !named.has(lower[i]!)) kept.push(pairs[i]!);
   }
   return kept;
+}
+
+/**
+ * What a response relayed with its body unchanged keeps, whatever HOP_BY_HOP says or its Connection names: the
+ * fields that frame the body (RFC 9112 §6: Content-Length, Transfer-Encoding, and Trailer, which announces a
+ * chunked body's trailer fields) must describe the bytes as they go on; and Upgrade, which a 426 must carry (RFC
+ * 9110 §15.5.22) and which stays true through wsgate, since the client's next handshake is forwarded the same way.
+ */
+const RELAYED_FRAMING = new Set(['content-length', 'transfer-encoding', 'trailer', 'upgrade']);
+
+/**
+ * A response head relayed with its body byte for byte (an upstream's refusal of an upgrade): RFC 9110 §7.6.1, the
+ * hop-by-hop fields and every field Connection (or Proxy-Connection) names end here, but for RELAYED_FRAMING. The
+ * rest keep their order, case and values; the caller adds its own Connection.
+ */
+export function stripRelayedResponse(pairs: HeaderPairs): HeaderPairs {
+  const connection: string[] = [];
+  for (const [name, value] of pairs) {
+    const lower = name.toLowerCase();
+    if (lower === 'connection' || lower === 'proxy-connection') connection.push(value);
+  }
+  const named = connectionOptions(connection);
+  return pairs.filter(([name]) => {
+    const lower = name.toLowerCase();
+    return RELAYED_FRAMING.has(lower) || (!HOP_BY_HOP.has(lower) && !named.has(lower));
+  });
 }

@@ -75,10 +75,11 @@ export type LineRedaction = {
 };
 
 /**
- * A Sec-WebSocket-Protocol value (or a protocol field) in a JSON line: in header pairs, header objects and the
- * ws.open/ws.close `protocol` field. The value is a JSON string body, so it ends at an unescaped quote.
+ * A Sec-WebSocket-Protocol value (or a protocol field) in a JSON line: in header pairs, header objects, the
+ * ws.open/ws.close `protocol` field and ws.handshake.unoffered_protocol's `offeredProtocol`. The value is a JSON
+ * string body, so it ends at an unescaped quote.
  */
-const PROTOCOL_VALUE = /("(?:sec-websocket-)?protocol"\s*[:,]\s*")((?:[^"\\]|\\.)*)"/gi;
+const PROTOCOL_VALUE = /("(?:sec-websocket-|offered)?protocol"\s*[:,]\s*")((?:[^"\\]|\\.)*)"/gi;
 const MAY_HAVE_PROTOCOL = /rotocol"/i;
 
 /** Each offered or chosen subprotocol that is a credential replaced, the others kept. */

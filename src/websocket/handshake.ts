@@ -2,7 +2,7 @@
 // it is forwarded, the accept key, and what an upstream's 101 must say before its connection is trusted. Generic
 // HTTP head parsing, writing and hop-by-hop rules are http/'s. Pure: the upgrade forwarder (upgrade.ts) does the I/O.
 import { hash } from 'node:crypto';
-import { headerTokens, headerValue, type ResponseHead } from '../http/head.ts';
+import { countHeaderLines, headerTokens, headerValue, type ResponseHead } from '../http/head.ts';
 
 /** RFC 6455 §1.3: the GUID appended to Sec-WebSocket-Key before hashing. */
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -35,7 +35,8 @@ export function checkUpgradeRequest(req: {
   }
   // RFC 9112 §3.2: more than one Host line is a 400. Node keeps the first for routing, but the upstream gets the
   // raw lines, and a server that reads another one would serve a virtual host no route was asked about.
-  if (countLines(req.rawHeaders, 'host') > 1) return { ok: false, detail: 'the request has more than one Host line' };
+  if (countHeaderLines(req.rawHeaders, 'host') > 1)
+    return { ok: false, detail: 'the request has more than one Host line' };
   // A body on an upgrade request is a smuggling vector: its bytes would be read as frames.
   const length = req.headers['content-length'];
   if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
@@ -46,13 +47,6 @@ export function checkUpgradeRequest(req: {
     return { ok: false, detail: 'Sec-WebSocket-Key must be 16 bytes in base64' };
   }
   return { ok: true, key: key.trim() };
-}
-
-/** How many lines of a header (name lower-cased) node:http's rawHeaders hold. */
-function countLines(raw: readonly string[] | undefined, name: string): number {
-  let count = 0;
-  for (let i = 0; raw !== undefined && i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) count++;
-  return count;
 }
 
 /** RFC 6455 §4.1: the checks a client makes on a 101 before it trusts the connection. */
@@ -75,4 +69,30 @@ export function checkUpgradeResponse(head: ResponseHead, key: string): { ok: tru
     };
   }
   return { ok: true };
+}
+
+/**
+ * RFC 6455 §4.1: whether the subprotocol a 101 selects is one the client offered (its Sec-WebSocket-Protocol
+ * list); a client fails the connection otherwise, also when it offered none. Names compare exactly, as clients
+ * compare them. No copies: the comparison runs inside the client's own text.
+ */
+export function isOfferedProtocol(selected: string, offered: string | string[] | undefined): boolean {
+  if (offered === undefined || selected === '') return false;
+  if (typeof offered !== 'string') return offered.some((list) => isOfferedProtocol(selected, list));
+  for (let start = 0; start <= offered.length; ) {
+    let end = offered.indexOf(',', start);
+    if (end === -1) end = offered.length;
+    let from = start;
+    let to = end;
+    while (from < to && isOws(offered.charCodeAt(from))) from++;
+    while (to > from && isOws(offered.charCodeAt(to - 1))) to--;
+    if (to - from === selected.length && offered.startsWith(selected, from)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+/** RFC 9110 §5.6.3: optional whitespace is spaces and tabs. */
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
 }

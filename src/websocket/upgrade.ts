@@ -19,7 +19,7 @@ import { connectUpstream, type UpstreamTarget } from '../upstream/connect.ts';
 import { isSpare, spareLost } from '../upstream/spares.ts';
 import { watchClientLeaving } from './client-watch.ts';
 import { failureOf } from './failed-handshake.ts';
-import { checkUpgradeResponse } from './handshake.ts';
+import { checkUpgradeResponse, isOfferedProtocol } from './handshake.ts';
 import { planHandshake, withoutExtensions } from './handshake-faults.ts';
 import { relayStarter } from './relay.ts';
 import { type LiveSession, type SessionOptions, type SessionTap, startSession } from './session.ts';
@@ -123,6 +123,29 @@ function guardSession(done: Promise<void>, log: Logger, client: net.Socket, upst
 function internalError(log: Logger, error: unknown, ...sockets: (net.Socket | undefined)[]): void {
   reportInternal(log, error);
   for (const socket of sockets) socket?.destroy();
+}
+
+/**
+ * RFC 6455 §4.1: a client fails a connection whose 101 selects a subprotocol it did not offer (or when it offered
+ * none). One warn line saying so; the names go in fields, which the log's line pass redacts when token-shaped.
+ */
+function warnIfUnoffered(req: http.IncomingMessage, ctx: UpgradeContext, upstream: string, protocol: string): void {
+  const offered = req.headers['sec-websocket-protocol'];
+  if (isOfferedProtocol(protocol, offered)) return;
+  const offeredProtocol = offered === undefined ? null : Array.isArray(offered) ? offered.join(', ') : offered;
+  ctx.log.warn(
+    {
+      event: 'ws.handshake.unoffered_protocol',
+      conn: ctx.connId,
+      route: ctx.route.name,
+      upstream,
+      protocol,
+      offeredProtocol,
+    },
+    offeredProtocol === null
+      ? "the upstream's 101 selects a subprotocol, but the client offered none: the client will fail the connection (RFC 6455 §4.1)"
+      : "the upstream's 101 selects a subprotocol the client did not offer: the client will fail the connection (RFC 6455 §4.1)",
+  );
 }
 
 async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: UpgradeContext): Promise<void> {
@@ -289,6 +312,10 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       ctx.refuse(client, err);
       return;
     }
+    const protocol = headerValue(head.headers, 'sec-websocket-protocol');
+    // The 101 goes on as it came (wsgate does not choose for the client), but a debugging proxy says why the client
+    // will drop it. Only a 101 that names a subprotocol is compared; most handshakes pay one lookup, done anyway.
+    if (protocol !== undefined) warnIfUnoffered(req, ctx, target.name, protocol);
     client.off('close', onClientClose);
     stopWatching();
     handshakeDone(client, '101');
@@ -315,7 +342,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         request: redactPairs(rawToPairs(req.rawHeaders), ctx.showSecrets),
         forwarded: redactPairs(headers, ctx.showSecrets),
         response: redactPairs(head.headers, ctx.showSecrets),
-        protocol: headerValue(head.headers, 'sec-websocket-protocol'),
+        protocol,
         extensions: headerValue(head.headers, 'sec-websocket-extensions'),
       },
       {

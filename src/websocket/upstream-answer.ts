@@ -2,6 +2,7 @@
 // up to a bound, and a refusal relayed to the client with backpressure and a deadline, then both sockets closed.
 import type net from 'node:net';
 import { headerValue, parseResponseHead, type ResponseHead, serializeResponseHead } from '../http/head.ts';
+import { stripRelayedResponse } from '../http/hop-by-hop.ts';
 
 /** After a refusal is relayed, how long a client that does not read the rest may keep its socket. */
 const REFUSAL_LINGER_MS = 5000;
@@ -84,10 +85,9 @@ export function relayRefusal(
   timeout: number,
   maxBuffered: number,
 ): void {
-  const headers = head.headers.filter(([n]) => {
-    const lower = n.toLowerCase();
-    return lower !== 'connection' && lower !== 'keep-alive';
-  });
+  // RFC 9110 §7.6.1: what the upstream's Connection names, and the hop-by-hop fields, end here; the body goes on
+  // unchanged, so the fields that frame it stay. wsgate's own Connection: close ends the client's socket after it.
+  const headers = stripRelayedResponse(head.headers);
   headers.push(['Connection', 'close']);
   // latin1, as parseResponseHead read it: the upstream's bytes go back as they came.
   client.write(serializeResponseHead(head.statusCode, head.statusMessage, headers), 'latin1');

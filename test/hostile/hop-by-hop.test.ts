@@ -8,12 +8,21 @@
 // Host, on which wsgate chose the route: were it dropped, the upstream would pick another virtual host.
 // Case 16: Proxy-Authorization (credentials for a proxy, never for the origin) and Proxy-Connection (a legacy
 // Connection) never reach the upstream, nor anything Proxy-Connection names.
-// Also here: the same rule on the way back (hop-by-hop fields in the upstream's response stay there) and a client's
-// `Connection: close` being honoured, which an upstream's keep-alive used to override.
+// Also here: the same rule on the way back (hop-by-hop fields in the upstream's response stay there, in a refusal of
+// a handshake too, relayed byte for byte otherwise) and a client's `Connection: close` being honoured, which an
+// upstream's keep-alive used to override.
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { computeAcceptKey } from '../../src/websocket/handshake.ts';
-import { assertHealthy, exchange, RawClient, randomKey, startRawSink, wsHandshake } from '../helpers/raw.ts';
+import {
+  assertHealthy,
+  defaultResponder,
+  exchange,
+  RawClient,
+  randomKey,
+  startRawSink,
+  wsHandshake,
+} from '../helpers/raw.ts';
 import { reverseConfig, startTestWsgate } from '../helpers/wsgate.ts';
 
 async function setup(t: TestContext) {
@@ -157,4 +166,83 @@ test('hop-by-hop fields of the upstream’s response stay there; keep-alive foll
   client.write('GET /2 HTTP/1.1\r\nHost: wsgate.test\r\n\r\n');
   await client.until((b) => b.toString('latin1').split('HTTP/1.1 200').length === 3, 'a second response');
   assert.equal(client.closed, false);
+});
+
+/**
+ * Upstream refusals of a handshake, by path, as raw bytes: what Connection names, and the fixed hop-by-hop fields,
+ * beside fields that must pass exactly (case, order, bytes beyond ASCII, the 426's Upgrade, a chunked body's framing).
+ * The sink writes them as UTF-8: wsgate reads and writes head bytes as latin1, so they must come back the same.
+ */
+const REFUSALS: Record<string, { sent: string; relayed: string }> = {
+  '/refuse-named': {
+    sent: 'HTTP/1.1 403 Forbidden\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nContent-Length: 2\r\n\r\nno',
+    relayed: 'HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno',
+  },
+  '/refuse-hop': {
+    sent: [
+      'HTTP/1.1 426 Upgrade Required',
+      'upgrade: websocket',
+      'Connection: Upgrade, x-hop-one',
+      'X-Hop-One: a',
+      'Keep-Alive: timeout=600',
+      'Proxy-Connection: keep-alive, X-Legacy',
+      'X-Legacy: b',
+      'Proxy-Authenticate: Basic realm="upstream"',
+      'connection: X-HOP-TWO',
+      'x-hop-two: c',
+      'X-Kept: café',
+      'Sec-WebSocket-Version: 13',
+      'Content-Length: 4',
+      '',
+      'nope',
+    ].join('\r\n'),
+    relayed: [
+      'HTTP/1.1 426 Upgrade Required',
+      'upgrade: websocket',
+      'X-Kept: café',
+      'Sec-WebSocket-Version: 13',
+      'Content-Length: 4',
+      'Connection: close',
+      '',
+      'nope',
+    ].join('\r\n'),
+  },
+  '/refuse-chunked': {
+    // The body goes on byte for byte, chunks and trailer included: the fields that frame it stay, named or not.
+    sent: [
+      'HTTP/1.1 503 Service Unavailable',
+      'Connection: keep-alive, Transfer-Encoding, Trailer, X-Gone',
+      'Transfer-Encoding: chunked',
+      'Trailer: X-Check',
+      'X-Gone: d',
+      '',
+      '2\r\nno\r\n0\r\nX-Check: 1\r\n\r\n',
+    ].join('\r\n'),
+    relayed: [
+      'HTTP/1.1 503 Service Unavailable',
+      'Transfer-Encoding: chunked',
+      'Trailer: X-Check',
+      'Connection: close',
+      '',
+      '2\r\nno\r\n0\r\nX-Check: 1\r\n\r\n',
+    ].join('\r\n'),
+  },
+};
+
+test('a relayed refusal of a handshake loses what its Connection names and the hop-by-hop fields, nothing else', async (t) => {
+  const sink = await startRawSink(t, (head, conn) => {
+    const path = /^\S+ (\S+)/.exec(head)?.[1] ?? '/';
+    const refusal = REFUSALS[path];
+    if (refusal === undefined) return defaultResponder(head);
+    // Ends the chunked body's relay at once rather than at handshakeTimeout.
+    setImmediate(() => conn.socket.end());
+    return refusal.sent;
+  });
+  const gw = await startTestWsgate(t, reverseConfig([{ upstream: sink.wsUrl }]));
+  for (const [path, { relayed }] of Object.entries(REFUSALS)) {
+    const ex = await exchange(t, gw.port, wsHandshake(path));
+    assert.ok(ex.closed, `${path}: wsgate closes the connection after the refusal`);
+    assert.equal(ex.raw.toString('latin1'), Buffer.from(relayed).toString('latin1'), path);
+  }
+  await assertHealthy(t, gw.port);
 });

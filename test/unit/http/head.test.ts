@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  countHeaderLines,
   headerTokens,
   headerValue,
   parseResponseHead,
@@ -65,6 +66,14 @@ test('header helpers: raw pairs, comma-separated tokens, joined values', () => {
   assert.deepEqual(headerTokens(headerValue(pairs, 'connection')), ['keep-alive', 'upgrade']);
   assert.deepEqual(headerTokens([' A ,', ',b']), ['a', 'b']);
   assert.deepEqual(headerTokens(undefined), []);
+});
+
+test('countHeaderLines counts every raw line of a name in any case, values never', () => {
+  const raw = ['Host', 'a.test', 'X-Host', 'host', 'host', 'b.test', 'HOST', 'a.test', 'Accept', '*/*'];
+  assert.equal(countHeaderLines(raw, 'host'), 3);
+  assert.equal(countHeaderLines(raw, 'accept'), 1);
+  assert.equal(countHeaderLines(raw, 'origin'), 0);
+  assert.equal(countHeaderLines(undefined, 'host'), 0);
 });
 
 test('parseResponseHead refuses a bare CR, a bare LF or a NUL anywhere in the head (RFC 9112 §2.2)', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { connectionOptions, stripHopByHop } from '../../../src/http/hop-by-hop.ts';
+import { connectionOptions, stripHopByHop, stripRelayedResponse } from '../../../src/http/hop-by-hop.ts';
 
 test('stripHopByHop drops hop-by-hop headers and those Connection names, keeping order and case', () => {
   const out = stripHopByHop([
@@ -23,4 +23,30 @@ test('stripHopByHop drops hop-by-hop headers and those Connection names, keeping
 test('connectionOptions lists what Connection and Proxy-Connection name, but never Host', () => {
   assert.deepEqual([...connectionOptions('close, X-A', ['x-b', ' Host '])], ['close', 'x-a', 'x-b']);
   assert.deepEqual([...connectionOptions(undefined)], []);
+});
+
+test('stripRelayedResponse drops what Connection names and hop-by-hop fields, but keeps the body framing and Upgrade', () => {
+  const out = stripRelayedResponse([
+    ['Upgrade', 'websocket'],
+    ['Connection', 'Upgrade, X-Private, content-length'],
+    ['X-Private', 'secret'],
+    ['Keep-Alive', 'timeout=5'],
+    ['proxy-connection', 'X-Legacy'],
+    ['X-Legacy', '1'],
+    ['Proxy-Authenticate', 'Basic'],
+    ['TE', 'trailers'],
+    ['Content-Length', '4'],
+    ['x-private', 'again'],
+    ['X-Kept', 'cafÃ©'],
+  ]);
+  assert.deepEqual(out, [
+    ['Upgrade', 'websocket'],
+    ['Content-Length', '4'],
+    ['X-Kept', 'cafÃ©'],
+  ]);
+  const chunked: [string, string][] = [
+    ['Transfer-Encoding', 'chunked'],
+    ['Trailer', 'X-Check'],
+  ];
+  assert.deepEqual(stripRelayedResponse([['Connection', 'Transfer-Encoding, Trailer'], ...chunked]), chunked);
 });

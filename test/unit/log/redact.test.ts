@@ -21,6 +21,7 @@ test('the line pass: URLs and protocol fields of a JSON line, in pairs, objects 
   const line = JSON.stringify({
     url: 'http://u:pw@h/x?token=t',
     protocol: K8S,
+    offeredProtocol: `chat,${K8S}`,
     request: [['Sec-WebSocket-Protocol', `${K8S}, chat`]],
     headers: { 'sec-websocket-protocol': K8S },
     msg: 'GET http://u:pw@h/x?token=t',
@@ -29,6 +30,7 @@ test('the line pass: URLs and protocol fields of a JSON line, in pairs, objects 
   assert.deepEqual(out, {
     url: 'http://u:[redacted]@h/x?token=[redacted]',
     protocol: 'base64url.bearer.authorization.k8s.io.[redacted]',
+    offeredProtocol: 'chat,base64url.bearer.authorization.k8s.io.[redacted]',
     request: [['Sec-WebSocket-Protocol', 'base64url.bearer.authorization.k8s.io.[redacted], chat']],
     headers: { 'sec-websocket-protocol': 'base64url.bearer.authorization.k8s.io.[redacted]' },
     msg: 'GET http://u:[redacted]@h/x?token=[redacted]',

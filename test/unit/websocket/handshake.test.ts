@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseResponseHead } from '../../../src/http/head.ts';
-import { checkUpgradeRequest, checkUpgradeResponse, computeAcceptKey } from '../../../src/websocket/handshake.ts';
+import {
+  checkUpgradeRequest,
+  checkUpgradeResponse,
+  computeAcceptKey,
+  isOfferedProtocol,
+} from '../../../src/websocket/handshake.ts';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const good = {
@@ -65,4 +70,19 @@ test('checkUpgradeResponse names a repeated Sec-WebSocket-Accept, even one right
     ok: false,
     detail: 'Sec-WebSocket-Accept is sent more than once',
   });
+});
+
+test('isOfferedProtocol: the selected name exactly, as one item of the offered list (RFC 6455 §4.1)', () => {
+  assert.equal(isOfferedProtocol('chat.v1', 'chat.v1'), true);
+  assert.equal(isOfferedProtocol('b', 'a, b'), true);
+  assert.equal(isOfferedProtocol('a', ' a ,b'), true);
+  assert.equal(isOfferedProtocol('b', 'a,\tb\t'), true);
+  assert.equal(isOfferedProtocol('b', ['a', 'x, b']), true);
+  assert.equal(isOfferedProtocol('chat', 'chat.v1'), false, 'a prefix of an offered name is another name');
+  assert.equal(isOfferedProtocol('chat.v1', 'chat'), false);
+  assert.equal(isOfferedProtocol('Chat', 'chat'), false, 'names compare case-sensitively, as clients compare them');
+  assert.equal(isOfferedProtocol('a, b', 'a, b'), false, 'a 101 selects one name, not a list');
+  assert.equal(isOfferedProtocol('chat', undefined), false, 'the client offered none');
+  assert.equal(isOfferedProtocol('', 'a,,b'), false, 'an empty selection is none of the offered');
+  assert.equal(isOfferedProtocol('c', 'a,'), false);
 });
