@@ -5,7 +5,7 @@
 // X-Squid-Error, x-wsgate-error), because the advice differs per product. Pure.
 import { type HeaderPairs, headerTokens, headerValue } from '../http/head.ts';
 import { computeAcceptKey } from '../websocket/handshake.ts';
-import { fail, ok, type Verdict } from './report.ts';
+import { fail, ok, type Verdict, warn } from './report.ts';
 
 const KNOWN_PRODUCTS: [RegExp, string][] = [
   [/\bsquid(?:\/([\w.]+))?/i, 'Squid'],
@@ -275,7 +275,9 @@ export type IdleEnd =
   | { how: 'alive'; afterMs: number; pongMs: number }
   | { how: 'close'; afterMs: number; code: number | undefined; reason: string }
   | { how: 'fin' | 'rst'; afterMs: number }
-  | { how: 'silent'; afterMs: number };
+  | { how: 'silent'; afterMs: number }
+  /** No Close, FIN or RST during the silence, and no ping after it: pings get no pong on this path. */
+  | { how: 'unchecked'; afterMs: number };
 
 const seconds = (ms: number) => (ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000)));
 
@@ -284,10 +286,20 @@ function keepaliveHint(afterMs: number): string {
   return `Send a ping (or any message) at an interval below the cut-off, e.g. every ${under} s; with wsgate in the path, set its keepalive below ${seconds(afterMs)} s.`;
 }
 
+/** For IDLE_SURVIVED when pings get no pong: what the probe could not see. */
+export const UNCHECKED_HINT =
+  'A path that drops an idle connection silently (no FIN) cannot be seen this way: make pings work (see the ping step), then probe again.';
+
 export function judgeIdle(end: IdleEnd, silenceMs: number): Verdict {
   switch (end.how) {
     case 'alive':
       return ok('IDLE_SURVIVED', `alive after ${seconds(silenceMs)} s of silence (pong in ${end.pongMs} ms)`);
+    case 'unchecked':
+      return warn(
+        'IDLE_SURVIVED',
+        `no Close, FIN or RST during ${seconds(silenceMs)} s of silence; not confirmed with a ping, as pings get no pong on this path`,
+        UNCHECKED_HINT,
+      );
     case 'close':
       return fail(
         'IDLE_CLOSED',

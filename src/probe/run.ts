@@ -267,17 +267,19 @@ async function exercise(p: Prober, handshake: Handshake, route: PlannedRoute): P
     const ping = await p.step('ping', 'ping', false, async () => ({ result: await pingStep(conn, p.timeout) }));
     p.steps.push(ping.result);
     if (!ping.result.verdict.ok) return;
+    // No pong at all (PING_NO_PONG): a ping after the silence could not tell a dead connection from this one.
+    const rtt = ping.result.verdict.code === 'PING_OK' ? (ping.result.facts['rttMs'] as number) : undefined;
     if (typeof o.idle === 'number') {
       const silence = o.idle;
       const idle = await p.step('idle', `silent for ${silence} ms`, false, async () => ({
-        result: await idleStep(conn, silence, p.timeout),
+        result: await idleStep(conn, silence, rtt === undefined ? undefined : p.timeout),
       }));
       p.steps.push(idle.result);
     } else if (o.idle === 'bisect') {
       conn.close();
       const budget = o.timeoutMs ?? DEFAULT_BISECT_BUDGET_MS;
       const result = await p.step('idle', 'searching the idle cut-off', false, async () => ({
-        result: await idleBisect(() => p.attempt(route, true).then((a) => a.handshake), budget, p.timeout),
+        result: await idleBisect(() => p.attempt(route, true).then((a) => a.handshake), budget, p.timeout, rtt),
       }));
       p.steps.push(result.result);
     }

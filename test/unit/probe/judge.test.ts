@@ -107,6 +107,12 @@ test('judgeIdle: survived, Close, FIN/RST cut, silently dead; the keepalive hint
   assert.equal(judgeIdle({ how: 'silent', afterMs: 10_000 }, 10_000).code, 'IDLE_DEAD');
 });
 
+test('judgeIdle: a silence not checked with a ping (pings get no pong) is survived with a warning, never dead', () => {
+  const v = judgeIdle({ how: 'unchecked', afterMs: 5000 }, 5000);
+  assert.deepEqual([v.ok, v.warn, v.code], [true, true, 'IDLE_SURVIVED']);
+  assert.match(v.detail, /no Close, FIN or RST during 5\.0 s of silence; not confirmed with a ping/);
+});
+
 const cert = (subject: string, issuer: string): ChainCert => ({
   subject,
   issuer,

@@ -1,0 +1,54 @@
+// `wsgate probe` against wsgate's own faults beyond the profiles (profiles.test.ts): each fault on a forward
+// listener, and what the probe must conclude from it — the step, the code, and advice that fits what happened.
+// Pings swallowed (swallowPings) or answered late (latency) must not read as a dead connection; an answer the
+// proxy wrote itself (X-Wsgate-Error, as X-Squid-Error from Squid) is the proxy refusing, not the server; a 5xx from
+// an intercepting proxy is the proxy's error.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { forwardConfig, startProxy } from '../forward/helpers.ts';
+import { failure, probe, startWsEcho, stepOf } from './helpers.ts';
+
+/** A forward wsgate whose listener applies one rule with these actions. */
+function withRule(actions: unknown[]) {
+  return forwardConfig({}, { listener: { rules: ['fault'] }, rules: [{ name: 'fault', actions }] });
+}
+
+test('swallowPings, --idle: pings get no pong from the start, so the silence is not read as a dead connection', async (t) => {
+  const echo = await startWsEcho(t);
+  const gw = await startProxy(t, withRule([{ swallowPings: true }]));
+  const report = await probe({ url: echo.url, proxy: gw.url(), idle: 500, timeoutMs: 500 });
+  assert.equal(stepOf(report, 'ping').verdict.code, 'PING_NO_PONG');
+  const idle = stepOf(report, 'idle').verdict;
+  assert.equal(idle.code, 'IDLE_SURVIVED', JSON.stringify(idle));
+  assert.equal(idle.warn, true);
+  assert.match(idle.detail, /no pong/);
+  assert.equal(report.ok, true, JSON.stringify(report.verdict));
+});
+
+test('swallowPings with an idleCut: the cut is still seen, as a FIN during the silence', async (t) => {
+  const echo = await startWsEcho(t);
+  const gw = await startProxy(t, withRule([{ swallowPings: true }, { idleCut: '600ms' }]));
+  const report = await probe({ url: echo.url, proxy: gw.url(), idle: 2000, timeoutMs: 300 });
+  assert.deepEqual(failure(report), { step: 'idle', code: 'IDLE_CUT' });
+});
+
+test('swallowPings, --idle bisect: tries without a FIN, RST or Close count as survived, not dead', async (t) => {
+  const echo = await startWsEcho(t);
+  const gw = await startProxy(t, withRule([{ swallowPings: true }]));
+  const report = await probe({ url: echo.url, proxy: gw.url(), idle: 'bisect', timeoutMs: 2000 });
+  const idle = stepOf(report, 'idle');
+  assert.equal(idle.verdict.code, 'IDLE_SURVIVED', JSON.stringify(idle));
+  assert.equal(idle.verdict.warn, true);
+  assert.equal(idle.facts['survivedMs'], 1000);
+  assert.equal(report.ok, true);
+});
+
+test('latency 1.1 s, --idle bisect: a pong that takes as long as the first ping did is an answer, not a silent death', async (t) => {
+  const echo = await startWsEcho(t);
+  const gw = await startProxy(t, withRule([{ latency: '1100ms' }]));
+  const report = await probe({ url: echo.url, proxy: gw.url(), idle: 'bisect', timeoutMs: 8000 });
+  const idle = stepOf(report, 'idle');
+  assert.ok((stepOf(report, 'ping').facts['rttMs'] as number) >= 2200);
+  assert.equal(idle.verdict.code, 'IDLE_SURVIVED', JSON.stringify(idle));
+  assert.equal(idle.facts['survivedMs'], 1000);
+});
