@@ -140,6 +140,18 @@ function hasUpgradeTokens(headers: HeaderPairs): boolean {
   );
 }
 
+/**
+ * The proxy wrote this answer itself, as its own error page, so the request never reached the server: Squid marks
+ * its error pages with X-Squid-Error, wsgate its own answers with X-Wsgate-Error (a wsgate at the server marks
+ * them too, which the probe cannot tell apart; through a proxy, the proxy is the likelier author).
+ */
+function proxyAuthored(headers: HeaderPairs): boolean {
+  return headerValue(headers, 'x-squid-error') !== undefined || headerValue(headers, 'x-wsgate-error') !== undefined;
+}
+
+const PROXY_REFUSED_HINT =
+  'The proxy’s policy refuses this request; its error page (above) names why. Ask the proxy’s admins to allow this host and port, or use wss:// (on port 443): the proxy then sees only a CONNECT tunnel.';
+
 const STRIP_HINT_SQUID =
   'Squid forwards Upgrade only when told to: add `http_upgrade_request_protocols websocket allow all` (Squid 5+). The protocol name is matched case-sensitively and clients send lower-case `websocket`, so `WebSocket` there does not work.';
 
@@ -181,6 +193,15 @@ export function judgeUpgrade(a: UpgradeAnswer): Verdict {
       authHint(schemes, a.hadCredentials),
     );
   }
+  const preview = a.bodyPreview === undefined || a.bodyPreview === '' ? '' : `: ${a.bodyPreview}`;
+  // Not the server's answer to a plain GET (nothing was stripped on the way), nor the server refusing.
+  if (a.proxied && a.status < 500 && proxyAuthored(a.headers)) {
+    return fail(
+      'UPGRADE_REFUSED',
+      `${line}: the proxy answered the handshake itself, it never reached the server${preview}`,
+      PROXY_REFUSED_HINT,
+    );
+  }
   const upgradeInAnswer = headerTokens(headerValue(a.headers, 'upgrade')).includes('websocket');
   // A 426 that itself asks for websocket, or a plain answer that came through a proxy: the server never saw the
   // Upgrade, so something on the way took it out.
@@ -201,7 +222,6 @@ export function judgeUpgrade(a: UpgradeAnswer): Verdict {
       'Check that the URL is the WebSocket endpoint (path, port); if it is, something in front of the server dropped the Upgrade: try --compare, or wss://.',
     );
   }
-  const preview = a.bodyPreview === undefined || a.bodyPreview === '' ? '' : `: ${a.bodyPreview}`;
   const hints: Record<number, string> = {
     400: 'The server rejected the handshake: compare the headers it expects (Origin, subprotocol, cookies, query token) with --header/--origin/--subprotocol.',
     401: 'The server wants credentials: pass them as the application does (--header "Authorization: …", a cookie or a query token).',

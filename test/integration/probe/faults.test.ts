@@ -52,3 +52,24 @@ test('latency 1.1 s, --idle bisect: a pong that takes as long as the first ping 
   assert.equal(idle.verdict.code, 'IDLE_SURVIVED', JSON.stringify(idle));
   assert.equal(idle.facts['survivedMs'], 1000);
 });
+
+test('rejectConnect 403 on an absolute-form ws:// handshake: the proxy refused it, not the server', async (t) => {
+  const echo = await startWsEcho(t);
+  const gw = await startProxy(t, withRule([{ rejectConnect: 403 }]));
+  const report = await probe({ url: echo.url, proxy: gw.url() });
+  assert.deepEqual(failure(report), { step: 'upgrade', code: 'UPGRADE_REFUSED' });
+  assert.match(
+    report.verdict.detail,
+    /from wsgate: the proxy answered the handshake itself, it never reached the server/,
+  );
+  assert.doesNotMatch(report.verdict.hint ?? '', /Origin/);
+  assert.match(report.verdict.hint ?? '', /proxy/);
+});
+
+test('rejectUpgrade 426 on the proxy: the proxy answered, so nothing was stripped on the way to the server', async (t) => {
+  const echo = await startWsEcho(t);
+  const gw = await startProxy(t, withRule([{ rejectUpgrade: 426 }]));
+  const report = await probe({ url: echo.url, proxy: gw.url() });
+  assert.deepEqual(failure(report), { step: 'upgrade', code: 'UPGRADE_REFUSED' });
+  assert.match(report.verdict.detail, /the proxy answered the handshake itself/);
+});

@@ -95,6 +95,41 @@ test('judgeNegotiation: RFC 6455 §4.1 failures and what is fine', () => {
   assert.equal(n([], [['Sec-WebSocket-Extensions', 'permessage-deflate; server_no_context_takeover']]), 'NEGOTIATE_OK');
 });
 
+test('judgeUpgrade: an error page the proxy wrote itself is the proxy refusing, not the server nor a stripped Upgrade', () => {
+  const base = { key: 'k', proxied: true, hadCredentials: false };
+  const squid403 = judgeUpgrade({
+    ...base,
+    status: 403,
+    statusLine: '403 Forbidden',
+    headers: [
+      ['Server', 'squid/5.7'],
+      ['X-Squid-Error', 'ERR_ACCESS_DENIED 0'],
+    ],
+  });
+  assert.equal(squid403.code, 'UPGRADE_REFUSED');
+  assert.match(squid403.detail, /from Squid 5\.7: the proxy answered the handshake itself/);
+  assert.doesNotMatch(squid403.hint ?? '', /Origin/);
+  const wsgate426 = judgeUpgrade({
+    ...base,
+    status: 426,
+    statusLine: '426 Upgrade Required',
+    headers: [
+      ['Upgrade', 'websocket'],
+      ['X-Wsgate-Error', 'WSG_FAULT_INJECTED'],
+    ],
+  });
+  assert.equal(wsgate426.code, 'UPGRADE_REFUSED');
+  // Without a proxy on the path the same answer is the server's (a wsgate reverse listener's) refusal.
+  const direct = judgeUpgrade({
+    ...base,
+    proxied: false,
+    status: 403,
+    statusLine: '403',
+    headers: [['X-Wsgate-Error', 'X']],
+  });
+  assert.match(direct.hint ?? '', /Origin/);
+});
+
 test('judgeIdle: survived, Close, FIN/RST cut, silently dead; the keepalive hint is below the cut-off', () => {
   assert.equal(judgeIdle({ how: 'alive', afterMs: 5000, pongMs: 2 }, 5000).code, 'IDLE_SURVIVED');
   const closed = judgeIdle({ how: 'close', afterMs: 30_000, code: 1001, reason: 'idle' }, 60_000);
