@@ -141,6 +141,7 @@ class Prober {
       if (connect.value === undefined) return { steps, reachedProxy: true };
       socket = connect.value;
     }
+    let intercepted = false;
     if (url.protocol === 'wss:') {
       const secured = await this.step('tls', `TLS with ${bare(url.hostname)}`, quiet, () =>
         tlsStep(
@@ -152,6 +153,8 @@ class Prober {
       steps.push(secured.result);
       if (secured.value === undefined) return { steps, reachedProxy: true };
       socket = secured.value;
+      // Going on through an interception (trusted, or --insecure): the proxy answers inside the tunnel too.
+      intercepted = tunnel && secured.result.verdict.code === 'TLS_INTERCEPTED';
     }
     const up = await this.step('upgrade', `GET ${url.pathname} (Upgrade: websocket)`, quiet, () =>
       upgradeStep(
@@ -164,7 +167,7 @@ class Prober {
           headers: this.o.headers ?? [],
           proxyAuthorization: route.authorization,
           key,
-          proxied: proxied && !tunnel,
+          proxied: (proxied && !tunnel) || intercepted,
         },
         this.timeout,
       ),

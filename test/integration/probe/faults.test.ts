@@ -5,6 +5,7 @@
 // an intercepting proxy is the proxy's error.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { makeTestCa, startTlsEchoServer } from '../../helpers/tls.ts';
 import { forwardConfig, startProxy } from '../forward/helpers.ts';
 import { failure, probe, startWsEcho, stepOf } from './helpers.ts';
 
@@ -72,4 +73,15 @@ test('rejectUpgrade 426 on the proxy: the proxy answered, so nothing was strippe
   const report = await probe({ url: echo.url, proxy: gw.url() });
   assert.deepEqual(failure(report), { step: 'upgrade', code: 'UPGRADE_REFUSED' });
   assert.match(report.verdict.detail, /the proxy answered the handshake itself/);
+});
+
+test('ssl-inspect with --insecure: the intercepting proxy’s 502 is a proxy error, with its hint', async (t) => {
+  // The server's CA is one the proxy does not trust, so wsgate (inside the intercepted tunnel) answers 502.
+  const ca = await makeTestCa();
+  const server = await startTlsEchoServer(t, await ca.issue());
+  const gw = await startProxy(t, forwardConfig({ profile: 'ssl-inspect' }));
+  const report = await probe({ url: `${server.wss}/echo`, proxy: gw.url(), ca: [ca.cert], insecure: true });
+  assert.equal(stepOf(report, 'tls').verdict.code, 'TLS_INTERCEPTED');
+  assert.deepEqual(failure(report), { step: 'upgrade', code: 'UPGRADE_PROXY_ERROR' });
+  assert.match(report.verdict.hint ?? '', /proxy/);
 });
