@@ -302,8 +302,11 @@ export type IdleEnd =
 const seconds = (ms: number) => (ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000)));
 
 function keepaliveHint(afterMs: number): string {
-  const under = Math.max(1, Math.floor((afterMs * 0.5) / 1000));
-  return `Send a ping (or any message) at an interval below the cut-off, e.g. every ${under} s; with wsgate in the path, set its keepalive below ${seconds(afterMs)} s.`;
+  // Half the cut-off; below 2 s in milliseconds, as whole seconds would round up to the cut-off itself.
+  const half = afterMs * 0.5;
+  const under =
+    afterMs < 2000 ? `${Math.max(50, Math.round(half / 50) * 50)} ms` : `${Math.max(1, Math.floor(half / 1000))} s`;
+  return `Send a ping (or any message) at an interval below the cut-off, e.g. every ${under}; with wsgate in the path, set its keepalive below ${seconds(afterMs)} s.`;
 }
 
 /** For IDLE_SURVIVED when pings get no pong: what the probe could not see. */

@@ -142,6 +142,13 @@ test('judgeIdle: survived, Close, FIN/RST cut, silently dead; the keepalive hint
   assert.equal(judgeIdle({ how: 'silent', afterMs: 10_000 }, 10_000).code, 'IDLE_DEAD');
 });
 
+test('judgeIdle: for a cut-off under 2 s the suggested interval is below it, in milliseconds', () => {
+  assert.match(judgeIdle({ how: 'fin', afterMs: 1003 }, 3000).hint ?? '', /every 500 ms; .* below 1\.0 s/);
+  assert.match(judgeIdle({ how: 'silent', afterMs: 1000 }, 1000).hint ?? '', /every 500 ms/);
+  assert.match(judgeIdle({ how: 'fin', afterMs: 300 }, 3000).hint ?? '', /every 150 ms/);
+  assert.match(judgeIdle({ how: 'fin', afterMs: 2000 }, 3000).hint ?? '', /every 1 s/);
+});
+
 test('judgeIdle: a silence not checked with a ping (pings get no pong) is survived with a warning, never dead', () => {
   const v = judgeIdle({ how: 'unchecked', afterMs: 5000 }, 5000);
   assert.deepEqual([v.ok, v.warn, v.code], [true, true, 'IDLE_SURVIVED']);
