@@ -23,11 +23,13 @@ type Try = { silenceMs: number; end: IdleEnd | { how: 'unreachable' } };
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /**
+ * `open(leftMs)` makes a try's connection, each of its steps waiting at most what is left of the budget, so a path
+ * that stops answering new connections cannot hold the search past it.
  * `pingRttMs`: the ping step's round trip, or undefined when it got no pong (then no try sends a ping, and a try
  * that is not ended during its silence counts as survived, unconfirmed).
  */
 export async function idleBisect(
-  open: () => Promise<Handshake | undefined>,
+  open: (leftMs: number) => Promise<Handshake | undefined>,
   budgetMs: number,
   stepTimeoutMs: number,
   pingRttMs: number | undefined,
@@ -39,7 +41,7 @@ export async function idleBisect(
   // Each try costs its silence plus a handshake and a pong; leave room for both.
   const fits = (silence: number) => performance.now() + silence + (pongWait ?? 0) <= deadline;
   const attempt = async (silenceMs: number): Promise<Try> => {
-    const handshake = await open();
+    const handshake = await open(Math.max(1, Math.round(deadline - performance.now())));
     if (handshake === undefined) return { silenceMs, end: { how: 'unreachable' } };
     const conn = openConn(handshake);
     try {

@@ -4,9 +4,10 @@
 // proxy wrote itself (X-Wsgate-Error, as X-Squid-Error from Squid) is the proxy refusing, not the server; a 5xx from
 // an intercepting proxy is the proxy's error.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 import { makeTestCa, startTlsEchoServer } from '../../helpers/tls.ts';
-import { forwardConfig, startProxy } from '../forward/helpers.ts';
+import { forwardConfig, startProxy, startTcpServer } from '../forward/helpers.ts';
 import { failure, probe, startWsEcho, stepOf } from './helpers.ts';
 
 /** A forward wsgate whose listener applies one rule with these actions. */
@@ -84,4 +85,26 @@ test('ssl-inspect with --insecure: the intercepting proxy’s 502 is a proxy err
   assert.equal(stepOf(report, 'tls').verdict.code, 'TLS_INTERCEPTED');
   assert.deepEqual(failure(report), { step: 'upgrade', code: 'UPGRADE_PROXY_ERROR' });
   assert.match(report.verdict.hint ?? '', /proxy/);
+});
+
+test('--idle bisect stays within its budget when a new connection stalls (a proxy that stops accepting work)', async (t) => {
+  // The probe's own connection and the first try reach the echo server; later connections are accepted and never
+  // answered, as a proxy at its connection limit may do.
+  const echo = await startWsEcho(t);
+  let accepted = 0;
+  const gate = await startTcpServer(t, (socket) => {
+    accepted += 1;
+    if (accepted > 2) return;
+    const upstream = net.connect(echo.port, '127.0.0.1');
+    upstream.on('error', () => socket.destroy());
+    socket.on('error', () => upstream.destroy());
+    socket.pipe(upstream).pipe(socket);
+  });
+  const began = performance.now();
+  const report = await probe({ url: `ws://127.0.0.1:${gate.port}/echo`, idle: 'bisect', timeoutMs: 6000 });
+  const idle = stepOf(report, 'idle');
+  // The 1 s try survives; the 2 s one fits the budget, and its connection stalls.
+  assert.equal(idle.verdict.code, 'IDLE_BISECT_INCOMPLETE', JSON.stringify(idle));
+  assert.ok(idle.ms <= 6000 + 500, `the search took ${idle.ms} ms with a budget of 6000 ms`);
+  assert.ok(performance.now() - began < 8000);
 });
