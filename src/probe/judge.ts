@@ -5,7 +5,7 @@
 // X-Squid-Error, x-wsgate-error), because the advice differs per product. Pure.
 import { type HeaderPairs, headerTokens, headerValue } from '../http/head.ts';
 import { computeAcceptKey } from '../websocket/handshake.ts';
-import { fail, ok, type Verdict } from './report.ts';
+import { fail, ok, type Verdict, warn } from './report.ts';
 
 const KNOWN_PRODUCTS: [RegExp, string][] = [
   [/\bsquid(?:\/([\w.]+))?/i, 'Squid'],
@@ -140,6 +140,18 @@ function hasUpgradeTokens(headers: HeaderPairs): boolean {
   );
 }
 
+/**
+ * The proxy wrote this answer itself, as its own error page, so the request never reached the server: Squid marks
+ * its error pages with X-Squid-Error, wsgate its own answers with X-Wsgate-Error (a wsgate at the server marks
+ * them too, which the probe cannot tell apart; through a proxy, the proxy is the likelier author).
+ */
+function proxyAuthored(headers: HeaderPairs): boolean {
+  return headerValue(headers, 'x-squid-error') !== undefined || headerValue(headers, 'x-wsgate-error') !== undefined;
+}
+
+const PROXY_REFUSED_HINT =
+  'The proxy’s policy refuses this request; its error page (above) names why. Ask the proxy’s admins to allow this host and port, or use wss:// (on port 443): the proxy then sees only a CONNECT tunnel.';
+
 const STRIP_HINT_SQUID =
   'Squid forwards Upgrade only when told to: add `http_upgrade_request_protocols websocket allow all` (Squid 5+). The protocol name is matched case-sensitively and clients send lower-case `websocket`, so `WebSocket` there does not work.';
 
@@ -181,6 +193,15 @@ export function judgeUpgrade(a: UpgradeAnswer): Verdict {
       authHint(schemes, a.hadCredentials),
     );
   }
+  const preview = a.bodyPreview === undefined || a.bodyPreview === '' ? '' : `: ${a.bodyPreview}`;
+  // Not the server's answer to a plain GET (nothing was stripped on the way), nor the server refusing.
+  if (a.proxied && a.status < 500 && proxyAuthored(a.headers)) {
+    return fail(
+      'UPGRADE_REFUSED',
+      `${line}: the proxy answered the handshake itself, it never reached the server${preview}`,
+      PROXY_REFUSED_HINT,
+    );
+  }
   const upgradeInAnswer = headerTokens(headerValue(a.headers, 'upgrade')).includes('websocket');
   // A 426 that itself asks for websocket, or a plain answer that came through a proxy: the server never saw the
   // Upgrade, so something on the way took it out.
@@ -201,7 +222,6 @@ export function judgeUpgrade(a: UpgradeAnswer): Verdict {
       'Check that the URL is the WebSocket endpoint (path, port); if it is, something in front of the server dropped the Upgrade: try --compare, or wss://.',
     );
   }
-  const preview = a.bodyPreview === undefined || a.bodyPreview === '' ? '' : `: ${a.bodyPreview}`;
   const hints: Record<number, string> = {
     400: 'The server rejected the handshake: compare the headers it expects (Origin, subprotocol, cookies, query token) with --header/--origin/--subprotocol.',
     401: 'The server wants credentials: pass them as the application does (--header "Authorization: …", a cookie or a query token).',
@@ -275,19 +295,34 @@ export type IdleEnd =
   | { how: 'alive'; afterMs: number; pongMs: number }
   | { how: 'close'; afterMs: number; code: number | undefined; reason: string }
   | { how: 'fin' | 'rst'; afterMs: number }
-  | { how: 'silent'; afterMs: number };
+  | { how: 'silent'; afterMs: number }
+  /** No Close, FIN or RST during the silence, and no ping after it: pings get no pong on this path. */
+  | { how: 'unchecked'; afterMs: number };
 
 const seconds = (ms: number) => (ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000)));
 
 function keepaliveHint(afterMs: number): string {
-  const under = Math.max(1, Math.floor((afterMs * 0.5) / 1000));
-  return `Send a ping (or any message) at an interval below the cut-off, e.g. every ${under} s; with wsgate in the path, set its keepalive below ${seconds(afterMs)} s.`;
+  // Half the cut-off; below 2 s in milliseconds, as whole seconds would round up to the cut-off itself.
+  const half = afterMs * 0.5;
+  const under =
+    afterMs < 2000 ? `${Math.max(50, Math.round(half / 50) * 50)} ms` : `${Math.max(1, Math.floor(half / 1000))} s`;
+  return `Send a ping (or any message) at an interval below the cut-off, e.g. every ${under}; with wsgate in the path, set its keepalive below ${seconds(afterMs)} s.`;
 }
+
+/** For IDLE_SURVIVED when pings get no pong: what the probe could not see. */
+export const UNCHECKED_HINT =
+  'A path that drops an idle connection silently (no FIN) cannot be seen this way: make pings work (see the ping step), then probe again.';
 
 export function judgeIdle(end: IdleEnd, silenceMs: number): Verdict {
   switch (end.how) {
     case 'alive':
       return ok('IDLE_SURVIVED', `alive after ${seconds(silenceMs)} s of silence (pong in ${end.pongMs} ms)`);
+    case 'unchecked':
+      return warn(
+        'IDLE_SURVIVED',
+        `no Close, FIN or RST during ${seconds(silenceMs)} s of silence; not confirmed with a ping, as pings get no pong on this path`,
+        UNCHECKED_HINT,
+      );
     case 'close':
       return fail(
         'IDLE_CLOSED',

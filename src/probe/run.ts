@@ -94,7 +94,13 @@ class Prober {
    * `fallsThrough`: another PAC entry follows this proxy, so not reaching the proxy (DNS, TCP) is a warning and the
    * next entry is tried, as browsers do.
    */
-  async attempt(route: PlannedRoute, quiet: boolean, key?: string, fallsThrough = false): Promise<Attempt> {
+  async attempt(
+    route: PlannedRoute,
+    quiet: boolean,
+    key?: string,
+    fallsThrough = false,
+    timeout = this.timeout,
+  ): Promise<Attempt> {
     const steps: StepResult[] = [];
     const soften = <T extends { result: StepResult }>(out: T): T => {
       const v = out.result.verdict;
@@ -109,23 +115,19 @@ class Prober {
       : portOf(url);
     const role = proxied ? 'proxy' : 'server';
     const dnsR = await this.step('dns', `resolving ${dialHost}`, quiet, async () =>
-      soften(await dnsStep(dialHost, role, this.timeout, this.o.lookup)),
+      soften(await dnsStep(dialHost, role, timeout, this.o.lookup)),
     );
     steps.push(dnsR.result);
     if (dnsR.value === undefined) return { steps, reachedProxy: false };
     const tcp = await this.step('tcp', `connecting to ${formatHostPort(dialHost, dialPort)}`, quiet, async () =>
-      soften(await tcpStep({ address: dnsR.value!, port: dialPort, role }, this.timeout)),
+      soften(await tcpStep({ address: dnsR.value!, port: dialPort, role }, timeout)),
     );
     steps.push(tcp.result);
     if (tcp.value === undefined) return { steps, reachedProxy: false };
     let socket = tcp.value;
     if (proxied && route.proxyUrl!.protocol === 'https:') {
       const toProxy = await this.step('tls', `TLS to the proxy ${dialHost}`, quiet, () =>
-        tlsStep(
-          socket,
-          { host: dialHost, ca: this.o.ca, insecure: this.o.insecure === true, proxied: false },
-          this.timeout,
-        ),
+        tlsStep(socket, { host: dialHost, ca: this.o.ca, insecure: this.o.insecure === true, proxied: false }, timeout),
       );
       steps.push(toProxy.result);
       if (toProxy.value === undefined) return { steps, reachedProxy: false };
@@ -135,23 +137,26 @@ class Prober {
     if (tunnel) {
       const authority = `${url.hostname}:${portOf(url)}`;
       const connect = await this.step('connect', `CONNECT ${authority}`, quiet, () =>
-        connectStep(socket, { authority, port: portOf(url), authorization: route.authorization }, this.timeout),
+        connectStep(socket, { authority, port: portOf(url), authorization: route.authorization }, timeout),
       );
       steps.push(connect.result);
       if (connect.value === undefined) return { steps, reachedProxy: true };
       socket = connect.value;
     }
+    let intercepted = false;
     if (url.protocol === 'wss:') {
       const secured = await this.step('tls', `TLS with ${bare(url.hostname)}`, quiet, () =>
         tlsStep(
           socket,
           { host: bare(url.hostname), ca: this.o.ca, insecure: this.o.insecure === true, proxied },
-          this.timeout,
+          timeout,
         ),
       );
       steps.push(secured.result);
       if (secured.value === undefined) return { steps, reachedProxy: true };
       socket = secured.value;
+      // Going on through an interception (trusted, or --insecure): the proxy answers inside the tunnel too.
+      intercepted = tunnel && secured.result.verdict.code === 'TLS_INTERCEPTED';
     }
     const up = await this.step('upgrade', `GET ${url.pathname} (Upgrade: websocket)`, quiet, () =>
       upgradeStep(
@@ -164,9 +169,9 @@ class Prober {
           headers: this.o.headers ?? [],
           proxyAuthorization: route.authorization,
           key,
-          proxied: proxied && !tunnel,
+          proxied: (proxied && !tunnel) || intercepted,
         },
-        this.timeout,
+        timeout,
       ),
     );
     steps.push(up.result);
@@ -267,17 +272,24 @@ async function exercise(p: Prober, handshake: Handshake, route: PlannedRoute): P
     const ping = await p.step('ping', 'ping', false, async () => ({ result: await pingStep(conn, p.timeout) }));
     p.steps.push(ping.result);
     if (!ping.result.verdict.ok) return;
+    // No pong at all (PING_NO_PONG): a ping after the silence could not tell a dead connection from this one.
+    const rtt = ping.result.verdict.code === 'PING_OK' ? (ping.result.facts['rttMs'] as number) : undefined;
     if (typeof o.idle === 'number') {
       const silence = o.idle;
       const idle = await p.step('idle', `silent for ${silence} ms`, false, async () => ({
-        result: await idleStep(conn, silence, p.timeout),
+        result: await idleStep(conn, silence, rtt === undefined ? undefined : p.timeout),
       }));
       p.steps.push(idle.result);
     } else if (o.idle === 'bisect') {
       conn.close();
       const budget = o.timeoutMs ?? DEFAULT_BISECT_BUDGET_MS;
       const result = await p.step('idle', 'searching the idle cut-off', false, async () => ({
-        result: await idleBisect(() => p.attempt(route, true).then((a) => a.handshake), budget, p.timeout),
+        result: await idleBisect(
+          (leftMs) => p.attempt(route, true, undefined, false, leftMs).then((a) => a.handshake),
+          budget,
+          p.timeout,
+          rtt,
+        ),
       }));
       p.steps.push(result.result);
     }

@@ -216,8 +216,12 @@ export async function pingStep(conn: WsConn, timeoutMs: number): Promise<StepRes
   return { step: 'ping', ms, verdict: ok('PING_OK', `pong in ${ms} ms`), facts: { rttMs: ms } };
 }
 
-/** Stays silent for silenceMs (or until the connection ends), then checks with a ping that it is still alive. */
-export async function watchIdle(conn: WsConn, silenceMs: number, pongTimeoutMs: number): Promise<IdleEnd> {
+/**
+ * Stays silent for silenceMs (or until the connection ends), then checks with a ping that it is still alive. With
+ * `pongTimeoutMs` undefined (the ping step got no pong: the server or a middlebox swallows pings) no ping is sent,
+ * since its missing pong would say nothing about this silence; only a Close, FIN or RST during it can be seen.
+ */
+export async function watchIdle(conn: WsConn, silenceMs: number, pongTimeoutMs: number | undefined): Promise<IdleEnd> {
   const start = performance.now();
   const e = await conn.next((x) => x.type === 'close' || x.type === 'end', silenceMs);
   if (e !== undefined) {
@@ -225,6 +229,7 @@ export async function watchIdle(conn: WsConn, silenceMs: number, pongTimeoutMs: 
     if (e.type === 'close') return { how: 'close', afterMs, code: e.code, reason: e.reason };
     return { how: e.type === 'end' && e.how === 'rst' ? 'rst' : 'fin', afterMs };
   }
+  if (pongTimeoutMs === undefined) return { how: 'unchecked', afterMs: elapsed(start) };
   const payload = randomBytes(8);
   const pingAt = performance.now();
   conn.ping(payload);
@@ -239,7 +244,11 @@ export async function watchIdle(conn: WsConn, silenceMs: number, pongTimeoutMs: 
   return { how: answer.type === 'end' && answer.how === 'rst' ? 'rst' : 'fin', afterMs: elapsed(start) };
 }
 
-export async function idleStep(conn: WsConn, silenceMs: number, pongTimeoutMs: number): Promise<StepResult> {
+export async function idleStep(
+  conn: WsConn,
+  silenceMs: number,
+  pongTimeoutMs: number | undefined,
+): Promise<StepResult> {
   const start = performance.now();
   const end = await watchIdle(conn, silenceMs, pongTimeoutMs);
   return { step: 'idle', ms: elapsed(start), verdict: judgeIdle(end, silenceMs), facts: { silenceMs, end } };

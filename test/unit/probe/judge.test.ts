@@ -95,6 +95,41 @@ test('judgeNegotiation: RFC 6455 §4.1 failures and what is fine', () => {
   assert.equal(n([], [['Sec-WebSocket-Extensions', 'permessage-deflate; server_no_context_takeover']]), 'NEGOTIATE_OK');
 });
 
+test('judgeUpgrade: an error page the proxy wrote itself is the proxy refusing, not the server nor a stripped Upgrade', () => {
+  const base = { key: 'k', proxied: true, hadCredentials: false };
+  const squid403 = judgeUpgrade({
+    ...base,
+    status: 403,
+    statusLine: '403 Forbidden',
+    headers: [
+      ['Server', 'squid/5.7'],
+      ['X-Squid-Error', 'ERR_ACCESS_DENIED 0'],
+    ],
+  });
+  assert.equal(squid403.code, 'UPGRADE_REFUSED');
+  assert.match(squid403.detail, /from Squid 5\.7: the proxy answered the handshake itself/);
+  assert.doesNotMatch(squid403.hint ?? '', /Origin/);
+  const wsgate426 = judgeUpgrade({
+    ...base,
+    status: 426,
+    statusLine: '426 Upgrade Required',
+    headers: [
+      ['Upgrade', 'websocket'],
+      ['X-Wsgate-Error', 'WSG_FAULT_INJECTED'],
+    ],
+  });
+  assert.equal(wsgate426.code, 'UPGRADE_REFUSED');
+  // Without a proxy on the path the same answer is the server's (a wsgate reverse listener's) refusal.
+  const direct = judgeUpgrade({
+    ...base,
+    proxied: false,
+    status: 403,
+    statusLine: '403',
+    headers: [['X-Wsgate-Error', 'X']],
+  });
+  assert.match(direct.hint ?? '', /Origin/);
+});
+
 test('judgeIdle: survived, Close, FIN/RST cut, silently dead; the keepalive hint is below the cut-off', () => {
   assert.equal(judgeIdle({ how: 'alive', afterMs: 5000, pongMs: 2 }, 5000).code, 'IDLE_SURVIVED');
   const closed = judgeIdle({ how: 'close', afterMs: 30_000, code: 1001, reason: 'idle' }, 60_000);
@@ -105,6 +140,19 @@ test('judgeIdle: survived, Close, FIN/RST cut, silently dead; the keepalive hint
   assert.match(cut.detail, /after about 60 s \(TCP RST without a Close frame/);
   assert.match(cut.hint ?? '', /every 30 s/);
   assert.equal(judgeIdle({ how: 'silent', afterMs: 10_000 }, 10_000).code, 'IDLE_DEAD');
+});
+
+test('judgeIdle: for a cut-off under 2 s the suggested interval is below it, in milliseconds', () => {
+  assert.match(judgeIdle({ how: 'fin', afterMs: 1003 }, 3000).hint ?? '', /every 500 ms; .* below 1\.0 s/);
+  assert.match(judgeIdle({ how: 'silent', afterMs: 1000 }, 1000).hint ?? '', /every 500 ms/);
+  assert.match(judgeIdle({ how: 'fin', afterMs: 300 }, 3000).hint ?? '', /every 150 ms/);
+  assert.match(judgeIdle({ how: 'fin', afterMs: 2000 }, 3000).hint ?? '', /every 1 s/);
+});
+
+test('judgeIdle: a silence not checked with a ping (pings get no pong) is survived with a warning, never dead', () => {
+  const v = judgeIdle({ how: 'unchecked', afterMs: 5000 }, 5000);
+  assert.deepEqual([v.ok, v.warn, v.code], [true, true, 'IDLE_SURVIVED']);
+  assert.match(v.detail, /no Close, FIN or RST during 5\.0 s of silence; not confirmed with a ping/);
 });
 
 const cert = (subject: string, issuer: string): ChainCert => ({
