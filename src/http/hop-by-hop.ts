@@ -36,9 +36,10 @@ export function connectionOptions(connection: string | string[] | undefined, pro
 /**
  * Drops hop-by-hop headers and every header the Connection header names (RFC 9110 §7.6.1: a proxy MUST remove
  * them, Authorization included: the client asked for it, and it only affects the client's own request). Headers
- * wsgate adds itself (X-Forwarded-*) are added after this, so a client cannot remove those by naming them.
+ * wsgate adds itself (X-Forwarded-*) are added after this, so a client cannot remove those by naming them. `keep`:
+ * names that stay even so (a relayed response's framing, stripRelayedResponse).
  */
-export function stripHopByHop(pairs: HeaderPairs): HeaderPairs {
+export function stripHopByHop(pairs: HeaderPairs, keep?: ReadonlySet<string>): HeaderPairs {
   // Names lower-cased once, and plain loops: this runs on every handshake and every forwarded request.
   const lower = new Array<string>(pairs.length);
   const connection: string[] = [];
@@ -52,7 +53,8 @@ export function stripHopByHop(pairs: HeaderPairs): HeaderPairs {
   const named = connectionOptions(connection, proxyConnection);
   const kept: HeaderPairs = [];
   for (let i = 0; i < pairs.length; i++) {
-    if (!HOP_BY_HOP.has(lower[i]!) && !named.has(lower[i]!)) kept.push(pairs[i]!);
+    const name = lower[i]!;
+    if (keep?.has(name) === true || (!HOP_BY_HOP.has(name) && !named.has(name))) kept.push(pairs[i]!);
   }
   return kept;
 }
@@ -71,14 +73,5 @@ const RELAYED_FRAMING = new Set(['content-length', 'transfer-encoding', 'trailer
  * rest keep their order, case and values; the caller adds its own Connection.
  */
 export function stripRelayedResponse(pairs: HeaderPairs): HeaderPairs {
-  const connection: string[] = [];
-  for (const [name, value] of pairs) {
-    const lower = name.toLowerCase();
-    if (lower === 'connection' || lower === 'proxy-connection') connection.push(value);
-  }
-  const named = connectionOptions(connection);
-  return pairs.filter(([name]) => {
-    const lower = name.toLowerCase();
-    return RELAYED_FRAMING.has(lower) || (!HOP_BY_HOP.has(lower) && !named.has(lower));
-  });
+  return stripHopByHop(pairs, RELAYED_FRAMING);
 }
