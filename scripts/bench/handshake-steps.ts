@@ -19,6 +19,7 @@ import { createLogger } from '../../src/log/logger.ts';
 
 const N = Number(process.argv[2] ?? 500);
 const TAP = process.env['HS_TAP'] ?? 'frames';
+const LEVEL = process.env['HS_LEVEL'] ?? 'warn';
 
 // The upstream and the client, in one child: a raw 101 answerer and a sequential raw handshake loop.
 const CHILD = `
@@ -78,13 +79,13 @@ const nextLine = () =>
   });
 
 const upstreamPort = Number((await nextLine()).split(' ')[1]);
-const log = createLogger({ level: 'warn', format: 'json', stream: process.stderr });
+const log = createLogger({ level: LEVEL, format: 'json', stream: process.stderr });
 const running = await startWsgate(
   configFromObject(
     {
       listeners: [{ name: 'hs', bind: '127.0.0.1:0', routes: [{ upstream: `ws://127.0.0.1:${upstreamPort}` }] }],
       tap: { level: TAP },
-      log: { level: 'warn' },
+      log: { level: LEVEL },
     },
     '<handshake-steps>',
   ),

@@ -55,7 +55,7 @@ export const limits = z.strictObject({
     .min(1)
     .default(256)
     .describe(
-      'Connections one client address may hold on a listener at once; more get 503. Loopback clients are not counted unless limits.exemptLoopbackClients is false.',
+      'Connections one client may hold on a listener at once; more get 503. A client is its address, an IPv6 client its network (limits.clientIpv6Prefix). Loopback clients are not counted unless limits.exemptLoopbackClients is false.',
     ),
   maxHandshakesPerSecond: z
     .int({ error: 'must be a whole number' })
@@ -69,7 +69,7 @@ export const limits = z.strictObject({
     .min(0)
     .default(0)
     .describe(
-      "WebSocket handshakes one client address may make per second on a listener (up to a second's worth at once); more get 429 with Retry-After before anything is dialed, so one client stuck in a reconnect loop cannot take the listener's rate or the upstreams' capacity. Counts the client address: the peer's, the one X-Forwarded-For names from a trustForwarded peer, or the one a PROXY protocol header names (listener proxyProtocol). Loopback clients are not counted unless limits.exemptLoopbackClients is false. 0 turns it off.",
+      "WebSocket handshakes one client address may make per second on a listener (up to a second's worth at once); more get 429 with Retry-After before anything is dialed, so one client stuck in a reconnect loop cannot take the listener's rate or the upstreams' capacity. Counts the client address: the peer's, the one X-Forwarded-For names from a trustForwarded peer, or the one a PROXY protocol header names (listener proxyProtocol). An IPv6 client counts as its network (limits.clientIpv6Prefix). Loopback clients are not counted unless limits.exemptLoopbackClients is false. 0 turns it off.",
     ),
   maxFrameBytes: positiveSize()
     .prefault('16MiB')
@@ -96,6 +96,14 @@ export const limits = z.strictObject({
     .default(60)
     .describe(
       'The most pings one side of a WebSocket may send that the other side has not answered with a pong (a ping flood); more is a violation (WSG_WS_TOO_MANY_PENDING_PINGS, close 1008). tap.onViolation decides what wsgate does.',
+    ),
+  clientIpv6Prefix: z
+    .int({ error: 'must be a whole number' })
+    .min(32)
+    .max(128)
+    .default(64)
+    .describe(
+      'How much of an IPv6 client address the per-client limits (maxConnectionsPerClient, maxHandshakesPerClientPerSecond) count: its network of this many bits. A host or household is handed a whole /64 and may send from any address in it, so counting single addresses would let one client take a fresh limit per address. 128 counts each address; IPv4 clients are always their address.',
     ),
   exemptLoopbackClients: flag()
     .prefault(true)

@@ -1,7 +1,23 @@
-// Counts connections per client address so one address cannot take every slot of a listener
-// (limits.maxConnectionsPerClient). Pure bookkeeping; the listener does the I/O.
+// Counts connections per client so one client cannot take every slot of a listener (limits.maxConnectionsPerClient),
+// and refuses the one over. An IPv6 client counts as its network (limits.clientIpv6Prefix, net/ip.ts clientKey).
 
-import { parseIp, unmapIp } from '../net/ip.ts';
+import type net from 'node:net';
+import { WsgateError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import { ignoreError } from '../net/ignore-error.ts';
+import { clientKey, parseIp, unmapIp } from '../net/ip.ts';
+import { writeErrorToSocket } from './error-response.ts';
+
+/** The prefix an IPv6 client is counted by when limits.clientIpv6Prefix is not given. */
+export const DEFAULT_CLIENT_IPV6_PREFIX = 64;
+
+/** What the per-client limits read of limits.*. */
+export type ClientLimits = {
+  /** Loopback clients are not counted (default true). */
+  exemptLoopbackClients?: boolean | undefined;
+  /** IPv6 clients are counted by their network of this many bits (default 64; 128: each address). */
+  clientIpv6Prefix?: number | undefined;
+};
 
 /**
  * Loopback clients are exempt: on a developer machine every browser, CLI and test connects from 127.0.0.1. The
@@ -20,29 +36,74 @@ export function countsClient(address: string, exemptLoopback = true): boolean {
   return !(exemptLoopback && isLoopbackAddress(address));
 }
 
+/**
+ * The key the per-client limits count `address` under, or undefined when they leave it out (loopback). An IPv6
+ * client is its network: a client that rotates addresses inside its /64 is still one client.
+ */
+export function clientKeyOf(address: string, limits: ClientLimits): string | undefined {
+  if (!countsClient(address, limits.exemptLoopbackClients ?? true)) return undefined;
+  return clientKey(address, limits.clientIpv6Prefix ?? DEFAULT_CLIENT_IPV6_PREFIX);
+}
+
+/** Log fields naming a refused client: its address, and the network it was counted as when that is not itself. */
+export function clientFieldsOf(address: string, key: string): { client: string; clientNetwork?: string } {
+  return key.includes('/') ? { client: address, clientNetwork: key } : { client: address };
+}
+
 export class ClientCounter {
   #counts = new Map<string, number>();
 
   /**
-   * Counts a new connection; false when it is one over the limit (it must be refused, and released on close).
-   * `exemptLoopback` (limits.exemptLoopbackClients) leaves loopback clients uncounted.
+   * Counts a new connection under `key` (clientKeyOf); false when it is one over the limit (it must be refused,
+   * and released on close like the others).
    */
-  admit(address: string, limit: number, exemptLoopback = true): boolean {
-    if (!countsClient(address, exemptLoopback)) return true;
-    const count = (this.#counts.get(address) ?? 0) + 1;
-    this.#counts.set(address, count);
+  admit(key: string, limit: number): boolean {
+    const count = (this.#counts.get(key) ?? 0) + 1;
+    this.#counts.set(key, count);
     return count <= limit;
   }
 
-  release(address: string): void {
-    if (!this.#counts.has(address)) return;
-    const left = (this.#counts.get(address) ?? 1) - 1;
-    if (left <= 0) this.#counts.delete(address);
-    else this.#counts.set(address, left);
+  release(key: string): void {
+    if (!this.#counts.has(key)) return;
+    const left = (this.#counts.get(key) ?? 1) - 1;
+    if (left <= 0) this.#counts.delete(key);
+    else this.#counts.set(key, left);
   }
 
-  /** Addresses currently counted (for tests and, later, metrics). */
+  /** Clients currently counted (for tests and, later, metrics). */
   get size(): number {
     return this.#counts.size;
   }
+}
+
+/**
+ * limits.maxConnectionsPerClient for a new socket: counted (and released when it closes), or, one over the limit,
+ * answered with 503 WSG_TOO_MANY_CONNECTIONS, logged (`conn.limit`) and `refused` called. False when refused.
+ */
+export function admitClientSocket(
+  socket: net.Socket,
+  counter: ClientCounter,
+  limits: ClientLimits & { maxConnectionsPerClient: number },
+  log: Logger,
+  refused: () => void,
+): boolean {
+  const address = socket.remoteAddress;
+  if (address === undefined) return true;
+  const key = clientKeyOf(address, limits);
+  if (key === undefined) return true;
+  const limit = limits.maxConnectionsPerClient;
+  const admitted = counter.admit(key, limit);
+  socket.on('close', () => counter.release(key));
+  if (admitted) return true;
+  const client = clientFieldsOf(address, key);
+  const scope =
+    client.clientNetwork === undefined
+      ? `from ${address}`
+      : `from ${address} (counted as its network ${key}, limits.clientIpv6Prefix)`;
+  const err = new WsgateError('WSG_TOO_MANY_CONNECTIONS', { scope, limit });
+  log.warn({ event: 'conn.limit', scope: 'client', ...client, limit, code: err.code }, err.message);
+  refused();
+  socket.on('error', ignoreError);
+  writeErrorToSocket(socket, err);
+  return false;
 }

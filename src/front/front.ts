@@ -18,7 +18,7 @@ import type { KeyLog } from '../tls/keylog.ts';
 import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type ServerTls, selectServerCert } from '../tls/server-certs.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { type AccessFields, logAccessOnClose } from './access.ts';
-import { ClientCounter } from './admission.ts';
+import { admitClientSocket, ClientCounter } from './admission.ts';
 import { watchRequestBody } from './body-timeout.ts';
 import { badConnectOf, clientErrorOf, GONE_CODES } from './client-error.ts';
 import { newConnId } from './conn-id.ts';
@@ -254,25 +254,12 @@ export class Front<T = never> {
     return this.#registry.drain(graceMs, { stopAccepting, closeIdle, closeAll }, reason);
   }
 
-  /**
-   * limits.maxConnectionsPerClient: one address may not take every slot. Loopback is exempt unless
-   * limits.exemptLoopbackClients is false. Tunnel sockets were admitted as the CONNECT that carries them.
-   * False after the refusal was written.
-   */
+  /** limits.maxConnectionsPerClient; tunnel sockets were admitted as the CONNECT that carries them. */
   #admit(socket: net.Socket): boolean {
     if (this.#tunnels.has(socket)) return true;
-    const address = socket.remoteAddress;
-    if (address === undefined) return true;
-    const limit = this.#limits.maxConnectionsPerClient;
-    const admitted = this.#perClient.admit(address, limit, this.#limits.exemptLoopbackClients ?? true);
-    socket.on('close', () => this.#perClient.release(address));
-    if (admitted) return true;
-    const err = new WsgateError('WSG_TOO_MANY_CONNECTIONS', { scope: `from ${address}`, limit });
-    this.#log.warn({ event: 'conn.limit', scope: 'client', client: address, limit, code: err.code }, err.message);
-    this.#observer?.connectionRefused(this.name, err.code);
-    socket.on('error', ignoreError);
-    writeErrorToSocket(socket, err);
-    return false;
+    return admitClientSocket(socket, this.#perClient, this.#limits, this.#log, () =>
+      this.#observer?.connectionRefused(this.name, 'WSG_TOO_MANY_CONNECTIONS'),
+    );
   }
 
   /** Id and logger of a request: a tunnel's requests log under the tunnel's id, with their own beside it. */

@@ -11,7 +11,7 @@
 // never one per refusal during a storm.
 import { WsgateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
-import { countsClient } from './admission.ts';
+import { type ClientLimits, clientFieldsOf, clientKeyOf } from './admission.ts';
 
 const REPORT_MS = 1000;
 
@@ -46,7 +46,9 @@ class RefusalReport {
       return;
     }
     this.#refused++;
-    if (typeof fields['client'] === 'string') this.#clients.add(fields['client']);
+    // Clients as the limit counts them: an IPv6 client's network is one client.
+    const who = fields['clientNetwork'] ?? fields['client'];
+    if (typeof who === 'string') this.#clients.add(who);
   }
 
   #schedule(
@@ -61,7 +63,7 @@ class RefusalReport {
       const clients = this.#clients.size;
       this.#refused = 0;
       this.#clients.clear();
-      const { client: _, ...rest } = fields;
+      const { client: _, clientNetwork: _network, ...rest } = fields;
       this.#log.warn(
         { event: this.#event, code: err.code, ...rest, refused, ...(clients > 0 ? { clients } : {}) },
         summary(refused, clients),
@@ -72,10 +74,9 @@ class RefusalReport {
   }
 }
 
-export type HandshakeLimits = {
+export type HandshakeLimits = ClientLimits & {
   maxHandshakesPerSecond?: number | undefined;
   maxHandshakesPerClientPerSecond?: number | undefined;
-  exemptLoopbackClients?: boolean | undefined;
 };
 
 export class HandshakeRate {
@@ -103,8 +104,9 @@ export class HandshakeRate {
    */
   admit(now: number, limits: HandshakeLimits, client: string | undefined): WsgateError | undefined {
     const perClient = limits.maxHandshakesPerClientPerSecond ?? 0;
-    if (perClient > 0 && client !== undefined && countsClient(client, limits.exemptLoopbackClients ?? true)) {
-      const refusal = this.#admitClient(now, perClient, client);
+    const key = perClient > 0 && client !== undefined ? clientKeyOf(client, limits) : undefined;
+    if (key !== undefined) {
+      const refusal = this.#admitClient(now, perClient, client!, key);
       if (refusal !== undefined) return refusal;
     }
     const perSecond = limits.maxHandshakesPerSecond ?? 0;
@@ -121,18 +123,21 @@ export class HandshakeRate {
     return err;
   }
 
-  #admitClient(now: number, perSecond: number, client: string): WsgateError | undefined {
+  /** `key`: what the client is counted as (its address, or an IPv6 client's network). */
+  #admitClient(now: number, perSecond: number, client: string, key: string): WsgateError | undefined {
     this.#sweep(now, perSecond);
-    let bucket = this.#clients.get(client);
+    let bucket = this.#clients.get(key);
     if (bucket === undefined) {
       bucket = { tokens: perSecond, last: now };
-      this.#clients.set(client, bucket);
+      this.#clients.set(key, bucket);
     }
     if (take(bucket, now, perSecond)) return undefined;
-    const err = new WsgateError('WSG_HANDSHAKE_CLIENT_RATE', { client, rate: perSecond });
+    const fields = clientFieldsOf(client, key);
+    const who = fields.clientNetwork === undefined ? client : `${client} (counted as its network ${key})`;
+    const err = new WsgateError('WSG_HANDSHAKE_CLIENT_RATE', { client: who, rate: perSecond });
     this.#clientReport.refused(
       err,
-      { client, limit: perSecond },
+      { ...fields, limit: perSecond },
       (refused, clients) =>
         `${refused} more WebSocket handshakes refused in the last second from ${clients} client${clients === 1 ? '' : 's'} (limits.maxHandshakesPerClientPerSecond ${perSecond})`,
     );

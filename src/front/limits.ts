@@ -26,6 +26,8 @@ export type FrontLimits = {
   maxConnectionsPerClient: number;
   /** maxConnectionsPerClient does not count loopback clients (default true). */
   exemptLoopbackClients?: boolean | undefined;
+  /** IPv6 clients count as their network of this many bits (default 64). */
+  clientIpv6Prefix?: number | undefined;
   /** WebSocket handshakes a listener admits per second (handshake-rate.ts); 0 or absent: no limit. */
   maxHandshakesPerSecond?: number | undefined;
   /** WebSocket handshakes one client address may make per second on a listener; 0 or absent: no limit. */

@@ -135,6 +135,25 @@ export function plainAddress(address: string): string {
   return unmapped.family === 4 ? formatIp(unmapped) : address;
 }
 
+/**
+ * What a per-client limit counts an address as: an IPv4 address (an IPv4-mapped one included) is itself; an IPv6
+ * address is its network of `ipv6Prefix` bits ("2001:db8:1:2::/64"), since a host or a household is handed a whole
+ * /64 and may send from any address in it (RFC 8981 temporary addresses rotate by design). 128 counts each IPv6
+ * address on its own. Text that is no address is returned as it is.
+ */
+export function clientKey(address: string, ipv6Prefix: number): string {
+  const parsed = parseIp(address);
+  if (parsed === undefined) return address;
+  const ip = unmapIp(parsed);
+  if (ip.family === 4 || ipv6Prefix >= 128) return formatIp(ip);
+  const network = new Uint8Array(16);
+  const full = Math.floor(ipv6Prefix / 8);
+  network.set(ip.bytes.subarray(0, full));
+  const bits = ipv6Prefix % 8;
+  if (bits > 0) network[full] = ip.bytes[full]! & ((0xff << (8 - bits)) & 0xff);
+  return `${formatIp({ family: 6, bytes: network })}/${ipv6Prefix}`;
+}
+
 export function inCidr(address: IpAddress, range: Cidr): boolean {
   const ip = unmapIp(address);
   const base = unmapIp(range.ip);

@@ -78,6 +78,7 @@ test('a minimal config gets every default', () => {
       maxConnectionsPerClient: 256,
       maxHandshakesPerSecond: 0,
       maxHandshakesPerClientPerSecond: 0,
+      clientIpv6Prefix: 64,
       exemptLoopbackClients: true,
       maxFrameBytes: 16 * 1024 * 1024,
       maxMessageBytes: 64 * 1024 * 1024,
@@ -210,6 +211,17 @@ test('configFromObject validates and fills defaults like a file, and leaves its 
     failLines(() => configFromObject({ ...input, listeners: [] })),
     ['<command line> listeners: list at least one listener'],
   );
+});
+
+test('limits.clientIpv6Prefix: 64 by default; a whole number from 32 to 128', () => {
+  const base = { listeners: [{ bind: '127.0.0.1:0', routes: [{ upstream: 'ws://127.0.0.1:3000' }] }] };
+  assert.equal(configFromObject(base).limits.clientIpv6Prefix, 64);
+  assert.equal(configFromObject({ ...base, limits: { clientIpv6Prefix: 128 } }).limits.clientIpv6Prefix, 128);
+  for (const bad of [16, 129, 56.5]) {
+    const lines = failLines(() => configFromObject({ ...base, limits: { clientIpv6Prefix: bad } }));
+    assert.equal(lines.length, 1, String(bad));
+    assert.match(lines[0]!, /^<command line> limits\.clientIpv6Prefix: /, String(bad));
+  }
 });
 
 test('limits.exemptLoopbackClients: loopback clients are exempt by default; false (or "false") counts them', () => {

@@ -125,6 +125,7 @@ type ExpectedConfig = {
     maxConnectionsPerClient: number;
     maxHandshakesPerSecond: number;
     maxHandshakesPerClientPerSecond: number;
+    clientIpv6Prefix: number;
     exemptLoopbackClients: boolean;
     maxFrameBytes: number;
     maxMessageBytes: number;

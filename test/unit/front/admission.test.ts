@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ClientCounter, isLoopbackAddress } from '../../../src/front/admission.ts';
+import { ClientCounter, clientKeyOf, isLoopbackAddress } from '../../../src/front/admission.ts';
+import { clientKey } from '../../../src/net/ip.ts';
 
-test('one client address gets at most `limit` connections; closing frees a slot', () => {
+test('one client gets at most `limit` connections; closing frees a slot', () => {
   const counter = new ClientCounter();
   assert.equal(counter.admit('203.0.113.7', 2), true);
   assert.equal(counter.admit('203.0.113.7', 2), true);
@@ -15,14 +16,18 @@ test('one client address gets at most `limit` connections; closing frees a slot'
   counter.release('203.0.113.7');
   counter.release('198.51.100.1');
   assert.equal(counter.size, 0, 'no entries left behind');
+  counter.release('203.0.113.7');
+  assert.equal(counter.size, 0, 'a release of an uncounted key changes nothing');
 });
 
-test('loopback clients are exempt and not even counted', () => {
-  const counter = new ClientCounter();
-  for (let i = 0; i < 10; i++) assert.equal(counter.admit('127.0.0.1', 1), true);
-  assert.equal(counter.admit('::1', 1), true);
-  assert.equal(counter.admit('::ffff:127.0.0.1', 1), true);
-  assert.equal(counter.size, 0);
+test('loopback clients are not counted at all unless exemptLoopbackClients is false', () => {
+  for (const address of ['127.0.0.1', '::1', '::ffff:127.0.0.1']) {
+    assert.equal(clientKeyOf(address, {}), undefined, address);
+    assert.equal(clientKeyOf(address, { exemptLoopbackClients: true }), undefined, address);
+  }
+  assert.equal(clientKeyOf('127.0.0.1', { exemptLoopbackClients: false }), '127.0.0.1');
+  assert.equal(clientKeyOf('::1', { exemptLoopbackClients: false }), '::/64');
+  assert.equal(clientKeyOf('::1', { exemptLoopbackClients: false, clientIpv6Prefix: 128 }), '::1');
   assert.equal(isLoopbackAddress('128.0.0.1'), false);
   assert.equal(isLoopbackAddress('::ffff:10.0.0.1'), false);
 });
@@ -36,14 +41,19 @@ test('a loopback address in any spelling is loopback: a PROXY header gives IPv4-
   }
 });
 
-test('with exemptLoopback false (limits.exemptLoopbackClients: false) loopback clients are counted like others', () => {
-  const counter = new ClientCounter();
-  assert.equal(counter.admit('127.0.0.1', 1, false), true);
-  assert.equal(counter.admit('127.0.0.1', 1, false), false, 'the second is one over the limit');
-  assert.equal(counter.size, 1);
-  counter.release('127.0.0.1');
-  counter.release('127.0.0.1');
-  assert.equal(counter.size, 0, 'released on close');
-  counter.release('127.0.0.1');
-  assert.equal(counter.size, 0, 'a release of an uncounted address changes nothing');
+test('an IPv6 client is its network (a /64 by default): addresses rotated inside it are one client', () => {
+  const a = clientKeyOf('2001:db8:1:2::7', {});
+  const b = clientKeyOf('2001:db8:1:2:a:b:c:d', {});
+  assert.equal(a, '2001:db8:1:2::/64');
+  assert.equal(b, a, 'same /64, same client');
+  assert.notEqual(clientKeyOf('2001:db8:1:3::7', {}), a, 'the next /64 is another client');
+  assert.equal(clientKeyOf('2001:DB8:1:2:0:0:0:7', {}), a, 'any spelling of the address');
+  assert.equal(clientKeyOf('2001:db8:1:2::7', { clientIpv6Prefix: 128 }), '2001:db8:1:2::7', '128: the address');
+  assert.equal(clientKeyOf('2001:db8:1:2::7', { clientIpv6Prefix: 48 }), '2001:db8:1::/48');
+  // A prefix that ends inside a byte keeps only that byte's high bits.
+  assert.equal(clientKey('2001:db8:1:ffff::1', 52), '2001:db8:1:f000::/52');
+  // IPv4 clients, mapped ones included, are their address whatever the prefix.
+  assert.equal(clientKeyOf('203.0.113.7', { clientIpv6Prefix: 32 }), '203.0.113.7');
+  assert.equal(clientKeyOf('::ffff:203.0.113.7', {}), '203.0.113.7');
+  assert.equal(clientKey('not an address', 64), 'not an address');
 });

@@ -94,3 +94,27 @@ test('per client: loopback is exempt unless exemptLoopbackClients is false; idle
   bucket.admit(2000, limits, '10.9.9.9');
   assert.equal(bucket.trackedClients, 1);
 });
+
+test('per client: an IPv6 client rotating addresses inside its /64 is one client; the next /64 is another', async () => {
+  const { bucket, logs } = rate();
+  const limits = { maxHandshakesPerClientPerSecond: 2 };
+  // A reconnect loop that takes a fresh temporary address for each handshake.
+  const loop = Array.from({ length: 5 }, (_, i) => bucket.admit(0, limits, `2001:db8:7:1::${i + 1}`)?.code);
+  assert.deepEqual(loop, [undefined, undefined, ...Array(3).fill('WSG_HANDSHAKE_CLIENT_RATE')]);
+  assert.equal(bucket.admit(0, limits, '2001:db8:7:2::1'), undefined, 'another /64');
+  const err = bucket.admit(0, limits, '2001:db8:7:1::99');
+  assert.match(err?.message ?? '', /from 2001:db8:7:1::99 \(counted as its network 2001:db8:7:1::\/64\)/);
+  const first = logs.events('upgrade.client_rate_limited')[0];
+  assert.deepEqual([first?.['client'], first?.['clientNetwork']], ['2001:db8:7:1::3', '2001:db8:7:1::/64']);
+  // clientIpv6Prefix 128: each address is its own client again.
+  const each = { ...limits, clientIpv6Prefix: 128 };
+  const fresh = Array.from({ length: 5 }, (_, i) => bucket.admit(0, each, `2001:db8:8:1::${i + 1}`));
+  assert.deepEqual(fresh, Array(5).fill(undefined));
+  await new Promise((r) => setTimeout(r, 1100));
+  const summary = logs.events('upgrade.client_rate_limited')[1];
+  assert.deepEqual(
+    [summary?.['refused'], summary?.['clients'], summary?.['clientNetwork']],
+    [3, 1, undefined],
+    'the refusals after the first count one client (its network), and the summary names none',
+  );
+});
