@@ -6,7 +6,8 @@
 //
 // HS_WARM: handshakes before the measured ones (default 50; 1 for a cold process). HS_PEER=http measures a bare
 // `http.Server` 'upgrade' → `net.connect` → head written → pipes in the same process instead, nothing checked: what
-// Node's HTTP server and sockets cost a handshake here, so what is above it is wsgate's.
+// Node's HTTP server and sockets cost a handshake here, so what is above it is wsgate's. HS_TAP sets the tap level
+// (default frames), HS_LEVEL the log level (default warn; info writes the open and close lines, to stderr).
 //
 //   node scripts/bench/handshake-steps.ts [N, default 500]
 import { type ChildProcess, spawn } from 'node:child_process';
