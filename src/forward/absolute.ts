@@ -6,7 +6,8 @@ import type net from 'node:net';
 import { WsgateError } from '../errors.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
 import type { RequestScope, UpgradeScope } from '../front/front.ts';
-import type { HeaderPairs } from '../http/head.ts';
+import { type HeaderPairs, rawToPairs } from '../http/head.ts';
+import { maxForwardsStep, traceEcho } from '../http/max-forwards.ts';
 import { isAbsoluteForm, withoutAuthority } from '../http/request-target.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
@@ -122,6 +123,16 @@ export function serveAbsoluteRequest(
   if (admitted === undefined) return;
   const { target } = admitted;
   access.user = admitted.user;
+  // RFC 9110 §7.6.2: an OPTIONS or TRACE with Max-Forwards 0 ends here, answered by wsgate; above 0 it goes on
+  // with one less (req.headers is what the relay copies).
+  // Node keeps the first of several Max-Forwards lines (it drops duplicates of this field): a string.
+  const received = req.headers['max-forwards'];
+  const step = maxForwardsStep(req.method ?? 'GET', Array.isArray(received) ? received[0] : received);
+  if (step.kind === 'answer') {
+    answerAsFinalRecipient(req, res, log, target.authority);
+    return;
+  }
+  if (step.kind === 'decrement') req.headers['max-forwards'] = step.value;
   access.upstream = target.url.origin;
   // ws:// and wss:// in a plain request are the same origins as http:// and https://.
   const httpUrl = new URL(target.url.href.replace(/^ws/i, 'http'));
@@ -150,6 +161,30 @@ export function serveAbsoluteRequest(
       );
     })
     .catch((error: unknown) => reportInternal(log, error));
+}
+
+/** What a forward listener relays: any method Node's parser reads; the common ones, for OPTIONS's Allow. */
+const ALLOW = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE, CONNECT';
+
+/**
+ * RFC 9110 §7.6.2: Max-Forwards 0 makes wsgate the final recipient of an OPTIONS (200 with Allow, §9.3.7) or a
+ * TRACE (200 echoing the request as received, without its credentials and cookies, as message/http: §9.3.8).
+ * Nothing is dialed. One info line says so, since the client asked this hop and no upstream was reached.
+ */
+function answerAsFinalRecipient(req: http.IncomingMessage, res: http.ServerResponse, log: Logger, target: string) {
+  const method = req.method ?? 'OPTIONS';
+  log.info(
+    { event: 'forward.max_forwards', method, target, client: req.socket.remoteAddress },
+    `${method} ${target}: Max-Forwards is 0, answered by wsgate (RFC 9110 §7.6.2)`,
+  );
+  if (method === 'TRACE') {
+    const echo = Buffer.from(traceEcho(method, req.url ?? '', req.httpVersion, rawToPairs(req.rawHeaders)), 'latin1');
+    res.writeHead(200, { 'content-type': 'message/http', 'content-length': echo.length });
+    res.end(echo);
+    return;
+  }
+  res.writeHead(200, { allow: ALLOW, 'content-length': 0 });
+  res.end();
 }
 
 /** Picks the route (a PAC list walked past unreachable proxies) and relays the request along it. */

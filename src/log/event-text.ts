@@ -155,6 +155,13 @@ export function wsEventText(line: EventLine, options: EventTextOptions): string 
       body = `${paint(c, style, '■ closed')} by ${str(line.endedBy)} (${str(line.how)}, ${str(line.termination)}) code ${code} after ${str(line.durationMs)} ms; → ${up.messages ?? 0} msgs ${formatBytes(up.bytes ?? 0)}, ← ${down.messages ?? 0} msgs ${formatBytes(down.bytes ?? 0)}`;
       break;
     }
+    case 'ws.handshake.unoffered_protocol': {
+      // The 101 went on and the connection opens, but the client will fail it (RFC 6455 §4.1): a warning, not a
+      // handshake failure, so yellow like a fault, with what was selected and what the client had offered.
+      const offered = typeof line.offeredProtocol === 'string' ? safe(line.offeredProtocol) : 'none';
+      body = `${paint(c, 'yellow', `⚠ unoffered subprotocol ${safe(str(line.protocol))}`)} from ${safe(str(line.upstream))} (the client offered ${offered}): the client will fail the connection [${str(line.route)}]`;
+      break;
+    }
     case 'ws.fault':
     case 'connect.fault':
       body = `${paint(c, 'yellow', `fault ${safe(str(line.fault))}`)}: ${safe(str(line.msg))}`;

@@ -24,7 +24,7 @@ import { planHandshake, withoutExtensions } from './handshake-faults.ts';
 import { relayStarter } from './relay.ts';
 import { type LiveSession, type SessionOptions, type SessionTap, startSession } from './session.ts';
 import { clientLeft, emitFailure, type HandshakeClock, type HandshakeTarget } from './upgrade-failure.ts';
-import { readResponseHead, relayRefusal } from './upstream-answer.ts';
+import { readResponseHead, relayInterim, relayRefusal } from './upstream-answer.ts';
 import { buildUpstreamHandshake, upstreamTarget } from './upstream-request.ts';
 
 export type UpgradeRoute = {
@@ -237,10 +237,8 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
       sent = headers;
       // Bytes the client sent behind its handshake wait for a valid 101: after a refusal they could otherwise reach
       // the upstream as a second, unrouted request (request smuggling).
-      // Interim 1xx heads go to the client as they came (RFC 9110 §15.2); it waits on for the answer, as wsgate does.
-      return readResponseHead(socket, limits.maxHeaderBytes, (interim) => {
-        if (!client.destroyed) client.write(interim);
-      });
+      // Interim 1xx heads go to the client without their hop-by-hop fields; it waits on for the answer, as wsgate does.
+      return readResponseHead(socket, limits.maxHeaderBytes, (interim) => relayInterim(client, interim));
     };
     let answer: Awaited<ReturnType<typeof readResponseHead>>;
     try {

@@ -2,20 +2,20 @@
 // up to a bound, and a refusal relayed to the client with backpressure and a deadline, then both sockets closed.
 import type net from 'node:net';
 import { headerValue, parseResponseHead, type ResponseHead, serializeResponseHead } from '../http/head.ts';
-import { stripRelayedResponse } from '../http/hop-by-hop.ts';
+import { stripHopByHop, stripRelayedResponse } from '../http/hop-by-hop.ts';
 
 /** After a refusal is relayed, how long a client that does not read the rest may keep its socket. */
 const REFUSAL_LINGER_MS = 5000;
 
 /**
  * Reads bytes until the upstream's answer head is complete. Interim 1xx heads before it (100 Continue, 103 Early
- * Hints; not 101, which is the answer) go to `onInterim` as they came: RFC 9110 §15.2, a proxy forwards them and the
- * client waits on for the answer. All heads together stay within maxBytes, so a flood of them is an invalid answer.
+ * Hints; not 101, which is the answer) go to `onInterim` as they are parsed (relayInterim passes them on). All heads
+ * together stay within maxBytes, so a flood of them is an invalid answer.
  */
 export function readResponseHead(
   upstream: net.Socket,
   maxBytes: number,
-  onInterim: (head: Buffer) => void = () => {},
+  onInterim: (head: ResponseHead) => void = () => {},
 ): Promise<{ head: ResponseHead; buffered: Buffer }> {
   return new Promise((resolve, reject) => {
     let buffered: Buffer = Buffer.alloc(0);
@@ -36,7 +36,7 @@ export function readResponseHead(
         while (result.state === 'complete' && isInterim(result.head.statusCode)) {
           const length = result.head.length;
           interimBytes += length;
-          onInterim(buffered.subarray(0, length));
+          onInterim(result.head);
           buffered = buffered.subarray(length);
           result = parseResponseHead(buffered, maxBytes - interimBytes);
         }
@@ -69,6 +69,17 @@ export function readResponseHead(
 /** A 1xx head that is not the answer: 101 switches protocols, the others only precede the answer. */
 function isInterim(status: number): boolean {
   return status >= 100 && status < 200 && status !== 101;
+}
+
+/**
+ * Passes an interim head on to the client (RFC 9110 §15.2: a proxy forwards 1xx responses; the client waits on for
+ * the answer). RFC 9110 §7.6.1: its hop-by-hop fields and whatever its Connection names end here like any other
+ * message's; a 1xx has no body, so nothing framing one is kept. Rare (only upstreams that send 1xx pay for it).
+ */
+export function relayInterim(client: net.Socket, head: ResponseHead): void {
+  if (client.destroyed) return;
+  // latin1, as parseResponseHead read it: the upstream's bytes go back as they came.
+  client.write(serializeResponseHead(head.statusCode, head.statusMessage, stripHopByHop(head.headers)), 'latin1');
 }
 
 /**

@@ -26,6 +26,10 @@ const BAD_TARGETS: readonly [method: string, target: string][] = [
   ['GET', 'http://1.2.3.4.5/'],
   ['GET', 'ftp://host/x'],
   ['GET', 'http://user:hunter2@host/x'],
+  // A forward proxy's cases too: a fragment after an absolute URL, a user without a password, an empty host.
+  ['GET', 'http://host/x#frag'],
+  ['GET', 'http://user@host/x'],
+  ['GET', 'http://:80/x'],
 ];
 
 const UPGRADE_HEADERS = (): string =>
@@ -58,6 +62,9 @@ for (const kind of ENTRY_KINDS) {
       // The target is logged, without the password it carried.
       const userinfo = await waitForLine(entry.logs, 'http.bad_target', (l) => String(l.target).includes('user:'));
       assert.doesNotMatch(JSON.stringify(userinfo), /hunter2/);
+      // A plain request's access line names its target too (a refused handshake has none).
+      if (!upgrade) await waitForLine(entry.logs, 'http.access', (l) => JSON.stringify(l).includes('user:'));
+      assert.doesNotMatch(JSON.stringify(entry.logs.lines), /hunter2/, 'nor in the access line or any other');
       assert.equal(entry.logs.events('internal.error').length, 0, 'no handler threw');
       assert.equal(entry.upstreamText(), '', 'the upstream received nothing');
       await assertHealthy(t, entry);

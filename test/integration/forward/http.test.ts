@@ -153,3 +153,49 @@ test('a request whose Via already names this wsgate is a loop: 508, and nothing 
   await looped.body.dump();
   assert.equal(upstream.seen.length, 1);
 });
+
+test('Max-Forwards on OPTIONS and TRACE (RFC 9110 §7.6.2): 0 is answered by wsgate, more goes on with one less', async (t) => {
+  const upstream = await recordingServer(t);
+  const gw = await startProxy(t, forwardConfig());
+  const authority = new URL(upstream.url).host;
+  const send = async (head: string) =>
+    (await rawExchange(gw.port(), `${head}Host: ${authority}\r\nConnection: close\r\n\r\n`)).toString('latin1');
+
+  // 0: this hop is the final recipient, nothing is dialed.
+  const options = await send(`OPTIONS ${upstream.url}/x HTTP/1.1\r\nMax-Forwards: 0\r\n`);
+  assert.match(options, /^HTTP\/1\.1 200 /, options);
+  assert.match(options, /\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE, CONNECT\r\n/i);
+  const trace = await send(
+    `TRACE ${upstream.url}/t?q=1 HTTP/1.1\r\nMax-Forwards: 0\r\nX-Probe: 1\r\nCookie: s=secret\r\nAuthorization: Basic c2VjcmV0\r\n`,
+  );
+  assert.match(trace, /^HTTP\/1\.1 200 [\s\S]*\r\ncontent-type: message\/http\r\n/i, trace);
+  assert.equal(
+    trace.slice(trace.indexOf('\r\n\r\n') + 4),
+    `TRACE ${upstream.url}/t?q=1 HTTP/1.1\r\nMax-Forwards: 0\r\nX-Probe: 1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`,
+    'the request as received, without its cookie and credentials',
+  );
+  assert.equal(upstream.seen.length, 0, 'neither reached the upstream');
+  assert.deepEqual(
+    gw.logs.events('forward.max_forwards').map((l) => [l.method, l.target]),
+    [
+      ['OPTIONS', authority],
+      ['TRACE', authority],
+    ],
+  );
+
+  // Above 0: forwarded, counted down.
+  assert.match(await send(`OPTIONS ${upstream.url}/o HTTP/1.1\r\nMax-Forwards: 3\r\n`), /^HTTP\/1\.1 201 /);
+  assert.match(await send(`TRACE ${upstream.url}/t HTTP/1.1\r\nMax-Forwards: 1\r\n`), /^HTTP\/1\.1 201 /);
+  // Other methods, and a value that is no number, carry it on as received.
+  assert.match(await send(`GET ${upstream.url}/g HTTP/1.1\r\nMax-Forwards: 0\r\n`), /^HTTP\/1\.1 201 /);
+  assert.match(await send(`OPTIONS ${upstream.url}/n HTTP/1.1\r\nMax-Forwards: x\r\n`), /^HTTP\/1\.1 201 /);
+  assert.deepEqual(
+    upstream.seen.map((s) => [s.method, s.url, s.headers['max-forwards']]),
+    [
+      ['OPTIONS', '/o', '2'],
+      ['TRACE', '/t', '0'],
+      ['GET', '/g', '0'],
+      ['OPTIONS', '/n', 'x'],
+    ],
+  );
+});

@@ -152,11 +152,15 @@ async function clientLeaves(t: import('node:test').TestContext, secure: boolean)
   });
   const adminPort = gate.running.inspector!.admin.address.port;
   const head = `GET /wait HTTP/1.1\r\nHost: x\r\n${HANDSHAKE}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+  // The listener's certificate is verified: self-signed for 127.0.0.1, trusted as the only CA.
   const client = secure
-    ? tls.connect({ port: gate.port, host: '127.0.0.1', rejectUnauthorized: false }, () => client.write(head))
+    ? tls.connect({ port: gate.port, host: '127.0.0.1', ca: pair.cert }, () => client.write(head))
     : net.connect(gate.port, '127.0.0.1', () => client.write(head));
   client.on('error', () => {});
-  const toUpstream = await gotRequest;
+  // A connection that fails (a certificate that does not verify) fails the test at once, not at its timeout.
+  const failed = new Promise<never>((_resolve, reject) => client.once('error', reject));
+  failed.catch(() => {});
+  const toUpstream = await Promise.race([gotRequest, failed]);
   const upstreamClosed = once(toUpstream, 'end');
   client.end();
 

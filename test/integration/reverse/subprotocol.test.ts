@@ -7,6 +7,7 @@ import type http from 'node:http';
 import { type TestContext, test } from 'node:test';
 import WebSocket from 'ws';
 import { startEchoServer } from '../../../src/echo/server.ts';
+import { renderTrafficLine } from '../../../src/traffic/render.ts';
 import { computeAcceptKey } from '../../../src/websocket/handshake.ts';
 import { RawClient, randomKey, startRawSink, wsHandshake } from '../../helpers/raw.ts';
 import { openWs } from '../../helpers/ws-client.ts';
@@ -57,6 +58,11 @@ test('a 101 selecting a subprotocol the client did not offer goes on, with a war
   assert.equal(line.conn, opened.conn);
   assert.match(String(line.msg), /did not offer.*will fail the connection \(RFC 6455 §4\.1\)/);
   assert.equal(gw.logs.events(EVENT).length, 1);
+  // `wsgate run --log-format json | wsgate tail` shows it, under the connection's id.
+  assert.match(
+    String(renderTrafficLine(JSON.stringify(line), { color: false, frames: false, conn: String(opened.conn) })),
+    /⚠ unoffered subprotocol chat\.v2 from .* \(the client offered chat\.v1,chat\.v0\): the client will fail/,
+  );
 });
 
 test('a 101 selecting a subprotocol when the client offered none: the 101 byte for byte, and the warn line', async (t) => {

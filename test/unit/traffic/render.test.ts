@@ -173,3 +173,26 @@ test("the main log's handshake failures are shown (a piped main log has no ws.fa
   assert.equal(renderTrafficLine(main({ event: 'http.access', status: 404, msg: 'GET /' }), plain), undefined);
   assert.equal(renderTrafficLine(main({ event: 'upgrade.other', msg: 'x' }), plain), undefined);
 });
+
+test('an upstream 101 selecting a subprotocol the client did not offer has its own line', () => {
+  // As upgrade.ts writes it (ws.handshake.unoffered_protocol): a warn line on the main log, the conn's id as conn.
+  const warn = (offeredProtocol: string | null) =>
+    line({
+      level: 'warn',
+      event: 'ws.handshake.unoffered_protocol',
+      route: 'web/route-0',
+      upstream: 'ws://127.0.0.1:9000',
+      protocol: 'chat.v2',
+      offeredProtocol,
+      msg: "the upstream's 101 selects a subprotocol the client did not offer",
+    });
+  assert.equal(
+    renderTrafficLine(warn('chat.v1, chat.v0'), plain),
+    '12:00:01.020 w3 ⚠ unoffered subprotocol chat.v2 from ws://127.0.0.1:9000 (the client offered chat.v1, chat.v0): the client will fail the connection [web/route-0]',
+  );
+  assert.match(String(renderTrafficLine(warn(null), plain)), /\(the client offered none\)/);
+  assert.match(String(renderTrafficLine(warn(null), { ...plain, conn: 'w3' })), /unoffered/, '--conn finds it');
+  assert.match(String(renderTrafficLine(warn(null), { ...plain, color: true })), /\x1b\[33m⚠ unoffered/);
+  // Escaped like every wire string: a control byte in a selected name never reaches the terminal raw.
+  assert.doesNotMatch(String(renderTrafficLine(warn('a\x1b[2Jb'), plain)), /\x1b/);
+});
