@@ -3,6 +3,7 @@
 // defaults and descriptions only; checks across keys are checks.ts's. Pure.
 
 import { z } from 'zod';
+import { unbracketedIpv6Message } from '../net/host-port.ts';
 import { parseIp } from '../net/ip.ts';
 import { checkUpstreamUrl, flag, isRecord, type Parsed, parsed, routeName } from './fields.ts';
 import { keepalive, relaySettings, ruleRefs } from './shape-relay.ts';
@@ -222,6 +223,14 @@ function parseOrigin(input: unknown): Parsed<string> {
   }
   // Browsers send the serialized origin (RFC 6454 §6.2): lower-case host, no default port.
   const url = URL.parse(input);
-  if (url !== null && url.origin !== 'null') return { ok: true, value: url.origin };
-  return { ok: true, value: input.toLowerCase() };
+  if (url === null) {
+    // A browser serializes its origin from a parsed URL, so one that does not parse (an unbracketed IPv6 host, a
+    // port out of range) would be listed and never match: refuse it and say how to write it.
+    const why =
+      unbracketedIpv6Message(input) ??
+      'not a URL a browser could send, e.g. "https://app.example.com" or "http://[::1]:3000"';
+    return { ok: false, message: `invalid origin ${JSON.stringify(input)}: ${why}` };
+  }
+  // An opaque origin (chrome-extension://id) serializes as "null"; such clients send the scheme and host as written.
+  return { ok: true, value: url.origin !== 'null' ? url.origin : input.toLowerCase() };
 }
