@@ -35,18 +35,38 @@ export function exclusiveKeys(m: unknown, ctx: z.RefinementCtx, a: string, b: st
 // Host header matching: exact names or a leading "*." label; DNS names are case-insensitive (RFC 4343).
 const MATCH_HOST = /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
 
+/**
+ * Why a bracketed `match.host` cannot match, or undefined when it holds an IPv6 address. RFC 3986 §3.2.2 brackets
+ * only an IPv6 literal, and reverse/match.ts compares such hosts in their RFC 5952 form: anything else in brackets
+ * (`[:::::]`, `[foo]`) no client sends, so the route would silently match nothing.
+ */
+function bracketedHostMessage(host: string): string | undefined {
+  const inner = host.slice(1, -1);
+  const ip = parseIp(inner);
+  if (ip?.family === 6) return undefined;
+  if (ip?.family === 4)
+    return `invalid host ${JSON.stringify(host)}: an IPv4 address goes without brackets: write "${inner}"`;
+  const zone = inner.includes('%') ? ' (a Host header carries no zone id)' : '';
+  return `invalid host ${JSON.stringify(host)}: brackets hold an IPv6 address, and ${JSON.stringify(inner)} is not one; write e.g. "[::1]" or "[2001:db8::7]"${zone}`;
+}
+
 export const matchHost = z
   .string()
   .superRefine((host, ctx) => {
     const lower = host.toLowerCase();
-    if (MATCH_HOST.test(lower) || /^\[[0-9a-f:.]+\]$/.test(lower)) return;
+    if (MATCH_HOST.test(lower)) return;
+    const bracketed = host.startsWith('[') && host.endsWith(']') ? bracketedHostMessage(host) : '';
+    if (bracketed === undefined) return;
     // "::1" would otherwise read as a host with a port; RFC 3986 §3.2.2 brackets an IPv6 literal.
     const ipv6 = !host.startsWith('[') && parseIp(host)?.family === 6;
-    const message = ipv6
-      ? `invalid host ${JSON.stringify(host)}: IPv6 addresses go in brackets, e.g. "[${lower}]"`
-      : /:\d+$/.test(host)
-        ? `invalid host ${JSON.stringify(host)}: match the host name without a port`
-        : `invalid host ${JSON.stringify(host)}: expected a host name such as "app.example.com" or "*.example.com"`;
+    const message =
+      bracketed !== ''
+        ? bracketed
+        : ipv6
+          ? `invalid host ${JSON.stringify(host)}: IPv6 addresses go in brackets, e.g. "[${lower}]"`
+          : /:\d+$/.test(host)
+            ? `invalid host ${JSON.stringify(host)}: match the host name without a port`
+            : `invalid host ${JSON.stringify(host)}: expected a host name such as "app.example.com" or "*.example.com"`;
     ctx.addIssue({ code: 'custom', message, input: host });
   })
   .transform((host) => host.toLowerCase());

@@ -63,6 +63,20 @@ proxies:
   ]);
 });
 
+test('a bracketed route host that is not an IPv6 address is refused, saying what goes in brackets', () => {
+  const hosts = ['[:::::]', '[foo]', '[1::2::3]', '[1.2.3.4]', '[fe80::1%eth0]', '[0:0::1]', '[::FFFF:127.0.0.1]'];
+  const text = withRoutes(hosts.map((h) => `      - { match: { host: "${h}" }, upstream: "ws://a:1" }\n`).join(''));
+  const why = (h: string, inner: string) =>
+    `invalid host "${h}": brackets hold an IPv6 address, and "${inner}" is not one; write e.g. "[::1]" or "[2001:db8::7]"`;
+  assert.deepEqual(failLines(load(text)), [
+    `c.yaml:5:26 listeners[0].routes[0].match.host: ${why('[:::::]', ':::::')}`,
+    `c.yaml:6:26 listeners[0].routes[1].match.host: ${why('[foo]', 'foo')}`,
+    `c.yaml:7:26 listeners[0].routes[2].match.host: ${why('[1::2::3]', '1::2::3')}`,
+    'c.yaml:8:26 listeners[0].routes[3].match.host: invalid host "[1.2.3.4]": an IPv4 address goes without brackets: write "1.2.3.4"',
+    `c.yaml:9:26 listeners[0].routes[4].match.host: ${why('[fe80::1%eth0]', 'fe80::1%eth0')} (a Host header carries no zone id)`,
+  ]);
+});
+
 test('an origin no browser could send (a port out of range, a bad bracketed host) is refused, not kept to never match', () => {
   const text = withRoutes(
     '      - upstream: ws://a:1\n        allowOrigins: ["http://a.test:99999", "http://[foo]:1", "chrome-extension://abc"]\n',
