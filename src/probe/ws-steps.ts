@@ -7,7 +7,7 @@ import { type HeaderPairs, headerValue, type ResponseHead, serializeRequestHead 
 import { extensionNames, type IdleEnd, judgeIdle, judgeNegotiation, judgeUpgrade, productOf } from './judge.ts';
 import { fail, ok, type StepResult, warn } from './report.ts';
 import type { Stepped } from './steps.ts';
-import { bodyPreview, elapsed, readHead, readSome } from './wire.ts';
+import { bodyPreview, elapsed, interimHeads, readHead, readSome } from './wire.ts';
 import { WsConn } from './ws-conn.ts';
 
 /** What Chromium offers: permessage-deflate with client_max_window_bits. */
@@ -28,9 +28,6 @@ export type HandshakeRequest = {
 };
 
 export type Handshake = { head: ResponseHead; rest: Buffer; key: string; socket: Socket };
-
-/** An interim 1xx head read before the answer: the upgrade step's `interim` facts. */
-export type InterimHead = { status: number; statusLine: string; headers: [string, string][] };
 
 function hostHeader(url: URL): string {
   return url.host; // URL drops the scheme's default port, as Host should (RFC 9112 §3.2)
@@ -67,12 +64,10 @@ export async function upgradeStep(
   socket.write(head);
   const requestLine = head.slice(0, head.indexOf('\r\n'));
   // 100 Continue, 103 Early Hints: read past, as a browser does, and named beside the answer they came before.
-  const interim: InterimHead[] = [];
-  const read = await readHead(socket, timeoutMs, (h) =>
-    interim.push({ status: h.statusCode, statusLine: `${h.statusCode} ${h.statusMessage}`.trim(), headers: h.headers }),
-  );
-  const after = interim.length === 0 ? '' : ` (after interim ${interim.map((h) => h.statusLine).join(', ')})`;
-  const interimFacts = interim.length === 0 ? {} : { interim };
+  const interim = interimHeads();
+  const read = await readHead(socket, timeoutMs, interim.onHead);
+  const after = interim.after();
+  const interimFacts = interim.facts();
   if (!read.ok) {
     socket.destroy();
     const closed = read.why === 'closed' || read.why === 'error';

@@ -138,6 +138,24 @@ export async function startInterimAnswerer(t: TestContext, interim: readonly str
   );
 }
 
+/**
+ * A CONNECT proxy written by hand that answers with `answer` (interim 1xx heads and the final head, each its own
+ * write) and, when that ends in a 2xx, splices the tunnel to 127.0.0.1:`targetPort`.
+ */
+export async function startConnectAnswerer(t: TestContext, answer: readonly string[], targetPort: number) {
+  return startTcpServer(t, (socket) =>
+    onHead(socket, (_head, rest) => {
+      for (const h of answer) socket.write(h);
+      if (!/^HTTP\/1\.1 2\d\d /.test(answer.at(-1) ?? '')) return;
+      const upstream = net.connect(targetPort, '127.0.0.1');
+      upstream.on('error', () => socket.destroy());
+      socket.on('close', () => upstream.destroy());
+      if (rest.length > 0) upstream.write(rest);
+      socket.pipe(upstream).pipe(socket);
+    }),
+  );
+}
+
 export const ANSWER_200 = () =>
   'HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 21\r\n\r\n<html>a web page</html>';
 
