@@ -186,7 +186,12 @@ export async function messageStep(conn: WsConn, text: string, timeoutMs: number)
   };
 }
 
-export async function pingStep(conn: WsConn, timeoutMs: number): Promise<StepResult> {
+/**
+ * A ping and its pong. `unanswered` is the --send text that got no reply (MESSAGE_NO_REPLY): a missing pong on top
+ * of it means nothing at all came back after the handshake, which no working WebSocket does, so it is a failure
+ * rather than the warning each would be alone (an application may not answer; a path may swallow pings).
+ */
+export async function pingStep(conn: WsConn, timeoutMs: number, unanswered?: string): Promise<StepResult> {
   const payload = randomBytes(8);
   const start = performance.now();
   conn.ping(payload);
@@ -195,6 +200,18 @@ export async function pingStep(conn: WsConn, timeoutMs: number): Promise<StepRes
     timeoutMs,
   );
   const ms = elapsed(start);
+  if (e === undefined && unanswered !== undefined) {
+    return {
+      step: 'ping',
+      ms,
+      verdict: fail(
+        'PING_HALF_OPEN',
+        `no pong within ${timeoutMs} ms, and no reply to ${JSON.stringify(preview(Buffer.from(unanswered), true))}: nothing came back after the handshake, though the connection stayed open`,
+        'A half-open path: something between here and the server (a proxy, NAT or load balancer) stopped forwarding one way without a FIN or RST, so neither side can tell (browsers keep such a socket open). Probe without the proxy (--no-proxy) or with --compare to find the hop; if the server answers neither messages nor pings, give --send a message it does answer.',
+      ),
+      facts: {},
+    };
+  }
   if (e === undefined) {
     return {
       step: 'ping',

@@ -108,3 +108,28 @@ test('--idle bisect stays within its budget when a new connection stalls (a prox
   assert.ok(idle.ms <= 6000 + 500, `the search took ${idle.ms} ms with a budget of 6000 ms`);
   assert.ok(performance.now() - began < 8000);
 });
+
+test('halfOpen after 0 s with --send: nothing comes back, so the probe fails at ping with PING_HALF_OPEN, not PROBE_OK', async (t) => {
+  const echo = await startWsEcho(t);
+  for (const direction of ['toClient', 'toServer']) {
+    const gw = await startProxy(t, withRule([{ halfOpen: { direction, after: '0s' } }]));
+    const report = await probe({ url: echo.url, proxy: gw.url(), send: 'hello', idle: 500, timeoutMs: 500 });
+    const message = stepOf(report, 'message').verdict;
+    assert.equal(message.code, 'MESSAGE_NO_REPLY', direction);
+    assert.equal(message.warn, true);
+    assert.equal(report.ok, false, `${direction}: ${JSON.stringify(report.verdict)}`);
+    assert.deepEqual(failure(report), { step: 'ping', code: 'PING_HALF_OPEN' });
+    assert.match(report.verdict.detail, /nothing came back/);
+    // The idle step would only wait on a connection already known to carry nothing back.
+    assert.deepEqual(report.steps.map((s) => s.step).slice(-3), ['negotiate', 'message', 'ping']);
+  }
+});
+
+test('swallowPings with --send: the echo comes back, so a missing pong stays a warning and the probe passes', async (t) => {
+  const echo = await startWsEcho(t);
+  const gw = await startProxy(t, withRule([{ swallowPings: true }]));
+  const report = await probe({ url: echo.url, proxy: gw.url(), send: 'hello', timeoutMs: 500 });
+  assert.equal(stepOf(report, 'message').verdict.code, 'MESSAGE_OK');
+  assert.equal(stepOf(report, 'ping').verdict.code, 'PING_NO_PONG');
+  assert.equal(report.ok, true, JSON.stringify(report.verdict));
+});
