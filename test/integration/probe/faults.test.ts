@@ -8,7 +8,7 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { makeTestCa, startTlsEchoServer } from '../../helpers/tls.ts';
 import { forwardConfig, startProxy, startTcpServer } from '../forward/helpers.ts';
-import { failure, probe, startWsEcho, stepOf } from './helpers.ts';
+import { failure, probe, startHalfOpenRelay, startWsEcho, stepOf } from './helpers.ts';
 
 /** A forward wsgate whose listener applies one rule with these actions. */
 function withRule(actions: unknown[]) {
@@ -109,11 +109,12 @@ test('--idle bisect stays within its budget when a new connection stalls (a prox
   assert.ok(performance.now() - began < 8000);
 });
 
-test('halfOpen after 0 s with --send: nothing comes back, so the probe fails at ping with PING_HALF_OPEN, not PROBE_OK', async (t) => {
+test('a path half-open from the handshake on, with --send: nothing comes back, so PING_HALF_OPEN, not PROBE_OK', async (t) => {
   const echo = await startWsEcho(t);
-  for (const direction of ['toClient', 'toServer']) {
-    const gw = await startProxy(t, withRule([{ halfOpen: { direction, after: '0s' } }]));
-    const report = await probe({ url: echo.url, proxy: gw.url(), send: 'hello', idle: 500, timeoutMs: 500 });
+  for (const direction of ['toServer', 'toClient'] as const) {
+    const relay = await startHalfOpenRelay(t, echo.port, direction);
+    const url = `ws://127.0.0.1:${relay.port}/echo`;
+    const report = await probe({ url, send: 'hello', idle: 500, timeoutMs: 500 });
     const message = stepOf(report, 'message').verdict;
     assert.equal(message.code, 'MESSAGE_NO_REPLY', direction);
     assert.equal(message.warn, true);

@@ -204,6 +204,39 @@ export async function startIdleCutter(t: TestContext, idleMs: number, how: 'fin'
   return { port: (server.address() as net.AddressInfo).port };
 }
 
+/**
+ * A TCP relay to 127.0.0.1:`targetPort` that goes half-open right after the handshake, as a NAT or proxy that
+ * forgot one direction: past the request head (`toServer`) or the 101's head (`toClient`), that direction's bytes
+ * are read and dropped, with no FIN, while the other flows on. Exact where wsgate's halfOpen fault runs on a timer.
+ */
+export async function startHalfOpenRelay(t: TestContext, targetPort: number, direction: 'toServer' | 'toClient') {
+  return startTcpServer(t, (socket) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    upstream.on('error', () => socket.destroy());
+    socket.on('close', () => upstream.destroy());
+    upstream.on('close', () => socket.destroy());
+    const headThenSilence = (from: net.Socket, to: net.Socket) => {
+      let seen = Buffer.alloc(0);
+      let open = true;
+      from.on('data', (chunk: Buffer) => {
+        if (!open) return;
+        seen = Buffer.concat([seen, chunk]);
+        const end = seen.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        open = false;
+        to.write(seen.subarray(0, end + 4));
+      });
+    };
+    if (direction === 'toServer') {
+      headThenSilence(socket, upstream);
+      upstream.pipe(socket);
+    } else {
+      socket.pipe(upstream);
+      headThenSilence(upstream, socket);
+    }
+  });
+}
+
 /** A ws echo server on 127.0.0.1 or `host` (messages back unchanged; the first offered subprotocol chosen). */
 export async function startWsEcho(t: TestContext, host = '127.0.0.1') {
   const server = http.createServer((_req, res) => {
