@@ -235,11 +235,20 @@ export async function pingStep(conn: WsConn, timeoutMs: number, unanswered?: str
  */
 export async function watchIdle(conn: WsConn, silenceMs: number, pongTimeoutMs: number | undefined): Promise<IdleEnd> {
   const start = performance.now();
+  // The probe is silent, but the server may not be: a cut amid its frames is no idle cut (judgeIdle).
+  conn.trackTraffic();
+  const cut = (how: 'fin' | 'rst'): IdleEnd => {
+    const afterMs = elapsed(start);
+    const t = conn.traffic();
+    if (t === undefined || t.frames === 0) return { how, afterMs };
+    const quietMs = Math.round(performance.now() - t.lastAt);
+    return { how, afterMs, traffic: { frames: t.frames, quietMs, longestGapMs: Math.round(t.longestGapMs) } };
+  };
   const e = await conn.next((x) => x.type === 'close' || x.type === 'end', silenceMs);
   if (e !== undefined) {
     const afterMs = elapsed(start);
     if (e.type === 'close') return { how: 'close', afterMs, code: e.code, reason: e.reason };
-    return { how: e.type === 'end' && e.how === 'rst' ? 'rst' : 'fin', afterMs };
+    return cut(e.type === 'end' && e.how === 'rst' ? 'rst' : 'fin');
   }
   if (pongTimeoutMs === undefined) return { how: 'unchecked', afterMs: elapsed(start) };
   const payload = randomBytes(8);
@@ -253,7 +262,7 @@ export async function watchIdle(conn: WsConn, silenceMs: number, pongTimeoutMs: 
   if (answer.type === 'pong') return { how: 'alive', afterMs: elapsed(start), pongMs: elapsed(pingAt) };
   if (answer.type === 'close')
     return { how: 'close', afterMs: elapsed(start), code: answer.code, reason: answer.reason };
-  return { how: answer.type === 'end' && answer.how === 'rst' ? 'rst' : 'fin', afterMs: elapsed(start) };
+  return cut(answer.type === 'end' && answer.how === 'rst' ? 'rst' : 'fin');
 }
 
 export async function idleStep(

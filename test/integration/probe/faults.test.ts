@@ -8,7 +8,7 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { makeTestCa, startTlsEchoServer } from '../../helpers/tls.ts';
 import { forwardConfig, startProxy, startTcpServer } from '../forward/helpers.ts';
-import { failure, probe, startHalfOpenRelay, startWsEcho, stepOf } from './helpers.ts';
+import { failure, probe, startHalfOpenRelay, startTicker, startWsEcho, stepOf } from './helpers.ts';
 
 /** A forward wsgate whose listener applies one rule with these actions. */
 function withRule(actions: unknown[]) {
@@ -133,4 +133,29 @@ test('swallowPings with --send: the echo comes back, so a missing pong stays a w
   assert.equal(stepOf(report, 'message').verdict.code, 'MESSAGE_OK');
   assert.equal(stepOf(report, 'ping').verdict.code, 'PING_NO_PONG');
   assert.equal(report.ok, true, JSON.stringify(report.verdict));
+});
+
+test('maxLifetime while the server pushes messages: the cut is not called idle (IDLE_CUT_BUSY), with no keepalive advice', async (t) => {
+  const feed = await startTicker(t, 100);
+  const gw = await startProxy(t, withRule([{ maxLifetime: '1500ms' }]));
+  const report = await probe({ url: feed.url, proxy: gw.url(), idle: 4000, timeoutMs: 1000 });
+  assert.deepEqual(failure(report), { step: 'idle', code: 'IDLE_CUT_BUSY' });
+  assert.match(
+    report.verdict.detail,
+    /not idle: the server sent \d+ frames during the silence, the last \d+ ms before the cut/,
+  );
+  assert.doesNotMatch(report.verdict.hint ?? '', /keepalive below|every \d+/);
+  assert.match(report.verdict.hint ?? '', /maxLifetime/);
+  const end = stepOf(report, 'idle').facts['end'] as { how: string; traffic?: { frames: number } };
+  assert.equal(end.how, 'fin');
+  assert.ok((end.traffic?.frames ?? 0) >= 5, JSON.stringify(end));
+});
+
+test('idleCut after the server stops pushing: still IDLE_CUT, timed from its last message, not from the probe’s silence', async (t) => {
+  const feed = await startTicker(t, 150, 4);
+  const gw = await startProxy(t, withRule([{ idleCut: '800ms' }]));
+  const report = await probe({ url: feed.url, proxy: gw.url(), idle: 4000, timeoutMs: 1000 });
+  assert.deepEqual(failure(report), { step: 'idle', code: 'IDLE_CUT' });
+  // About 0.6 s of ticks, then 0.8 s quiet: the cut-off is the 0.8 s, not the 1.4 s since the silence began.
+  assert.match(report.verdict.detail, /after about 0\.[789] s without traffic/);
 });

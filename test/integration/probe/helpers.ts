@@ -237,6 +237,42 @@ export async function startHalfOpenRelay(t: TestContext, targetPort: number, dir
   });
 }
 
+/**
+ * A WebSocket server that pushes a "tick" every `everyMs` to each connection, `count` times (endless by default):
+ * traffic during the probe's silence, as a feed or a game server sends.
+ */
+export async function startTicker(t: TestContext, everyMs: number, count = Number.POSITIVE_INFINITY) {
+  const server = http.createServer();
+  const wss = new WebSocketServer({ server });
+  const timers = new Set<NodeJS.Timeout>();
+  wss.on('connection', (ws) => {
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (sent >= count) {
+        clearInterval(timer);
+        return;
+      }
+      sent += 1;
+      ws.send(`tick ${sent}`);
+    }, everyMs);
+    timers.add(timer);
+    ws.on('close', () => clearInterval(timer));
+    ws.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const timer of timers) clearInterval(timer);
+        for (const c of wss.clients) c.terminate();
+        wss.close();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return { url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}/feed` };
+}
+
 /** A ws echo server on 127.0.0.1 or `host` (messages back unchanged; the first offered subprotocol chosen). */
 export async function startWsEcho(t: TestContext, host = '127.0.0.1') {
   const server = http.createServer((_req, res) => {
