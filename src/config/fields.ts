@@ -193,7 +193,11 @@ export const pacSource = () =>
           message: `a PAC script is a file path or an http://, https:// or file:// URL, not ${scheme}://`,
           input: text,
         });
+        return;
       }
+      // An http(s):// PAC URL is fetched when wsgate starts; one with an unbracketed IPv6 host could never be.
+      const ipv6 = scheme === undefined ? undefined : unbracketedIpv6Message(text);
+      if (ipv6 !== undefined) ctx.addIssue({ code: 'custom', message: ipv6, input: text });
     })
     .describe(
       'Instead of url: a PAC script (a file path, or an http(s):// URL fetched directly) whose FindProxyForURL picks the proxy per destination. Its list is tried in order ("PROXY a:3128; PROXY b:3128; DIRECT"): the next entry when a proxy cannot be reached. Loaded at start and on reload; answers are cached for 30 s.',

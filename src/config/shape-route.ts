@@ -3,6 +3,7 @@
 // defaults and descriptions only; checks across keys are checks.ts's. Pure.
 
 import { z } from 'zod';
+import { unbracketedIpv6Message } from '../net/host-port.ts';
 import { parseIp } from '../net/ip.ts';
 import { checkUpstreamUrl, flag, isRecord, type Parsed, parsed, routeName } from './fields.ts';
 import { keepalive, relaySettings, ruleRefs } from './shape-relay.ts';
@@ -34,18 +35,38 @@ export function exclusiveKeys(m: unknown, ctx: z.RefinementCtx, a: string, b: st
 // Host header matching: exact names or a leading "*." label; DNS names are case-insensitive (RFC 4343).
 const MATCH_HOST = /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
 
+/**
+ * Why a bracketed `match.host` cannot match, or undefined when it holds an IPv6 address. RFC 3986 §3.2.2 brackets
+ * only an IPv6 literal, and reverse/match.ts compares such hosts in their RFC 5952 form: anything else in brackets
+ * (`[:::::]`, `[foo]`) no client sends, so the route would silently match nothing.
+ */
+function bracketedHostMessage(host: string): string | undefined {
+  const inner = host.slice(1, -1);
+  const ip = parseIp(inner);
+  if (ip?.family === 6) return undefined;
+  if (ip?.family === 4)
+    return `invalid host ${JSON.stringify(host)}: an IPv4 address goes without brackets: write "${inner}"`;
+  const zone = inner.includes('%') ? ' (a Host header carries no zone id)' : '';
+  return `invalid host ${JSON.stringify(host)}: brackets hold an IPv6 address, and ${JSON.stringify(inner)} is not one; write e.g. "[::1]" or "[2001:db8::7]"${zone}`;
+}
+
 export const matchHost = z
   .string()
   .superRefine((host, ctx) => {
     const lower = host.toLowerCase();
-    if (MATCH_HOST.test(lower) || /^\[[0-9a-f:.]+\]$/.test(lower)) return;
+    if (MATCH_HOST.test(lower)) return;
+    const bracketed = host.startsWith('[') && host.endsWith(']') ? bracketedHostMessage(host) : '';
+    if (bracketed === undefined) return;
     // "::1" would otherwise read as a host with a port; RFC 3986 §3.2.2 brackets an IPv6 literal.
     const ipv6 = !host.startsWith('[') && parseIp(host)?.family === 6;
-    const message = ipv6
-      ? `invalid host ${JSON.stringify(host)}: IPv6 addresses go in brackets, e.g. "[${lower}]"`
-      : /:\d+$/.test(host)
-        ? `invalid host ${JSON.stringify(host)}: match the host name without a port`
-        : `invalid host ${JSON.stringify(host)}: expected a host name such as "app.example.com" or "*.example.com"`;
+    const message =
+      bracketed !== ''
+        ? bracketed
+        : ipv6
+          ? `invalid host ${JSON.stringify(host)}: IPv6 addresses go in brackets, e.g. "[${lower}]"`
+          : /:\d+$/.test(host)
+            ? `invalid host ${JSON.stringify(host)}: match the host name without a port`
+            : `invalid host ${JSON.stringify(host)}: expected a host name such as "app.example.com" or "*.example.com"`;
     ctx.addIssue({ code: 'custom', message, input: host });
   })
   .transform((host) => host.toLowerCase());
@@ -222,6 +243,14 @@ function parseOrigin(input: unknown): Parsed<string> {
   }
   // Browsers send the serialized origin (RFC 6454 §6.2): lower-case host, no default port.
   const url = URL.parse(input);
-  if (url !== null && url.origin !== 'null') return { ok: true, value: url.origin };
-  return { ok: true, value: input.toLowerCase() };
+  if (url === null) {
+    // A browser serializes its origin from a parsed URL, so one that does not parse (an unbracketed IPv6 host, a
+    // port out of range) would be listed and never match: refuse it and say how to write it.
+    const why =
+      unbracketedIpv6Message(input) ??
+      'not a URL a browser could send, e.g. "https://app.example.com" or "http://[::1]:3000"';
+    return { ok: false, message: `invalid origin ${JSON.stringify(input)}: ${why}` };
+  }
+  // An opaque origin (chrome-extension://id) serializes as "null"; such clients send the scheme and host as written.
+  return { ok: true, value: url.origin !== 'null' ? url.origin : input.toLowerCase() };
 }

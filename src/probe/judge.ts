@@ -290,11 +290,17 @@ export function judgeNegotiation(n: Negotiation): Verdict {
   return ok('NEGOTIATE_OK', said);
 }
 
+/**
+ * The server's frames during the probe's silence, when there were any: how many, how long before the cut the last
+ * one came, and the longest pause between them the connection survived (the first counted from the silence's start).
+ */
+export type IdleTraffic = { frames: number; quietMs: number; longestGapMs: number };
+
 /** How an idle connection ended, as the idle step saw it. */
 export type IdleEnd =
   | { how: 'alive'; afterMs: number; pongMs: number }
   | { how: 'close'; afterMs: number; code: number | undefined; reason: string }
-  | { how: 'fin' | 'rst'; afterMs: number }
+  | { how: 'fin' | 'rst'; afterMs: number; traffic?: IdleTraffic }
   | { how: 'silent'; afterMs: number }
   /** No Close, FIN or RST during the silence, and no ping after it: pings get no pong on this path. */
   | { how: 'unchecked'; afterMs: number };
@@ -312,6 +318,41 @@ function keepaliveHint(afterMs: number): string {
 /** For IDLE_SURVIVED when pings get no pong: what the probe could not see. */
 export const UNCHECKED_HINT =
   'A path that drops an idle connection silently (no FIN) cannot be seen this way: make pings work (see the ping step), then probe again.';
+
+/**
+ * A cut that came while the server was sending: no longer after its last frame than the longest pause already
+ * survived, with a little to spare for timing noise. An idle timer of X fires only after X without a byte, so every
+ * pause survived before it is shorter than the quiet it cuts at; a limit on the connection's age (or on its
+ * traffic) cuts wherever it falls, usually mid-pause.
+ */
+function cutWhileBusy(t: IdleTraffic): boolean {
+  return t.quietMs <= t.longestGapMs + Math.max(50, t.longestGapMs * 0.1);
+}
+
+function judgeCut(end: { how: 'fin' | 'rst'; afterMs: number; traffic?: IdleTraffic }): Verdict {
+  const how = `TCP ${end.how.toUpperCase()} without a Close frame`;
+  const t = end.traffic;
+  if (t === undefined || t.frames === 0) {
+    return fail(
+      'IDLE_CUT',
+      `a middlebox cut the idle connection after about ${seconds(end.afterMs)} s (${how}; browsers report 1006)`,
+      keepaliveHint(end.afterMs),
+    );
+  }
+  if (cutWhileBusy(t)) {
+    return fail(
+      'IDLE_CUT_BUSY',
+      `the connection was cut after about ${seconds(end.afterMs)} s (${how}), though it was not idle: the server sent ${t.frames} frames during the silence, the last ${Math.round(t.quietMs)} ms before the cut`,
+      'Not an idle timeout, so keepalives will not help: something on the path ends connections after a fixed time or amount of traffic (a load balancer’s or proxy’s maximum connection duration, wsgate’s maxLifetime or resetAfter). Have the client reconnect when it happens, or raise that limit.',
+    );
+  }
+  // The middlebox's idle timer ran from the last byte, not from when the probe fell silent.
+  return fail(
+    'IDLE_CUT',
+    `a middlebox cut the connection after about ${seconds(t.quietMs)} s without traffic (the server's last frame came ${seconds(end.afterMs - t.quietMs)} s into the silence; ${how}; browsers report 1006)`,
+    keepaliveHint(t.quietMs),
+  );
+}
 
 export function judgeIdle(end: IdleEnd, silenceMs: number): Verdict {
   switch (end.how) {
@@ -331,11 +372,7 @@ export function judgeIdle(end: IdleEnd, silenceMs: number): Verdict {
       );
     case 'fin':
     case 'rst':
-      return fail(
-        'IDLE_CUT',
-        `a middlebox cut the idle connection after about ${seconds(end.afterMs)} s (TCP ${end.how.toUpperCase()} without a Close frame; browsers report 1006)`,
-        keepaliveHint(end.afterMs),
-      );
+      return judgeCut(end);
     case 'silent':
       return fail(
         'IDLE_DEAD',

@@ -261,6 +261,8 @@ async function exercise(p: Prober, handshake: Handshake, route: PlannedRoute): P
   const conn = openConn(handshake);
   try {
     if (!negotiated.verdict.ok) return;
+    // The --send text when nothing came back for it: a ping without a pong as well is then a half-open path.
+    let unanswered: string | undefined;
     if (o.send !== undefined) {
       const text = o.send;
       const sent = await p.step('message', 'waiting for an answer', false, async () => ({
@@ -268,8 +270,11 @@ async function exercise(p: Prober, handshake: Handshake, route: PlannedRoute): P
       }));
       p.steps.push(sent.result);
       if (!sent.result.verdict.ok) return;
+      if (sent.result.verdict.code === 'MESSAGE_NO_REPLY') unanswered = text;
     }
-    const ping = await p.step('ping', 'ping', false, async () => ({ result: await pingStep(conn, p.timeout) }));
+    const ping = await p.step('ping', 'ping', false, async () => ({
+      result: await pingStep(conn, p.timeout, unanswered),
+    }));
     p.steps.push(ping.result);
     if (!ping.result.verdict.ok) return;
     // No pong at all (PING_NO_PONG): a ping after the silence could not tell a dead connection from this one.

@@ -12,7 +12,7 @@ import { oneLineName } from '../tls/cert-error.ts';
 import { judgeConnect, productOf } from './judge.ts';
 import { type ChainCert, judgeTls } from './judge-tls.ts';
 import { fail, ok, type StepResult } from './report.ts';
-import { bodyPreview, elapsed, readHead, readSome } from './wire.ts';
+import { bodyPreview, elapsed, interimHeads, readHead, readSome } from './wire.ts';
 
 export type Stepped<T> = { result: StepResult; value?: T };
 
@@ -163,7 +163,10 @@ export async function connectStep(
   ];
   if (req.authorization !== undefined) headers.push(['Proxy-Authorization', req.authorization]);
   socket.write(serializeRequestHead('CONNECT', req.authority, headers));
-  const read = await readHead(socket, timeoutMs);
+  // RFC 9110 §15.2: a client reads past interim 1xx heads (100 Continue, 103 Early Hints) to the answer; a 101 is an
+  // answer (and no tunnel), so judgeConnect sees it.
+  const interim = interimHeads();
+  const read = await readHead(socket, timeoutMs, interim.onHead);
   if (!read.ok) {
     socket.destroy();
     return {
@@ -172,29 +175,32 @@ export async function connectStep(
         ms: elapsed(start),
         verdict: fail(
           'CONNECT_NO_ANSWER',
-          `CONNECT ${req.authority}: ${read.detail}`,
+          `CONNECT ${req.authority}: ${read.detail}${interim.after()}`,
           read.why === 'invalid' ? 'The proxy port does not speak HTTP (is it a SOCKS proxy?).' : undefined,
         ),
-        facts: { request: `CONNECT ${req.authority}`, why: read.why },
+        facts: { request: `CONNECT ${req.authority}`, why: read.why, ...interim.facts() },
       },
     };
   }
   const { head } = read;
   const ms = elapsed(start);
   const statusLine = `${head.statusCode} ${head.statusMessage}`.trim();
-  const verdict = judgeConnect({
+  const judged = judgeConnect({
     status: head.statusCode,
     statusLine,
     headers: head.headers,
     port: req.port,
     hadCredentials: req.authorization !== undefined,
   });
+  const after = interim.after();
+  const verdict = after === '' ? judged : { ...judged, detail: `${judged.detail}${after}` };
   const facts: Record<string, unknown> = {
     request: `CONNECT ${req.authority}`,
     status: head.statusCode,
     statusLine,
     headers: head.headers,
     product: productOf(head.headers),
+    ...interim.facts(),
   };
   if (!verdict.ok) {
     const body = await readSome(socket, read.rest, 2048, 200);

@@ -70,6 +70,23 @@ export function readHead(socket: Socket, timeoutMs: number, interim?: (head: Res
   });
 }
 
+/** An interim 1xx head read past before the answer: the connect and upgrade steps' `interim` facts. */
+export type InterimHead = { status: number; statusLine: string; headers: [string, string][] };
+
+/**
+ * Collects the interim heads readHead reads past (`onHead`), and names them the one way both steps show them:
+ * `after` for the verdict's detail (" (after interim 100 Continue)"), `facts` spread into the step's facts.
+ */
+export function interimHeads(): { onHead: (head: ResponseHead) => void; after: () => string; facts: () => object } {
+  const heads: InterimHead[] = [];
+  return {
+    onHead: (h) =>
+      heads.push({ status: h.statusCode, statusLine: `${h.statusCode} ${h.statusMessage}`.trim(), headers: h.headers }),
+    after: () => (heads.length === 0 ? '' : ` (after interim ${heads.map((h) => h.statusLine).join(', ')})`),
+    facts: () => (heads.length === 0 ? {} : { interim: heads }),
+  };
+}
+
 /** A 1xx head that only precedes the answer: 101 switches protocols and is the answer itself. */
 function isInterim(status: number): boolean {
   return status >= 100 && status < 200 && status !== 101;

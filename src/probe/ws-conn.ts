@@ -34,6 +34,13 @@ function inflateWith(inflater: zlib.InflateRaw, data: Buffer): Promise<Buffer> {
   });
 }
 
+/**
+ * Frames from the server since `trackTraffic()`: how many, when the last one ended, and the longest gap between two
+ * of them (the first gap counted from when tracking began). The idle step reads it to tell a cut that came while
+ * the server was sending from one that came after a silence on both sides. Three numbers, whatever the traffic.
+ */
+export type Traffic = { since: number; frames: number; lastAt: number; longestGapMs: number };
+
 export class WsConn {
   readonly socket: Socket;
   #events: WsEvent[] = [];
@@ -45,6 +52,7 @@ export class WsConn {
   #ended = false;
   /** Keeps inflated messages in order (inflation is asynchronous). */
   #queue: Promise<void> = Promise.resolve();
+  #traffic: Traffic | undefined;
 
   constructor(socket: Socket, leftover: Buffer, deflate: boolean) {
     this.socket = socket;
@@ -69,6 +77,13 @@ export class WsConn {
   }
 
   #frameEnd(h: Readonly<FrameHeader>): void {
+    const traffic = this.#traffic;
+    if (traffic !== undefined) {
+      const now = performance.now();
+      traffic.longestGapMs = Math.max(traffic.longestGapMs, now - traffic.lastAt);
+      traffic.lastAt = now;
+      traffic.frames += 1;
+    }
     if (h.opcode === OPCODE.PING) {
       const payload = this.#control.pop() ?? Buffer.alloc(0);
       this.#write(encodeFrame({ opcode: OPCODE.PONG, payload, maskKey: randomBytes(4) }));
@@ -110,6 +125,17 @@ export class WsConn {
 
   #write(frame: Buffer): void {
     if (!this.socket.destroyed && this.socket.writable) this.socket.write(frame);
+  }
+
+  /** Starts counting the server's frames afresh (see Traffic). */
+  trackTraffic(): void {
+    const now = performance.now();
+    this.#traffic = { since: now, frames: 0, lastAt: now, longestGapMs: 0 };
+  }
+
+  /** The server's frames since trackTraffic(), or undefined before it. */
+  traffic(): Readonly<Traffic> | undefined {
+    return this.#traffic;
   }
 
   get ended(): boolean {

@@ -7,7 +7,7 @@ import { type HeaderPairs, headerValue, type ResponseHead, serializeRequestHead 
 import { extensionNames, type IdleEnd, judgeIdle, judgeNegotiation, judgeUpgrade, productOf } from './judge.ts';
 import { fail, ok, type StepResult, warn } from './report.ts';
 import type { Stepped } from './steps.ts';
-import { bodyPreview, elapsed, readHead, readSome } from './wire.ts';
+import { bodyPreview, elapsed, interimHeads, readHead, readSome } from './wire.ts';
 import { WsConn } from './ws-conn.ts';
 
 /** What Chromium offers: permessage-deflate with client_max_window_bits. */
@@ -28,9 +28,6 @@ export type HandshakeRequest = {
 };
 
 export type Handshake = { head: ResponseHead; rest: Buffer; key: string; socket: Socket };
-
-/** An interim 1xx head read before the answer: the upgrade step's `interim` facts. */
-export type InterimHead = { status: number; statusLine: string; headers: [string, string][] };
 
 function hostHeader(url: URL): string {
   return url.host; // URL drops the scheme's default port, as Host should (RFC 9112 §3.2)
@@ -67,12 +64,10 @@ export async function upgradeStep(
   socket.write(head);
   const requestLine = head.slice(0, head.indexOf('\r\n'));
   // 100 Continue, 103 Early Hints: read past, as a browser does, and named beside the answer they came before.
-  const interim: InterimHead[] = [];
-  const read = await readHead(socket, timeoutMs, (h) =>
-    interim.push({ status: h.statusCode, statusLine: `${h.statusCode} ${h.statusMessage}`.trim(), headers: h.headers }),
-  );
-  const after = interim.length === 0 ? '' : ` (after interim ${interim.map((h) => h.statusLine).join(', ')})`;
-  const interimFacts = interim.length === 0 ? {} : { interim };
+  const interim = interimHeads();
+  const read = await readHead(socket, timeoutMs, interim.onHead);
+  const after = interim.after();
+  const interimFacts = interim.facts();
   if (!read.ok) {
     socket.destroy();
     const closed = read.why === 'closed' || read.why === 'error';
@@ -191,7 +186,12 @@ export async function messageStep(conn: WsConn, text: string, timeoutMs: number)
   };
 }
 
-export async function pingStep(conn: WsConn, timeoutMs: number): Promise<StepResult> {
+/**
+ * A ping and its pong. `unanswered` is the --send text that got no reply (MESSAGE_NO_REPLY): a missing pong on top
+ * of it means nothing at all came back after the handshake, which no working WebSocket does, so it is a failure
+ * rather than the warning each would be alone (an application may not answer; a path may swallow pings).
+ */
+export async function pingStep(conn: WsConn, timeoutMs: number, unanswered?: string): Promise<StepResult> {
   const payload = randomBytes(8);
   const start = performance.now();
   conn.ping(payload);
@@ -200,6 +200,18 @@ export async function pingStep(conn: WsConn, timeoutMs: number): Promise<StepRes
     timeoutMs,
   );
   const ms = elapsed(start);
+  if (e === undefined && unanswered !== undefined) {
+    return {
+      step: 'ping',
+      ms,
+      verdict: fail(
+        'PING_HALF_OPEN',
+        `no pong within ${timeoutMs} ms, and no reply to ${JSON.stringify(preview(Buffer.from(unanswered), true))}: nothing came back after the handshake, though the connection stayed open`,
+        'A half-open path: something between here and the server (a proxy, NAT or load balancer) stopped forwarding one way without a FIN or RST, so neither side can tell (browsers keep such a socket open). Probe without the proxy (--no-proxy) or with --compare to find the hop; if the server answers neither messages nor pings, give --send a message it does answer.',
+      ),
+      facts: {},
+    };
+  }
   if (e === undefined) {
     return {
       step: 'ping',
@@ -223,11 +235,20 @@ export async function pingStep(conn: WsConn, timeoutMs: number): Promise<StepRes
  */
 export async function watchIdle(conn: WsConn, silenceMs: number, pongTimeoutMs: number | undefined): Promise<IdleEnd> {
   const start = performance.now();
+  // The probe is silent, but the server may not be: a cut amid its frames is no idle cut (judgeIdle).
+  conn.trackTraffic();
+  const cut = (how: 'fin' | 'rst'): IdleEnd => {
+    const afterMs = elapsed(start);
+    const t = conn.traffic();
+    if (t === undefined || t.frames === 0) return { how, afterMs };
+    const quietMs = Math.round(performance.now() - t.lastAt);
+    return { how, afterMs, traffic: { frames: t.frames, quietMs, longestGapMs: Math.round(t.longestGapMs) } };
+  };
   const e = await conn.next((x) => x.type === 'close' || x.type === 'end', silenceMs);
   if (e !== undefined) {
     const afterMs = elapsed(start);
     if (e.type === 'close') return { how: 'close', afterMs, code: e.code, reason: e.reason };
-    return { how: e.type === 'end' && e.how === 'rst' ? 'rst' : 'fin', afterMs };
+    return cut(e.type === 'end' && e.how === 'rst' ? 'rst' : 'fin');
   }
   if (pongTimeoutMs === undefined) return { how: 'unchecked', afterMs: elapsed(start) };
   const payload = randomBytes(8);
@@ -241,7 +262,7 @@ export async function watchIdle(conn: WsConn, silenceMs: number, pongTimeoutMs: 
   if (answer.type === 'pong') return { how: 'alive', afterMs: elapsed(start), pongMs: elapsed(pingAt) };
   if (answer.type === 'close')
     return { how: 'close', afterMs: elapsed(start), code: answer.code, reason: answer.reason };
-  return { how: answer.type === 'end' && answer.how === 'rst' ? 'rst' : 'fin', afterMs: elapsed(start) };
+  return cut(answer.type === 'end' && answer.how === 'rst' ? 'rst' : 'fin');
 }
 
 export async function idleStep(

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { makeTestCa, startTlsEchoServer } from '../../helpers/tls.ts';
 import { forwardConfig, startProxy, startTcpServer } from '../forward/helpers.ts';
-import { failure, probe, startWsEcho, stepOf } from './helpers.ts';
+import { failure, probe, startHalfOpenRelay, startTicker, startWsEcho, stepOf } from './helpers.ts';
 
 /** A forward wsgate whose listener applies one rule with these actions. */
 function withRule(actions: unknown[]) {
@@ -107,4 +107,55 @@ test('--idle bisect stays within its budget when a new connection stalls (a prox
   assert.equal(idle.verdict.code, 'IDLE_BISECT_INCOMPLETE', JSON.stringify(idle));
   assert.ok(idle.ms <= 6000 + 500, `the search took ${idle.ms} ms with a budget of 6000 ms`);
   assert.ok(performance.now() - began < 8000);
+});
+
+test('a path half-open from the handshake on, with --send: nothing comes back, so PING_HALF_OPEN, not PROBE_OK', async (t) => {
+  const echo = await startWsEcho(t);
+  for (const direction of ['toServer', 'toClient'] as const) {
+    const relay = await startHalfOpenRelay(t, echo.port, direction);
+    const url = `ws://127.0.0.1:${relay.port}/echo`;
+    const report = await probe({ url, send: 'hello', idle: 500, timeoutMs: 500 });
+    const message = stepOf(report, 'message').verdict;
+    assert.equal(message.code, 'MESSAGE_NO_REPLY', direction);
+    assert.equal(message.warn, true);
+    assert.equal(report.ok, false, `${direction}: ${JSON.stringify(report.verdict)}`);
+    assert.deepEqual(failure(report), { step: 'ping', code: 'PING_HALF_OPEN' });
+    assert.match(report.verdict.detail, /nothing came back/);
+    // The idle step would only wait on a connection already known to carry nothing back.
+    assert.deepEqual(report.steps.map((s) => s.step).slice(-3), ['negotiate', 'message', 'ping']);
+  }
+});
+
+test('swallowPings with --send: the echo comes back, so a missing pong stays a warning and the probe passes', async (t) => {
+  const echo = await startWsEcho(t);
+  const gw = await startProxy(t, withRule([{ swallowPings: true }]));
+  const report = await probe({ url: echo.url, proxy: gw.url(), send: 'hello', timeoutMs: 500 });
+  assert.equal(stepOf(report, 'message').verdict.code, 'MESSAGE_OK');
+  assert.equal(stepOf(report, 'ping').verdict.code, 'PING_NO_PONG');
+  assert.equal(report.ok, true, JSON.stringify(report.verdict));
+});
+
+test('maxLifetime while the server pushes messages: the cut is not called idle (IDLE_CUT_BUSY), with no keepalive advice', async (t) => {
+  const feed = await startTicker(t, 100);
+  const gw = await startProxy(t, withRule([{ maxLifetime: '1500ms' }]));
+  const report = await probe({ url: feed.url, proxy: gw.url(), idle: 4000, timeoutMs: 1000 });
+  assert.deepEqual(failure(report), { step: 'idle', code: 'IDLE_CUT_BUSY' });
+  assert.match(
+    report.verdict.detail,
+    /not idle: the server sent \d+ frames during the silence, the last \d+ ms before the cut/,
+  );
+  assert.doesNotMatch(report.verdict.hint ?? '', /keepalive below|every \d+/);
+  assert.match(report.verdict.hint ?? '', /maxLifetime/);
+  const end = stepOf(report, 'idle').facts['end'] as { how: string; traffic?: { frames: number } };
+  assert.equal(end.how, 'fin');
+  assert.ok((end.traffic?.frames ?? 0) >= 5, JSON.stringify(end));
+});
+
+test('idleCut after the server stops pushing: still IDLE_CUT, timed from its last message, not from the probe’s silence', async (t) => {
+  const feed = await startTicker(t, 150, 4);
+  const gw = await startProxy(t, withRule([{ idleCut: '800ms' }]));
+  const report = await probe({ url: feed.url, proxy: gw.url(), idle: 4000, timeoutMs: 1000 });
+  assert.deepEqual(failure(report), { step: 'idle', code: 'IDLE_CUT' });
+  // About 0.6 s of ticks, then 0.8 s quiet: the cut-off is the 0.8 s, not the 1.4 s since the silence began.
+  assert.match(report.verdict.detail, /after about 0\.[789] s without traffic/);
 });

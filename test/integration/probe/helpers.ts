@@ -138,6 +138,24 @@ export async function startInterimAnswerer(t: TestContext, interim: readonly str
   );
 }
 
+/**
+ * A CONNECT proxy written by hand that answers with `answer` (interim 1xx heads and the final head, each its own
+ * write) and, when that ends in a 2xx, splices the tunnel to 127.0.0.1:`targetPort`.
+ */
+export async function startConnectAnswerer(t: TestContext, answer: readonly string[], targetPort: number) {
+  return startTcpServer(t, (socket) =>
+    onHead(socket, (_head, rest) => {
+      for (const h of answer) socket.write(h);
+      if (!/^HTTP\/1\.1 2\d\d /.test(answer.at(-1) ?? '')) return;
+      const upstream = net.connect(targetPort, '127.0.0.1');
+      upstream.on('error', () => socket.destroy());
+      socket.on('close', () => upstream.destroy());
+      if (rest.length > 0) upstream.write(rest);
+      socket.pipe(upstream).pipe(socket);
+    }),
+  );
+}
+
 export const ANSWER_200 = () =>
   'HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 21\r\n\r\n<html>a web page</html>';
 
@@ -184,6 +202,75 @@ export async function startIdleCutter(t: TestContext, idleMs: number, how: 'fin'
       }),
   );
   return { port: (server.address() as net.AddressInfo).port };
+}
+
+/**
+ * A TCP relay to 127.0.0.1:`targetPort` that goes half-open right after the handshake, as a NAT or proxy that
+ * forgot one direction: past the request head (`toServer`) or the 101's head (`toClient`), that direction's bytes
+ * are read and dropped, with no FIN, while the other flows on. Exact where wsgate's halfOpen fault runs on a timer.
+ */
+export async function startHalfOpenRelay(t: TestContext, targetPort: number, direction: 'toServer' | 'toClient') {
+  return startTcpServer(t, (socket) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    upstream.on('error', () => socket.destroy());
+    socket.on('close', () => upstream.destroy());
+    upstream.on('close', () => socket.destroy());
+    const headThenSilence = (from: net.Socket, to: net.Socket) => {
+      let seen = Buffer.alloc(0);
+      let open = true;
+      from.on('data', (chunk: Buffer) => {
+        if (!open) return;
+        seen = Buffer.concat([seen, chunk]);
+        const end = seen.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        open = false;
+        to.write(seen.subarray(0, end + 4));
+      });
+    };
+    if (direction === 'toServer') {
+      headThenSilence(socket, upstream);
+      upstream.pipe(socket);
+    } else {
+      socket.pipe(upstream);
+      headThenSilence(upstream, socket);
+    }
+  });
+}
+
+/**
+ * A WebSocket server that pushes a "tick" every `everyMs` to each connection, `count` times (endless by default):
+ * traffic during the probe's silence, as a feed or a game server sends.
+ */
+export async function startTicker(t: TestContext, everyMs: number, count = Number.POSITIVE_INFINITY) {
+  const server = http.createServer();
+  const wss = new WebSocketServer({ server });
+  const timers = new Set<NodeJS.Timeout>();
+  wss.on('connection', (ws) => {
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (sent >= count) {
+        clearInterval(timer);
+        return;
+      }
+      sent += 1;
+      ws.send(`tick ${sent}`);
+    }, everyMs);
+    timers.add(timer);
+    ws.on('close', () => clearInterval(timer));
+    ws.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const timer of timers) clearInterval(timer);
+        for (const c of wss.clients) c.terminate();
+        wss.close();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return { url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}/feed` };
 }
 
 /** A ws echo server on 127.0.0.1 or `host` (messages back unchanged; the first offered subprotocol chosen). */

@@ -14,6 +14,7 @@ import {
   failure,
   probe,
   SQUID_LIKE_403,
+  startConnectAnswerer,
   startRefusingProxy,
   startStrippingProxy,
   startWsEcho,
@@ -65,6 +66,50 @@ test('a forward wsgate with auth: 407 without credentials, through with them', a
   const through = await probe({ url: echo.url, proxy: url.href, tunnel: true });
   assert.equal(through.ok, true, JSON.stringify(through.verdict));
   assert.ok(!JSON.stringify(through).includes('s3cret'), 'the password never appears in the report');
+});
+
+test('interim 100 and 103 before the 200 to CONNECT: read past, named in the connect step, and the tunnel works', async (t) => {
+  const echo = await startWsEcho(t);
+  const proxy = await startConnectAnswerer(
+    t,
+    [
+      'HTTP/1.1 100 Continue\r\n\r\n',
+      'HTTP/1.1 103 Early Hints\r\nLink: </a.js>; rel=preload\r\n\r\n',
+      'HTTP/1.1 200 Connection established\r\n\r\n',
+    ],
+    echo.port,
+  );
+  const report = await probe({ url: echo.url, proxy: `http://127.0.0.1:${proxy.port}`, tunnel: true, send: 'x' });
+  assert.equal(report.ok, true, JSON.stringify(report.verdict));
+  const connect = stepOf(report, 'connect');
+  assert.equal(connect.verdict.code, 'CONNECT_OK');
+  assert.equal(
+    connect.verdict.detail,
+    'tunnel open: 200 Connection established (after interim 100 Continue, 103 Early Hints)',
+  );
+  assert.equal(connect.facts['status'], 200);
+  assert.deepEqual(connect.facts['interim'], [
+    { status: 100, statusLine: '100 Continue', headers: [] },
+    { status: 103, statusLine: '103 Early Hints', headers: [['Link', '</a.js>; rel=preload']] },
+  ]);
+  assert.equal(stepOf(report, 'message').verdict.code, 'MESSAGE_OK');
+});
+
+test('an interim 100 before a 407 to CONNECT: the 407 is the answer judged; a 101 is an answer, not interim', async (t) => {
+  const auth = await startConnectAnswerer(t, ['HTTP/1.1 100 Continue\r\n\r\n', AUTH_407], 9);
+  const refused = await probe({ url: 'wss://127.0.0.1:443/socket', proxy: `http://127.0.0.1:${auth.port}` });
+  assert.deepEqual(failure(refused), { step: 'connect', code: 'CONNECT_AUTH_REQUIRED' });
+  assert.match(refused.verdict.detail, /\(after interim 100 Continue\)$/);
+  // RFC 9110 §15.2.2: 101 switches protocols, so it ends the wait; to CONNECT it is no tunnel.
+  const switched = await startConnectAnswerer(
+    t,
+    ['HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n', 'HTTP/1.1 200 OK\r\n\r\n'],
+    9,
+  );
+  const report = await probe({ url: 'wss://127.0.0.1:443/socket', proxy: `http://127.0.0.1:${switched.port}` });
+  assert.deepEqual(failure(report), { step: 'connect', code: 'CONNECT_FAILED' });
+  assert.equal(stepOf(report, 'connect').facts['status'], 101);
+  assert.equal(stepOf(report, 'connect').facts['interim'], undefined);
 });
 
 test('403 to CONNECT on a non-443 port names Squid from its headers and says to use 443', async (t) => {

@@ -46,6 +46,47 @@ proxies:
   assert.doesNotMatch(err.message, /secret/);
 });
 
+test('an unbracketed IPv6 origin or PAC URL is told to go in brackets: a browser never sends it, it never loads', () => {
+  const text = `listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - upstream: ws://a:1
+        allowOrigins: ["http://::1:3000", "https://fe80::1", "http://[::1]:3000"]
+proxies:
+  - { name: corp, pac: "http://::1:8080/wpad.dat" }
+`;
+  assert.deepEqual(failLines(load(text)), [
+    'c.yaml:6:24 listeners[0].routes[0].allowOrigins[0]: invalid origin "http://::1:3000": the host "::1:3000" is not bracketed: IPv6 addresses go in brackets, e.g. http://[::1]:3000',
+    'c.yaml:6:43 listeners[0].routes[0].allowOrigins[1]: invalid origin "https://fe80::1": the host "fe80::1" is not bracketed: IPv6 addresses go in brackets, e.g. https://[fe80::1]',
+    'c.yaml:8:24 proxies[0].pac: the host "::1:8080" is not bracketed: IPv6 addresses go in brackets, e.g. http://[::1]:8080',
+  ]);
+});
+
+test('a bracketed route host that is not an IPv6 address is refused, saying what goes in brackets', () => {
+  const hosts = ['[:::::]', '[foo]', '[1::2::3]', '[1.2.3.4]', '[fe80::1%eth0]', '[0:0::1]', '[::FFFF:127.0.0.1]'];
+  const text = withRoutes(hosts.map((h) => `      - { match: { host: "${h}" }, upstream: "ws://a:1" }\n`).join(''));
+  const why = (h: string, inner: string) =>
+    `invalid host "${h}": brackets hold an IPv6 address, and "${inner}" is not one; write e.g. "[::1]" or "[2001:db8::7]"`;
+  assert.deepEqual(failLines(load(text)), [
+    `c.yaml:5:26 listeners[0].routes[0].match.host: ${why('[:::::]', ':::::')}`,
+    `c.yaml:6:26 listeners[0].routes[1].match.host: ${why('[foo]', 'foo')}`,
+    `c.yaml:7:26 listeners[0].routes[2].match.host: ${why('[1::2::3]', '1::2::3')}`,
+    'c.yaml:8:26 listeners[0].routes[3].match.host: invalid host "[1.2.3.4]": an IPv4 address goes without brackets: write "1.2.3.4"',
+    `c.yaml:9:26 listeners[0].routes[4].match.host: ${why('[fe80::1%eth0]', 'fe80::1%eth0')} (a Host header carries no zone id)`,
+  ]);
+});
+
+test('an origin no browser could send (a port out of range, a bad bracketed host) is refused, not kept to never match', () => {
+  const text = withRoutes(
+    '      - upstream: ws://a:1\n        allowOrigins: ["http://a.test:99999", "http://[foo]:1", "chrome-extension://abc"]\n',
+  );
+  assert.deepEqual(failLines(load(text)), [
+    'c.yaml:6:24 listeners[0].routes[0].allowOrigins[0]: invalid origin "http://a.test:99999": not a URL a browser could send, e.g. "https://app.example.com" or "http://[::1]:3000"',
+    'c.yaml:6:47 listeners[0].routes[0].allowOrigins[1]: invalid origin "http://[foo]:1": not a URL a browser could send, e.g. "https://app.example.com" or "http://[::1]:3000"',
+  ]);
+});
+
 test("a route named like a forward listener's traffic is refused, at its name", () => {
   const text = withRoutes(
     '      - { name: web/forward, upstream: "ws://a:1" }\n      - { name: web/tunnel, upstream: "ws://a:1" }\n' +

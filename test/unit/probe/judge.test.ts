@@ -149,6 +149,35 @@ test('judgeIdle: for a cut-off under 2 s the suggested interval is below it, in 
   assert.match(judgeIdle({ how: 'fin', afterMs: 2000 }, 3000).hint ?? '', /every 1 s/);
 });
 
+test('judgeIdle: a cut while the server was sending is not an idle cut; one long after its last frame is, timed from it', () => {
+  // Ticks every ~100 ms, cut 60 ms after the last: the connection was busy.
+  const busy = judgeIdle({ how: 'fin', afterMs: 1520, traffic: { frames: 14, quietMs: 60, longestGapMs: 104 } }, 4000);
+  assert.equal(busy.code, 'IDLE_CUT_BUSY');
+  assert.equal(busy.ok, false);
+  assert.match(
+    busy.detail,
+    /cut after about 1\.5 s \(TCP FIN without a Close frame\), though it was not idle: the server sent 14 frames during the silence, the last 60 ms before the cut/,
+  );
+  assert.doesNotMatch(busy.hint ?? '', /every/);
+  // A quiet spell no longer than the longest pause already survived (50 ms or 10% to spare) is traffic's rhythm;
+  // a longer one is what an idle timer waits for.
+  const edge = judgeIdle({ how: 'rst', afterMs: 3000, traffic: { frames: 3, quietMs: 140, longestGapMs: 100 } }, 4000);
+  assert.equal(edge.code, 'IDLE_CUT_BUSY');
+  const past = judgeIdle({ how: 'rst', afterMs: 3000, traffic: { frames: 3, quietMs: 200, longestGapMs: 100 } }, 4000);
+  assert.equal(past.code, 'IDLE_CUT');
+  // Three frames early on, then 30 s of quiet: an idle cut-off of about 30 s, not the 31 s since the silence began.
+  const idle = judgeIdle(
+    { how: 'fin', afterMs: 31_000, traffic: { frames: 3, quietMs: 30_000, longestGapMs: 400 } },
+    60_000,
+  );
+  assert.equal(idle.code, 'IDLE_CUT');
+  assert.match(
+    idle.detail,
+    /after about 30 s without traffic \(the server's last frame came 1\.0 s into the silence; TCP FIN without a Close frame/,
+  );
+  assert.match(idle.hint ?? '', /every 15 s/);
+});
+
 test('judgeIdle: a silence not checked with a ping (pings get no pong) is survived with a warning, never dead', () => {
   const v = judgeIdle({ how: 'unchecked', afterMs: 5000 }, 5000);
   assert.deepEqual([v.ok, v.warn, v.code], [true, true, 'IDLE_SURVIVED']);
