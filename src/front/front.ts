@@ -18,7 +18,7 @@ import type { KeyLog } from '../tls/keylog.ts';
 import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type ServerTls, selectServerCert } from '../tls/server-certs.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { type AccessFields, logAccessOnClose } from './access.ts';
-import { admitClientSocket, ClientCounter } from './admission.ts';
+import { ClientCounter } from './admission.ts';
 import { watchRequestBody } from './body-timeout.ts';
 import { badConnectOf, clientErrorOf, GONE_CODES } from './client-error.ts';
 import { newConnId } from './conn-id.ts';
@@ -26,6 +26,7 @@ import { sendErrorResponse, writeErrorToSocket } from './error-response.ts';
 import { admitHandshake } from './handshake-gate.ts';
 import { HandshakeRate } from './handshake-rate.ts';
 import {
+  admitClientSocket,
   applyLiveLimits,
   DEFAULT_TLS_HANDSHAKE_MS,
   type FrontLimits,
