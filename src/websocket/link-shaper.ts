@@ -288,9 +288,13 @@ export function createLinkShaper(faults: ConnectionFaults, options: LinkShaperOp
   }
   const halfOpen = faults.halfOpen;
   if (halfOpen !== undefined) {
-    const timer = setTimeout(() => lanes[halfOpen.direction].halt(), halfOpen.afterMs);
-    timer.unref();
-    timers.push(timer);
+    // After 0s: halted now, before any byte of the connection can pass (a timer would let the first ones through).
+    if (halfOpen.afterMs <= 0) lanes[halfOpen.direction].halt();
+    else {
+      const timer = setTimeout(() => lanes[halfOpen.direction].halt(), halfOpen.afterMs);
+      timer.unref();
+      timers.push(timer);
+    }
   }
 
   return {

@@ -110,7 +110,8 @@ const SHUTDOWN_REASON = 'wsgate is shutting down';
 /**
  * Runs the connection until both sockets are closed. `early` holds frame bytes that arrived with the handshake
  * (client bytes after its request head, upstream bytes after the 101); they were already forwarded and are only
- * shown to the tap.
+ * shown to the tap, except the upstream's when a link fault shapes the connection (hasLinkFaults): the shaper
+ * writes those, so that a halfOpen or latency from the first byte holds them back too.
  */
 export function startSession(
   client: net.Socket,
@@ -162,6 +163,7 @@ export function startSession(
         onEnd: (end) => joined.markCause({ by: 'wsgate', how: 'fault', detail: end.detail }),
       })
     : undefined;
+  if (shaper !== undefined && early.toClient.length > 0) shaper.sink('toClient').write(early.toClient);
   const observe: (direction: Direction, chunk: Buffer) => void = observer.gated
     ? (direction, chunk) => {
         if (chunk !== judged) observer.push(direction, chunk);

@@ -21,6 +21,7 @@ import { watchClientLeaving } from './client-watch.ts';
 import { failureOf } from './failed-handshake.ts';
 import { checkUpgradeResponse, isOfferedProtocol } from './handshake.ts';
 import { planHandshake, withoutExtensions } from './handshake-faults.ts';
+import { hasLinkFaults } from './link-shaper.ts';
 import { relayStarter } from './relay.ts';
 import { type LiveSession, type SessionOptions, type SessionTap, startSession } from './session.ts';
 import { clientLeft, emitFailure, type HandshakeClock, type HandshakeTarget } from './upgrade-failure.ts';
@@ -320,9 +321,10 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     client.setNoDelay(true);
     // The 101 goes back byte for byte as the upstream wrote it: header case, order and extensions intact.
     client.write(buffered.subarray(0, head.length));
-    // Relayed when a message rule can touch the connection (the relay reads the early frames); else passthrough.
+    // Relayed when a message rule can touch the connection (the relay reads the early frames); else passthrough,
+    // where a link fault's shaper writes them (startSession).
     const relayed = ctx.rules?.needsRelay === true ? ctx.rules : undefined;
-    if (rest.length > 0 && relayed === undefined) client.write(rest);
+    if (rest.length > 0 && relayed === undefined && !hasLinkFaults(ctx.rules?.connection)) client.write(rest);
     const session = (relayed === undefined ? startSession : relayStarter(relayed))(
       client,
       upstream,
