@@ -53,3 +53,11 @@ const REASONS: Readonly<Record<number, string>> = {
 export function reasonPhrase(status: number): string {
   return REASONS[status] ?? 'Error';
 }
+
+/**
+ * A 1xx head that only precedes the answer (100 Continue, 103 Early Hints: RFC 9110 §15.2): a recipient reads past
+ * it. 101 switches protocols and is the answer itself.
+ */
+export function isInterimStatus(status: number): boolean {
+  return status >= 100 && status < 200 && status !== 101;
+}

@@ -3,6 +3,7 @@
 // every listener is removed when it is over, so a step never leaves the socket in a state the next step trips on.
 import type { Socket } from 'node:net';
 import { parseResponseHead, type ResponseHead } from '../http/head.ts';
+import { isInterimStatus } from '../http/status.ts';
 
 /** The largest response head read (proxies' error pages put their detail in the body, not the head). */
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -33,7 +34,7 @@ export function readHead(socket: Socket, timeoutMs: number, interim?: (head: Res
     const onData = (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
       let parsed = parseResponseHead(buffered, MAX_HEAD_BYTES - interimBytes);
-      while (interim !== undefined && parsed.state === 'complete' && isInterim(parsed.head.statusCode)) {
+      while (interim !== undefined && parsed.state === 'complete' && isInterimStatus(parsed.head.statusCode)) {
         interimBytes += parsed.head.length;
         interim(parsed.head);
         buffered = buffered.subarray(parsed.head.length);
@@ -85,11 +86,6 @@ export function interimHeads(): { onHead: (head: ResponseHead) => void; after: (
     after: () => (heads.length === 0 ? '' : ` (after interim ${heads.map((h) => h.statusLine).join(', ')})`),
     facts: () => (heads.length === 0 ? {} : { interim: heads }),
   };
-}
-
-/** A 1xx head that only precedes the answer: 101 switches protocols and is the answer itself. */
-function isInterim(status: number): boolean {
-  return status >= 100 && status < 200 && status !== 101;
 }
 
 /** Up to `max` bytes of a body: what already arrived plus what comes within `waitMs` (for an error page's text). */

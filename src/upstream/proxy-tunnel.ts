@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import { headerValue, parseResponseHead, serializeRequestHead } from '../http/head.ts';
+import { isInterimStatus } from '../http/status.ts';
 import { ignoreError } from '../net/ignore-error.ts';
 import { classifyUpstreamError, type UpstreamTarget } from './connect.ts';
 import type { UpstreamProxy } from './proxy-config.ts';
@@ -113,6 +114,8 @@ export class ProxyTunnels {
         reached = true;
       });
       let buffered: Buffer = Buffer.alloc(0);
+      /** Bytes of interim heads read past so far. */
+      let interimBytes = 0;
       let settled = false;
       const settle = (err: Error | undefined) => {
         if (settled) return;
@@ -161,7 +164,14 @@ export class ProxyTunnels {
         );
       const onData = (chunk: Buffer) => {
         buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-        const parsed = parseResponseHead(buffered, MAX_PROXY_HEAD);
+        let parsed = parseResponseHead(buffered, MAX_PROXY_HEAD - interimBytes);
+        // An interim head (a proxy's 100 Continue) is not its answer to CONNECT: read past it (RFC 9110 §15.2), all
+        // heads together within MAX_PROXY_HEAD. A 101 is an answer (and no tunnel).
+        while (parsed.state === 'complete' && isInterimStatus(parsed.head.statusCode)) {
+          interimBytes += parsed.head.length;
+          buffered = buffered.subarray(parsed.head.length);
+          parsed = parseResponseHead(buffered, MAX_PROXY_HEAD - interimBytes);
+        }
         if (parsed.state === 'incomplete') return;
         if (parsed.state === 'invalid') {
           settle(

@@ -3,6 +3,7 @@
 import type net from 'node:net';
 import { headerValue, parseResponseHead, type ResponseHead, serializeResponseHead } from '../http/head.ts';
 import { stripHopByHop, stripRelayedResponse } from '../http/hop-by-hop.ts';
+import { isInterimStatus } from '../http/status.ts';
 
 /** After a refusal is relayed, how long a client that does not read the rest may keep its socket. */
 const REFUSAL_LINGER_MS = 5000;
@@ -33,7 +34,7 @@ export function readResponseHead(
       // Inside a 'data' listener a throw would be an uncaught exception; as a rejection it ends this upgrade only.
       try {
         result = parseResponseHead(buffered, maxBytes - interimBytes);
-        while (result.state === 'complete' && isInterim(result.head.statusCode)) {
+        while (result.state === 'complete' && isInterimStatus(result.head.statusCode)) {
           const length = result.head.length;
           interimBytes += length;
           onInterim(result.head);
@@ -64,11 +65,6 @@ export function readResponseHead(
     upstream.once('error', onError);
     upstream.once('close', onEnd);
   });
-}
-
-/** A 1xx head that is not the answer: 101 switches protocols, the others only precede the answer. */
-function isInterim(status: number): boolean {
-  return status >= 100 && status < 200 && status !== 101;
 }
 
 /**
