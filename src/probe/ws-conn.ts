@@ -18,11 +18,28 @@ export type WsEvent =
   | { type: 'end'; how: 'fin' | 'rst' | 'error'; detail: string }
   | { type: 'violation'; detail: string };
 
+/**
+ * What the probe keeps of one message: enough to compare an echo and show a preview. The rest is read (and for a
+ * compressed message inflated, for the context) but not kept, so a large message or a deflate bomb costs no memory.
+ */
+const MAX_KEPT_BYTES = 1024 * 1024;
+/**
+ * Messages received and not yet taken by a step. A server that streams while the probe waits (--idle) would
+ * otherwise grow the list for as long as the silence lasts: past this, the oldest message waiting is dropped.
+ */
+const MAX_WAITING_MESSAGES = 256;
+
 /** Inflates one permessage-deflate message (RFC 7692 §7.2.2: the 00 00 ff ff tail is put back). */
 function inflateWith(inflater: zlib.InflateRaw, data: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const out: Buffer[] = [];
-    const onData = (c: Buffer) => out.push(c);
+    let kept = 0;
+    const onData = (c: Buffer) => {
+      if (kept >= MAX_KEPT_BYTES) return;
+      const piece = c.length <= MAX_KEPT_BYTES - kept ? c : c.subarray(0, MAX_KEPT_BYTES - kept);
+      out.push(piece);
+      kept += piece.length;
+    };
     inflater.on('data', onData);
     inflater.once('error', reject);
     inflater.write(Buffer.concat([data, Buffer.from([0, 0, 0xff, 0xff])]));
@@ -48,7 +65,11 @@ export class WsConn {
   #decoder: FrameDecoder;
   #inflater: zlib.InflateRaw | undefined;
   #pieces: Buffer[] = [];
+  /** Bytes in #pieces: at most MAX_KEPT_BYTES of a message are kept. */
+  #pieceBytes = 0;
   #control: Buffer[] = [];
+  /** Messages in #events. */
+  #waitingMessages = 0;
   #ended = false;
   /** Keeps inflated messages in order (inflation is asynchronous). */
   #queue: Promise<void> = Promise.resolve();
@@ -59,7 +80,7 @@ export class WsConn {
     this.#inflater = deflate ? zlib.createInflateRaw() : undefined;
     const handler: FrameHandler = {
       onFrameHeader: () => {},
-      onPayload: (slice) => this.#pieces.push(Buffer.from(slice)),
+      onPayload: (slice) => this.#keep(slice),
       onFrameEnd: (h) => this.#frameEnd(h),
       onViolation: (v) => this.#push({ type: 'violation', detail: v.message }),
       onControl: (_h, payload) => this.#control.push(Buffer.from(payload)),
@@ -74,6 +95,14 @@ export class WsConn {
     socket.on('close', () => this.#end('fin', 'the connection closed'));
     if (leftover.length > 0) this.#decoder.push(leftover);
     socket.resume();
+  }
+
+  #keep(slice: Uint8Array): void {
+    const room = MAX_KEPT_BYTES - this.#pieceBytes;
+    if (room <= 0) return;
+    const piece = Buffer.from(slice.length <= room ? slice : slice.subarray(0, room));
+    this.#pieces.push(piece);
+    this.#pieceBytes += piece.length;
   }
 
   #frameEnd(h: Readonly<FrameHeader>): void {
@@ -98,6 +127,7 @@ export class WsConn {
   #messageEnd(text: boolean, compressed: boolean): void {
     const data = Buffer.concat(this.#pieces);
     this.#pieces = [];
+    this.#pieceBytes = 0;
     const inflater = this.#inflater;
     if (!compressed || inflater === undefined) {
       this.#queue = this.#queue.then(() => this.#push({ type: 'message', text, data }));
@@ -119,6 +149,14 @@ export class WsConn {
   }
 
   #push(event: WsEvent): void {
+    if (event.type === 'message') {
+      if (this.#waitingMessages >= MAX_WAITING_MESSAGES) {
+        this.#events.splice(
+          this.#events.findIndex((e) => e.type === 'message'),
+          1,
+        );
+      } else this.#waitingMessages += 1;
+    }
     this.#events.push(event);
     for (const wake of [...this.#waiters]) wake();
   }
@@ -150,6 +188,11 @@ export class WsConn {
     this.#write(encodeFrame({ opcode: OPCODE.PING, payload, maskKey: randomBytes(4) }));
   }
 
+  /** Messages received and not taken yet (at most MAX_WAITING_MESSAGES). */
+  get waitingMessages(): number {
+    return this.#waitingMessages;
+  }
+
   /** The first event (already received or to come) that matches, or undefined after timeoutMs. */
   next(match: (e: WsEvent) => boolean, timeoutMs: number): Promise<WsEvent | undefined> {
     const found = this.#take(match);
@@ -172,7 +215,10 @@ export class WsConn {
 
   #take(match: (e: WsEvent) => boolean): WsEvent | undefined {
     const i = this.#events.findIndex(match);
-    return i === -1 ? undefined : this.#events.splice(i, 1)[0];
+    if (i === -1) return undefined;
+    const [event] = this.#events.splice(i, 1);
+    if (event?.type === 'message') this.#waitingMessages -= 1;
+    return event;
   }
 
   /** A polite end: Close 1000, then the socket is destroyed (the probe does not wait for the echo). */
