@@ -4,12 +4,24 @@
 // address are resolve.ts's. Pure.
 
 import { z } from 'zod';
+import { isIpLiteral } from '../net/ip.ts';
 import { cidr, filePath, hostPattern, hostPort, isRecord, name, portRule, proxyRef } from './fields.ts';
 import { keepalive, relaySettings, ruleRefs } from './shape-relay.ts';
 import { matchHost, route, tapLevel } from './shape-route.ts';
 import { PROFILE_NAMES } from './shape-rules.ts';
 
-const serverName = matchHost.describe('A server name, exact or "*.example.com" for any one-label subdomain.');
+// RFC 6066 §3: SNI carries host names only, never an address: a client that connects by address sends none and
+// gets the first certificate, so an address here would never choose its certificate.
+const serverName = matchHost
+  .superRefine((host, ctx) => {
+    if (!isIpLiteral(host)) return;
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(host)} is an IP address, and SNI never carries one (RFC 6066 §3): a client that connects by address sends no server name and gets the listener's first certificate; list host names here`,
+      input: host,
+    });
+  })
+  .describe('A server name, exact or "*.example.com" for any one-label subdomain.');
 
 const serverCert = z.strictObject({
   cert: filePath().describe(

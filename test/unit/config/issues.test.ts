@@ -375,3 +375,22 @@ echo:
     'c.yaml:5:15 echo.bind: 127.0.0.1:7000 is already taken by listener "web": each listener, the inspector and the echo server need an address of their own',
   ]);
 });
+
+test('an IP address in a certificate’s serverNames is refused: SNI never carries one', () => {
+  const input = {
+    listeners: [
+      {
+        bind: '127.0.0.1:8443',
+        tls: { certs: [{ cert: 'a.pem', key: 'a.key', serverNames: ['app.test', '10.0.0.1', '[::1]'] }] },
+        routes: [{ upstream: 'ws://127.0.0.1:3000' }],
+      },
+    ],
+  };
+  const lines = failLines(() => configFromObject(input));
+  assert.equal(lines.length, 2, lines.join('\n'));
+  assert.match(
+    lines[0]!,
+    /listeners\[0\]\.tls\.certs\[0\]\.serverNames\[1\]: "10\.0\.0\.1" is an IP address, and SNI never carries one/,
+  );
+  assert.match(lines[1]!, /serverNames\[2\]: "\[::1\]" is an IP address/);
+});
