@@ -367,7 +367,8 @@ export function judgeIdle(end: IdleEnd, silenceMs: number): Verdict {
     case 'close':
       return fail(
         'IDLE_CLOSED',
-        `the server closed the idle connection after about ${seconds(end.afterMs)} s with Close ${end.code ?? '(no code)'}${end.reason === '' ? '' : ` "${end.reason}"`}`,
+        // "idle" would be wrong when the server itself was sending: what it did not get is the probe's traffic.
+        `the server closed the connection after about ${seconds(end.afterMs)} s without a frame from the probe, with Close ${end.code ?? '(no code)'}${end.reason === '' ? '' : ` "${end.reason}"`}`,
         keepaliveHint(end.afterMs),
       );
     case 'fin':

@@ -134,7 +134,7 @@ test('judgeIdle: survived, Close, FIN/RST cut, silently dead; the keepalive hint
   assert.equal(judgeIdle({ how: 'alive', afterMs: 5000, pongMs: 2 }, 5000).code, 'IDLE_SURVIVED');
   const closed = judgeIdle({ how: 'close', afterMs: 30_000, code: 1001, reason: 'idle' }, 60_000);
   assert.equal(closed.code, 'IDLE_CLOSED');
-  assert.match(closed.detail, /Close 1001 "idle"/);
+  assert.match(closed.detail, /after about 30 s without a frame from the probe, with Close 1001 "idle"/);
   const cut = judgeIdle({ how: 'rst', afterMs: 60_200 }, 90_000);
   assert.equal(cut.code, 'IDLE_CUT');
   assert.match(cut.detail, /after about 60 s \(TCP RST without a Close frame/);
