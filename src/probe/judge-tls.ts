@@ -61,7 +61,7 @@ export function judgeTls(f: TlsFacts): Verdict {
       ? fail(
           f.proxied ? 'TLS_INTERCEPTED' : 'TLS_UNKNOWN_ISSUER',
           f.proxied
-            ? `TLS is intercepted by ${issuer}: the certificate for ${f.host} was issued by a CA that is not trusted here (${f.error})`
+            ? `TLS is intercepted by ${issuer}: the certificate for ${f.host} was issued by a CA that is not trusted here (${f.error}; or the server itself uses that private CA)`
             : `the certificate for ${f.host} was issued by ${issuer}, which is not trusted here (${f.error}): a TLS inspector or a private CA`,
           trustHint(issuer),
         )
@@ -88,7 +88,7 @@ export function judgeTls(f: TlsFacts): Verdict {
     return warn(
       f.proxied ? 'TLS_INTERCEPTED' : 'TLS_PRIVATE_ROOT',
       f.proxied
-        ? `${describe(f)}: trusted here, but TLS is intercepted by ${issuer} (not a public root)`
+        ? `${describe(f)}: trusted here, but TLS is intercepted by ${issuer} (not a public root; or the server itself uses that private CA)`
         : `${describe(f)}: trusted here, but the chain ends in ${issuer}, which is not a public root (a private CA or a TLS inspector)`,
       `Clients that trust only public roots (browsers on other machines, mobile apps) will fail. ${trustHint(issuer)}`,
     );
