@@ -27,7 +27,7 @@ import { UpstreamNetwork } from '../upstream/network.ts';
 import { loadPacScripts } from '../upstream/pac.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { settingsOf } from './listener-settings.ts';
-import { planSwap, runSwap } from './listener-swap.ts';
+import { moveRenamed, planSwap, runSwap } from './listener-swap.ts';
 import { serversAsRunning, warnRestartOnly } from './restart-only.ts';
 import type { RunningWsgate, StartOptions } from './running.ts';
 import {
@@ -314,16 +314,16 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
    */
   async function swapListenersFor(next: Config, loaded: Sources, before: Sources): Promise<boolean> {
     const settings = settingsFor(loaded);
+    const sameKind = (existing: Running, spec: Config['listeners'][number]) =>
+      existing instanceof ForwardListener
+        ? spec.forward !== undefined
+        : spec.forward === undefined && existing.scheme === (spec.tls === undefined ? 'http' : 'https');
     const plan = planSwap(
       listeners,
       (l) => addresses.get(l.name) ?? l.bind,
       next.listeners,
-      (existing, spec) =>
-        existing instanceof ForwardListener
-          ? spec.forward !== undefined && sameBind(existing.bind, spec.bind)
-          : spec.forward === undefined &&
-            sameBind(existing.bind, spec.bind) &&
-            existing.scheme === (spec.tls === undefined ? 'http' : 'https'),
+      (existing, spec) => sameKind(existing, spec) && sameBind(existing.bind, spec.bind),
+      sameKind,
     );
     const result = await runSwap(plan, (l) => addresses.get(l.name) ?? l.bind, {
       start: (spec) => startListener(spec, loaded),
@@ -356,6 +356,11 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       listeners.delete(old.name);
       addresses.delete(old.name);
     }
+    moveRenamed(plan.kept, { listeners, addresses }, (listener, name) => {
+      const line = `listener ${listener.name} is now ${name}; its open connections carry on`;
+      log.info({ event: 'listener.rename', listener: name, from: listener.name }, line);
+      listener.rename(name, log);
+    });
     for (const s of result.started) register(s);
     for (const { listener, spec } of plan.kept) {
       if (listener instanceof ForwardListener) {

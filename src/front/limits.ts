@@ -99,14 +99,14 @@ export function applyLiveLimits(server: http.Server, limits: FrontLimits): void 
  */
 export function logDroppedConnections(
   server: http.Server,
-  log: Logger,
+  log: () => Logger,
   maxConnections: () => number,
   refused: () => void,
 ): void {
   server.on('drop', (data?: { remoteAddress?: string }) => {
     const client = data?.remoteAddress === undefined ? undefined : plainAddress(data.remoteAddress);
     const limit = maxConnections();
-    log.warn(
+    log().warn(
       { event: 'conn.limit', scope: 'listener', client, limit },
       `connection refused: the listener holds limits.maxConnections (${limit})`,
     );
