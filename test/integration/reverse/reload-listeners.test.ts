@@ -237,3 +237,43 @@ test('a renamed forward listener keeps its open CONNECT tunnel; new tunnels are 
     ['fwd', 'fwd2'],
   );
 });
+
+test('two reloads in quick succession: the last one wins, and nothing of the first is left listening', async (t) => {
+  const echo = await startEchoUpstream(t);
+  const gw = await startTestWsgate(t, {
+    listeners: [listener('base', '127.0.0.1:0', echo.url)],
+    shutdown: { grace: '200ms' },
+  });
+  const base = listener('base', '127.0.0.1:0', echo.url);
+  const first = configFromObject({
+    listeners: [base, listener('x', '127.0.0.1:0', echo.url)],
+    shutdown: { grace: '200ms' },
+  });
+  const second = configFromObject({
+    listeners: [base, listener('y', '127.0.0.1:0', echo.url)],
+    shutdown: { grace: '200ms' },
+  });
+  // As SIGHUP and a file event, or the admin API and SIGHUP, can: neither waits for the other.
+  const results = await Promise.all([gw.running.reload(first), gw.running.reload(second)]);
+  assert.deepEqual(results, [true, true]);
+  assert.deepEqual([...gw.running.listeners.keys()].sort(), ['base', 'y']);
+  assert.deepEqual(
+    gw.running.readiness().listeners.map((l) => l.name),
+    ['base', 'y'],
+  );
+  // x was started by the first and closed by the second: its port answers no more.
+  const x = gw.logs.events('listener.start').find((l) => l.listener === 'x');
+  assert.ok(x, 'the first reload started x');
+  const stopped = gw.logs.events('listener.stop').map((l) => l.listener);
+  assert.deepEqual(stopped, ['x']);
+  const xPort = Number(String(x.address).split(':').at(-1));
+  const refused = await new Promise<string>((resolve) => {
+    const socket = net.connect(xPort, '127.0.0.1');
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+  });
+  assert.equal(refused, 'ECONNREFUSED');
+});
