@@ -1,12 +1,7 @@
 // Counts connections per client so one client cannot take every slot of a listener (limits.maxConnectionsPerClient),
-// and refuses the one over. An IPv6 client counts as its network (limits.clientIpv6Prefix, net/ip.ts clientKey).
+// and says which one is over (admit-socket.ts answers it). An IPv6 client counts as its network (limits.clientIpv6Prefix, net/ip.ts clientKey).
 
-import type net from 'node:net';
-import { WsgateError } from '../errors.ts';
-import type { Logger } from '../log/logger.ts';
-import { ignoreError } from '../net/ignore-error.ts';
 import { clientKey, parseIp, unmapIp } from '../net/ip.ts';
-import { writeErrorToSocket } from './error-response.ts';
 
 /** The prefix an IPv6 client is counted by when limits.clientIpv6Prefix is not given. */
 export const DEFAULT_CLIENT_IPV6_PREFIX = 64;
@@ -74,36 +69,4 @@ export class ClientCounter {
   get size(): number {
     return this.#counts.size;
   }
-}
-
-/**
- * limits.maxConnectionsPerClient for a new socket: counted (and released when it closes), or, one over the limit,
- * answered with 503 WSG_TOO_MANY_CONNECTIONS, logged (`conn.limit`) and `refused` called. False when refused.
- */
-export function admitClientSocket(
-  socket: net.Socket,
-  counter: ClientCounter,
-  limits: ClientLimits & { maxConnectionsPerClient: number },
-  log: Logger,
-  refused: () => void,
-): boolean {
-  const address = socket.remoteAddress;
-  if (address === undefined) return true;
-  const key = clientKeyOf(address, limits);
-  if (key === undefined) return true;
-  const limit = limits.maxConnectionsPerClient;
-  const admitted = counter.admit(key, limit);
-  socket.on('close', () => counter.release(key));
-  if (admitted) return true;
-  const client = clientFieldsOf(address, key);
-  const scope =
-    client.clientNetwork === undefined
-      ? `from ${address}`
-      : `from ${address} (counted as its network ${key}, limits.clientIpv6Prefix)`;
-  const err = new WsgateError('WSG_TOO_MANY_CONNECTIONS', { scope, limit });
-  log.warn({ event: 'conn.limit', scope: 'client', ...client, limit, code: err.code }, err.message);
-  refused();
-  socket.on('error', ignoreError);
-  writeErrorToSocket(socket, err);
-  return false;
 }
