@@ -1,9 +1,8 @@
 // A reload's change of listeners, all or nothing: the proxy never ends up with fewer working listeners than the
 // last good config had. A listener that keeps its name, kind and address is updated in place by the caller; so is
 // one only renamed (same kind, bound where the new spec names with its real port, its old name used by no
-// listener of the new config): its open
-// connections carry on, as nginx keeps a socket whose `listen` did not change. Every other one of the new config
-// is started, on a new address before anything old is touched. One that takes an address an old listener holds
+// listener of the new config): its open connections carry on, as nginx keeps a socket whose `listen` did not
+// change. Every other one of the new config is started, on a new address before anything old is touched. One that takes an address an old listener holds
 // (another kind, http to https, a rename whose old name is taken) closes the old one's socket first and then
 // binds, as nginx hands over a socket it cannot keep. A bind that fails undoes what was started and brings back
 // what was closed; the caller keeps its config.
