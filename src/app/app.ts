@@ -17,17 +17,17 @@ import { localProxyHeader } from '../net/proxy-protocol-send.ts';
 import { createHttpForwarder } from '../reverse/http.ts';
 import { closeServerSessions, ReverseListener } from '../reverse/listener.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
-import { keyLogFile, openKeyLog } from '../tls/keylog.ts';
+import { keyLogFile } from '../tls/keylog.ts';
 import { defaultUpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
 import { createTrafficLog } from '../traffic/traffic-log.ts';
 import { UpstreamBalancer } from '../upstream/balancer.ts';
 import { connectUpstream, isTlsUrl } from '../upstream/connect.ts';
 import { HealthChecks } from '../upstream/health-check.ts';
-import { UpstreamNetwork } from '../upstream/network.ts';
+import { type NetworkState, UpstreamNetwork } from '../upstream/network.ts';
 import { loadPacScripts } from '../upstream/pac.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { settingsOf } from './listener-settings.ts';
-import { planSwap, runSwap } from './listener-swap.ts';
+import { moveRenamed, planSwap, runSwap } from './listener-swap.ts';
 import { serversAsRunning, warnRestartOnly } from './restart-only.ts';
 import type { RunningWsgate, StartOptions } from './running.ts';
 import {
@@ -37,6 +37,7 @@ import {
   interceptionLeaves,
   logControlOf,
   logNetwork,
+  openConfiguredKeyLog,
   reverseUpstreams,
   warnInsecure,
 } from './start-up.ts';
@@ -58,18 +59,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   let leaves = await interceptionLeaves(config, undefined, log);
   warnInsecure(config, log);
   const keyLogPath = keyLogFile(config.tls.keyLog);
-  const keyLog =
-    keyLogPath === undefined
-      ? undefined
-      : openKeyLog(keyLogPath, (err) =>
-          log.error(
-            { event: 'tls.keylog_failed', file: keyLogPath, err },
-            `cannot write the TLS key log ${keyLogPath}`,
-          ),
-        );
-  if (keyLog) {
-    log.info({ event: 'tls.keylog', file: keyLog.file }, `TLS secrets are appended to ${keyLog.file} (key log)`);
-  }
+  const keyLog = openConfiguredKeyLog(keyLogPath, log);
   const listeners = new Map<string, ReverseListener | ForwardListener>();
   // Upstream proxies (config and environment) for every listener of this instance; its Via pseudonym marks the
   // requests it forwards, so one that comes back around is recognised as a loop.
@@ -110,6 +100,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   let echo: EchoServer | undefined;
   const traffic = createTrafficLog({ file: config.log.traffic, main: log });
   let stopping: Promise<void> | undefined;
+  let reloads: Promise<boolean> = Promise.resolve(true);
   // prom-client and the OpenTelemetry API it loads are ~90 modules: loaded only for the admin API's /metrics.
   const metricsModule = config.inspector !== undefined ? await import('../inspector/metrics.ts') : undefined;
   const metrics = metricsModule === undefined ? undefined : new metricsModule.WsgateMetrics();
@@ -233,59 +224,12 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
     get echo() {
       return echo;
     },
-    async reload(asked) {
-      const previous = config;
-      const next = serversAsRunning(previous, asked);
-      // Certificates are re-read, so a renewed one is served without a restart; a bad file keeps the old ones.
-      let loaded: Sources;
-      let nextPac: Awaited<ReturnType<typeof loadPacScripts>>;
-      try {
-        const nextTls = await loadConfigTls(next);
-        nextPac = await loadPacScripts(next.proxies, log);
-        loaded = { config: next, tls: nextTls, leaves: await interceptionLeaves(next, leaves, log) };
-      } catch (err) {
-        reloadFailed(err);
-        return false;
-      }
-      const swapped = await swapListenersFor(next, loaded, { config: previous, tls, leaves });
-      if (!swapped) {
-        for (const script of nextPac.values()) script.dispose();
-        return false;
-      }
-      tls = loaded.tls;
-      leaves = loaded.leaves;
-      network.update(next.proxies, nextPac);
-      network.registerUpstreams(reverseUpstreams(next));
-      await network.prepare();
-      config = next;
-      warnInsecure(next, log);
-      warnRestartOnly(previous, asked, log);
-      if (next.inspector !== undefined) inspector?.admin.setToken(next.inspector.token);
-      if (keyLogFile(next.tls.keyLog) !== keyLogPath) {
-        log.warn({ event: 'tls.keylog_unchanged' }, 'a changed tls.keyLog applies after a restart');
-      }
-      const logged = applyLogSettings(log, config);
-      config = logged.config;
-      if (config.log.traffic !== previous.log.traffic || logged.trafficAffected) {
-        try {
-          // Open connections hold this traffic log too: their next lines go where it writes now.
-          traffic.update(config.log.traffic);
-        } catch (err) {
-          // The rest of the reload applies; traffic lines stay where they went, and the config says so.
-          const e = err as { code?: string; message: string };
-          log.error(
-            { event: 'log.traffic_unchanged', code: e.code, file: config.log.traffic },
-            `${e.message}; traffic lines still go to ${previous.log.traffic ?? 'the main log'}`,
-          );
-          config = { ...config, log: { ...config.log, traffic: previous.log.traffic } };
-        }
-      }
-      healthChecks.update(checkedUpstreams(config));
-      // A drained server stays drained while the config has it (a worker's primary forgets the same ones).
-      const configured = configuredServers(config);
-      balancer.syncDrained(balancer.drainedServers().filter(([u, s]) => configured.has(`${u}\n${s}`)));
-      log.info({ event: 'config.reloaded', listeners: next.listeners.length }, 'configuration reloaded');
-      return true;
+    reload(asked) {
+      // One at a time, in the order asked (SIGHUP, the file watcher and the admin API do not wait for each other):
+      // two swaps planned from the same listeners would each start their own, and the slower config would win.
+      const run = reloads.then(() => reloadNow(asked));
+      reloads = run.catch(() => false);
+      return run;
     },
     metrics,
     get inspector() {
@@ -307,6 +251,64 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
     },
   };
 
+  /** A reload: the new config for new connections, or nothing changed and false when a part of it cannot apply. */
+  async function reloadNow(asked: Config): Promise<boolean> {
+    const previous = config;
+    const next = serversAsRunning(previous, asked);
+    // Certificates are re-read, so a renewed one is served without a restart; a bad file keeps the old ones.
+    let loaded: Sources;
+    let staged: NetworkState;
+    try {
+      const nextTls = await loadConfigTls(next);
+      loaded = { config: next, tls: nextTls, leaves: await interceptionLeaves(next, leaves, log) };
+      // PAC scripts are fetched and their answers for the reverse upstreams computed before anything routes by
+      // them; one that cannot be fetched or run fails the reload, and the running scripts go on answering.
+      staged = await network.stage(next.proxies, await loadPacScripts(next.proxies, log), reverseUpstreams(next));
+    } catch (err) {
+      reloadFailed(err);
+      return false;
+    }
+    // From a new listener's first connection its upstreams route by the new proxies; routes only the old config
+    // has (kept listeners until they are updated) route as before until the swap is done.
+    network.apply(staged);
+    if (!(await swapListenersFor(next, loaded, { config: previous, tls, leaves }))) {
+      network.revert(staged);
+      return false;
+    }
+    network.settle();
+    tls = loaded.tls;
+    leaves = loaded.leaves;
+    config = next;
+    warnInsecure(next, log);
+    warnRestartOnly(previous, asked, log);
+    if (next.inspector !== undefined) inspector?.admin.setToken(next.inspector.token);
+    if (keyLogFile(next.tls.keyLog) !== keyLogPath) {
+      log.warn({ event: 'tls.keylog_unchanged' }, 'a changed tls.keyLog applies after a restart');
+    }
+    const logged = applyLogSettings(log, config);
+    config = logged.config;
+    if (config.log.traffic !== previous.log.traffic || logged.trafficAffected) {
+      try {
+        // Open connections hold this traffic log too: their next lines go where it writes now.
+        traffic.update(config.log.traffic);
+      } catch (err) {
+        // The rest of the reload applies; traffic lines stay where they went, and the config says so.
+        const e = err as { code?: string; message: string };
+        log.error(
+          { event: 'log.traffic_unchanged', code: e.code, file: config.log.traffic },
+          `${e.message}; traffic lines still go to ${previous.log.traffic ?? 'the main log'}`,
+        );
+        config = { ...config, log: { ...config.log, traffic: previous.log.traffic } };
+      }
+    }
+    healthChecks.update(checkedUpstreams(config));
+    // A drained server stays drained while the config has it (a worker's primary forgets the same ones).
+    const configured = configuredServers(config);
+    balancer.syncDrained(balancer.drainedServers().filter(([u, s]) => configured.has(`${u}\n${s}`)));
+    log.info({ event: 'config.reloaded', listeners: next.listeners.length }, 'configuration reloaded');
+    return true;
+  }
+
   /**
    * The listeners of `next`, all or none (app/listener-swap.ts): false, with the reason logged, when one could not
    * bind; the running ones are then as before. A listener that keeps its name, kind and address takes the new
@@ -314,16 +316,16 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
    */
   async function swapListenersFor(next: Config, loaded: Sources, before: Sources): Promise<boolean> {
     const settings = settingsFor(loaded);
+    const sameKind = (existing: Running, spec: Config['listeners'][number]) =>
+      existing instanceof ForwardListener
+        ? spec.forward !== undefined
+        : spec.forward === undefined && existing.scheme === (spec.tls === undefined ? 'http' : 'https');
     const plan = planSwap(
       listeners,
       (l) => addresses.get(l.name) ?? l.bind,
       next.listeners,
-      (existing, spec) =>
-        existing instanceof ForwardListener
-          ? spec.forward !== undefined && sameBind(existing.bind, spec.bind)
-          : spec.forward === undefined &&
-            sameBind(existing.bind, spec.bind) &&
-            existing.scheme === (spec.tls === undefined ? 'http' : 'https'),
+      (existing, spec) => sameKind(existing, spec) && sameBind(existing.bind, spec.bind),
+      sameKind,
     );
     const result = await runSwap(plan, (l) => addresses.get(l.name) ?? l.bind, {
       start: (spec) => startListener(spec, loaded),
@@ -356,6 +358,11 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       listeners.delete(old.name);
       addresses.delete(old.name);
     }
+    moveRenamed(plan.kept, { listeners, addresses }, (listener, name) => {
+      const line = `listener ${listener.name} is now ${name}; its open connections carry on`;
+      log.info({ event: 'listener.rename', listener: name, from: listener.name }, line);
+      listener.rename(name, log);
+    });
     for (const s of result.started) register(s);
     for (const { listener, spec } of plan.kept) {
       if (listener instanceof ForwardListener) {

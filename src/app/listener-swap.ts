@@ -1,7 +1,9 @@
 // A reload's change of listeners, all or nothing: the proxy never ends up with fewer working listeners than the
-// last good config had. A listener that keeps its name, kind and address is updated in place by the caller; every
-// other one of the new config is started, on a new address before anything old is touched. One that takes an
-// address an old listener holds (a rename, another kind, http to https) closes the old one's socket first and then
+// last good config had. A listener that keeps its name, kind and address is updated in place by the caller; so is
+// one only renamed (same kind, bound where the new spec names with its real port, its old name used by no
+// listener of the new config): its open connections carry on, as nginx keeps a socket whose `listen` did not
+// change. Every other one of the new config is started, on a new address before anything old is touched. One that takes an address an old listener holds
+// (another kind, http to https, a rename whose old name is taken) closes the old one's socket first and then
 // binds, as nginx hands over a socket it cannot keep. A bind that fails undoes what was started and brings back
 // what was closed; the caller keeps its config.
 import { bindsOverlap } from '../net/bind-overlap.ts';
@@ -16,7 +18,7 @@ export type SwappableListener = {
 export type Started<L> = { listener: L; address: HostPort };
 
 export type SwapPlan<L, S> = {
-  /** Listeners that stay (same name, kind and address), with their new spec. */
+  /** Listeners that stay (same kind and address), with their new spec; its name differs when renamed. */
   kept: { listener: L; spec: S }[];
   /** Specs to start on an address no old listener holds. */
   fresh: S[];
@@ -26,12 +28,16 @@ export type SwapPlan<L, S> = {
   retired: L[];
 };
 
-/** Which listeners stay, start, take over an address, or go. `address` is where an old listener really listens. */
+/**
+ * Which listeners stay, start, take over an address, or go. `address` is where an old listener really listens;
+ * `keeps` says a listener of the spec's name can take it in place, `sameKind` that one of another name could.
+ */
 export function planSwap<L extends SwappableListener, S extends { name: string; bind: HostPort }>(
   current: ReadonlyMap<string, L>,
   address: (listener: L) => HostPort,
   next: readonly S[],
   keeps: (listener: L, spec: S) => boolean,
+  sameKind: (listener: L, spec: S) => boolean = () => false,
 ): SwapPlan<L, S> {
   const kept: { listener: L; spec: S }[] = [];
   const toStart: S[] = [];
@@ -39,6 +45,21 @@ export function planSwap<L extends SwappableListener, S extends { name: string; 
     const existing = current.get(spec.name);
     if (existing !== undefined && keeps(existing, spec)) kept.push({ listener: existing, spec });
     else toStart.push(spec);
+  }
+  // A rename: an old listener nobody in the new config is named after, of the same kind, on the very address the
+  // spec names (port 0 asks for a new port, so it names none).
+  const names = new Set(next.map((s) => s.name));
+  const claimed = new Set(kept.map((k) => k.listener));
+  const on = (l: L, bind: HostPort) =>
+    bind.port !== 0 && address(l).port === bind.port && address(l).host === bind.host;
+  for (const spec of [...toStart]) {
+    const old = [...current.values()].find(
+      (l) => !claimed.has(l) && !names.has(l.name) && on(l, spec.bind) && sameKind(l, spec),
+    );
+    if (old === undefined) continue;
+    claimed.add(old);
+    kept.push({ listener: old, spec });
+    toStart.splice(toStart.indexOf(spec), 1);
   }
   const stays = new Set(kept.map((k) => k.listener));
   const retired = [...current.values()].filter((l) => !stays.has(l));
@@ -105,4 +126,27 @@ export async function runSwap<L extends SwappableListener, S extends { name: str
   }
   for (const listener of plan.retired) if (!released.includes(listener)) void steps.retire(listener);
   return { ok: true, started };
+}
+
+/**
+ * Files the plan's renamed listeners under their new names in the caller's maps (name → listener, name → address)
+ * after `rename` has told each its new name; their sockets and connections stay as they are.
+ */
+export function moveRenamed<L extends SwappableListener, S extends { name: string }>(
+  kept: SwapPlan<L, S>['kept'],
+  registry: { listeners: Map<string, L>; addresses: Map<string, HostPort> },
+  rename: (listener: L, name: string) => void,
+): void {
+  const renamed = kept
+    .filter(({ listener, spec }) => listener.name !== spec.name)
+    .map(({ listener, spec }) => ({ listener, name: spec.name, address: registry.addresses.get(listener.name) }));
+  for (const { listener } of renamed) {
+    registry.listeners.delete(listener.name);
+    registry.addresses.delete(listener.name);
+  }
+  for (const { listener, name, address } of renamed) {
+    rename(listener, name);
+    registry.listeners.set(name, listener);
+    if (address !== undefined) registry.addresses.set(name, address);
+  }
 }

@@ -7,6 +7,7 @@ import type { LogControl } from '../inspector/log-api.ts';
 import { type Logger, type LogLevel, logOptionsOf, updateLogger } from '../log/logger.ts';
 import { ensureCa, resolveCaDir } from '../tls/ca.ts';
 import { insecureUpstreams } from '../tls/config-tls.ts';
+import { type KeyLog, openKeyLog } from '../tls/keylog.ts';
 import { LeafCache } from '../tls/leaf.ts';
 import type { CheckedUpstream } from '../upstream/health-check.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
@@ -171,4 +172,14 @@ export async function interceptionLeaves(
     );
   }
   return new LeafCache(ca);
+}
+
+/** tls.keyLog, opened for appending (a write failure is logged, never thrown); undefined when not set. */
+export function openConfiguredKeyLog(path: string | undefined, log: Logger): KeyLog | undefined {
+  if (path === undefined) return undefined;
+  const keyLog = openKeyLog(path, (err) =>
+    log.error({ event: 'tls.keylog_failed', file: path, err }, `cannot write the TLS key log ${path}`),
+  );
+  log.info({ event: 'tls.keylog', file: keyLog.file }, `TLS secrets are appended to ${keyLog.file} (key log)`);
+  return keyLog;
 }

@@ -58,7 +58,7 @@ function dialerSpec(
 }
 
 export class ForwardListener implements FrontHandler<TunnelContext> {
-  readonly name: string;
+  name: string;
   readonly scheme = 'http' as const;
   #state: ForwardState;
   #warnedNoCa = false;
@@ -150,6 +150,15 @@ export class ForwardListener implements FrontHandler<TunnelContext> {
     state.intercepts = compileHostMatcher(spec.forward.intercept ?? []);
     state.dialer.update(dialerSpec(spec, settings, state.policy, state.front));
     state.front.update(settings.limits, spec.proxyProtocol);
+  }
+
+  /** A reload renamed it (same address): new connections and its own lines carry `name` (front/front.ts). */
+  rename(name: string, log: Logger): void {
+    const listenerLog = log.child({ listener: name });
+    this.name = name;
+    this.#state.name = name;
+    this.#state.log = listenerLog;
+    this.#state.front.rename(name, listenerLog);
   }
 
   async close(graceMs: number, reason?: string): Promise<void> {

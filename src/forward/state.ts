@@ -82,8 +82,9 @@ export type TunnelContext = {
 };
 
 export type ForwardState = {
-  readonly name: string;
-  readonly log: Logger;
+  /** Changed when a reload renames the listener. */
+  name: string;
+  log: Logger;
   readonly front: Front<TunnelContext>;
   readonly deps: ForwardDeps;
   readonly dialer: ForwardDialer;

@@ -1,6 +1,6 @@
 // Counts connections per client so one client cannot take every slot of a listener (limits.maxConnectionsPerClient).
 // An IPv6 client counts as its network (limits.clientIpv6Prefix, net/ip.ts clientKey). Pure bookkeeping; the
-// listener does the I/O (limits.ts admitClientSocket).
+// socket side (the refusal written) is admit-socket.ts.
 
 import { clientKey, parseIp, unmapIp } from '../net/ip.ts';
 

@@ -19,6 +19,7 @@ import { ALPN_PROTOCOLS, MIN_TLS_VERSION, type ServerTls, selectServerCert } fro
 import type { LiveSession } from '../websocket/session.ts';
 import { type AccessFields, logAccessOnClose } from './access.ts';
 import { ClientCounter } from './admission.ts';
+import { admitClientSocket } from './admit-socket.ts';
 import { watchRequestBody } from './body-timeout.ts';
 import { badConnectOf, clientErrorOf, GONE_CODES } from './client-error.ts';
 import { newConnId } from './conn-id.ts';
@@ -26,7 +27,6 @@ import { sendErrorResponse, writeErrorToSocket } from './error-response.ts';
 import { admitHandshake } from './handshake-gate.ts';
 import { HandshakeRate } from './handshake-rate.ts';
 import {
-  admitClientSocket,
   applyLiveLimits,
   DEFAULT_TLS_HANDSHAKE_MS,
   type FrontLimits,
@@ -94,7 +94,7 @@ export type FrontOptions = {
 type TunnelEntry<T> = { tunnel: T; log: Logger };
 
 export class Front<T = never> {
-  readonly name: string;
+  #name: string;
   #log: Logger;
   #limits: FrontLimits;
   #handler: FrontHandler<T>;
@@ -115,7 +115,7 @@ export class Front<T = never> {
   #proxyHeaders: ProxyHeaderGate;
 
   constructor(options: FrontOptions, handler: FrontHandler<T>) {
-    this.name = options.name;
+    this.#name = options.name;
     this.#log = options.log;
     this.#limits = options.limits;
     this.#rate = new HandshakeRate(options.name, options.log);
@@ -129,7 +129,7 @@ export class Front<T = never> {
     applyLiveLimits(this.#server, options.limits);
     logDroppedConnections(
       this.#server,
-      this.#log,
+      () => this.#log,
       () => this.#limits.maxConnections,
       () => this.#observer?.connectionRefused(this.name, 'WSG_TOO_MANY_CONNECTIONS'),
     );
@@ -164,12 +164,24 @@ export class Front<T = never> {
       handshakeTimeout: options.headersTimeout || DEFAULT_TLS_HANDSHAKE_MS,
       SNICallback: (servername, cb) => cb(null, selectServerCert(this.#tls ?? material, servername).context),
     });
-    this.#handshakeFailed = handleTlsHandshakeFailures(server as unknown as tls.Server, this.#log);
+    this.#handshakeFailed = handleTlsHandshakeFailures(server as unknown as tls.Server, () => this.#log);
     // Before Node's HTTP server hears of the connection: a PROXY header's client becomes the TLS socket's peer.
     server.prependListener('secureConnection', adoptProxiedPeer);
     if (keyLog !== undefined) server.on('keylog', (line: Buffer) => keyLog.write(line));
     // https.Server is an http.Server with a TLS front: requests, upgrades and client errors arrive the same way.
     return server as unknown as http.Server;
+  }
+
+  get name(): string {
+    return this.#name;
+  }
+
+  /** A reload renamed the listener: its own lines and new connections carry `name` (open ones keep theirs). */
+  rename(name: string, log: Logger): void {
+    this.#name = name;
+    this.#log = log;
+    this.#rate.rename(name, log);
+    this.#proxyHeaders.log = log;
   }
 
   get scheme(): 'http' | 'https' {
@@ -193,7 +205,7 @@ export class Front<T = never> {
   }
 
   async listen(bind: { host: string; port: number }): Promise<{ host: string; port: number }> {
-    this.#address = await listenOn(this.#server, bind, this.#log);
+    this.#address = await listenOn(this.#server, bind, () => this.#log);
     return this.#address;
   }
 

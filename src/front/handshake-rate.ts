@@ -28,7 +28,7 @@ function take(bucket: Bucket, now: number, perSecond: number): boolean {
 
 /** One line when refusals start, then a count a second while they go on. */
 class RefusalReport {
-  readonly #log: Logger;
+  #log: Logger;
   readonly #event: string;
   #refused = 0;
   #clients = new Set<string>();
@@ -37,6 +37,11 @@ class RefusalReport {
   constructor(log: Logger, event: string) {
     this.#log = log;
     this.#event = event;
+  }
+
+  /** Lines from now on go to `log` (the listener was renamed by a reload). */
+  set log(log: Logger) {
+    this.#log = log;
   }
 
   refused(err: WsgateError, fields: Record<string, unknown>, summary: (refused: number, clients: number) => string) {
@@ -80,7 +85,7 @@ export type HandshakeLimits = ClientLimits & {
 };
 
 export class HandshakeRate {
-  readonly #listener: string;
+  #listener: string;
   #bucket: Bucket | undefined;
   #clients = new Map<string, Bucket>();
   #swept = 0;
@@ -91,6 +96,13 @@ export class HandshakeRate {
     this.#listener = listener;
     this.#listenerReport = new RefusalReport(log, 'upgrade.rate_limited');
     this.#clientReport = new RefusalReport(log, 'upgrade.client_rate_limited');
+  }
+
+  /** A reload renamed the listener: refusals from now on name the new one (its buckets carry on). */
+  rename(listener: string, log: Logger): void {
+    this.#listener = listener;
+    this.#listenerReport.log = log;
+    this.#clientReport.log = log;
   }
 
   /** Client addresses with a bucket now (for tests: the map does not outgrow the last second's clients). */

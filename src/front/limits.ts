@@ -1,17 +1,13 @@
 // The limits every entry enforces, and the Node server options that carry them. One place, so a reverse listener,
 // a forward listener and the requests inside its tunnels can never disagree about what a client may send.
 import type http from 'node:http';
-import type net from 'node:net';
 import { WsgateError } from '../errors.ts';
 import type { WsEvent } from '../events.ts';
 import type { Logger } from '../log/logger.ts';
-import { ignoreError } from '../net/ignore-error.ts';
 import { plainAddress } from '../net/ip.ts';
 import type { RuleSet } from '../rules/rule-set.ts';
 import type { KeyLog } from '../tls/keylog.ts';
 import type { SessionTap } from '../websocket/session.ts';
-import { type ClientCounter, type ClientLimits, clientFieldsOf, clientKeyOf } from './admission.ts';
-import { writeErrorToSocket } from './error-response.ts';
 import type { FrontObserver } from './observer.ts';
 
 export type FrontLimits = {
@@ -103,14 +99,14 @@ export function applyLiveLimits(server: http.Server, limits: FrontLimits): void 
  */
 export function logDroppedConnections(
   server: http.Server,
-  log: Logger,
+  log: () => Logger,
   maxConnections: () => number,
   refused: () => void,
 ): void {
   server.on('drop', (data?: { remoteAddress?: string }) => {
     const client = data?.remoteAddress === undefined ? undefined : plainAddress(data.remoteAddress);
     const limit = maxConnections();
-    log.warn(
+    log().warn(
       { event: 'conn.limit', scope: 'listener', client, limit },
       `connection refused: the listener holds limits.maxConnections (${limit})`,
     );
@@ -133,35 +129,3 @@ export type EntrySettings = {
   /** The instance's metrics (request outcomes, handshake results), when the admin listener is on. */
   observer?: FrontObserver | undefined;
 };
-
-/**
- * limits.maxConnectionsPerClient for a new socket: counted (and released when it closes), or, one over the limit,
- * answered with 503 WSG_TOO_MANY_CONNECTIONS, logged (`conn.limit`) and `refused` called. False when refused.
- */
-export function admitClientSocket(
-  socket: net.Socket,
-  counter: ClientCounter,
-  limits: ClientLimits & { maxConnectionsPerClient: number },
-  log: Logger,
-  refused: () => void,
-): boolean {
-  const address = socket.remoteAddress;
-  if (address === undefined) return true;
-  const key = clientKeyOf(address, limits);
-  if (key === undefined) return true;
-  const limit = limits.maxConnectionsPerClient;
-  const admitted = counter.admit(key, limit);
-  socket.on('close', () => counter.release(key));
-  if (admitted) return true;
-  const client = clientFieldsOf(address, key);
-  const scope =
-    client.clientNetwork === undefined
-      ? `from ${address}`
-      : `from ${address} (counted as its network ${key}, limits.clientIpv6Prefix)`;
-  const err = new WsgateError('WSG_TOO_MANY_CONNECTIONS', { scope, limit });
-  log.warn({ event: 'conn.limit', scope: 'client', ...client, limit, code: err.code }, err.message);
-  refused();
-  socket.on('error', ignoreError);
-  writeErrorToSocket(socket, err);
-  return false;
-}

@@ -1,5 +1,6 @@
 // Binding a listener's server: a bind failure becomes WSG_LISTEN_FAILED naming the address; later server errors
-// are logged, never thrown (an 'error' with no listener would crash the process).
+// are logged, never thrown (an 'error' with no listener would crash the process). The logger is asked for at each
+// line: a listener renamed by a reload logs under its new name.
 import type http from 'node:http';
 import type net from 'node:net';
 import { WsgateError } from '../errors.ts';
@@ -9,7 +10,7 @@ import { formatHostPort } from '../net/host-port.ts';
 export function listenOn(
   server: http.Server | net.Server,
   bind: { host: string; port: number },
-  log: Logger,
+  log: () => Logger,
 ): Promise<{ host: string; port: number }> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
@@ -24,7 +25,7 @@ export function listenOn(
     server.once('error', onError);
     server.listen({ host: bind.host, port: bind.port }, () => {
       server.off('error', onError);
-      server.on('error', (err) => log.error({ event: 'listener.error', err }, 'listener error'));
+      server.on('error', (err) => log().error({ event: 'listener.error', err }, 'listener error'));
       const info = server.address() as net.AddressInfo;
       resolve({ host: info.address, port: info.port });
     });

@@ -132,6 +132,11 @@ export class ProxyHeaderGate {
    * the listeners only when it says yes: a refused connection (it wrote the answer) never reaches Node's parser, so
    * no request of it is served after its refusal. `refused` hears of each connection closed for its header, by code.
    */
+  /** A reload renamed the listener: lines from now on carry its new name. */
+  set log(log: Logger) {
+    this.#log = log;
+  }
+
   constructor(
     server: net.Server,
     log: Logger,

@@ -9,14 +9,15 @@ import { adoptProxiedPeer } from './proxy-header.ts';
 
 /**
  * Logs and closes every failed handshake of `server`, before anything else hears of it. Returns whether a socket
- * is one of those, for the 'clientError' handler to leave alone.
+ * is one of those, for the 'clientError' handler to leave alone. `log` is asked for at each line (a listener renamed
+ * by a reload logs under its new name).
  */
-export function handleTlsHandshakeFailures(server: tls.Server, log: Logger): (socket: net.Socket) => boolean {
+export function handleTlsHandshakeFailures(server: tls.Server, log: () => Logger): (socket: net.Socket) => boolean {
   const failed = new WeakSet<net.Socket>();
   server.prependListener('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
     failed.add(socket);
     adoptProxiedPeer(socket);
-    log.info(
+    log().info(
       {
         event: 'tls.handshake_failed',
         code: 'WSG_TLS_HANDSHAKE',

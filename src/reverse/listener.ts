@@ -73,7 +73,7 @@ function originAllowed(origin: string | undefined, allowed: readonly string[] | 
 }
 
 export class ReverseListener implements FrontHandler<never> {
-  readonly name: string;
+  name: string;
   #spec: ListenerSpec;
   #routes: CompiledRoutes<ListenerRoute>;
   #trusted: readonly Cidr[];
@@ -157,6 +157,12 @@ export class ReverseListener implements FrontHandler<never> {
     this.#front.update(settings.limits, spec.proxyProtocol, tls);
     // Spares were dialed with the old upstreams' settings (TLS, via, preconnect).
     this.#spares.closeAll();
+  }
+
+  /** A reload renamed it (same kind and address): new connections and its own lines carry `name` (front/front.ts). */
+  rename(name: string, log: Logger): void {
+    this.name = name;
+    this.#front.rename(name, log.child({ listener: name }));
   }
 
   close(graceMs: number, reason?: string): Promise<void> {

@@ -117,82 +117,146 @@ const PAC_DISPOSE_DELAY_MS = 10_000;
 
 const keyOf = (name: string, url: URL | string) => `${name}\n${typeof url === 'string' ? new URL(url).href : url.href}`;
 
+/**
+ * What one config makes of the network: its named proxies, its PAC proxies and its reverse upstreams (key → via).
+ * A reload builds the next one whole, PAC answers included (stage), before it routes anything (apply).
+ */
+export type NetworkState = {
+  readonly named: UpstreamProxies['named'];
+  readonly pac: ReadonlyMap<string, PacProxy>;
+  readonly upstreams: ReadonlyMap<string, string | undefined>;
+};
+
+type Upstreams = Iterable<{ name: string; url: string; via?: string | undefined }>;
+
+const upstreamMap = (upstreams: Upstreams) => new Map([...upstreams].map((u) => [keyOf(u.name, u.url), u.via]));
+
+function disposeLater(scripts: readonly PacScript[]): void {
+  if (scripts.length === 0) return;
+  setTimeout(() => {
+    for (const script of scripts) script.dispose();
+  }, PAC_DISPOSE_DELAY_MS).unref();
+}
+
+function askFor(url: URL): { url: string; host: string } {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = url.port !== '' ? Number(url.port) : trafficKindOf(url) === 'https' ? 443 : 80;
+  return pacAsk(trafficKindOf(url), host, port);
+}
+
+/** Computes the PAC answers of a state's reverse upstreams (pinned in each PAC proxy's cache). */
+async function prepareState(state: NetworkState): Promise<void> {
+  const asks = new Map<PacProxy, { url: string; host: string }[]>();
+  for (const [key, via] of state.upstreams) {
+    const pac = via === undefined ? undefined : state.pac.get(via);
+    if (pac === undefined) continue;
+    const list = asks.get(pac) ?? [];
+    list.push(askFor(new URL(key.slice(key.indexOf('\n') + 1))));
+    asks.set(pac, list);
+  }
+  await Promise.all([...state.pac.values()].map((pac) => pac.prepare(asks.get(pac) ?? [])));
+}
+
+/** The scripts of `old` that `current` does not use. */
+function unusedScripts(old: NetworkState, current: NetworkState): PacScript[] {
+  const kept = new Set([...current.pac.values()].map((p) => p.script));
+  return [...old.pac.values()].map((p) => p.script).filter((s) => !kept.has(s));
+}
+
 export class UpstreamNetwork {
-  #proxies: UpstreamProxies;
+  #env: UpstreamProxies['env'];
   #tunnels = new ProxyTunnels();
   #via: string | undefined;
-  #upstreams = new Map<string, string | undefined>();
-  #pac: Map<string, PacProxy>;
+  #state: NetworkState;
+  /** The state apply() replaced, until settle() or revert(): its upstreams still route the way they did. */
+  #previous: NetworkState | undefined;
   #log: Logger | undefined;
   readonly warnings: readonly string[];
 
   constructor(options: NetworkOptions) {
     const env = proxiesFromEnv(options.env);
     this.warnings = env.warnings;
-    this.#proxies = { named: namedProxies(options.proxies), env };
+    this.#env = env;
     this.#via = options.via;
     this.#log = options.log;
-    this.#pac = pacProxies(options.proxies, options.pac, options.log);
+    this.#state = {
+      named: namedProxies(options.proxies),
+      pac: pacProxies(options.proxies, options.pac, options.log),
+      upstreams: new Map(),
+    };
   }
 
   /** The route a registered reverse upstream takes (its `via`, else the environment's proxies), if registered. */
   routeFor(target: UpstreamTarget): UpstreamRoute | undefined {
     const key = keyOf(target.name, target.url);
-    if (!this.#upstreams.has(key)) return undefined;
-    return this.routeTo(this.#upstreams.get(key), target.url);
+    const state = this.#state.upstreams.has(key)
+      ? this.#state
+      : this.#previous?.upstreams.has(key)
+        ? this.#previous
+        : undefined;
+    if (state === undefined) return undefined;
+    return this.#routeTo(state, state.upstreams.get(key), new URL(target.url));
   }
 
   /** The environment's proxies, for the start-up log line. */
   get envProxies(): { http: UpstreamProxy | undefined; https: UpstreamProxy | undefined } {
-    return { http: this.#proxies.env.http, https: this.#proxies.env.https };
+    return { http: this.#env.http, https: this.#env.https };
   }
 
-  /** Applies a reloaded config's proxies (the environment is read once, at start) and PAC scripts. */
-  update(proxies: readonly ProxySpec[], pac?: ReadonlyMap<string, PacScript>): void {
-    this.#proxies = { named: namedProxies(proxies), env: this.#proxies.env };
-    const kept = new Set(pac?.values() ?? []);
-    const old = [...this.#pac.values()].map((p) => p.script).filter((s) => !kept.has(s));
-    this.#pac = pacProxies(proxies, pac, this.#log);
-    if (old.length > 0) {
-      setTimeout(() => {
-        for (const script of old) script.dispose();
-      }, PAC_DISPOSE_DELAY_MS).unref();
-    }
+  /**
+   * A reloaded config's proxies (the environment is read once, at start), PAC scripts and reverse upstreams, with
+   * the PAC answers of those upstreams computed: nothing routes by it until apply(). Without this a reload routed
+   * reverse upstreams of a PAC proxy DIRECT ("answer pending") until the new script had answered.
+   */
+  async stage(proxies: readonly ProxySpec[], pac: ReadonlyMap<string, PacScript>, upstreams: Upstreams) {
+    const state: NetworkState = {
+      named: namedProxies(proxies),
+      pac: pacProxies(proxies, pac, this.#log),
+      upstreams: upstreamMap(upstreams),
+    };
+    await prepareState(state);
+    return state;
+  }
+
+  /**
+   * New connections route by `state` from now on. An upstream only the replaced state knows (a route a listener
+   * still has until the reload has swapped every listener) keeps routing as it did, until settle() or revert().
+   */
+  apply(state: NetworkState): void {
+    this.#previous = this.#state;
+    this.#state = state;
+  }
+
+  /** The reload is done: the replaced state's scripts are freed (a little later, see PAC_DISPOSE_DELAY_MS). */
+  settle(): void {
+    const previous = this.#previous;
+    this.#previous = undefined;
+    if (previous !== undefined) disposeLater(unusedScripts(previous, this.#state));
+  }
+
+  /** The reload failed: the replaced state routes again; a staged one never applied is passed to be freed. */
+  revert(staged: NetworkState): void {
+    if (this.#previous !== undefined && this.#state === staged) this.#state = this.#previous;
+    this.#previous = undefined;
+    disposeLater(unusedScripts(staged, this.#state));
   }
 
   /**
    * Computes the PAC answers of the registered reverse upstreams, so routeFor() has them without waiting. Call
-   * after registerUpstreams(), before traffic.
+   * after registerUpstreams(), before traffic (at start; a reload stages a whole state instead).
    */
   async prepare(): Promise<void> {
-    const asks = new Map<PacProxy, { url: string; host: string }[]>();
-    for (const [key, via] of this.#upstreams) {
-      const pac = via === undefined ? undefined : this.#pac.get(via);
-      if (pac === undefined) continue;
-      const url = new URL(key.slice(key.indexOf('\n') + 1));
-      const list = asks.get(pac) ?? [];
-      list.push(this.#askFor(url));
-      asks.set(pac, list);
-    }
-    await Promise.all([...this.#pac.values()].map((pac) => pac.prepare(asks.get(pac) ?? [])));
-  }
-
-  #askFor(url: URL): { url: string; host: string } {
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    const port = url.port !== '' ? Number(url.port) : trafficKindOf(url) === 'https' ? 443 : 80;
-    return pacAsk(trafficKindOf(url), host, port);
+    await prepareState(this.#state);
   }
 
   /** The upstreams reverse routes dial through connectUpstream(), each with its `via` (undefined: environment). */
-  registerUpstreams(upstreams: Iterable<{ name: string; url: string; via?: string | undefined }>): void {
-    this.#upstreams.clear();
-    for (const u of upstreams) this.#upstreams.set(keyOf(u.name, u.url), u.via);
+  registerUpstreams(upstreams: Upstreams): void {
+    this.#state = { ...this.#state, upstreams: upstreamMap(upstreams) };
   }
 
   /** Ignores the environment's proxies from now on (e.g. when HTTP_PROXY points at this wsgate itself). */
   dropEnvProxy(which: 'http' | 'https'): void {
-    const env = { ...this.#proxies.env, [which]: undefined };
-    this.#proxies = { named: this.#proxies.named, env };
+    this.#env = { ...this.#env, [which]: undefined };
   }
 
   /**
@@ -205,8 +269,9 @@ export class UpstreamNetwork {
     host: string,
     port: number,
   ): UpstreamRoute | Promise<UpstreamRoute> {
-    const pac = via === undefined ? undefined : this.#pac.get(via);
-    if (pac === undefined) return this.#fixedRoute(via, kind, host, port);
+    const state = this.#state;
+    const pac = via === undefined ? undefined : state.pac.get(via);
+    if (pac === undefined) return this.#fixedRoute(state, via, kind, host, port);
     const bypass = noProxyMatch(pac.noProxy, host, port);
     if (bypass !== undefined) return this.#routeOf({ entries: [undefined], why: `direct: ${bypass} (${pac.name})` });
     const ask = pacAsk(kind, host, port);
@@ -214,8 +279,14 @@ export class UpstreamNetwork {
     return choice instanceof Promise ? choice.then((c) => this.#routeOf(c)) : this.#routeOf(choice);
   }
 
-  #fixedRoute(via: string | undefined, kind: TrafficKind, host: string, port: number): UpstreamRoute {
-    const choice = chooseProxy(this.#proxies, via, kind, host, port);
+  #fixedRoute(
+    state: NetworkState,
+    via: string | undefined,
+    kind: TrafficKind,
+    host: string,
+    port: number,
+  ): UpstreamRoute {
+    const choice = chooseProxy({ named: state.named, env: this.#env }, via, kind, host, port);
     return this.#routeOf({ entries: [choice.proxy], why: choice.why });
   }
 
@@ -232,13 +303,17 @@ export class UpstreamNetwork {
 
   /** A reverse upstream's route, without waiting: a PAC proxy's answer comes from prepare() (refreshed when old). */
   routeTo(via: string | undefined, url: URL): UpstreamRoute {
+    return this.#routeTo(this.#state, via, url);
+  }
+
+  #routeTo(state: NetworkState, via: string | undefined, url: URL): UpstreamRoute {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = url.port !== '' ? Number(url.port) : trafficKindOf(url) === 'https' ? 443 : 80;
-    const pac = via === undefined ? undefined : this.#pac.get(via);
-    if (pac === undefined) return this.#fixedRoute(via, trafficKindOf(url), host, port);
+    const pac = via === undefined ? undefined : state.pac.get(via);
+    if (pac === undefined) return this.#fixedRoute(state, via, trafficKindOf(url), host, port);
     const bypass = noProxyMatch(pac.noProxy, host, port);
     if (bypass !== undefined) return this.#routeOf({ entries: [undefined], why: `direct: ${bypass} (${pac.name})` });
-    const ask = this.#askFor(url);
+    const ask = askFor(url);
     // Only an upstream registered after prepare() has no answer yet: direct this once, as a failing script would.
     const choice = pac.peek(ask.url, ask.host) ?? {
       entries: [undefined],
@@ -249,11 +324,12 @@ export class UpstreamNetwork {
 
   /** The PAC proxies, for `wsgate check --explain` and logs. */
   get pacProxies(): ReadonlyMap<string, PacProxy> {
-    return this.#pac;
+    return this.#state.pac;
   }
 
   async close(): Promise<void> {
     await this.#tunnels.close();
-    for (const pac of this.#pac.values()) pac.script.dispose();
+    for (const state of [this.#state, this.#previous])
+      for (const pac of state?.pac.values() ?? []) pac.script.dispose();
   }
 }

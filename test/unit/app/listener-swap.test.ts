@@ -101,3 +101,65 @@ test('an old listener that cannot listen again is reported as lost', async (t) =
     [['old', 'EADDRINUSE']],
   );
 });
+
+test('a rename keeps the listener when its old name is free and the spec names its real address', () => {
+  type L = { name: string; kind: string; close(): Promise<void> };
+  const make = (name: string, kind = 'http'): L => ({ name, kind, close: async () => {} });
+  const at = new Map<L, { host: string; port: number }>();
+  const a = make('a');
+  const b = make('b');
+  const f = make('f', 'forward');
+  at.set(a, { host: '127.0.0.1', port: 1001 });
+  at.set(b, { host: '127.0.0.1', port: 1002 });
+  at.set(f, { host: '127.0.0.1', port: 1003 });
+  const current = new Map([
+    ['a', a],
+    ['b', b],
+    ['f', f],
+  ]);
+  const address = (l: L) => at.get(l)!;
+  const spec = (name: string, port: number, kind = 'http') => ({ name, kind, bind: { host: '127.0.0.1', port } });
+  const plan = (next: ReturnType<typeof spec>[]) => {
+    const p = planSwap(
+      current,
+      address,
+      next,
+      (l, s) => l.name === s.name && l.kind === s.kind && address(l).port === s.bind.port,
+      (l, s) => l.kind === s.kind,
+    );
+    return {
+      kept: p.kept.map((k) => `${k.listener.name}>${k.spec.name}`),
+      fresh: p.fresh.map((s) => s.name),
+      handover: p.handover.map((s) => s.name),
+      retired: p.retired.map((l) => l.name),
+    };
+  };
+  // a renamed to a2; b kept; f renamed but turned into a reverse listener: a handover.
+  assert.deepEqual(plan([spec('a2', 1001), spec('b', 1002), spec('f2', 1003)]), {
+    kept: ['b>b', 'a>a2'],
+    fresh: [],
+    handover: ['f2'],
+    retired: ['f'],
+  });
+  // a's name moves to b's address: b's listener becomes "a"; a's own listener, its name taken, hands over to c.
+  assert.deepEqual(plan([spec('a', 1002), spec('c', 1001), spec('f', 1003, 'forward')]), {
+    kept: ['f>f', 'b>a'],
+    fresh: [],
+    handover: ['c'],
+    retired: ['a'],
+  });
+  // The old name is taken by another listener: no rename, the address is handed over.
+  assert.deepEqual(plan([spec('a2', 1001), spec('a', 1009), spec('b', 1002), spec('f', 1003, 'forward')]), {
+    kept: ['b>b', 'f>f'],
+    fresh: ['a'],
+    handover: ['a2'],
+    retired: ['a'],
+  });
+  // Port 0 names no address: a new listener, not a rename.
+  assert.deepEqual(plan([spec('a2', 0), spec('b', 1002), spec('f', 1003, 'forward')]), {
+    kept: ['b>b', 'f>f'],
+    fresh: ['a2'],
+    handover: [],
+    retired: ['a'],
+  });
+});
