@@ -24,7 +24,7 @@ import { UpstreamBalancer } from '../upstream/balancer.ts';
 import { connectUpstream, isTlsUrl } from '../upstream/connect.ts';
 import { HealthChecks } from '../upstream/health-check.ts';
 import { type NetworkState, UpstreamNetwork } from '../upstream/network.ts';
-import { loadPacScripts } from '../upstream/pac.ts';
+import { loadPacScripts, PAC_FETCH_TIMEOUT_MS } from '../upstream/pac.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { settingsOf } from './listener-settings.ts';
 import { moveRenamed, planSwap, runSwap } from './listener-swap.ts';
@@ -262,8 +262,10 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
       const nextTls = await loadConfigTls(next);
       loaded = { config: next, tls: nextTls, leaves: await interceptionLeaves(next, leaves, log) };
       // PAC scripts are fetched and their answers for the reverse upstreams computed before anything routes by
-      // them; one that cannot be fetched or run fails the reload, and the running scripts go on answering.
-      staged = await network.stage(next.proxies, await loadPacScripts(next.proxies, log), reverseUpstreams(next));
+      // them; one that cannot be fetched or run fails the reload, and the running scripts go on answering (but an
+      // unchanged source that cannot be fetched again keeps its running script: loadPacScripts).
+      const pac = await loadPacScripts(next.proxies, log, PAC_FETCH_TIMEOUT_MS, network.pacProxies);
+      staged = await network.stage(next.proxies, pac, reverseUpstreams(next));
     } catch (err) {
       reloadFailed(err);
       return false;

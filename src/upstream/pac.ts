@@ -156,24 +156,45 @@ export const PAC_FETCH_TIMEOUT_MS = 10_000;
 /**
  * The scripts of every proxy with `pac:`, by proxy name, read and compiled before anything listens (and on reload,
  * where a bad one keeps the running config). Rejects with the first WSG_PAC_* error, freeing what it had compiled.
+ *
+ * `running` (a reload): the scripts in use now, with their sources. A script whose source the new config names
+ * unchanged is read again, but when it cannot be read (the PAC server is down) the running one stays, with a warn
+ * line: a reload about something else must not fail on a fetch of what did not change. A script that reads but
+ * does not compile or run still fails the reload: that is a new script, and it is broken.
  */
 export async function loadPacScripts(
   proxies: readonly { name: string; pac?: string | undefined }[],
   log?: Logger,
   timeoutMs = PAC_FETCH_TIMEOUT_MS,
+  running?: ReadonlyMap<string, { readonly source: string; readonly script: PacScript }>,
 ): Promise<Map<string, PacScript>> {
   const scripts = new Map<string, PacScript>();
+  /** Running scripts kept: the caller still owns them, so a failure here must not free them. */
+  const kept = new Set<PacScript>();
   try {
     for (const p of proxies) {
       if (p.pac === undefined) continue;
       // alert() in a script is its author's debugging aid: an info line, as browsers put it in their net log.
       const alert = (message: string) =>
         log?.info({ event: 'proxy.pac_alert', proxy: p.name }, `PAC ${p.name}: ${message}`);
-      scripts.set(p.name, await loadPacScript({ proxy: p.name, source: p.pac }, timeoutMs, alert));
+      const current = running?.get(p.name);
+      try {
+        scripts.set(p.name, await loadPacScript({ proxy: p.name, source: p.pac }, timeoutMs, alert));
+      } catch (err) {
+        const unreadable = err instanceof WsgateError && err.code === 'WSG_PAC_READ';
+        if (!unreadable || current === undefined || current.source !== p.pac) throw err;
+        scripts.set(p.name, current.script);
+        kept.add(current.script);
+        log?.warn(
+          { event: 'proxy.pac_kept', proxy: p.name, pac: p.pac, code: err.code },
+          `upstream proxy ${p.name}: PAC ${p.pac} could not be read again (${err.message}); the running script stays`,
+        );
+        continue;
+      }
       log?.info({ event: 'proxy.pac', proxy: p.name, pac: p.pac }, `upstream proxy ${p.name}: PAC ${p.pac}`);
     }
   } catch (err) {
-    for (const script of scripts.values()) script.dispose();
+    for (const script of scripts.values()) if (!kept.has(script)) script.dispose();
     throw err;
   }
   return scripts;

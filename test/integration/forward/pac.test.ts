@@ -5,7 +5,7 @@
 // `wsgate check` shows and explains the PAC proxy.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ProxyAgent, request } from 'undici';
@@ -191,6 +191,35 @@ test('reload reads the PAC script again; a broken one keeps the running script',
   assert.equal((await gw.logs.waitFor('config.reload_failed')).code, 'WSG_PAC_INVALID');
   const still = await rawConnect(gw.port(), `app.test:${echo.address.port}`);
   assert.equal(still.status, 200, 'the running script stays');
+  still.socket.destroy();
+});
+
+test('a reload about something else keeps the running PAC script when its unchanged source cannot be read', async (t) => {
+  const echo = await echoServer(t);
+  const corp = await corpProxy(t);
+  const dir = tempDir(t, 'wsgate-pac-');
+  const pac = join(dir, 'proxy.pac');
+  writeFileSync(pac, `function FindProxyForURL(url, host) { return "PROXY 127.0.0.1:${corp.port()}"; }`);
+  const proxies = [{ name: 'office', pac, noProxy: '<-loopback>' }];
+  const gw = await startProxy(t, forwardConfig({ via: 'office' }, { proxies }));
+  // The PAC server is down (here: the file is gone) while the operator denies a host.
+  rmSync(pac);
+  await gw.running.reload(
+    configFromObject(forwardConfig({ via: 'office', denyHosts: ['blocked.test'] }, { proxies }), '<test>'),
+  );
+  const kept = await gw.logs.waitFor('proxy.pac_kept');
+  assert.equal(kept.code, 'WSG_PAC_READ');
+  assert.deepEqual(gw.logs.events('config.reload_failed'), [], 'the reload went through');
+  assert.equal((await rawConnect(gw.port(), 'blocked.test:443')).status, 403, 'the new config is in force');
+  const through = await rawConnect(gw.port(), `app.test:${echo.address.port}`);
+  assert.equal(through.status, 200, 'the running script still sends app.test through corp');
+  through.socket.destroy();
+  // A new source that cannot be read is a new script that is not there: the reload fails, as before.
+  const moved = [{ ...proxies[0]!, pac: join(dir, 'other.pac') }];
+  await gw.running.reload(configFromObject(forwardConfig({ via: 'office' }, { proxies: moved }), '<test>'));
+  assert.equal((await gw.logs.waitFor('config.reload_failed')).code, 'WSG_PAC_READ');
+  const still = await rawConnect(gw.port(), `app.test:${echo.address.port}`);
+  assert.equal(still.status, 200);
   still.socket.destroy();
 });
 
