@@ -15,7 +15,7 @@ import {
   resolveCaDir,
   spkiSha256,
 } from '../tls/ca.ts';
-import { type Output, parseCommandArgs } from './args.ts';
+import { describeFileError, type Output, parseCommandArgs } from './args.ts';
 import { DEFAULT_CONFIG } from './run.ts';
 
 export const CA_HELP = `Usage: wsgate ca init [--force] [--dir DIR]
@@ -143,7 +143,7 @@ async function exportCa(argv: string[], io: Output): Promise<number> {
       await writeFile(values.out, data);
     } catch (err) {
       throw new WsgateError('WSG_USAGE', {
-        detail: `ca export: cannot write ${values.out}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        detail: `ca export: cannot write ${values.out}: ${describeFileError(err as NodeJS.ErrnoException)}`,
       });
     }
     return 0;

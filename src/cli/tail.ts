@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { WsgateError } from '../errors.ts';
 import { type RenderOptions, renderTrafficLine } from '../traffic/render.ts';
-import { type Output, parseCommandArgs } from './args.ts';
+import { describeFileError, type Output, parseCommandArgs } from './args.ts';
 
 export const TAIL_HELP = `Usage: wsgate tail [FILE] [options]
 
@@ -99,13 +99,13 @@ export async function tailCommand(argv: string[], io: Output): Promise<number> {
  */
 async function unreadable(file: string): Promise<string | undefined> {
   const info = await stat(file).catch((err: NodeJS.ErrnoException) => err);
-  if (info instanceof Error) return `cannot read ${file}: ${info.code}`;
+  if (info instanceof Error) return `cannot read ${file}: ${describeFileError(info)}`;
   if (info.isDirectory()) {
     const newest = await newestFileIn(file);
     return `${file} is a directory; give a log file in it${newest === undefined ? '' : `, e.g. wsgate tail ${newest}`}`;
   }
   const handle = await open(file, 'r').catch((err: NodeJS.ErrnoException) => err);
-  if (handle instanceof Error) return `cannot read ${file}: ${handle.code}`;
+  if (handle instanceof Error) return `cannot read ${file}: ${describeFileError(handle)}`;
   await handle.close();
   return undefined;
 }

@@ -83,6 +83,11 @@ test('ca export prints the PEM certificate, --der the DER bytes, -o writes a fil
   const toFile = await runCli(['ca', 'export', '--der', '-o', out, '--dir', dir], { cwd: home, env: envFor(home) });
   assert.equal(toFile.code, 0, toFile.stderr);
   assert.deepEqual(readFileSync(out), der.stdout);
+  // A file that cannot be written: exit 2, the reason in words.
+  const nowhere = join(home, 'no-such-dir', 'ca.cer');
+  const failed = await runCli(['ca', 'export', '-o', nowhere, '--dir', dir], { cwd: home, env: envFor(home) });
+  assert.equal(failed.code, 2);
+  assert.match(failed.stderr, /cannot write .*ca\.cer: no such file$/m);
 });
 
 test('a corrupt or missing CA file: exit 2 with the path', async (t) => {
