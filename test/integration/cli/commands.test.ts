@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -38,6 +39,20 @@ test('unknown commands and options are usage errors, exit 2', async () => {
   const half = await runCli(['run', '--listen', '127.0.0.1:0']);
   assert.equal(half.code, 2);
   assert.match(half.stderr, /--listen and --upstream go together/);
+  // A bad --upstream or --listen is said as the flag, not as a config key of a file nobody wrote.
+  const badUpstream = await runCli(['run', '--listen', '127.0.0.1:0', '--upstream', 'ftp://x']);
+  assert.equal(badUpstream.code, 2);
+  assert.match(
+    badUpstream.stderr,
+    /^wsgate: run: --upstream ftp:\/\/x: expected a ws:\/\/, wss:\/\/, http:\/\/ or https:\/\/ URL$/m,
+  );
+  assert.doesNotMatch(badUpstream.stderr, /listeners\[|<command line>|wsgate check -c FILE/);
+  const badListen = await runCli(['run', '--listen', 'nohost', '--upstream', 'ws://127.0.0.1:9']);
+  assert.equal(badListen.code, 2);
+  assert.match(badListen.stderr, /^wsgate: run: --listen nohost: invalid address "nohost": the port is missing/m);
+  const badForward = await runCli(['run', '--forward', '127.0.0.1']);
+  assert.equal(badForward.code, 2);
+  assert.match(badForward.stderr, /^wsgate: run: --forward 127\.0\.0\.1: invalid address/m);
   // parseArgs's message spans lines: it is still about the flag, not the configuration.
   const dashValue = await runCli(['run', '--workers', '-1']);
   assert.equal(dashValue.code, 2);
@@ -46,6 +61,29 @@ test('unknown commands and options are usage errors, exit 2', async () => {
   const negative = await runCli(['run', '--workers=-1']);
   assert.equal(negative.code, 2);
   assert.match(negative.stderr, /^wsgate: run: --workers: expected a number of worker processes/);
+});
+
+test('a port in use: exit 1, said the same way by a listener, the admin API and the echo server', async (t) => {
+  const holder = net.createServer();
+  holder.listen(0, '127.0.0.1');
+  await once(holder, 'listening');
+  t.after(() => holder.close());
+  const port = (holder.address() as net.AddressInfo).port;
+  const runs = [
+    ['run', '--forward', `127.0.0.1:${port}`],
+    ['run', '--forward', '127.0.0.1:0', '--admin', `127.0.0.1:${port}`],
+    ['echo', '--port', String(port)],
+  ];
+  for (const args of runs) {
+    const r = await runCli(args, { timeoutMs: 20_000 });
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(
+      r.stderr,
+      new RegExp(`^wsgate: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE$`, 'm'),
+      args.join(' '),
+    );
+    assert.match(r.stderr, /^hint: Another process may hold the port/m);
+  }
 });
 
 test('check prints the resolved default config and exits 0', async () => {
