@@ -43,12 +43,12 @@ export function describeFileError(err: NodeJS.ErrnoException): string {
 }
 
 /** Prints an error for a person and returns the exit code: 2 for usage and config errors, 1 otherwise. */
-export function reportError(err: unknown, io: Output): number {
+export function reportError(err: unknown, io: Output, options: { hint?: boolean } = {}): number {
   if (isWsgateError(err)) {
     // Only a config's list of issues gets the heading: parseArgs's own messages (a flag's bad value) span lines too.
     const listsIssues = err.code === 'WSG_CONFIG_INVALID' && err.message.includes('\n');
     io.err(`wsgate: ${listsIssues ? `invalid configuration\n${err.message}` : err.message}`);
-    if (err.hint) io.err(`hint: ${err.hint}`);
+    if (err.hint && options.hint !== false) io.err(`hint: ${err.hint}`);
     return err.exitCode;
   }
   io.err(`wsgate: unexpected error: ${(err as Error)?.stack ?? String(err)}`);

@@ -12,11 +12,11 @@ import { checkCouldWrite } from '../log/logger.ts';
 import { formatHostPort } from '../net/host-port.ts';
 import { pacUrlFor } from '../net/pac-result.ts';
 import { createUrlRedactor } from '../net/url-credentials.ts';
-import { compileRoutes, headerMisses, matchRoute } from '../reverse/match.ts';
+import { compileRoutes, headerMisses, headersNotGiven, matchRoute } from '../reverse/match.ts';
 import { compileRules, type RuleSet } from '../rules/rule-set.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
 import { loadPacScripts, type PacScript } from '../upstream/pac.ts';
-import { type Output, parseCommandArgs } from './args.ts';
+import { type Output, parseCommandArgs, reportError } from './args.ts';
 import { DEFAULT_CONFIG } from './run.ts';
 
 export const CHECK_HELP = `Usage: wsgate check [-c FILE] [--explain URL [-H 'Name: value']...] [--quiet]
@@ -46,7 +46,14 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
     return 0;
   }
   const file = values.config ?? DEFAULT_CONFIG;
-  const config = await loadConfigFile(file);
+  let config: Config;
+  try {
+    config = await loadConfigFile(file);
+  } catch (err) {
+    // The issues, without the hint to run `wsgate check -c FILE`: this is that command.
+    if (err instanceof WsgateError && err.code === 'WSG_CONFIG_INVALID') return reportError(err, io, { hint: false });
+    throw err;
+  }
   // The certificate, key and CA files it names must be readable and belong together, as `run` requires.
   await loadConfigTls(config);
   // And the log files: writable, or creatable where they are missing. A check writes nothing, not even those.
@@ -109,7 +116,9 @@ async function checkLoaded(
           `${listener.name}${where}: ${result.why}${result.route ? ` → ${upstreamText(result.route.upstream)}` : ''}`,
         ),
       );
-      const unasked = headerRoutesBefore(listener.routes, result.route, given);
+      const unasked = headersNotGiven(compiled, request, result.route).map(
+        (r) => `route "${r.route.name}" (${r.headers.join(', ')})`,
+      );
       if (unasked.length > 0) {
         io.out(
           `  note: ${unasked.join(', ')} match${unasked.length === 1 ? 'es' : ''} on headers not given: add -H 'Name: value' to try ${unasked.length === 1 ? 'it' : 'them'}`,
@@ -134,7 +143,6 @@ async function checkLoaded(
 }
 
 type ForwardBlock = NonNullable<Config['listeners'][number]['forward']>;
-type Route = Config['listeners'][number]['routes'][number];
 
 /** `-H 'Name: value'`, as curl takes it: names lower-cased, a repeated name's values joined as Node joins them. */
 function headersOf(lines: readonly string[]): Record<string, string> {
@@ -154,24 +162,6 @@ function headersOf(lines: readonly string[]): Record<string, string> {
 function portOf(url: URL): number {
   if (url.port !== '') return Number(url.port);
   return url.protocol === 'https:' || url.protocol === 'wss:' ? 443 : 80;
-}
-
-/**
- * Routes tried before the one picked (all of them when none was) that name a header --explain was not given: they
- * may be what a real request with that header takes, so the answer is only as good as the headers given.
- */
-function headerRoutesBefore(
-  routes: readonly Route[],
-  picked: Route | undefined,
-  given: Record<string, string>,
-): string[] {
-  const end = picked === undefined ? routes.length : routes.indexOf(picked);
-  const names: string[] = [];
-  for (const [i, route] of routes.slice(0, end).entries()) {
-    const missing = route.match.flatMap((m) => Object.keys(m.headers ?? {})).filter((h) => given[h] === undefined);
-    if (missing.length > 0) names.push(`route "${route.name ?? i}" (${[...new Set(missing)].join(', ')})`);
-  }
-  return names;
 }
 
 /** What each PAC proxy's script answers for this URL (ws and wss asked as http and https, as browsers do). */

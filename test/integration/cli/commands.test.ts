@@ -125,6 +125,18 @@ test('a bad config is reported with file:line:col and key, exit 2, for check and
     assert.match(r.stderr, /:7:9 listeners\[0\]\.routes\[0\]\.upstrem: .*did you mean "upstream"/);
     assert.doesNotMatch(r.stderr, /listening/);
   }
+  // check prints exactly what README.md shows; its hint to run `wsgate check -c FILE` is for run only.
+  const checked = await runCli(['check', '-c', file]);
+  assert.deepEqual(checked.stderr.trimEnd().split('\n'), [
+    'wsgate: invalid configuration',
+    `${file}:6:19 listeners[0].routes[0].upstream: expected a ws://, wss://, http:// or https:// URL`,
+    `${file}:7:9 listeners[0].routes[0].upstrem: unknown key "upstrem"; did you mean "upstream"?`,
+  ]);
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  for (const line of checked.stderr.trimEnd().split('\n'))
+    assert.ok(readme.includes(line.replace(file, 'bad.yaml')), line);
+  const ran = await runCli(['run', '-c', file]);
+  assert.match(ran.stderr, /^hint: Fix the listed keys; `wsgate check -c FILE` validates without starting\.$/m);
 });
 
 test('a missing config file is exit 2 naming the file', async () => {
