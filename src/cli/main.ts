@@ -41,6 +41,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 export async function main(argv: string[], io: Output = stdio): Promise<number> {
   const [first, ...rest] = argv;
+  // `wsgate help run` is `wsgate run --help`, as git and npm take it.
+  const topic = first === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
+  if (topic !== undefined) return (await topic())(['--help'], io);
   if (first === '-h' || first === '--help' || first === 'help') {
     io.out(MAIN_HELP);
     return 0;

@@ -29,6 +29,15 @@ test('every command has --help with a usage line, exit 0', async () => {
   }
 });
 
+test("help COMMAND prints that command's help, as COMMAND --help does", async () => {
+  for (const command of ['run', 'ca', 'tail']) {
+    const [help, flag] = await Promise.all([runCli(['help', command]), runCli([command, '--help'])]);
+    assert.equal(help.code, 0, help.stderr);
+    assert.equal(help.stdout, flag.stdout);
+    assert.match(help.stdout, new RegExp(`^Usage: wsgate ${command} `));
+  }
+});
+
 test('unknown commands and options are usage errors, exit 2', async () => {
   const unknown = await runCli(['frobnicate']);
   assert.equal(unknown.code, 2);
