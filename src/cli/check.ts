@@ -1,6 +1,7 @@
 // `wsgate check`: validates a config file without starting anything, and prints the resolved config
 // (defaults filled, ${VAR}s substituted) or every error with its file:line:col. With --explain URL it
 // also says which route each listener would pick for that URL, and why.
+import { existsSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { redactConfigForDisplay } from '../config/display.ts';
 import { loadConfigFile } from '../config/load.ts';
@@ -46,6 +47,12 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
     return 0;
   }
   const file = values.config ?? DEFAULT_CONFIG;
+  // As `run` says it: the file nobody named is the default, looked for in the directory the command runs in.
+  if (values.config === undefined && !existsSync(file)) {
+    throw new WsgateError('WSG_USAGE', {
+      detail: `check: no config file given and ${DEFAULT_CONFIG} does not exist here; use -c FILE`,
+    });
+  }
   let config: Config;
   try {
     config = await loadConfigFile(file);

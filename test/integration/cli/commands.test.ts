@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,6 +146,19 @@ test('a bad config is reported with file:line:col and key, exit 2, for check and
     assert.ok(readme.includes(line.replace(file, 'bad.yaml')), line);
   const ran = await runCli(['run', '-c', file]);
   assert.match(ran.stderr, /^hint: Fix the listed keys; `wsgate check -c FILE` validates without starting\.$/m);
+});
+
+test('check and run without -c where there is no config/wsgate.yaml: a usage error that says so, exit 2', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-cli-nocfg-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const command of ['check', 'run']) {
+    const r = await runCli([command], { cwd: dir });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`^wsgate: ${command}: no config file given and config/wsgate\\.yaml does not exist here; use -c FILE`),
+    );
+  }
 });
 
 test('a missing config file is exit 2 naming the file', async () => {
