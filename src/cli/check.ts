@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.ts';
 import { WsgateError } from '../errors.ts';
 import { compilePolicy } from '../forward/policy.ts';
 import { checkCouldWrite } from '../log/logger.ts';
+import { compileHostMatcher } from '../net/host-pattern.ts';
 import { formatHostPort } from '../net/host-port.ts';
 import { pacUrlFor } from '../net/pac-result.ts';
 import { createUrlRedactor } from '../net/url-credentials.ts';
@@ -212,9 +213,17 @@ function explainForward(forward: ForwardBlock, url: URL): string {
   const how = url.protocol === 'https:' || url.protocol === 'wss:' ? 'CONNECT tunnel' : 'absolute-form request';
   // The host is bare for the policy; the authority shown brackets an IPv6 one, as every other message does.
   const authority = formatHostPort(host, port);
-  return verdict.ok
-    ? `forward proxy: ${how} to ${authority} is allowed (names are checked again once resolved)`
-    : `forward proxy: ${how} to ${authority} is refused with 403 (${verdict.reason}: ${verdict.detail})`;
+  if (!verdict.ok) {
+    return `forward proxy: ${how} to ${authority} is refused with 403 (${verdict.reason}: ${verdict.detail})`;
+  }
+  // What a tunnel shows is what a user debugging wss:// asks first: decrypted and tapped, or host and byte counts.
+  const tunnel =
+    how !== 'CONNECT tunnel'
+      ? ''
+      : compileHostMatcher(forward.intercept ?? [])(host)
+        ? '; TLS intercepted (forward.intercept): requests and WebSocket frames are seen'
+        : '; TLS not intercepted (no forward.intercept entry matches): only the host and byte counts are seen';
+  return `forward proxy: ${how} to ${authority} is allowed (names are checked again once resolved)${tunnel}`;
 }
 
 /** One URL, or an upstream's servers and how one is picked; and the PROXY header its connections start with. */

@@ -111,3 +111,32 @@ listeners:
     code: 'WSG_USAGE',
   });
 });
+
+test('check --explain says whether a forward listener decrypts a wss:// tunnel (forward.intercept) or passes it blind', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-rules-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'c.yaml');
+  writeFileSync(
+    file,
+    `
+listeners:
+  - name: proxy
+    bind: 127.0.0.1:8888
+    forward: { intercept: ["*.example.test"] }
+`,
+  );
+  const seen = await check(['-c', file, '--explain', 'wss://chat.example.test/ws']);
+  assert.equal(seen.code, 0, seen.out);
+  assert.match(
+    seen.out,
+    /^proxy: forward proxy: CONNECT tunnel to chat\.example\.test:443 is allowed .*; TLS intercepted \(forward\.intercept\)/m,
+  );
+  const blind = await check(['-c', file, '--explain', 'https://other.test/']);
+  assert.match(
+    blind.out,
+    /^proxy: forward proxy: CONNECT tunnel to other\.test:443 is allowed .*; TLS not intercepted \(no forward\.intercept entry matches\)/m,
+  );
+  // ws:// goes as an absolute-form request: no TLS to speak of.
+  const plain = await check(['-c', file, '--explain', 'ws://chat.example.test/ws']);
+  assert.doesNotMatch(plain.out, /intercept/);
+});
