@@ -43,12 +43,22 @@ export function describeFileError(err: NodeJS.ErrnoException): string {
 }
 
 /** Prints an error for a person and returns the exit code: 2 for usage and config errors, 1 otherwise. */
-export function reportError(err: unknown, io: Output, options: { hint?: boolean } = {}): number {
+export function reportError(
+  err: unknown,
+  io: Output,
+  options: { hint?: boolean; command?: string | undefined } = {},
+): number {
   if (isWsgateError(err)) {
     // Only a config's list of issues gets the heading: parseArgs's own messages (a flag's bad value) span lines too.
     const listsIssues = err.code === 'WSG_CONFIG_INVALID' && err.message.includes('\n');
     io.err(`wsgate: ${listsIssues ? `invalid configuration\n${err.message}` : err.message}`);
-    if (err.hint && options.hint !== false) io.err(`hint: ${err.hint}`);
+    // A usage error points at the help of the command it was made in, where its options are, not at the list of
+    // commands.
+    const hint =
+      err.code === 'WSG_USAGE' && options.command !== undefined
+        ? `Run \`wsgate ${options.command} --help\` for its options.`
+        : err.hint;
+    if (hint && options.hint !== false) io.err(`hint: ${hint}`);
     return err.exitCode;
   }
   io.err(`wsgate: unexpected error: ${(err as Error)?.stack ?? String(err)}`);

@@ -58,13 +58,14 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
     return 2;
   }
   const args = first !== undefined && !first.startsWith('-') ? rest : argv;
+  const name = first !== undefined && !first.startsWith('-') ? first : 'run';
   // A reader that stops early (`wsgate tail FILE | head`) ends the output, not with a stack trace: as cat does.
   // `run` keeps Node's default: its log destinations handle their own errors.
   if (io === stdio && command !== COMMANDS['run']) process.stdout.on('error', quietOnEpipe);
   try {
     return await (await command())(args, io);
   } catch (err) {
-    return reportError(err, io);
+    return reportError(err, io, { command: name });
   }
 }
 

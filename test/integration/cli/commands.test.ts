@@ -45,6 +45,10 @@ test('unknown commands and options are usage errors, exit 2', async () => {
   const badOption = await runCli(['check', '--nope']);
   assert.equal(badOption.code, 2);
   assert.match(badOption.stderr, /check: .*--nope/);
+  // The hint points at that command's help, where its options are.
+  assert.match(badOption.stderr, /^hint: Run `wsgate check --help` for its options\.$/m);
+  const caUsage = await runCli(['ca', 'export', '--nope']);
+  assert.match(caUsage.stderr, /^hint: Run `wsgate ca --help` for its options\.$/m);
   const half = await runCli(['run', '--listen', '127.0.0.1:0']);
   assert.equal(half.code, 2);
   assert.match(half.stderr, /--listen and --upstream go together/);
