@@ -128,7 +128,8 @@ test('ca trust-help gives the steps for each client with this CA’s path and SP
   assert.match(help.stdout, /certutil -addstore -f Root/);
   // The Windows step's export command works as printed, from anywhere: it names this CA's directory.
   const exportLine = /^\s*wsgate (ca export .*)$/m.exec(help.stdout)?.[1];
-  assert.ok(exportLine !== undefined && exportLine.includes(`--dir ${dir}`), exportLine);
+  assert.ok(exportLine !== undefined, help.stdout);
+  assert.ok(exportLine.includes(`--dir ${dir}`), exportLine);
   const elsewhere = tempDir(t);
   const exported = await runCli(exportLine.split(' '), { cwd: elsewhere, env: envFor(elsewhere) });
   assert.equal(exported.code, 0, exported.stderr);
