@@ -40,7 +40,11 @@ const DIRS: Record<string, RenderOptions['dir']> = {
   toClient: 'toClient',
 };
 
-export async function tailCommand(argv: string[], io: Output): Promise<number> {
+export async function tailCommand(
+  argv: string[],
+  io: Output,
+  stdin: Readable & { isTTY?: boolean } = process.stdin,
+): Promise<number> {
   const { values, positionals } = parseCommandArgs(
     'tail',
     argv,
@@ -78,8 +82,16 @@ export async function tailCommand(argv: string[], io: Output): Promise<number> {
     const text = renderTrafficLine(raw, options);
     if (text !== undefined) io.out(text);
   };
+  // A bare `wsgate tail` at a prompt would wait for a log typed in, showing nothing: someone who ran it expected a
+  // log, so it says where one comes from. `-` still reads a terminal, for whoever means it.
+  if (file === undefined && stdin.isTTY === true) {
+    throw new WsgateError('WSG_USAGE', {
+      detail:
+        'tail: no FILE, and standard input is a terminal: give the traffic log (log.traffic, e.g. `wsgate tail logs/traffic.jsonl -f`) or pipe a JSON log in (`wsgate run --log-format json | wsgate tail`)',
+    });
+  }
   if (file === undefined || file === '-') {
-    await readLines(process.stdin, show);
+    await readLines(stdin, show);
     return 0;
   }
   const problem = await unreadable(file);
