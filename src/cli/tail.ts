@@ -16,8 +16,8 @@ Renders a wsgate traffic log (log.traffic, or the main log in JSON) for people: 
 per WebSocket message with time, connection, direction (→ to the upstream, ← to the client),
 type, size and a preview; opens, closes (who ended it, how, close code) and protocol
 violations too, and from a main log the handshakes and CONNECT tunnels that did not open.
-Reads standard input when FILE is left out or is "-". FILE is one file: for a directory,
-the error names the newest file in it.
+Reads standard input when FILE is left out (a pipe; at a terminal it says where a log comes
+from) or is "-". FILE is one file: for a directory, the error names the newest file in it.
 
 Options:
   -f, --follow        keep reading as the file grows, also after logrotate moved it (as tail -F)
