@@ -18,7 +18,7 @@ import { compileRoutes, headerMisses, headersNotGiven, matchRoute } from '../rev
 import { compileRules, type RuleSet } from '../rules/rule-set.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
 import { loadPacScripts, type PacScript } from '../upstream/pac.ts';
-import { type Output, parseCommandArgs, reportError } from './args.ts';
+import { type Output, parseCommandArgs } from './args.ts';
 import { DEFAULT_CONFIG } from './run.ts';
 
 export const CHECK_HELP = `Usage: wsgate check [-c FILE] [--explain URL [-H 'Name: value']...] [--quiet]
@@ -54,14 +54,7 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
       detail: `check: no config file given and ${DEFAULT_CONFIG} does not exist here; use -c FILE`,
     });
   }
-  let config: Config;
-  try {
-    config = await loadConfigFile(file);
-  } catch (err) {
-    // The issues, without the hint to run `wsgate check -c FILE`: this is that command.
-    if (err instanceof WsgateError && err.code === 'WSG_CONFIG_INVALID') return reportError(err, io, { hint: false });
-    throw err;
-  }
+  const config = await loadConfigFile(file);
   // The certificate, key and CA files it names must be readable and belong together, as `run` requires.
   await loadConfigTls(config);
   // And the log files: writable, or creatable where they are missing. A check writes nothing, not even those.

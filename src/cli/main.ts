@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
 // wsgate's command line: picks the command, runs it, and turns what happened into an exit code
 // (0 ok, 1 runtime failure, 2 usage or config error).
+import { isWsgateError } from '../errors.ts';
 import { type Output, reportError, stdio } from './args.ts';
 import { packageVersion } from './version.ts';
 
@@ -65,7 +66,9 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
   try {
     return await (await command())(args, io);
   } catch (err) {
-    return reportError(err, io, { command: name });
+    // A config's issues carry the hint to run `wsgate check -c FILE`: not said to someone running just that.
+    const selfHint = name === 'check' && isWsgateError(err) && err.code === 'WSG_CONFIG_INVALID';
+    return reportError(err, io, { command: name, hint: !selfHint });
   }
 }
 
