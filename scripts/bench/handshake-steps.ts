@@ -20,6 +20,7 @@ import { createLogger, type LogLevel } from '../../src/log/logger.ts';
 
 const N = Number(process.argv[2] ?? 500);
 const TAP = process.env['HS_TAP'] ?? 'frames';
+// A level pino does not know fails at start, as the bench is run by hand.
 const LEVEL = (process.env['HS_LEVEL'] ?? 'warn') as LogLevel;
 
 // The upstream and the client, in one child: a raw 101 answerer and a sequential raw handshake loop.

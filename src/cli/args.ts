@@ -24,13 +24,41 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
   }
 }
 
+/**
+ * A file the user named that cannot be read or written, in words (as the config loader says it): a bare ENOENT
+ * tells a person less than "no such file".
+ */
+export function describeFileError(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'it is a directory';
+    default:
+      return err.code ?? err.message;
+  }
+}
+
 /** Prints an error for a person and returns the exit code: 2 for usage and config errors, 1 otherwise. */
-export function reportError(err: unknown, io: Output): number {
+export function reportError(
+  err: unknown,
+  io: Output,
+  options: { hint?: boolean; command?: string | undefined } = {},
+): number {
   if (isWsgateError(err)) {
     // Only a config's list of issues gets the heading: parseArgs's own messages (a flag's bad value) span lines too.
     const listsIssues = err.code === 'WSG_CONFIG_INVALID' && err.message.includes('\n');
     io.err(`wsgate: ${listsIssues ? `invalid configuration\n${err.message}` : err.message}`);
-    if (err.hint) io.err(`hint: ${err.hint}`);
+    // A usage error points at the help of the command it was made in, where its options are, not at the list of
+    // commands.
+    const hint =
+      err.code === 'WSG_USAGE' && options.command !== undefined
+        ? `Run \`wsgate ${options.command} --help\` for its options.`
+        : err.hint;
+    if (hint && options.hint !== false) io.err(`hint: ${hint}`);
     return err.exitCode;
   }
   io.err(`wsgate: unexpected error: ${(err as Error)?.stack ?? String(err)}`);

@@ -15,7 +15,7 @@ import {
   resolveCaDir,
   spkiSha256,
 } from '../tls/ca.ts';
-import { type Output, parseCommandArgs } from './args.ts';
+import { describeFileError, type Output, parseCommandArgs } from './args.ts';
 import { DEFAULT_CONFIG } from './run.ts';
 
 export const CA_HELP = `Usage: wsgate ca init [--force] [--dir DIR]
@@ -117,7 +117,10 @@ async function initCa(argv: string[], io: Output): Promise<number> {
   const dir = await caDirOf(values);
   const ca = await createCa(dir, { force: values.force ?? false });
   io.out(`wsgate: created a CA in ${ca.paths.dir}\n${summary(ca)}\n`);
-  io.out('Next: `wsgate ca trust-help` shows how to make browsers, curl, Node and the OS trust it.');
+  // With --dir (or a config's caDir) a bare `wsgate ca trust-help` could look elsewhere: name this CA's directory.
+  io.out(
+    `Next: \`wsgate ca trust-help --dir ${ca.paths.dir}\` shows how to make browsers, curl, Node and the OS trust it.`,
+  );
   return 0;
 }
 
@@ -140,7 +143,7 @@ async function exportCa(argv: string[], io: Output): Promise<number> {
       await writeFile(values.out, data);
     } catch (err) {
       throw new WsgateError('WSG_USAGE', {
-        detail: `ca export: cannot write ${values.out}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        detail: `ca export: cannot write ${values.out}: ${describeFileError(err as NodeJS.ErrnoException)}`,
       });
     }
     return 0;
@@ -211,7 +214,7 @@ macOS (system keychain: Safari, Chrome, curl)
   undo: sudo security delete-certificate -c "${cn}" /Library/Keychains/System.keychain
 
 Windows (Edge, Chrome and most programs use the Windows store)
-  wsgate ca export --der -o wsgate-ca.cer
+  wsgate ca export --dir ${ca.paths.dir} --der -o wsgate-ca.cer
   PowerShell, current user:  Import-Certificate -FilePath wsgate-ca.cer -CertStoreLocation Cert:\\CurrentUser\\Root
   all users (as administrator): certutil -addstore -f Root wsgate-ca.cer
   undo: certutil -user -delstore Root ${serial}   (all users: certutil -delstore Root ${serial})

@@ -1,6 +1,7 @@
 // `wsgate check`: validates a config file without starting anything, and prints the resolved config
 // (defaults filled, ${VAR}s substituted) or every error with its file:line:col. With --explain URL it
 // also says which route each listener would pick for that URL, and why.
+import { existsSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { redactConfigForDisplay } from '../config/display.ts';
 import { loadConfigFile } from '../config/load.ts';
@@ -9,10 +10,11 @@ import type { Config } from '../config/schema.ts';
 import { WsgateError } from '../errors.ts';
 import { compilePolicy } from '../forward/policy.ts';
 import { checkCouldWrite } from '../log/logger.ts';
+import { compileHostMatcher } from '../net/host-pattern.ts';
 import { formatHostPort } from '../net/host-port.ts';
 import { pacUrlFor } from '../net/pac-result.ts';
 import { createUrlRedactor } from '../net/url-credentials.ts';
-import { compileRoutes, headerMisses, matchRoute } from '../reverse/match.ts';
+import { compileRoutes, headerMisses, headersNotGiven, matchRoute } from '../reverse/match.ts';
 import { compileRules, type RuleSet } from '../rules/rule-set.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
 import { loadPacScripts, type PacScript } from '../upstream/pac.ts';
@@ -46,6 +48,12 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
     return 0;
   }
   const file = values.config ?? DEFAULT_CONFIG;
+  // As `run` says it: the file nobody named is the default, looked for in the directory the command runs in.
+  if (values.config === undefined && !existsSync(file)) {
+    throw new WsgateError('WSG_USAGE', {
+      detail: `check: no config file given and ${DEFAULT_CONFIG} does not exist here; use -c FILE`,
+    });
+  }
   const config = await loadConfigFile(file);
   // The certificate, key and CA files it names must be readable and belong together, as `run` requires.
   await loadConfigTls(config);
@@ -109,7 +117,9 @@ async function checkLoaded(
           `${listener.name}${where}: ${result.why}${result.route ? ` → ${upstreamText(result.route.upstream)}` : ''}`,
         ),
       );
-      const unasked = headerRoutesBefore(listener.routes, result.route, given);
+      const unasked = headersNotGiven(compiled, request, result.route).map(
+        (r) => `route "${r.route.name}" (${r.headers.join(', ')})`,
+      );
       if (unasked.length > 0) {
         io.out(
           `  note: ${unasked.join(', ')} match${unasked.length === 1 ? 'es' : ''} on headers not given: add -H 'Name: value' to try ${unasked.length === 1 ? 'it' : 'them'}`,
@@ -134,7 +144,6 @@ async function checkLoaded(
 }
 
 type ForwardBlock = NonNullable<Config['listeners'][number]['forward']>;
-type Route = Config['listeners'][number]['routes'][number];
 
 /** `-H 'Name: value'`, as curl takes it: names lower-cased, a repeated name's values joined as Node joins them. */
 function headersOf(lines: readonly string[]): Record<string, string> {
@@ -154,24 +163,6 @@ function headersOf(lines: readonly string[]): Record<string, string> {
 function portOf(url: URL): number {
   if (url.port !== '') return Number(url.port);
   return url.protocol === 'https:' || url.protocol === 'wss:' ? 443 : 80;
-}
-
-/**
- * Routes tried before the one picked (all of them when none was) that name a header --explain was not given: they
- * may be what a real request with that header takes, so the answer is only as good as the headers given.
- */
-function headerRoutesBefore(
-  routes: readonly Route[],
-  picked: Route | undefined,
-  given: Record<string, string>,
-): string[] {
-  const end = picked === undefined ? routes.length : routes.indexOf(picked);
-  const names: string[] = [];
-  for (const [i, route] of routes.slice(0, end).entries()) {
-    const missing = route.match.flatMap((m) => Object.keys(m.headers ?? {})).filter((h) => given[h] === undefined);
-    if (missing.length > 0) names.push(`route "${route.name ?? i}" (${[...new Set(missing)].join(', ')})`);
-  }
-  return names;
 }
 
 /** What each PAC proxy's script answers for this URL (ws and wss asked as http and https, as browsers do). */
@@ -215,9 +206,17 @@ function explainForward(forward: ForwardBlock, url: URL): string {
   const how = url.protocol === 'https:' || url.protocol === 'wss:' ? 'CONNECT tunnel' : 'absolute-form request';
   // The host is bare for the policy; the authority shown brackets an IPv6 one, as every other message does.
   const authority = formatHostPort(host, port);
-  return verdict.ok
-    ? `forward proxy: ${how} to ${authority} is allowed (names are checked again once resolved)`
-    : `forward proxy: ${how} to ${authority} is refused with 403 (${verdict.reason}: ${verdict.detail})`;
+  if (!verdict.ok) {
+    return `forward proxy: ${how} to ${authority} is refused with 403 (${verdict.reason}: ${verdict.detail})`;
+  }
+  // What a tunnel shows is what a user debugging wss:// asks first: decrypted and tapped, or host and byte counts.
+  const tunnel =
+    how !== 'CONNECT tunnel'
+      ? ''
+      : compileHostMatcher(forward.intercept ?? [])(host)
+        ? '; TLS intercepted (forward.intercept): requests and WebSocket frames are seen'
+        : '; TLS not intercepted (no forward.intercept entry matches): only the host and byte counts are seen';
+  return `forward proxy: ${how} to ${authority} is allowed (names are checked again once resolved)${tunnel}`;
 }
 
 /** One URL, or an upstream's servers and how one is picked; and the PROXY header its connections start with. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
 // wsgate's command line: picks the command, runs it, and turns what happened into an exit code
 // (0 ok, 1 runtime failure, 2 usage or config error).
+import { isWsgateError } from '../errors.ts';
 import { type Output, reportError, stdio } from './args.ts';
 import { packageVersion } from './version.ts';
 
@@ -41,6 +42,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 export async function main(argv: string[], io: Output = stdio): Promise<number> {
   const [first, ...rest] = argv;
+  // `wsgate help run` is `wsgate run --help`, as git and npm take it.
+  const topic = first === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
+  if (topic !== undefined) return (await topic())(['--help'], io);
   if (first === '-h' || first === '--help' || first === 'help') {
     io.out(MAIN_HELP);
     return 0;
@@ -55,13 +59,16 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
     return 2;
   }
   const args = first !== undefined && !first.startsWith('-') ? rest : argv;
+  const name = first !== undefined && !first.startsWith('-') ? first : 'run';
   // A reader that stops early (`wsgate tail FILE | head`) ends the output, not with a stack trace: as cat does.
   // `run` keeps Node's default: its log destinations handle their own errors.
   if (io === stdio && command !== COMMANDS['run']) process.stdout.on('error', quietOnEpipe);
   try {
     return await (await command())(args, io);
   } catch (err) {
-    return reportError(err, io);
+    // A config's issues carry the hint to run `wsgate check -c FILE`: not said to someone running just that.
+    const selfHint = name === 'check' && isWsgateError(err) && err.code === 'WSG_CONFIG_INVALID';
+    return reportError(err, io, { command: name, hint: !selfHint });
   }
 }
 

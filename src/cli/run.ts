@@ -8,6 +8,7 @@ import { reopenLogsOnSignal, waitForStopSignal } from '../app/signals.ts';
 import { isWorkerProcess, runWorker } from '../app/worker.ts';
 import { resolveWorkers } from '../app/worker-pool.ts';
 import { parseWorkers } from '../config/fields.ts';
+import type { ConfigIssue } from '../config/issues.ts';
 import { configFromObject, loadConfigFile, loadConfigText, readConfigFile } from '../config/load.ts';
 import type { Config, TapLevel } from '../config/schema.ts';
 import { watchConfig } from '../config/watch.ts';
@@ -18,6 +19,33 @@ import { isLoopbackHost } from '../net/ip.ts';
 import { type Output, parseCommandArgs, reportError } from './args.ts';
 
 export const DEFAULT_CONFIG = 'config/wsgate.yaml';
+
+/**
+ * The config of --listen/--upstream and --forward. A bad value is the flag's fault, so it is said as the flag
+ * (`--upstream ftp://x: expected a ws://, … URL`), a usage error: the schema's paths (`listeners[0].routes[0]
+ * .upstream`) and its hint to fix a config file name things the user never wrote.
+ */
+function configFromFlags(
+  route: { listen?: string; upstream?: string } | undefined,
+  forward: string | undefined,
+): Config {
+  const listeners = [
+    ...(route ? [{ name: 'cli', bind: route.listen, routes: [{ name: 'cli', upstream: route.upstream }] }] : []),
+    ...(forward !== undefined ? [{ name: 'proxy', bind: forward, forward: {} }] : []),
+  ];
+  try {
+    return configFromObject({ listeners });
+  } catch (err) {
+    if (!(err instanceof WsgateError) || err.code !== 'WSG_CONFIG_INVALID') throw err;
+    const flags = new Map<string, string>([
+      ['listeners[0].routes[0].upstream', `--upstream ${route?.upstream}`],
+      ['listeners[0].bind', route ? `--listen ${route.listen}` : `--forward ${forward}`],
+      ['listeners[1].bind', `--forward ${forward}`],
+    ]);
+    const said = (err.details as ConfigIssue[]).map((i) => `${flags.get(i.path) ?? i.path}: ${i.message}`);
+    throw new WsgateError('WSG_USAGE', { detail: `run: ${said.join('; ')}` }, { cause: err });
+  }
+}
 
 export const RUN_HELP = `Usage: wsgate run [-c FILE] [options]
        wsgate run --listen HOST:PORT --upstream URL [options]
@@ -166,14 +194,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   const loaded =
     file !== undefined && loadedText !== undefined
       ? loadConfigText(loadedText, file)
-      : configFromObject({
-          listeners: [
-            ...(oneRoute
-              ? [{ name: 'cli', bind: values.listen, routes: [{ name: 'cli', upstream: values.upstream }] }]
-              : []),
-            ...(forward !== undefined ? [{ name: 'proxy', bind: forward, forward: {} }] : []),
-          ],
-        });
+      : configFromFlags(oneRoute ? { listen: values.listen, upstream: values.upstream } : undefined, forward);
   const config = withAdmin(applyOverrides(loaded, overrides), values.admin);
   const workers = workersFlag ?? resolveWorkers(config.workers);
   if (workers > 1) {

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { WsgateError } from '../errors.ts';
 import { type RenderOptions, renderTrafficLine } from '../traffic/render.ts';
-import { type Output, parseCommandArgs } from './args.ts';
+import { describeFileError, type Output, parseCommandArgs } from './args.ts';
 
 export const TAIL_HELP = `Usage: wsgate tail [FILE] [options]
 
@@ -16,8 +16,8 @@ Renders a wsgate traffic log (log.traffic, or the main log in JSON) for people: 
 per WebSocket message with time, connection, direction (→ to the upstream, ← to the client),
 type, size and a preview; opens, closes (who ended it, how, close code) and protocol
 violations too, and from a main log the handshakes and CONNECT tunnels that did not open.
-Reads standard input when FILE is left out or is "-". FILE is one file: for a directory,
-the error names the newest file in it.
+Reads standard input when FILE is left out (a pipe; at a terminal it says where a log comes
+from) or is "-". FILE is one file: for a directory, the error names the newest file in it.
 
 Options:
   -f, --follow        keep reading as the file grows, also after logrotate moved it (as tail -F)
@@ -40,7 +40,11 @@ const DIRS: Record<string, RenderOptions['dir']> = {
   toClient: 'toClient',
 };
 
-export async function tailCommand(argv: string[], io: Output): Promise<number> {
+export async function tailCommand(
+  argv: string[],
+  io: Output,
+  stdin: Readable & { isTTY?: boolean } = process.stdin,
+): Promise<number> {
   const { values, positionals } = parseCommandArgs(
     'tail',
     argv,
@@ -78,8 +82,16 @@ export async function tailCommand(argv: string[], io: Output): Promise<number> {
     const text = renderTrafficLine(raw, options);
     if (text !== undefined) io.out(text);
   };
+  // A bare `wsgate tail` at a prompt would wait for a log typed in, showing nothing: someone who ran it expected a
+  // log, so it says where one comes from. `-` still reads a terminal, for whoever means it.
+  if (file === undefined && stdin.isTTY === true) {
+    throw new WsgateError('WSG_USAGE', {
+      detail:
+        'tail: no FILE, and standard input is a terminal: give the traffic log (log.traffic, e.g. `wsgate tail logs/traffic.jsonl -f`) or pipe a JSON log in (`wsgate run --log-format json | wsgate tail`)',
+    });
+  }
   if (file === undefined || file === '-') {
-    await readLines(process.stdin, show);
+    await readLines(stdin, show);
     return 0;
   }
   const problem = await unreadable(file);
@@ -99,13 +111,13 @@ export async function tailCommand(argv: string[], io: Output): Promise<number> {
  */
 async function unreadable(file: string): Promise<string | undefined> {
   const info = await stat(file).catch((err: NodeJS.ErrnoException) => err);
-  if (info instanceof Error) return `cannot read ${file}: ${info.code}`;
+  if (info instanceof Error) return `cannot read ${file}: ${describeFileError(info)}`;
   if (info.isDirectory()) {
     const newest = await newestFileIn(file);
     return `${file} is a directory; give a log file in it${newest === undefined ? '' : `, e.g. wsgate tail ${newest}`}`;
   }
   const handle = await open(file, 'r').catch((err: NodeJS.ErrnoException) => err);
-  if (handle instanceof Error) return `cannot read ${file}: ${handle.code}`;
+  if (handle instanceof Error) return `cannot read ${file}: ${describeFileError(handle)}`;
   await handle.close();
   return undefined;
 }

@@ -145,12 +145,12 @@ function answerHttp(req: IncomingMessage, res: ServerResponse, url: string): voi
 
 function listen(server: ReturnType<typeof createServer>, { host, port }: EchoServerOptions): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error) => {
+    const onError = (err: NodeJS.ErrnoException) => {
       server.off('listening', onListening);
       reject(
         new WsgateError(
           'WSG_LISTEN_FAILED',
-          { address: formatHostPort(host, port), detail: err.message },
+          { address: formatHostPort(host, port), detail: err.code ?? err.message },
           { cause: err },
         ),
       );

@@ -157,7 +157,7 @@ export class AdminServer {
         reject(
           new WsgateError(
             'WSG_LISTEN_FAILED',
-            { address: formatHostPort(host, port), detail: err.message },
+            { address: formatHostPort(host, port), detail: err.code ?? err.message },
             { cause: err },
           ),
         );

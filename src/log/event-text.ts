@@ -65,6 +65,8 @@ export const HANDSHAKE_FAILURES: ReadonlySet<string> = new Set([
 /**
  * The main log's lines about a forward listener's CONNECT that did not open its tunnel: a wss:// through the proxy
  * (or a ws:// with a CONNECT) fails here before any handshake, so `wsgate tail` shows them with the handshakes.
+ * tls.handshake_failed is one when it names a `target`: an intercepted tunnel whose client refused wsgate's
+ * certificate, the first thing that goes wrong with interception (a TLS listener's own, without one, stays out).
  */
 export const TUNNEL_FAILURES: ReadonlySet<string> = new Set([
   'connect.auth_required',
@@ -72,6 +74,7 @@ export const TUNNEL_FAILURES: ReadonlySet<string> = new Set([
   'connect.loop',
   'connect.denied',
   'connect.upstream_error',
+  'tls.handshake_failed',
 ]);
 
 /** Whether a line is one `wsgate tail` shows: a WebSocket event, a handshake's or a tunnel's failure, a fault. */
@@ -169,6 +172,8 @@ export function wsEventText(line: EventLine, options: EventTextOptions): string 
     default: {
       const what = HANDSHAKE_FAILURES.has(event) ? 'handshake' : TUNNEL_FAILURES.has(event) ? 'tunnel' : undefined;
       if (what === undefined) return undefined;
+      // A TLS listener's failed handshake (no CONNECT target) is a scanner's as often as a client's: not a tunnel.
+      if (event === 'tls.handshake_failed' && line.target === undefined) return undefined;
       const code = line.code === undefined ? '' : ` [${safe(str(line.code))}]`;
       body = `${paint(c, 'red', `✕ ${what}`)} ${safe(str(line.msg))}${code}`;
     }

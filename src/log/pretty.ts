@@ -61,6 +61,21 @@ function headerLines(value: unknown): string {
   return value.map(([name, v]) => `\n  ${name}: ${v}`).join('');
 }
 
+/**
+ * A config reload that failed lists its issues in its message, a line each (`file:line:col key: problem`), and as
+ * `issues` for programs; pino-pretty would print them again below as twenty lines of JSON. Left out here when the
+ * message already says every one of them; JSON lines keep them.
+ */
+function withoutRepeatedIssues(e: EventLine): EventLine {
+  const { issues, ...rest } = e;
+  if (!Array.isArray(issues) || typeof e.msg !== 'string') return e;
+  const msg = e.msg;
+  const said = issues.every((i: { path?: unknown; message?: unknown }) =>
+    msg.includes(i.path === '' ? str(i.message) : `${str(i.path)}: ${str(i.message)}`),
+  );
+  return said ? rest : e;
+}
+
 /** Turns one JSON log line into what a terminal shows. `color`: ANSI colours (a TTY). */
 export function prettyFormatter(color: boolean): (line: string) => string {
   // pino-pretty and its ~40 modules load only for a pretty log: JSON is the default off a terminal.
@@ -87,7 +102,7 @@ export function prettyFormatter(color: boolean): (line: string) => string {
     }
     // pino-pretty prints the message and stacks as they are: a path or header with ESC or CR/LF in it would
     // reach the terminal raw and could forge a line. Every string of the event is escaped first.
-    const escaped = escapeEvent(parsed) as EventLine;
+    const escaped = escapeEvent(withoutRepeatedIssues(parsed)) as EventLine;
     const routine = ONE_LINE[event];
     if (routine !== undefined && isInfo(parsed.level)) return oneLine(escaped, routine(escaped));
     return prettify(escaped);

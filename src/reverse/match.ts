@@ -138,6 +138,32 @@ export function headerMisses<R extends RouteLike>(
   return misses;
 }
 
+/**
+ * The routes before `until` that a header not given might have chosen: a match object whose other keys (host, path)
+ * fit the request and that names headers the request lacks. `check --explain` names them with those headers; a route
+ * whose path or host does not fit is left out, as no header could make it match.
+ */
+export function headersNotGiven<R extends RouteLike>(
+  compiled: CompiledRoutes<R>,
+  req: RouteRequest,
+  until: R | undefined,
+): { route: R; headers: string[] }[] {
+  const host = normalizeHost(req.host);
+  const raw = splitQuery(req.path).path;
+  const canonical = canonicalPath(raw).path;
+  const found: { route: R; headers: string[] }[] = [];
+  for (const { route, matches } of compiled.routes) {
+    if (route === until) break;
+    const path = route.rawPath === true ? raw : canonical;
+    const missing = matches.flatMap((m) => {
+      if (!matchesOne({ ...m, headers: [] }, host, path, req.headers)) return [];
+      return m.headers.filter((test) => headerValues(req.headers, test.name).length === 0).map((test) => test.name);
+    });
+    if (missing.length > 0) found.push({ route, headers: [...new Set(missing)] });
+  }
+  return found;
+}
+
 /** A route's match list in words, e.g. `host is "*.example.com" and path starts with "/api"; or header x-canary is "1"`. */
 export function explainRoute(route: RouteLike): string {
   if (route.match.length === 0) return 'matches no request (empty match list)';

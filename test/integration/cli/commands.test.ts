@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -28,6 +29,15 @@ test('every command has --help with a usage line, exit 0', async () => {
   }
 });
 
+test("help COMMAND prints that command's help, as COMMAND --help does", async () => {
+  for (const command of ['run', 'ca', 'tail']) {
+    const [help, flag] = await Promise.all([runCli(['help', command]), runCli([command, '--help'])]);
+    assert.equal(help.code, 0, help.stderr);
+    assert.equal(help.stdout, flag.stdout);
+    assert.match(help.stdout, new RegExp(`^Usage: wsgate ${command} `));
+  }
+});
+
 test('unknown commands and options are usage errors, exit 2', async () => {
   const unknown = await runCli(['frobnicate']);
   assert.equal(unknown.code, 2);
@@ -35,9 +45,27 @@ test('unknown commands and options are usage errors, exit 2', async () => {
   const badOption = await runCli(['check', '--nope']);
   assert.equal(badOption.code, 2);
   assert.match(badOption.stderr, /check: .*--nope/);
+  // The hint points at that command's help, where its options are.
+  assert.match(badOption.stderr, /^hint: Run `wsgate check --help` for its options\.$/m);
+  const caUsage = await runCli(['ca', 'export', '--nope']);
+  assert.match(caUsage.stderr, /^hint: Run `wsgate ca --help` for its options\.$/m);
   const half = await runCli(['run', '--listen', '127.0.0.1:0']);
   assert.equal(half.code, 2);
   assert.match(half.stderr, /--listen and --upstream go together/);
+  // A bad --upstream or --listen is said as the flag, not as a config key of a file nobody wrote.
+  const badUpstream = await runCli(['run', '--listen', '127.0.0.1:0', '--upstream', 'ftp://x']);
+  assert.equal(badUpstream.code, 2);
+  assert.match(
+    badUpstream.stderr,
+    /^wsgate: run: --upstream ftp:\/\/x: expected a ws:\/\/, wss:\/\/, http:\/\/ or https:\/\/ URL$/m,
+  );
+  assert.doesNotMatch(badUpstream.stderr, /listeners\[|<command line>|wsgate check -c FILE/);
+  const badListen = await runCli(['run', '--listen', 'nohost', '--upstream', 'ws://127.0.0.1:9']);
+  assert.equal(badListen.code, 2);
+  assert.match(badListen.stderr, /^wsgate: run: --listen nohost: invalid address "nohost": the port is missing/m);
+  const badForward = await runCli(['run', '--forward', '127.0.0.1']);
+  assert.equal(badForward.code, 2);
+  assert.match(badForward.stderr, /^wsgate: run: --forward 127\.0\.0\.1: invalid address/m);
   // parseArgs's message spans lines: it is still about the flag, not the configuration.
   const dashValue = await runCli(['run', '--workers', '-1']);
   assert.equal(dashValue.code, 2);
@@ -46,6 +74,29 @@ test('unknown commands and options are usage errors, exit 2', async () => {
   const negative = await runCli(['run', '--workers=-1']);
   assert.equal(negative.code, 2);
   assert.match(negative.stderr, /^wsgate: run: --workers: expected a number of worker processes/);
+});
+
+test('a port in use: exit 1, said the same way by a listener, the admin API and the echo server', async (t) => {
+  const holder = net.createServer();
+  holder.listen(0, '127.0.0.1');
+  await once(holder, 'listening');
+  t.after(() => holder.close());
+  const port = (holder.address() as net.AddressInfo).port;
+  const runs = [
+    ['run', '--forward', `127.0.0.1:${port}`],
+    ['run', '--forward', '127.0.0.1:0', '--admin', `127.0.0.1:${port}`],
+    ['echo', '--port', String(port)],
+  ];
+  for (const args of runs) {
+    const r = await runCli(args, { timeoutMs: 20_000 });
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(
+      r.stderr,
+      new RegExp(`^wsgate: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE$`, 'm'),
+      args.join(' '),
+    );
+    assert.match(r.stderr, /^hint: Another process may hold the port/m);
+  }
 });
 
 test('check prints the resolved default config and exits 0', async () => {
@@ -86,6 +137,31 @@ test('a bad config is reported with file:line:col and key, exit 2, for check and
     );
     assert.match(r.stderr, /:7:9 listeners\[0\]\.routes\[0\]\.upstrem: .*did you mean "upstream"/);
     assert.doesNotMatch(r.stderr, /listening/);
+  }
+  // check prints exactly what README.md shows; its hint to run `wsgate check -c FILE` is for run only.
+  const checked = await runCli(['check', '-c', file]);
+  assert.deepEqual(checked.stderr.trimEnd().split('\n'), [
+    'wsgate: invalid configuration',
+    `${file}:6:19 listeners[0].routes[0].upstream: expected a ws://, wss://, http:// or https:// URL`,
+    `${file}:7:9 listeners[0].routes[0].upstrem: unknown key "upstrem"; did you mean "upstream"?`,
+  ]);
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  for (const line of checked.stderr.trimEnd().split('\n'))
+    assert.ok(readme.includes(line.replace(file, 'bad.yaml')), line);
+  const ran = await runCli(['run', '-c', file]);
+  assert.match(ran.stderr, /^hint: Fix the listed keys; `wsgate check -c FILE` validates without starting\.$/m);
+});
+
+test('check and run without -c where there is no config/wsgate.yaml: a usage error that says so, exit 2', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-cli-nocfg-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const command of ['check', 'run']) {
+    const r = await runCli([command], { cwd: dir });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`^wsgate: ${command}: no config file given and config/wsgate\\.yaml does not exist here; use -c FILE`),
+    );
   }
 });
 

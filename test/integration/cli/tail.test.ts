@@ -4,7 +4,10 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
+import { tailCommand } from '../../../src/cli/tail.ts';
+import { WsgateError } from '../../../src/errors.ts';
 import { CLI, runCli, startCli } from '../../helpers/cli.ts';
 
 const time = '2026-11-26T12:00:01.020Z';
@@ -38,7 +41,9 @@ test('tail renders a traffic file, filtered by connection', async () => {
   assert.deepEqual(one.stdout.trim().split('\n'), ['12:00:01.020 w2 ← text         5 B "other"']);
   const missing = await runCli(['tail', join(dir, 'nope.jsonl')]);
   assert.equal(missing.code, 2);
-  assert.match(missing.stderr, /nope\.jsonl/);
+  // In words, as a missing config file is: not Node's ENOENT.
+  assert.match(missing.stderr, /^wsgate: tail: cannot read .*nope\.jsonl: no such file$/m);
+  assert.doesNotMatch(missing.stderr, /ENOENT/);
 });
 
 test('tail on a directory, with or without -f: a usage error naming the newest file in it, exit 2', async (t) => {
@@ -110,4 +115,25 @@ test('tail reads standard input', async () => {
   const code = await new Promise((resolve) => child.on('close', resolve));
   assert.equal(code, 0);
   assert.equal(out.trim(), '12:00:01.020 w2 ← text         5 B "other"');
+});
+
+test('tail with no FILE at a terminal says where a log comes from instead of waiting for one typed in', async () => {
+  const terminal = Object.assign(new PassThrough(), { isTTY: true });
+  const io = { out: () => {}, err: () => {} };
+  const waited = new Promise<'waited'>((resolve) => setTimeout(() => resolve('waited'), 2000).unref());
+  const outcome = await Promise.race([tailCommand([], io, terminal).catch((err: unknown) => err), waited]);
+  terminal.end();
+  assert.ok(outcome instanceof WsgateError, String(outcome));
+  assert.equal(outcome.code, 'WSG_USAGE');
+  assert.match(
+    outcome.message,
+    /standard input is a terminal: give the traffic log .*wsgate run --log-format json \| wsgate tail/,
+  );
+  // A pipe (no TTY) is read as before.
+  const piped = new PassThrough();
+  const shown: string[] = [];
+  const done = tailCommand(['--no-color'], { out: (t) => shown.push(t), err: () => {} }, piped);
+  piped.end(`${lines[0]}\n`);
+  assert.equal(await done, 0);
+  assert.deepEqual(shown, ['12:00:01.020 w1 ● open /echo → ws://127.0.0.1:9998 [web/echo, tap payload]']);
 });

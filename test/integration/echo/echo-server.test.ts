@@ -232,7 +232,11 @@ test('a port already in use is WSG_LISTEN_FAILED', TIMEOUT, async (t) => {
   const server = await start(t);
   await assert.rejects(
     startEchoServer({ host: '127.0.0.1', port: server.address.port }),
-    (err: unknown) => err instanceof WsgateError && err.code === 'WSG_LISTEN_FAILED',
+    // Said as every listener says it: the address, then the reason's code (not Node's sentence repeating it).
+    (err: unknown) =>
+      err instanceof WsgateError &&
+      err.code === 'WSG_LISTEN_FAILED' &&
+      err.message === `cannot listen on 127.0.0.1:${server.address.port}: EADDRINUSE`,
   );
   await assertNoOpenSockets(server);
 });

@@ -25,7 +25,8 @@ test('ca init: key 0600 in a 0700 directory; a second init refuses (exit 2); --f
   const first = await runCli(['ca', 'init', '--dir', dir], { cwd: home, env: envFor(home) });
   assert.equal(first.code, 0, first.stderr);
   assert.match(first.stdout, /created a CA in .*my-ca/);
-  assert.match(first.stdout, /wsgate ca trust-help/);
+  // The next step names this CA's directory: a bare `wsgate ca trust-help` would look in ~/.wsgate/ca.
+  assert.ok(first.stdout.includes(`wsgate ca trust-help --dir ${dir}`), first.stdout);
   if (posix) {
     assert.equal(statSync(dir).mode & 0o777, 0o700);
     assert.equal(statSync(join(dir, 'ca-key.pem')).mode & 0o777, 0o600);
@@ -82,6 +83,11 @@ test('ca export prints the PEM certificate, --der the DER bytes, -o writes a fil
   const toFile = await runCli(['ca', 'export', '--der', '-o', out, '--dir', dir], { cwd: home, env: envFor(home) });
   assert.equal(toFile.code, 0, toFile.stderr);
   assert.deepEqual(readFileSync(out), der.stdout);
+  // A file that cannot be written: exit 2, the reason in words.
+  const nowhere = join(home, 'no-such-dir', 'ca.cer');
+  const failed = await runCli(['ca', 'export', '-o', nowhere, '--dir', dir], { cwd: home, env: envFor(home) });
+  assert.equal(failed.code, 2);
+  assert.match(failed.stderr, /cannot write .*ca\.cer: no such file$/m);
 });
 
 test('a corrupt or missing CA file: exit 2 with the path', async (t) => {
@@ -120,6 +126,14 @@ test('ca trust-help gives the steps for each client with this CA’s path and SP
   assert.match(help.stdout, /update-ca-certificates/);
   assert.match(help.stdout, /security add-trusted-cert/);
   assert.match(help.stdout, /certutil -addstore -f Root/);
+  // The Windows step's export command works as printed, from anywhere: it names this CA's directory.
+  const exportLine = /^\s*wsgate (ca export .*)$/m.exec(help.stdout)?.[1];
+  assert.ok(exportLine !== undefined, help.stdout);
+  assert.ok(exportLine.includes(`--dir ${dir}`), exportLine);
+  const elsewhere = tempDir(t);
+  const exported = await runCli(exportLine.split(' '), { cwd: elsewhere, env: envFor(elsewhere) });
+  assert.equal(exported.code, 0, exported.stderr);
+  assert.deepEqual(readFileSync(join(elsewhere, 'wsgate-ca.cer')), new X509Certificate(readFileSync(pemPath)).raw);
 });
 
 test('ca trust-help names the forward listener of the config (-c), a wildcard bind as loopback', async (t) => {

@@ -150,3 +150,25 @@ test('access and tunnel lines are one line each, their strings escaped; a warnin
   );
   assert.match(warned, /WARN: GET \/ 502\n {4}id: "f8"\n {4}event: "http\.access"\n {4}ms: 1\n$/);
 });
+
+test('a failed reload lists its config issues once: in its message, not again as JSON below it', () => {
+  const plain = prettyFormatter(false);
+  const issues = [
+    { file: 'w.yaml', line: 6, col: 19, path: 'listeners[0].routes[0].upstream', message: 'expected a ws:// URL' },
+    { file: 'w.yaml', line: 7, col: 9, path: 'listeners[0].routes[0].upstrem', message: 'unknown key "upstrem"' },
+  ];
+  const msg = `config reload failed; keeping the running config:\n${issues.map((i) => `${i.file}:${i.line}:${i.col} ${i.path}: ${i.message}`).join('\n')}`;
+  const at = {
+    level: 'error',
+    time: '2026-12-04T12:00:01.020Z',
+    event: 'config.reload_failed',
+    code: 'WSG_CONFIG_INVALID',
+  };
+  const text = plain(JSON.stringify({ ...at, file: 'w.yaml', issues, msg }));
+  assert.equal(text.split('unknown key').length, 2, text);
+  assert.doesNotMatch(text, /issues:/);
+  assert.match(text, /^ {4}code: "WSG_CONFIG_INVALID"$/m);
+  // Issues the message does not say stay.
+  const other = plain(JSON.stringify({ ...at, issues, msg: 'config reload failed' }));
+  assert.match(other, /^ {4}issues: \[/m);
+});

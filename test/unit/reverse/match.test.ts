@@ -6,6 +6,7 @@ import {
   compileRoutes,
   explainRoute,
   headerMisses,
+  headersNotGiven,
   matchRoute,
   type RouteLike,
   type RouteMatch,
@@ -486,6 +487,36 @@ test('headerMisses names routes missed only on a header given with another value
   assert.deepEqual(
     headerMisses(table, req('h', '/ws', { 'x-tenant': 'red' }), undefined).map((m) => m.split(':')[0]),
     ['route "blue"', 'route "after"'],
+  );
+});
+
+test('headersNotGiven names the routes a missing header could choose, and only those whose host and path fit', () => {
+  const table = compileRoutes([
+    {
+      name: 'v2',
+      match: [
+        { path: '/ws', headers: { 'x-version': '2' } },
+        { path: '/v2', headers: { 'x-beta': '1' } },
+      ],
+    },
+    { name: 'admin', match: [{ host: 'admin.test', headers: { 'x-admin': '1' } }] },
+    { name: 'tenant', match: [{ pathPrefix: '/ws', headers: { 'x-tenant': 'blue', 'x-region': 'eu' } }] },
+    { name: 'any', match: [{}] },
+    { name: 'after', match: [{ headers: { 'x-late': '1' } }] },
+  ]);
+  const names = (request: RouteRequest) =>
+    headersNotGiven(table, request, matchRoute(table, request).route).map((r) => `${r.route.name} ${r.headers}`);
+  // /ws: v2's first object fits (x-beta belongs to /v2, which cannot), tenant's too; admin's host does not.
+  assert.deepEqual(names(req('h', '/ws')), ['v2 x-version', 'tenant x-tenant,x-region']);
+  // A header given (even with another value) is not missing: headerMisses speaks of that one.
+  assert.deepEqual(names(req('h', '/ws', { 'x-tenant': 'red' })), ['v2 x-version', 'tenant x-region']);
+  // A path no header-matching route takes: nothing to name.
+  assert.deepEqual(names(req('h', '/nothing')), []);
+  assert.deepEqual(names(req('admin.test', '/')), ['admin x-admin']);
+  // Without a route taken every route is looked at; with one, only those before it.
+  assert.deepEqual(
+    headersNotGiven(table, req('h', '/x'), undefined).map((r) => r.route.name),
+    ['after'],
   );
 });
 

@@ -88,7 +88,11 @@ listeners:
   const bare = await check(['-c', file, '--explain', 'ws://127.0.0.1:8080/ws']);
   assert.equal(bare.code, 0);
   assert.match(bare.out, /^web: route "any": any request → ws:\/\/127\.0\.0\.1:9001$/m);
-  assert.match(bare.out, /^ {2}note: route "v2" \(x-version, x-beta\) matches on headers not given/m);
+  // Only the headers of match objects whose path fits: x-beta is /v2's, which no header could make /ws take.
+  assert.match(bare.out, /^ {2}note: route "v2" \(x-version\) matches on headers not given/m);
+  const elsewhere = await check(['-c', file, '--explain', 'ws://127.0.0.1:8080/nothing']);
+  assert.match(elsewhere.out, /^web: route "any"/m);
+  assert.doesNotMatch(elsewhere.out, /note:/);
   assert.match(bare.out, /^admin \(on port 9090, not the URL's 8080\): route "all"/m);
   const given = await check(['-c', file, '--explain', 'ws://127.0.0.1:8080/ws', '-H', 'X-Version: 2']);
   assert.match(
@@ -106,4 +110,33 @@ listeners:
   await assert.rejects(check(['-c', file, '--explain', 'ws://127.0.0.1:8080/ws', '-H', 'no colon']), {
     code: 'WSG_USAGE',
   });
+});
+
+test('check --explain says whether a forward listener decrypts a wss:// tunnel (forward.intercept) or passes it blind', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-rules-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'c.yaml');
+  writeFileSync(
+    file,
+    `
+listeners:
+  - name: proxy
+    bind: 127.0.0.1:8888
+    forward: { intercept: ["*.example.test"] }
+`,
+  );
+  const seen = await check(['-c', file, '--explain', 'wss://chat.example.test/ws']);
+  assert.equal(seen.code, 0, seen.out);
+  assert.match(
+    seen.out,
+    /^proxy: forward proxy: CONNECT tunnel to chat\.example\.test:443 is allowed .*; TLS intercepted \(forward\.intercept\)/m,
+  );
+  const blind = await check(['-c', file, '--explain', 'https://other.test/']);
+  assert.match(
+    blind.out,
+    /^proxy: forward proxy: CONNECT tunnel to other\.test:443 is allowed .*; TLS not intercepted \(no forward\.intercept entry matches\)/m,
+  );
+  // ws:// goes as an absolute-form request: no TLS to speak of.
+  const plain = await check(['-c', file, '--explain', 'ws://chat.example.test/ws']);
+  assert.doesNotMatch(plain.out, /intercept/);
 });

@@ -166,6 +166,21 @@ test("the main log's handshake failures are shown (a piped main log has no ws.fa
     renderTrafficLine(tunnel, plain),
     '12:00:02.500 c4 ✕ tunnel CONNECT a.test:22: a.test:22 is not allowed through this proxy: port [WSG_FORWARD_DENIED]',
   );
+  // An intercepted tunnel whose client refused wsgate's certificate: the tunnel opened, the wss:// inside did not.
+  const untrusted = main({
+    id: 'c8',
+    event: 'tls.handshake_failed',
+    code: 'WSG_TLS_HANDSHAKE',
+    target: 'a.test:443',
+    msg: "CONNECT a.test:443: TLS interception failed: the client rejected wsgate's certificate",
+  });
+  assert.equal(
+    renderTrafficLine(untrusted, plain),
+    "12:00:02.500 c8 ✕ tunnel CONNECT a.test:443: TLS interception failed: the client rejected wsgate's certificate [WSG_TLS_HANDSHAKE]",
+  );
+  // A TLS listener's own failed handshake names no target: not shown.
+  const listenerTls = main({ id: 'h1', event: 'tls.handshake_failed', code: 'WSG_TLS_HANDSHAKE', msg: 'TLS failed' });
+  assert.equal(renderTrafficLine(listenerTls, plain), undefined);
   const rejected = main({ level: 'info', id: 'c5', event: 'connect.fault', fault: 'rejectConnect', msg: 'CONNECT x' });
   assert.equal(renderTrafficLine(rejected, plain), '12:00:02.500 c5 fault rejectConnect: CONNECT x');
   assert.equal(renderTrafficLine(main({ id: 'c6', event: 'connect.close', msg: 'closed' }), plain), undefined);
