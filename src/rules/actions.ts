@@ -119,7 +119,7 @@ function jsonStep(kind: 'setJson' | 'deleteJson', pointer: string, value?: unkno
   };
 }
 
-function injected(i: NonNullable<ActionConfig['inject']>): RuleMessage {
+function injected(i: NonNullable<ActionConfig['inject']>): Injection['message'] {
   return i.text !== undefined
     ? { direction: toDirection(i.to), type: 'text', data: Buffer.from(i.text, 'utf8') }
     : { direction: toDirection(i.to), type: 'binary', data: Buffer.from(i.binary ?? '', 'base64') };
@@ -311,9 +311,10 @@ export function compileActions(rule: string, actions: readonly ActionConfig[]): 
 }
 
 /**
- * True when the rule needs the relay: a step changes, drops, holds or adds messages, or an injection (at open or
- * every so often) puts frames of wsgate's own into the stream, which only the relay writes in order with the peers'.
+ * True when the rule needs the relay: a step changes, drops, holds or adds messages (an `inject` on a match is a
+ * step). Injections at open or `every:` alone do not: the passthrough inserts a whole message of wsgate's at a
+ * message boundary (websocket/passthrough-control.ts), so the peers keep what they negotiated (permessage-deflate).
  */
 export function needsRelay(actions: CompiledActions): boolean {
-  return actions.steps.length > 0 || actions.injections.length > 0;
+  return actions.steps.length > 0;
 }

@@ -101,10 +101,10 @@ export type ConnectionFaults = {
   resetAfter?: { rule: string; messages: number };
 };
 
-/** A message to send when the connection opens or every so often. */
+/** A message to send when the connection opens or every so often (a data message: the inject action's). */
 export type Injection = {
   rule: string;
-  message: RuleMessage;
+  message: RuleMessage & { type: 'text' | 'binary' };
   /** undefined: once at open; a number: every this many ms. */
   everyMs?: number;
 };
@@ -113,13 +113,16 @@ export type Injection = {
 export interface ConnectionRules {
   /** Names of the rules that apply, in config order. */
   readonly names: readonly string[];
-  /** True when a message rule, a per-message fault or an injection can touch this connection: it must be relayed. */
+  /**
+   * True when a message rule or a per-message fault can touch this connection: it must be relayed. Injections at
+   * open and `every:` alone do not relay it: the passthrough inserts them at message boundaries.
+   */
   readonly needsRelay: boolean;
   /** Whether the relay keeps permessage-deflate (inflate and re-deflate) or strips it from the handshake. */
   readonly deflate: 'strip' | 'keep';
   readonly handshake: HandshakeFaults;
   readonly connection: ConnectionFaults;
-  /** Messages to send at open and periodically. */
+  /** Messages to send at open and periodically (by the relay, or on the passthrough by passthrough-control). */
   readonly injections: readonly Injection[];
   /**
    * Decides what happens to one message. Pure apart from this connection's own counters and seeded randomness.

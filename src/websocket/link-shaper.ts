@@ -43,6 +43,8 @@ export type LinkShaper = {
   endOnward(direction: Direction): void;
   /** Bytes moved (either way): restarts idleCut's clock. sink().write() calls it too. */
   activity(): void;
+  /** The lane of `direction` holds maxBufferedBytes or waits for its socket to drain (a periodic injection waits). */
+  full(direction: Direction): boolean;
   /** Whole messages seen so far, both directions together (resetAfter). */
   messagesSeen(total: number): void;
   /** Writes everything held at once and stops delaying, before wsgate writes a Close of its own (shutdown). */
@@ -110,6 +112,10 @@ class Lane implements ByteSink {
 
   get #empty(): boolean {
     return this.#head === this.#pieces.length;
+  }
+
+  get full(): boolean {
+    return this.#queued >= this.#max || this.#waitingDrain;
   }
 
   write(bytes: Uint8Array): boolean {
@@ -303,6 +309,7 @@ export function createLinkShaper(faults: ConnectionFaults, options: LinkShaperOp
       lanes[direction].end();
     },
     activity,
+    full: (direction) => lanes[direction].full,
     messagesSeen(total) {
       const reset = faults.resetAfter;
       if (reset !== undefined && total >= reset.messages) {

@@ -435,10 +435,13 @@ class DirectionObserver implements FrameHandler {
       this.#owner.emit(event);
   }
 
-  /** A message wsgate itself put into this direction (admin send, keepalive ping): reported as wsgate's. */
-  own(kind: 'text' | 'binary' | 'ping', payload: Uint8Array): void {
+  /**
+   * A message wsgate itself put into this direction (admin send, rule injection, keepalive ping): reported as
+   * wsgate's. True when it was reported (a rule hit on it then names it).
+   */
+  own(kind: 'text' | 'binary' | 'ping', payload: Uint8Array): boolean {
     const level = this.#settings.level;
-    if (level === 'off' || level === 'meta' || !this.#owner.reporting) return;
+    if (level === 'off' || level === 'meta' || !this.#owner.reporting) return false;
     const event: WsMessageEvent = {
       ...this.#owner.base(),
       type: 'message',
@@ -462,6 +465,7 @@ class DirectionObserver implements FrameHandler {
       }
     }
     this.#owner.emit(event);
+    return true;
   }
 
   takePing(key: string): number | undefined {
@@ -671,9 +675,9 @@ export class ConnectionObserver {
     return ok;
   }
 
-  /** A message wsgate itself sent in `direction` (admin API send, keepalive ping), for the tap's listeners. */
-  ownMessage(direction: Direction, kind: 'text' | 'binary' | 'ping', payload: Uint8Array): void {
-    this.#dirs[direction].own(kind, payload);
+  /** A message wsgate itself sent in `direction` (admin API send, rule injection, keepalive ping); true if reported. */
+  ownMessage(direction: Direction, kind: 'text' | 'binary' | 'ping', payload: Uint8Array): boolean {
+    return this.#dirs[direction].own(kind, payload);
   }
 
   /** True when everything forwarded in this direction so far ends on a frame boundary. */

@@ -1,14 +1,17 @@
 // What wsgate itself puts into a passthrough connection, whose bytes otherwise go through untouched: messages the
-// admin API sends and keepalive pings. A frame may only go in where the receiver expects a new frame: a ping at a
+// admin API sends, the rules' injections at open and `every:` (injector.ts), and keepalive pings. A frame may only go in where the receiver expects a new frame: a ping at a
 // frame boundary (RFC 6455 §5.4 lets a control frame sit between fragments), a data message at a message boundary
 // (never inside a fragmented one). Each waits in order until the observer says its direction is there. Data
 // messages go uncompressed (RSV1 clear), which is legal inside a permessage-deflate stream (RFC 7692 §6.1).
 import { randomFillSync } from 'node:crypto';
 import type { Direction } from '../events.ts';
+import type { Injection, RuleHit } from '../rules/types.ts';
 import { encodeFrame } from './encoder.ts';
 import { OPCODE } from './frame.ts';
+import { startInjections } from './injector.ts';
 import { directionTo, Keepalive, type KeepaliveSettings } from './keepalive.ts';
 import type { ByteSink, ConnectionObserver } from './observer.ts';
+import { ruleEvent } from './relay-events.ts';
 import type { ControlMessage, ControlResult } from './session.ts';
 
 /** What may wait for a boundary, per direction: the admin API is not a bulk channel. */
@@ -20,6 +23,18 @@ type Pending = {
   messageBoundary: boolean;
   kind: 'text' | 'binary' | 'ping';
   payload: Uint8Array;
+  /** A rule's injection: its rule event follows the message's, once the message is written. */
+  injection?: Injection | undefined;
+  hit?: RuleHit | undefined;
+};
+
+/** What the session gives its control besides the observer and the sinks. */
+export type PassthroughControlOptions = {
+  keepalive?: KeepaliveSettings | undefined;
+  /** The rules' injections at open and `every:` (ConnectionRules.injections of a connection that is not relayed). */
+  injections?: readonly Injection[] | undefined;
+  /** True while the receiver of `direction` holds limits.maxBufferedBytes or more: a periodic injection waits. */
+  full?: ((direction: Direction) => boolean) | undefined;
 };
 
 function maskKey(): Uint8Array {
@@ -39,6 +54,7 @@ export class PassthroughControl {
   #pending: Record<Direction, Pending[]> = { toUpstream: [], toClient: [] };
   #pendingBytes: Record<Direction, number> = { toUpstream: 0, toClient: 0 };
   #keepalive: Keepalive | undefined;
+  #stopInjections: (() => void) | undefined;
   #stopped = false;
 
   /**
@@ -48,10 +64,11 @@ export class PassthroughControl {
   constructor(
     observer: ConnectionObserver,
     sink: (direction: Direction) => ByteSink | undefined,
-    keepalive: KeepaliveSettings | undefined,
+    options: PassthroughControlOptions,
   ) {
     this.#observer = observer;
     this.#sink = sink;
+    const keepalive = options.keepalive;
     if (keepalive !== undefined && keepalive.intervalMs > 0) {
       this.#keepalive = new Keepalive(keepalive, (side, payload) => {
         this.#insert(directionTo(side), frameToward(directionTo(side), OPCODE.PING, payload), false, 'ping', payload);
@@ -59,6 +76,35 @@ export class PassthroughControl {
       // The pongs that answer them are counted and left out of the stream (the session forwards through the gate).
       observer.onPong = (_direction, payload) => this.#keepalive?.consumePong(payload) === true;
     }
+    const injections = options.injections ?? [];
+    if (injections.length > 0) this.#stopInjections = this.#inject(injections, options.full);
+  }
+
+  /**
+   * The rules' injections, as the relay sends them (injector.ts): each a whole message at the next message boundary
+   * of its direction, reported as wsgate's with its rule event once written. A periodic tick is skipped while the
+   * receiver is not reading or the previous one still waits, so at most one per injection ever waits here.
+   */
+  #inject(injections: readonly Injection[], full: PassthroughControlOptions['full']): () => void {
+    return startInjections(injections, {
+      blocked: (injection) => {
+        const direction = injection.message.direction;
+        const to = direction === 'toUpstream' ? 'server' : 'client';
+        if (!this.#observer.canReachBoundary(direction))
+          return `skipped: the framing toward the ${to} is lost (a protocol violation)`;
+        if (full?.(direction) === true) return `skipped: the ${to} is not reading (limits.maxBufferedBytes)`;
+        if (this.#pending[direction].some((p) => p.injection === injection))
+          return `skipped: the previous one still waits for a message boundary toward the ${to}`;
+        return undefined;
+      },
+      send: (injection, hit) => {
+        const { direction, type, data } = injection.message;
+        const opcode = type === 'text' ? OPCODE.TEXT : OPCODE.BINARY;
+        this.#insert(direction, frameToward(direction, opcode, data), true, type, data, injection, hit);
+      },
+      skipped: (injection, hit) =>
+        this.#observer.report(ruleEvent(this.#observer.base(), injection.message.direction, hit, false)),
+    });
   }
 
   get keepaliveCounts(): { pings: number; pongs: number } | undefined {
@@ -96,6 +142,7 @@ export class PassthroughControl {
   stop(): void {
     this.#stopped = true;
     this.#keepalive?.stop();
+    this.#stopInjections?.();
     this.#pending = { toUpstream: [], toClient: [] };
     this.#pendingBytes = { toUpstream: 0, toClient: 0 };
   }
@@ -106,9 +153,11 @@ export class PassthroughControl {
     messageBoundary: boolean,
     kind: Pending['kind'],
     payload: Uint8Array,
+    injection?: Injection,
+    hit?: RuleHit,
   ): void {
     if (this.#stopped) return;
-    this.#pending[direction].push({ frame, messageBoundary, kind, payload });
+    this.#pending[direction].push({ frame, messageBoundary, kind, payload, injection, hit });
     this.#pendingBytes[direction] += frame.length;
     this.#flush(direction);
   }
@@ -132,7 +181,9 @@ export class PassthroughControl {
       queue.shift();
       this.#pendingBytes[direction] -= head.frame.length;
       sink.write(head.frame);
-      this.#observer.ownMessage(direction, head.kind, head.payload);
+      const shown = this.#observer.ownMessage(direction, head.kind, head.payload);
+      // Rule hits are reported at every tap level, as the relay's; linked to the message when that was reported.
+      if (head.hit !== undefined) this.#observer.report(ruleEvent(this.#observer.base(), direction, head.hit, shown));
     }
   }
 }

@@ -2,7 +2,7 @@
 // end) plus one `rule` event per RuleHit. Levels as on the passthrough: frames and messages only at "frames" and
 // "payload" (and only when someone would see them), closes from "meta" up; violations and rule hits at every level,
 // because they change what happens to the connection.
-import type { Direction, WsEndEvent, WsEvent, WsHeldInfo, WsMessageEvent } from '../events.ts';
+import type { Direction, WsEndEvent, WsEvent, WsHeldInfo, WsMessageEvent, WsRuleEvent } from '../events.ts';
 import type { RuleHit } from '../rules/types.ts';
 import type { FrameHeader } from './frame.ts';
 import type { Message } from './message.ts';
@@ -12,6 +12,25 @@ import type { SessionInfo } from './session.ts';
 import { endEvent, openEvent } from './session-report.ts';
 
 export type CloseInfo = { code: number | undefined; reason: string };
+
+/** One rule hit as a `rule` event (the passthrough's injections report theirs with it too); `linked`: ofMessage. */
+export function ruleEvent(
+  base: { conn: string; route: string; time: string },
+  direction: Direction,
+  hit: RuleHit,
+  linked: boolean,
+): WsRuleEvent {
+  return {
+    ...base,
+    type: 'rule',
+    dir: direction,
+    rule: hit.rule,
+    action: hit.action,
+    detail: hit.detail,
+    ...(hit.mark === undefined ? {} : { mark: hit.mark }),
+    ...(linked ? { ofMessage: true } : {}),
+  };
+}
 
 export class RelayEvents {
   #info: SessionInfo;
@@ -101,18 +120,7 @@ export class RelayEvents {
    */
   hits(direction: Direction, hits: readonly RuleHit[], ofMessage = false): void {
     const linked = ofMessage && this.#emitted[direction];
-    for (const hit of hits) {
-      this.#emit({
-        ...this.#base(),
-        type: 'rule',
-        dir: direction,
-        rule: hit.rule,
-        action: hit.action,
-        detail: hit.detail,
-        ...(hit.mark === undefined ? {} : { mark: hit.mark }),
-        ...(linked ? { ofMessage: true } : {}),
-      });
-    }
+    for (const hit of hits) this.#emit(ruleEvent(this.#base(), direction, hit, linked));
   }
 
   /** A hold action's step (hold, forward, edit, drop, timeout) on one held message, as a rule event. */

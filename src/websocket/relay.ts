@@ -16,6 +16,7 @@ import { MAX_CLOSE_REASON_BYTES, parseClosePayload } from './close.ts';
 import { FrameDecoder, type FrameHandler } from './decoder.ts';
 import { parseDeflateResponse } from './deflate.ts';
 import { type FrameHeader, OPCODE } from './frame.ts';
+import { startInjections } from './injector.ts';
 import { Keepalive } from './keepalive.ts';
 import { createLinkShaper, hasLinkFaults, type LinkShaper } from './link-shaper.ts';
 import { type Message, MessageAssembler, type MessageSink } from './message.ts';
@@ -192,7 +193,8 @@ class Relay {
   #first: Side | 'wsgate' | 'tcp' | undefined;
   #wsgateClose: CloseInfo | undefined;
   #linger: NodeJS.Timeout | undefined;
-  #timers: NodeJS.Timeout[] = [];
+  /** Clears the timers of the rules' periodic injections (injector.ts). */
+  #stopInjections: () => void = () => {};
   /** Per direction: the timer that releases a reorder window at its deadline (reorder maxWait), and that deadline. */
   #reorder: Record<Direction, { timer: NodeJS.Timeout; at: number } | undefined> = {
     toUpstream: undefined,
@@ -306,38 +308,22 @@ class Relay {
         this.#out[side].sendControl('ping', payload);
       });
     }
-    for (const injection of this.#rules.injections) {
-      const inject = () => {
+    // A periodic injection toward a peer that does not read would grow wsgate's buffer without bound: while that
+    // writer is over limits.maxBufferedBytes the tick is skipped (and said so), as a reader is paused.
+    this.#stopInjections = startInjections(this.#rules.injections, {
+      blocked: (injection) => {
+        const to = toOf(injection.message.direction);
+        return this.#out[to].full ? `skipped: the ${to} is not reading (limits.maxBufferedBytes)` : undefined;
+      },
+      send: (injection, hit) => {
         const m = injection.message;
-        // A periodic injection toward a peer that does not read would grow wsgate's buffer without bound: while
-        // that writer is over limits.maxBufferedBytes the tick is skipped (and said so), as a reader is paused.
-        if (injection.everyMs !== undefined && this.#out[toOf(m.direction)].full) {
-          const detail = `skipped: the ${toOf(m.direction)} is not reading (limits.maxBufferedBytes)`;
-          this.events.hits(m.direction, [{ rule: injection.rule, action: 'inject', detail }]);
-          return;
-        }
         // The injected message is listed as wsgate's, and the hit names it.
-        if (m.type !== 'close') this.events.message(m.direction, m.type, m.data, undefined, undefined, 'wsgate');
-        this.events.hits(
-          injection.message.direction,
-          [
-            {
-              rule: injection.rule,
-              action: 'inject',
-              detail: `${injection.message.type} ${injection.message.data.length} B`,
-            },
-          ],
-          m.type !== 'close',
-        );
-        this.#send([injection.message]);
-      };
-      if (injection.everyMs === undefined) inject();
-      else {
-        const timer = setInterval(inject, Math.max(1, injection.everyMs));
-        timer.unref();
-        this.#timers.push(timer);
-      }
-    }
+        this.events.message(m.direction, m.type, m.data, undefined, undefined, 'wsgate');
+        this.events.hits(m.direction, [hit], true);
+        this.#send([m]);
+      },
+      skipped: (injection, hit) => this.events.hits(injection.message.direction, [hit]),
+    });
     if (earlyToClient.length > 0) this.#in.server.push(earlyToClient);
     this.#upstream.resume();
     return {
@@ -749,7 +735,7 @@ class Relay {
   #end(): void {
     this.#finished = true;
     if (this.#linger) clearTimeout(this.#linger);
-    for (const timer of this.#timers) clearInterval(timer);
+    this.#stopInjections();
     for (const r of Object.values(this.#reorder)) if (r !== undefined) clearTimeout(r.timer);
     this.#keepalive?.stop();
     this.#shaper?.stop();

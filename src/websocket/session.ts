@@ -7,7 +7,7 @@ import type net from 'node:net';
 import type { Direction, WsEvent } from '../events.ts';
 import type { HeaderPairs } from '../http/head.ts';
 import type { RuleSet } from '../rules/rule-set.ts';
-import type { ConnectionFaults } from '../rules/types.ts';
+import type { ConnectionFaults, Injection } from '../rules/types.ts';
 import { otherExtensionAgreed, parseDeflateResponse } from './deflate.ts';
 import { encodeClose } from './encoder.ts';
 import { type EndCause, joinSockets } from './joiner.ts';
@@ -99,6 +99,11 @@ export type SessionOptions = {
   maxBufferedBytes?: number | undefined;
   /** wsgate's own pings when the connection is silent (websocket/keepalive.ts). */
   keepalive?: KeepaliveSettings | undefined;
+  /**
+   * The rules' injections at open and `every:` of a connection that is not relayed, inserted at message boundaries
+   * (passthrough-control.ts). The relay sends its connection's own (ConnectionRules.injections) and ignores these.
+   */
+  injections?: readonly Injection[] | undefined;
   /** The running config's rules: the relay hands a reload's new `live: true` definitions to its connection. */
   ruleSource?: (() => RuleSet | undefined) | undefined;
 };
@@ -192,13 +197,22 @@ export function startSession(
 
   let closing: { code: number; reason: string; endAfterSend: boolean } | undefined;
   let sent: SentClose | undefined;
-  // Messages the admin API sends and keepalive pings wait for a boundary of their direction (passthrough-control.ts).
+  // Messages the admin API sends, the rules' injections and keepalive pings wait for a boundary of their direction
+  // (passthrough-control.ts).
   const halted = { toUpstream: false, toClient: false };
+  const maxBuffered = options.maxBufferedBytes ?? 4 * 1024 * 1024;
   const control = new PassthroughControl(
     observer,
     (direction) =>
       halted[direction] ? undefined : (shaper?.sink(direction) ?? (direction === 'toUpstream' ? upstream : client)),
-    options.keepalive,
+    {
+      keepalive: options.keepalive,
+      injections: options.injections,
+      // A receiver that does not read: what its socket (and a fault's lane) holds reached limits.maxBufferedBytes.
+      full: (direction) =>
+        (shaper?.full(direction) ?? false) ||
+        (direction === 'toUpstream' ? upstream : client).writableLength >= maxBuffered,
+    },
   );
   observer.afterChunk = (direction) => control.after(direction);
   let deadline: NodeJS.Timeout | undefined;

@@ -322,7 +322,7 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
     // The 101 goes back byte for byte as the upstream wrote it: header case, order and extensions intact.
     client.write(buffered.subarray(0, head.length));
     // Relayed when a message rule can touch the connection (the relay reads the early frames); else passthrough,
-    // where a link fault's shaper writes them (startSession).
+    // where a link fault's shaper writes them (startSession) and injections at open and every: are inserted.
     const relayed = ctx.rules?.needsRelay === true ? ctx.rules : undefined;
     if (rest.length > 0 && relayed === undefined && !hasLinkFaults(ctx.rules?.connection)) client.write(rest);
     const session = (relayed === undefined ? startSession : relayStarter(relayed))(
@@ -353,6 +353,8 @@ async function proxyUpgrade(req: http.IncomingMessage, client: net.Socket, ctx: 
         faults: ctx.rules?.connection,
         maxBufferedBytes: limits.maxBufferedBytes,
         keepalive: ctx.keepalive,
+        // On the passthrough the session inserts them; a relayed connection's relay sends its rules' own.
+        injections: relayed === undefined ? ctx.rules?.injections : undefined,
         ruleSource: ctx.ruleSource,
       },
       // Bytes the client sent with its handshake wait unread in its socket (the front put them back) and are read

@@ -2,7 +2,8 @@
 // writer toward the client, and that queue counts toward the limit, so an upstream that keeps sending is not read
 // while it is full — the upstream's own buffer grows, not wsgate's — and every message still arrives, in order;
 // (2) a periodic injection toward a peer that does not read is skipped while the writer is full (one `inject` rule
-// event saying so per skipped tick), instead of piling up in wsgate.
+// event saying so per skipped tick), instead of piling up in wsgate — on the relay, and on the passthrough, where
+// injections at open and every: go when no message rule relays the connection.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { WebSocket } from 'ws';
@@ -46,30 +47,39 @@ test('relay: a delay queue that reaches maxBufferedBytes stops reading the upstr
   await c.closed;
 });
 
-test('relay: periodic injections toward a client that does not read are skipped while the writer is full', async (t) => {
-  const upstream = await startUpstream(t);
-  const payload = Buffer.alloc(64 * KIB, 7);
-  const gate = await startGate(t, {
-    upstreamPort: upstream.port,
-    maxBufferedBytes: MIB,
-    rules: () =>
-      handRules({
-        injections: [{ rule: 'tick', everyMs: 2, message: { direction: 'toClient', type: 'binary', data: payload } }],
-      }),
+for (const mode of ['relay', 'passthrough'] as const) {
+  test(`${mode}: periodic injections toward a client that does not read are skipped while its buffer is full`, async (t) => {
+    const upstream = await startUpstream(t);
+    const payload = Buffer.alloc(64 * KIB, 7);
+    const gate = await startGate(t, {
+      upstreamPort: upstream.port,
+      maxBufferedBytes: MIB,
+      rules: () =>
+        handRules({
+          needsRelay: mode === 'relay',
+          injections: [{ rule: 'tick', everyMs: 2, message: { direction: 'toClient', type: 'binary', data: payload } }],
+        }),
+    });
+    const client = await RawWsClient.connect(t, gate.port, { path: '/inject-bp', record: false, maxKeep: 16 });
+    client.socket.pause();
+    assert.equal((await gate.session('/inject-bp')).mode, mode);
+    const ticks = () => gate.of('/inject-bp').filter((e) => e.type === 'rule' && e.rule === 'tick');
+    const skipped = () => ticks().filter((e) => e.type === 'rule' && e.detail.startsWith('skipped'));
+    // Bounded by time: about 500 ticks of 64 KiB (32 MiB) would be due in a second.
+    await waitUntil(() => skipped().length >= 50, '50 skipped ticks', 10_000);
+    assert.ok(
+      skipped().every(
+        (e) => e.type === 'rule' && e.detail === 'skipped: the client is not reading (limits.maxBufferedBytes)',
+      ),
+    );
+    const sent = ticks().length - skipped().length;
+    // What went out fits in maxBufferedBytes plus the loopback buffers (a few MiB), far below every tick's worth.
+    assert.ok(sent * payload.length <= 24 * MIB, `${sent} injections (${((sent * 64) / 1024).toFixed(1)} MiB) queued`);
+    assert.ok(sent >= 1, 'injections went out while there was room');
+    // Once the client reads, the buffer drains and ticks go out again.
+    client.socket.resume();
+    const before = client.frames.length;
+    await waitUntil(() => client.frames.length > before + sent, 'injections after the client reads', 10_000);
+    assert.ok(client.frames.every((f) => f.opcode === OPCODE.BINARY && f.length === payload.length));
   });
-  const client = await RawWsClient.connect(t, gate.port, { path: '/inject-bp', record: false, maxKeep: 16 });
-  client.socket.pause();
-  const ticks = () => gate.of('/inject-bp').filter((e) => e.type === 'rule' && e.rule === 'tick');
-  const skipped = () => ticks().filter((e) => e.type === 'rule' && e.detail.startsWith('skipped'));
-  // Bounded by time: about 500 ticks of 64 KiB (32 MiB) would be due in a second.
-  await waitUntil(() => skipped().length >= 50, '50 skipped ticks', 10_000);
-  const sent = ticks().length - skipped().length;
-  // What went out fits in maxBufferedBytes plus the loopback buffers (a few MiB), far below every tick's worth.
-  assert.ok(sent * payload.length <= 24 * MIB, `${sent} injections (${((sent * 64) / 1024).toFixed(1)} MiB) queued`);
-  assert.ok(sent >= 1, 'injections went out while there was room');
-  // Once the client reads, the writer drains and ticks go out again.
-  client.socket.resume();
-  const before = client.frames.length;
-  await waitUntil(() => client.frames.length > before + sent, 'injections after the client reads', 10_000);
-  assert.ok(client.frames.every((f) => f.opcode === OPCODE.BINARY && f.length === payload.length));
-});
+}

@@ -1,7 +1,8 @@
 // The relay driven by the config, end to end through a running wsgate: rules named by a route relay its
 // connections (a replace in both directions, a close), a route without rules stays on the byte-exact passthrough,
 // every hit is a ws.rule line, keepalive from the config keeps a silent connection through limits.idleTimeout, and a
-// route whose only rule injects (at open, every interval) is relayed so that its injections go out.
+// route whose only rules inject (at open, every interval) stays on the passthrough with its extensions, while a
+// replace step beside the same injections relays it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { configFromObject } from '../../../src/config/load.ts';
@@ -147,41 +148,105 @@ test('shutdown: a relayed connection gets Close 1001 on both sides and the close
   assert.equal(log.close.closeCode, 1001);
 });
 
-test('config inject: a route whose only rule injects is relayed; at open and every interval, to both sides', async (t) => {
-  const upstream = await startUpstream(t, { onConnection: () => {} });
+test('config inject: a route whose only rules inject stays on the passthrough and keeps permessage-deflate; a replace step relays', async (t) => {
+  // The upstream echoes the client's text messages and notes what each handshake asked for and what it agreed.
+  const asked = new Map<string, string | undefined>();
+  const agreed = new Map<string, string>();
+  const upstream = await startUpstream(t, {
+    perMessageDeflate: true,
+    onConnection: (ws, req) => {
+      asked.set(req.url ?? '/', req.headers['sec-websocket-extensions'] as string | undefined);
+      agreed.set(req.url ?? '/', ws.extensions);
+      ws.on('message', (data: Buffer, isBinary) => {
+        if (!isBinary && data.toString() !== 'tick-server') ws.send(data, { binary: false });
+      });
+    },
+  });
   const gw = await startTestWsgate(
     t,
-    reverseConfig([{ upstream: `ws://127.0.0.1:${upstream.port}`, rules: ['greet', 'tick'] }], {
-      rules: [
+    reverseConfig(
+      [
         {
-          name: 'greet',
-          actions: [
-            { inject: { to: 'client', text: 'hello-client', on: 'open' } },
-            { inject: { to: 'server', text: 'hello-server', on: 'open' } },
-          ],
+          name: 'inject',
+          match: { path: '/inject' },
+          upstream: `ws://127.0.0.1:${upstream.port}`,
+          rules: ['greet', 'tick'],
         },
         {
-          name: 'tick',
-          actions: [
-            { inject: { to: 'client', text: 'tick-client', every: '100ms' } },
-            { inject: { to: 'server', binary: 'AAE=', every: '100ms' } },
-          ],
+          name: 'edit',
+          match: { path: '/edit' },
+          upstream: `ws://127.0.0.1:${upstream.port}`,
+          rules: ['rename', 'greet'],
         },
       ],
-    }),
+      {
+        rules: [
+          {
+            name: 'greet',
+            actions: [
+              { inject: { to: 'client', text: 'hello-client', on: 'open' } },
+              { inject: { to: 'server', binary: 'AAEC', on: 'open' } },
+            ],
+          },
+          {
+            name: 'tick',
+            actions: [
+              { inject: { to: 'client', binary: 'BwcH', every: '50ms' } },
+              { inject: { to: 'server', text: 'tick-server', every: '50ms' } },
+            ],
+          },
+          { name: 'rename', match: { type: 'text' }, actions: [{ replace: { pattern: 'ada', with: 'bob' } }] },
+        ],
+      },
+    ),
   );
   const c = await connect(`${gw.ws}/inject`);
-  await until(() => (c.messages.length >= 3 ? true : undefined), 'three messages at the client', 5000);
+  // Both sides keep what they negotiated: the client's offer reached the upstream, whose answer reached the client.
+  assert.match(asked.get('/inject') ?? '', /permessage-deflate/);
+  assert.match(agreed.get('/inject') ?? '', /permessage-deflate/);
+  assert.match(c.ws.extensions, /permessage-deflate/);
+  // Compressed messages flow both ways between wsgate's own, uncompressed ones (a bad RSV1 would fail the client).
+  const big = `{"user":"ada","pad":"${'x'.repeat(4000)}"}`;
+  for (let i = 0; i < 3; i++) c.ws.send(big);
+  await until(() => (c.messages.filter((m) => !m.isBinary).length >= 4 ? true : undefined), 'the echoes', 5000);
+  await until(() => (c.messages.filter((m) => m.isBinary).length >= 3 ? true : undefined), 'three ticks', 5000);
   assert.equal(c.messages[0]!.data.toString(), 'hello-client', 'the injection at open comes first');
-  assert.ok(c.messages.slice(1).every((m) => m.data.toString() === 'tick-client'));
-  await until(() => (upstream.received.length >= 3 ? true : undefined), 'three messages at the server', 5000);
-  assert.equal(upstream.received[0]!.data.toString(), 'hello-server');
-  assert.ok(upstream.received.slice(1).every((m) => m.isBinary && m.data.equals(Buffer.from([0, 1]))));
+  assert.deepEqual(
+    c.messages.filter((m) => !m.isBinary).map((m) => m.data.toString()),
+    ['hello-client', big, big, big],
+  );
+  assert.ok(c.messages.filter((m) => m.isBinary).every((m) => m.data.equals(Buffer.from([7, 7, 7]))));
+  await until(() => (upstream.received.length >= 6 ? true : undefined), 'messages at the server', 5000);
+  const atServer = upstream.received.filter((m) => m.path === '/inject');
+  assert.ok(atServer[0]!.isBinary && atServer[0]!.data.equals(Buffer.from([0, 1, 2])), 'the binary injection first');
+  assert.equal(atServer.filter((m) => !m.isBinary && m.data.toString() === big).length, 3);
+  assert.ok(atServer.filter((m) => m.data.toString() === 'tick-server').length >= 2, 'ticks toward the server');
   c.ws.close(1000);
   await c.closed;
   const log = await connectionLog(gw.logs, '/inject');
-  assert.equal(log.open.relay, true);
-  const injected = gw.logs.lines.filter((l) => l.event === 'ws.rule' && l.conn === log.conn && l.action === 'inject');
-  assert.ok(injected.some((l) => l.rule === 'greet' && l.dir === 'toClient'));
-  assert.ok(injected.some((l) => l.rule === 'tick' && l.dir === 'toUpstream'));
+  assert.equal(log.open.relay, undefined, 'not relayed');
+  const rules = () => gw.logs.lines.filter((l) => l.event === 'ws.rule' && l.conn === log.conn);
+  assert.ok(rules().every((l) => l.action === 'inject'));
+  assert.ok(rules().some((l) => l.rule === 'greet' && l.dir === 'toClient' && l.detail === 'text 12 B'));
+  assert.ok(rules().some((l) => l.rule === 'greet' && l.dir === 'toUpstream' && l.detail === 'binary 3 B'));
+  assert.ok(rules().some((l) => l.rule === 'tick' && l.dir === 'toUpstream' && l.detail === 'text 11 B'));
+  // The periodic injections stop with the connection.
+  const ticks = rules().length;
+  const received = upstream.received.length;
+  await new Promise((r) => setTimeout(r, 250));
+  assert.equal(rules().length, ticks, 'no tick after the end');
+  assert.equal(upstream.received.length, received);
+
+  // A message step relays the connection, and relay.deflate strip takes permessage-deflate out of the handshake.
+  const e = await connect(`${gw.ws}/edit`);
+  assert.equal(asked.get('/edit'), undefined);
+  assert.equal(e.ws.extensions, '');
+  await until(() => e.messages[0], 'the injection at open');
+  assert.equal(e.messages[0]!.data.toString(), 'hello-client');
+  e.ws.send('{"user":"ada"}');
+  await until(() => e.messages[1], 'the echo');
+  assert.equal(e.messages[1]!.data.toString(), '{"user":"bob"}');
+  e.ws.close(1000);
+  await e.closed;
+  assert.equal((await connectionLog(gw.logs, '/edit')).open.relay, true);
 });

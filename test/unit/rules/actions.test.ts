@@ -215,7 +215,7 @@ test('handshake and connection faults and injections become the values the edges
     - inject: { to: server, binary: AAEC, every: 30s }
 `);
   const c = set.forConnection(FACTS, ['faults', 'later']);
-  assert.equal(c.needsRelay, true, 'injections need the relay: only it writes frames of its own in order');
+  assert.equal(c.needsRelay, false, 'injections at open and every: go on the passthrough, at message boundaries');
   assert.equal(set.forConnection(FACTS, ['faults']).needsRelay, false, 'faults alone stay on the passthrough');
   assert.deepEqual(c.handshake, {
     stripUpgrade: { rule: 'faults', inTunnels: false },

@@ -117,8 +117,14 @@ test('explain: which rules apply to a connection, why, and whether they relay', 
       why: 'path "/socket" ✓ (path starts with "/socket"); does: cut TCP after 30s idle',
     },
   ]);
-  const inject = ruleSetFrom('- name: greet\n  actions: [{ inject: { to: client, text: hi, on: open } }]');
-  assert.equal(inject.explain(FACTS, ['greet'])[0]!.relays, true, 'an injection is written by the relay');
+  const inject = ruleSetFrom(`
+- name: greet
+  actions: [{ inject: { to: client, text: hi, on: open } }, { inject: { to: server, text: tick, every: 10s } }]
+- name: answer
+  actions: [{ inject: { to: client, text: seen } }]`);
+  const [greet, answer] = inject.explain(FACTS, ['greet', 'answer']);
+  assert.equal(greet!.relays, false, 'injections at open and every: are inserted by the passthrough');
+  assert.equal(answer!.relays, true, 'an injection on a match is a message step: the relay writes it');
 });
 
 test('mulberry32 repeats per seed; seedOf is stable; shuffledOrder is a permutation that moves something', () => {
