@@ -24,23 +24,7 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
   }
 }
 
-/**
- * A file the user named that cannot be read or written, in words (as the config loader says it): a bare ENOENT
- * tells a person less than "no such file".
- */
-export function describeFileError(err: NodeJS.ErrnoException): string {
-  switch (err.code) {
-    case 'ENOENT':
-      return 'no such file';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EISDIR':
-      return 'it is a directory';
-    default:
-      return err.code ?? err.message;
-  }
-}
+export { describeFileError } from '../config/load.ts';
 
 /** Prints an error for a person and returns the exit code: 2 for usage and config errors, 1 otherwise. */
 export function reportError(

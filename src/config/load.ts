@@ -116,8 +116,7 @@ export async function readConfigFile(file: string): Promise<string> {
     }
   } catch (err) {
     if (err instanceof WsgateError) throw err;
-    const detail = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new WsgateError('WSG_CONFIG_READ', { file, detail: describeReadError(detail, err) }, { cause: err });
+    throw new WsgateError('WSG_CONFIG_READ', { file, detail: describeFileError(err) }, { cause: err });
   }
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -126,8 +125,12 @@ export async function readConfigFile(file: string): Promise<string> {
   }
 }
 
-function describeReadError(code: string, err: unknown): string {
-  switch (code) {
+/**
+ * Why a file the user named cannot be read or written, in words: a bare ENOENT tells a person less than "no such
+ * file". Also the CLI's (tail, ca export).
+ */
+export function describeFileError(err: unknown): string {
+  switch ((err as NodeJS.ErrnoException).code) {
     case 'ENOENT':
       return 'no such file';
     case 'EACCES':
