@@ -158,13 +158,15 @@ export function startSession(
   // Close mode: each chunk is judged before it leaves (observer.forward); the join hands onChunk only the chunks of
   // a halted direction then, which the observer still reads for the peer's close frame.
   let judged: Buffer | undefined;
+  const maxBuffered = options.maxBufferedBytes ?? 4 * 1024 * 1024;
+  const socketToward = (direction: Direction): net.Socket => (direction === 'toUpstream' ? upstream : client);
   // Connection faults: the shaper writes each direction's bytes (late, slow, in bursts or not at all) and may end
   // the connection; the end line then names the rule (how "fault").
   const shaper: LinkShaper | undefined = hasLinkFaults(options.faults)
     ? createLinkShaper(options.faults, {
         client,
         upstream,
-        maxBufferedBytes: options.maxBufferedBytes ?? 4 * 1024 * 1024,
+        maxBufferedBytes: maxBuffered,
         onEnd: (end) => joined.markCause({ by: 'wsgate', how: 'fault', detail: end.detail }),
       })
     : undefined;
@@ -200,18 +202,14 @@ export function startSession(
   // Messages the admin API sends, the rules' injections and keepalive pings wait for a boundary of their direction
   // (passthrough-control.ts).
   const halted = { toUpstream: false, toClient: false };
-  const maxBuffered = options.maxBufferedBytes ?? 4 * 1024 * 1024;
   const control = new PassthroughControl(
     observer,
-    (direction) =>
-      halted[direction] ? undefined : (shaper?.sink(direction) ?? (direction === 'toUpstream' ? upstream : client)),
+    (direction) => (halted[direction] ? undefined : (shaper?.sink(direction) ?? socketToward(direction))),
     {
       keepalive: options.keepalive,
       injections: options.injections,
       // A receiver that does not read: what its socket (and a fault's lane) holds reached limits.maxBufferedBytes.
-      full: (direction) =>
-        (shaper?.full(direction) ?? false) ||
-        (direction === 'toUpstream' ? upstream : client).writableLength >= maxBuffered,
+      full: (direction) => (shaper?.full(direction) ?? false) || socketToward(direction).writableLength >= maxBuffered,
     },
   );
   observer.afterChunk = (direction) => control.after(direction);
@@ -251,7 +249,7 @@ export function startSession(
     const pending = new Set<Direction>();
     const send = (direction: Direction) => {
       if (!pending.delete(direction)) return;
-      const receiver = direction === 'toUpstream' ? upstream : client;
+      const receiver = socketToward(direction);
       // The peer may have sent its own close in the very chunk that ended its frame: then the receiver already has
       // a close frame, and a second one would break the closing handshake.
       if (observer.closeSeen(direction) === undefined) {
