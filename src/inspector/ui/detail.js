@@ -23,6 +23,8 @@ function wholeOf(m, answer) {
 
 const MAX_NODES = 5000;
 
+const countLabel = (n, noun) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
 function JsonNode({ name, value, depth, budget }) {
   budget.left--;
   const label = name === undefined ? null : html`<span class="k">${JSON.stringify(name)}</span>: `;
@@ -36,7 +38,7 @@ function JsonNode({ name, value, depth, budget }) {
   if (budget.left <= 0) return html`<li>${label}${open}…${close}</li>`;
   return html`<li>
     <details open=${depth < 3}>
-      <summary>${label}${open}<span class="muted"> ${entries.length} ${Array.isArray(value) ? 'items' : 'keys'} </span>${close}</summary>
+      <summary>${label}${open}<span class="muted"> ${countLabel(entries.length, Array.isArray(value) ? 'item' : 'key')} </span>${close}</summary>
       <ul>
         ${entries.map(
           ([k, v]) =>
