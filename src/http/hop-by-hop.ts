@@ -20,6 +20,16 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * What goes on of a request's TE header (hop-by-hop, RFC 9110 §10.1.4): only its `trailers` member, which says the
+ * client accepts trailer fields and is end-to-end in effect (gRPC servers refuse a request without it; nginx's
+ * grpc_pass and Envoy pass it on). The transfer codings it lists are for this hop only: wsgate decodes and
+ * re-frames each body, so they end here. Every way a plain request is forwarded (reverse, forward) asks this.
+ */
+export function forwardedTe(te: string | string[] | undefined): 'trailers' | undefined {
+  return headerTokens(te).some((member) => member === 'trailers') ? 'trailers' : undefined;
+}
+
+/**
  * Header names a Connection header may not remove. RFC 9110 §7.6.1 lets a sender name any field as a connection
  * option, but wsgate matched the route on Host: were Host dropped, the upstream would pick a (default) virtual host
  * other than the one wsgate routed for.

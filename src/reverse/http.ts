@@ -14,7 +14,7 @@ import { WsgateError } from '../errors.ts';
 import type { AccessFields } from '../front/access.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
 import { FORWARDING_FIELDS, forwardingFields } from '../http/forwarded.ts';
-import { connectionOptions, HOP_BY_HOP } from '../http/hop-by-hop.ts';
+import { connectionOptions, forwardedTe, HOP_BY_HOP } from '../http/hop-by-hop.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import type { KeyLog } from '../tls/keylog.ts';
@@ -70,9 +70,9 @@ function httpUrlOf(url: string): URL {
  */
 function stripRequestHopByHop(req: http.IncomingMessage): void {
   const named = connectionOptions(req.headers.connection, req.headers['proxy-connection']);
-  for (const name of [...HOP_BY_HOP, ...named]) {
-    if (name !== 'te' || String(req.headers.te).toLowerCase() !== 'trailers') delete req.headers[name];
-  }
+  const te = forwardedTe(req.headers.te);
+  for (const name of [...HOP_BY_HOP, ...named]) delete req.headers[name];
+  if (te !== undefined) req.headers.te = te;
 }
 
 /**

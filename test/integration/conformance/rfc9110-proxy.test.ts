@@ -1,0 +1,50 @@
+// RFC 9110 corners of plain (non-upgrade) requests, the same through every door (reverse, absolute-form, inside a
+// CONNECT tunnel, intercepted TLS), as nginx and Envoy behave: TE is hop-by-hop but its `trailers` member goes on
+// (§10.1.4: gRPC and others refuse a request without it), a chunked response's trailer fields reach the client, and
+// an upstream's 103 Early Hints is passed on before its answer (§15.2) without its hop-by-hop fields (§7.6.1).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { assertHealthy, type Channel, ENTRY_KINDS } from '../../helpers/entry-kinds.ts';
+import { defaultResponder } from '../../helpers/raw.ts';
+
+const TRAILERS =
+  'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n2\r\nok\r\n0\r\nX-Checksum: c0ffee\r\n\r\n';
+
+const EARLY_HINTS =
+  'HTTP/1.1 103 Early Hints\r\nLink: </app.js>; rel=preload\r\nConnection: X-Hop\r\nX-Hop: secret\r\n' +
+  'Keep-Alive: timeout=5\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+
+function respond(head: string): string {
+  const path = /^\S+ (\S+)/.exec(head)?.[1] ?? '/';
+  if (path.endsWith('/trailers')) return TRAILERS;
+  if (path.endsWith('/hints')) return EARLY_HINTS;
+  return defaultResponder(head);
+}
+
+/** Waits until the client has received `marker`; fails with what it got. */
+async function received(channel: Channel, marker: string, timeoutMs = 3000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = channel.received.toString('latin1');
+    if (text.includes(marker)) return text;
+    if (channel.closed || Date.now() >= deadline) throw new Error(`no ${JSON.stringify(marker)} in ${text}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+for (const kind of ENTRY_KINDS) {
+  test(`${kind.name}: TE keeps only its trailers member on the way to the upstream`, async (t) => {
+    const entry = await kind.start(t, {}, { respond });
+    const channel = await entry.open(t);
+    channel.write(
+      `GET ${entry.target('/te')} HTTP/1.1\r\nHost: ${entry.host}\r\nTE: trailers, deflate;q=0.5\r\n` +
+        'Connection: TE\r\n\r\n',
+    );
+    await received(channel, '\r\n\r\nok');
+    const head = entry.sink.connections.at(-1)?.heads.at(-1) ?? '';
+    assert.match(head, /\r\nte: trailers(\r\n|$)/i, `the upstream is told trailers are welcome: ${head}`);
+    assert.doesNotMatch(head, /deflate/i, 'the other TE members end at wsgate');
+    channel.destroy();
+    await assertHealthy(t, entry);
+  });
+}
