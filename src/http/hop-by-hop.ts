@@ -30,6 +30,37 @@ export function forwardedTe(te: string | string[] | undefined): 'trailers' | und
 }
 
 /**
+ * Fields that never go on in a trailer section: the hop-by-hop ones, and those RFC 9110 §6.5.1 says must be known
+ * before the content (framing, routing, the content's format); a recipient would act on them too late, or not at all.
+ */
+const NOT_TRAILERS: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP,
+  'content-length',
+  'content-encoding',
+  'content-type',
+  'content-range',
+  'host',
+]);
+
+/**
+ * The trailer fields of a response passed on (RFC 9110 §6.5: end-to-end like the header section; gRPC's status
+ * travels there), lower-cased as Node and undici give them; undefined when none is left. Both ways a plain response
+ * is relayed (reverse, forward) ask this.
+ */
+export function relayedTrailers(
+  trailers: Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> | undefined {
+  let out: Record<string, string | string[]> | undefined;
+  for (const [name, value] of Object.entries(trailers)) {
+    const lower = name.toLowerCase();
+    if (value === undefined || NOT_TRAILERS.has(lower)) continue;
+    out ??= {};
+    out[lower] = value;
+  }
+  return out;
+}
+
+/**
  * Header names a Connection header may not remove. RFC 9110 §7.6.1 lets a sender name any field as a connection
  * option, but wsgate matched the route on Host: were Host dropped, the upstream would pick a (default) virtual host
  * other than the one wsgate routed for.

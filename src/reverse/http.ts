@@ -14,7 +14,7 @@ import { WsgateError } from '../errors.ts';
 import type { AccessFields } from '../front/access.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
 import { FORWARDING_FIELDS, forwardingFields } from '../http/forwarded.ts';
-import { connectionOptions, forwardedTe, HOP_BY_HOP } from '../http/hop-by-hop.ts';
+import { connectionOptions, forwardedTe, HOP_BY_HOP, relayedTrailers } from '../http/hop-by-hop.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import type { KeyLog } from '../tls/keylog.ts';
@@ -159,6 +159,15 @@ export function createHttpForwarder(
     if (!p) return;
     p.attempt.answered = true;
     guarded(p.options.log, res, () => stripResponseHopByHop(proxyRes, res));
+    // The trailer fields are read when the upstream's body ends, before http-proxy-3 ends the response: its pipe()
+    // is set up after this event, so this 'end' listener runs first. Node writes them after the last chunk (and
+    // drops them when the client's answer is not chunked, an HTTP/1.0 client).
+    proxyRes.once('end', () => {
+      guarded(p.options.log, res, () => {
+        const trailers = relayedTrailers(proxyRes.trailers);
+        if (trailers !== undefined && !res.writableEnded) res.addTrailers(trailers);
+      });
+    });
   });
 
   // http-proxy-3 emits proxyReq from the request's 'socket' event, with that socket.

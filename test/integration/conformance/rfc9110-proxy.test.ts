@@ -47,4 +47,15 @@ for (const kind of ENTRY_KINDS) {
     channel.destroy();
     await assertHealthy(t, entry);
   });
+
+  test(`${kind.name}: a chunked response's trailer fields reach the client`, async (t) => {
+    const entry = await kind.start(t, {}, { respond });
+    const channel = await entry.open(t);
+    channel.write(`GET ${entry.target('/trailers')} HTTP/1.1\r\nHost: ${entry.host}\r\nTE: trailers\r\n\r\n`);
+    const text = await received(channel, '\r\n0\r\n');
+    const rest = await received(channel, 'X-Checksum: c0ffee').catch(() => channel.received.toString('latin1'));
+    assert.match(rest, /\r\n0\r\nX-Checksum: c0ffee\r\n\r\n$/i, `the trailer section: ${JSON.stringify(text)}`);
+    channel.destroy();
+    await assertHealthy(t, entry);
+  });
 }
