@@ -8,7 +8,9 @@ import { pipeline } from 'node:stream/promises';
 import type { Agent, Dispatcher, ProxyAgent } from 'undici';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
+import { relayEarlyHints } from '../front/early-hints.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
+import { objectToPairs } from '../http/head.ts';
 import { relayedTrailers } from '../http/hop-by-hop.ts';
 import type { Logger } from '../log/logger.ts';
 import { classifyUpstreamError, type UpstreamTarget } from '../upstream/connect.ts';
@@ -189,6 +191,7 @@ export class HttpRelay {
             headers,
             body: hasNoBody(req.headers) ? null : req,
             signal: controller.signal,
+            onInfo: (info) => relayEarlyHints(req, res, info.statusCode, objectToPairs(info.headers)),
             headersTimeout: options.responseTimeout,
             bodyTimeout: options.responseTimeout,
           });

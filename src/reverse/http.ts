@@ -12,8 +12,10 @@ import type { RouteUpstream } from '../config/resolve.ts';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import type { AccessFields } from '../front/access.ts';
+import { relayEarlyHints } from '../front/early-hints.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
 import { FORWARDING_FIELDS, forwardingFields } from '../http/forwarded.ts';
+import { rawToPairs } from '../http/head.ts';
 import { connectionOptions, forwardedTe, HOP_BY_HOP, relayedTrailers } from '../http/hop-by-hop.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
@@ -180,6 +182,16 @@ export function createHttpForwarder(
       if (!(socket as net.Socket).connecting) connected(req as http.IncomingMessage, attempt);
       else (socket as net.Socket).once('connect', () => connected(req as http.IncomingMessage, attempt));
       if (p.options.tls?.insecure) warnInsecure(proxyReq, socket, p);
+      proxyReq.on('information', (info: http.InformationEvent) => {
+        guarded(p.options.log, res as http.ServerResponse, () =>
+          relayEarlyHints(
+            req as http.IncomingMessage,
+            res as http.ServerResponse,
+            info.statusCode,
+            rawToPairs(info.rawHeaders),
+          ),
+        );
+      });
       // An idle timer on the upstream request, as nginx's proxy_read_timeout: no bytes for this long is a 504.
       proxyReq.setTimeout(p.options.responseTimeout, () => {
         proxyReq.destroy(

@@ -58,4 +58,30 @@ for (const kind of ENTRY_KINDS) {
     channel.destroy();
     await assertHealthy(t, entry);
   });
+
+  test(`${kind.name}: a 103 Early Hints goes on before the answer, without its hop-by-hop fields`, async (t) => {
+    const entry = await kind.start(t, {}, { respond });
+    const channel = await entry.open(t);
+    channel.write(`GET ${entry.target('/hints')} HTTP/1.1\r\nHost: ${entry.host}\r\n\r\n`);
+    const text = await received(channel, '\r\n\r\nok');
+    assert.match(text, /^HTTP\/1\.1 103 Early Hints\r\n/, `the 103 first: ${JSON.stringify(text)}`);
+    const hints = text.slice(0, text.indexOf('\r\n\r\n'));
+    assert.match(hints, /\r\nlink: <\/app\.js>; rel=preload/i);
+    assert.doesNotMatch(hints, /x-hop|keep-alive|secret/i, 'hop-by-hop fields end at wsgate');
+    assert.match(text.slice(hints.length + 4), /^HTTP\/1\.1 200 OK\r\n/, 'then the answer');
+    channel.destroy();
+    await assertHealthy(t, entry);
+  });
+
+  test(`${kind.name}: an HTTP/1.0 client gets no 103, only the answer`, async (t) => {
+    const entry = await kind.start(t, {}, { respond });
+    const channel = await entry.open(t);
+    channel.write(`GET ${entry.target('/hints')} HTTP/1.0\r\nHost: ${entry.host}\r\n\r\n`);
+    const text = await received(channel, '\r\n\r\nok');
+    // RFC 9110 §15.2: a server must not send a 1xx response to an HTTP/1.0 client.
+    assert.match(text, /^HTTP\/1\.[01] 200 OK\r\n/, JSON.stringify(text));
+    assert.doesNotMatch(text, / 103 /);
+    channel.destroy();
+    await assertHealthy(t, entry);
+  });
 }
