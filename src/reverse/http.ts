@@ -210,11 +210,15 @@ export function createHttpForwarder(
       const pool = upstream.pool;
       const balancer = settings.balancer;
       stripRequestHopByHop(req);
+      // Node's server has answered the client's 100-continue already (it sends 100 before 'request'), so the body
+      // comes whatever the upstream says; an Expect sent on would only make http-proxy-3 skip its 'proxyReq' event
+      // for the request, and with it the response timeout and the connection bookkeeping below. nginx drops it too.
+      delete req.headers.expect;
       setForwardingFields(req, options.forwarded);
       const bodyless = hasNoBody(req.headers);
       // With other servers to go to, a body is read from the client only once the connection to a server is made,
       // so that a request whose server refused it can still go to the next one whole (upstream/http-retry.ts).
-      const holdBody = pool !== undefined && !bodyless && req.headers.expect === undefined;
+      const holdBody = pool !== undefined && !bodyless;
       const tried = new Set<string>();
       let staleRetries = 0;
       let current: Attempt | undefined;
