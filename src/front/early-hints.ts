@@ -10,7 +10,7 @@ import { stripHopByHop } from '../http/hop-by-hop.ts';
  * Writes the upstream's 103 to the client, without its hop-by-hop fields or what its Connection names (RFC 9110
  * §7.6.1: an interim head is a message like any other). Nothing is written to an HTTP/1.0 client (§15.2: a server
  * must not send it 1xx), once the answer has begun, or for a 103 without a Link field (Node's writeEarlyHints
- * sends only hints with one; a 103 without is the upstream's noise).
+ * sends only hints with one; a 103 without is the upstream's noise), nor while the client does not read.
  */
 export function relayEarlyHints(
   req: http.IncomingMessage,
@@ -19,6 +19,9 @@ export function relayEarlyHints(
   headers: HeaderPairs,
 ): void {
   if (status !== 103 || res.headersSent || res.destroyed) return;
+  // Hints are written past the response's backpressure (Node's writeEarlyHints writes raw): while the client's
+  // socket is backed up they are dropped, so an upstream's flood of 103s cannot pile up in wsgate's memory.
+  if (res.socket === null || res.socket.writableNeedDrain) return;
   if (req.httpVersionMajor !== 1 || req.httpVersionMinor < 1) return;
   const kept = stripHopByHop(headers);
   const link = headerValue(kept, 'link');

@@ -85,3 +85,28 @@ for (const kind of ENTRY_KINDS) {
     await assertHealthy(t, entry);
   });
 }
+
+/** 40,000 103 heads of about 512 bytes (20 MiB), then the answer. */
+function flood(head: string): string | undefined {
+  if (!/^\S+ \S*\/flood /.test(head)) return respond(head);
+  const hint = `HTTP/1.1 103 Early Hints\r\nLink: </${'a'.repeat(460)}.js>; rel=preload\r\n\r\n`;
+  return `${hint.repeat(40_000)}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`;
+}
+
+for (const kind of ENTRY_KINDS) {
+  test(`${kind.name}: 103s are not buffered for a client that does not read them`, async (t) => {
+    const entry = await kind.start(t, {}, { respond: flood });
+    const channel = await entry.open(t);
+    channel.socket.pause();
+    channel.write(`GET ${entry.target('/flood')} HTTP/1.1\r\nHost: ${entry.host}\r\n\r\n`);
+    // The upstream's 20 MiB are read by wsgate meanwhile; those for a client whose socket is full are dropped.
+    await new Promise((r) => setTimeout(r, 1500));
+    channel.socket.resume();
+    const text = await received(channel, '\r\n\r\nok', 10_000);
+    const hints = text.split('HTTP/1.1 103 ').length - 1;
+    assert.ok(hints > 0, 'the first hints went on');
+    assert.ok(hints < 20_000, `${hints} of 40,000 hints reached the client: the rest waited in wsgate's memory`);
+    channel.destroy();
+    await assertHealthy(t, entry);
+  });
+}
