@@ -110,3 +110,27 @@ for (const kind of ENTRY_KINDS) {
     await assertHealthy(t, entry);
   });
 }
+
+/** Answers an upstream that was reached may send that no HTTP parser takes. */
+function malformed(head: string): string | undefined {
+  if (/^\S+ \S*\/big /.test(head))
+    return `HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(40_000)}\r\nContent-Length: 2\r\n\r\nok`;
+  if (/^\S+ \S*\/twice /.test(head)) return 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!';
+  return respond(head);
+}
+
+for (const kind of ENTRY_KINDS) {
+  test(`${kind.name}: an upstream's malformed answer is 502 WSG_UPSTREAM_BAD_RESPONSE, not "unreachable"`, async (t) => {
+    const entry = await kind.start(t, {}, { respond: malformed });
+    for (const path of ['/big', '/twice']) {
+      const channel = await entry.open(t);
+      channel.write(`GET ${entry.target(path)} HTTP/1.1\r\nHost: ${entry.host}\r\n\r\n`);
+      const res = await channel.response();
+      assert.equal(res.status, 502, path);
+      assert.equal(res.headers['x-wsgate-error'], 'WSG_UPSTREAM_BAD_RESPONSE', `${path}: ${res.body.toString()}`);
+      assert.match(res.body.toString(), /sent an invalid response/);
+      channel.destroy();
+    }
+    await assertHealthy(t, entry);
+  });
+}
