@@ -8,6 +8,7 @@ import { loadConfigFile } from '../config/load.ts';
 import type { RouteUpstream } from '../config/resolve.ts';
 import type { Config } from '../config/schema.ts';
 import { WsgateError } from '../errors.ts';
+import { selfCheckedAddress, selfLoopError } from '../forward/dial.ts';
 import { compilePolicy } from '../forward/policy.ts';
 import { checkCouldWrite } from '../log/logger.ts';
 import { compileHostMatcher } from '../net/host-pattern.ts';
@@ -90,7 +91,7 @@ async function checkLoaded(
     for (const line of await explainPac(config, pac, url)) io.out(shown(line));
     for (const listener of config.listeners) {
       if (listener.forward !== undefined) {
-        io.out(`${listener.name}: ${explainForward(listener.forward, url)}`);
+        io.out(`${listener.name}: ${explainForward(listener.forward, listener.bind, url)}`);
         const secure = url.protocol === 'https:' || url.protocol === 'wss:';
         for (const line of explainRules(
           rules,
@@ -198,8 +199,11 @@ function explainRules(rules: RuleSet, url: URL, listener: string, route: string,
   });
 }
 
-/** What a forward listener would do with a request for this URL: the policy verdict for its host and port. */
-function explainForward(forward: ForwardBlock, url: URL): string {
+/**
+ * What a forward listener would do with a request for this URL: the policy verdict for its host and port, then the
+ * loop check the dialer makes (a destination that is the listener's own address is answered 508).
+ */
+function explainForward(forward: ForwardBlock, bind: { host: string; port: number }, url: URL): string {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = portOf(url);
   const verdict = compilePolicy(forward).checkTarget(host, port);
@@ -208,6 +212,11 @@ function explainForward(forward: ForwardBlock, url: URL): string {
   const authority = formatHostPort(host, port);
   if (!verdict.ok) {
     return `forward proxy: ${how} to ${authority} is refused with 403 (${verdict.reason}: ${verdict.detail})`;
+  }
+  const address = selfCheckedAddress(host);
+  const loop = address === undefined ? undefined : selfLoopError(bind, { host, port }, address);
+  if (loop !== undefined) {
+    return `forward proxy: ${how} to ${authority} is refused with ${loop.status} (${loop.message})`;
   }
   // What a tunnel shows is what a user debugging wss:// asks first: decrypted and tapped, or host and byte counts.
   const tunnel =

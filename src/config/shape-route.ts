@@ -3,7 +3,7 @@
 // defaults and descriptions only; checks across keys are checks.ts's. Pure.
 
 import { z } from 'zod';
-import { unbracketedIpv6Message } from '../net/host-port.ts';
+import { bracketedHostMessage, unbracketedIpv6Message } from '../net/host-port.ts';
 import { parseIp } from '../net/ip.ts';
 import { checkUpstreamUrl, flag, isRecord, type Parsed, parsed, routeName } from './fields.ts';
 import { keepalive, relaySettings, ruleRefs } from './shape-relay.ts';
@@ -34,21 +34,6 @@ export function exclusiveKeys(m: unknown, ctx: z.RefinementCtx, a: string, b: st
 
 // Host header matching: exact names or a leading "*." label; DNS names are case-insensitive (RFC 4343).
 const MATCH_HOST = /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
-
-/**
- * Why a bracketed `match.host` cannot match, or undefined when it holds an IPv6 address. RFC 3986 §3.2.2 brackets
- * only an IPv6 literal, and reverse/match.ts compares such hosts in their RFC 5952 form: anything else in brackets
- * (`[:::::]`, `[foo]`) no client sends, so the route would silently match nothing.
- */
-function bracketedHostMessage(host: string): string | undefined {
-  const inner = host.slice(1, -1);
-  const ip = parseIp(inner);
-  if (ip?.family === 6) return undefined;
-  if (ip?.family === 4)
-    return `invalid host ${JSON.stringify(host)}: an IPv4 address goes without brackets: write "${inner}"`;
-  const zone = inner.includes('%') ? ' (a Host header carries no zone id)' : '';
-  return `invalid host ${JSON.stringify(host)}: brackets hold an IPv6 address, and ${JSON.stringify(inner)} is not one; write e.g. "[::1]" or "[2001:db8::7]"${zone}`;
-}
 
 export const matchHost = z
   .string()

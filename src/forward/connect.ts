@@ -40,7 +40,20 @@ export type ConnectVerdict =
       log: Record<string, unknown> | undefined;
     };
 
-/** Auth, target syntax, loop and policy, in that order; nothing is dialed. */
+/**
+ * The framing header of a CONNECT that says content follows, or undefined. RFC 9110 §9.3.6: a CONNECT has none, and
+ * data in its header section has no defined meaning; Node reads every byte after the head as the tunnel's, so a
+ * proxy in front that took some for a body would see them reach the destination as the tunnel's first bytes (a
+ * smuggling gap; Envoy refuses such a CONNECT too). `Content-Length: 0` announces nothing.
+ */
+function announcedContent(req: http.IncomingMessage): string | undefined {
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined) return `Transfer-Encoding: ${te}`;
+  const length = req.headers['content-length'];
+  return length === undefined || /^0+$/.test(length.trim()) ? undefined : `Content-Length: ${length}`;
+}
+
+/** Auth, target syntax, content, loop and policy, in that order; nothing is dialed. */
 export function judgeConnect(state: ForwardState, req: http.IncomingMessage, log: Logger): ConnectVerdict {
   const raw = req.url ?? '';
   let challenge: [string, string] | undefined;
@@ -63,6 +76,13 @@ export function judgeConnect(state: ForwardState, req: http.IncomingMessage, log
     const err = new WsgateError('WSG_CONNECT_BAD_TARGET', {
       target: JSON.stringify(raw.slice(0, 200)),
       detail: parsed.detail,
+    });
+    return { kind: 'refused', outcome: 'bad_target', err, headers: [], log: { event: 'connect.bad_target' } };
+  }
+  const content = announcedContent(req);
+  if (content !== undefined) {
+    const err = new WsgateError('WSG_BAD_REQUEST', {
+      detail: `a CONNECT request has no content (RFC 9110 §9.3.6), and this one announces ${content}`,
     });
     return { kind: 'refused', outcome: 'bad_target', err, headers: [], log: { event: 'connect.bad_target' } };
   }

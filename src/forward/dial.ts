@@ -87,6 +87,32 @@ export function isSelf(self: { host: string; port: number } | undefined, address
   return false;
 }
 
+/**
+ * The loop refusal (WSG_FORWARD_LOOP, 508) of a destination one of whose addresses is this very listener, else
+ * undefined. The dialer asks it of each address before it connects; `wsgate check --explain` asks it of the
+ * address a URL names (selfCheckedAddress), so that both say the same.
+ */
+export function selfLoopError(
+  self: { host: string; port: number } | undefined,
+  dest: { host: string; port: number },
+  address: string,
+): WsgateError | undefined {
+  if (!isSelf(self, address, dest.port)) return undefined;
+  return new WsgateError('WSG_FORWARD_LOOP', {
+    detail: `${formatHostPort(dest.host, dest.port)} is this proxy listener itself`,
+    denyReason: 'loop',
+  });
+}
+
+/**
+ * The address a destination is known to reach before any lookup: an IP literal, or "localhost" as 127.0.0.1 (what
+ * it resolves to, whatever else it may); undefined for any other name, which is checked as it resolves.
+ */
+export function selfCheckedAddress(host: string): string | undefined {
+  if (parseIp(host) !== undefined) return host;
+  return host.toLowerCase() === 'localhost' ? '127.0.0.1' : undefined;
+}
+
 export class ForwardDialer {
   #deps: ForwardDialerDeps;
   #spec: ForwardDialerSpec;
@@ -110,13 +136,9 @@ export class ForwardDialer {
 
   /** Checks one resolved (or literal) address: the policy, then the loop. */
   #checkAddress(dest: DialDestination, address: string): WsgateError | undefined {
+    const loop = selfLoopError(this.#spec.self(), dest, address);
+    if (loop !== undefined) return loop;
     const authority = formatHostPort(dest.host, dest.port);
-    if (isSelf(this.#spec.self(), address, dest.port)) {
-      return new WsgateError('WSG_FORWARD_LOOP', {
-        detail: `${authority} is this proxy listener itself`,
-        denyReason: 'loop',
-      });
-    }
     const verdict = this.#spec.policy.checkAddress(dest.host, address);
     return verdict.ok ? undefined : deniedError(authority, verdict);
   }

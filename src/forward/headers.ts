@@ -2,7 +2,7 @@
 // Proxy-Authorization never travels on), Via is appended in both directions, and a Via entry of this very wsgate
 // on an incoming request means a loop. Pure.
 import { headerTokens } from '../http/head.ts';
-import { HOP_BY_HOP } from '../http/hop-by-hop.ts';
+import { forwardedTe, HOP_BY_HOP } from '../http/hop-by-hop.ts';
 
 export type HeaderObject = Record<string, string | string[] | undefined>;
 
@@ -12,7 +12,10 @@ export type HeaderObject = Record<string, string | string[] | undefined>;
  */
 const UNDICI_MANAGED = new Set(['expect', 'host']);
 
-/** A copy without hop-by-hop fields, the fields Connection names, and (for requests) what undici manages itself. */
+/**
+ * A copy without hop-by-hop fields, the fields Connection names, and (for requests) what undici manages itself; a
+ * request's TE keeps its trailers member.
+ */
 export function endToEndHeaders(
   headers: HeaderObject,
   direction: 'request' | 'response',
@@ -25,6 +28,9 @@ export function endToEndHeaders(
     if (direction === 'request' && UNDICI_MANAGED.has(lower)) continue;
     out[lower] = value;
   }
+  // TE's trailers member goes on, as on the reverse path (http/hop-by-hop.ts forwardedTe).
+  const te = direction === 'request' ? forwardedTe(headers['te']) : undefined;
+  if (te !== undefined) out['te'] = te;
   return out;
 }
 

@@ -8,7 +8,10 @@ import { pipeline } from 'node:stream/promises';
 import type { Agent, Dispatcher, ProxyAgent } from 'undici';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
+import { relayEarlyHints } from '../front/early-hints.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
+import { objectToPairs } from '../http/head.ts';
+import { relayedTrailers } from '../http/hop-by-hop.ts';
 import type { Logger } from '../log/logger.ts';
 import { classifyUpstreamError, type UpstreamTarget } from '../upstream/connect.ts';
 import { hasNoBody, retryChoice } from '../upstream/http-retry.ts';
@@ -188,6 +191,7 @@ export class HttpRelay {
             headers,
             body: hasNoBody(req.headers) ? null : req,
             signal: controller.signal,
+            onInfo: (info) => relayEarlyHints(req, res, info.statusCode, objectToPairs(info.headers)),
             headersTimeout: options.responseTimeout,
             bodyTimeout: options.responseTimeout,
           });
@@ -222,7 +226,11 @@ export class HttpRelay {
       // client-gone guard, and pipeline's own (pipe and end-of-stream) pass Node's default of 10 'close' listeners,
       // which printed a "possible EventEmitter memory leak" warning for every proxied response.
       res.setMaxListeners(Math.max(res.getMaxListeners(), 20));
-      await pipeline(response.body, res);
+      // Not ended by the pipeline: the trailer fields are known once the body is read, and go after it.
+      await pipeline(response.body, res, { end: false });
+      const trailers = relayedTrailers(response.trailers);
+      if (trailers !== undefined) res.addTrailers(trailers);
+      res.end();
       return { status: response.statusCode, via: current.proxy };
     } catch (error) {
       // The client's side is over: it left, or the front answered it already (a body timeout's 408). Nothing to

@@ -24,7 +24,7 @@ import type { LeafCache } from '../tls/leaf.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { serveAbsoluteRequest, serveAbsoluteUpgrade } from './absolute.ts';
 import { serveConnect } from './connect.ts';
-import { ForwardDialer, type ForwardDialerSpec, isSelf } from './dial.ts';
+import { ForwardDialer, type ForwardDialerSpec, isSelf, selfCheckedAddress } from './dial.ts';
 import { HttpRelay } from './http.ts';
 import { refuseNestedConnect, serveTunnelRequest, serveTunnelUpgrade } from './in-tunnel.ts';
 import { compilePolicy, type ForwardPolicy } from './policy.ts';
@@ -131,7 +131,8 @@ export class ForwardListener implements FrontHandler<TunnelContext> {
       if (proxy === undefined) continue;
       const host = proxy.url.hostname.replace(/^\[|\]$/g, '');
       const port = Number(proxy.url.port || (proxy.url.protocol === 'https:' ? 443 : 80));
-      const self = isLoopbackHost(host) ? isSelf(this.address, host === 'localhost' ? '127.0.0.1' : host, port) : false;
+      const address = isLoopbackHost(host) ? selfCheckedAddress(host) : undefined;
+      const self = address !== undefined && isSelf(this.address, address, port);
       if (self) {
         network.dropEnvProxy(which);
         this.#state.log.warn(

@@ -13,6 +13,16 @@ export function rawToPairs(raw: readonly string[]): HeaderPairs {
   return pairs;
 }
 
+/** A header object (undici's) as pairs, each value of a repeated field its own pair. */
+export function objectToPairs(headers: Record<string, string | string[] | undefined>): HeaderPairs {
+  const pairs: HeaderPairs = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) pairs.push([name, v]);
+  }
+  return pairs;
+}
+
 /**
  * How many lines of a header (name lower-cased) node:http's rawHeaders hold: repeated lines of the fields Node
  * keeps only once in `headers` (Host) are seen only here.

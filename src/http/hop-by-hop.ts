@@ -20,6 +20,47 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * What goes on of a request's TE header (hop-by-hop, RFC 9110 §10.1.4): only its `trailers` member, which says the
+ * client accepts trailer fields and is end-to-end in effect (gRPC servers refuse a request without it; nginx's
+ * grpc_pass and Envoy pass it on). The transfer codings it lists are for this hop only: wsgate decodes and
+ * re-frames each body, so they end here. Every way a plain request is forwarded (reverse, forward) asks this.
+ */
+export function forwardedTe(te: string | string[] | undefined): 'trailers' | undefined {
+  return headerTokens(te).some((member) => member === 'trailers') ? 'trailers' : undefined;
+}
+
+/**
+ * Fields that never go on in a trailer section: the hop-by-hop ones, and those RFC 9110 §6.5.1 says must be known
+ * before the content (framing, routing, the content's format); a recipient would act on them too late, or not at all.
+ */
+const NOT_TRAILERS: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP,
+  'content-length',
+  'content-encoding',
+  'content-type',
+  'content-range',
+  'host',
+]);
+
+/**
+ * The trailer fields of a response passed on (RFC 9110 §6.5: end-to-end like the header section; gRPC's status
+ * travels there), lower-cased as Node and undici give them; undefined when none is left. Both ways a plain response
+ * is relayed (reverse, forward) ask this.
+ */
+export function relayedTrailers(
+  trailers: Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> | undefined {
+  let out: Record<string, string | string[]> | undefined;
+  for (const [name, value] of Object.entries(trailers)) {
+    const lower = name.toLowerCase();
+    if (value === undefined || NOT_TRAILERS.has(lower)) continue;
+    out ??= {};
+    out[lower] = value;
+  }
+  return out;
+}
+
+/**
  * Header names a Connection header may not remove. RFC 9110 §7.6.1 lets a sender name any field as a connection
  * option, but wsgate matched the route on Host: were Host dropped, the upstream would pick a (default) virtual host
  * other than the one wsgate routed for.

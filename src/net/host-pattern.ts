@@ -8,6 +8,7 @@
 //   .example.com      example.com and any subdomain
 //   10.1.2.3, ::1     that address; 10.0.0.0/8, fd00::/8 a range (also matched against resolved addresses)
 
+import { bracketedHostMessage } from './host-port.ts';
 import { type Cidr, canonicalHost, inCidr, parseCidr, parseIp } from './ip.ts';
 
 export type HostPattern =
@@ -26,7 +27,12 @@ export function parseHostPattern(text: string): HostPatternResult {
   if (t === '*') return { ok: true, value: { kind: 'all' } };
   if (t.includes('://'))
     return { ok: false, message: `invalid host pattern ${JSON.stringify(text)}: a host, not a URL` };
-  const bare = t.startsWith('[') && t.endsWith(']') ? t.slice(1, -1) : t;
+  const bracketed = t.startsWith('[') && t.endsWith(']');
+  const bare = bracketed ? t.slice(1, -1) : t;
+  // An IPv6 range in brackets reads as the range; anything else but an IPv6 address is refused as route hosts are.
+  const ipv6Range = bare.includes('/') && parseCidr(bare)?.ip.family === 6;
+  const misbracketed = bracketed && !ipv6Range ? bracketedHostMessage(text.trim()) : undefined;
+  if (misbracketed !== undefined) return { ok: false, message: misbracketed };
   if (bare.includes('/') || parseIp(bare) !== undefined) {
     const range = parseCidr(bare);
     if (range !== undefined) return { ok: true, value: { kind: 'cidr', range } };

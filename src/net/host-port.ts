@@ -1,6 +1,9 @@
 // `host:port` addresses: parsing the ones people write for listeners ("127.0.0.1:8080", "[::1]:8080",
 // "localhost:0") and the one formatter every log line, message and CONNECT authority uses (IPv6 in brackets).
-// Pure: URL is the only helper, so no node:net import is needed to recognise an IPv6 literal.
+// What goes in brackets is checked here too (bracketedHostMessage). Pure: URL and ip.ts are the only helpers, so no
+// node:net import is needed to recognise an IPv6 literal.
+
+import { parseIp } from './ip.ts';
 
 export type HostPort = { host: string; port: number };
 
@@ -112,4 +115,20 @@ export function unbracketedIpv6Message(url: string): string | undefined {
  */
 export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Why a bracketed host (`[…]`) in config is refused, or undefined when it holds an IPv6 address. RFC 3986 §3.2.2
+ * brackets only an IPv6 literal: anything else in brackets (`[:::::]`, `[foo]`, `[1.2.3.4]`) no client sends, so a
+ * route's `match.host` would silently match nothing and a forward host pattern would read as something else than
+ * written. Route hosts and forward host patterns (allowHosts, denyHosts, intercept) both ask this.
+ */
+export function bracketedHostMessage(host: string): string | undefined {
+  const inner = host.slice(1, -1);
+  const ip = parseIp(inner);
+  if (ip?.family === 6) return undefined;
+  if (ip?.family === 4)
+    return `invalid host ${JSON.stringify(host)}: an IPv4 address goes without brackets: write "${inner}"`;
+  const zone = inner.includes('%') ? ' (a Host header carries no zone id)' : '';
+  return `invalid host ${JSON.stringify(host)}: brackets hold an IPv6 address, and ${JSON.stringify(inner)} is not one; write e.g. "[::1]" or "[2001:db8::7]"${zone}`;
 }

@@ -12,9 +12,11 @@ import type { RouteUpstream } from '../config/resolve.ts';
 import { formatDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
 import type { AccessFields } from '../front/access.ts';
+import { relayEarlyHints } from '../front/early-hints.ts';
 import { sendErrorResponse } from '../front/error-response.ts';
 import { FORWARDING_FIELDS, forwardingFields } from '../http/forwarded.ts';
-import { connectionOptions, HOP_BY_HOP } from '../http/hop-by-hop.ts';
+import { rawToPairs } from '../http/head.ts';
+import { connectionOptions, forwardedTe, HOP_BY_HOP, relayedTrailers } from '../http/hop-by-hop.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import type { KeyLog } from '../tls/keylog.ts';
@@ -70,9 +72,9 @@ function httpUrlOf(url: string): URL {
  */
 function stripRequestHopByHop(req: http.IncomingMessage): void {
   const named = connectionOptions(req.headers.connection, req.headers['proxy-connection']);
-  for (const name of [...HOP_BY_HOP, ...named]) {
-    if (name !== 'te' || String(req.headers.te).toLowerCase() !== 'trailers') delete req.headers[name];
-  }
+  const te = forwardedTe(req.headers.te);
+  for (const name of [...HOP_BY_HOP, ...named]) delete req.headers[name];
+  if (te !== undefined) req.headers.te = te;
 }
 
 /**
@@ -159,6 +161,15 @@ export function createHttpForwarder(
     if (!p) return;
     p.attempt.answered = true;
     guarded(p.options.log, res, () => stripResponseHopByHop(proxyRes, res));
+    // The trailer fields are read when the upstream's body ends, before http-proxy-3 ends the response: its pipe()
+    // is set up after this event, so this 'end' listener runs first. Node writes them after the last chunk (and
+    // drops them when the client's answer is not chunked, an HTTP/1.0 client).
+    proxyRes.once('end', () => {
+      guarded(p.options.log, res, () => {
+        const trailers = relayedTrailers(proxyRes.trailers);
+        if (trailers !== undefined && !res.writableEnded) res.addTrailers(trailers);
+      });
+    });
   });
 
   // http-proxy-3 emits proxyReq from the request's 'socket' event, with that socket.
@@ -171,6 +182,16 @@ export function createHttpForwarder(
       if (!(socket as net.Socket).connecting) connected(req as http.IncomingMessage, attempt);
       else (socket as net.Socket).once('connect', () => connected(req as http.IncomingMessage, attempt));
       if (p.options.tls?.insecure) warnInsecure(proxyReq, socket, p);
+      proxyReq.on('information', (info: http.InformationEvent) => {
+        guarded(p.options.log, res as http.ServerResponse, () =>
+          relayEarlyHints(
+            req as http.IncomingMessage,
+            res as http.ServerResponse,
+            info.statusCode,
+            rawToPairs(info.rawHeaders),
+          ),
+        );
+      });
       // An idle timer on the upstream request, as nginx's proxy_read_timeout: no bytes for this long is a 504.
       proxyReq.setTimeout(p.options.responseTimeout, () => {
         proxyReq.destroy(
@@ -189,11 +210,15 @@ export function createHttpForwarder(
       const pool = upstream.pool;
       const balancer = settings.balancer;
       stripRequestHopByHop(req);
+      // Node's server has answered the client's 100-continue already (it sends 100 before 'request'), so the body
+      // comes whatever the upstream says; an Expect sent on would only make http-proxy-3 skip its 'proxyReq' event
+      // for the request, and with it the response timeout and the connection bookkeeping below. nginx drops it too.
+      delete req.headers.expect;
       setForwardingFields(req, options.forwarded);
       const bodyless = hasNoBody(req.headers);
       // With other servers to go to, a body is read from the client only once the connection to a server is made,
       // so that a request whose server refused it can still go to the next one whole (upstream/http-retry.ts).
-      const holdBody = pool !== undefined && !bodyless && req.headers.expect === undefined;
+      const holdBody = pool !== undefined && !bodyless;
       const tried = new Set<string>();
       let staleRetries = 0;
       let current: Attempt | undefined;

@@ -60,12 +60,28 @@ export function upstreamCertError(err: unknown, target: UpstreamTarget): WsgateE
   );
 }
 
+/**
+ * Parser errors of an upstream's answer: Node's http client (http-proxy-3) reports llhttp's HPE_* codes, undici the
+ * same (HTTPParserError) or its own. The upstream was reached and answered, so "unreachable" would send a user
+ * looking at the network; nginx says "upstream sent invalid header" with its 502. Not a sign the server is down
+ * (upstream/balancer SERVER_DOWN), as nginx's default proxy_next_upstream leaves out invalid_header.
+ */
+function malformedAnswer(code: string | undefined, err: unknown): string | undefined {
+  if (code === 'HPE_HEADER_OVERFLOW' || code === 'UND_ERR_HEADERS_OVERFLOW') return 'its response head is too large';
+  if (code === undefined || !(code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH')) return;
+  return `${(err as Error).message} (${code})`;
+}
+
 /** Maps a socket error from dialing an upstream to a WsgateError with the right code and status. */
 export function classifyUpstreamError(err: unknown, target: UpstreamTarget, timeoutMs: number): WsgateError {
   if (err instanceof WsgateError) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const upstream = target.name;
   if (isCertVerificationCode(code)) return upstreamCertError(err, target);
+  const malformed = malformedAnswer(code, err);
+  if (malformed !== undefined) {
+    return new WsgateError('WSG_UPSTREAM_BAD_RESPONSE', { upstream, detail: malformed }, { cause: err });
+  }
   switch (code) {
     case 'ECONNREFUSED':
       return new WsgateError('WSG_UPSTREAM_REFUSED', { upstream }, { cause: err });

@@ -259,3 +259,20 @@ test('check --explain with an IPv6 URL: the route to an [::1] upstream, and the 
   const allowed = await runCli(['check', '-c', file, '--explain', 'wss://[::1]:9000/']);
   assert.match(allowed.stdout, /^proxy: forward proxy: CONNECT tunnel to \[::1\]:9000 is allowed/m);
 });
+
+test("check --explain calls a URL at the forward listener's own address a loop (508), as wsgate answers it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-check-'));
+  const file = join(dir, 'self.yaml');
+  writeFileSync(file, ['listeners:', '  - name: proxy', '    bind: 127.0.0.1:18888', '    forward: {}', ''].join('\n'));
+  for (const url of ['http://127.0.0.1:18888/', 'https://127.0.0.1:18888/', 'ws://localhost:18888/x']) {
+    const explain = await runCli(['check', '-c', file, '--explain', url]);
+    assert.equal(explain.code, 0, explain.stderr);
+    assert.match(
+      explain.stdout,
+      /^proxy: forward proxy: .* to (127\.0\.0\.1|localhost):18888 is refused with 508 \(request loop: .*this proxy listener itself\)$/m,
+      url,
+    );
+  }
+  const other = await runCli(['check', '-c', file, '--explain', 'http://127.0.0.1:18889/']);
+  assert.match(other.stdout, /^proxy: forward proxy: absolute-form request to 127\.0\.0\.1:18889 is allowed/m);
+});

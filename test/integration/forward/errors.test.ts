@@ -69,6 +69,33 @@ test('a CONNECT whose headers are refused is answered as any request: 431 for to
   assert.equal(sink.accepted(), 0);
 });
 
+test('a CONNECT that announces content (Content-Length above 0, Transfer-Encoding) gets 400 and dials nothing', async (t) => {
+  // RFC 9110 §9.3.6: a CONNECT has no content, and what its header section's data means is undefined: the bytes a
+  // proxy in front took for its body went into the tunnel as its first bytes. Envoy refuses it the same way.
+  const sink = await startTcpServer(t, (s) => s.on('data', () => s.write('ok')));
+  const gw = await startProxy(t, forwardConfig(), { names: ['example.test'] });
+  const target = `example.test:${sink.port}`;
+  const announcing: Record<string, string>[] = [{ 'Content-Length': '5' }, { 'Transfer-Encoding': 'chunked' }];
+  for (const headers of announcing) {
+    const r = await rawConnect(gw.port(), target, headers);
+    assert.equal(r.status, 400, JSON.stringify(headers));
+    assert.match(r.head, /X-Wsgate-Error: WSG_BAD_REQUEST\r?$/m, JSON.stringify(headers));
+    assert.match(r.body, /a CONNECT request has no content/);
+  }
+  const lines = gw.logs.events('connect.bad_target');
+  assert.deepEqual(
+    lines.map((l) => [l.code, l.status, l.outcome]),
+    [
+      ['WSG_BAD_REQUEST', 400, 'bad_target'],
+      ['WSG_BAD_REQUEST', 400, 'bad_target'],
+    ],
+  );
+  assert.equal(sink.accepted(), 0);
+  const empty = await rawConnect(gw.port(), target, { 'Content-Length': '0' });
+  assert.equal(empty.status, 200, 'Content-Length: 0 announces nothing');
+  empty.socket.destroy();
+});
+
 test('a refused connection is 502 WSG_UPSTREAM_REFUSED, for CONNECT and for absolute-form requests', async (t) => {
   const port = await closedPort();
   const gw = await startProxy(t, forwardConfig());

@@ -146,7 +146,7 @@ test('bodies reach a pool whole when nothing fails, with Expect: 100-continue to
   const body = Buffer.alloc(100_000, 3);
   const plain = await fetch(`${gw.http}/`, { method: 'PUT', body });
   assert.match(await plain.text(), new RegExp(`^[ab] PUT ${body.length} ${sha256(body)}$`));
-  // The client waits for 100 Continue before its body: the body is not held back for a connection here.
+  // The client waits for 100 Continue before its body: wsgate's own comes at once, then the body is held as any.
   const answer = await new Promise<string>((resolve, reject) => {
     const req = http.request(`${gw.http}/`, {
       method: 'POST',

@@ -77,6 +77,26 @@ test('a bracketed route host that is not an IPv6 address is refused, saying what
   ]);
 });
 
+test('a bracketed forward host pattern that is not an IPv6 address is refused as a route host is', () => {
+  const text = `listeners:
+  - name: proxy
+    bind: 127.0.0.1:0
+    forward:
+      allowHosts: ["[1.2.3.4]", "[::1]", "[foo]", "[10.0.0.0/8]", "[2001:db8::/32]"]
+      denyHosts: ["[192.168.0.1]"]
+      intercept: ["[fe80::1%eth0]"]
+`;
+  const why = (h: string, inner: string) =>
+    `invalid host "${h}": brackets hold an IPv6 address, and "${inner}" is not one; write e.g. "[::1]" or "[2001:db8::7]"`;
+  assert.deepEqual(failLines(load(text)), [
+    'c.yaml:5:20 listeners[0].forward.allowHosts[0]: invalid host "[1.2.3.4]": an IPv4 address goes without brackets: write "1.2.3.4"',
+    `c.yaml:5:42 listeners[0].forward.allowHosts[2]: ${why('[foo]', 'foo')}`,
+    `c.yaml:5:51 listeners[0].forward.allowHosts[3]: ${why('[10.0.0.0/8]', '10.0.0.0/8')}`,
+    'c.yaml:6:19 listeners[0].forward.denyHosts[0]: invalid host "[192.168.0.1]": an IPv4 address goes without brackets: write "192.168.0.1"',
+    `c.yaml:7:19 listeners[0].forward.intercept[0]: ${why('[fe80::1%eth0]', 'fe80::1%eth0')} (a Host header carries no zone id)`,
+  ]);
+});
+
 test('an origin no browser could send (a port out of range, a bad bracketed host) is refused, not kept to never match', () => {
   const text = withRoutes(
     '      - upstream: ws://a:1\n        allowOrigins: ["http://a.test:99999", "http://[foo]:1", "chrome-extension://abc"]\n',

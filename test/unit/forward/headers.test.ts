@@ -13,7 +13,7 @@ test('end-to-end headers only', () => {
       'proxy-authorization': 'Basic abc',
       'proxy-connection': 'keep-alive',
       'keep-alive': 'timeout=5',
-      te: 'trailers',
+      te: 'gzip, trailers',
       'transfer-encoding': 'chunked',
       upgrade: 'h2c',
       expect: '100-continue',
@@ -24,9 +24,10 @@ test('end-to-end headers only', () => {
     },
     'request',
   );
-  assert.deepEqual(req, { 'content-length': '5', 'set-cookie': ['a=1', 'b=2'], accept: 'text/html' });
+  // TE is hop-by-hop, but its trailers member goes on (RFC 9110 §10.1.4), as on the reverse path.
+  assert.deepEqual(req, { 'content-length': '5', 'set-cookie': ['a=1', 'b=2'], accept: 'text/html', te: 'trailers' });
   const res = endToEndHeaders(
-    { host: 'kept in a response', connection: 'close', 'proxy-authenticate': 'Basic' },
+    { host: 'kept in a response', connection: 'close', 'proxy-authenticate': 'Basic', te: 'trailers' },
     'response',
   );
   assert.deepEqual(res, { host: 'kept in a response' });

@@ -10,11 +10,17 @@ test('invalid host patterns say why', () => {
     ['*.', /invalid host pattern/],
     ['10.0.0.0/33', /invalid address or range/],
     ['a b', /invalid host pattern/],
+    ['[1.2.3.4]', /an IPv4 address goes without brackets/],
+    ['[10.0.0.0/8]', /brackets hold an IPv6 address/],
   ] as const) {
     const r = parseHostPattern(text);
     assert.equal(r.ok, false, text);
     if (!r.ok) assert.match(r.message, reason, text);
   }
+});
+
+test('an IPv6 address or range may be bracketed', () => {
+  for (const text of ['[::1]', '[2001:db8::/32]']) assert.equal(parseHostPattern(text).ok, true, text);
 });
 
 test('forward.intercept patterns match the CONNECT host as named; an empty list matches nothing', () => {

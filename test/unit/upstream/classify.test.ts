@@ -16,6 +16,11 @@ test('socket error codes map to stable wsgate codes and statuses', () => {
     ['ECONNECT_TIMEOUT', 'WSG_UPSTREAM_TIMEOUT', 504],
     ['ECONNRESET', 'WSG_UPSTREAM_RESET', 502],
     ['EHOSTUNREACH', 'WSG_UPSTREAM_UNREACHABLE', 502],
+    // The upstream answered, in a way no parser takes: Node's llhttp codes, and undici's own.
+    ['HPE_HEADER_OVERFLOW', 'WSG_UPSTREAM_BAD_RESPONSE', 502],
+    ['HPE_UNEXPECTED_CONTENT_LENGTH', 'WSG_UPSTREAM_BAD_RESPONSE', 502],
+    ['UND_ERR_HEADERS_OVERFLOW', 'WSG_UPSTREAM_BAD_RESPONSE', 502],
+    ['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'WSG_UPSTREAM_BAD_RESPONSE', 502],
   ];
   for (const [code, expected, status] of cases) {
     const err = classifyUpstreamError(errno(code), target, 10_000);
