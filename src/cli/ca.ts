@@ -244,9 +244,13 @@ const SUBCOMMANDS: Record<string, (argv: string[], io: Output) => Promise<number
 
 export async function caCommand(argv: string[], io: Output): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
+  if (sub === '-h' || sub === '--help' || sub === 'help') {
     io.out(CA_HELP);
     return 0;
+  }
+  // A bare `wsgate ca` did nothing: a script that forgot `init` must not read it as success.
+  if (sub === undefined) {
+    throw new WsgateError('WSG_USAGE', { detail: 'ca: a subcommand is required: init, export or trust-help' });
   }
   const run = SUBCOMMANDS[sub];
   if (run === undefined) {

@@ -49,6 +49,19 @@ test('unknown commands and options are usage errors, exit 2', async () => {
   assert.match(badOption.stderr, /^hint: Run `wsgate check --help` for its options\.$/m);
   const caUsage = await runCli(['ca', 'export', '--nope']);
   assert.match(caUsage.stderr, /^hint: Run `wsgate ca --help` for its options\.$/m);
+  // `wsgate ca` alone does nothing: a usage error naming the subcommands, said as an unknown one is.
+  const [caBare, caUnknown] = await Promise.all([runCli(['ca']), runCli(['ca', 'nope'])]);
+  assert.equal(caBare.code, 2);
+  assert.equal(caBare.stdout, '');
+  assert.deepEqual(caBare.stderr.trimEnd().split('\n'), [
+    'wsgate: ca: a subcommand is required: init, export or trust-help',
+    'hint: Run `wsgate ca --help` for its options.',
+  ]);
+  assert.equal(caUnknown.code, 2);
+  assert.deepEqual(caUnknown.stderr.trimEnd().split('\n'), [
+    'wsgate: ca: unknown subcommand "nope"; use init, export or trust-help',
+    'hint: Run `wsgate ca --help` for its options.',
+  ]);
   const half = await runCli(['run', '--listen', '127.0.0.1:0']);
   assert.equal(half.code, 2);
   assert.match(half.stderr, /--listen and --upstream go together/);
