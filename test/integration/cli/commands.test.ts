@@ -108,7 +108,27 @@ test('a port in use: exit 1, said the same way by a listener, the admin API and 
       new RegExp(`^wsgate: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE$`, 'm'),
       args.join(' '),
     );
-    assert.match(r.stderr, /^hint: Another process may hold the port/m);
+    assert.match(r.stderr, new RegExp(`^hint: Another process holds port ${port} here`, 'm'), args.join(' '));
+  }
+});
+
+test('a bind to a host name that does not resolve: exit 1, its own hint, not the port-in-use one', async (t) => {
+  // A 64-character label is no DNS name: the resolver refuses it without asking a name server.
+  const host = `${'a'.repeat(64)}.test`;
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-bind-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'wsgate.yaml');
+  writeFileSync(file, `listeners:\n  - bind: ${host}:0\n    routes: [{ upstream: "ws://127.0.0.1:1" }]\n`);
+  for (const args of [
+    ['run', '-c', file],
+    ['echo', '--host', host, '--port', '0'],
+  ]) {
+    const r = await runCli(args, { timeoutMs: 20_000 });
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.deepEqual(r.stderr.trimEnd().split('\n'), [
+      `wsgate: cannot listen on ${host}:0: ENOTFOUND`,
+      `hint: The host name ${host} does not resolve here: bind an IP address (127.0.0.1 for this machine alone, 0.0.0.0 or :: for every interface) or a name this machine resolves, such as localhost.`,
+    ]);
   }
 });
 
