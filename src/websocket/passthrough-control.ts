@@ -87,11 +87,14 @@ export class PassthroughControl {
    */
   #inject(injections: readonly Injection[], full: PassthroughControlOptions['full']): () => void {
     return startInjections(injections, {
+      ended: (injection) => {
+        const direction = injection.message.direction;
+        if (this.#observer.canReachBoundary(direction)) return undefined;
+        return `skipped: the framing toward the ${direction === 'toUpstream' ? 'server' : 'client'} is lost (a protocol violation)`;
+      },
       blocked: (injection) => {
         const direction = injection.message.direction;
         const to = direction === 'toUpstream' ? 'server' : 'client';
-        if (!this.#observer.canReachBoundary(direction))
-          return `skipped: the framing toward the ${to} is lost (a protocol violation)`;
         if (full?.(direction) === true) return `skipped: the ${to} is not reading (limits.maxBufferedBytes)`;
         if (this.#pending[direction].some((p) => p.injection === injection))
           return `skipped: the previous one still waits for a message boundary toward the ${to}`;
