@@ -109,6 +109,13 @@ test('injections on the passthrough wait for a message boundary: ticks during a 
   assert.ok(texts.slice(whole + 1).every((s) => s === 'tick'));
   const sent = ticks().filter((e) => e.type === 'rule' && e.detail === 'text 4 B').length;
   await waitUntil(() => upstream.received.length >= sent, 'every tick reported as sent arrived');
+  // The log says what the server got, in its order: the tick that waited is reported when written, after the
+  // fragmented message, not at its timer (it would then precede the message it followed on the wire).
+  const logged = gate
+    .of('/frag')
+    .filter((e) => e.type === 'message' && e.dir === 'toUpstream')
+    .map((e) => (e.type === 'message' ? e.preview : ''));
+  assert.deepEqual(logged.slice(0, texts.length), texts);
 });
 
 test('injections on the passthrough through a throttle fault: ticks are skipped while its lane holds maxBufferedBytes', async (t) => {
