@@ -36,6 +36,12 @@ test("help COMMAND prints that command's help, as COMMAND --help does", async ()
     assert.equal(help.stdout, flag.stdout);
     assert.match(help.stdout, new RegExp(`^Usage: wsgate ${command} `));
   }
+  // Help on a command there is not is said, as for `wsgate nope`, not answered with the list and exit 0.
+  const [unknownTopic, unknownCommand] = await Promise.all([runCli(['help', 'nope']), runCli(['nope'])]);
+  assert.equal(unknownTopic.code, 2);
+  assert.equal(unknownTopic.stdout, '');
+  assert.equal(unknownTopic.stderr, unknownCommand.stderr);
+  assert.match(unknownTopic.stderr, /^wsgate: unknown command "nope"$/m);
 });
 
 test('unknown commands and options are usage errors, exit 2', async () => {
@@ -137,6 +143,16 @@ test('check prints the resolved default config and exits 0', async () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /is valid/);
   assert.match(r.stdout, /ws:\/\/127\.0\.0\.1:9998/);
+});
+
+test('check -H without --explain is a usage error, not a header silently unused', async () => {
+  const r = await runCli(['check', '-c', 'config/wsgate.yaml', '-H', 'x-canary: 1']);
+  assert.equal(r.code, 2);
+  assert.equal(r.stdout, '');
+  assert.match(
+    r.stderr,
+    /^wsgate: check: -H\/--header goes with --explain URL: the headers of the request it explains$/m,
+  );
 });
 
 test('check --explain names the route a URL would take', async () => {
