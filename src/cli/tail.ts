@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { WsgateError } from '../errors.ts';
+import { terminalColor } from '../log/pretty.ts';
 import { type RenderOptions, renderTrafficLine } from '../traffic/render.ts';
 import { describeFileError, type Output, parseCommandArgs } from './args.ts';
 
@@ -25,7 +26,7 @@ Options:
       --dir DIR       only one direction: up (to the upstream) or down (to the client)
       --grep TEXT     only lines containing TEXT (case-insensitive)
       --frames        show every frame, not only messages
-      --color / --no-color   force colours on or off (default: on a terminal)
+      --color / --no-color   force colours on or off (default: on a terminal, unless NO_COLOR is set)
   -h, --help          show this help
 
 Examples:
@@ -69,7 +70,7 @@ export async function tailCommand(
     throw new WsgateError('WSG_USAGE', { detail: 'tail: --dir must be up or down' });
   }
   const options: RenderOptions = {
-    color: values['no-color'] ? false : (values.color ?? process.stdout.isTTY === true),
+    color: values['no-color'] ? false : (values.color ?? terminalColor(process.stdout.isTTY)),
     frames: values.frames ?? false,
     conn: values.conn,
     dir: values.dir === undefined ? undefined : DIRS[values.dir],
