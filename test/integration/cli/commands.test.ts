@@ -42,6 +42,9 @@ test("help COMMAND prints that command's help, as COMMAND --help does", async ()
   assert.equal(unknownTopic.stdout, '');
   assert.equal(unknownTopic.stderr, unknownCommand.stderr);
   assert.match(unknownTopic.stderr, /^wsgate: unknown command "nope"$/m);
+  const helpHelp = await runCli(['help', 'help']);
+  assert.equal(helpHelp.code, 0, helpHelp.stderr);
+  assert.match(helpHelp.stdout, /^Usage: wsgate \[command\]/);
 });
 
 test('unknown commands and options are usage errors, exit 2', async () => {
