@@ -428,16 +428,17 @@ export function placedError(err: unknown, at: string | undefined): unknown {
   });
 }
 
-/**
- * Advice for each way a bind fails, as the kernel or the resolver says it. One fixed hint read wrong in most of
- * them: "another process may hold the port" for a host name that does not resolve sends people hunting for a
- * process that is not there.
- */
+// EACCES and EPERM: below 1024 it is the privileged range; above it, a policy of the system's.
 const privilegedPort = (_host: string, port: number): string =>
   port < 1024
     ? 'Ports below 1024 need privileges: choose a port from 1024 up, or allow it without running as root (docs/tls.md, "Listening on 443").'
     : `The system does not let this user bind port ${port} (a security policy such as SELinux or AppArmor, or a container's): choose another port, or allow it there.`;
 
+/**
+ * Advice for each way a bind fails, as the kernel or the resolver says it. One fixed hint read wrong in most of
+ * them: "another process may hold the port" for a host name that does not resolve sends people hunting for a
+ * process that is not there.
+ */
 const LISTEN_HINTS: Readonly<Record<string, (host: string, port: number) => string>> = {
   EADDRINUSE: (_host, port) =>
     `Another process holds port ${port} here (\`ss -ltnp 'sport = :${port}'\` or \`lsof -nP -iTCP:${port} -sTCP:LISTEN\` names it): stop it, or choose another port.`,
