@@ -34,7 +34,8 @@ export const ERRORS = {
   WSG_CONFIG_TOO_LARGE: { message: 'config file {file} is {size} bytes; the limit is {limit} bytes', exitCode: 2 },
   WSG_LISTEN_FAILED: {
     message: 'cannot listen on {address}: {detail}',
-    hint: 'Another process may hold the port, or binding it needs privileges.',
+    // The hint for a cause that listenFailed has no advice of its own for.
+    hint: 'Check that this machine has the address, that the port is free, and that this user may bind it.',
     exitCode: 1,
   },
   WSG_NO_ROUTE: {
@@ -386,7 +387,14 @@ export class WsgateError extends Error {
   constructor(
     code: ErrorCode,
     params: ErrorParams = {},
-    options: { cause?: unknown; details?: readonly unknown[]; status?: number; at?: string | undefined } = {},
+    options: {
+      cause?: unknown;
+      details?: readonly unknown[];
+      status?: number;
+      at?: string | undefined;
+      /** A hint fitted to this failure (its cause, the command the user ran), instead of the table's. */
+      hint?: string | undefined;
+    } = {},
   ) {
     const spec: ErrorSpec = ERRORS[code];
     // `at` is where in a config the failing value was named ("wsgate.yaml:4:7 listeners[0].tls"), as config issues say.
@@ -397,7 +405,7 @@ export class WsgateError extends Error {
     );
     this.name = 'WsgateError';
     this.code = code;
-    this.hint = spec.hint;
+    this.hint = options.hint ?? spec.hint;
     // A status passed in wins: an upstream proxy's 407 or 503 is relayed as it was given.
     this.status = options.status ?? spec.status;
     this.closeCode = spec.closeCode;
@@ -416,7 +424,45 @@ export function placedError(err: unknown, at: string | undefined): unknown {
     details: err.details,
     status: err.status,
     at,
+    hint: err.hint,
   });
+}
+
+// EACCES and EPERM: below 1024 it is the privileged range; above it, a policy of the system's.
+const privilegedPort = (_host: string, port: number): string =>
+  port < 1024
+    ? 'Ports below 1024 need privileges: choose a port from 1024 up, or allow it without running as root (docs/tls.md, "Listening on 443").'
+    : `The system does not let this user bind port ${port} (a security policy such as SELinux or AppArmor, or a container's): choose another port, or allow it there.`;
+
+/**
+ * Advice for each way a bind fails, as the kernel or the resolver says it. One fixed hint read wrong in most of
+ * them: "another process may hold the port" for a host name that does not resolve sends people hunting for a
+ * process that is not there.
+ */
+const LISTEN_HINTS: Readonly<Record<string, (host: string, port: number) => string>> = {
+  EADDRINUSE: (_host, port) =>
+    `Another process holds port ${port} here (\`ss -ltnp 'sport = :${port}'\` or \`lsof -nP -iTCP:${port} -sTCP:LISTEN\` names it): stop it, or choose another port.`,
+  EADDRNOTAVAIL: (host) =>
+    `No network interface of this machine has the address ${host}: bind one it has (\`ip -brief address\` lists them), 127.0.0.1 for this machine alone, or 0.0.0.0 or :: for every interface.`,
+  EACCES: privilegedPort,
+  EPERM: privilegedPort,
+  ENOTFOUND: (host) =>
+    `The host name ${host} does not resolve here: bind an IP address (127.0.0.1 for this machine alone, 0.0.0.0 or :: for every interface) or a name this machine resolves, such as localhost.`,
+  EAI_AGAIN: (host) =>
+    `No name server answered for ${host}: bind an IP address (127.0.0.1, 0.0.0.0, ::), so that starting does not depend on DNS.`,
+};
+
+/** WSG_LISTEN_FAILED for a bind that failed: the cause's code as the detail, and the hint for that cause. */
+export function listenFailed(
+  bind: { host: string; port: number; address: string },
+  err: NodeJS.ErrnoException,
+): WsgateError {
+  const advice = err.code === undefined ? undefined : LISTEN_HINTS[err.code];
+  return new WsgateError(
+    'WSG_LISTEN_FAILED',
+    { address: bind.address, detail: err.code ?? err.message },
+    { cause: err, hint: advice?.(bind.host, bind.port) },
+  );
 }
 
 export function isWsgateError(err: unknown): err is WsgateError {

@@ -4,6 +4,7 @@
 import { redactConfigForDisplay } from '../config/display.ts';
 import type { Config } from '../config/schema.ts';
 import { type EchoServer, startEchoServer } from '../echo/server.ts';
+import { isWsgateError } from '../errors.ts';
 import { viaEntry } from '../forward/headers.ts';
 import { ForwardListener, type ForwardSpec, newPseudonym } from '../forward/listener.ts';
 import { healthHandlers, type Readiness } from '../inspector/health.ts';
@@ -165,8 +166,10 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
     addresses.set(listener.name, address);
   };
   const reloadFailed = (err: unknown, fields: Record<string, unknown> = {}) => {
+    // A hint fitted to the error (a bind's cause) is as useful after a reload as the CLI's at start.
+    const hint = isWsgateError(err) ? err.hint : undefined;
     log.error(
-      { event: 'config.reload_failed', code: (err as { code?: string }).code, ...fields },
+      { event: 'config.reload_failed', code: (err as { code?: string }).code, ...fields, ...(hint ? { hint } : {}) },
       `config reload failed; keeping the running config: ${(err as Error).message}`,
     );
   };

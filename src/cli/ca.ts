@@ -4,9 +4,10 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { loadConfigFile } from '../config/load.ts';
-import { WsgateError } from '../errors.ts';
+import { isWsgateError, WsgateError } from '../errors.ts';
 import { formatHostPort, type HostPort } from '../net/host-port.ts';
 import {
+  caCommandLine,
   certificateDer,
   createCa,
   DEFAULT_CA_DIR,
@@ -83,6 +84,21 @@ function clientAddress(bind: HostPort): string {
   return formatHostPort(bind.host, bind.port);
 }
 
+/**
+ * The CA errors that advise `wsgate ca init`, advising it with the --dir or -c this command was given: a bare
+ * `wsgate ca init` may look in another directory (~/.wsgate/ca, or the tls.caDir of the config found here).
+ */
+function withInitAdvice(err: unknown, values: { dir?: string | undefined; config?: string | undefined }): unknown {
+  if (!isWsgateError(err) || (err.code !== 'WSG_CA_MISSING' && err.code !== 'WSG_CA_EXISTS')) return err;
+  const flags =
+    values.dir !== undefined ? ['--dir', values.dir] : values.config !== undefined ? ['-c', values.config] : [];
+  const hint =
+    err.code === 'WSG_CA_MISSING'
+      ? `Create one with \`${caCommandLine('init', ...flags)}\`.`
+      : `Keep it, or replace it with \`${caCommandLine('init', ...flags, '--force')}\` (clients that trust the old CA must then trust the new one).`;
+  return new WsgateError(err.code, err.params, { cause: err.cause, hint });
+}
+
 function summary(ca: LoadedCa): string {
   const { paths, certificate } = ca;
   return [
@@ -115,11 +131,13 @@ async function initCa(argv: string[], io: Output): Promise<number> {
     return 0;
   }
   const dir = await caDirOf(values);
-  const ca = await createCa(dir, { force: values.force ?? false });
+  const ca = await createCa(dir, { force: values.force ?? false }).catch((err: unknown) => {
+    throw withInitAdvice(err, values);
+  });
   io.out(`wsgate: created a CA in ${ca.paths.dir}\n${summary(ca)}\n`);
   // With --dir (or a config's caDir) a bare `wsgate ca trust-help` could look elsewhere: name this CA's directory.
   io.out(
-    `Next: \`wsgate ca trust-help --dir ${ca.paths.dir}\` shows how to make browsers, curl, Node and the OS trust it.`,
+    `Next: \`${caCommandLine('trust-help', '--dir', ca.paths.dir)}\` shows how to make browsers, curl, Node and the OS trust it.`,
   );
   return 0;
 }
@@ -136,7 +154,9 @@ async function exportCa(argv: string[], io: Output): Promise<number> {
     io.out(CA_HELP);
     return 0;
   }
-  const ca = await loadCa(await caDirOf(values));
+  const ca = await loadCa(await caDirOf(values)).catch((err: unknown) => {
+    throw withInitAdvice(err, values);
+  });
   const data: string | Buffer = values.der ? certificateDer(ca.certPem) : ca.certPem;
   if (values.out !== undefined) {
     try {
@@ -232,7 +252,10 @@ async function trustHelp(argv: string[], io: Output): Promise<number> {
     return 0;
   }
   const setting = await caSettingOf(values);
-  io.out(trustHelpText(await loadCa(setting.dir), setting.proxy));
+  const ca = await loadCa(setting.dir).catch((err: unknown) => {
+    throw withInitAdvice(err, values);
+  });
+  io.out(trustHelpText(ca, setting.proxy));
   return 0;
 }
 
@@ -244,9 +267,13 @@ const SUBCOMMANDS: Record<string, (argv: string[], io: Output) => Promise<number
 
 export async function caCommand(argv: string[], io: Output): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
+  if (sub === '-h' || sub === '--help' || sub === 'help') {
     io.out(CA_HELP);
     return 0;
+  }
+  // A bare `wsgate ca` did nothing: a script that forgot `init` must not read it as success.
+  if (sub === undefined) {
+    throw new WsgateError('WSG_USAGE', { detail: 'ca: a subcommand is required: init, export or trust-help' });
   }
   const run = SUBCOMMANDS[sub];
   if (run === undefined) {

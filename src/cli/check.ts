@@ -48,6 +48,12 @@ export async function checkCommand(argv: string[], io: Output): Promise<number> 
     io.out(CHECK_HELP);
     return 0;
   }
+  // Alone, the headers would be dropped without a word, and the check would read as if they had been tried.
+  if (values.header !== undefined && values.explain === undefined) {
+    throw new WsgateError('WSG_USAGE', {
+      detail: 'check: -H/--header goes with --explain URL: the headers of the request it explains',
+    });
+  }
   const file = values.config ?? DEFAULT_CONFIG;
   // As `run` says it: the file nobody named is the default, looked for in the directory the command runs in.
   if (values.config === undefined && !existsSync(file)) {

@@ -42,9 +42,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 export async function main(argv: string[], io: Output = stdio): Promise<number> {
   const [first, ...rest] = argv;
-  // `wsgate help run` is `wsgate run --help`, as git and npm take it.
-  const topic = first === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
-  if (topic !== undefined) return (await topic())(['--help'], io);
+  // `wsgate help run` is `wsgate run --help`, as git and npm take it; help on a command there is not is that
+  // command unknown, said as for `wsgate nope`.
+  if (first === 'help' && rest[0] !== undefined && rest[0] !== 'help') {
+    const topic = COMMANDS[rest[0]];
+    if (topic !== undefined) return (await topic())(['--help'], io);
+    io.err(`wsgate: unknown command "${rest[0]}"\n\n${MAIN_HELP}`);
+    return 2;
+  }
   if (first === '-h' || first === '--help' || first === 'help') {
     io.out(MAIN_HELP);
     return 0;

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDuration } from '../config/units.ts';
 import { WsgateError } from '../errors.ts';
+import { terminalColor } from '../log/pretty.ts';
 import { redactUrlPassword } from '../net/url-credentials.ts';
 import { progressLine, renderStep, renderVerdict } from '../probe/render.ts';
 import { type ProbeOptions, type ProbeProgress, parseProbeUrl, runProbe } from '../probe/run.ts';
@@ -154,7 +155,7 @@ export async function probeCommand(argv: string[], io: Output): Promise<number> 
     return 0;
   }
   const tty = io === stdio && process.stdout.isTTY === true;
-  const color = tty && process.env['NO_COLOR'] === undefined;
+  const color = terminalColor(tty);
   const progress = io === stdio && process.stderr.isTTY === true && !json ? progressOnTty() : undefined;
   const shown = redactUrlPassword(options.url);
   if (!json) io.out(color ? `\u001b[1mwsgate probe ${shown}\u001b[0m` : `wsgate probe ${shown}`);

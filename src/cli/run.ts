@@ -219,7 +219,16 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   // After a burst of traffic, garbage would otherwise stay resident until the next burst (app/memory-reclaimer.ts).
   startMemoryReclaimer({ onReclaim: (r) => log.debug({ event: 'memory.reclaimed', ...r }, 'memory reclaimed') });
   let watcher: { reload(): Promise<void>; close(): void } | undefined;
-  const onHangup = () => void watcher?.reload();
+  // Without a file there is nothing to re-read, but SIGHUP must not end the process (Node's default): a
+  // `kill -HUP` or a service manager's reload meant as a reload would stop the proxy, unlogged.
+  const onHangup = file
+    ? () => void watcher?.reload()
+    : () =>
+        log.warn(
+          { event: 'config.reload_skipped', signal: 'SIGHUP' },
+          'SIGHUP: no config file to reload (started with --listen/--upstream or --forward); nothing changes',
+        );
+  process.on('SIGHUP', onHangup);
   if (file) {
     watcher = watchConfig(file, {
       loadedText,
@@ -235,7 +244,6 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
           `config reload failed; keeping the running config:\n${err.message}`,
         ),
     });
-    process.on('SIGHUP', onHangup);
   }
 
   // Announce only once the watcher is up, so an edit made right after this line is never missed.

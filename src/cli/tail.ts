@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { WsgateError } from '../errors.ts';
+import { terminalColor } from '../log/pretty.ts';
 import { type RenderOptions, renderTrafficLine } from '../traffic/render.ts';
 import { describeFileError, type Output, parseCommandArgs } from './args.ts';
 
@@ -25,7 +26,7 @@ Options:
       --dir DIR       only one direction: up (to the upstream) or down (to the client)
       --grep TEXT     only lines containing TEXT (case-insensitive)
       --frames        show every frame, not only messages
-      --color / --no-color   force colours on or off (default: on a terminal)
+      --color / --no-color   force colours on or off (default: on a terminal, unless NO_COLOR is set)
   -h, --help          show this help
 
 Examples:
@@ -69,7 +70,7 @@ export async function tailCommand(
     throw new WsgateError('WSG_USAGE', { detail: 'tail: --dir must be up or down' });
   }
   const options: RenderOptions = {
-    color: values['no-color'] ? false : (values.color ?? process.stdout.isTTY === true),
+    color: values['no-color'] ? false : (values.color ?? terminalColor(process.stdout.isTTY)),
     frames: values.frames ?? false,
     conn: values.conn,
     dir: values.dir === undefined ? undefined : DIRS[values.dir],
@@ -78,7 +79,9 @@ export async function tailCommand(
     maxPreview: Math.max(40, (process.stdout.columns ?? 160) - 45),
   };
   const file = positionals[0];
+  const notJson = notJsonWarning(io);
   const show = (raw: string) => {
+    notJson.line(raw);
     const text = renderTrafficLine(raw, options);
     if (text !== undefined) io.out(text);
   };
@@ -92,16 +95,49 @@ export async function tailCommand(
   }
   if (file === undefined || file === '-') {
     await readLines(stdin, show);
+    notJson.end();
     return 0;
   }
   const problem = await unreadable(file);
   if (problem !== undefined) throw new WsgateError('WSG_USAGE', { detail: `tail: ${problem}` });
   if (!values.follow) {
     await readLines(createReadStream(file), show);
+    notJson.end();
     return 0;
   }
   await follow(file, show);
   return 0;
+}
+
+/** Lines read with none of them JSON before this says so. */
+const NOT_JSON_AFTER = 10;
+
+/**
+ * Says once, on stderr, when the input holds no JSON: a pretty log (`log.format: pretty`, or any log written at a
+ * terminal) or another file gave no line at all and exit 0, as if nothing had happened. After the first lines,
+ * not at the first: `npm start | wsgate tail` begins with npm's own banner.
+ */
+function notJsonWarning(io: Output): { line(raw: string): void; end(): void } {
+  let lines = 0;
+  let done = false;
+  const warn = () => {
+    done = true;
+    io.err(
+      `wsgate: tail: ${lines === 1 ? 'its one line is not' : `none of the first ${lines} lines is`} JSON; tail reads the traffic log (log.traffic) or the main log in JSON (--log-format json, or log.format: json: a log at a terminal is pretty, already for people)`,
+    );
+  };
+  return {
+    line(raw) {
+      if (done) return;
+      const text = raw.trimStart();
+      if (text === '') return;
+      if (text.startsWith('{')) done = true;
+      else if (++lines >= NOT_JSON_AFTER) warn();
+    },
+    end() {
+      if (!done && lines > 0) warn();
+    },
+  };
 }
 
 /**

@@ -38,20 +38,25 @@ export function placeInConfig(config: Pick<Config, 'listeners'>, path: readonly 
   return PLACES.get(config.listeners)?.(path);
 }
 
-function invalid(issues: ConfigIssue[]): WsgateError {
+function invalid(issues: ConfigIssue[], file?: string): WsgateError {
   const sorted = issues
     .map((issue, i) => ({ issue, i }))
     .sort((a, b) => a.issue.line - b.issue.line || a.issue.col - b.issue.col || a.i - b.i)
     .map((x) => x.issue);
   const detail = sorted.map(formatConfigIssue).join('\n');
-  return new WsgateError('WSG_CONFIG_INVALID', { detail }, { details: sorted });
+  // The hint names the file, a command to paste, where the name needs no quoting for a shell; else the table's FILE.
+  const hint =
+    file !== undefined && /^[\w@%+=:,./~-]+$/.test(file)
+      ? `Fix the listed keys; \`wsgate check -c ${file}\` validates without starting.`
+      : undefined;
+  return new WsgateError('WSG_CONFIG_INVALID', { detail }, { details: sorted, hint });
 }
 
 /** Parses, substitutes `${VAR}`s from `env`, validates and freezes. Throws WSG_CONFIG_INVALID listing every issue. */
 export function loadConfigText(text: string, file: string, env: Env = process.env): Config {
   const parsed = parseConfigText(text, file);
   const issues = [...parsed.issues];
-  if (parsed.value === undefined) throw invalid(issues);
+  if (parsed.value === undefined) throw invalid(issues, file);
 
   const place = (path: SchemaIssue['path'], message: string, key = false): ConfigIssue => {
     const { line, col } = parsed.locate(path, { key });
@@ -70,7 +75,7 @@ export function loadConfigText(text: string, file: string, env: Env = process.en
       if (!reported.has(formatPath(issue.path))) issues.push(place(issue.path, issue.message, issue.key));
     }
   }
-  if (issues.length > 0 || !result.ok) throw invalid(issues);
+  if (issues.length > 0 || !result.ok) throw invalid(issues, file);
   const config = deepFreeze(result.config);
   PLACES.set(config.listeners, (path) => {
     const { line, col } = parsed.locate(path, { key: true });

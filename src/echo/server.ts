@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import { WsgateError } from '../errors.ts';
+import { listenFailed } from '../errors.ts';
 import { formatHostPort } from '../net/host-port.ts';
 
 export type EchoServerOptions = { host: string; port: number };
@@ -147,13 +147,7 @@ function listen(server: ReturnType<typeof createServer>, { host, port }: EchoSer
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       server.off('listening', onListening);
-      reject(
-        new WsgateError(
-          'WSG_LISTEN_FAILED',
-          { address: formatHostPort(host, port), detail: err.code ?? err.message },
-          { cause: err },
-        ),
-      );
+      reject(listenFailed({ host, port, address: formatHostPort(host, port) }, err));
     };
     const onListening = () => {
       server.off('error', onError);

@@ -3,7 +3,7 @@
 // line: a listener renamed by a reload logs under its new name.
 import type http from 'node:http';
 import type net from 'node:net';
-import { WsgateError } from '../errors.ts';
+import { listenFailed } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { formatHostPort } from '../net/host-port.ts';
 
@@ -14,13 +14,7 @@ export function listenOn(
 ): Promise<{ host: string; port: number }> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
-      reject(
-        new WsgateError(
-          'WSG_LISTEN_FAILED',
-          { address: formatHostPort(bind.host, bind.port), detail: err.code ?? err.message },
-          { cause: err },
-        ),
-      );
+      reject(listenFailed({ ...bind, address: formatHostPort(bind.host, bind.port) }, err));
     };
     server.once('error', onError);
     server.listen({ host: bind.host, port: bind.port }, () => {

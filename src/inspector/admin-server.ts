@@ -15,7 +15,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import { hostname, networkInterfaces } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { WsgateError } from '../errors.ts';
+import { listenFailed, WsgateError } from '../errors.ts';
 import { reportInternal } from '../log/internal.ts';
 import type { Logger } from '../log/logger.ts';
 import { formatHostPort } from '../net/host-port.ts';
@@ -154,13 +154,7 @@ export class AdminServer {
     const { host, port } = this.#options.bind;
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) =>
-        reject(
-          new WsgateError(
-            'WSG_LISTEN_FAILED',
-            { address: formatHostPort(host, port), detail: err.code ?? err.message },
-            { cause: err },
-          ),
-        );
+        reject(listenFailed({ host, port, address: formatHostPort(host, port) }, err));
       this.#server.once('error', onError);
       this.#server.listen(port, host, () => {
         this.#server.off('error', onError);

@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import pino from 'pino';
 import { WsgateError } from '../errors.ts';
 import { escapeJsonLine } from './escape.ts';
-import { prettyFormatter } from './pretty.ts';
+import { prettyFormatter, terminalColor } from './pretty.ts';
 import { type DropReport, LogQueue, type WriteFailure } from './queue.ts';
 import { createLineRedactor, type LineRedaction } from './redact.ts';
 
@@ -231,7 +231,11 @@ function openMainDestination(options: LoggerOptions): MainDestination {
   }
   const name = options.file ?? 'stdout';
   if (!usePretty) return { out, name };
-  return { out, name, format: prettyFormatter(!options.file && !options.stream && process.stdout.isTTY === true) };
+  return {
+    out,
+    name,
+    format: prettyFormatter(!options.file && !options.stream && terminalColor(process.stdout.isTTY)),
+  };
 }
 
 /** The log.* settings a reload can change in a running logger (worker and stream are fixed). */

@@ -76,6 +76,14 @@ function withoutRepeatedIssues(e: EventLine): EventLine {
   return said ? rest : e;
 }
 
+/**
+ * Whether output to this stream gets ANSI colours: a terminal, unless NO_COLOR is set to anything (no-color.org),
+ * for the pretty log, `wsgate tail` and `wsgate probe` alike.
+ */
+export function terminalColor(isTTY: boolean | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
+  return isTTY === true && (env['NO_COLOR'] ?? '') === '';
+}
+
 /** Turns one JSON log line into what a terminal shows. `color`: ANSI colours (a TTY). */
 export function prettyFormatter(color: boolean): (line: string) => string {
   // pino-pretty and its ~40 modules load only for a pretty log: JSON is the default off a terminal.

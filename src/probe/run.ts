@@ -4,6 +4,7 @@
 // optionally compares the handshake with and without the proxy. Every step is reported as it starts and ends, so a
 // caller can show progress; the result is the ProbeReport that `--json` prints.
 import type dns from 'node:dns/promises';
+import { describeFileError } from '../config/load.ts';
 import { WsgateError } from '../errors.ts';
 import { formatHostPort } from '../net/host-port.ts';
 import { redactUrlPassword } from '../net/url-credentials.ts';
@@ -193,12 +194,19 @@ const publicRoute = (r: PlannedRoute): Route => {
 async function planRoutes(o: ProbeOptions, url: URL, timeout: number) {
   let pac: { result: string; source: string } | undefined;
   if (o.pac !== undefined && o.proxy === undefined && !o.noProxy) {
+    // A script that cannot be read (a wrong path, a server that answers 404) is not one to fix: said apart.
+    let source: string;
     try {
-      const source = await loadPacSource(o.pac, timeout);
+      source = await loadPacSource(o.pac, timeout);
+    } catch (err) {
+      const message = `PAC ${o.pac}: cannot read it: ${describeFileError(err)}`;
+      return { ok: false as const, message, pac: true, unread: true };
+    }
+    try {
       const result = await findProxyForUrl(source, pacUrlFor(url), bare(url.hostname));
       pac = { result, source: o.pac };
     } catch (err) {
-      return { ok: false as const, message: `PAC ${o.pac}: ${(err as Error).message}`, pac: true };
+      return { ok: false as const, message: `PAC ${o.pac}: ${(err as Error).message}`, pac: true, unread: false };
     }
   }
   const plan = planPath({ url, proxy: o.proxy, noProxy: o.noProxy, pac, env: o.env ?? process.env, tunnel: o.tunnel });
@@ -219,7 +227,9 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
       verdict: fail(
         'PATH_PAC_FAILED',
         plan.message,
-        'Fix the PAC script (browsers would fall back to DIRECT or fail the same way).',
+        plan.unread === true
+          ? 'Check the file or URL given to --pac: the probe could not get the script, so it tried no path.'
+          : 'Fix the PAC script (browsers would fall back to DIRECT or fail the same way).',
       ),
       facts: {},
     };

@@ -64,6 +64,19 @@ export function resolveCaDir(dir: string, home: string = homedir()): string {
   return path.resolve(dir);
 }
 
+/**
+ * A `wsgate ca` command line to paste into a shell, each argument quoted where it needs to be. Advice names the CA
+ * directory it is about: a bare `wsgate ca init --force` would replace the CA of ~/.wsgate/ca or of the config
+ * found here, perhaps not the one that failed.
+ */
+export function caCommandLine(...args: string[]): string {
+  return ['wsgate', 'ca', ...args.map(shellWord)].join(' ');
+}
+
+function shellWord(arg: string): string {
+  return /^[\w@%+=:,./~-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
 export function caPaths(dir: string): CaPaths {
   const resolved = resolveCaDir(dir);
   return {
@@ -235,7 +248,10 @@ function parseEcKey(pem: string, file: string): KeyObject {
   } catch (err) {
     throw new WsgateError(
       'WSG_CA_INVALID',
-      { file, detail: 'not an unencrypted PEM private key; replace the CA with `wsgate ca init --force`' },
+      {
+        file,
+        detail: `not an unencrypted PEM private key; replace the CA with \`${caCommandLine('init', '--force', '--dir', path.dirname(file))}\``,
+      },
       { cause: err },
     );
   }
@@ -266,7 +282,10 @@ export async function loadCa(dir: string, now: Date = new Date()): Promise<Loade
   } catch (err) {
     throw new WsgateError(
       'WSG_CA_INVALID',
-      { file: paths.cert, detail: 'not a PEM certificate; replace the CA with `wsgate ca init --force`' },
+      {
+        file: paths.cert,
+        detail: `not a PEM certificate; replace the CA with \`${caCommandLine('init', '--force', '--dir', paths.dir)}\``,
+      },
       { cause: err },
     );
   }
@@ -279,7 +298,7 @@ export async function loadCa(dir: string, now: Date = new Date()): Promise<Loade
   if (certificate.validToDate.getTime() <= now.getTime()) {
     throw new WsgateError('WSG_CA_INVALID', {
       file: paths.cert,
-      detail: `the CA expired on ${certificate.validToDate.toISOString()}; make a new one with \`wsgate ca init --force\` and trust it again`,
+      detail: `the CA expired on ${certificate.validToDate.toISOString()}; make a new one with \`${caCommandLine('init', '--force', '--dir', paths.dir)}\` and trust it again`,
     });
   }
   const caKey = parseEcKey(keyPem, paths.key);

@@ -84,14 +84,22 @@ export class PassthroughControl {
    * The rules' injections, as the relay sends them (injector.ts): each a whole message at the next message boundary
    * of its direction, reported as wsgate's with its rule event once written. A periodic tick is skipped while the
    * receiver is not reading or the previous one still waits, so at most one per injection ever waits here.
+   * The relay reports at the tick, the passthrough when written; deliberately. The relay writes whole messages in
+   * the order it decides them (a hold lane keeps that order), so its tick is the message's place in the stream.
+   * Here a tick may wait for a fragmented message to end: reported at the tick, wsgate's message would precede in
+   * the log the message it follows on the wire, and its rule event could not name it (`ofMessage`). Only the time
+   * differs, by that wait, and it is the time the message went.
    */
   #inject(injections: readonly Injection[], full: PassthroughControlOptions['full']): () => void {
     return startInjections(injections, {
+      ended: (injection) => {
+        const direction = injection.message.direction;
+        if (this.#observer.canReachBoundary(direction)) return undefined;
+        return `skipped: the framing toward the ${direction === 'toUpstream' ? 'server' : 'client'} is lost (a protocol violation)`;
+      },
       blocked: (injection) => {
         const direction = injection.message.direction;
         const to = direction === 'toUpstream' ? 'server' : 'client';
-        if (!this.#observer.canReachBoundary(direction))
-          return `skipped: the framing toward the ${to} is lost (a protocol violation)`;
         if (full?.(direction) === true) return `skipped: the ${to} is not reading (limits.maxBufferedBytes)`;
         if (this.#pending[direction].some((p) => p.injection === injection))
           return `skipped: the previous one still waits for a message boundary toward the ${to}`;

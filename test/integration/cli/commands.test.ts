@@ -36,6 +36,15 @@ test("help COMMAND prints that command's help, as COMMAND --help does", async ()
     assert.equal(help.stdout, flag.stdout);
     assert.match(help.stdout, new RegExp(`^Usage: wsgate ${command} `));
   }
+  // Help on a command there is not is said, as for `wsgate nope`, not answered with the list and exit 0.
+  const [unknownTopic, unknownCommand] = await Promise.all([runCli(['help', 'nope']), runCli(['nope'])]);
+  assert.equal(unknownTopic.code, 2);
+  assert.equal(unknownTopic.stdout, '');
+  assert.equal(unknownTopic.stderr, unknownCommand.stderr);
+  assert.match(unknownTopic.stderr, /^wsgate: unknown command "nope"$/m);
+  const helpHelp = await runCli(['help', 'help']);
+  assert.equal(helpHelp.code, 0, helpHelp.stderr);
+  assert.match(helpHelp.stdout, /^Usage: wsgate \[command\]/);
 });
 
 test('unknown commands and options are usage errors, exit 2', async () => {
@@ -49,6 +58,19 @@ test('unknown commands and options are usage errors, exit 2', async () => {
   assert.match(badOption.stderr, /^hint: Run `wsgate check --help` for its options\.$/m);
   const caUsage = await runCli(['ca', 'export', '--nope']);
   assert.match(caUsage.stderr, /^hint: Run `wsgate ca --help` for its options\.$/m);
+  // `wsgate ca` alone does nothing: a usage error naming the subcommands, said as an unknown one is.
+  const [caBare, caUnknown] = await Promise.all([runCli(['ca']), runCli(['ca', 'nope'])]);
+  assert.equal(caBare.code, 2);
+  assert.equal(caBare.stdout, '');
+  assert.deepEqual(caBare.stderr.trimEnd().split('\n'), [
+    'wsgate: ca: a subcommand is required: init, export or trust-help',
+    'hint: Run `wsgate ca --help` for its options.',
+  ]);
+  assert.equal(caUnknown.code, 2);
+  assert.deepEqual(caUnknown.stderr.trimEnd().split('\n'), [
+    'wsgate: ca: unknown subcommand "nope"; use init, export or trust-help',
+    'hint: Run `wsgate ca --help` for its options.',
+  ]);
   const half = await runCli(['run', '--listen', '127.0.0.1:0']);
   assert.equal(half.code, 2);
   assert.match(half.stderr, /--listen and --upstream go together/);
@@ -95,7 +117,27 @@ test('a port in use: exit 1, said the same way by a listener, the admin API and 
       new RegExp(`^wsgate: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE$`, 'm'),
       args.join(' '),
     );
-    assert.match(r.stderr, /^hint: Another process may hold the port/m);
+    assert.match(r.stderr, new RegExp(`^hint: Another process holds port ${port} here`, 'm'), args.join(' '));
+  }
+});
+
+test('a bind to a host name that does not resolve: exit 1, its own hint, not the port-in-use one', async (t) => {
+  // A 64-character label is no DNS name: the resolver refuses it without asking a name server.
+  const host = `${'a'.repeat(64)}.test`;
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-bind-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'wsgate.yaml');
+  writeFileSync(file, `listeners:\n  - bind: ${host}:0\n    routes: [{ upstream: "ws://127.0.0.1:1" }]\n`);
+  for (const args of [
+    ['run', '-c', file],
+    ['echo', '--host', host, '--port', '0'],
+  ]) {
+    const r = await runCli(args, { timeoutMs: 20_000 });
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.deepEqual(r.stderr.trimEnd().split('\n'), [
+      `wsgate: cannot listen on ${host}:0: ENOTFOUND`,
+      `hint: The host name ${host} does not resolve here: bind an IP address (127.0.0.1 for this machine alone, 0.0.0.0 or :: for every interface) or a name this machine resolves, such as localhost.`,
+    ]);
   }
 });
 
@@ -104,6 +146,16 @@ test('check prints the resolved default config and exits 0', async () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /is valid/);
   assert.match(r.stdout, /ws:\/\/127\.0\.0\.1:9998/);
+});
+
+test('check -H without --explain is a usage error, not a header silently unused', async () => {
+  const r = await runCli(['check', '-c', 'config/wsgate.yaml', '-H', 'x-canary: 1']);
+  assert.equal(r.code, 2);
+  assert.equal(r.stdout, '');
+  assert.match(
+    r.stderr,
+    /^wsgate: check: -H\/--header goes with --explain URL: the headers of the request it explains$/m,
+  );
 });
 
 test('check --explain names the route a URL would take', async () => {
@@ -148,8 +200,12 @@ test('a bad config is reported with file:line:col and key, exit 2, for check and
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   for (const line of checked.stderr.trimEnd().split('\n'))
     assert.ok(readme.includes(line.replace(file, 'bad.yaml')), line);
+  // run's hint is the command to paste: this file, not a FILE to fill in.
   const ran = await runCli(['run', '-c', file]);
-  assert.match(ran.stderr, /^hint: Fix the listed keys; `wsgate check -c FILE` validates without starting\.$/m);
+  assert.ok(
+    ran.stderr.includes(`\nhint: Fix the listed keys; \`wsgate check -c ${file}\` validates without starting.\n`),
+    ran.stderr,
+  );
 });
 
 test('check and run without -c where there is no config/wsgate.yaml: a usage error that says so, exit 2', async (t) => {

@@ -54,6 +54,20 @@ test('SIGHUP with a broken file keeps the old routes; a valid edit applies to ne
   assert.deepEqual(await cli.exited, { code: 0, signal: null });
 });
 
+test('SIGHUP without a config file (--listen/--upstream): said, and the proxy keeps running', async (t) => {
+  const a = await startHttpServer(t, (_req, res) => res.end('from a'));
+  const cli = startCli(['run', '--listen', '127.0.0.1:0', '--upstream', a.url, '--log-format', 'json']);
+  t.after(() => cli.child.kill('SIGKILL'));
+  const [, port] = await cli.waitForOutput(/cli listening on 127\.0\.0\.1:(\d+)/);
+  cli.child.kill('SIGHUP');
+  // Node's default for SIGHUP ends the process: a `kill -HUP` meant as a reload stopped the proxy, unlogged.
+  await cli.waitForOutput(/"event":"config\.reload_skipped"/);
+  assert.match(cli.stdout(), /SIGHUP: no config file to reload \(started with --listen\/--upstream or --forward\)/);
+  assert.equal((await bodyOf(`http://127.0.0.1:${port}/`)).text, 'from a');
+  cli.child.kill('SIGTERM');
+  assert.deepEqual(await cli.exited, { code: 0, signal: null });
+});
+
 test('a file change is picked up without a signal', async (t) => {
   const a = await startHttpServer(t, (_req, res) => res.end('from a'));
   const b = await startHttpServer(t, (_req, res) => res.end('from b'));

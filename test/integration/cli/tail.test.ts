@@ -137,3 +137,32 @@ test('tail with no FILE at a terminal says where a log comes from instead of wai
   assert.equal(await done, 0);
   assert.deepEqual(shown, ['12:00:01.020 w1 ● open /echo → ws://127.0.0.1:9998 [web/echo, tap payload]']);
 });
+
+test('tail on lines that are not JSON (a pretty log, the wrong file) says so once on stderr instead of showing nothing', async () => {
+  const pretty = [
+    '[12:00:01.020] INFO: WebSocket open /echo → ws://127.0.0.1:9998',
+    '    event: "ws.open"',
+    '    conn: "w1"',
+  ];
+  const run = async (input: string[]) => {
+    const piped = new PassThrough();
+    const out: string[] = [];
+    const err: string[] = [];
+    const done = tailCommand(['--no-color'], { out: (t) => out.push(t), err: (t) => err.push(t) }, piped);
+    piped.end(`${input.join('\n')}\n`);
+    return { code: await done, out, err };
+  };
+  const wrong = await run([...pretty, ...pretty, ...pretty, ...pretty]);
+  assert.equal(wrong.code, 0);
+  assert.deepEqual(wrong.out, []);
+  assert.deepEqual(wrong.err, [
+    'wsgate: tail: none of the first 10 lines is JSON; tail reads the traffic log (log.traffic) or the main log in JSON (--log-format json, or log.format: json: a log at a terminal is pretty, already for people)',
+  ]);
+  // Short input said at its end; one line of something else before the JSON (npm's banner) is no mistake.
+  assert.match((await run(pretty)).err.join(), /^wsgate: tail: none of the first 3 lines is JSON; /);
+  assert.match((await run(['hello'])).err.join(), /^wsgate: tail: its one line is not JSON; /);
+  assert.deepEqual((await run([''])).err, []);
+  const banner = await run(['> wsgate@0.1.0 start', '', lines[0]!]);
+  assert.deepEqual(banner.err, []);
+  assert.equal(banner.out.length, 1);
+});

@@ -177,6 +177,15 @@ test('a PAC script that throws is a path failure', async (t) => {
   const report = await probe({ url: 'ws://127.0.0.1:9/', pac });
   assert.deepEqual(failure(report), { step: 'path', code: 'PATH_PAC_FAILED' });
   assert.match(report.verdict.detail, /no network here/);
+  assert.match(report.verdict.hint ?? '', /^Fix the PAC script/);
+});
+
+test('a PAC file that cannot be read is said as such, with its own hint, not as a script to fix', async (t) => {
+  const missing = join(tempDir(t, 'wsgate-pac-'), 'missing.pac');
+  const report = await probe({ url: 'ws://127.0.0.1:9/', pac: missing });
+  assert.deepEqual(failure(report), { step: 'path', code: 'PATH_PAC_FAILED' });
+  assert.equal(report.verdict.detail, `PAC ${missing}: cannot read it: no such file`);
+  assert.match(report.verdict.hint ?? '', /^Check the file or URL given to --pac/);
 });
 
 test('a PAC file fetched from a URL', async (t) => {

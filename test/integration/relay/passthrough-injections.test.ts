@@ -1,12 +1,13 @@
 // The rules' injections at open and `every:` on a connection that is not relayed (passthrough-control.ts through
 // injector.ts): the same injections on a relayed and on a passthrough connection give the same message and rule
 // events, the passthrough one keeps permessage-deflate, its ticks stop at the end, and a periodic injection waits
-// for a message boundary — while a fragmented message is in flight its ticks are skipped and said so.
+// for a message boundary — while a fragmented message is in flight its ticks are skipped and said so; once a
+// violation lost the framing of its direction, that is said once and its ticks stop.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { WsEvent } from '../../../src/events.ts';
 import type { Injection } from '../../../src/rules/types.ts';
-import { OPCODE, RawWsClient, waitUntil } from '../../helpers/raw-ws.ts';
+import { OPCODE, RawWsClient, startRawUpstream, waitUntil } from '../../helpers/raw-ws.ts';
 import { connect, handRules, startGate, startUpstream, until } from './support.ts';
 
 const INJECTIONS: Injection[] = [
@@ -108,6 +109,13 @@ test('injections on the passthrough wait for a message boundary: ticks during a 
   assert.ok(texts.slice(whole + 1).every((s) => s === 'tick'));
   const sent = ticks().filter((e) => e.type === 'rule' && e.detail === 'text 4 B').length;
   await waitUntil(() => upstream.received.length >= sent, 'every tick reported as sent arrived');
+  // The log says what the server got, in its order: the tick that waited is reported when written, after the
+  // fragmented message, not at its timer (it would then precede the message it followed on the wire).
+  const logged = gate
+    .of('/frag')
+    .filter((e) => e.type === 'message' && e.dir === 'toUpstream')
+    .map((e) => (e.type === 'message' ? e.preview : ''));
+  assert.deepEqual(logged.slice(0, texts.length), texts);
 });
 
 test('injections on the passthrough through a throttle fault: ticks are skipped while its lane holds maxBufferedBytes', async (t) => {
@@ -131,4 +139,37 @@ test('injections on the passthrough through a throttle fault: ticks are skipped 
   const sent = ticks().length - skipped().length;
   assert.ok(sent >= 1 && sent <= 18, `${sent} injections went into the throttled lane`);
   c.ws.terminate();
+});
+
+test('injections on the passthrough after a violation lost the framing: said once, not at every tick', async (t) => {
+  // A raw upstream: it keeps the connection open whatever the client sends, as a lenient server would.
+  const upstream = await startRawUpstream(t, { record: false });
+  const gate = await startGate(t, {
+    upstreamPort: upstream.port,
+    tap: { onViolation: 'log' },
+    rules: () =>
+      handRules({
+        needsRelay: false,
+        injections: [
+          { rule: 'tick', everyMs: 5, message: { direction: 'toUpstream', type: 'text', data: Buffer.from('tick') } },
+        ],
+      }),
+  });
+  const client = await RawWsClient.connect(t, gate.port, { path: '/lost' });
+  const ticks = () => gate.of('/lost').filter((e) => e.type === 'rule' && e.rule === 'tick');
+  await waitUntil(() => ticks().length >= 2, 'two ticks');
+  // A frame header whose 64-bit length has its top bit set: the tap cannot find where the frame ends (§5.2).
+  await client.write(Buffer.from([0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4]));
+  await waitUntil(() => gate.of('/lost').some((e) => e.type === 'violation'), 'the violation');
+  const lost = () => ticks().filter((e) => e.type === 'rule' && e.detail.includes('framing toward the server is lost'));
+  await waitUntil(() => lost().length >= 1, 'the skipped tick');
+  // Sixty ticks' time: still the one line, with what the first said.
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(lost().length, 1);
+  assert.match(
+    (lost()[0] as { detail: string }).detail,
+    /^skipped: the framing toward the server is lost \(a protocol violation\); no more ticks of this rule on this connection$/,
+  );
+  assert.equal(ticks().at(-1), lost()[0], 'nothing of the rule after it');
+  assert.equal((await gate.session('/lost')).mode, 'passthrough');
 });

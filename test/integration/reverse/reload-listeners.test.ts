@@ -81,6 +81,8 @@ test('a listener moved to a busy address fails the reload; every old listener ke
   assert.equal(failed.listener, 'a');
   assert.equal(failed.cause, 'EADDRINUSE');
   assert.match(String(failed.msg), new RegExp(`cannot listen on 127\\.0\\.0\\.1:${busy.port}: EADDRINUSE`));
+  // The log line carries the cause's hint, as the CLI prints it at start.
+  assert.match(String(failed.hint), new RegExp(`^Another process holds port ${busy.port} here`));
   assert.equal(gw.logs.events('config.reloaded').length, 0);
   assert.deepEqual(
     [...gw.running.listeners].map(([name, address]) => [name, address.port]),

@@ -38,7 +38,8 @@ test('ca init: key 0600 in a 0700 directory; a second init refuses (exit 2); --f
   const again = await runCli(['ca', 'init', '--dir', dir], { cwd: home, env: envFor(home) });
   assert.equal(again.code, 2);
   assert.match(again.stderr, /a CA already exists in .*my-ca/);
-  assert.match(again.stderr, /--force/);
+  // The command to replace it names the same directory: a bare `--force` would replace ~/.wsgate/ca instead.
+  assert.ok(again.stderr.includes(`replace it with \`wsgate ca init --dir ${dir} --force\``), again.stderr);
   assert.equal(fingerprint(), before);
 
   const forced = await runCli(['ca', 'init', '--dir', dir, '--force'], { cwd: home, env: envFor(home) });
@@ -96,7 +97,19 @@ test('a corrupt or missing CA file: exit 2 with the path', async (t) => {
   const missing = await runCli(['ca', 'export', '--dir', dir], { cwd: home, env: envFor(home) });
   assert.equal(missing.code, 2);
   assert.ok(missing.stderr.includes(join(dir, 'ca.pem')), missing.stderr);
-  assert.match(missing.stderr, /wsgate ca init/);
+  // The hint is the command that makes the CA this one looks for: with the --dir or -c it was given.
+  assert.match(missing.stderr, new RegExp(`^hint: Create one with \`wsgate ca init --dir ${dir}\`\\.$`, 'm'));
+  const config = join(home, 'my config.yaml');
+  writeFileSync(
+    config,
+    `listeners:\n  - bind: 127.0.0.1:0\n    routes: [{ upstream: "ws://127.0.0.1:1" }]\ntls: { caDir: ${dir} }\n`,
+  );
+  const viaConfig = await runCli(['ca', 'trust-help', '-c', config], { cwd: home, env: envFor(home) });
+  assert.equal(viaConfig.code, 2);
+  assert.ok(viaConfig.stderr.includes(`hint: Create one with \`wsgate ca init -c '${config}'\`.`), viaConfig.stderr);
+  const bare = await runCli(['ca', 'export'], { cwd: home, env: envFor(home) });
+  assert.equal(bare.code, 2);
+  assert.match(bare.stderr, /^hint: Create one with `wsgate ca init`\.$/m);
 
   assert.equal((await runCli(['ca', 'init', '--dir', dir], { cwd: home, env: envFor(home) })).code, 0);
   writeFileSync(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
@@ -104,6 +117,8 @@ test('a corrupt or missing CA file: exit 2 with the path', async (t) => {
     const corrupt = await runCli(['ca', command, '--dir', dir], { cwd: home, env: envFor(home) });
     assert.equal(corrupt.code, 2, command);
     assert.ok(corrupt.stderr.includes(join(dir, 'ca.pem')), corrupt.stderr);
+    // Replacing it is said for this directory, not for the default one.
+    assert.ok(corrupt.stderr.includes(`\`wsgate ca init --force --dir ${dir}\``), corrupt.stderr);
   }
 });
 

@@ -7,7 +7,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { startWsgate } from '../../../src/app/app.ts';
 import { configFromObject } from '../../../src/config/load.ts';
 import { createLogger } from '../../../src/log/logger.ts';
-import { prettyFormatter } from '../../../src/log/pretty.ts';
+import { prettyFormatter, terminalColor } from '../../../src/log/pretty.ts';
 import { reverseConfig } from '../../helpers/wsgate.ts';
 
 class Capture extends Writable {
@@ -171,4 +171,12 @@ test('a failed reload lists its config issues once: in its message, not again as
   // Issues the message does not say stay.
   const other = plain(JSON.stringify({ ...at, issues, msg: 'config reload failed' }));
   assert.match(other, /^ {4}issues: \[/m);
+});
+
+test('colours at a terminal only, and not when NO_COLOR is set to anything (no-color.org)', () => {
+  assert.equal(terminalColor(true, {}), true);
+  assert.equal(terminalColor(false, {}), false);
+  assert.equal(terminalColor(undefined, {}), false);
+  assert.equal(terminalColor(true, { NO_COLOR: '1' }), false);
+  assert.equal(terminalColor(true, { NO_COLOR: '' }), true);
 });
