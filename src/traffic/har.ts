@@ -146,3 +146,20 @@ export function harEntry(c: StoredConnection, messages: readonly StoredMessage[]
 export function harLog(entries: unknown[], version: string): HarLog {
   return { log: { version: '1.2', creator: { name: 'wsgate', version }, pages: [], entries } };
 }
+
+/**
+ * The same HAR as harLog, as pieces to write one after the other: the head, each entry, the tail. An export of a
+ * full store is hundreds of MiB of JSON; built as one string it doubles the store in memory (and past V8's string
+ * limit cannot be built at all). Entries are pulled one at a time, so a lazy iterable builds each only when written.
+ */
+export function* harChunks(entries: Iterable<unknown>, version: string): Generator<string> {
+  const head = JSON.stringify(harLog([], version));
+  // `…"entries":[]}}`: the entries go between the brackets (entries is the last key of harLog's log).
+  yield head.slice(0, -'[]}}'.length + 1);
+  let first = true;
+  for (const entry of entries) {
+    yield `${first ? '' : ','}${JSON.stringify(entry)}`;
+    first = false;
+  }
+  yield ']}}';
+}
