@@ -18,6 +18,11 @@ export async function sendHarStream(
     'content-type': 'application/json; charset=utf-8',
     'content-disposition': `attachment; filename="${name}"`,
   });
+  // HEAD: Node drops what is written, so nothing need be built.
+  if (res.req?.method === 'HEAD') {
+    res.end();
+    return;
+  }
   for (const chunk of harChunks(entries, version)) {
     if (res.destroyed) return;
     if (!res.write(chunk)) {

@@ -92,3 +92,22 @@ function dechunk(buf: Buffer): Buffer {
     at = eol + 2 + size + 2;
   }
 }
+
+test('HEAD answers the headers and builds no entry', async (t) => {
+  let built = 0;
+  function* entries() {
+    for (let i = 0; i < 10; i++) {
+      built++;
+      yield { i };
+    }
+  }
+  const server = http.createServer((_req, res) => void sendHarStream(res, 'h.har', entries(), 'test'));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const { port } = server.address() as net.AddressInfo;
+  const res = await fetch(`http://127.0.0.1:${port}/api/har`, { method: 'HEAD' });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+  assert.equal(built, 0);
+});
