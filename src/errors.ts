@@ -353,6 +353,11 @@ export const ERRORS = {
     status: 415,
   },
   WSG_ADMIN_BAD_REQUEST: { message: '{detail}', status: 400 },
+  WSG_ADMIN_BODY_TOO_LARGE: {
+    message: 'the request body is larger than the admin API takes ({limit})',
+    hint: 'Admin calls take small JSON objects; send a large message in parts, or keep it under the limit.',
+    status: 413,
+  },
   WSG_ADMIN_NOT_FOUND: { message: '{detail}', status: 404 },
   WSG_ADMIN_METHOD_NOT_ALLOWED: { message: '{method} is not allowed on {path}; it takes {allow}', status: 405 },
   WSG_ADMIN_CONFLICT: { message: '{detail}', status: 409 },

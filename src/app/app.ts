@@ -16,7 +16,7 @@ import { type Logger, logQueueOf } from '../log/logger.ts';
 import { formatHostPort } from '../net/host-port.ts';
 import { localProxyHeader } from '../net/proxy-protocol-send.ts';
 import { createHttpForwarder } from '../reverse/http.ts';
-import { closeServerSessions, ReverseListener } from '../reverse/listener.ts';
+import { closeServerSessions, ReverseListener, withSpares } from '../reverse/listener.ts';
 import { loadConfigTls } from '../tls/config-tls.ts';
 import { keyLogFile } from '../tls/keylog.ts';
 import { defaultUpstreamTls, upstreamTlsOptions } from '../tls/upstream.ts';
@@ -190,7 +190,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
           ...logHandlers(logControlOf(log, () => config.log.traffic)),
           ...upstreamHandlers({
             pools: () => checkedUpstreams(config),
-            snapshots: async () => ({ lists: [balancer.snapshot(Date.now())] }),
+            snapshots: async () => ({ lists: [withSpares(balancer.snapshot(Date.now()), listeners.values())] }),
             drained: () => balancer.drainedServers(),
             setDrained: (servers) => balancer.syncDrained(servers),
             closeServer: async (upstream, server, code, reason) =>
@@ -240,7 +240,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
     },
     readiness,
     session: sessionOf,
-    servers: () => balancer.snapshot(Date.now()),
+    servers: () => withSpares(balancer.snapshot(Date.now()), listeners.values()),
     setDrained: (servers) => balancer.syncDrained(servers),
     setHealthChecks: (run) => healthChecks.setRunning(run),
     setCheckedDown: (upstream, server, down) => balancer.setCheckedDown(upstream, server, down),

@@ -57,11 +57,15 @@ export function conflict(detail: string): WsgateError {
 
 /** Reads a JSON body up to MAX_BODY_BYTES; an empty body is `{}`. */
 export async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+  // 413 as nginx's client_max_body_size: the same refusal whether the length was announced (refused before a byte
+  // is read) or the body is chunked and grows past the limit.
+  const tooLarge = () => new WsgateError('WSG_ADMIN_BODY_TOO_LARGE', { limit: '1 MiB' });
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw badRequest(`the request body is larger than ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES) throw tooLarge();
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8').trim();

@@ -2,9 +2,8 @@
 // filtering connections, paging their messages (from memory, and from the session file for what memory
 // evicted), send and close on a live connection, HAR export, the redacted config and reload. Each endpoint is an
 // AdminHandler; the server (admin-server.ts) has already checked Host, token and Origin when they run.
-import type http from 'node:http';
 import { WsgateError } from '../errors.ts';
-import { harEntry, harLog } from '../traffic/har.ts';
+import { harEntry } from '../traffic/har.ts';
 import {
   type ConnectionFilter,
   type MessageQuery,
@@ -15,8 +14,9 @@ import {
 import type { SessionFile } from '../traffic/store-disk.ts';
 import type { HeldMessage, HoldDecision, RuntimeHold } from '../websocket/relay-hold.ts';
 import type { ControlMessage, ControlResult } from '../websocket/session.ts';
-import { badRequest, closeCodeAndReason, conflict, notFound, readJson, SAFE_HEADERS, sendJson } from './admin-http.ts';
+import { badRequest, closeCodeAndReason, conflict, notFound, readJson, sendJson } from './admin-http.ts';
 import type { AdminHandler } from './admin-server.ts';
+import { sendHarStream } from './har-stream.ts';
 
 export type AdminContext = {
   store: TrafficStore;
@@ -127,17 +127,6 @@ async function allMessages(ctx: AdminContext, id: string): Promise<StoredMessage
     if (!page.more) break;
   }
   return out;
-}
-
-function sendHar(res: http.ServerResponse, name: string, body: unknown): void {
-  const textBody = JSON.stringify(body);
-  res.writeHead(200, {
-    ...SAFE_HEADERS,
-    'content-type': 'application/json; charset=utf-8',
-    'content-disposition': `attachment; filename="${name}"`,
-    'content-length': Buffer.byteLength(textBody),
-  });
-  res.end(textBody);
 }
 
 /**
@@ -274,22 +263,23 @@ export function apiHandlers(ctx: AdminContext): AdminHandler[] {
         const c = ctx.store.connection(params['id']!);
         if (c === undefined) throw notFound(`no connection ${params['id']} in memory`);
         const messages = await allMessages(ctx, c.id);
-        sendHar(res, `wsgate-${c.id}.har`, harLog([harEntry(c, messages, ctx.version)], ctx.version));
+        await sendHarStream(res, `wsgate-${c.id}.har`, [harEntry(c, messages, ctx.version)], ctx.version);
       },
     },
     {
       method: 'GET',
       path: '/api/har',
-      handle(_req, res) {
+      async handle(_req, res) {
         // Memory only: a HAR of everything from the session file could be gigabytes; per connection reads both.
-        const entries = ctx.store
-          .connections()
-          .reverse()
-          .map((c) => {
+        // Each entry is built when the reader has taken the one before (har-stream.ts).
+        const connections = ctx.store.connections().reverse();
+        const entries = function* () {
+          for (const c of connections) {
             const page = ctx.store.messages(c.id, { after: 0, limit: MAX_HAR_MESSAGES });
-            return harEntry(c, page?.messages ?? [], ctx.version);
-          });
-        sendHar(res, 'wsgate.har', harLog(entries, ctx.version));
+            yield harEntry(c, page?.messages ?? [], ctx.version);
+          }
+        };
+        await sendHarStream(res, 'wsgate.har', entries(), ctx.version);
       },
     },
     {

@@ -2,9 +2,9 @@
 // over a WebSocket (/api/events/ws), with a resume cursor. Every event carries the store's sequence number (the
 // SSE `id:`); a client that reconnects with Last-Event-ID or ?since=SEQ first gets what it missed from the
 // store's ring, then the live events, with nothing lost or repeated as long as the ring still holds them (a
-// `gap` event says how many it no longer holds). Events are written once per tick per client, and a client that
-// falls too far behind (4 MiB unsent) is disconnected rather than buffered without bound: it resumes from its
-// cursor. ?conn=ID limits the feed to one connection.
+// `gap` event says how many it no longer holds; `reset: true` on it when the cursor is from before a restart).
+// Events are written once per tick per client, and a client that falls too far behind (4 MiB unsent) is
+// disconnected rather than buffered without bound: it resumes from its cursor. ?conn=ID limits the feed to one connection.
 import type http from 'node:http';
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
@@ -45,12 +45,16 @@ function follow(
   store: TrafficStore,
   since: number,
   conn: string | undefined,
-  send: (events: FeedEvent[], missed: number) => void,
+  send: (events: FeedEvent[], missed: number, reset?: boolean) => void,
 ): () => void {
   const wanted = (e: FeedEvent) => conn === undefined || connOf(e) === conn;
-  const { events, missed } = store.replay(since);
+  // A cursor past the last seq is from another store: the wsgate before a restart (its seqs began again at 1), or
+  // another process. Resuming from it would skip this store's events up to that number; the client is told to
+  // forget what it holds (`reset`) and gets everything the ring holds instead.
+  const reset = since > store.seq;
+  const { events, missed } = store.replay(reset ? 0 : since);
   const first = events.filter(wanted);
-  if (first.length > 0 || missed > 0) send(first, missed);
+  if (first.length > 0 || missed > 0 || reset) send(first, missed, reset);
   let pending: FeedEvent[] = [];
   let scheduled = false;
   return store.subscribe((event) => {
@@ -90,8 +94,9 @@ export function sseHandler(store: TrafficStore): AdminHandler {
       };
       const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
       heartbeat.unref();
-      stop = follow(store, since, conn, (events, missed) => {
-        let text = missed > 0 ? `event: gap\ndata: ${JSON.stringify({ missed })}\n\n` : '';
+      stop = follow(store, since, conn, (events, missed, reset) => {
+        const gap = reset ? { missed, reset } : { missed };
+        let text = missed > 0 || reset ? `event: gap\ndata: ${JSON.stringify(gap)}\n\n` : '';
         for (const e of events) text += `id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`;
         if (text === '') return;
         res.write(text);
@@ -116,9 +121,10 @@ export function wsFeedHandler(store: TrafficStore): AdminUpgradeHandler & { clos
       const conn = ctx.url.searchParams.get('conn') ?? undefined;
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on('error', () => ws.terminate());
-        const stop = follow(store, since, conn, (events, missed) => {
+        const stop = follow(store, since, conn, (events, missed, reset) => {
           if (ws.readyState !== ws.OPEN) return;
-          if (missed > 0) ws.send(JSON.stringify({ type: 'gap', missed }));
+          if (reset) ws.send(JSON.stringify({ type: 'gap', missed, reset }));
+          else if (missed > 0) ws.send(JSON.stringify({ type: 'gap', missed }));
           for (const e of events) ws.send(JSON.stringify(e));
           if (ws.bufferedAmount > MAX_UNSENT) ws.close(1013, 'feed client too slow; resume with ?since=');
         });

@@ -48,6 +48,8 @@ export type ServerView = {
   open: number;
   /** Failed connections since the start. */
   failures: number;
+  /** Connections held ahead for the next handshake (upstreams[].preconnect), not counted in `open`. */
+  spares: number;
   /** A drain's deadline (`closeAfter`): when what is still open to it will be closed. */
   closeAt?: string | undefined;
 };
@@ -81,6 +83,7 @@ export function mergeSnapshots(lists: readonly ServerSnapshot[][]): Map<string, 
               ...seen,
               open: seen.open + s.open,
               failures: seen.failures + s.failures,
+              spares: (seen.spares ?? 0) + (s.spares ?? 0),
               skipped: seen.skipped || s.skipped,
               skippedForMs: Math.max(seen.skippedForMs, s.skippedForMs),
               checkedDown: seen.checkedDown || s.checkedDown,
@@ -113,6 +116,7 @@ export function upstreamViews(
         skippedForMs: seen?.skippedForMs ?? 0,
         open: seen?.open ?? 0,
         failures: seen?.failures ?? 0,
+        spares: seen?.spares ?? 0,
         ...(deadline === undefined ? {} : { closeAt: new Date(deadline).toISOString() }),
       };
     });

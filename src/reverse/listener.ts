@@ -19,9 +19,9 @@ import { type Cidr, cidrsContain, compileCidrs } from '../net/cidr.ts';
 import type { ConnectionRules } from '../rules/types.ts';
 import type { ServerTls } from '../tls/server-certs.ts';
 import { defaultUpstreamTls, type UpstreamTls } from '../tls/upstream.ts';
-import type { UpstreamBalancer } from '../upstream/balancer.ts';
+import type { ServerSnapshot, UpstreamBalancer } from '../upstream/balancer.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
-import { UpstreamSpares } from '../upstream/spares.ts';
+import { spareKey, UpstreamSpares } from '../upstream/spares.ts';
 import { failedHandshake, failureOf } from '../websocket/failed-handshake.ts';
 import type { KeepaliveSettings } from '../websocket/keepalive.ts';
 import type { LiveSession } from '../websocket/session.ts';
@@ -137,6 +137,11 @@ export class ReverseListener implements FrontHandler<never> {
   }
 
   /** The open WebSockets to one server of a pool (its origin). */
+  /** Spares held now for a server (spareKey): 0 or 1. */
+  sparesFor(key: string): number {
+    return this.#spares.heldFor(key);
+  }
+
   sessionsTo(upstream: string, server: string): LiveSession[] {
     return this.#front.sessionsTo(upstream, server);
   }
@@ -344,4 +349,15 @@ export function closeServerSessions(
     for (const session of listener.sessionsTo(upstream, origin)) if (session.close(code, reason, 'both').ok) closed++;
   }
   return closed;
+}
+
+/** The balancer's snapshots with each server's spares, summed over the reverse listeners (each holds its own). */
+export function withSpares(snapshots: ServerSnapshot[], listeners: Iterable<unknown>): ServerSnapshot[] {
+  const reverse = [...listeners].filter((l): l is ReverseListener => l instanceof ReverseListener);
+  return snapshots.map((s) => {
+    let spares = 0;
+    const key = spareKey(s.upstream, new URL(s.server));
+    for (const listener of reverse) spares += listener.sparesFor(key);
+    return { ...s, spares };
+  });
 }

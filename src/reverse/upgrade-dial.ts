@@ -14,7 +14,7 @@ import { dialFromPool, logServerFailed, type UpstreamBalancer } from '../upstrea
 import { connectUpstream, isTlsUrl, type UpstreamTarget } from '../upstream/connect.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
 import { logPacFallthrough } from '../upstream/pac-route.ts';
-import type { UpstreamSpares } from '../upstream/spares.ts';
+import { spareKey, type UpstreamSpares } from '../upstream/spares.ts';
 import type { UpgradeDialOptions } from '../websocket/upgrade.ts';
 
 /** What of a listener's settings its upgrades dial with (ListenerSettings' fields), and its spares. */
@@ -80,7 +80,7 @@ function dialUpstream(
   const direct = route?.proxy === undefined && route?.fallbacks === undefined;
   const spare =
     direct && preconnect > 0
-      ? settings.spares.take(target.name, `${target.name} ${target.url.origin}`, preconnect, () =>
+      ? settings.spares.take(target.name, spareKey(target.name, target.url), preconnect, () =>
           connectUpstream({ name: target.name, url: new URL(target.url) }, connectOptions),
         )
       : undefined;

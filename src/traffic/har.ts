@@ -3,7 +3,8 @@
 // `_webSocketMessages` as { type: "send" | "receive", time (epoch seconds), opcode, data }. "send" is what the
 // client sent (toUpstream). Text data is the text; binary data is base64, as Chrome exports it (the tap's
 // previews hold binary as hex). Data is the whole message the store kept (up to inspector.store.maxMessageBytes),
-// else the preview; what stays cut is counted in the entry's `_wsgate` field, as are evicted messages. Pure.
+// else the preview; what stays cut is counted in the entry's `_wsgate` field, as are evicted messages. A message
+// a relay rule acted on (rewrote, dropped) carries those hits in `_wsgateRules`. Pure.
 import { messageData as payloadOf } from './records.ts';
 import type { StoredConnection, StoredMessage } from './store.ts';
 
@@ -33,13 +34,42 @@ function messageData(m: StoredMessage): string {
   return payloadOf(m).data;
 }
 
-export function harMessage(m: StoredMessage): { type: 'send' | 'receive'; time: number; opcode: number; data: string } {
-  return {
+type HarRuleHit = { rule: string; action: string; detail: string };
+
+export type HarMessage = {
+  type: 'send' | 'receive';
+  time: number;
+  opcode: number;
+  data: string;
+  _wsgateRules?: HarRuleHit[];
+};
+
+/**
+ * `data` is the message as it came off the wire, as Chrome records what the browser saw. A relay rule may have
+ * changed it (replace, setJson) or dropped it on its way to the other side: `_wsgateRules` lists those hits, so a
+ * reader of the HAR does not take a message the other side never got, or got rewritten, for what it received.
+ */
+export function harMessage(m: StoredMessage, hits?: readonly HarRuleHit[]): HarMessage {
+  const message: HarMessage = {
     type: m.dir === 'toUpstream' ? 'send' : 'receive',
     time: Date.parse(m.time) / 1000,
     opcode: OPCODES[m.kind] ?? 0,
     data: messageData(m),
   };
+  if (hits !== undefined) message._wsgateRules = hits.map(({ rule, action, detail }) => ({ rule, action, detail }));
+  return message;
+}
+
+/** A connection's rule hits by the seq of the message each acted on (hits on no message are left out). */
+function hitsBySeq(c: StoredConnection): Map<number, HarRuleHit[]> {
+  const bySeq = new Map<number, HarRuleHit[]>();
+  for (const hit of c.rules) {
+    if (hit.messageSeq === undefined) continue;
+    const list = bySeq.get(hit.messageSeq);
+    if (list === undefined) bySeq.set(hit.messageSeq, [hit]);
+    else list.push(hit);
+  }
+  return bySeq;
 }
 
 /**
@@ -96,6 +126,7 @@ function harTimings(c: StoredConnection) {
 
 export function harEntry(c: StoredConnection, messages: readonly StoredMessage[], version: string): unknown {
   const url = harUrl(c);
+  const hits = hitsBySeq(c);
   const truncated = messages.filter((m) => (m.data === undefined ? m.truncated : m.data.truncated)).length;
   return {
     startedDateTime: c.openedAt,
@@ -125,7 +156,7 @@ export function harEntry(c: StoredConnection, messages: readonly StoredMessage[]
     cache: {},
     timings: harTimings(c),
     _resourceType: 'websocket',
-    _webSocketMessages: messages.map(harMessage),
+    _webSocketMessages: messages.map((m) => harMessage(m, hits.get(m.seq))),
     _wsgate: {
       id: c.id,
       route: c.route,
@@ -145,4 +176,21 @@ export function harEntry(c: StoredConnection, messages: readonly StoredMessage[]
 
 export function harLog(entries: unknown[], version: string): HarLog {
   return { log: { version: '1.2', creator: { name: 'wsgate', version }, pages: [], entries } };
+}
+
+/**
+ * The same HAR as harLog, as pieces to write one after the other: the head, each entry, the tail. An export of a
+ * full store is hundreds of MiB of JSON; built as one string it doubles the store in memory (and past V8's string
+ * limit cannot be built at all). Entries are pulled one at a time, so a lazy iterable builds each only when written.
+ */
+export function* harChunks(entries: Iterable<unknown>, version: string): Generator<string> {
+  const head = JSON.stringify(harLog([], version));
+  // `…"entries":[]}}`: the entries go between the brackets (entries is the last key of harLog's log).
+  yield head.slice(0, -'[]}}'.length + 1);
+  let first = true;
+  for (const entry of entries) {
+    yield `${first ? '' : ','}${JSON.stringify(entry)}`;
+    first = false;
+  }
+  yield ']}}';
 }

@@ -42,6 +42,8 @@ export type ServerSnapshot = {
   /** Active checks took it out. */
   checkedDown: boolean;
   drained: boolean;
+  /** Connections dialed ahead (upstreams[].preconnect) and held unused now; the listeners add them (withSpares). */
+  spares?: number;
 };
 
 /** FNV-1a, 32 bits, with murmur3's finalizer: keys that differ in their last characters land far apart. */

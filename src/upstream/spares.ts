@@ -30,6 +30,11 @@ type Slot = {
   lastAsked: number;
 };
 
+/** The slot of a server of `upstream` (its spares are per origin: a path does not change the connection). */
+export function spareKey(upstream: string, server: URL): string {
+  return `${upstream} ${server.origin}`;
+}
+
 /** Sockets that were spares when a handshake took them, with what reports one lost. */
 const taken = new WeakMap<net.Socket, () => void>();
 
@@ -95,6 +100,11 @@ export class UpstreamSpares {
     let n = 0;
     for (const slot of this.#slots.values()) if (slot.spare !== undefined) n++;
     return n;
+  }
+
+  /** Whether a spare is held now for `key` (spareKey): 0 or 1, for the admin API's `spares`. */
+  heldFor(key: string): number {
+    return this.#slots.get(key)?.spare === undefined ? 0 : 1;
   }
 
   /** Closes every held spare; later handshakes dial afresh (a reload's new settings, or shutdown). */

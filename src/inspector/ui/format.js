@@ -76,8 +76,12 @@ export function hexDump(bytes, maxBytes = 64 * 1024) {
 }
 
 export function hexToBytes(hex) {
+  // The message is shown to the user as it is: it names what to fix (the first wrong character counts from 1 in
+  // the box as typed, spaces and colons included).
+  const bad = /[^0-9a-f\s:]/i.exec(hex);
+  if (bad !== null) throw new Error(`"${bad[0]}" (character ${bad.index + 1}) is not a hex digit`);
   const clean = hex.replace(/[\s:]/g, '');
-  if (clean.length % 2 !== 0 || /[^0-9a-f]/i.test(clean)) throw new Error('not an even number of hex digits');
+  if (clean.length % 2 !== 0) throw new Error(`${clean.length} hex digits: bytes need an even number`);
   const out = new Uint8Array(clean.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(clean.slice(i * 2, i * 2 + 2), 16);
   return out;

@@ -145,6 +145,14 @@ export class Model {
         return;
       }
       case 'gap':
+        if (event.reset) {
+          // wsgate restarted: what is shown is another run's (its ids come again, for other connections). Forget
+          // it; the feed replays this run's events next, and the list and the selection load again.
+          this.connections.clear();
+          void this.loadConnections().catch(() => {});
+          void this.select(this.selected);
+          return;
+        }
         // The feed's resume window no longer held some events: page the selected connection's messages in again
         // from the last one shown, and refresh the list.
         void this.#catchUp();

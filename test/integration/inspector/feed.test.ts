@@ -162,3 +162,28 @@ test('WebSocket feed: a message event within 200 ms; resume with ?since= loses n
   );
   assert.equal(resumed.items.find((e) => e.type === 'end').connection.end.closeCode, 1000);
 });
+
+test('a cursor from before a restart (past the store’s last seq) replays everything after a gap with reset', async (t) => {
+  const echo = await startEchoUpstream(t);
+  const gate = await startInspected(t, echo.url);
+  const client = await openWs(`${gate.ws}/restarted`);
+  t.after(() => client.terminate());
+  await roundTrip(client, 'before-the-feed-came-back');
+  // The inspector saw seq 5000 from the wsgate that ran before; this one has a handful of events.
+  const sse = openSse(gate.adminPort, '/api/events', { 'last-event-id': '5000' });
+  t.after(() => sse.close());
+  await sse.ready;
+  await sse.waitFor((e) => e.event === 'message' && e.data.message.preview === 'before-the-feed-came-back');
+  assert.equal(sse.items[0]!.event, 'gap');
+  assert.equal(sse.items[0]!.data.reset, true);
+  assert.equal(sse.items[1]!.event, 'open', 'replayed from the store’s first event');
+
+  const ws = openWsFeed(gate.adminPort, '?since=5000');
+  await ws.ready;
+  t.after(() => ws.ws.terminate());
+  await ws.waitFor((e) => e.type === 'message' && e.message.preview === 'before-the-feed-came-back');
+  assert.deepEqual(ws.items[0], { type: 'gap', missed: 0, reset: true });
+  // A live event still follows.
+  client.send('after');
+  await ws.waitFor((e) => e.type === 'message' && e.message.preview === 'after');
+});

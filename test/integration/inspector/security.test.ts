@@ -196,3 +196,21 @@ test('the WebSocket feed refuses a foreign Origin', async (t) => {
   });
   own.close();
 });
+
+test('a body over the admin API’s 1 MiB is 413 WSG_ADMIN_BODY_TOO_LARGE, announced or streamed', async (t) => {
+  const echo = await startEchoUpstream(t);
+  const gate = await startInspected(t, echo.url);
+  const big = { level: 'x'.repeat(1024 * 1024 + 1) };
+  const announced = await call(gate.adminPort, 'PUT', '/api/log', { body: big });
+  assert.equal(announced.status, 413);
+  assert.equal(announced.json.error.code, 'WSG_ADMIN_BODY_TOO_LARGE');
+  assert.match(announced.json.error.message, /1 MiB/);
+  const chunked = await call(gate.adminPort, 'PUT', '/api/log', {
+    headers: { 'transfer-encoding': 'chunked' },
+    body: big,
+  });
+  assert.equal(chunked.status, 413);
+  assert.equal(chunked.json.error.code, 'WSG_ADMIN_BODY_TOO_LARGE');
+  // A body within the limit still reaches the handler.
+  assert.equal((await call(gate.adminPort, 'PUT', '/api/log', { body: { level: 'info' } })).status, 200);
+});

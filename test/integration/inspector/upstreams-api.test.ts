@@ -378,3 +378,35 @@ test('--workers 2: one worker runs the health checks and the other follows; anot
   cli.child.kill('SIGTERM');
   assert.deepEqual(await cli.exitedWithin(), { code: 0, signal: null }, cli.stderr());
 });
+
+test('spares: a connection held ahead for a server (preconnect) is listed as its spares, not as open', async (t) => {
+  const [a, b] = [await namedServer(t, 'A'), await namedServer(t, 'B')];
+  const gw = await startTestWsgate(t, {
+    listeners: [{ name: 'test', bind: '127.0.0.1:0', routes: [{ upstream: 'app', tap: 'meta' }] }],
+    upstreams: [{ name: 'app', servers: [a.url, b.url], preconnect: '5s' }],
+    inspector: { bind: '127.0.0.1:0' },
+    shutdown: { grace: '200ms' },
+  });
+  const admin = gw.running.inspector!.admin.address.port;
+  assert.equal((await put(admin, '/api/upstreams/app/servers/1', { state: 'drain' })).status, 200);
+  const before = (await call(admin, 'GET', '/api/upstreams/app')).json.upstream.servers;
+  assert.deepEqual(
+    before.map((s: any) => s.spares),
+    [0, 0],
+  );
+  // Two handshakes close together: the second has a spare dialed after it, to the server both went to.
+  const first = await openAsking(`${gw.ws}/`);
+  const second = await openAsking(`${gw.ws}/`);
+  t.after(() => {
+    first.ws.terminate();
+    second.ws.terminate();
+  });
+  assert.equal(await second.ask(), 'A');
+  const servers = await eventually(
+    async () => (await call(admin, 'GET', '/api/upstreams/app')).json.upstream.servers,
+    (list: any[]) => list[0].spares === 1,
+    'a spare held for server 0',
+  );
+  assert.equal(servers[0].open, 2, 'the spare is not counted as open');
+  assert.equal(servers[1].spares, 0);
+});

@@ -252,3 +252,51 @@ test('keepalive pings are listed as wsgate’s', async (t) => {
   );
   assert.ok(r.json.messages.every((m: any) => m.origin === 'wsgate'));
 });
+
+test('a HAR message that a rule acted on names the rule hits (_wsgateRules): a dropped or rewritten message says so', async (t) => {
+  const echo = await startEchoUpstream(t);
+  const gw = await startTestWsgate(t, {
+    listeners: [
+      {
+        name: 'test',
+        bind: '127.0.0.1:0',
+        routes: [
+          { name: 'echo', match: { pathPrefix: '/' }, upstream: echo.url, tap: 'payload', rules: ['mask', 'gone'] },
+        ],
+      },
+    ],
+    rules: [
+      {
+        name: 'mask',
+        match: { direction: 'toServer', text: 'card' },
+        actions: [{ replace: { pattern: 'card', with: 'XXXX' } }],
+      },
+      { name: 'gone', match: { direction: 'toServer', text: 'secret' }, actions: [{ drop: true }] },
+    ],
+    shutdown: { grace: '200ms' },
+    inspector: { bind: '127.0.0.1:0' },
+  });
+  const port = gw.running.inspector!.admin.address.port;
+  const ws = await openWs(`${gw.ws}/relay`);
+  t.after(() => ws.terminate());
+  assert.equal(String((await roundTrip(ws, 'my card')).data), 'my XXXX');
+  ws.send('secret');
+  assert.equal(String((await roundTrip(ws, 'plain')).data), 'plain');
+  const id = await onlyConnection(port);
+  await messagesOf(port, id, 5);
+  const har = (await call(port, 'GET', `/api/connections/${id}/har`)).json;
+  const sent = har.log.entries[0]._webSocketMessages.filter((m: any) => m.type === 'send');
+  assert.deepEqual(
+    sent.map((m: any) => m.data),
+    ['my card', 'secret', 'plain'],
+    'the HAR has each message as the client sent it',
+  );
+  assert.equal(sent[0]._wsgateRules.length, 1);
+  assert.equal(sent[0]._wsgateRules[0].rule, 'mask');
+  assert.equal(sent[0]._wsgateRules[0].action, 'replace');
+  assert.deepEqual(
+    sent[1]._wsgateRules.map((r: any) => [r.rule, r.action]),
+    [['gone', 'drop']],
+  );
+  assert.equal(sent[2]._wsgateRules, undefined, 'a message no rule touched has no _wsgateRules');
+});

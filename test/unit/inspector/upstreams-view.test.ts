@@ -30,8 +30,8 @@ test('the view sums workers, marks drained and skipped servers, and shows health
     healthCheck: { interval: 5000, timeout: 2000, path: '/health', fails: 2, passes: 1 },
   };
   const counts = mergeSnapshots([
-    [snap(A, { open: 2, failures: 1 }), snap(B, { skipped: true, skippedForMs: 4000, checkedDown: true })],
-    [snap(A, { open: 3, skipped: true, skippedForMs: 9000 })],
+    [snap(A, { open: 2, failures: 1, spares: 1 }), snap(B, { skipped: true, skippedForMs: 4000, checkedDown: true })],
+    [snap(A, { open: 3, skipped: true, skippedForMs: 9000, spares: 1 })],
   ]);
   const [view] = upstreamViews([{ name: 'app', pool }], counts, [['app', A]]);
   assert.deepEqual(view, {
@@ -52,6 +52,7 @@ test('the view sums workers, marks drained and skipped servers, and shows health
         skippedForMs: 9000,
         open: 5,
         failures: 1,
+        spares: 2,
       },
       {
         index: 1,
@@ -64,6 +65,7 @@ test('the view sums workers, marks drained and skipped servers, and shows health
         skippedForMs: 4000,
         open: 0,
         failures: 0,
+        spares: 0,
       },
     ],
   });
