@@ -25,10 +25,21 @@ export async function sendHarStream(
   }
   for (const chunk of harChunks(entries, version)) {
     if (res.destroyed) return;
-    if (!res.write(chunk)) {
-      // 'close' too: a reader that leaves while backed up never drains.
-      await Promise.race([once(res, 'drain'), once(res, 'close')]);
-    }
+    if (!res.write(chunk)) await drainedOrClosed(res);
   }
   if (!res.destroyed) res.end();
+}
+
+/**
+ * 'close' too: a reader that leaves while backed up never drains. The loser's listeners are taken off (the abort
+ * rejects its promise, which the race has already handled): a big export waits hundreds of times, and listeners
+ * left behind would pile up on the answer until it closed.
+ */
+async function drainedOrClosed(res: http.ServerResponse): Promise<void> {
+  const done = new AbortController();
+  try {
+    await Promise.race([once(res, 'drain', { signal: done.signal }), once(res, 'close', { signal: done.signal })]);
+  } finally {
+    done.abort();
+  }
 }

@@ -24,7 +24,14 @@ test('a reader that stops reading stops the export from building entries', async
       yield { i, data: 'x'.repeat(16 * 1024) };
     }
   }
-  const server = http.createServer((_req, res) => void sendHarStream(res, 'big.har', entries(), 'test'));
+  // Listeners left on the answer by the waits for the reader: one per wait would add hundreds here.
+  let closeListenersAtEnd = -1;
+  const server = http.createServer((_req, res) => {
+    const baseline = res.listenerCount('close');
+    void sendHarStream(res, 'big.har', entries(), 'test').then(() => {
+      closeListenersAtEnd = res.listenerCount('close') - baseline;
+    });
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.after(() => server.close());
@@ -53,6 +60,7 @@ test('a reader that stops reading stops the export from building entries', async
   assert.equal(har.log.version, '1.2');
   assert.equal(har.log.entries.length, total);
   assert.equal(har.log.entries[total - 1]!.i, total - 1);
+  assert.equal(closeListenersAtEnd, 0, 'listeners left on the answer by the waits for the reader');
 });
 
 test('a reader that goes away ends the export', async (t) => {
