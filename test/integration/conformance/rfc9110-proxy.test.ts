@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { assertHealthy, type Channel, ENTRY_KINDS } from '../../helpers/entry-kinds.ts';
-import { defaultResponder } from '../../helpers/raw.ts';
+import { defaultResponder, type SinkResponder } from '../../helpers/raw.ts';
 
 const TRAILERS =
   'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n2\r\nok\r\n0\r\nX-Checksum: c0ffee\r\n\r\n';
@@ -86,21 +86,39 @@ for (const kind of ENTRY_KINDS) {
   });
 }
 
-/** 40,000 103 heads of about 512 bytes (20 MiB), then the answer. */
-function flood(head: string): string | undefined {
-  if (!/^\S+ \S*\/flood /.test(head)) return respond(head);
-  const hint = `HTTP/1.1 103 Early Hints\r\nLink: </${'a'.repeat(460)}.js>; rel=preload\r\n\r\n`;
-  return `${hint.repeat(40_000)}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`;
+/**
+ * 40,000 103 heads of about 512 bytes (20 MiB), then the answer, written by the upstream itself so that the test
+ * knows when it is all out: `flushed` resolves once the kernel has taken the last byte, so wsgate has read all but
+ * what the socket buffers hold.
+ */
+function flooding(): { respond: SinkResponder; flushed: Promise<void> } {
+  let done: () => void;
+  const flushed = new Promise<void>((r) => {
+    done = r;
+  });
+  const respondFlood: SinkResponder = (head, conn) => {
+    if (!/^\S+ \S*\/flood /.test(head)) return respond(head);
+    const hint = `HTTP/1.1 103 Early Hints\r\nLink: </${'a'.repeat(460)}.js>; rel=preload\r\n\r\n`;
+    conn.socket.write(`${hint.repeat(40_000)}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`, () => done());
+    return undefined;
+  };
+  return { respond: respondFlood, flushed };
 }
 
 for (const kind of ENTRY_KINDS) {
   test(`${kind.name}: 103s are not buffered for a client that does not read them`, async (t) => {
+    const { respond: flood, flushed } = flooding();
     const entry = await kind.start(t, {}, { respond: flood });
     const channel = await entry.open(t);
     channel.socket.pause();
     channel.write(`GET ${entry.target('/flood')} HTTP/1.1\r\nHost: ${entry.host}\r\n\r\n`);
-    // The upstream's 20 MiB are read by wsgate meanwhile; those for a client whose socket is full are dropped.
-    await new Promise((r) => setTimeout(r, 1500));
+    // wsgate reads the upstream's 20 MiB meanwhile (nothing holds the upstream back); those for a client whose
+    // socket is full are dropped. Waited for by progress, not by a fixed time, then a moment for the socket buffers.
+    await Promise.race([
+      flushed,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('the upstream could not send its 20 MiB')), 20_000)),
+    ]);
+    await new Promise((r) => setTimeout(r, 300));
     channel.socket.resume();
     const text = await received(channel, '\r\n\r\nok', 10_000);
     const hints = text.split('HTTP/1.1 103 ').length - 1;
