@@ -129,3 +129,19 @@ export function selectServerCert(server: ServerTls, servername: string | undefin
     first
   );
 }
+
+/**
+ * The SNI name of a connection when a request's Host is one another certificate would be served for (RFC 9110
+ * §15.5.20, 421): the client verified the certificate for its SNI name only, so a request on that connection for a
+ * host of another certificate was never authenticated for it (domain fronting, or a client reusing a connection
+ * across hosts). Undefined when they agree, when one certificate covers both, or when the client sent no SNI.
+ */
+export function misdirectedServerName(
+  server: ServerTls,
+  servername: string | false | null | undefined,
+  hostname: string | undefined,
+): string | undefined {
+  if (typeof servername !== 'string' || servername === '' || hostname === undefined || hostname === '') return;
+  if (server.certs.length < 2) return;
+  return selectServerCert(server, servername) === selectServerCert(server, hostname) ? undefined : servername;
+}

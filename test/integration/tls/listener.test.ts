@@ -272,3 +272,53 @@ test('reload re-reads the certificate files; a bad file on reload keeps the runn
   assert.equal(failed.code, 'WSG_TLS_CERT_READ');
   assert.equal(await served(), new X509Certificate(renewed.cert).fingerprint256);
 });
+
+/** One raw request over TLS with this SNI; the response's status line. */
+async function statusOver(port: number, ca: string, servername: string | undefined, request: string): Promise<string> {
+  const socket = await handshake(port, {
+    ca,
+    ...(servername === undefined ? { checkServerIdentity: () => undefined } : { servername }),
+  });
+  socket.write(request);
+  let text = '';
+  for await (const chunk of socket) {
+    text += String(chunk);
+    if (text.includes('\r\n')) break;
+  }
+  socket.destroy();
+  return text.split('\r\n')[0] ?? '';
+}
+
+test('SNI for one certificate, Host for another: 421 Misdirected Request (requests and wss handshakes)', async (t) => {
+  const ca = await testCa();
+  const dir = tempDir(t);
+  const a = writePair(dir, 'a', await ca.issue({ names: ['a.wsgate.test'] }));
+  const b = writePair(dir, 'b', await ca.issue({ names: ['b.wsgate.test'] }));
+  const c = writePair(dir, 'c', await ca.issue({ names: ['*.c.wsgate.test'] }));
+  const echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
+  t.after(() => echo.close());
+  const gw = await tlsGateway(t, [{ upstream: echo.url }], { certs: [a, b, c] });
+  const get = (host: string) => `GET /x HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
+  const key = randomBytes(16).toString('base64');
+  const upgrade = (host: string) =>
+    `GET /x HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+  // The certificate verified for a.wsgate.test says nothing about b.wsgate.test: refused, as nginx and Caddy do.
+  assert.match(await statusOver(gw.port, ca.cert, 'a.wsgate.test', get('b.wsgate.test')), /^HTTP\/1\.1 421 /);
+  assert.match(
+    await statusOver(gw.port, ca.cert, 'a.wsgate.test', upgrade(`b.wsgate.test:${gw.port}`)),
+    /^HTTP\/1\.1 421 /,
+  );
+  const line = await gw.logs.waitFor('http.misdirected');
+  assert.equal(line.code, 'WSG_MISDIRECTED_REQUEST');
+  assert.equal(line.servername, 'a.wsgate.test');
+  assert.equal((await gw.logs.waitFor('ws.misdirected')).code, 'WSG_MISDIRECTED_REQUEST');
+  // Agreeing names, names one certificate covers, a Host with a port, and no SNI at all go through.
+  assert.match(
+    await statusOver(gw.port, ca.cert, 'b.wsgate.test', get(`B.wsgate.test:${gw.port}`)),
+    /^HTTP\/1\.1 200 /,
+  );
+  assert.match(await statusOver(gw.port, ca.cert, 'x.c.wsgate.test', get('y.c.wsgate.test')), /^HTTP\/1\.1 200 /);
+  assert.match(await statusOver(gw.port, ca.cert, undefined, get('b.wsgate.test')), /^HTTP\/1\.1 200 /);
+  assert.match(await statusOver(gw.port, ca.cert, 'a.wsgate.test', upgrade('a.wsgate.test')), /^HTTP\/1\.1 101 /);
+});
