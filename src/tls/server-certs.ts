@@ -11,6 +11,12 @@ import { matchServerName, namesFromSubjectAltName, normalizeHost } from './names
 export const MIN_TLS_VERSION = 'TLSv1.2';
 /** wsgate speaks HTTP/1.1 only (WebSocket upgrades need it); offering only it keeps browsers off h2. */
 export const ALPN_PROTOCOLS = ['http/1.1'];
+/**
+ * A client whose ALPN list has nothing wsgate speaks (only h2, as gRPC and some HTTP/2 clients send) is refused with
+ * the no_application_protocol alert, as nginx without http2 does; OpenSSL's own words do not say what to change.
+ */
+export const NO_COMMON_ALPN_CODE = 'ERR_SSL_NO_APPLICATION_PROTOCOL';
+export const NO_COMMON_ALPN_TEXT = `the client offered only protocols wsgate does not speak (ALPN); wsgate speaks ${ALPN_PROTOCOLS.join(', ')}, so an h2-only client must be set to use HTTP/1.1`;
 
 export type ServerCertSpec = { cert: string; key: string; serverNames?: readonly string[] | undefined };
 
