@@ -26,6 +26,7 @@ export type ServerCert = {
   /** Names this certificate is chosen for: serverNames from the config, else the certificate's DNS SANs. */
   names: readonly string[];
   fingerprint256: string;
+  validFrom: Date;
   validTo: Date;
   context: tls.SecureContext;
   /** The PEM texts, for the listener's default context. */
@@ -106,6 +107,7 @@ export async function loadServerCert(spec: ServerCertSpec): Promise<ServerCert> 
     keyFile: spec.key,
     names: names.map(normalizeHost),
     fingerprint256: certificate.fingerprint256,
+    validFrom: certificate.validFromDate,
     validTo: certificate.validToDate,
     context,
     cert: certPem,

@@ -338,3 +338,39 @@ test('SNI for one certificate, Host for another: 421 Misdirected Request (reques
   assert.match(await statusOver(gw.port, ca.cert, undefined, get('b.wsgate.test')), /^HTTP\/1\.1 200 /);
   assert.match(await statusOver(gw.port, ca.cert, 'a.wsgate.test', upgrade('a.wsgate.test')), /^HTTP\/1\.1 101 /);
 });
+
+test('a listener certificate that has expired or is not yet valid is warned about at start, naming the file', async (t) => {
+  const ca = await testCa();
+  const dir = tempDir(t);
+  const day = 24 * 60 * 60 * 1000;
+  const current = writePair(dir, 'current', await ca.issue({ names: ['ok.wsgate.test'] }));
+  const expired = writePair(
+    dir,
+    'expired',
+    await ca.issue({
+      names: ['old.wsgate.test'],
+      notBefore: new Date(Date.now() - 30 * day),
+      notAfter: new Date(Date.now() - day),
+    }),
+  );
+  const early = writePair(
+    dir,
+    'early',
+    await ca.issue({
+      names: ['new.wsgate.test'],
+      notBefore: new Date(Date.now() + day),
+      notAfter: new Date(Date.now() + 30 * day),
+    }),
+  );
+  const echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
+  t.after(() => echo.close());
+  const gw = await tlsGateway(t, [{ upstream: echo.url }], { certs: [current, expired, early] });
+  const old = await gw.logs.waitFor('tls.cert_expired');
+  assert.equal(old.level, 'warn');
+  assert.equal(old.listener, 'secure');
+  assert.equal(old.file, expired.cert);
+  assert.match(String(old.msg), /expired on .*clients refuse it/);
+  const notYet = await gw.logs.waitFor('tls.cert_not_yet_valid');
+  assert.equal(notYet.file, early.cert);
+  assert.equal(gw.logs.events('tls.cert_expired').length, 1, 'the current certificate is not warned about');
+});
