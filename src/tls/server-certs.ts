@@ -130,19 +130,24 @@ export async function loadServerTls(specs: readonly ServerCertSpec[]): Promise<S
 export function selectServerCert(server: ServerTls, servername: string | undefined): ServerCert {
   const first = server.certs[0]!;
   if (servername === undefined || servername === '') return first;
-  const name = normalizeHost(servername);
+  return certificateNaming(server, servername) ?? first;
+}
+
+/** The certificate that names `host` (exact before wildcard, earlier before later), if one does. */
+function certificateNaming(server: ServerTls, host: string): ServerCert | undefined {
+  const name = normalizeHost(host);
   return (
     server.certs.find((c) => c.names.includes(name)) ??
-    server.certs.find((c) => c.names.some((p) => matchServerName(p, name))) ??
-    first
+    server.certs.find((c) => c.names.some((p) => matchServerName(p, name)))
   );
 }
 
 /**
- * The SNI name of a connection when a request's Host is one another certificate would be served for (RFC 9110
- * §15.5.20, 421): the client verified the certificate for its SNI name only, so a request on that connection for a
- * host of another certificate was never authenticated for it (domain fronting, or a client reusing a connection
- * across hosts). Undefined when they agree, when one certificate covers both, or when the client sent no SNI.
+ * The SNI name of a connection when a request's Host is one another certificate names (RFC 9110 §15.5.20, 421):
+ * the client verified the certificate for its SNI name only, so a request on that connection for a host of another
+ * certificate was never authenticated for it (domain fronting, or a client reusing a connection across hosts).
+ * Undefined when they agree, when one certificate covers both, when no certificate names the Host (an IP address,
+ * a name only catch-all routes take: no other certificate's host is reached), or when the client sent no SNI.
  */
 export function misdirectedServerName(
   server: ServerTls,
@@ -151,5 +156,6 @@ export function misdirectedServerName(
 ): string | undefined {
   if (typeof servername !== 'string' || servername === '' || hostname === undefined || hostname === '') return;
   if (server.certs.length < 2) return;
-  return selectServerCert(server, servername) === selectServerCert(server, hostname) ? undefined : servername;
+  const hostCert = certificateNaming(server, hostname);
+  return hostCert === undefined || hostCert === selectServerCert(server, servername) ? undefined : servername;
 }

@@ -336,6 +336,9 @@ test('SNI for one certificate, Host for another: 421 Misdirected Request (reques
   );
   assert.match(await statusOver(gw.port, ca.cert, 'x.c.wsgate.test', get('y.c.wsgate.test')), /^HTTP\/1\.1 200 /);
   assert.match(await statusOver(gw.port, ca.cert, undefined, get('b.wsgate.test')), /^HTTP\/1\.1 200 /);
+  // A Host no certificate names (an address, a name only catch-all routes take) reaches no other certificate's host.
+  assert.match(await statusOver(gw.port, ca.cert, 'b.wsgate.test', get(`127.0.0.1:${gw.port}`)), /^HTTP\/1\.1 200 /);
+  assert.match(await statusOver(gw.port, ca.cert, 'b.wsgate.test', get('other.test')), /^HTTP\/1\.1 200 /);
   assert.match(await statusOver(gw.port, ca.cert, 'a.wsgate.test', upgrade('a.wsgate.test')), /^HTTP\/1\.1 101 /);
 });
 
