@@ -43,6 +43,12 @@ export const ERRORS = {
     hint: 'Add a route to this listener or check its match keys.',
     status: 404,
   },
+  WSG_MISDIRECTED_REQUEST: {
+    message:
+      'the request is for host "{host}", but this TLS connection was opened for "{servername}", which another certificate serves',
+    hint: 'Open a new connection whose TLS server name (SNI) is the host the request is for; a client that reuses one connection for several hosts must not do so across certificates.',
+    status: 421,
+  },
   WSG_UPSTREAM_REFUSED: { message: 'upstream {upstream} refused the connection', status: 502 },
   WSG_UPSTREAM_DNS: { message: 'upstream host {host} could not be resolved', status: 502 },
   WSG_UPSTREAM_UNREACHABLE: { message: 'upstream {upstream} is unreachable: {detail}', status: 502 },

@@ -40,7 +40,7 @@ import {
   logNetwork,
   openConfiguredKeyLog,
   reverseUpstreams,
-  warnInsecure,
+  warnTls,
 } from './start-up.ts';
 
 export type { RunningWsgate, StartOptions } from './running.ts';
@@ -58,7 +58,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
   // Certificates, keys and CA files are read before anything listens: a bad one is an exit 2 naming the file.
   let tls = await loadConfigTls(config);
   let leaves = await interceptionLeaves(config, undefined, log);
-  warnInsecure(config, log);
+  warnTls(config, tls, log);
   const keyLogPath = keyLogFile(config.tls.keyLog);
   const keyLog = openConfiguredKeyLog(keyLogPath, log);
   const listeners = new Map<string, ReverseListener | ForwardListener>();
@@ -284,7 +284,7 @@ export async function startWsgate(initial: Config, log: Logger, options: StartOp
     tls = loaded.tls;
     leaves = loaded.leaves;
     config = next;
-    warnInsecure(next, log);
+    warnTls(next, tls, log);
     warnRestartOnly(previous, asked, log);
     if (next.inspector !== undefined) inspector?.admin.setToken(next.inspector.token);
     if (keyLogFile(next.tls.keyLog) !== keyLogPath) {

@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.ts';
 import type { LogControl } from '../inspector/log-api.ts';
 import { type Logger, type LogLevel, logOptionsOf, updateLogger } from '../log/logger.ts';
 import { ensureCa, resolveCaDir } from '../tls/ca.ts';
-import { insecureUpstreams } from '../tls/config-tls.ts';
+import { type ConfigTls, insecureUpstreams } from '../tls/config-tls.ts';
 import { type KeyLog, openKeyLog } from '../tls/keylog.ts';
 import { LeafCache } from '../tls/leaf.ts';
 import type { CheckedUpstream } from '../upstream/health-check.ts';
@@ -58,13 +58,33 @@ export function logNetwork(network: UpstreamNetwork, log: Logger): void {
   }
 }
 
-/** tls.insecure is allowed, but never quietly. */
-export function warnInsecure(config: Config, log: Logger): void {
+/**
+ * tls.insecure is allowed, but never quietly. A listener certificate outside its validity is served (a renewal may
+ * be on its way) but said at start and on each reload: otherwise the only trace is clients' alerts in
+ * tls.handshake_failed lines.
+ */
+export function warnTls(config: Config, tls: ConfigTls, log: Logger, now = new Date()): void {
   for (const upstream of insecureUpstreams(config)) {
     log.warn(
       { event: 'tls.insecure_upstream', upstream },
       `TLS verification is off for upstream ${upstream} (tls.insecure): anyone on the path can read and change its traffic`,
     );
+  }
+  for (const [listener, server] of tls.listeners) {
+    for (const { certFile: file, validFrom, validTo } of server.certs) {
+      const fields = { listener, file, validFrom: validFrom.toISOString(), validTo: validTo.toISOString() };
+      if (validTo < now) {
+        log.warn(
+          { event: 'tls.cert_expired', ...fields },
+          `listener ${listener} serves ${file}, which expired on ${fields.validTo}: clients refuse it; renew it and reload (SIGHUP)`,
+        );
+      } else if (validFrom > now) {
+        log.warn(
+          { event: 'tls.cert_not_yet_valid', ...fields },
+          `listener ${listener} serves ${file}, which is valid only from ${fields.validFrom}: clients refuse it until then (or this machine's clock is behind)`,
+        );
+      }
+    }
   }
 }
 

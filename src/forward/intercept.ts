@@ -7,6 +7,7 @@ import { WsgateError } from '../errors.ts';
 import { DEFAULT_TLS_HANDSHAKE_MS } from '../front/limits.ts';
 import type { Logger } from '../log/logger.ts';
 import type { LeafCache } from '../tls/leaf.ts';
+import { NO_COMMON_ALPN_CODE, NO_COMMON_ALPN_TEXT } from '../tls/server-certs.ts';
 import { terminateTls } from '../tls/terminate.ts';
 import { UNTRUSTED_CA_DIR } from '../tls/untrusted-ca.ts';
 import { defaultUpstreamTls } from '../tls/upstream.ts';
@@ -28,6 +29,9 @@ export function handshakeFailure(
       endedBy: 'wsgate',
       message: `the client asked for ${refused.name} (SNI), which is refused: ${refused.detail}`,
     };
+  }
+  if (detail === NO_COMMON_ALPN_CODE) {
+    return { reason: 'no_common_protocol', level: 'warn', endedBy: 'wsgate', message: NO_COMMON_ALPN_TEXT };
   }
   if (/^no complete handshake within/.test(detail)) {
     return { reason: 'timeout', level: 'info', endedBy: 'wsgate', message: detail };

@@ -5,6 +5,7 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from '../log/logger.ts';
+import { NO_COMMON_ALPN_CODE, NO_COMMON_ALPN_TEXT } from '../tls/server-certs.ts';
 import { adoptProxiedPeer } from './proxy-header.ts';
 
 /**
@@ -24,7 +25,7 @@ export function handleTlsHandshakeFailures(server: tls.Server, log: () => Logger
         reason: err.code ?? err.message,
         client: socket.remoteAddress,
       },
-      `TLS handshake with ${socket.remoteAddress ?? 'a client'} failed: ${err.code ?? err.message}`,
+      `TLS handshake with ${socket.remoteAddress ?? 'a client'} failed: ${err.code === NO_COMMON_ALPN_CODE ? NO_COMMON_ALPN_TEXT : (err.code ?? err.message)}`,
     );
     socket.destroy();
   });

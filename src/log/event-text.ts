@@ -51,6 +51,7 @@ export type EventLine = Record<string, unknown>;
 export const HANDSHAKE_FAILURES: ReadonlySet<string> = new Set([
   'ws.no_route',
   'ws.ambiguous_path',
+  'ws.misdirected',
   'ws.origin_denied',
   'ws.refused',
   'ws.upstream_error',

@@ -4,6 +4,7 @@
 // plain requests and wsgate's own Upgrade forwarder for WebSockets.
 import type http from 'node:http';
 import type net from 'node:net';
+import type tls from 'node:tls';
 import type { RouteUpstream } from '../config/resolve.ts';
 import { WsgateError } from '../errors.ts';
 import type { TapLevel } from '../events.ts';
@@ -17,7 +18,7 @@ import { originFormOf, type PathTarget } from '../http/request-target.ts';
 import type { Logger } from '../log/logger.ts';
 import { type Cidr, cidrsContain, compileCidrs } from '../net/cidr.ts';
 import type { ConnectionRules } from '../rules/types.ts';
-import type { ServerTls } from '../tls/server-certs.ts';
+import { misdirectedServerName, type ServerTls } from '../tls/server-certs.ts';
 import { defaultUpstreamTls, type UpstreamTls } from '../tls/upstream.ts';
 import type { ServerSnapshot, UpstreamBalancer } from '../upstream/balancer.ts';
 import type { UpstreamNetwork } from '../upstream/network.ts';
@@ -27,7 +28,7 @@ import type { KeepaliveSettings } from '../websocket/keepalive.ts';
 import type { LiveSession } from '../websocket/session.ts';
 import { forwardUpgrade } from '../websocket/upgrade.ts';
 import type { HttpForwarder } from './http.ts';
-import { type CompiledRoutes, compileRoutes, matchRoute, type RouteMatch } from './match.ts';
+import { type CompiledRoutes, compileRoutes, matchRoute, normalizeHost, type RouteMatch } from './match.ts';
 import { dialRoute, type UpgradeDialSettings } from './upgrade-dial.ts';
 
 export type ListenerRoute = {
@@ -80,6 +81,8 @@ export class ReverseListener implements FrontHandler<never> {
   #settings: ListenerSettings;
   #forwarder: HttpForwarder;
   #front: Front;
+  /** The certificates served (as the front has them): a request's Host must fall to the one its SNI chose. */
+  #tls: ServerTls | undefined;
   #spares = new UpstreamSpares((upstream, result) => this.#settings.observer?.spare(upstream, result));
   // One function for every connection: a closure made in onUpgrade would share its scope with the dial's, and so
   // keep the request (its headers and buffers) alive as long as the connection.
@@ -98,6 +101,7 @@ export class ReverseListener implements FrontHandler<never> {
     this.#trusted = compileCidrs(spec.trustForwarded ?? []);
     this.#settings = settings;
     this.#forwarder = forwarder;
+    this.#tls = tls;
     this.#front = new Front(
       {
         name: spec.name,
@@ -159,6 +163,7 @@ export class ReverseListener implements FrontHandler<never> {
     this.#routes = compileRoutes(spec.routes);
     this.#trusted = compileCidrs(spec.trustForwarded ?? []);
     this.#settings = settings;
+    if (tls !== undefined && this.#tls !== undefined) this.#tls = tls;
     this.#front.update(settings.limits, spec.proxyProtocol, tls);
     // Spares were dialed with the old upstreams' settings (TLS, via, preconnect).
     this.#spares.closeAll();
@@ -213,6 +218,15 @@ export class ReverseListener implements FrontHandler<never> {
     log: Logger,
     kind: 'http' | 'ws',
   ): { route: ListenerRoute; target: string } | WsgateError {
+    if (this.#tls !== undefined) {
+      const host = normalizeHost(req.headers.host);
+      const servername = misdirectedServerName(this.#tls, (req.socket as tls.TLSSocket).servername, host);
+      if (servername !== undefined) {
+        const err = new WsgateError('WSG_MISDIRECTED_REQUEST', { host: host ?? '', servername });
+        log.warn({ event: `${kind}.misdirected`, code: err.code, status: err.status, servername, host }, err.message);
+        return err;
+      }
+    }
     const result = matchRoute(this.#routes, {
       host: req.headers.host,
       path: originFormOf(target),

@@ -281,7 +281,8 @@ function headerValues(headers: Record<string, string | string[] | undefined>, na
  * Host header → lower-case host without port, brackets or trailing dot, an IPv6 literal in its canonical form;
  * undefined when missing or empty. Config hosts go through it once, in compileRoutes.
  */
-function normalizeHost(raw: string | undefined): string | undefined {
+/** A Host header's host: lower case, without its port and a final dot; an IPv6 literal canonical. */
+export function normalizeHost(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
   let host = raw.trim().toLowerCase();
   if (host.startsWith('[')) {

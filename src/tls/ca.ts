@@ -187,8 +187,9 @@ export async function createCa(dir: string, options: CreateCaOptions = {}): Prom
   const caKey = newEcKey();
   const leafKey = newEcKey();
   const cert = await signCaCertificate(caKey, `CN=${options.commonName ?? defaultCommonName(now)}, O=wsgate`, {
-    // An hour back, for clients whose clocks run a little behind.
-    notBefore: new Date(now.getTime() - 60 * 60 * 1000),
+    // A day back, as the leaves start (leaf.ts): a client whose clock runs behind accepts a leaf only if the CA
+    // above it is valid at that time too.
+    notBefore: new Date(now.getTime() - DAY_MS),
     notAfter: new Date(now.getTime() + CA_VALIDITY_DAYS * DAY_MS),
   });
   try {

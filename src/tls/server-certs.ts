@@ -11,6 +11,12 @@ import { matchServerName, namesFromSubjectAltName, normalizeHost } from './names
 export const MIN_TLS_VERSION = 'TLSv1.2';
 /** wsgate speaks HTTP/1.1 only (WebSocket upgrades need it); offering only it keeps browsers off h2. */
 export const ALPN_PROTOCOLS = ['http/1.1'];
+/**
+ * A client whose ALPN list has nothing wsgate speaks (only h2, as gRPC and some HTTP/2 clients send) is refused with
+ * the no_application_protocol alert, as nginx without http2 does; OpenSSL's own words do not say what to change.
+ */
+export const NO_COMMON_ALPN_CODE = 'ERR_SSL_NO_APPLICATION_PROTOCOL';
+export const NO_COMMON_ALPN_TEXT = `the client offered only protocols wsgate does not speak (ALPN); wsgate speaks ${ALPN_PROTOCOLS.join(', ')}, so an h2-only client must be set to use HTTP/1.1`;
 
 export type ServerCertSpec = { cert: string; key: string; serverNames?: readonly string[] | undefined };
 
@@ -20,6 +26,7 @@ export type ServerCert = {
   /** Names this certificate is chosen for: serverNames from the config, else the certificate's DNS SANs. */
   names: readonly string[];
   fingerprint256: string;
+  validFrom: Date;
   validTo: Date;
   context: tls.SecureContext;
   /** The PEM texts, for the listener's default context. */
@@ -100,6 +107,7 @@ export async function loadServerCert(spec: ServerCertSpec): Promise<ServerCert> 
     keyFile: spec.key,
     names: names.map(normalizeHost),
     fingerprint256: certificate.fingerprint256,
+    validFrom: certificate.validFromDate,
     validTo: certificate.validToDate,
     context,
     cert: certPem,
@@ -122,10 +130,32 @@ export async function loadServerTls(specs: readonly ServerCertSpec[]): Promise<S
 export function selectServerCert(server: ServerTls, servername: string | undefined): ServerCert {
   const first = server.certs[0]!;
   if (servername === undefined || servername === '') return first;
-  const name = normalizeHost(servername);
+  return certificateNaming(server, servername) ?? first;
+}
+
+/** The certificate that names `host` (exact before wildcard, earlier before later), if one does. */
+function certificateNaming(server: ServerTls, host: string): ServerCert | undefined {
+  const name = normalizeHost(host);
   return (
     server.certs.find((c) => c.names.includes(name)) ??
-    server.certs.find((c) => c.names.some((p) => matchServerName(p, name))) ??
-    first
+    server.certs.find((c) => c.names.some((p) => matchServerName(p, name)))
   );
+}
+
+/**
+ * The SNI name of a connection when a request's Host is one another certificate names (RFC 9110 §15.5.20, 421):
+ * the client verified the certificate for its SNI name only, so a request on that connection for a host of another
+ * certificate was never authenticated for it (domain fronting, or a client reusing a connection across hosts).
+ * Undefined when they agree, when one certificate covers both, when no certificate names the Host (an IP address,
+ * a name only catch-all routes take: no other certificate's host is reached), or when the client sent no SNI.
+ */
+export function misdirectedServerName(
+  server: ServerTls,
+  servername: string | false | null | undefined,
+  hostname: string | undefined,
+): string | undefined {
+  if (typeof servername !== 'string' || servername === '' || hostname === undefined || hostname === '') return;
+  if (server.certs.length < 2) return;
+  const hostCert = certificateNaming(server, hostname);
+  return hostCert === undefined || hostCert === selectServerCert(server, servername) ? undefined : servername;
 }

@@ -120,6 +120,24 @@ test('a ClientHello naming a denied host (SNI): refused before any certificate o
   await healthy(gw, target);
 });
 
+test('a client offering only h2 (ALPN): the handshake fails, logged as no common protocol, not as garbage', async (t) => {
+  const { gw, site, target } = await setup(t);
+  const tunnel = await rawConnect(gw.port(), target);
+  assert.equal(tunnel.status, 200);
+  const client = tls.connect({ socket: tunnel.socket, servername: 'site.test', ca: gw.caPem, ALPNProtocols: ['h2'] });
+  tunnel.socket.resume();
+  const failure = await new Promise<Error>((resolve, reject) => {
+    client.once('secureConnect', () => reject(new Error('the handshake must fail')));
+    client.once('error', resolve);
+  });
+  assert.match(failure.message, /no application protocol/i);
+  const line = await gw.logs.waitFor('tls.handshake_failed');
+  assert.equal(line.reason, 'no_common_protocol');
+  assert.match(String(line.msg), /offered only protocols wsgate does not speak \(ALPN\); wsgate speaks http\/1\.1/);
+  assert.equal(site.accepted(), 0);
+  await healthy(gw, target);
+});
+
 test('a client that stops mid-handshake is closed after headersTimeout; others are served meanwhile', async (t) => {
   const { gw, site, target } = await setup(t, '1500ms');
   const hello = await clientHello('site.test');

@@ -96,6 +96,26 @@ test('a leaf carries the extensions clients require and never outlives the CA', 
   );
 });
 
+test("clock skew: a fresh CA's first leaf has a chain valid from the leaf's own start, a day back", async (t) => {
+  const ca = await newCa(t);
+  const leaf = new X509Certificate(await issueLeafCertificate(ca, 'skew.test'));
+  const dayBack = Date.now() - 24 * 60 * 60 * 1000;
+  assert.ok(leaf.validFromDate.getTime() <= dayBack + 60_000, 'the leaf starts a day back');
+  // A client whose clock is behind by less than a day accepts the leaf only if the CA is valid at that time too.
+  assert.ok(
+    ca.certificate.validFromDate <= leaf.validFromDate,
+    `CA valid from ${ca.certificate.validFrom}, leaf from ${leaf.validFrom}`,
+  );
+});
+
+test('an IDN host: the A-label (as SNI carries it) is the SAN, and clients verify it', async (t) => {
+  const ca = await newCa(t);
+  const cache = new LeafCache(ca);
+  const idn = await verifyWithClient(t, ca, cache, 'xn--bcher-kva.wsgate.test');
+  assert.equal(idn.authorized, true);
+  assert.equal(idn.peer.subjectAltName, 'DNS:xn--bcher-kva.wsgate.test');
+});
+
 test('the cache returns the same leaf for the same host (in any spelling) without signing again', async (t) => {
   const ca = await newCa(t);
   const cache = new LeafCache(ca);

@@ -18,6 +18,7 @@ import { rawExchange, startHttpServer } from '../../helpers/servers.ts';
 import { type CertAndKey, makeTestCa, type TestCa, tempDir, writePair } from '../../helpers/tls.ts';
 import { openWs, roundTrip } from '../../helpers/ws-client.ts';
 import { startTestWsgate } from '../../helpers/wsgate.ts';
+import { eventually } from '../forward/helpers.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -200,7 +201,22 @@ test('a client offering only h2 does not get it (ALPN is http/1.1 only)', async 
     },
     (err: Error) => err.message,
   );
-  assert.notEqual(result, 'h2');
+  assert.match(
+    String(result),
+    /no application protocol/i,
+    'refused with the no_application_protocol alert, as nginx does',
+  );
+  // The first client, gone right after its handshake, may be a reset line of its own: the h2 one is looked for.
+  let line: Record<string, unknown> | undefined;
+  await eventually(
+    () => {
+      line = gw.logs.events('tls.handshake_failed').find((l) => l.reason === 'ERR_SSL_NO_APPLICATION_PROTOCOL');
+      return line !== undefined;
+    },
+    5000,
+    'a tls.handshake_failed line for the h2-only client',
+  );
+  assert.match(String(line?.msg), /offered only protocols wsgate does not speak \(ALPN\); wsgate speaks http\/1\.1/);
 });
 
 test('plain HTTP to the TLS port: the connection closes, a log line says why, the next client is fine', async (t) => {
@@ -271,4 +287,93 @@ test('reload re-reads the certificate files; a bad file on reload keeps the runn
   const failed = await gw.logs.waitFor('config.reload_failed');
   assert.equal(failed.code, 'WSG_TLS_CERT_READ');
   assert.equal(await served(), new X509Certificate(renewed.cert).fingerprint256);
+});
+
+/** One raw request over TLS with this SNI; the response's status line. */
+async function statusOver(port: number, ca: string, servername: string | undefined, request: string): Promise<string> {
+  const socket = await handshake(port, {
+    ca,
+    ...(servername === undefined ? { checkServerIdentity: () => undefined } : { servername }),
+  });
+  socket.write(request);
+  let text = '';
+  for await (const chunk of socket) {
+    text += String(chunk);
+    if (text.includes('\r\n')) break;
+  }
+  socket.destroy();
+  return text.split('\r\n')[0] ?? '';
+}
+
+test('SNI for one certificate, Host for another: 421 Misdirected Request (requests and wss handshakes)', async (t) => {
+  const ca = await testCa();
+  const dir = tempDir(t);
+  const a = writePair(dir, 'a', await ca.issue({ names: ['a.wsgate.test'] }));
+  const b = writePair(dir, 'b', await ca.issue({ names: ['b.wsgate.test'] }));
+  const c = writePair(dir, 'c', await ca.issue({ names: ['*.c.wsgate.test'] }));
+  const echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
+  t.after(() => echo.close());
+  const gw = await tlsGateway(t, [{ upstream: echo.url }], { certs: [a, b, c] });
+  const get = (host: string) => `GET /x HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
+  const key = randomBytes(16).toString('base64');
+  const upgrade = (host: string) =>
+    `GET /x HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+  // The certificate verified for a.wsgate.test says nothing about b.wsgate.test: refused, as nginx and Caddy do.
+  assert.match(await statusOver(gw.port, ca.cert, 'a.wsgate.test', get('b.wsgate.test')), /^HTTP\/1\.1 421 /);
+  assert.match(
+    await statusOver(gw.port, ca.cert, 'a.wsgate.test', upgrade(`b.wsgate.test:${gw.port}`)),
+    /^HTTP\/1\.1 421 /,
+  );
+  const line = await gw.logs.waitFor('http.misdirected');
+  assert.equal(line.code, 'WSG_MISDIRECTED_REQUEST');
+  assert.equal(line.servername, 'a.wsgate.test');
+  assert.equal((await gw.logs.waitFor('ws.misdirected')).code, 'WSG_MISDIRECTED_REQUEST');
+  // Agreeing names, names one certificate covers, a Host with a port, and no SNI at all go through.
+  assert.match(
+    await statusOver(gw.port, ca.cert, 'b.wsgate.test', get(`B.wsgate.test:${gw.port}`)),
+    /^HTTP\/1\.1 200 /,
+  );
+  assert.match(await statusOver(gw.port, ca.cert, 'x.c.wsgate.test', get('y.c.wsgate.test')), /^HTTP\/1\.1 200 /);
+  assert.match(await statusOver(gw.port, ca.cert, undefined, get('b.wsgate.test')), /^HTTP\/1\.1 200 /);
+  // A Host no certificate names (an address, a name only catch-all routes take) reaches no other certificate's host.
+  assert.match(await statusOver(gw.port, ca.cert, 'b.wsgate.test', get(`127.0.0.1:${gw.port}`)), /^HTTP\/1\.1 200 /);
+  assert.match(await statusOver(gw.port, ca.cert, 'b.wsgate.test', get('other.test')), /^HTTP\/1\.1 200 /);
+  assert.match(await statusOver(gw.port, ca.cert, 'a.wsgate.test', upgrade('a.wsgate.test')), /^HTTP\/1\.1 101 /);
+});
+
+test('a listener certificate that has expired or is not yet valid is warned about at start, naming the file', async (t) => {
+  const ca = await testCa();
+  const dir = tempDir(t);
+  const day = 24 * 60 * 60 * 1000;
+  const current = writePair(dir, 'current', await ca.issue({ names: ['ok.wsgate.test'] }));
+  const expired = writePair(
+    dir,
+    'expired',
+    await ca.issue({
+      names: ['old.wsgate.test'],
+      notBefore: new Date(Date.now() - 30 * day),
+      notAfter: new Date(Date.now() - day),
+    }),
+  );
+  const early = writePair(
+    dir,
+    'early',
+    await ca.issue({
+      names: ['new.wsgate.test'],
+      notBefore: new Date(Date.now() + day),
+      notAfter: new Date(Date.now() + 30 * day),
+    }),
+  );
+  const echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
+  t.after(() => echo.close());
+  const gw = await tlsGateway(t, [{ upstream: echo.url }], { certs: [current, expired, early] });
+  const old = await gw.logs.waitFor('tls.cert_expired');
+  assert.equal(old.level, 'warn');
+  assert.equal(old.listener, 'secure');
+  assert.equal(old.file, expired.cert);
+  assert.match(String(old.msg), /expired on .*clients refuse it/);
+  const notYet = await gw.logs.waitFor('tls.cert_not_yet_valid');
+  assert.equal(notYet.file, early.cert);
+  assert.equal(gw.logs.events('tls.cert_expired').length, 1, 'the current certificate is not warned about');
 });

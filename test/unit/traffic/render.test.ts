@@ -150,6 +150,11 @@ test("the main log's handshake failures are shown (a piped main log has no ws.fa
   assert.equal(renderTrafficLine(noRoute, plain), '12:00:02.500 w7 ✕ handshake no route for x/y [WSG_NO_ROUTE]');
   assert.equal(renderTrafficLine(noRoute, { ...plain, conn: 'w7' }) !== undefined, true, '--conn finds it by id');
   assert.equal(renderTrafficLine(noRoute, { ...plain, conn: 'w8' }), undefined);
+  const misdirected = main({ event: 'ws.misdirected', code: 'WSG_MISDIRECTED_REQUEST', msg: 'for b, opened for a' });
+  assert.equal(
+    renderTrafficLine(misdirected, plain),
+    '12:00:02.500 w7 ✕ handshake for b, opened for a [WSG_MISDIRECTED_REQUEST]',
+  );
   // Inside a tunnel the WebSocket's own id is `ws` (the tunnel's is `id`).
   const inTunnel = main({ id: 'c2', ws: 'w9', event: 'upgrade.denied', code: 'WSG_HANDSHAKE_INVALID', msg: 'bad' });
   assert.match(String(renderTrafficLine(inTunnel, plain)), /^12:00:02\.500 w9 ✕ handshake bad/);
