@@ -25,6 +25,16 @@ export function isIpAddress(host: string): boolean {
   return isIPv4(host) || isIPv6(host);
 }
 
+/**
+ * The SNI name for an upstream's host (RFC 6066 §3): none for an IP literal, and a DNS name without its trailing
+ * dot, lower-cased. `wss://host.example./` is the same host as `host.example`, and servers (and certificates) know
+ * it without the dot; curl and Go strip it too. The name checked against the certificate is this one as well.
+ */
+export function upstreamServerName(host: string): string | undefined {
+  const name = normalizeHost(host);
+  return isIpAddress(name) ? undefined : name;
+}
+
 /** Does `name` (a normalised server name) match `pattern` (an exact name or "*.example.com")? */
 export function matchServerName(pattern: string, name: string): boolean {
   const p = normalizeHost(pattern);

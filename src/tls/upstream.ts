@@ -9,7 +9,7 @@ import { WsgateError } from '../errors.ts';
 import { UPSTREAM_AGENT_OPTIONS } from '../http/keep-alive.ts';
 import { isCertVerificationCode } from './cert-error.ts';
 import type { KeyLog } from './keylog.ts';
-import { isIpAddress, normalizeHost } from './names.ts';
+import { upstreamServerName } from './names.ts';
 import { parseCertificate, readPemFile } from './server-certs.ts';
 
 export type UpstreamTlsSpec = {
@@ -147,7 +147,7 @@ export function createUpstreamAgent(settings: UpstreamTls, host: string, keyLog?
     // Agent options override the request's (http-proxy-3 sets rejectUnauthorized per request).
     ...upstreamTlsOptions(settings),
     // "" means no SNI (IP literals, RFC 6066 §3), and stops Node from deriving one from the Host header.
-    servername: settings.servername ?? (isIpAddress(normalizeHost(host)) ? '' : normalizeHost(host)),
+    servername: settings.servername ?? upstreamServerName(host) ?? '',
     ALPNProtocols: ['http/1.1'],
   });
   keyLog?.attach(agent);

@@ -10,6 +10,7 @@ import { ignoreError } from '../net/ignore-error.ts';
 import { explainCertError, isCertVerificationCode } from '../tls/cert-error.ts';
 import { timeTlsHandshake } from '../tls/handshake-time.ts';
 import type { KeyLog } from '../tls/keylog.ts';
+import { upstreamServerName } from '../tls/names.ts';
 import { peerCertificateOf, watchPeerCertificate } from '../tls/upstream.ts';
 import type { UpstreamRoute } from './network.ts';
 import type { UpstreamProxy } from './proxy-config.ts';
@@ -228,7 +229,7 @@ function secureOver(raw: net.Socket, target: UpstreamTarget, options: ConnectOpt
       socket: raw,
       // Only for the certificate's name check (the socket is open): without it Node checks "localhost".
       host,
-      servername: options.servername ?? (net.isIP(host) ? undefined : host),
+      servername: options.servername ?? upstreamServerName(host),
       ca: options.ca,
       ALPNProtocols: ['http/1.1'],
       ...(options.secureContext === undefined ? {} : { secureContext: options.secureContext }),
@@ -282,7 +283,7 @@ function connectSocket(target: UpstreamTarget, options: ConnectOptions, secure: 
     const tlsOptions: tls.ConnectionOptions = {
       host,
       port,
-      servername: options.servername ?? (net.isIP(host) ? undefined : host),
+      servername: options.servername ?? upstreamServerName(host),
       ca: options.ca,
       ALPNProtocols: ['http/1.1'],
       ...(options.secureContext === undefined ? {} : { secureContext: options.secureContext }),

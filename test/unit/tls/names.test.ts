@@ -1,7 +1,13 @@
 // Server names: normalising, IP literals, wildcard matching (RFC 6125 §6.4.3), SANs as Node prints them.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isIpAddress, matchServerName, namesFromSubjectAltName, normalizeHost } from '../../../src/tls/names.ts';
+import {
+  isIpAddress,
+  matchServerName,
+  namesFromSubjectAltName,
+  normalizeHost,
+  upstreamServerName,
+} from '../../../src/tls/names.ts';
 
 test('normalizeHost: case, brackets and the trailing dot', () => {
   assert.equal(normalizeHost('App.Example.TEST.'), 'app.example.test');
@@ -34,4 +40,13 @@ test('namesFromSubjectAltName reads DNS names and IPs, quoted or not', () => {
   });
   assert.deepEqual(namesFromSubjectAltName('DNS:"a,b.test", email:x@y'), { dns: ['a,b.test'], ip: [] });
   assert.deepEqual(namesFromSubjectAltName(undefined), { dns: [], ip: [] });
+});
+
+test('upstreamServerName: no SNI for an IP literal, a DNS name without its trailing dot', () => {
+  assert.equal(upstreamServerName('127.0.0.1'), undefined);
+  assert.equal(upstreamServerName('::1'), undefined);
+  assert.equal(upstreamServerName('[::1]'), undefined);
+  assert.equal(upstreamServerName('Echo.Example.'), 'echo.example');
+  assert.equal(upstreamServerName('echo.example'), 'echo.example');
+  assert.equal(upstreamServerName('localhost.'), 'localhost');
 });
