@@ -476,6 +476,16 @@ export function listenFailed(
   );
 }
 
+/** Whether `arg` reads as itself to a POSIX shell, so a hint can print it in a command to paste as it is. */
+export function isPlainShellWord(arg: string): boolean {
+  return /^[\w@%+=:,./~-]+$/.test(arg);
+}
+
+/** `arg` as a shell word: as it is when plain, else single-quoted. Hints print commands to paste. */
+export function shellWord(arg: string): string {
+  return isPlainShellWord(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
 export function isWsgateError(err: unknown): err is WsgateError {
   return err instanceof WsgateError;
 }

@@ -3,7 +3,7 @@
 // user fixes a file in one round. Reading the file is the only I/O here.
 
 import { open } from 'node:fs/promises';
-import { WsgateError } from '../errors.ts';
+import { isPlainShellWord, WsgateError } from '../errors.ts';
 import { type Env, substituteEnv } from './env.ts';
 import type { PathSegment } from './issues.ts';
 import { type ConfigIssue, formatConfigIssue, formatPath } from './issues.ts';
@@ -46,7 +46,7 @@ function invalid(issues: ConfigIssue[], file?: string): WsgateError {
   const detail = sorted.map(formatConfigIssue).join('\n');
   // The hint names the file, a command to paste, where the name needs no quoting for a shell; else the table's FILE.
   const hint =
-    file !== undefined && /^[\w@%+=:,./~-]+$/.test(file)
+    file !== undefined && isPlainShellWord(file)
       ? `Fix the listed keys; \`wsgate check -c ${file}\` validates without starting.`
       : undefined;
   return new WsgateError('WSG_CONFIG_INVALID', { detail }, { details: sorted, hint });

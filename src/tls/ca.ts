@@ -19,7 +19,7 @@ import {
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir, hostname } from 'node:os';
 import path from 'node:path';
-import { WsgateError } from '../errors.ts';
+import { shellWord, WsgateError } from '../errors.ts';
 import { EC_KEY_ALGORITHM, EC_SIGNING_ALGORITHM, loadX509, randomSerial, type X509 } from './x509.ts';
 
 export const CA_FILES = { cert: 'ca.pem', key: 'ca-key.pem', leafKey: 'leaf-key.pem' } as const;
@@ -71,10 +71,6 @@ export function resolveCaDir(dir: string, home: string = homedir()): string {
  */
 export function caCommandLine(...args: string[]): string {
   return ['wsgate', 'ca', ...args.map(shellWord)].join(' ');
-}
-
-function shellWord(arg: string): string {
-  return /^[\w@%+=:,./~-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
 export function caPaths(dir: string): CaPaths {
